@@ -1,0 +1,1 @@
+"""The Hashguard application: config, wiring, the moderation core and the CLI."""

@@ -1,0 +1,123 @@
+"""Wiring: builds the python-telegram-bot ``Application`` with its handlers and services.
+
+``post_init`` opens the store, loads the index, starts the hashing pool, publishes the
+command menus and checks the bot's rights in known groups; ``post_shutdown`` closes them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommandScopeAllChatAdministrators, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Config
+from bot.hashing import Fingerprinter
+from bot.moderation import ModerationService
+from handlers import admin, help, media, membership
+from handlers.context import CONTEXT_TYPES, HashguardApp, Services
+from handlers.errors import on_error
+from handlers.permissions import AdminCache
+from hashdb.sqlite_store import SQLiteStore
+
+log = logging.getLogger(__name__)
+
+#: Only the update kinds the bot handles are requested from Telegram.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.MY_CHAT_MEMBER]
+
+MEDIA_FILTER = filters.ChatType.GROUPS & (
+    filters.PHOTO | filters.Document.ALL | filters.Sticker.STATIC
+)
+
+
+def build_application(config: Config, *, hash_in_threads: bool = False) -> HashguardApp:
+    """The bot, ready for ``run_polling`` (or the test harness's manual start)."""
+    builder = (
+        ApplicationBuilder()
+        .token(config.telegram.token)
+        .base_url(config.telegram.api_url)
+        .base_file_url(config.telegram.file_url)
+        .local_mode(config.telegram.local_mode)
+        .context_types(CONTEXT_TYPES)
+        # Handle updates of different chats concurrently: one slow download must not hold
+        # up every other group.
+        .concurrent_updates(64)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    application: HashguardApp = builder.build()
+    application.bot_data.config = config
+    application.bot_data.hash_in_threads = hash_in_threads
+
+    for name, callback in (
+        ("block", admin.block),
+        ("unblock", admin.unblock),
+        ("addhash", admin.addhash),
+        ("logs", admin.logs),
+        ("help", help.help_command),
+        ("start", help.help_command),
+    ):
+        application.add_handler(CommandHandler(name, callback))
+    application.add_handler(MessageHandler(MEDIA_FILTER, media.on_media))
+    application.add_handler(
+        ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
+    )
+    application.add_error_handler(on_error)
+    return application
+
+
+async def _post_init(application: HashguardApp) -> None:
+    config = application.bot_data.config
+    assert config is not None, "build_application sets the config"
+    store = SQLiteStore(config.storage.database)
+    await store.open()
+    moderation = ModerationService(store, config.matching)
+    await moderation.load()
+    fingerprinter = Fingerprinter(
+        config.media,
+        use_threads=application.bot_data.hash_in_threads,
+    )
+    fingerprinter.warm_up()
+    application.bot_data.services = Services(
+        config=config,
+        moderation=moderation,
+        fingerprinter=fingerprinter,
+        admins=AdminCache(config.moderation.admin_cache_seconds),
+    )
+    try:
+        await application.bot.set_my_commands(
+            help.bot_commands(admin=False), scope=BotCommandScopeDefault()
+        )
+        await application.bot.set_my_commands(
+            help.bot_commands(admin=True), scope=BotCommandScopeAllChatAdministrators()
+        )
+    except TelegramError as exc:
+        log.warning("set_commands_failed error=%s", type(exc).__name__)
+    application.create_task(membership.check_all_chats(application), name="rights-check")
+    log.info("ready bot=%s", application.bot.username)
+
+
+async def _post_shutdown(application: HashguardApp) -> None:
+    services = application.bot_data.services
+    if services is None:
+        return
+    services.fingerprinter.close()
+    await services.moderation.store.close()
+    application.bot_data.services = None
+
+
+def run_polling(config: Config) -> None:
+    """Run until SIGINT/SIGTERM with long polling (the default deployment)."""
+    application = build_application(config)
+    application.run_polling(allowed_updates=ALLOWED_UPDATES)
+
+
+__all__ = ["ALLOWED_UPDATES", "Application", "build_application", "run_polling"]

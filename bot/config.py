@@ -1,0 +1,251 @@
+"""Configuration: a TOML file plus ``HASHGUARD_<SECTION>_<KEY>`` environment overrides.
+
+Every key is declared once in ``_SCHEMA`` with its type, default and accepted range, so a
+bad value stops start-up with a message naming the key, the value and what is accepted,
+and ``config.example.toml`` can be checked against the schema by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "HASHGUARD_"
+TELEGRAM_API_URL = "https://api.telegram.org/bot"
+TELEGRAM_FILE_URL = "https://api.telegram.org/file/bot"
+#: The Bot API refuses downloads over 20 MB unless a local Bot API server is used.
+BOT_API_DOWNLOAD_CAP = 20 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message names the key and what is accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    kind: type
+    default: Any
+    check: Callable[[Any], str | None] | None = None
+
+
+def _int_range(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if low <= value <= high:
+            return None
+        return f"an integer from {low} to {high}"
+
+    return check
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else "one of: " + ", ".join(choices)
+
+    return check
+
+
+def _url(value: Any) -> str | None:
+    if str(value).startswith(("http://", "https://")):
+        return None
+    return "a URL starting with http:// or https://"
+
+
+_SCHEMA: dict[str, dict[str, _Key]] = {
+    "telegram": {
+        "token": _Key(str, ""),
+        "api_url": _Key(str, TELEGRAM_API_URL, _url),
+        "file_url": _Key(str, TELEGRAM_FILE_URL, _url),
+        "local_mode": _Key(bool, False),
+    },
+    "storage": {
+        "database": _Key(str, "hashguard.sqlite3"),
+    },
+    "matching": {
+        "pdq_max_distance": _Key(int, 31, _int_range(0, 128)),
+        "pdq_min_quality": _Key(int, 50, _int_range(0, 100)),
+        "phash_max_distance": _Key(int, 6, _int_range(0, 32)),
+        "phash_auto_delete": _Key(bool, False),
+    },
+    "media": {
+        "max_file_bytes": _Key(int, BOT_API_DOWNLOAD_CAP, _int_range(1, 2**40)),
+        "max_image_pixels": _Key(int, 40_000_000, _int_range(1, 2**40)),
+        "hash_timeout_seconds": _Key(int, 30, _int_range(1, 3600)),
+        "workers": _Key(int, 0, _int_range(0, 256)),
+    },
+    "moderation": {
+        "admin_cache_seconds": _Key(int, 120, _int_range(0, 86400)),
+    },
+    "logging": {
+        "level": _Key(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    token: str
+    api_url: str
+    file_url: str
+    local_mode: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    database: str
+
+
+@dataclass(frozen=True, slots=True)
+class MatchingConfig:
+    pdq_max_distance: int
+    pdq_min_quality: int
+    phash_max_distance: int
+    phash_auto_delete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    max_file_bytes: int
+    max_image_pixels: int
+    hash_timeout_seconds: int
+    #: Hashing processes; 0 means one per CPU core.
+    workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationConfig:
+    admin_cache_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    telegram: TelegramConfig
+    storage: StorageConfig
+    matching: MatchingConfig
+    media: MediaConfig
+    moderation: ModerationConfig
+    logging: LoggingConfig
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "telegram": TelegramConfig,
+    "storage": StorageConfig,
+    "matching": MatchingConfig,
+    "media": MediaConfig,
+    "moderation": ModerationConfig,
+    "logging": LoggingConfig,
+}
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    require_token: bool = True,
+) -> Config:
+    """Read the TOML file (if any), apply environment overrides, validate everything."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_toml(Path(path))
+    values: dict[str, dict[str, Any]] = {}
+    for section, keys in raw.items():
+        if section not in _SCHEMA:
+            raise ConfigError(
+                f"unknown config section [{section}]; expected one of: {', '.join(_SCHEMA)}"
+            )
+        if not isinstance(keys, dict):
+            raise ConfigError(f"config entry {section!r} must be a [{section}] table")
+        for key, value in keys.items():
+            if key not in _SCHEMA[section]:
+                raise ConfigError(
+                    f"unknown config key {section}.{key}; expected one of: "
+                    + ", ".join(f"{section}.{k}" for k in _SCHEMA[section])
+                )
+            values.setdefault(section, {})[key] = _coerce(section, key, value, from_env=False)
+
+    for section, keys in _SCHEMA.items():
+        for key in keys:
+            env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+            if env_name in env:
+                values.setdefault(section, {})[key] = _coerce(
+                    section, key, env[env_name], from_env=True, env_name=env_name
+                )
+
+    sections: dict[str, Any] = {}
+    for section, keys in _SCHEMA.items():
+        given = values.get(section, {})
+        fields = {key: given.get(key, spec.default) for key, spec in keys.items()}
+        sections[section] = _SECTION_TYPES[section](**fields)
+    config = Config(**sections)
+    if require_token and not config.telegram.token.strip():
+        raise ConfigError(
+            "telegram.token is missing; set it in the config file or in the "
+            "HASHGUARD_TELEGRAM_TOKEN environment variable (BotFather gives it)"
+        )
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc}") from None
+
+
+def _coerce(
+    section: str, key: str, value: Any, *, from_env: bool, env_name: str = ""
+) -> Any:
+    spec = _SCHEMA[section][key]
+    where = f"{env_name} (for {section}.{key})" if from_env else f"{section}.{key}"
+    shown = repr(value)
+    if spec.kind is bool:
+        if isinstance(value, bool):
+            result: Any = value
+        elif from_env and str(value).strip().lower() in ("1", "true", "yes", "on"):
+            result = True
+        elif from_env and str(value).strip().lower() in ("0", "false", "no", "off"):
+            result = False
+        else:
+            accepted = "true or false" + (" (or 1/0, yes/no, on/off)" if from_env else "")
+            raise ConfigError(f"{where} = {shown} is not valid; expected {accepted}")
+    elif spec.kind is int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ConfigError(f"{where} = {shown} is not valid; expected an integer")
+        try:
+            result = int(value.strip().replace("_", "")) if isinstance(value, str) else value
+        except ValueError:
+            raise ConfigError(f"{where} = {shown} is not valid; expected an integer") from None
+        if isinstance(value, str) and not from_env:
+            raise ConfigError(
+                f"{where} = {shown} is not valid; expected an integer (without quotes)"
+            )
+    else:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} = {shown} is not valid; expected a string")
+        result = value.strip()
+        if key == "level":
+            result = result.upper()
+    if spec.check is not None:
+        accepted_text = spec.check(result)
+        if accepted_text is not None:
+            raise ConfigError(f"{where} = {shown} is not valid; expected {accepted_text}")
+    return result
+
+
+def schema_keys() -> dict[str, tuple[str, ...]]:
+    """Every section and key the config accepts (used by tests and docs)."""
+    return {section: tuple(keys) for section, keys in _SCHEMA.items()}

@@ -1,0 +1,87 @@
+"""Runs media decoding and hashing off the event loop, in a bounded process pool.
+
+Decoding a hostile or huge file is CPU-bound and may take long; doing it on the event loop
+would stall every group the bot serves. Work goes to a pool of processes (one per core by
+default), at most ``2 * workers`` jobs are in flight, and each job has a wall-clock budget.
+A worker that crashes (a decoder segfault on a hostile file) breaks the pool; it is
+replaced and the file is reported as undecodable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from bot.config import MediaConfig
+from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
+from hashdb.photo import hash_photo
+
+log = logging.getLogger(__name__)
+
+
+class Fingerprinter:
+    """Hashes media bytes in worker processes; ``hash_photo`` is awaited from handlers."""
+
+    def __init__(self, media: MediaConfig, *, use_threads: bool = False) -> None:
+        self._media = media
+        self._workers = media.workers or os.cpu_count() or 1
+        self._use_threads = use_threads
+        self._executor: Executor | None = None
+        self._slots = asyncio.Semaphore(2 * self._workers)
+
+    def _pool(self) -> Executor:
+        if self._executor is None:
+            if self._use_threads:
+                self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="hash")
+            else:
+                # "spawn" because forking a process that runs an event loop and HTTP
+                # connections copies their state into the child.
+                self._executor = ProcessPoolExecutor(
+                    self._workers, mp_context=multiprocessing.get_context("spawn")
+                )
+        return self._executor
+
+    def warm_up(self) -> None:
+        """Start the workers now, so the first photo is not slowed by process start-up."""
+        pool = self._pool()
+        if isinstance(pool, ProcessPoolExecutor):
+            for _ in range(self._workers):
+                pool.submit(os.getpid)
+
+    async def hash_photo(self, data: bytes) -> MediaFingerprints:
+        """Fingerprint an image; raises ``MediaDecodeError`` saying why it could not."""
+        job = functools.partial(
+            hash_photo,
+            data,
+            max_pixels=self._media.max_image_pixels,
+            max_bytes=self._media.max_file_bytes,
+        )
+        async with self._slots:
+            loop = asyncio.get_running_loop()
+            try:
+                future = loop.run_in_executor(self._pool(), job)
+                return await asyncio.wait_for(future, self._media.hash_timeout_seconds)
+            except TimeoutError:
+                raise MediaDecodeError(
+                    f"hashing took longer than {self._media.hash_timeout_seconds} s "
+                    "(media.hash_timeout_seconds)"
+                ) from None
+            except BrokenProcessPool:
+                log.error("hash_worker_crashed")
+                self._reset_pool()
+                raise MediaDecodeError("the decoder crashed on this file") from None
+
+    def _reset_pool(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,340 @@
+"""The platform-neutral moderation core: check media, block, unblock, warn, audit.
+
+Handlers call this service with fingerprints and ids; it decides, persists and answers with
+plain values. It knows nothing of Telegram or HTTP. The in-memory index is built from the
+store at start and updated on every block and unblock, so a new entry is matchable at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+
+from bot.config import MatchingConfig
+from hashdb.fingerprint import Fingerprint, MediaFingerprints
+from hashdb.index import BlocklistIndex, IndexHit
+from hashdb.signals import PDQ, PHASH, get_signal_type
+from hashdb.store import AuditEvent, ChatRecord, Entry, NewEntry, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who acted or was acted on: a user, or a chat posting as itself (anonymous admin)."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Why an upload is considered blocked content."""
+
+    entry_id: int
+    signal: str
+    #: Hamming distance of the closest fingerprint; 0 for a known Telegram file.
+    distance: int
+    #: True when Telegram's file_unique_id was already known, so nothing was downloaded.
+    by_file_id: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    entry: Entry
+    #: False when an identical fingerprint was already blocked and that entry is returned.
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RightsDecision:
+    #: True exactly once per loss of rights: the admins should be told now.
+    notify_admins: bool
+
+
+class ModerationService:
+    """Decisions about one deployment's groups, backed by a ``Store`` and an index."""
+
+    def __init__(self, store: Store, matching: MatchingConfig) -> None:
+        self._store = store
+        self._matching = matching
+        self._index = BlocklistIndex()
+        self._known_chats: set[int] = set()
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    async def load(self) -> int:
+        """Build the in-memory index from the store; returns the number of entries."""
+        entries = await self._store.active_entries()
+        self._index = BlocklistIndex.build(self._indexable(e) for e in entries)
+        log.info("index_loaded entries=%d", len(entries))
+        return len(entries)
+
+    def index_size(self, chat_id: int | None = None) -> int:
+        return self._index.size(chat_id)
+
+    # -- checking uploads --------------------------------------------------------------
+    async def known_match(self, chat_id: int, file_unique_id: str | None) -> Match | None:
+        """A match by Telegram file id alone, without downloading the file."""
+        if not file_unique_id:
+            return None
+        entry = await self._store.entry_for_file(chat_id, file_unique_id)
+        if entry is None:
+            return None
+        return Match(entry_id=entry.id, signal="file", distance=0, by_file_id=True)
+
+    def find_match(self, chat_id: int, fingerprints: MediaFingerprints) -> Match | None:
+        """The closest actionable blocklist hit for these fingerprints, if any."""
+        hits = self._hits(chat_id, fingerprints, include_phash=self._matching.phash_auto_delete)
+        if not hits:
+            return None
+        # PDQ is the primary signal: prefer it over pHash, then the closest hit.
+        best = min(hits, key=lambda h: (h.signal != PDQ.name, h.distance, h.entry_id))
+        return Match(entry_id=best.entry_id, signal=best.signal, distance=best.distance)
+
+    def _hits(
+        self, chat_id: int, fingerprints: MediaFingerprints, *, include_phash: bool
+    ) -> list[IndexHit]:
+        probes = [p for p in fingerprints.probes if self._usable(p)]
+        limits = {PDQ.name: self._matching.pdq_max_distance}
+        if include_phash:
+            limits[PHASH.name] = self._matching.phash_max_distance
+        if not probes:
+            return []
+        return self._index.query(chat_id, probes, limits)
+
+    def _usable(self, fingerprint: Fingerprint) -> bool:
+        # Featureless images (flat colour, tiny thumbnails) give PDQ hashes that sit close
+        # to many unrelated ones; upstream discards quality < 50, and so do we for actions.
+        if fingerprint.signal_type.has_quality:
+            quality = fingerprint.quality if fingerprint.quality is not None else 0
+            return quality >= self._matching.pdq_min_quality
+        return True
+
+    def _indexable(self, entry: Entry) -> Entry:
+        kept = tuple(f for f in entry.fingerprints if self._usable(f))
+        return entry if kept == entry.fingerprints else dataclasses.replace(entry, fingerprints=kept)
+
+    async def record_match(
+        self,
+        chat_id: int,
+        match: Match,
+        *,
+        sender: Person,
+        message_id: int,
+        file_unique_id: str | None,
+        deleted: bool,
+        detail: str = "",
+    ) -> int:
+        """Audit a matched upload and add a strike to its sender; returns the strike count."""
+        now = time.time()
+        await self._store.add_audit(
+            AuditEvent(
+                chat_id=chat_id,
+                event="match_deleted" if deleted else "match_not_deleted",
+                target_id=sender.id,
+                target_name=sender.name,
+                message_id=message_id,
+                entry_id=match.entry_id,
+                signal=match.signal,
+                distance=match.distance,
+                detail=detail,
+                at=now,
+            )
+        )
+        if file_unique_id and not match.by_file_id:
+            await self._store.remember_file(file_unique_id, match.entry_id)
+        return await self._store.add_strike(chat_id, sender.id, at=now, entry_id=match.entry_id)
+
+    async def record_skip(
+        self, chat_id: int, *, message_id: int | None, sender: Person | None, detail: str
+    ) -> None:
+        """Audit media that could not be checked (corrupt, too large, too slow)."""
+        await self._store.add_audit(
+            AuditEvent(
+                chat_id=chat_id,
+                event="media_skipped",
+                target_id=sender.id if sender else None,
+                target_name=sender.name if sender else "",
+                message_id=message_id,
+                detail=detail[:200],
+                at=time.time(),
+            )
+        )
+
+    # -- admin actions -----------------------------------------------------------------
+    async def block(
+        self,
+        chat_id: int,
+        fingerprints: MediaFingerprints,
+        *,
+        actor: Person,
+        reason: str,
+        message_id: int | None,
+        sender: Person | None,
+        file_unique_id: str | None,
+    ) -> BlockResult:
+        """Add a media item's fingerprints to the chat's blocklist."""
+        existing = await self._identical_entry(chat_id, fingerprints)
+        if existing is not None:
+            if file_unique_id:
+                await self._store.remember_file(file_unique_id, existing.id)
+            await self._audit_admin(
+                chat_id, "block", actor, existing, sender=sender, message_id=message_id,
+                detail="already blocked",
+            )
+            return BlockResult(entry=existing, created=False)
+        entry = await self._store.add_entry(
+            NewEntry(
+                chat_id=chat_id,
+                fingerprints=fingerprints.stored,
+                added_by=actor.id,
+                reason=reason,
+                source="reply",
+                file_unique_id=file_unique_id,
+            ),
+            at=time.time(),
+        )
+        self._index.add_entry(self._indexable(entry))
+        await self._audit_admin(
+            chat_id, "block", actor, entry, sender=sender, message_id=message_id, detail=reason
+        )
+        log.info("entry_blocked chat=%d entry=%d", chat_id, entry.id)
+        return BlockResult(entry=entry, created=True)
+
+    async def _identical_entry(
+        self, chat_id: int, fingerprints: MediaFingerprints
+    ) -> Entry | None:
+        whole = next((f for f in fingerprints.stored if f.signal == PDQ.name), None)
+        if whole is None or not self._usable(whole):
+            return None
+        for hit in self._index.query(chat_id, [whole], {PDQ.name: 0}):
+            entry = await self._store.get_entry(hit.entry_id)
+            if entry is not None and entry.active:
+                return entry
+        return None
+
+    async def add_hash(
+        self, chat_id: int, algorithm: str, hash_text: str, *, actor: Person, reason: str
+    ) -> Entry:
+        """Add a raw hash; raises ``HashFormatError`` naming what is wrong."""
+        signal = get_signal_type(algorithm)
+        value = signal.parse(hash_text)
+        # A raw hash carries no quality score; trust the admin who supplied it.
+        quality = 100 if signal.has_quality else None
+        entry = await self._store.add_entry(
+            NewEntry(
+                chat_id=chat_id,
+                fingerprints=(Fingerprint(signal.name, value, quality),),
+                added_by=actor.id,
+                reason=reason,
+                source="addhash",
+            ),
+            at=time.time(),
+        )
+        self._index.add_entry(self._indexable(entry))
+        await self._audit_admin(chat_id, "addhash", actor, entry, detail=reason)
+        return entry
+
+    async def unblock_entry(self, chat_id: int, entry_id: int, *, actor: Person) -> Entry | None:
+        removed = await self._remove(chat_id, [entry_id], actor)
+        return removed[0] if removed else None
+
+    async def unblock_matching(
+        self,
+        chat_id: int,
+        fingerprints: MediaFingerprints | None,
+        *,
+        actor: Person,
+        file_unique_id: str | None,
+    ) -> list[Entry]:
+        """Remove every entry of the chat that this media matches (any enabled signal)."""
+        ids: set[int] = set()
+        known = await self.known_match(chat_id, file_unique_id)
+        if known is not None:
+            ids.add(known.entry_id)
+        if fingerprints is not None:
+            ids.update(h.entry_id for h in self._hits(chat_id, fingerprints, include_phash=False))
+        return await self._remove(chat_id, sorted(ids), actor)
+
+    async def _remove(self, chat_id: int, entry_ids: list[int], actor: Person) -> list[Entry]:
+        if not entry_ids:
+            return []
+        removed = await self._store.remove_entries(
+            chat_id, entry_ids, removed_by=actor.id, at=time.time()
+        )
+        for entry in removed:
+            self._index.remove_entry(entry.id)
+            await self._audit_admin(chat_id, "unblock", actor, entry)
+        return removed
+
+    async def _audit_admin(
+        self,
+        chat_id: int,
+        event: str,
+        actor: Person,
+        entry: Entry,
+        *,
+        sender: Person | None = None,
+        message_id: int | None = None,
+        detail: str = "",
+    ) -> None:
+        first = entry.fingerprints[0] if entry.fingerprints else None
+        await self._store.add_audit(
+            AuditEvent(
+                chat_id=chat_id,
+                event=event,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                target_id=sender.id if sender else None,
+                target_name=sender.name if sender else "",
+                message_id=message_id,
+                entry_id=entry.id,
+                signal=first.signal if first else None,
+                detail=detail[:200],
+                at=time.time(),
+            )
+        )
+
+    async def audit_log(self, chat_id: int, limit: int) -> list[AuditEvent]:
+        return await self._store.recent_audit(chat_id, limit)
+
+    async def strikes(self, chat_id: int, user_id: int) -> int:
+        return await self._store.strike_count(chat_id, user_id)
+
+    # -- chats and the bot's own rights ------------------------------------------------
+    async def ensure_chat(self, chat_id: int, title: str) -> None:
+        """Remember a group the bot works in (cached, so cheap per message)."""
+        if chat_id in self._known_chats:
+            return
+        await self._store.upsert_chat(chat_id, title, at=time.time())
+        self._known_chats.add(chat_id)
+
+    async def chats(self) -> list[ChatRecord]:
+        return await self._store.list_chats()
+
+    async def forget_chat(self, chat_id: int) -> None:
+        self._known_chats.discard(chat_id)
+        await self._store.forget_chat(chat_id)
+
+    async def note_rights(
+        self, chat_id: int, title: str, *, rights_ok: bool, missing: str = ""
+    ) -> RightsDecision:
+        """Record what rights the bot has; say whether admins must be told (once)."""
+        await self.ensure_chat(chat_id, title)
+        record = await self._store.get_chat(chat_id)
+        already_told = record.rights_notice_sent if record else False
+        if rights_ok:
+            await self._store.set_chat_rights(chat_id, rights_ok=True, notice_sent=False)
+            return RightsDecision(notify_admins=False)
+        await self._store.set_chat_rights(chat_id, rights_ok=False, notice_sent=True)
+        if already_told:
+            return RightsDecision(notify_admins=False)
+        await self._store.add_audit(
+            AuditEvent(chat_id=chat_id, event="rights_missing", detail=missing, at=time.time())
+        )
+        return RightsDecision(notify_admins=True)

@@ -1,0 +1,1 @@
+"""Telegram-facing handlers: each turns an ``Update`` into a moderation call and back."""

@@ -1,0 +1,49 @@
+"""The typed callback context: handlers reach the services through ``context.services``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+
+from bot.config import Config
+from bot.hashing import Fingerprinter
+from bot.moderation import ModerationService
+
+if TYPE_CHECKING:
+    from handlers.permissions import AdminCache
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    config: Config
+    moderation: ModerationService
+    fingerprinter: Fingerprinter
+    admins: AdminCache
+
+
+class AppData:
+    """``bot_data`` of the application: holds the services once ``post_init`` made them."""
+
+    def __init__(self) -> None:
+        self.config: Config | None = None
+        #: Tests hash in threads to skip process start-up; production uses processes.
+        self.hash_in_threads = False
+        self.services: Services | None = None
+
+
+class HashguardContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], AppData]):
+    @property
+    def services(self) -> Services:
+        services = self.bot_data.services
+        if services is None:
+            raise RuntimeError("services are not ready: post_init has not run")
+        return services
+
+
+CONTEXT_TYPES = ContextTypes(context=HashguardContext, bot_data=AppData)
+
+HashguardApp = Application[
+    ExtBot[None], HashguardContext, dict[Any, Any], dict[Any, Any], AppData, Any
+]

@@ -1,0 +1,55 @@
+"""/start and /help: what the bot does, and the commands open to the asker."""
+
+from __future__ import annotations
+
+from telegram import BotCommand, Update
+
+from handlers.context import HashguardContext
+
+ABOUT = (
+    "Hashguard keeps intimate images shared without consent out of this group. It "
+    "fingerprints every photo, image and sticker posted here and removes copies of "
+    "anything the admins have blocked, even re-encoded, resized or mirrored. It keeps "
+    "fingerprints only, never the media."
+)
+
+MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("help", "what this bot does and its commands"),
+)
+
+ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("block", "reply to media: block it here and delete it [reason]"),
+    ("unblock", "reply to media, or give an entry id: remove it from the blocklist"),
+    ("addhash", "<algorithm> <hash> [reason]: block a raw hash (pdq, phash)"),
+    ("logs", "[N]: the last N audit events of this group"),
+)
+
+
+def bot_commands(*, admin: bool) -> list[BotCommand]:
+    """The command menu Telegram shows (members see theirs, admins see all)."""
+    pairs = MEMBER_COMMANDS + (ADMIN_COMMANDS if admin else ())
+    return [BotCommand(name, text[:256]) for name, text in pairs]
+
+
+def help_text(*, admin: bool, in_group: bool) -> str:
+    lines = [ABOUT, "", "Commands:"]
+    lines += [f"/{name} — {text}" for name, text in MEMBER_COMMANDS]
+    if admin:
+        lines += ["", "Admin commands:"]
+        lines += [f"/{name} — {text}" for name, text in ADMIN_COMMANDS]
+    if not in_group:
+        lines += [
+            "",
+            "To protect a group: add me to it and make me an admin with the "
+            "“Delete messages” and “Ban users” rights.",
+        ]
+    return "\n".join(lines)
+
+
+async def help_command(update: Update, context: HashguardContext) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    in_group = message.chat.type in ("group", "supergroup")
+    admin = in_group and await context.services.admins.is_admin(context.bot, message)
+    await message.reply_text(help_text(admin=admin, in_group=in_group))

@@ -1,0 +1,1 @@
+"""Fingerprints and their database: hashing, the store, the near-match index."""

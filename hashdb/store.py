@@ -1,0 +1,147 @@
+"""The storage protocol: blocklist entries, audit events, strikes and known chats.
+
+Everything the bot persists goes through ``Store``. SQLite (``hashdb.sqlite_store``) is the
+default implementation; another backend implements the same protocol and passes the same
+shared test suite (``tests/hashdb/test_store_contract.py``). Only fingerprints, Telegram ids,
+short names and audit records are stored: never media bytes, never message text.
+
+Times are Unix timestamps (float seconds, UTC). Chat and user ids are 64-bit signed ints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from hashdb.fingerprint import Fingerprint
+
+
+class StoreError(Exception):
+    """The database cannot be used (locked, read-only, full, newer schema...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """A blocklist entry about to be added: one blocked item and its fingerprints."""
+
+    chat_id: int
+    fingerprints: tuple[Fingerprint, ...]
+    added_by: int | None
+    reason: str = ""
+    #: How the entry was made: "reply" (/block), "addhash", later "import"...
+    source: str = "reply"
+    #: Telegram's file_unique_id of the blocked file, if known (short-cuts re-downloads).
+    file_unique_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A blocklist entry: one blocked item, grouping its fingerprints under one id."""
+
+    id: int
+    chat_id: int
+    fingerprints: tuple[Fingerprint, ...]
+    added_by: int | None
+    added_at: float
+    reason: str
+    source: str
+    removed_at: float | None = None
+    removed_by: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One audit record: who did what to which content in which chat.
+
+    ``event`` names: "block", "unblock", "addhash", "match_deleted", "media_skipped",
+    "rights_missing" (more are added by later features; keep names stable).
+    """
+
+    chat_id: int
+    event: str
+    actor_id: int | None = None
+    actor_name: str = ""
+    target_id: int | None = None
+    target_name: str = ""
+    message_id: int | None = None
+    entry_id: int | None = None
+    signal: str | None = None
+    distance: int | None = None
+    #: A short machine-made note (reason given by an admin, skip cause); never message text.
+    detail: str = ""
+    at: float = 0.0
+    id: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRecord:
+    chat_id: int
+    title: str
+    added_at: float
+    #: Whether the bot last saw itself with the rights it needs (delete messages, ban users).
+    rights_ok: bool
+    #: Set once the admins have been told about missing rights; cleared when rights return.
+    rights_notice_sent: bool
+
+
+class Store(Protocol):
+    """Async persistence for the moderation core."""
+
+    async def open(self) -> None:
+        """Open the database and apply pending schema migrations."""
+
+    async def close(self) -> None: ...
+
+    # -- blocklist ---------------------------------------------------------------------
+    async def add_entry(self, entry: NewEntry, *, at: float) -> Entry: ...
+
+    async def get_entry(self, entry_id: int) -> Entry | None: ...
+
+    async def remove_entries(
+        self, chat_id: int, entry_ids: Sequence[int], *, removed_by: int | None, at: float
+    ) -> list[Entry]:
+        """Deactivate the chat's active entries among ``entry_ids``; return those removed."""
+
+    async def active_entries(self) -> list[Entry]:
+        """Every active entry of every chat (used to build the in-memory index)."""
+
+    async def count_active_entries(self, chat_id: int) -> int: ...
+
+    async def remember_file(self, file_unique_id: str, entry_id: int) -> None:
+        """Record that a Telegram file is known to match ``entry_id``."""
+
+    async def entry_for_file(self, chat_id: int, file_unique_id: str) -> Entry | None:
+        """The chat's active entry this file is known to match, if any."""
+
+    # -- audit -------------------------------------------------------------------------
+    async def add_audit(self, event: AuditEvent) -> int: ...
+
+    async def recent_audit(self, chat_id: int, limit: int) -> list[AuditEvent]:
+        """The chat's last ``limit`` audit events, newest first."""
+
+    # -- strikes -----------------------------------------------------------------------
+    async def add_strike(
+        self, chat_id: int, user_id: int, *, at: float, entry_id: int | None = None
+    ) -> int:
+        """Add one strike and return the user's strike count in the chat after it."""
+
+    async def strike_count(self, chat_id: int, user_id: int) -> int: ...
+
+    # -- chats -------------------------------------------------------------------------
+    async def upsert_chat(self, chat_id: int, title: str, *, at: float) -> ChatRecord: ...
+
+    async def get_chat(self, chat_id: int) -> ChatRecord | None: ...
+
+    async def list_chats(self) -> list[ChatRecord]: ...
+
+    async def set_chat_rights(
+        self, chat_id: int, *, rights_ok: bool, notice_sent: bool
+    ) -> None: ...
+
+    async def forget_chat(self, chat_id: int) -> None:
+        """The bot left the chat: stop tracking it (its blocklist and audit stay)."""

@@ -1,0 +1,1 @@
+"""Tests of the application core: config, moderation service, CLI."""
