@@ -1,0 +1,293 @@
+"""Photo decoding and fingerprinting: image bytes -> PDQ (whole image + 8 dihedral) and pHash.
+
+Plain synchronous functions; callers run them on a worker pool, never on the event loop.
+
+PDQ is computed exactly as Meta's C++ reference CLI (``pdq-photo-hasher``) does, so hashes
+exchanged with ThreatExchange / StopNCII lists compare bit for bit (checked against the
+reference table in ``tests/hashdb/test_photo.py``):
+
+* decode with Pillow and ``convert("RGB")`` (alpha is dropped, not composited: that is what
+  the reference table expects for RGBA/LA/P images); EXIF orientation is ignored, like the
+  reference. A rotated phone photo still matches because the 8 dihedral probes cover every
+  rotation and flip;
+* if either side is over 512 px, resize to exactly 512x512 by nearest neighbour, output row
+  ``i`` taking source row ``i*h//512`` (same for columns), as ``pdq/cpp/io/pdqio.cpp`` does;
+* hash with ``pdqhash.compute_dihedral``, which gives all 8 rotations/flips from one DCT.
+
+pHash is ``imagehash.phash`` on the full decoded RGB image, so values equal
+``str(imagehash.phash(image))`` read as hex.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+from typing import Final
+
+import imagehash
+import numpy as np
+import numpy.typing as npt
+import pdqhash
+from PIL import Image, UnidentifiedImageError
+
+from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints
+from hashdb.signals import PDQ, PHASH
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_PIXELS",
+    "DIHEDRAL_TRANSFORMS",
+    "PDQ_REFERENCE_DIMS",
+    "PHOTO_KIND",
+    "decode_image",
+    "hash_image",
+    "hash_photo",
+    "pdq_fingerprints",
+    "pdq_from_pixels",
+    "phash_fingerprint",
+    "reference_pixels",
+    "to_rgb",
+]
+
+logger = logging.getLogger(__name__)
+
+PHOTO_KIND: Final = "photo"
+
+#: 40 Mpx covers every phone camera (a 200 Mpx sensor still saves 12-50 Mpx by default)
+#: while capping a decode at ~120 MB of RGB; Pillow's own bomb limit (~89 Mpx) is higher.
+DEFAULT_MAX_PIXELS: Final = 40_000_000
+#: Telegram bots can download at most 20 MB through the cloud Bot API.
+DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024
+
+#: The reference CLI squashes anything larger to exactly this size (``DOWNSAMPLE_DIMS``).
+PDQ_REFERENCE_DIMS: Final = 512
+
+#: Order of the hashes ``pdqhash.compute_dihedral`` (and C++ ``--pdqdih``) returns.
+DIHEDRAL_TRANSFORMS: Final = (
+    "original",
+    "rotate90",
+    "rotate180",
+    "rotate270",
+    "flipx",
+    "flipy",
+    "flipplus1",
+    "flipminus1",
+)
+
+# Only these decoders are ever tried: Pillow would otherwise sniff ~40 formats, some of them
+# (EPS via Ghostscript, FITS, PSD) far larger attack surface than a moderation bot needs.
+# MPO (multi-picture camera JPEGs) is opened by the JPEG plugin's factory.
+_WANTED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
+_FORMAT_NAMES: Final = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF, AVIF"
+
+_formats_lock = threading.Lock()
+_open_formats: tuple[str, ...] | None = None
+
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+def _formats() -> tuple[str, ...]:
+    """Register pillow-heif's opener once (lazily: it loads libheif) and list the decoders."""
+    global _open_formats
+    if _open_formats is not None:
+        return _open_formats
+    with _formats_lock:
+        if _open_formats is None:
+            try:
+                import pillow_heif
+
+                pillow_heif.register_heif_opener()
+            except ImportError:
+                logger.warning("heif_decoder_unavailable", exc_info=True)
+            Image.init()
+            # Image.open raises KeyError for a format name no plugin registered (e.g. a
+            # Pillow built without AVIF), so offer only the ones that exist.
+            _open_formats = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)
+    return _open_formats
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Image.Image:
+    """Decode image bytes to an RGB image (first frame of animations), within size limits.
+
+    Raises ``MediaDecodeError`` naming the problem for empty, oversized, unsupported,
+    corrupt or truncated data and for images whose header promises more than
+    ``max_pixels``; that check runs before any pixel is decoded, so a decompression bomb
+    never allocates. Every exception a hostile file can provoke becomes ``MediaDecodeError``.
+    """
+    size = len(data)
+    if size == 0:
+        raise MediaDecodeError("image data is empty (0 bytes)")
+    if size > max_bytes:
+        raise MediaDecodeError(f"image data is {size} bytes; limit is {max_bytes}")
+    formats = _formats()
+    try:
+        image = Image.open(io.BytesIO(data), formats=list(formats))
+    except UnidentifiedImageError as exc:
+        raise MediaDecodeError(
+            f"not a supported image format ({size} bytes); expected one of: {_FORMAT_NAMES}"
+        ) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaDecodeError(_bomb_message(exc, max_pixels)) from exc
+    except Exception as exc:  # hostile headers can trip any exception type in a plugin
+        raise MediaDecodeError(f"cannot read image header: {type(exc).__name__}: {exc}") from exc
+
+    fmt = image.format or "image"
+    width, height = image.size
+    try:
+        _check_dimensions(width, height, max_pixels)
+        image.load()
+        rgb = to_rgb(image)
+    except MediaDecodeError:
+        image.close()
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        image.close()
+        raise MediaDecodeError(_bomb_message(exc, max_pixels)) from exc
+    except Exception as exc:  # truncated/corrupt data: OSError, SyntaxError, ValueError, ...
+        image.close()
+        raise MediaDecodeError(
+            f"cannot decode {fmt} image {width}x{height} (corrupt or truncated data): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if rgb is not image:
+        # Drops the decoder's file object and source pixels now rather than at GC time.
+        image.close()
+    return rgb
+
+
+def _check_dimensions(width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise MediaDecodeError(f"image is {width}x{height}; both sides must be at least 1")
+    pixels = width * height
+    limit = _pixel_limit(max_pixels)
+    if pixels > limit:
+        raise MediaDecodeError(f"image is {width}x{height} = {pixels} pixels; limit is {limit}")
+
+
+def _pixel_limit(max_pixels: int) -> int:
+    # Pillow only warns (DecompressionBombWarning) between its MAX_IMAGE_PIXELS and twice
+    # that; a warning is not a refusal, so its limit is enforced here too. Warnings filters
+    # are not used to do it: they are process-global and this runs on worker threads.
+    if Image.MAX_IMAGE_PIXELS is None:
+        return max_pixels
+    return min(max_pixels, int(Image.MAX_IMAGE_PIXELS))
+
+
+def _bomb_message(exc: Exception, max_pixels: int) -> str:
+    # Pillow refuses > 2 * MAX_IMAGE_PIXELS inside Image.open, before the size is visible
+    # to us; its message carries the pixel count.
+    found = _BOMB_PIXELS.search(str(exc))
+    count = found.group(1) if found else "too many"
+    return (
+        f"image is {count} pixels (refused by Pillow as a possible decompression bomb); "
+        f"limit is {_pixel_limit(max_pixels)}"
+    )
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Return ``image`` as RGB the way the reference table expects (no copy if already RGB).
+
+    ``convert("RGB")`` drops alpha without compositing; that gives exact reference matches
+    for RGBA, LA and P-with-transparency files. 16-bit greyscale is the one exception (see
+    below).
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I;16"):
+        # Pillow's convert() clips 16-bit values at 255, leaving a near-white image
+        # (quality 36 on the upstream I16.png test file) that PDQ would discard. Keeping
+        # the high byte is what Pillow already does for 16-bit RGB PNG/TIFF, so a 16-bit
+        # grey file hashes like its 8-bit copy. No reference agrees on this mode anyway
+        # (see the refdata README), so we choose the useful one.
+        high = (np.asarray(image) >> 8).astype(np.uint8)
+        return Image.fromarray(high).convert("RGB")
+    return image.convert("RGB")
+
+
+def reference_pixels(image: Image.Image) -> npt.NDArray[np.uint8]:
+    """The RGB uint8 array the C++ reference CLI would hash for ``image``.
+
+    Images with a side over 512 px are resized to exactly 512x512 by nearest neighbour,
+    row ``i`` from source row ``i*h//512`` and likewise for columns.
+    """
+    rgb = to_rgb(image)
+    width, height = rgb.size
+    if width > PDQ_REFERENCE_DIMS or height > PDQ_REFERENCE_DIMS:
+        # Pillow's NEAREST resize samples pixel centres ((i+0.5)*h/512), one row off the
+        # reference. An affine NEAREST transform shifted by half a step samples i*h/512;
+        # the scale h/512 is exact in binary floating point, so the floor is exactly
+        # i*h//512 (the tests check it against the numpy definition). It skips copying the
+        # full-size image into numpy, which costs more than the resize itself.
+        sx = width / PDQ_REFERENCE_DIMS
+        sy = height / PDQ_REFERENCE_DIMS
+        rgb = rgb.transform(
+            (PDQ_REFERENCE_DIMS, PDQ_REFERENCE_DIMS),
+            Image.Transform.AFFINE,
+            (sx, 0.0, -0.5 * sx, 0.0, sy, -0.5 * sy),
+            Image.Resampling.NEAREST,
+        )
+    return np.asarray(rgb)
+
+
+def pdq_from_pixels(pixels: npt.NDArray[np.uint8]) -> tuple[Fingerprint, ...]:
+    """The 8 dihedral PDQ fingerprints of an RGB uint8 array, in ``DIHEDRAL_TRANSFORMS`` order.
+
+    The array is hashed as given (no 512 px step); the first hash equals
+    ``pdqhash.compute(pixels)``. Quality is computed once and applies to all 8.
+    """
+    vectors, quality = pdqhash.compute_dihedral(pixels)
+    # Each vector is 256 0/1 values, most significant bit first; packbits gives the same
+    # integer as int("".join(map(str, bits)), 2), ~20x faster.
+    packed = np.packbits(np.asarray(vectors, dtype=np.uint8), axis=1)
+    q = int(quality)
+    return tuple(
+        Fingerprint(PDQ.name, int.from_bytes(row.tobytes(), "big"), quality=q) for row in packed
+    )
+
+
+def pdq_fingerprints(image: Image.Image) -> tuple[Fingerprint, tuple[Fingerprint, ...]]:
+    """Whole-image PDQ as the reference CLI computes it, and its 8 dihedral variants.
+
+    Returns ``(whole, dihedral)`` where ``dihedral[0] == whole``.
+    """
+    dihedral = pdq_from_pixels(reference_pixels(image))
+    return dihedral[0], dihedral
+
+
+def phash_fingerprint(image: Image.Image) -> Fingerprint:
+    """imagehash pHash of the full image; ``.hex`` equals ``str(imagehash.phash(image))``."""
+    bits = imagehash.phash(image).hash  # 8x8 bools, row-major, MSB first in str()
+    value = int.from_bytes(np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes(), "big")
+    return Fingerprint(PHASH.name, value)
+
+
+def hash_image(image: Image.Image) -> MediaFingerprints:
+    """Fingerprint an already-decoded image (any mode; converted as ``decode_image`` does)."""
+    rgb = to_rgb(image)
+    whole, dihedral = pdq_fingerprints(rgb)
+    phash = phash_fingerprint(rgb)
+    return MediaFingerprints(
+        kind=PHOTO_KIND,
+        # Whole-image PDQ first: it is what exchanged hash lists carry.
+        stored=(whole, phash),
+        probes=(*dihedral, phash),
+        width=rgb.width,
+        height=rgb.height,
+    )
+
+
+def hash_photo(
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> MediaFingerprints:
+    """Decode image bytes and fingerprint them; raises ``MediaDecodeError`` if undecodable."""
+    return hash_image(decode_image(data, max_pixels=max_pixels, max_bytes=max_bytes))
