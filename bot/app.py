@@ -6,6 +6,7 @@ command menus and checks the bot's rights in known groups; ``post_shutdown`` clo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import BotCommandScopeAllChatAdministrators, BotCommandScopeDefault, Update
@@ -101,11 +102,18 @@ async def _post_init(application: HashguardApp) -> None:
         )
     except TelegramError as exc:
         log.warning("set_commands_failed error=%s", type(exc).__name__)
-    application.create_task(membership.check_all_chats(application), name="rights-check")
+    # Checked in the background: a bot in many groups must not delay polling for it.
+    application.bot_data.background.add(
+        asyncio.create_task(membership.check_all_chats(application), name="rights-check")
+    )
     log.info("ready bot=%s", application.bot.username)
 
 
 async def _post_shutdown(application: HashguardApp) -> None:
+    for task in application.bot_data.background:
+        task.cancel()
+    await asyncio.gather(*application.bot_data.background, return_exceptions=True)
+    application.bot_data.background.clear()
     services = application.bot_data.services
     if services is None:
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,8 @@ class AppData:
         #: Tests hash in threads to skip process start-up; production uses processes.
         self.hash_in_threads = False
         self.services: Services | None = None
+        #: Start-up tasks running beside polling; cancelled at shutdown.
+        self.background: set[asyncio.Task[None]] = set()
 
 
 class HashguardContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], AppData]):

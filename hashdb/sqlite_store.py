@@ -1,0 +1,640 @@
+"""The SQLite implementation of ``hashdb.store.Store``, on aiosqlite.
+
+One database file holds every chat's blocklist, audit trail, strikes and chat records. The
+store keeps a single connection: aiosqlite runs each statement on its own worker thread, so
+blocking SQLite work never touches the event loop. Every write is committed before the
+method returns, so a decision the bot has acknowledged survives a crash of the process.
+
+The schema is a list of migration scripts (``MIGRATIONS``); ``PRAGMA user_version`` records
+how many have been applied, and each one is applied in its own transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from hashdb.fingerprint import Fingerprint
+from hashdb.signals import SIGNAL_TYPES, HashFormatError
+from hashdb.store import AuditEvent, ChatRecord, Entry, NewEntry, StoreError
+
+log = logging.getLogger(__name__)
+
+#: How long a statement waits for another process's write lock before failing.
+_BUSY_TIMEOUT_MS = 5000
+
+#: Rows fetched per round trip to the worker thread when streaming large results: big
+#: enough that a million-row blocklist loads in a few hundred hops, small enough that
+#: assembling one batch never holds the event loop for long.
+_FETCH_BATCH = 10_000
+
+#: Ids bound per ``IN (...)`` list; well under SQLite's host-parameter limit on any build.
+_IDS_PER_STATEMENT = 500
+
+_SCHEMA_V1 = """
+-- Entries are never deleted, only marked removed, so the audit trail can always say what
+-- an entry id was. AUTOINCREMENT keeps ids from ever being reused, since admins see them.
+CREATE TABLE entries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id     INTEGER NOT NULL,
+    added_by    INTEGER,
+    added_at    REAL    NOT NULL,
+    reason      TEXT    NOT NULL DEFAULT '',
+    source      TEXT    NOT NULL,
+    removed_at  REAL,
+    removed_by  INTEGER
+);
+CREATE INDEX entries_by_chat ON entries (chat_id, removed_at);
+
+-- One row per fingerprint; position keeps the order they were given in (the first is the
+-- whole-image PDQ). The primary key doubles as the index for loading an entry's hashes.
+CREATE TABLE entry_signals (
+    entry_id  INTEGER NOT NULL REFERENCES entries (id),
+    position  INTEGER NOT NULL,
+    signal    TEXT    NOT NULL,
+    hash      TEXT    NOT NULL,
+    quality   INTEGER,
+    PRIMARY KEY (entry_id, position)
+) WITHOUT ROWID;
+
+-- Telegram files known to match an entry; the primary key serves lookups by file id.
+CREATE TABLE known_files (
+    file_unique_id  TEXT    NOT NULL,
+    entry_id        INTEGER NOT NULL REFERENCES entries (id),
+    PRIMARY KEY (file_unique_id, entry_id)
+) WITHOUT ROWID;
+
+-- History tables carry no foreign keys: an audit record or strike must never be refused.
+CREATE TABLE audit (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id      INTEGER NOT NULL,
+    at           REAL    NOT NULL,
+    event        TEXT    NOT NULL,
+    actor_id     INTEGER,
+    actor_name   TEXT    NOT NULL DEFAULT '',
+    target_id    INTEGER,
+    target_name  TEXT    NOT NULL DEFAULT '',
+    message_id   INTEGER,
+    entry_id     INTEGER,
+    signal       TEXT,
+    distance     INTEGER,
+    detail       TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_by_chat ON audit (chat_id, id);
+
+CREATE TABLE strikes (
+    id        INTEGER PRIMARY KEY,
+    chat_id   INTEGER NOT NULL,
+    user_id   INTEGER NOT NULL,
+    at        REAL    NOT NULL,
+    entry_id  INTEGER
+);
+CREATE INDEX strikes_by_user ON strikes (chat_id, user_id);
+
+-- rights_ok starts false: the bot has not yet seen itself with the rights it needs.
+CREATE TABLE chats (
+    chat_id             INTEGER PRIMARY KEY,
+    title               TEXT    NOT NULL,
+    added_at            REAL    NOT NULL,
+    rights_ok           INTEGER NOT NULL DEFAULT 0,
+    rights_notice_sent  INTEGER NOT NULL DEFAULT 0,
+    active              INTEGER NOT NULL DEFAULT 1
+);
+"""
+
+#: Schema migrations in order; migration ``i`` (0-based) brings the schema to version
+#: ``i + 1``. Append new scripts; never edit one that has shipped.
+MIGRATIONS: list[str] = [_SCHEMA_V1]
+
+_ENTRY_COLUMNS = """
+    SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
+           e.removed_by, s.signal, s.hash, s.quality
+    FROM entries AS e
+    LEFT JOIN entry_signals AS s ON s.entry_id = e.id
+"""
+# Ordering by entry then position lets rows be grouped into entries in one pass; both
+# orders follow the tables' primary keys, so SQLite streams them without sorting.
+_ENTRY_ORDER = " ORDER BY e.id, s.position"
+
+_AUDIT_COLUMNS = """
+    SELECT id, chat_id, at, event, actor_id, actor_name, target_id, target_name,
+           message_id, entry_id, signal, distance, detail
+    FROM audit
+"""
+
+_CHAT_COLUMNS = "SELECT chat_id, title, added_at, rights_ok, rights_notice_sent FROM chats"
+
+
+class SQLiteStore:
+    """A ``Store`` in one SQLite file, opened with ``open()`` and released with ``close()``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = Path(path)
+        self._db: aiosqlite.Connection | None = None
+        self._closed = False
+        # One connection is shared by every coroutine: without this lock one coroutine's
+        # statements could land inside another's BEGIN...COMMIT and be committed or rolled
+        # back with it.
+        self._lock = asyncio.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Open the database file (created if absent) and apply pending migrations."""
+        if self._db is not None:
+            raise StoreError(f"database {self._path} is already open")
+        if not self._path.parent.is_dir():
+            raise StoreError(
+                f"cannot open database {self._path}: directory {self._path.parent} does not "
+                "exist; create it or choose a path in an existing directory"
+            )
+        try:
+            # isolation_level=None: the sqlite3 module opens no implicit transactions, so
+            # single statements commit at once and the store issues BEGIN/COMMIT itself.
+            db = await aiosqlite.connect(
+                self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self._path}: {exc}") from exc
+        try:
+            await self._configure(db)
+            await self._migrate(db)
+        except BaseException as exc:
+            with suppress(Exception):
+                await db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open database {self._path}: {exc}") from exc
+            raise
+        self._db = db
+        self._closed = False
+        # A fresh lock: a store reopened under another event loop must not keep one that
+        # the old loop may have bound.
+        self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        """Close the connection; closing an already closed store does nothing."""
+        if self._db is None:
+            return
+        # The lock lets an operation already running finish before the connection goes.
+        async with self._lock:
+            db, self._db = self._db, None
+            if db is None:  # another close() got here first
+                return
+            self._closed = True
+            try:
+                await db.close()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot close database {self._path}: {exc}") from exc
+
+    async def _configure(self, db: aiosqlite.Connection) -> None:
+        # busy_timeout first, so the pragmas below already wait out another process's lock.
+        await db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        # WAL lets readers (a CLI export, a backup) run while the bot writes.
+        async with db.execute("PRAGMA journal_mode = WAL") as cursor:
+            row = await cursor.fetchone()
+        mode = str(row[0]).lower() if row else "unknown"
+        if mode != "wal":
+            log.warning("sqlite_wal_unavailable path=%s journal_mode=%s", self._path, mode)
+        await db.execute("PRAGMA foreign_keys = ON")
+        # NORMAL in WAL mode: a committed transaction survives a crash of the process; only
+        # a power loss can drop the last commits, and never corrupts the file.
+        await db.execute("PRAGMA synchronous = NORMAL")
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        latest = len(MIGRATIONS)
+        while True:
+            # BEGIN IMMEDIATE takes the write lock before user_version is read, so two
+            # processes opening a fresh file never apply the same migration twice.
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                version = await _user_version(db)
+                if version > latest:
+                    raise StoreError(
+                        f"cannot open database {self._path}: database schema version "
+                        f"{version} is newer than this hashguard supports ({latest}); "
+                        "upgrade hashguard"
+                    )
+                if version == latest:
+                    await db.execute("COMMIT")
+                    return
+                for statement in _split_statements(MIGRATIONS[version]):
+                    await db.execute(statement)
+                # user_version lives in the database header and commits with the migration.
+                await db.execute(f"PRAGMA user_version = {version + 1}")
+                await db.execute("COMMIT")
+            except BaseException:
+                with suppress(Exception):
+                    await db.rollback()
+                raise
+            log.info("sqlite_schema_migrated path=%s version=%d", self._path, version + 1)
+
+    @asynccontextmanager
+    async def _session(self, action: str) -> AsyncIterator[aiosqlite.Connection]:
+        """The open connection, used by one operation at a time; sqlite errors wrapped."""
+        if self._db is None:
+            raise self._not_open()
+        async with self._lock:
+            db = self._db
+            if db is None:  # closed while this operation waited for the lock
+                raise self._not_open()
+            try:
+                yield db
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot {action} in database {self._path}: {exc}") from exc
+
+    @asynccontextmanager
+    async def _transaction(self, action: str) -> AsyncIterator[aiosqlite.Connection]:
+        """A session inside BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        async with self._session(action) as db:
+            # IMMEDIATE takes the write lock up front, so a transaction never fails halfway
+            # with SQLITE_BUSY trying to upgrade a read lock another process also holds.
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                await db.execute("COMMIT")
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    await db.rollback()
+                raise
+
+    def _not_open(self) -> StoreError:
+        state = "closed" if self._closed else "not open; call open() first"
+        return StoreError(f"database {self._path} is {state}")
+
+    # -- blocklist -------------------------------------------------------------------------
+    async def add_entry(self, entry: NewEntry, *, at: float) -> Entry:
+        if not entry.fingerprints:
+            raise ValueError(f"an entry for chat {entry.chat_id} needs at least one fingerprint")
+        for fingerprint in entry.fingerprints:
+            _check_storable(fingerprint)
+        async with self._transaction("add an entry") as db:
+            async with db.execute(
+                "INSERT INTO entries (chat_id, added_by, added_at, reason, source) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (entry.chat_id, entry.added_by, at, entry.reason, entry.source),
+            ) as cursor:
+                entry_id = cursor.lastrowid
+            assert entry_id is not None  # always set after a successful INSERT
+            await db.executemany(
+                "INSERT INTO entry_signals (entry_id, position, signal, hash, quality) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (entry_id, position, f.signal, f.hex, f.quality)
+                    for position, f in enumerate(entry.fingerprints)
+                ],
+            )
+            if entry.file_unique_id:
+                await db.execute(
+                    "INSERT INTO known_files (file_unique_id, entry_id) VALUES (?, ?)",
+                    (entry.file_unique_id, entry_id),
+                )
+        return Entry(
+            id=entry_id,
+            chat_id=entry.chat_id,
+            fingerprints=entry.fingerprints,
+            added_by=entry.added_by,
+            added_at=at,
+            reason=entry.reason,
+            source=entry.source,
+        )
+
+    async def get_entry(self, entry_id: int) -> Entry | None:
+        """The entry with this id, active or removed."""
+        async with self._session("read an entry") as db:
+            entries = await self._load_entries(db, "WHERE e.id = ?", (entry_id,))
+        return entries[0] if entries else None
+
+    async def remove_entries(
+        self, chat_id: int, entry_ids: Sequence[int], *, removed_by: int | None, at: float
+    ) -> list[Entry]:
+        """Deactivate the chat's active entries among ``entry_ids``; return those removed.
+
+        Ids of other chats' entries are ignored: an admin of one group can never unblock
+        another group's entries, whatever ids they type.
+        """
+        wanted = sorted(set(entry_ids))
+        removed: list[Entry] = []
+        async with self._transaction("remove entries") as db:
+            for start in range(0, len(wanted), _IDS_PER_STATEMENT):
+                chunk = wanted[start : start + _IDS_PER_STATEMENT]
+                marks = ", ".join("?" * len(chunk))
+                removed += await self._load_entries(
+                    db,
+                    f"WHERE e.chat_id = ? AND e.removed_at IS NULL AND e.id IN ({marks})",
+                    (chat_id, *chunk),
+                )
+            for start in range(0, len(removed), _IDS_PER_STATEMENT):
+                ids = [e.id for e in removed[start : start + _IDS_PER_STATEMENT]]
+                marks = ", ".join("?" * len(ids))
+                await db.execute(
+                    f"UPDATE entries SET removed_at = ?, removed_by = ? WHERE id IN ({marks})",
+                    (at, removed_by, *ids),
+                )
+        return [dataclasses.replace(e, removed_at=at, removed_by=removed_by) for e in removed]
+
+    async def active_entries(self) -> list[Entry]:
+        """Every active entry of every chat, in id order, fingerprints in their order."""
+        async with self._session("load active entries") as db:
+            return await self._load_entries(db, "WHERE e.removed_at IS NULL", ())
+
+    async def count_active_entries(self, chat_id: int) -> int:
+        async with self._session("count entries") as db:
+            return await _scalar(
+                db,
+                "SELECT count(*) FROM entries WHERE chat_id = ? AND removed_at IS NULL",
+                (chat_id,),
+            )
+
+    async def remember_file(self, file_unique_id: str, entry_id: int) -> None:
+        """Record that a Telegram file matches ``entry_id``; repeating it is harmless."""
+        async with self._session("remember a file") as db:
+            try:
+                await db.execute(
+                    "INSERT OR IGNORE INTO known_files (file_unique_id, entry_id) VALUES (?, ?)",
+                    (file_unique_id, entry_id),
+                )
+            except sqlite3.IntegrityError as exc:  # the foreign key: no such entry
+                raise StoreError(
+                    f"cannot remember file {file_unique_id!r}: no entry with id {entry_id}"
+                ) from exc
+
+    async def entry_for_file(self, chat_id: int, file_unique_id: str) -> Entry | None:
+        """The chat's active entry this file is known to match (the oldest if several)."""
+        async with self._session("look up a file") as db:
+            entries = await self._load_entries(
+                db,
+                """WHERE e.id = (
+                    SELECT k.entry_id FROM known_files AS k
+                    JOIN entries AS a ON a.id = k.entry_id
+                    WHERE k.file_unique_id = ? AND a.chat_id = ? AND a.removed_at IS NULL
+                    ORDER BY k.entry_id LIMIT 1
+                )""",
+                (file_unique_id, chat_id),
+            )
+        return entries[0] if entries else None
+
+    async def _load_entries(
+        self, db: aiosqlite.Connection, where: str, params: Sequence[object]
+    ) -> list[Entry]:
+        """Entries matching ``where`` (over alias ``e``), assembled from one streamed query."""
+        assembler = _EntryAssembler()
+        async with db.execute(_ENTRY_COLUMNS + where + _ENTRY_ORDER, params) as cursor:
+            while rows := await cursor.fetchmany(_FETCH_BATCH):
+                assembler.feed(rows)
+        return assembler.finish()
+
+    # -- audit -----------------------------------------------------------------------------
+    async def add_audit(self, event: AuditEvent) -> int:
+        """Append an audit record (``at`` 0.0 means now) and return its id."""
+        at = event.at or time.time()
+        async with (
+            self._session("add an audit record") as db,
+            db.execute(
+                "INSERT INTO audit (chat_id, at, event, actor_id, actor_name, target_id, "
+                "target_name, message_id, entry_id, signal, distance, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.chat_id,
+                    at,
+                    event.event,
+                    event.actor_id,
+                    event.actor_name,
+                    event.target_id,
+                    event.target_name,
+                    event.message_id,
+                    event.entry_id,
+                    event.signal,
+                    event.distance,
+                    event.detail,
+                ),
+            ) as cursor,
+        ):
+            audit_id = cursor.lastrowid
+        assert audit_id is not None  # always set after a successful INSERT
+        return audit_id
+
+    async def recent_audit(self, chat_id: int, limit: int) -> list[AuditEvent]:
+        """The chat's last ``limit`` audit events, newest first, with their ids."""
+        if limit <= 0:
+            return []
+        async with self._session("read the audit log") as db:
+            rows = await db.execute_fetchall(
+                _AUDIT_COLUMNS + " WHERE chat_id = ? ORDER BY id DESC LIMIT ?", (chat_id, limit)
+            )
+        return [_audit_event(row) for row in rows]
+
+    # -- strikes ---------------------------------------------------------------------------
+    async def add_strike(
+        self, chat_id: int, user_id: int, *, at: float, entry_id: int | None = None
+    ) -> int:
+        """Add one strike and return the user's strike count in the chat after it."""
+        # Insert and count in one transaction, so the count returned includes this strike
+        # and no other writer's strike lands in between.
+        async with self._transaction("add a strike") as db:
+            await db.execute(
+                "INSERT INTO strikes (chat_id, user_id, at, entry_id) VALUES (?, ?, ?, ?)",
+                (chat_id, user_id, at, entry_id),
+            )
+            return await _strike_count(db, chat_id, user_id)
+
+    async def strike_count(self, chat_id: int, user_id: int) -> int:
+        async with self._session("count strikes") as db:
+            return await _strike_count(db, chat_id, user_id)
+
+    # -- chats -----------------------------------------------------------------------------
+    async def upsert_chat(self, chat_id: int, title: str, *, at: float) -> ChatRecord:
+        """Track a chat, or update its title; a known chat keeps its added_at and flags."""
+        async with self._transaction("record a chat") as db:
+            await db.execute(
+                "INSERT INTO chats (chat_id, title, added_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (chat_id) DO UPDATE SET title = excluded.title, active = 1",
+                (chat_id, title, at),
+            )
+            rows = await db.execute_fetchall(_CHAT_COLUMNS + " WHERE chat_id = ?", (chat_id,))
+        return _chat_record(next(iter(rows)))
+
+    async def get_chat(self, chat_id: int) -> ChatRecord | None:
+        """The tracked chat, or ``None`` if unknown or forgotten."""
+        async with self._session("read a chat") as db:
+            rows = list(
+                await db.execute_fetchall(
+                    _CHAT_COLUMNS + " WHERE chat_id = ? AND active = 1", (chat_id,)
+                )
+            )
+        return _chat_record(rows[0]) if rows else None
+
+    async def list_chats(self) -> list[ChatRecord]:
+        """Every tracked (not forgotten) chat, by chat id."""
+        async with self._session("list chats") as db:
+            rows = await db.execute_fetchall(
+                _CHAT_COLUMNS + " WHERE active = 1 ORDER BY chat_id", ()
+            )
+        return [_chat_record(row) for row in rows]
+
+    async def set_chat_rights(self, chat_id: int, *, rights_ok: bool, notice_sent: bool) -> None:
+        """Record the bot's rights in a chat; does nothing for a chat never upserted."""
+        async with self._session("record chat rights") as db:
+            await db.execute(
+                "UPDATE chats SET rights_ok = ?, rights_notice_sent = ? WHERE chat_id = ?",
+                (int(rights_ok), int(notice_sent), chat_id),
+            )
+
+    async def forget_chat(self, chat_id: int) -> None:
+        """Stop tracking the chat; its row stays so a later upsert keeps added_at and flags."""
+        async with self._session("forget a chat") as db:
+            await db.execute("UPDATE chats SET active = 0 WHERE chat_id = ?", (chat_id,))
+
+
+class _EntryAssembler:
+    """Groups joined (entry, fingerprint) rows, ordered by entry id, into ``Entry`` values."""
+
+    def __init__(self) -> None:
+        self._entries: list[Entry] = []
+        self._head: sqlite3.Row | tuple[Any, ...] | None = None
+        self._fingerprints: list[Fingerprint] = []
+
+    def feed(self, rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> None:
+        for row in rows:
+            if self._head is None or row[0] != self._head[0]:
+                self._flush()
+                self._head = row
+            if row[8] is not None:  # NULL when an entry has no fingerprints (LEFT JOIN)
+                self._fingerprints.append(_fingerprint(row[0], row[8], row[9], row[10]))
+
+    def finish(self) -> list[Entry]:
+        self._flush()
+        return self._entries
+
+    def _flush(self) -> None:
+        head = self._head
+        if head is None:
+            return
+        self._entries.append(
+            Entry(
+                id=head[0],
+                chat_id=head[1],
+                fingerprints=tuple(self._fingerprints),
+                added_by=head[2],
+                added_at=head[3],
+                reason=head[4],
+                source=head[5],
+                removed_at=head[6],
+                removed_by=head[7],
+            )
+        )
+        self._head = None
+        self._fingerprints = []
+
+
+def _fingerprint(entry_id: int, signal: str, text: str, quality: int | None) -> Fingerprint:
+    signal_type = SIGNAL_TYPES.get(signal)
+    if signal_type is None:
+        raise StoreError(
+            f"entry {entry_id} has a fingerprint of unknown signal {signal!r}; this hashguard "
+            f"knows: {', '.join(SIGNAL_TYPES)}"
+        )
+    # Fast path for what the store itself wrote (fixed-width hex): loading a large blocklist
+    # parses millions of hashes. isalnum() shuts out the '_', sign and space int() allows.
+    if len(text) == signal_type.hex_length and text.isascii() and text.isalnum():
+        with suppress(ValueError):
+            return Fingerprint(signal, int(text, 16), quality)
+    try:
+        value = signal_type.parse(text)
+    except HashFormatError as exc:
+        raise StoreError(f"entry {entry_id} has a corrupt fingerprint: {exc}") from exc
+    return Fingerprint(signal, value, quality)
+
+
+def _check_storable(fingerprint: Fingerprint) -> None:
+    # Checked before writing: a value that does not round-trip through its hex form would
+    # make the entry unreadable at the next start.
+    signal_type = SIGNAL_TYPES.get(fingerprint.signal)
+    if signal_type is None:
+        raise ValueError(
+            f"unknown signal {fingerprint.signal!r}; expected one of: {', '.join(SIGNAL_TYPES)}"
+        )
+    if not 0 <= fingerprint.value < 1 << signal_type.bits:
+        raise ValueError(
+            f"{signal_type.name} hash value {fingerprint.value} is out of range; expected "
+            f"0 <= value < 2**{signal_type.bits}"
+        )
+
+
+def _audit_event(row: sqlite3.Row | tuple[Any, ...]) -> AuditEvent:
+    return AuditEvent(
+        id=row[0],
+        chat_id=row[1],
+        at=row[2],
+        event=row[3],
+        actor_id=row[4],
+        actor_name=row[5],
+        target_id=row[6],
+        target_name=row[7],
+        message_id=row[8],
+        entry_id=row[9],
+        signal=row[10],
+        distance=row[11],
+        detail=row[12],
+    )
+
+
+def _chat_record(row: sqlite3.Row | tuple[Any, ...]) -> ChatRecord:
+    return ChatRecord(
+        chat_id=row[0],
+        title=row[1],
+        added_at=row[2],
+        rights_ok=bool(row[3]),
+        rights_notice_sent=bool(row[4]),
+    )
+
+
+async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int:
+    async with db.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+async def _strike_count(db: aiosqlite.Connection, chat_id: int, user_id: int) -> int:
+    return await _scalar(
+        db, "SELECT count(*) FROM strikes WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
+    )
+
+
+async def _user_version(db: aiosqlite.Connection) -> int:
+    return await _scalar(db, "PRAGMA user_version", ())
+
+
+def _split_statements(script: str) -> list[str]:
+    """Split a migration script into statements, respecting quotes, comments and triggers.
+
+    The statements run one by one (not via ``executescript``) because ``executescript``
+    commits any open transaction first, which would break one-transaction-per-migration.
+    """
+    statements: list[str] = []
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        # complete_statement is SQLite's own tokenizer: a ';' inside a string, a comment or
+        # a CREATE TRIGGER body does not end the statement.
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \t\r\n;"):
+                statements.append(buffer.strip())
+            buffer = ""
+    # What is left (minus the ';' the loop added) is a trailing comment or an unfinished
+    # statement; SQLite ignores the first and reports the second when it is executed.
+    tail = buffer[:-1]
+    if tail.strip():
+        statements.append(tail.strip())
+    return statements

@@ -1,0 +1,262 @@
+"""The core slice end to end: block by reply, re-uploads deleted and warned, admin commands.
+
+Every test runs the real application (python-telegram-bot long polling over HTTP) against
+the fake Bot API server and asserts on the Bot API calls the bot made.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from hashdb.photo import hash_photo
+from tests.e2e.conftest import RunBot, settle
+from tests.fakebot import (
+    FakeBotAPI,
+    command,
+    document_message,
+    group,
+    message_update,
+    photo_message,
+    sticker_message,
+    text_message,
+    user,
+)
+from tests.media import edited_copy, encode, photo
+
+CHAT = group(-1001234567890123, "Friends")
+ADMIN = user(1001, "Alice")
+MEMBER = user(5_000_000_001, "Mallory")
+OTHER = user(1003, "Bob")
+
+
+def post_photo(fake: FakeBotAPI, sender: dict[str, Any], image: Image.Image) -> dict[str, Any]:
+    data = encode(image)
+    file = fake.add_file(data)
+    message = photo_message(CHAT, sender, file, width=image.width, height=image.height)
+    fake.push_update(message_update(message))
+    return message
+
+
+def send(fake: FakeBotAPI, message: dict[str, Any]) -> int:
+    return fake.push_update(message_update(message))
+
+
+async def bot_reply(fake: FakeBotAPI, needle: str, timeout: float = 10) -> str:
+    call = await fake.wait_for(
+        "sendMessage", lambda c: needle in (c.str_param("text") or ""), timeout=timeout
+    )
+    return call.str_param("text") or ""
+
+
+async def block_by_reply(fake: FakeBotAPI, target: dict[str, Any], text: str = "/block") -> str:
+    send(fake, command(CHAT, ADMIN, text, reply_to=target))
+    return await bot_reply(fake, "entry #")
+
+
+async def test_block_by_reply_then_edited_copy_deleted_and_sender_warned(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(1)
+    async with run_bot() as app:
+        first = post_photo(fake, MEMBER, original)
+        await settle(fake, app, send(fake, text_message(CHAT, MEMBER, "look")))
+        reply = await block_by_reply(fake, first, "/block shared without consent")
+        assert "Blocked as entry #1" in reply
+        assert fake.is_deleted(CHAT["id"], first["message_id"])
+
+        copy = post_photo(fake, OTHER, edited_copy(original))
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == copy["message_id"]
+        )
+        warning = await bot_reply(fake, "Warning 1")
+        assert f"tg://user?id={OTHER['id']}" in warning and "Bob" in warning
+        # The warning never hints at what the content was or why it was blocked.
+        assert "consent" not in warning
+
+        unrelated = post_photo(fake, OTHER, photo(2))
+        update_id = send(fake, text_message(CHAT, OTHER, "hello"))
+        await settle(fake, app, update_id)
+        assert not fake.is_deleted(CHAT["id"], unrelated["message_id"])
+
+        second_copy = post_photo(fake, OTHER, edited_copy(original))
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == second_copy["message_id"]
+        )
+        await bot_reply(fake, "Warning 2")
+
+
+async def test_exact_resend_is_matched_by_file_id_without_download(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    data = encode(photo(3))
+    file = fake.add_file(data)
+    async with run_bot():
+        first = photo_message(CHAT, MEMBER, file, width=640, height=480)
+        send(fake, first)
+        await block_by_reply(fake, first)
+        downloads = len(fake.downloads)
+        again = photo_message(CHAT, MEMBER, file, width=640, height=480)
+        send(fake, again)
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == again["message_id"]
+        )
+        await bot_reply(fake, "Warning 1")
+        assert len(fake.downloads) == downloads
+
+
+async def test_non_admin_is_refused_and_nothing_changes(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot() as app:
+        target = post_photo(fake, OTHER, photo(4))
+        for text in ("/block", "/logs", "/addhash pdq " + "0" * 64, "/unblock 1"):
+            send(fake, command(CHAT, MEMBER, text, reply_to=target))
+            await bot_reply(fake, "Only this group's admins")
+            fake.clear_calls()
+        update_id = send(fake, text_message(CHAT, MEMBER, "ok"))
+        await settle(fake, app, update_id)
+        assert not fake.is_deleted(CHAT["id"], target["message_id"])
+        assert app.bot_data.services is not None
+        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 0
+
+
+async def test_anonymous_admin_and_command_with_bot_username(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot():
+        target = post_photo(fake, MEMBER, photo(5))
+        send(fake, command(CHAT, None, "/block@hashguard_test_bot", reply_to=target, sender_chat=CHAT))
+        assert "Blocked as entry #1" in await bot_reply(fake, "entry #")
+        send(fake, command(CHAT, ADMIN, "/logs@hashguard_test_bot 5"))
+        logs = await bot_reply(fake, "audit events")
+        assert "block" in logs and "Friends" in logs
+
+
+async def test_document_and_sticker_paths(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(6, (512, 512))
+    async with run_bot():
+        png = fake.add_file(encode(original, "PNG"), file_path_suffix=".png")
+        doc = document_message(CHAT, MEMBER, png, mime_type="image/png", file_name="x.png")
+        send(fake, doc)
+        await block_by_reply(fake, doc)
+
+        webp = fake.add_file(encode(original.resize((400, 400)), "WEBP", quality=70), file_path_suffix=".webp")
+        sticker = sticker_message(CHAT, OTHER, webp, width=400, height=400)
+        send(fake, sticker)
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == sticker["message_id"]
+        )
+
+        jpeg = fake.add_file(encode(ImageOps.mirror(original), quality=70))
+        doc2 = document_message(CHAT, OTHER, jpeg, mime_type="image/jpeg", file_name="y.jpg")
+        send(fake, doc2)
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == doc2["message_id"]
+        )
+        await bot_reply(fake, "Warning 2")
+
+
+async def test_corrupt_and_oversized_media_skipped_and_bot_keeps_working(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(7)
+    async with run_bot() as app:
+        target = post_photo(fake, MEMBER, original)
+        await block_by_reply(fake, target)
+
+        garbage = fake.add_file(b"\xff\xd8\xff\xe0 definitely not a jpeg" * 10)
+        bad = document_message(CHAT, MEMBER, garbage, mime_type="image/jpeg", file_name="a.jpg")
+        huge = fake.add_file(b"", file_size=25 * 1024 * 1024)
+        big = document_message(CHAT, MEMBER, huge, mime_type="image/jpeg", file_name="b.jpg")
+        send(fake, bad)
+        update_id = send(fake, big)
+        await settle(fake, app, update_id)
+        assert huge.file_path not in " ".join(fake.downloads)
+        assert not fake.is_deleted(CHAT["id"], bad["message_id"])
+
+        copy = post_photo(fake, OTHER, edited_copy(original))
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == copy["message_id"]
+        )
+        send(fake, command(CHAT, ADMIN, "/logs 10"))
+        logs = await bot_reply(fake, "audit events")
+        assert logs.count("media_skipped") == 2
+        assert "limit is 20971520" in logs
+
+
+async def test_restart_keeps_the_blocklist(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(8)
+    async with run_bot():
+        target = post_photo(fake, MEMBER, original)
+        await block_by_reply(fake, target)
+    fake.clear_calls()
+    async with run_bot():
+        copy = post_photo(fake, OTHER, edited_copy(original))
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == copy["message_id"]
+        )
+
+
+async def test_addhash_blocks_and_malformed_values_are_explained(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(9)
+    pdq = hash_photo(encode(original)).stored[0]
+    async with run_bot():
+        send(fake, command(CHAT, ADMIN, "/addhash pdq 12ab"))
+        reply = await bot_reply(fake, "pdq hash")
+        assert "'12ab' has 4 characters; expected 64 hexadecimal" in reply
+        send(fake, command(CHAT, ADMIN, "/addhash md5 " + "0" * 32))
+        assert "expected one of: pdq, phash" in await bot_reply(fake, "unknown algorithm 'md5'")
+        send(fake, command(CHAT, ADMIN, "/addhash"))
+        await bot_reply(fake, "Usage: /addhash")
+
+        send(fake, command(CHAT, ADMIN, f"/addhash pdq {pdq.hex} from a StopNCII list"))
+        assert "Added pdq hash as entry #1" in await bot_reply(fake, "Added")
+        copy = post_photo(fake, OTHER, edited_copy(original))
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == copy["message_id"]
+        )
+
+
+async def test_unblock_by_id_and_by_reply(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(10)
+    async with run_bot() as app:
+        await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        send(fake, command(CHAT, ADMIN, "/unblock 1"))
+        assert "Entry #1 removed" in await bot_reply(fake, "removed from the blocklist")
+        send(fake, command(CHAT, ADMIN, "/unblock abc"))
+        assert "expected a number" in await bot_reply(fake, "'abc' is not valid")
+
+        kept = post_photo(fake, OTHER, edited_copy(original))
+        update_id = send(fake, text_message(CHAT, OTHER, "."))
+        await settle(fake, app, update_id)
+        assert not fake.is_deleted(CHAT["id"], kept["message_id"])
+
+        await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        send(fake, command(CHAT, ADMIN, "/unblock", reply_to=kept))
+        assert "#2" in await bot_reply(fake, "Removed from the blocklist")
+
+
+async def test_help_lists_commands_for_the_askers_role(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot():
+        send(fake, command(CHAT, MEMBER, "/help"))
+        member_help = await bot_reply(fake, "Hashguard")
+        assert "/block" not in member_help and "/help" in member_help
+        fake.clear_calls()
+        send(fake, command(CHAT, ADMIN, "/start"))
+        admin_help = await bot_reply(fake, "Hashguard")
+        for name in ("/block", "/unblock", "/addhash", "/logs"):
+            assert name in admin_help
+        commands = fake.calls_to("setMyCommands")
+        assert len(commands) == 0 or all(c.params.get("commands") for c in commands)

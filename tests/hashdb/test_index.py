@@ -1,0 +1,300 @@
+"""The near-match index against brute force: Python's ``(a ^ b).bit_count()`` over a model.
+
+Hypothesis drives random adds, removes and queries, with near-duplicates made by flipping a
+few bits of earlier hashes so that small radii actually find something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hashdb.fingerprint import Fingerprint
+from hashdb.index import BlocklistIndex, IndexHit, SignalIndex
+from hashdb.signals import PDQ, PHASH, SignalType
+from hashdb.store import Entry
+
+CHAT_A = -1001234567890123
+CHAT_B = -1009876543210987
+
+_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+#: The brute-force model of a SignalIndex: entry id -> its hashes.
+Model = dict[int, list[int]]
+
+
+def brute_force(model: Model, probes: Sequence[int], max_distance: int) -> list[tuple[int, int]]:
+    best: dict[int, int] = {}
+    for entry_id, values in model.items():
+        distance = min((v ^ p).bit_count() for v in values for p in probes)
+        if distance <= max_distance:
+            best[entry_id] = distance
+    return sorted(((e, d) for e, d in best.items()), key=lambda pair: (pair[1], pair[0]))
+
+
+def near(data: st.DataObject, value: int, bits: int, max_flips: int = 40) -> int:
+    """``value`` with ``k`` distinct random bits flipped, ``k`` in 0..max_flips."""
+    flips = data.draw(st.lists(st.integers(0, bits - 1), max_size=max_flips, unique=True))
+    for bit in flips:
+        value ^= 1 << bit
+    return value
+
+
+def a_hash(data: st.DataObject, pool: list[int], bits: int) -> int:
+    """A fresh random hash, or a near-duplicate of one already drawn."""
+    reuse = data.draw(st.booleans()) if pool else False
+    if reuse:
+        return near(data, data.draw(st.sampled_from(pool)), bits)
+    value = data.draw(st.integers(0, 2**bits - 1))
+    pool.append(value)
+    return value
+
+
+def run_signal_index_against_model(data: st.DataObject, signal: SignalType) -> None:
+    index = SignalIndex(signal)
+    model: Model = {}
+    pool: list[int] = []
+    steps = data.draw(st.integers(1, 60))
+    for _ in range(steps):
+        action = data.draw(st.sampled_from(["add", "add", "add", "remove", "query", "many"]))
+        if action == "add":
+            # Few ids, so entries often collect several hashes.
+            entry_id = data.draw(st.integers(0, 25))
+            value = a_hash(data, pool, signal.bits)
+            index.add(entry_id, value)
+            model.setdefault(entry_id, []).append(value)
+        elif action == "remove":
+            entry_id = data.draw(st.integers(0, 25))
+            index.remove(entry_id)
+            model.pop(entry_id, None)
+        else:
+            count = 1 if action == "query" else data.draw(st.integers(1, 8))
+            probes = [a_hash(data, pool, signal.bits) for _ in range(count)]
+            radius = data.draw(st.integers(0, 40))
+            expected = brute_force(model, probes, radius)
+            if action == "query":
+                assert index.query(probes[0], radius) == expected
+            else:
+                assert index.query_many(probes, radius) == expected
+        assert len(index) == sum(len(values) for values in model.values())
+    # A radius of the full width finds every live entry.
+    probe = a_hash(data, pool, signal.bits)
+    assert index.query(probe, signal.bits) == brute_force(model, [probe], signal.bits)
+
+
+@_SETTINGS
+@given(st.data())
+def test_pdq_index_matches_brute_force(data: st.DataObject) -> None:
+    run_signal_index_against_model(data, PDQ)
+
+
+@_SETTINGS
+@given(st.data())
+def test_phash_index_matches_brute_force(data: st.DataObject) -> None:
+    run_signal_index_against_model(data, PHASH)
+
+
+def test_compaction_keeps_the_survivors() -> None:
+    index = SignalIndex(PDQ)
+    for entry_id in range(1000):
+        index.add(entry_id, entry_id * 0x1_0000_0001)
+        index.add(entry_id, (entry_id * 0x1_0000_0001) ^ (1 << 255))
+    for entry_id in range(0, 1000, 3):
+        index.remove(entry_id)
+    for entry_id in range(1, 1000, 3):
+        index.remove(entry_id)
+
+    survivors = list(range(2, 1000, 3))
+    assert len(index) == 2 * len(survivors)
+    assert [e for e, _ in index.query(0, 256)] == sorted(
+        survivors, key=lambda e: ((e * 0x1_0000_0001).bit_count(), e)
+    )
+    for entry_id in survivors[:20]:
+        assert index.query(entry_id * 0x1_0000_0001, 0) == [(entry_id, 0)]
+        assert index.query(entry_id * 0x1_0000_0001 ^ 1, 1) == [(entry_id, 1)]
+    # Adding after compaction still works and is matchable at once.
+    index.add(5000, 2**256 - 1)
+    assert index.query(2**256 - 1, 0) == [(5000, 0)]
+
+
+def test_an_entry_can_be_added_back_after_removal() -> None:
+    index = SignalIndex(PHASH)
+    index.add(1, 0xFF)
+    index.remove(1)
+    index.remove(1)  # already gone: ignored
+    assert index.query(0xFF, 64) == []
+    index.add(1, 0xF0)
+    assert index.query(0xFF, 4) == [(1, 4)]
+
+
+def test_signal_index_rejects_bad_input() -> None:
+    index = SignalIndex(PHASH)
+    with pytest.raises(ValueError, match="out of range"):
+        index.add(1, 2**64)
+    with pytest.raises(ValueError, match="out of range"):
+        index.add(1, -1)
+    with pytest.raises(ValueError, match="negative"):
+        index.query(0, -1)
+    assert len(index) == 0
+    assert index.query_many([], 10) == []
+
+
+# -- BlocklistIndex ----------------------------------------------------------------------
+
+
+def entry(entry_id: int, chat_id: int, *fingerprints: Fingerprint) -> Entry:
+    return Entry(
+        id=entry_id,
+        chat_id=chat_id,
+        fingerprints=fingerprints,
+        added_by=1,
+        added_at=0.0,
+        reason="",
+        source="reply",
+    )
+
+
+def expected_hits(
+    entries: Sequence[Entry],
+    chat_id: int,
+    probes: Sequence[Fingerprint],
+    limits: dict[str, int],
+) -> list[IndexHit]:
+    hits: list[IndexHit] = []
+    for e in entries:
+        if e.chat_id != chat_id:
+            continue
+        for signal, limit in limits.items():
+            signal_probes = [p for p in probes if p.signal == signal]
+            candidates = [
+                (stored.distance(probe), at, probe)
+                for at, probe in enumerate(signal_probes)
+                for stored in e.fingerprints
+                if stored.signal == signal
+            ]
+            if not candidates:
+                continue
+            distance, _, probe = min(candidates, key=lambda c: (c[0], c[1]))
+            if distance <= limit:
+                hits.append(IndexHit(e.id, signal, distance, probe))
+    return sorted(hits, key=lambda h: (h.distance, h.entry_id, h.signal))
+
+
+@_SETTINGS
+@given(st.data())
+def test_blocklist_index_matches_brute_force(data: st.DataObject) -> None:
+    pools: dict[str, list[int]] = {PDQ.name: [], PHASH.name: []}
+    widths = {PDQ.name: PDQ.bits, PHASH.name: PHASH.bits}
+
+    def fingerprint(signal: str) -> Fingerprint:
+        return Fingerprint(signal, a_hash(data, pools[signal], widths[signal]))
+
+    entries: list[Entry] = []
+    for entry_id in range(data.draw(st.integers(0, 20))):
+        signals = data.draw(st.lists(st.sampled_from([PDQ.name, PHASH.name]), max_size=3))
+        chat = data.draw(st.sampled_from([CHAT_A, CHAT_B]))
+        entries.append(entry(entry_id, chat, *(fingerprint(s) for s in signals)))
+    index = BlocklistIndex.build(entries)
+    removed = data.draw(st.sets(st.sampled_from([e.id for e in entries]))) if entries else set()
+    for entry_id in removed:
+        index.remove_entry(entry_id)
+    live = [e for e in entries if e.id not in removed]
+    late = entry(100, data.draw(st.sampled_from([CHAT_A, CHAT_B])), fingerprint(PDQ.name))
+    index.add_entry(late)
+    live.append(late)
+
+    probe_signals = data.draw(st.lists(st.sampled_from([PDQ.name, PHASH.name]), max_size=9))
+    probes = [fingerprint(s) for s in probe_signals]
+    limits = data.draw(st.dictionaries(st.sampled_from([PDQ.name, PHASH.name]), st.integers(0, 40)))
+    for chat in (CHAT_A, CHAT_B):
+        assert index.query(chat, probes, limits) == expected_hits(live, chat, probes, limits)
+        assert index.size(chat) == sum(1 for e in live if e.chat_id == chat)
+    assert index.size() == len(live)
+
+
+def test_chats_never_see_each_others_entries() -> None:
+    value = 0x1234 << 200
+    index = BlocklistIndex.build([entry(1, CHAT_A, Fingerprint(PDQ.name, value))])
+    probe = Fingerprint(PDQ.name, value)
+
+    assert index.query(CHAT_A, [probe], {PDQ.name: 256}) == [IndexHit(1, PDQ.name, 0, probe)]
+    assert index.query(CHAT_B, [probe], {PDQ.name: 256}) == []
+    assert index.size(CHAT_A) == 1
+    assert index.size(CHAT_B) == 0
+
+
+def test_query_reports_best_hit_per_entry_and_signal_with_its_probe() -> None:
+    pdq = Fingerprint(PDQ.name, 0)
+    phash = Fingerprint(PHASH.name, 0)
+    index = BlocklistIndex()
+    index.add_entry(entry(7, CHAT_A, pdq, Fingerprint(PDQ.name, 0b1111), phash))
+    far = Fingerprint(PDQ.name, 0b110000)  # 2 from the first hash, 6 from the second
+    close = Fingerprint(PDQ.name, 0b1)
+    phash_probe = Fingerprint(PHASH.name, 0b11)
+
+    hits = index.query(CHAT_A, [far, close, phash_probe], {PDQ.name: 31, PHASH.name: 6})
+
+    assert hits == [IndexHit(7, PDQ.name, 1, close), IndexHit(7, PHASH.name, 2, phash_probe)]
+    # Signals missing from max_distance are not searched.
+    assert index.query(CHAT_A, [far, close, phash_probe], {PHASH.name: 6}) == [
+        IndexHit(7, PHASH.name, 2, phash_probe)
+    ]
+
+
+def test_add_remove_and_replace_entries() -> None:
+    index = BlocklistIndex()
+    first = entry(1, CHAT_A, Fingerprint(PDQ.name, 1), Fingerprint(PHASH.name, 1))
+    index.add_entry(first)
+    index.add_entry(entry(2, CHAT_A, Fingerprint(PDQ.name, 1)))
+    assert index.size() == 2
+
+    # Re-adding an id replaces its fingerprints rather than doubling them.
+    index.add_entry(entry(1, CHAT_A, Fingerprint(PDQ.name, 2**255)))
+    probe = Fingerprint(PDQ.name, 1)
+    assert [h.entry_id for h in index.query(CHAT_A, [probe], {PDQ.name: 0})] == [2]
+    assert index.query(CHAT_A, [Fingerprint(PHASH.name, 1)], {PHASH.name: 0}) == []
+    assert index.size(CHAT_A) == 2
+
+    index.remove_entry(2)
+    index.remove_entry(2)  # already gone: ignored
+    assert index.query(CHAT_A, [probe], {PDQ.name: 0}) == []
+    assert index.size() == 1
+
+
+def test_entries_without_fingerprints_are_counted_but_never_match() -> None:
+    index = BlocklistIndex.build([entry(1, CHAT_A)])
+
+    assert index.size(CHAT_A) == 1
+    assert index.query(CHAT_A, [Fingerprint(PDQ.name, 0)], {PDQ.name: 256}) == []
+    index.remove_entry(1)
+    assert index.size() == 0
+
+
+def test_bad_entries_are_refused_without_side_effects() -> None:
+    index = BlocklistIndex()
+    index.add_entry(entry(1, CHAT_A, Fingerprint(PDQ.name, 5)))
+    removed = Entry(
+        id=2,
+        chat_id=CHAT_A,
+        fingerprints=(Fingerprint(PDQ.name, 5),),
+        added_by=None,
+        added_at=0.0,
+        reason="",
+        source="reply",
+        removed_at=1.0,
+    )
+
+    with pytest.raises(ValueError, match="removed"):
+        index.add_entry(removed)
+    with pytest.raises(ValueError, match="unknown signal 'md5'"):
+        index.add_entry(entry(1, CHAT_A, Fingerprint("md5", 1)))
+    with pytest.raises(ValueError, match="out of range"):
+        index.add_entry(entry(1, CHAT_A, Fingerprint(PHASH.name, 2**64)))
+
+    # Entry 1 is untouched by the refused replacements.
+    probe = Fingerprint(PDQ.name, 5)
+    assert index.query(CHAT_A, [probe], {PDQ.name: 0}) == [IndexHit(1, PDQ.name, 0, probe)]
+    assert index.size() == 1

@@ -1,0 +1,215 @@
+"""SQLite specifics of ``SQLiteStore``: pragmas, schema versions, migrations, bad files.
+
+The behaviour every store shares is in ``test_store_contract.py``; these tests look at the
+file itself with a separate ``sqlite3`` connection, as another process would.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hashdb import sqlite_store
+from hashdb.fingerprint import Fingerprint
+from hashdb.signals import PDQ
+from hashdb.sqlite_store import MIGRATIONS, SQLiteStore
+from hashdb.store import AuditEvent, NewEntry, StoreError
+
+CHAT = -1001234567890123
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "hashguard.sqlite3"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+    opened = SQLiteStore(db_path)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def _pragma(path: Path, name: str) -> object:
+    with sqlite3.connect(path) as db:
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def _set_user_version(path: Path, version: int) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {version}")
+
+
+def _tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {name for (name,) in rows}
+
+
+async def test_wal_mode_is_on(store: SQLiteStore, db_path: Path) -> None:
+    assert _pragma(db_path, "journal_mode") == "wal"
+
+
+async def test_schema_is_at_the_latest_version(store: SQLiteStore, db_path: Path) -> None:
+    assert _pragma(db_path, "user_version") == len(MIGRATIONS)
+    assert {"entries", "entry_signals", "known_files", "audit", "strikes", "chats"} <= _tables(
+        db_path
+    )
+
+
+async def test_writes_are_committed_when_the_call_returns(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    fingerprint = Fingerprint(PDQ.name, 0xABC, 90)
+    entry = await store.add_entry(
+        NewEntry(chat_id=CHAT, fingerprints=(fingerprint,), added_by=1), at=1.0
+    )
+    await store.add_audit(AuditEvent(chat_id=CHAT, event="block"))
+
+    # Another connection sees everything at once: nothing waits in an open transaction.
+    with sqlite3.connect(db_path) as other:
+        assert other.execute("SELECT count(*) FROM audit").fetchone() == (1,)
+        assert other.execute(
+            "SELECT signal, hash, quality FROM entry_signals WHERE entry_id = ?", (entry.id,)
+        ).fetchall() == [("pdq", fingerprint.hex, 90)]
+
+
+async def test_hashes_are_stored_as_fixed_width_lowercase_hex(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    value = 0xDEADBEEF
+    await store.add_entry(
+        NewEntry(chat_id=CHAT, fingerprints=(Fingerprint(PDQ.name, value),), added_by=None),
+        at=1.0,
+    )
+
+    with sqlite3.connect(db_path) as other:
+        (text,) = other.execute("SELECT hash FROM entry_signals").fetchone()
+    assert text == "0" * 56 + "deadbeef"
+
+
+async def test_reopening_an_up_to_date_database_changes_nothing(db_path: Path) -> None:
+    for _ in range(2):
+        store = SQLiteStore(db_path)
+        await store.open()
+        await store.close()
+
+    assert _pragma(db_path, "user_version") == len(MIGRATIONS)
+
+
+async def test_newer_schema_is_refused(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    await store.open()
+    await store.close()
+    _set_user_version(db_path, 7)
+
+    with pytest.raises(StoreError) as raised:
+        await SQLiteStore(db_path).open()
+
+    assert (
+        f"database schema version 7 is newer than this hashguard supports ({len(MIGRATIONS)}); "
+        "upgrade hashguard"
+    ) in str(raised.value)
+    assert str(db_path) in str(raised.value)
+    assert _pragma(db_path, "user_version") == 7
+
+
+async def test_pending_migrations_are_applied_in_order(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(db_path)
+    await store.open()
+    await store.add_audit(AuditEvent(chat_id=CHAT, event="block", at=1.0))
+    await store.close()
+    v2 = "CREATE TABLE later (x INTEGER); -- a comment; with a semicolon\n"
+    v3 = "INSERT INTO later (x) VALUES (3);\nALTER TABLE later ADD COLUMN note TEXT DEFAULT 'a;b'"
+    monkeypatch.setattr(sqlite_store, "MIGRATIONS", [*MIGRATIONS, v2, v3])
+
+    upgraded = SQLiteStore(db_path)
+    await upgraded.open()
+    try:
+        assert len(await upgraded.recent_audit(CHAT, 10)) == 1
+    finally:
+        await upgraded.close()
+
+    assert _pragma(db_path, "user_version") == len(MIGRATIONS) + 2
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT x, note FROM later").fetchall() == [(3, "a;b")]
+
+
+async def test_a_failing_migration_is_rolled_back(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(db_path)
+    await store.open()
+    await store.close()
+    broken = "CREATE TABLE half (x INTEGER);\nINSERT INTO no_such_table VALUES (1);"
+    monkeypatch.setattr(sqlite_store, "MIGRATIONS", [*MIGRATIONS, broken])
+
+    with pytest.raises(StoreError, match="no such table: no_such_table"):
+        await SQLiteStore(db_path).open()
+
+    assert _pragma(db_path, "user_version") == len(MIGRATIONS)
+    assert "half" not in _tables(db_path)
+
+
+async def test_a_file_that_is_not_a_database_is_refused(db_path: Path) -> None:
+    db_path.write_bytes(b"these are not the pages you are looking for\n" * 100)
+
+    with pytest.raises(StoreError) as raised:
+        await SQLiteStore(db_path).open()
+
+    message = str(raised.value)
+    assert str(db_path) in message
+    assert "not a database" in message
+
+
+async def test_a_missing_directory_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "dir" / "hashguard.sqlite3"
+
+    with pytest.raises(StoreError) as raised:
+        await SQLiteStore(path).open()
+
+    message = str(raised.value)
+    assert str(path.parent) in message
+    assert "does not exist" in message
+    assert not path.parent.exists()  # not created behind the operator's back
+
+
+async def test_opening_twice_is_refused(store: SQLiteStore) -> None:
+    with pytest.raises(StoreError, match="already open"):
+        await store.open()
+
+
+async def test_a_closed_store_can_be_opened_again(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    await store.open()
+    await store.add_strike(CHAT, 1, at=1.0)
+    await store.close()
+
+    await store.open()
+    try:
+        assert await store.strike_count(CHAT, 1) == 1
+    finally:
+        await store.close()
+
+
+def test_migration_scripts_split_into_statements() -> None:
+    script = """
+    -- leading comment; with a semicolon
+    CREATE TABLE a (x TEXT DEFAULT ';');
+    CREATE TRIGGER t AFTER INSERT ON a BEGIN
+        UPDATE a SET x = 'y;z';
+        DELETE FROM a WHERE x = '';
+    END;
+    """
+
+    statements = sqlite_store._split_statements(script)
+
+    assert len(statements) == 2
+    assert statements[0].endswith("CREATE TABLE a (x TEXT DEFAULT ';');")
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")

@@ -1,0 +1,454 @@
+"""The contract every ``hashdb.store.Store`` implementation must honour.
+
+The tests take a ``store`` fixture (opened, empty) or a ``store_factory`` (new, unopened
+store objects on the same backing database, for reopen tests). Both are parametrised over
+``BACKENDS``: a new backend (PostgreSQL) is one more entry there and must pass unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from hashdb.fingerprint import Fingerprint
+from hashdb.signals import PDQ, PHASH
+from hashdb.sqlite_store import SQLiteStore
+from hashdb.store import AuditEvent, NewEntry, Store, StoreError
+
+StoreFactory = Callable[[], Store]
+
+
+def _sqlite_factory(tmp_path: Path) -> StoreFactory:
+    path = tmp_path / "hashguard.sqlite3"
+    return lambda: SQLiteStore(path)
+
+
+#: backend name -> (tmp_path -> factory of new store objects on one database)
+BACKENDS: dict[str, Callable[[Path], StoreFactory]] = {"sqlite": _sqlite_factory}
+
+# Telegram ids as they really come: supergroup ids below -10**12, user ids above 2**32.
+CHAT = -1001234567890123
+OTHER_CHAT = -1009876543210987
+ADMIN = 7_000_000_001
+USER = 2**33 + 5
+T0 = 1_700_000_000.25
+
+PDQ_A = Fingerprint(PDQ.name, int("f" * 8 + "0" * 48 + "1" * 8, 16), 87)
+PDQ_B = Fingerprint(PDQ.name, 2**255 + 12345, 100)
+PHASH_A = Fingerprint(PHASH.name, 0x8000_0000_0000_0001, None)
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    make: Callable[[Path], StoreFactory] = BACKENDS[request.param]
+    return make(tmp_path)
+
+
+@pytest.fixture
+async def store(store_factory: StoreFactory) -> AsyncIterator[Store]:
+    opened = store_factory()
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def _new(
+    chat_id: int = CHAT,
+    fingerprints: tuple[Fingerprint, ...] = (PDQ_A, PHASH_A),
+    *,
+    file_unique_id: str | None = None,
+    reason: str = "reported by a member",
+) -> NewEntry:
+    return NewEntry(
+        chat_id=chat_id,
+        fingerprints=fingerprints,
+        added_by=ADMIN,
+        reason=reason,
+        source="reply",
+        file_unique_id=file_unique_id,
+    )
+
+
+# -- blocklist ---------------------------------------------------------------------------
+
+
+async def test_add_entry_returns_the_stored_entry(store: Store) -> None:
+    entry = await store.add_entry(_new(), at=T0)
+
+    assert entry.chat_id == CHAT
+    assert entry.fingerprints == (PDQ_A, PHASH_A)
+    assert entry.added_by == ADMIN
+    assert entry.added_at == T0
+    assert entry.reason == "reported by a member"
+    assert entry.source == "reply"
+    assert entry.active
+    assert await store.get_entry(entry.id) == entry
+
+
+async def test_fingerprints_keep_their_order_and_quality(store: Store) -> None:
+    fingerprints = (PHASH_A, PDQ_B, PDQ_A, Fingerprint(PDQ.name, 0, None))
+    entry = await store.add_entry(_new(fingerprints=fingerprints), at=T0)
+
+    stored = await store.get_entry(entry.id)
+
+    assert stored is not None
+    assert stored.fingerprints == fingerprints
+    assert [f.quality for f in stored.fingerprints] == [None, 100, 87, None]
+
+
+async def test_extreme_ids_and_hash_values_round_trip(store: Store) -> None:
+    fingerprints = (
+        Fingerprint(PDQ.name, 2**256 - 1, 0),
+        Fingerprint(PHASH.name, 2**64 - 1, None),
+        Fingerprint(PHASH.name, 1, None),
+    )
+    new = NewEntry(chat_id=-(2**63), fingerprints=fingerprints, added_by=2**63 - 1)
+
+    entry = await store.add_entry(new, at=T0)
+
+    assert await store.get_entry(entry.id) == entry
+    assert entry.chat_id == -(2**63)
+    assert entry.added_by == 2**63 - 1
+
+
+async def test_entry_ids_are_distinct(store: Store) -> None:
+    first = await store.add_entry(_new(), at=T0)
+    second = await store.add_entry(_new(OTHER_CHAT), at=T0)
+
+    assert first.id != second.id
+
+
+async def test_get_entry_unknown_is_none(store: Store) -> None:
+    assert await store.get_entry(424242) is None
+
+
+async def test_remove_entries_marks_them_removed(store: Store) -> None:
+    keep = await store.add_entry(_new(), at=T0)
+    drop = await store.add_entry(_new(fingerprints=(PDQ_B,)), at=T0 + 1)
+
+    removed = await store.remove_entries(CHAT, [drop.id], removed_by=ADMIN, at=T0 + 2)
+
+    assert [e.id for e in removed] == [drop.id]
+    assert removed[0].removed_at == T0 + 2
+    assert removed[0].removed_by == ADMIN
+    assert removed[0].fingerprints == (PDQ_B,)
+    assert not removed[0].active
+    assert await store.get_entry(drop.id) == removed[0]
+    assert await store.get_entry(keep.id) == keep
+    assert await store.count_active_entries(CHAT) == 1
+
+
+async def test_remove_ignores_other_chats_entries(store: Store) -> None:
+    mine = await store.add_entry(_new(CHAT), at=T0)
+    theirs = await store.add_entry(_new(OTHER_CHAT), at=T0)
+
+    removed = await store.remove_entries(CHAT, [theirs.id, mine.id], removed_by=ADMIN, at=T0)
+
+    assert [e.id for e in removed] == [mine.id]
+    still = await store.get_entry(theirs.id)
+    assert still is not None and still.active
+
+
+async def test_remove_ignores_removed_and_unknown_ids(store: Store) -> None:
+    entry = await store.add_entry(_new(), at=T0)
+    await store.remove_entries(CHAT, [entry.id], removed_by=ADMIN, at=T0 + 1)
+
+    again = await store.remove_entries(CHAT, [entry.id, 999_999], removed_by=USER, at=T0 + 2)
+
+    assert again == []
+    stored = await store.get_entry(entry.id)
+    assert stored is not None
+    # The first removal is the one on record.
+    assert (stored.removed_at, stored.removed_by) == (T0 + 1, ADMIN)
+
+
+async def test_remove_many_and_duplicate_ids(store: Store) -> None:
+    entries = [await store.add_entry(_new(), at=T0) for _ in range(30)]
+    ids = [e.id for e in entries]
+
+    removed = await store.remove_entries(CHAT, ids + ids[:5], removed_by=None, at=T0)
+
+    assert sorted(e.id for e in removed) == sorted(ids)
+    assert all(e.removed_by is None for e in removed)
+    assert await store.count_active_entries(CHAT) == 0
+    assert await store.remove_entries(CHAT, [], removed_by=None, at=T0) == []
+
+
+async def test_active_entries_excludes_removed(store: Store) -> None:
+    a = await store.add_entry(_new(CHAT), at=T0)
+    b = await store.add_entry(_new(OTHER_CHAT, (PDQ_B,)), at=T0)
+    c = await store.add_entry(_new(CHAT, (PHASH_A, PDQ_B)), at=T0)
+    await store.remove_entries(CHAT, [a.id], removed_by=ADMIN, at=T0)
+
+    active = await store.active_entries()
+
+    assert sorted(active, key=lambda e: e.id) == sorted([b, c], key=lambda e: e.id)
+    assert await store.count_active_entries(CHAT) == 1
+    assert await store.count_active_entries(OTHER_CHAT) == 1
+    assert await store.count_active_entries(12345) == 0
+
+
+async def test_active_entries_of_empty_store(store: Store) -> None:
+    assert await store.active_entries() == []
+
+
+async def test_add_entry_rejects_unstorable_fingerprints(store: Store) -> None:
+    with pytest.raises(ValueError, match="at least one fingerprint"):
+        await store.add_entry(_new(fingerprints=()), at=T0)
+    with pytest.raises(ValueError, match="unknown signal 'md5'"):
+        await store.add_entry(_new(fingerprints=(Fingerprint("md5", 1),)), at=T0)
+    with pytest.raises(ValueError, match="out of range"):
+        await store.add_entry(_new(fingerprints=(Fingerprint(PHASH.name, 2**64),)), at=T0)
+    assert await store.active_entries() == []
+
+
+# -- known files -------------------------------------------------------------------------
+
+
+async def test_entry_for_file_from_add_entry(store: Store) -> None:
+    entry = await store.add_entry(_new(file_unique_id="AQADxyz"), at=T0)
+
+    assert await store.entry_for_file(CHAT, "AQADxyz") == entry
+    assert await store.entry_for_file(CHAT, "AQADother") is None
+    # The same file in another chat is not blocked there.
+    assert await store.entry_for_file(OTHER_CHAT, "AQADxyz") is None
+
+
+async def test_remember_file_links_a_file_to_an_entry(store: Store) -> None:
+    entry = await store.add_entry(_new(), at=T0)
+
+    await store.remember_file("AQADrepost", entry.id)
+    await store.remember_file("AQADrepost", entry.id)  # repeating is harmless
+
+    assert await store.entry_for_file(CHAT, "AQADrepost") == entry
+
+
+async def test_remember_file_for_unknown_entry_is_refused(store: Store) -> None:
+    with pytest.raises(StoreError, match="no entry with id 31337"):
+        await store.remember_file("AQADlost", 31337)
+
+
+async def test_entry_for_file_skips_removed_entries(store: Store) -> None:
+    old = await store.add_entry(_new(file_unique_id="AQADsame"), at=T0)
+    mine = await store.add_entry(_new(file_unique_id="AQADsame"), at=T0)
+    theirs = await store.add_entry(_new(OTHER_CHAT, file_unique_id="AQADsame"), at=T0)
+    await store.remove_entries(CHAT, [old.id], removed_by=ADMIN, at=T0)
+
+    assert await store.entry_for_file(CHAT, "AQADsame") == mine
+    assert await store.entry_for_file(OTHER_CHAT, "AQADsame") == theirs
+
+    await store.remove_entries(CHAT, [mine.id], removed_by=ADMIN, at=T0)
+    assert await store.entry_for_file(CHAT, "AQADsame") is None
+
+
+# -- audit -------------------------------------------------------------------------------
+
+
+async def test_audit_round_trip(store: Store) -> None:
+    event = AuditEvent(
+        chat_id=CHAT,
+        event="match_deleted",
+        actor_id=None,
+        actor_name="",
+        target_id=USER,
+        target_name="Mallory",
+        message_id=2**40,
+        entry_id=17,
+        signal=PDQ.name,
+        distance=12,
+        detail="orientation 3",
+        at=T0,
+    )
+
+    event_id = await store.add_audit(event)
+    [stored] = await store.recent_audit(CHAT, 10)
+
+    assert stored.id == event_id
+    # ``id`` does not take part in equality, so this compares every other field.
+    assert stored == event
+
+
+async def test_audit_fills_in_the_time(store: Store) -> None:
+    before = time.time()
+    await store.add_audit(AuditEvent(chat_id=CHAT, event="block", actor_id=ADMIN))
+
+    [stored] = await store.recent_audit(CHAT, 1)
+
+    assert stored.at >= before
+    assert stored.actor_id == ADMIN
+    assert stored.signal is None and stored.distance is None and stored.detail == ""
+
+
+async def test_recent_audit_is_newest_first_and_limited(store: Store) -> None:
+    ids = [
+        await store.add_audit(AuditEvent(chat_id=CHAT, event="block", detail=str(n), at=T0))
+        for n in range(5)
+    ]
+    await store.add_audit(AuditEvent(chat_id=OTHER_CHAT, event="unblock", at=T0))
+
+    recent = await store.recent_audit(CHAT, 3)
+
+    assert [e.detail for e in recent] == ["4", "3", "2"]
+    assert [e.id for e in recent] == ids[:1:-1]
+    assert len(set(ids)) == 5
+    assert len(await store.recent_audit(CHAT, 100)) == 5
+    assert await store.recent_audit(CHAT, 0) == []
+    assert [e.event for e in await store.recent_audit(OTHER_CHAT, 10)] == ["unblock"]
+
+
+# -- strikes -----------------------------------------------------------------------------
+
+
+async def test_strikes_count_per_chat_and_user(store: Store) -> None:
+    assert await store.strike_count(CHAT, USER) == 0
+
+    assert await store.add_strike(CHAT, USER, at=T0) == 1
+    assert await store.add_strike(CHAT, USER, at=T0 + 1, entry_id=5) == 2
+    assert await store.add_strike(OTHER_CHAT, USER, at=T0) == 1
+    assert await store.add_strike(CHAT, ADMIN, at=T0) == 1
+
+    assert await store.strike_count(CHAT, USER) == 2
+    assert await store.strike_count(OTHER_CHAT, USER) == 1
+    assert await store.strike_count(CHAT, ADMIN) == 1
+    assert await store.strike_count(OTHER_CHAT, ADMIN) == 0
+
+
+async def test_concurrent_writes_all_land(store: Store) -> None:
+    counts = await asyncio.gather(*(store.add_strike(CHAT, USER, at=T0) for _ in range(20)))
+    entries = await asyncio.gather(*(store.add_entry(_new(), at=T0) for _ in range(20)))
+
+    # Each strike saw its own insert and no other's half-way: every count appears once.
+    assert sorted(counts) == list(range(1, 21))
+    assert len({e.id for e in entries}) == 20
+    assert await store.count_active_entries(CHAT) == 20
+
+
+# -- chats -------------------------------------------------------------------------------
+
+
+async def test_upsert_chat_creates_and_renames(store: Store) -> None:
+    created = await store.upsert_chat(CHAT, "Book club", at=T0)
+
+    assert created.chat_id == CHAT
+    assert created.title == "Book club"
+    assert created.added_at == T0
+    assert not created.rights_ok
+    assert not created.rights_notice_sent
+
+    renamed = await store.upsert_chat(CHAT, "Book club 📚", at=T0 + 50)
+
+    assert renamed.title == "Book club 📚"
+    assert renamed.added_at == T0
+    assert await store.get_chat(CHAT) == renamed
+
+
+async def test_chat_rights_flags(store: Store) -> None:
+    await store.upsert_chat(CHAT, "Book club", at=T0)
+
+    await store.set_chat_rights(CHAT, rights_ok=False, notice_sent=True)
+    record = await store.get_chat(CHAT)
+    assert record is not None
+    assert (record.rights_ok, record.rights_notice_sent) == (False, True)
+
+    await store.set_chat_rights(CHAT, rights_ok=True, notice_sent=False)
+    record = await store.get_chat(CHAT)
+    assert record is not None
+    assert (record.rights_ok, record.rights_notice_sent) == (True, False)
+
+    # An upsert (a new title, a rejoin) keeps the flags.
+    record = await store.upsert_chat(CHAT, "Renamed", at=T0 + 1)
+    assert (record.rights_ok, record.rights_notice_sent) == (True, False)
+
+
+async def test_list_and_forget_chats(store: Store) -> None:
+    await store.upsert_chat(CHAT, "One", at=T0)
+    await store.upsert_chat(OTHER_CHAT, "Two", at=T0 + 1)
+    assert sorted(c.chat_id for c in await store.list_chats()) == sorted([CHAT, OTHER_CHAT])
+
+    await store.forget_chat(CHAT)
+
+    assert [c.chat_id for c in await store.list_chats()] == [OTHER_CHAT]
+    assert await store.get_chat(CHAT) is None
+    assert await store.get_chat(999) is None
+    await store.forget_chat(999)  # unknown: nothing to do
+
+
+async def test_rejoined_chat_keeps_added_at_and_flags(store: Store) -> None:
+    await store.upsert_chat(CHAT, "One", at=T0)
+    await store.set_chat_rights(CHAT, rights_ok=False, notice_sent=True)
+    await store.forget_chat(CHAT)
+
+    record = await store.upsert_chat(CHAT, "One again", at=T0 + 100)
+
+    assert record.added_at == T0
+    assert record.title == "One again"
+    assert (record.rights_ok, record.rights_notice_sent) == (False, True)
+    assert [c.chat_id for c in await store.list_chats()] == [CHAT]
+
+
+async def test_forgetting_a_chat_keeps_its_blocklist_and_audit(store: Store) -> None:
+    await store.upsert_chat(CHAT, "One", at=T0)
+    entry = await store.add_entry(_new(), at=T0)
+    await store.add_audit(AuditEvent(chat_id=CHAT, event="block", at=T0))
+
+    await store.forget_chat(CHAT)
+
+    assert await store.active_entries() == [entry]
+    assert len(await store.recent_audit(CHAT, 10)) == 1
+
+
+# -- lifecycle ---------------------------------------------------------------------------
+
+
+async def test_data_survives_close_and_reopen(store_factory: StoreFactory) -> None:
+    first = store_factory()
+    await first.open()
+    entry = await first.add_entry(_new(file_unique_id="AQADkeep"), at=T0)
+    removed = await first.add_entry(_new(fingerprints=(PDQ_B,)), at=T0)
+    [removed] = await first.remove_entries(CHAT, [removed.id], removed_by=ADMIN, at=T0 + 1)
+    audit_id = await first.add_audit(AuditEvent(chat_id=CHAT, event="block", at=T0))
+    await first.add_strike(CHAT, USER, at=T0)
+    await first.upsert_chat(CHAT, "Book club", at=T0)
+    await first.set_chat_rights(CHAT, rights_ok=True, notice_sent=False)
+    await first.close()
+
+    second = store_factory()
+    await second.open()
+    try:
+        assert await second.active_entries() == [entry]
+        assert await second.get_entry(removed.id) == removed
+        assert await second.entry_for_file(CHAT, "AQADkeep") == entry
+        assert [e.id for e in await second.recent_audit(CHAT, 5)] == [audit_id]
+        assert await second.add_strike(CHAT, USER, at=T0) == 2
+        record = await second.get_chat(CHAT)
+        assert record is not None and record.rights_ok and record.title == "Book club"
+        # New ids continue after the old ones.
+        newer = await second.add_entry(_new(), at=T0)
+        assert newer.id > removed.id
+    finally:
+        await second.close()
+
+
+async def test_closed_store_refuses_use(store_factory: StoreFactory) -> None:
+    store = store_factory()
+    await store.open()
+    await store.close()
+    await store.close()  # closing twice is harmless
+
+    with pytest.raises(StoreError, match="closed"):
+        await store.active_entries()
+    with pytest.raises(StoreError, match="closed"):
+        await store.add_entry(_new(), at=T0)
+    with pytest.raises(StoreError, match="closed"):
+        await store.add_audit(AuditEvent(chat_id=CHAT, event="block"))
+
+
+async def test_unopened_store_refuses_use(store_factory: StoreFactory) -> None:
+    store = store_factory()
+
+    with pytest.raises(StoreError, match="open"):
+        await store.strike_count(CHAT, USER)
