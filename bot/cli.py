@@ -98,8 +98,7 @@ def run(config_path: str | None) -> int:
         return 1
     except InvalidToken:
         print(
-            "hashguard: Telegram rejected the bot token (telegram.token); "
-            "check it with BotFather",
+            "hashguard: Telegram rejected the bot token (telegram.token); check it with BotFather",
             file=sys.stderr,
         )
         return 2

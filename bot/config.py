@@ -206,9 +206,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} cannot be read: {exc}") from None
 
 
-def _coerce(
-    section: str, key: str, value: Any, *, from_env: bool, env_name: str = ""
-) -> Any:
+def _coerce(section: str, key: str, value: Any, *, from_env: bool, env_name: str = "") -> Any:
     spec = _SCHEMA[section][key]
     where = f"{env_name} (for {section}.{key})" if from_env else f"{section}.{key}"
     shown = repr(value)

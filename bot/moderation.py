@@ -117,7 +117,9 @@ class ModerationService:
 
     def _indexable(self, entry: Entry) -> Entry:
         kept = tuple(f for f in entry.fingerprints if self._usable(f))
-        return entry if kept == entry.fingerprints else dataclasses.replace(entry, fingerprints=kept)
+        return (
+            entry if kept == entry.fingerprints else dataclasses.replace(entry, fingerprints=kept)
+        )
 
     async def record_match(
         self,
@@ -184,7 +186,12 @@ class ModerationService:
             if file_unique_id:
                 await self._store.remember_file(file_unique_id, existing.id)
             await self._audit_admin(
-                chat_id, "block", actor, existing, sender=sender, message_id=message_id,
+                chat_id,
+                "block",
+                actor,
+                existing,
+                sender=sender,
+                message_id=message_id,
                 detail="already blocked",
             )
             return BlockResult(entry=existing, created=False)
@@ -206,9 +213,7 @@ class ModerationService:
         log.info("entry_blocked chat=%d entry=%d", chat_id, entry.id)
         return BlockResult(entry=entry, created=True)
 
-    async def _identical_entry(
-        self, chat_id: int, fingerprints: MediaFingerprints
-    ) -> Entry | None:
+    async def _identical_entry(self, chat_id: int, fingerprints: MediaFingerprints) -> Entry | None:
         whole = next((f for f in fingerprints.stored if f.signal == PDQ.name), None)
         if whole is None or not self._usable(whole):
             return None

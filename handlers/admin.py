@@ -9,8 +9,9 @@ from __future__ import annotations
 import html
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from functools import wraps
+from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ParseMode
@@ -36,7 +37,7 @@ LOGS_MAX = 50
 #: Telegram refuses messages over 4096 characters; stay below with room for markup.
 MESSAGE_BUDGET = 3800
 
-Handler = Callable[[Update, HashguardContext], Awaitable[None]]
+Handler = Callable[[Update, HashguardContext], Coroutine[Any, Any, None]]
 
 
 def admin_command(handler: Handler) -> Handler:
@@ -147,8 +148,7 @@ async def unblock(update: Update, context: HashguardContext) -> None:
     ref = media_ref(target) if target is not None else None
     if ref is None:
         await message.reply_text(
-            "Reply to a copy of the blocked media with /unblock, or give the entry id: "
-            "/unblock 12"
+            "Reply to a copy of the blocked media with /unblock, or give the entry id: /unblock 12"
         )
         return
     try:
@@ -170,16 +170,19 @@ async def addhash(update: Update, context: HashguardContext) -> None:
     message = update.effective_message
     assert message is not None
     args = context.args or []
-    usage = (
-        "Usage: /addhash <algorithm> <hash> [reason]\n"
-        + "\n".join(f"  {s.name}: {s.description}" for s in SIGNAL_TYPES.values())
+    usage = "Usage: /addhash <algorithm> <hash> [reason]\n" + "\n".join(
+        f"  {s.name}: {s.description}" for s in SIGNAL_TYPES.values()
     )
     if len(args) < 2:
         await message.reply_text(usage)
         return
     try:
         entry = await context.services.moderation.add_hash(
-            message.chat.id, args[0], args[1], actor=actor_of(message), reason=_rest(message, 2)[:200]
+            message.chat.id,
+            args[0],
+            args[1],
+            actor=actor_of(message),
+            reason=_rest(message, 2)[:200],
         )
     except HashFormatError as exc:
         await message.reply_text(f"{exc}\n\n{usage}")

@@ -21,8 +21,19 @@ from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 log = logging.getLogger(__name__)
 
 #: Image types Pillow (with pillow-heif) decodes; SVG is vector art with no raster to hash.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
-                    ".heic", ".heif", ".avif")
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".webp",
+    ".gif",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".heic",
+    ".heif",
+    ".avif",
+)
 
 
 class MediaSkipped(Exception):
@@ -94,7 +105,9 @@ async def fetch_and_hash(context: HashguardContext, ref: MediaRef) -> MediaFinge
     limit = context.services.config.media.max_file_bytes
     # Check the size Telegram reports before downloading anything.
     if ref.file_size is not None and ref.file_size > limit:
-        raise MediaSkipped(f"file is {ref.file_size} bytes; limit is {limit} (media.max_file_bytes)")
+        raise MediaSkipped(
+            f"file is {ref.file_size} bytes; limit is {limit} (media.max_file_bytes)"
+        )
     try:
         telegram_file = await context.bot.get_file(ref.file_id)
         if telegram_file.file_size is not None and telegram_file.file_size > limit:

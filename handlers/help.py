@@ -13,9 +13,7 @@ ABOUT = (
     "fingerprints only, never the media."
 )
 
-MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("help", "what this bot does and its commands"),
-)
+MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (("help", "what this bot does and its commands"),)
 
 ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("block", "reply to media: block it here and delete it [reason]"),

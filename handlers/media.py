@@ -43,7 +43,10 @@ async def on_media(update: Update, context: HashguardContext) -> None:
         except MediaSkipped as exc:
             log.warning(
                 "media_skipped chat=%d message=%d kind=%s reason=%s",
-                chat.id, message.message_id, ref.kind, exc,
+                chat.id,
+                message.message_id,
+                ref.kind,
+                exc,
             )
             await moderation.record_skip(
                 chat.id, message_id=message.message_id, sender=sender_of(message), detail=str(exc)
@@ -71,7 +74,11 @@ async def enforce(context: HashguardContext, message: Message, match: Match, ref
     )
     log.info(
         "match chat=%d message=%d entry=%d signal=%s distance=%d deleted=%s",
-        chat_id, message.message_id, match.entry_id, match.signal, match.distance,
+        chat_id,
+        message.message_id,
+        match.entry_id,
+        match.signal,
+        match.distance,
         failure is None,
     )
     if failure is not None:

@@ -34,9 +34,7 @@ class AdminCache:
             log.warning("admin_lookup_failed chat=%d error=%s", chat_id, type(exc).__name__)
             return cached[1] if cached is not None else frozenset()
         ids = frozenset(
-            m.user.id
-            for m in members
-            if m.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+            m.user.id for m in members if m.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
         )
         self._cache[chat_id] = (now, ids)
         return ids

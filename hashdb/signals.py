@@ -42,9 +42,7 @@ class SignalType:
         if len(value) != self.hex_length or not set(value) <= _HEX_DIGITS:
             bad = [c for c in value if c not in _HEX_DIGITS]
             problem = (
-                f"contains non-hex character {bad[0]!r}"
-                if bad
-                else f"has {len(value)} characters"
+                f"contains non-hex character {bad[0]!r}" if bad else f"has {len(value)} characters"
             )
             raise HashFormatError(
                 f"{self.name} hash {_clip(text)!r} {problem}; expected "

@@ -62,16 +62,28 @@ def test_missing_token_names_the_key() -> None:
 @pytest.mark.parametrize(
     ("text", "env", "pattern"),
     [
-        ("[matching]\npdq_max_distance = 300\n", {}, r"matching\.pdq_max_distance = 300 .*0 to 128"),
+        (
+            "[matching]\npdq_max_distance = 300\n",
+            {},
+            r"matching\.pdq_max_distance = 300 .*0 to 128",
+        ),
         ('[matching]\npdq_max_distance = "31"\n', {}, r"pdq_max_distance.*integer"),
         ("[matching]\nphash_auto_delete = 1\n", {}, r"phash_auto_delete.*true or false"),
-        ("[matching]\npdq_threshold = 3\n", {}, r"unknown config key matching\.pdq_threshold.*"
-         r"matching\.pdq_max_distance"),
+        (
+            "[matching]\npdq_threshold = 3\n",
+            {},
+            r"unknown config key matching\.pdq_threshold.*"
+            r"matching\.pdq_max_distance",
+        ),
         ("[telegrm]\n", {}, r"unknown config section \[telegrm\].*telegram"),
         ('[telegram]\napi_url = "ftp://x"\n', {}, r"api_url.*http://"),
         ('[logging]\nlevel = "LOUD"\n', {}, r"logging\.level = 'LOUD'.*DEBUG, INFO"),
-        ("", {"HASHGUARD_MEDIA_WORKERS": "many"}, r"HASHGUARD_MEDIA_WORKERS \(for media\.workers\)"
-         r" = 'many'.*integer"),
+        (
+            "",
+            {"HASHGUARD_MEDIA_WORKERS": "many"},
+            r"HASHGUARD_MEDIA_WORKERS \(for media\.workers\)"
+            r" = 'many'.*integer",
+        ),
         ("not toml ][", {}, r"not valid TOML"),
     ],
 )

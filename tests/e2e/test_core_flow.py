@@ -129,7 +129,10 @@ async def test_anonymous_admin_and_command_with_bot_username(
     fake.set_admins(CHAT["id"], [ADMIN])
     async with run_bot():
         target = post_photo(fake, MEMBER, photo(5))
-        send(fake, command(CHAT, None, "/block@hashguard_test_bot", reply_to=target, sender_chat=CHAT))
+        send(
+            fake,
+            command(CHAT, None, "/block@hashguard_test_bot", reply_to=target, sender_chat=CHAT),
+        )
         assert "Blocked as entry #1" in await bot_reply(fake, "entry #")
         send(fake, command(CHAT, ADMIN, "/logs@hashguard_test_bot 5"))
         logs = await bot_reply(fake, "audit events")
@@ -145,7 +148,9 @@ async def test_document_and_sticker_paths(fake: FakeBotAPI, run_bot: RunBot) -> 
         send(fake, doc)
         await block_by_reply(fake, doc)
 
-        webp = fake.add_file(encode(original.resize((400, 400)), "WEBP", quality=70), file_path_suffix=".webp")
+        webp = fake.add_file(
+            encode(original.resize((400, 400)), "WEBP", quality=70), file_path_suffix=".webp"
+        )
         sticker = sticker_message(CHAT, OTHER, webp, width=400, height=400)
         send(fake, sticker)
         await fake.wait_for(
@@ -260,3 +265,41 @@ async def test_help_lists_commands_for_the_askers_role(fake: FakeBotAPI, run_bot
             assert name in admin_help
         commands = fake.calls_to("setMyCommands")
         assert len(commands) == 0 or all(c.params.get("commands") for c in commands)
+
+
+async def test_failed_delete_is_audited_and_reported_to_admins(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(11)
+    async with run_bot():
+        await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        fake.set_bot_rights(CHAT["id"], can_delete_messages=False)
+        copy = post_photo(fake, OTHER, edited_copy(original))
+        await bot_reply(fake, "Missing now: Delete messages")
+        assert not fake.is_deleted(CHAT["id"], copy["message_id"])
+        send(fake, command(CHAT, ADMIN, "/logs 3"))
+        logs = await bot_reply(fake, "audit events")
+        assert "match_not_deleted" in logs and "rights_missing" in logs
+
+
+async def test_low_quality_image_is_blocked_for_exact_resends_only(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    flat = Image.new("RGB", (400, 300), (200, 30, 30))
+    async with run_bot() as app:
+        file = fake.add_file(encode(flat))
+        first = photo_message(CHAT, MEMBER, file, width=400, height=300)
+        send(fake, first)
+        reply = await block_by_reply(fake, first)
+        assert "too little detail" in reply
+        other_flat = post_photo(fake, OTHER, Image.new("RGB", (400, 300), (20, 200, 30)))
+        update_id = send(fake, text_message(CHAT, OTHER, "."))
+        await settle(fake, app, update_id)
+        assert not fake.is_deleted(CHAT["id"], other_flat["message_id"])
+        resend = photo_message(CHAT, OTHER, file, width=400, height=300)
+        send(fake, resend)
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == resend["message_id"]
+        )

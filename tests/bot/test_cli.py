@@ -1,0 +1,143 @@
+"""The ``hashguard`` command line: ``hash`` output and ``run`` as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from hashdb.photo import hash_photo
+from tests.fakebot import FakeBotAPI, command, group, message_update, photo_message, user
+from tests.media import edited_copy, encode, photo
+
+REFDATA = Path(__file__).resolve().parents[3] / "shared" / "refdata" / "threatexchange" / "pdq"
+
+
+def test_hash_prints_algorithm_hash_path_and_reports_bad_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.jpg"
+    good.write_bytes(encode(photo(1)))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    second = tmp_path / "second.png"
+    second.write_bytes(encode(photo(2), "PNG"))
+
+    status = main(["hash", str(good), str(bad), str(second), str(tmp_path / "missing.jpg")])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    lines = [line.split(" ") for line in out.splitlines()]
+    assert [(alg, path) for alg, _, path in lines] == [
+        ("pdq", str(good)),
+        ("phash", str(good)),
+        ("pdq", str(second)),
+        ("phash", str(second)),
+    ]
+    expected = hash_photo(good.read_bytes()).stored[0]
+    assert lines[0][1] == expected.hex
+    assert f"cannot hash {bad}" in err
+    assert f"cannot hash {tmp_path / 'missing.jpg'}" in err
+
+
+def test_hash_first_pdq_line_is_the_reference_whole_image_hash(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    table = REFDATA / "expected" / "cpp_reference_pdq.csv"
+    if not table.exists():
+        pytest.skip(f"reference data not found at {REFDATA} (../shared beside the checkout)")
+    rows = [r for r in csv.DictReader(table.open()) if "dih/bridge-1" in r["local_path"]]
+    path = REFDATA / "images" / "dih" / "bridge-1-original.jpg"
+    assert main(["hash", str(path)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"pdq {rows[0]['hash']} {path}"
+
+
+def run_env(fake: FakeBotAPI, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HASHGUARD_")}
+    env.update(
+        HASHGUARD_TELEGRAM_TOKEN=fake.token,
+        HASHGUARD_TELEGRAM_API_URL=fake.base_url,
+        HASHGUARD_TELEGRAM_FILE_URL=fake.base_file_url,
+        HASHGUARD_STORAGE_DATABASE=str(tmp_path / "bot.sqlite3"),
+        HASHGUARD_MEDIA_WORKERS="1",
+        HASHGUARD_LOGGING_LEVEL="DEBUG",
+    )
+    env.update(extra)
+    return env
+
+
+async def test_run_blocks_with_the_process_pool_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    async with FakeBotAPI() as fake:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            env=run_env(fake, tmp_path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            chat, admin = group(-100555), user(1)
+            fake.set_admins(chat["id"], [admin])
+            original = photo(3)
+            file = fake.add_file(encode(original))
+            posted = photo_message(chat, user(2), file, width=640, height=480)
+            fake.push_update(message_update(posted))
+            fake.push_update(message_update(command(chat, admin, "/block", reply_to=posted)))
+            await fake.wait_for("sendMessage", lambda c: "entry #1" in str(c.params), timeout=30)
+            copy_file = fake.add_file(encode(edited_copy(original)))
+            copy = photo_message(chat, user(3), copy_file, width=480, height=360)
+            fake.push_update(message_update(copy))
+            await fake.wait_for(
+                "deleteMessage", lambda c: c.int_param("message_id") == copy["message_id"]
+            )
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert "ready bot=hashguard_test_bot" in log
+    # The Bot API puts the token in every URL; it must never reach the logs.
+    assert fake.token not in log
+    assert fake.token.split(":")[1] not in log
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"HASHGUARD_TELEGRAM_TOKEN": ""}, "telegram.token is missing"),
+        (
+            {"HASHGUARD_MATCHING_PDQ_MAX_DISTANCE": "999"},
+            "HASHGUARD_MATCHING_PDQ_MAX_DISTANCE (for matching.pdq_max_distance) = '999'",
+        ),
+    ],
+)
+async def test_run_refuses_bad_config_naming_the_key(
+    tmp_path: Path, extra: dict[str, str], message: str
+) -> None:
+    async with FakeBotAPI() as fake:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            env=run_env(fake, tmp_path, **extra),
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 2
+    assert message in stderr.decode()
+    assert not fake.calls

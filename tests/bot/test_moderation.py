@@ -1,0 +1,175 @@
+"""The moderation core on a real SQLite store: matching rules, block/unblock, rights notices."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from PIL import Image
+
+from bot.config import MatchingConfig, load_config
+from bot.moderation import ModerationService, Person
+from hashdb.fingerprint import Fingerprint, MediaFingerprints
+from hashdb.photo import hash_image
+from hashdb.signals import PDQ, HashFormatError
+from hashdb.sqlite_store import SQLiteStore
+from tests.media import edited_copy, photo
+
+CHAT, OTHER_CHAT = -1001, -1002
+ADMIN = Person(10, "Alice")
+SENDER = Person(20, "Mallory")
+
+
+def default_matching(**changes: object) -> MatchingConfig:
+    matching = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"}).matching
+    return dataclasses.replace(matching, **changes)  # type: ignore[arg-type]
+
+
+@pytest_asyncio.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def service(store: SQLiteStore, **changes: object) -> ModerationService:
+    moderation = ModerationService(store, default_matching(**changes))
+    await moderation.load()
+    return moderation
+
+
+async def block(moderation: ModerationService, fps: MediaFingerprints, chat: int = CHAT) -> int:
+    result = await moderation.block(
+        chat, fps, actor=ADMIN, reason="r", message_id=1, sender=SENDER, file_unique_id="F1"
+    )
+    return result.entry.id
+
+
+def with_pdq_shift(fps: MediaFingerprints, bits: int) -> MediaFingerprints:
+    """The same media with ``bits`` PDQ bits flipped in every probe, pHash unchanged."""
+    mask = (1 << bits) - 1
+    probes = tuple(
+        dataclasses.replace(p, value=p.value ^ mask) if p.signal == PDQ.name else p
+        for p in fps.probes
+    )
+    return dataclasses.replace(fps, probes=probes)
+
+
+async def test_edited_copy_matches_in_its_chat_only(store: SQLiteStore) -> None:
+    moderation = await service(store)
+    original = photo(1)
+    entry_id = await block(moderation, hash_image(original))
+    match = moderation.find_match(CHAT, hash_image(edited_copy(original)))
+    assert match is not None and match.entry_id == entry_id and match.signal == "pdq"
+    assert 0 <= match.distance <= 31
+    assert moderation.find_match(OTHER_CHAT, hash_image(edited_copy(original))) is None
+    assert moderation.find_match(CHAT, hash_image(photo(2))) is None
+
+
+async def test_threshold_is_configurable_and_inclusive(store: SQLiteStore) -> None:
+    fps = hash_image(photo(3))
+    strict = await service(store, pdq_max_distance=10)
+    await block(strict, fps)
+    assert strict.find_match(CHAT, with_pdq_shift(fps, 10)) is not None
+    assert strict.find_match(CHAT, with_pdq_shift(fps, 11)) is None
+
+
+async def test_low_quality_probe_or_entry_never_matches(store: SQLiteStore) -> None:
+    moderation = await service(store)
+    flat = hash_image(Image.new("RGB", (300, 300), (120, 120, 120)))
+    assert (flat.stored[0].quality or 0) < 50
+    await block(moderation, flat)
+    assert moderation.find_match(CHAT, flat) is None
+    # ...but the Telegram file id of the blocked file still matches exactly.
+    known = await moderation.known_match(CHAT, "F1")
+    assert known is not None and known.by_file_id
+
+
+async def test_phash_alone_deletes_only_when_configured(store: SQLiteStore) -> None:
+    fps = hash_image(photo(4))
+    far_pdq = with_pdq_shift(fps, 100)
+    off = await service(store)
+    await block(off, fps)
+    assert off.find_match(CHAT, far_pdq) is None
+    on = await service(store, phash_auto_delete=True)
+    match = on.find_match(CHAT, far_pdq)
+    assert match is not None and match.signal == "phash" and match.distance == 0
+
+
+async def test_unblock_by_id_and_by_match_and_restart(store: SQLiteStore) -> None:
+    moderation = await service(store)
+    original = photo(5)
+    first = await block(moderation, hash_image(original))
+    assert await moderation.unblock_entry(OTHER_CHAT, first, actor=ADMIN) is None
+    removed = await moderation.unblock_entry(CHAT, first, actor=ADMIN)
+    assert removed is not None and removed.id == first
+    assert moderation.find_match(CHAT, hash_image(original)) is None
+    assert await moderation.known_match(CHAT, "F1") is None
+
+    second = await block(moderation, hash_image(original))
+    reloaded = await service(store)
+    assert reloaded.find_match(CHAT, hash_image(edited_copy(original))) is not None
+    entries = await reloaded.unblock_matching(
+        CHAT, hash_image(edited_copy(original)), actor=ADMIN, file_unique_id=None
+    )
+    assert [e.id for e in entries] == [second]
+    assert reloaded.find_match(CHAT, hash_image(original)) is None
+
+
+async def test_blocking_the_same_image_twice_reuses_the_entry(store: SQLiteStore) -> None:
+    moderation = await service(store)
+    fps = hash_image(photo(6))
+    result1 = await moderation.block(
+        CHAT, fps, actor=ADMIN, reason="", message_id=1, sender=None, file_unique_id=None
+    )
+    result2 = await moderation.block(
+        CHAT, fps, actor=ADMIN, reason="", message_id=2, sender=None, file_unique_id=None
+    )
+    assert result1.created and not result2.created
+    assert result1.entry.id == result2.entry.id
+    assert moderation.index_size(CHAT) == 1
+
+
+async def test_add_hash_validates_and_matches(store: SQLiteStore) -> None:
+    moderation = await service(store)
+    fps = hash_image(photo(7))
+    with pytest.raises(HashFormatError, match="expected one of: pdq, phash"):
+        await moderation.add_hash(CHAT, "pdqq", fps.stored[0].hex, actor=ADMIN, reason="")
+    with pytest.raises(HashFormatError, match="non-hex character 'z'"):
+        await moderation.add_hash(CHAT, "pdq", "z" * 64, actor=ADMIN, reason="")
+    entry = await moderation.add_hash(
+        CHAT, "PDQ", fps.stored[0].hex.upper(), actor=ADMIN, reason=""
+    )
+    assert entry.fingerprints == (Fingerprint("pdq", fps.stored[0].value, 100),)
+    match = moderation.find_match(CHAT, hash_image(edited_copy(photo(7))))
+    assert match is not None and match.entry_id == entry.id
+
+
+async def test_match_record_adds_strikes_and_audit(store: SQLiteStore) -> None:
+    moderation = await service(store)
+    original = photo(8)
+    await block(moderation, hash_image(original))
+    match = moderation.find_match(CHAT, hash_image(edited_copy(original)))
+    assert match is not None
+    for expected in (1, 2):
+        count = await moderation.record_match(
+            CHAT, match, sender=SENDER, message_id=5, file_unique_id="F2", deleted=True
+        )
+        assert count == expected
+    events = await moderation.audit_log(CHAT, 10)
+    assert [e.event for e in events] == ["match_deleted", "match_deleted", "block"]
+    assert events[0].distance == match.distance and events[0].target_id == SENDER.id
+    assert await moderation.known_match(CHAT, "F2") is not None
+
+
+async def test_rights_notice_is_sent_once_per_loss(store: SQLiteStore) -> None:
+    moderation = await service(store)
+    decisions = []
+    for ok in (False, False, True, False, False):
+        decision = await moderation.note_rights(CHAT, "Group", rights_ok=ok, missing="x")
+        decisions.append(decision.notify_admins)
+    assert decisions == [True, False, False, True, False]
