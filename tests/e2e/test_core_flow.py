@@ -50,6 +50,14 @@ async def bot_reply(fake: FakeBotAPI, needle: str, timeout: float = 10) -> str:
     return call.str_param("text") or ""
 
 
+async def deleted(fake: FakeBotAPI, message: dict[str, Any]) -> None:
+    """Wait until the bot deleted ``message``."""
+    await fake.wait_for(
+        "deleteMessage", lambda c: c.int_param("message_id") == message["message_id"]
+    )
+    assert fake.is_deleted(CHAT["id"], message["message_id"])
+
+
 async def block_by_reply(fake: FakeBotAPI, target: dict[str, Any], text: str = "/block") -> str:
     send(fake, command(CHAT, ADMIN, text, reply_to=target))
     return await bot_reply(fake, "entry #")
@@ -68,9 +76,7 @@ async def test_block_by_reply_then_edited_copy_deleted_and_sender_warned(
         assert fake.is_deleted(CHAT["id"], first["message_id"])
 
         copy = post_photo(fake, OTHER, edited_copy(original))
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == copy["message_id"]
-        )
+        await deleted(fake, copy)
         warning = await bot_reply(fake, "Warning 1")
         assert f"tg://user?id={OTHER['id']}" in warning and "Bob" in warning
         # The warning never hints at what the content was or why it was blocked.
@@ -82,9 +88,7 @@ async def test_block_by_reply_then_edited_copy_deleted_and_sender_warned(
         assert not fake.is_deleted(CHAT["id"], unrelated["message_id"])
 
         second_copy = post_photo(fake, OTHER, edited_copy(original))
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == second_copy["message_id"]
-        )
+        await deleted(fake, second_copy)
         await bot_reply(fake, "Warning 2")
 
 
@@ -101,9 +105,7 @@ async def test_exact_resend_is_matched_by_file_id_without_download(
         downloads = len(fake.downloads)
         again = photo_message(CHAT, MEMBER, file, width=640, height=480)
         send(fake, again)
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == again["message_id"]
-        )
+        await deleted(fake, again)
         await bot_reply(fake, "Warning 1")
         assert len(fake.downloads) == downloads
 
@@ -153,16 +155,12 @@ async def test_document_and_sticker_paths(fake: FakeBotAPI, run_bot: RunBot) -> 
         )
         sticker = sticker_message(CHAT, OTHER, webp, width=400, height=400)
         send(fake, sticker)
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == sticker["message_id"]
-        )
+        await deleted(fake, sticker)
 
         jpeg = fake.add_file(encode(ImageOps.mirror(original), quality=70))
         doc2 = document_message(CHAT, OTHER, jpeg, mime_type="image/jpeg", file_name="y.jpg")
         send(fake, doc2)
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == doc2["message_id"]
-        )
+        await deleted(fake, doc2)
         await bot_reply(fake, "Warning 2")
 
 
@@ -186,9 +184,7 @@ async def test_corrupt_and_oversized_media_skipped_and_bot_keeps_working(
         assert not fake.is_deleted(CHAT["id"], bad["message_id"])
 
         copy = post_photo(fake, OTHER, edited_copy(original))
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == copy["message_id"]
-        )
+        await deleted(fake, copy)
         send(fake, command(CHAT, ADMIN, "/logs 10"))
         logs = await bot_reply(fake, "audit events")
         assert logs.count("media_skipped") == 2
@@ -204,9 +200,7 @@ async def test_restart_keeps_the_blocklist(fake: FakeBotAPI, run_bot: RunBot) ->
     fake.clear_calls()
     async with run_bot():
         copy = post_photo(fake, OTHER, edited_copy(original))
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == copy["message_id"]
-        )
+        await deleted(fake, copy)
 
 
 async def test_addhash_blocks_and_malformed_values_are_explained(
@@ -227,9 +221,7 @@ async def test_addhash_blocks_and_malformed_values_are_explained(
         send(fake, command(CHAT, ADMIN, f"/addhash pdq {pdq.hex} from a StopNCII list"))
         assert "Added pdq hash as entry #1" in await bot_reply(fake, "Added")
         copy = post_photo(fake, OTHER, edited_copy(original))
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == copy["message_id"]
-        )
+        await deleted(fake, copy)
 
 
 async def test_unblock_by_id_and_by_reply(fake: FakeBotAPI, run_bot: RunBot) -> None:
@@ -300,6 +292,4 @@ async def test_low_quality_image_is_blocked_for_exact_resends_only(
         assert not fake.is_deleted(CHAT["id"], other_flat["message_id"])
         resend = photo_message(CHAT, OTHER, file, width=400, height=300)
         send(fake, resend)
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == resend["message_id"]
-        )
+        await deleted(fake, resend)
