@@ -31,12 +31,18 @@ from hashdb.sqlite_store import SQLiteStore
 
 log = logging.getLogger(__name__)
 
-#: Only the update kinds the bot handles are requested from Telegram.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.MY_CHAT_MEMBER]
+#: Only the update kinds the bot handles are requested from Telegram. Edited messages are
+#: among them: replacing the photo of a sent message must not slip past the blocklist.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.MY_CHAT_MEMBER]
 
-MEDIA_FILTER = filters.ChatType.GROUPS & (
-    filters.PHOTO | filters.Document.ALL | filters.Sticker.STATIC
+MEDIA_FILTER = (
+    filters.ChatType.GROUPS
+    & (filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE)
+    & (filters.PHOTO | filters.Document.ALL | filters.Sticker.STATIC)
 )
+
+#: Commands act on new messages only: editing an old message into "/block" does nothing.
+COMMAND_FILTER = filters.UpdateType.MESSAGE
 
 
 def build_application(config: Config, *, hash_in_threads: bool = False) -> HashguardApp:
@@ -66,8 +72,9 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         ("help", help.help_command),
         ("start", help.help_command),
     ):
-        application.add_handler(CommandHandler(name, callback))
+        application.add_handler(CommandHandler(name, callback, filters=COMMAND_FILTER))
     application.add_handler(MessageHandler(MEDIA_FILTER, media.on_media))
+    application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, media.on_migrate))
     application.add_handler(
         ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
     )

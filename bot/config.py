@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hashdb.signals import PDQ, PHASH
+
 ENV_PREFIX = "HASHGUARD_"
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 TELEGRAM_FILE_URL = "https://api.telegram.org/file/bot"
@@ -65,9 +67,9 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "database": _Key(str, "hashguard.sqlite3"),
     },
     "matching": {
-        "pdq_max_distance": _Key(int, 31, _int_range(0, 128)),
+        "pdq_max_distance": _Key(int, PDQ.default_max_distance, _int_range(0, 128)),
         "pdq_min_quality": _Key(int, 50, _int_range(0, 100)),
-        "phash_max_distance": _Key(int, 6, _int_range(0, 32)),
+        "phash_max_distance": _Key(int, PHASH.default_max_distance, _int_range(0, 32)),
         "phash_auto_delete": _Key(bool, False),
     },
     "media": {
@@ -78,6 +80,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     },
     "moderation": {
         "admin_cache_seconds": _Key(int, 120, _int_range(0, 86400)),
+        "logs_in_group": _Key(bool, False),
     },
     "logging": {
         "level": _Key(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -118,6 +121,8 @@ class MediaConfig:
 @dataclass(frozen=True, slots=True)
 class ModerationConfig:
     admin_cache_seconds: int
+    #: /logs answers in the group instead of privately to the asking admin.
+    logs_in_group: bool
 
 
 @dataclass(frozen=True, slots=True)

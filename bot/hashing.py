@@ -2,9 +2,9 @@
 
 Decoding a hostile or huge file is CPU-bound and may take long; doing it on the event loop
 would stall every group the bot serves. Work goes to a pool of processes (one per core by
-default), at most ``2 * workers`` jobs are in flight, and each job has a wall-clock budget.
-A worker that crashes (a decoder segfault on a hostile file) breaks the pool; it is
-replaced and the file is reported as undecodable.
+default), one job per worker at a time, and each job has a wall-clock budget. A job over
+budget, or a worker that crashes (a decoder segfault on a hostile file), gets the pool
+replaced, and the file is reported as undecodable.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ class Fingerprinter:
         self._workers = media.workers or os.cpu_count() or 1
         self._use_threads = use_threads
         self._executor: Executor | None = None
-        self._slots = asyncio.Semaphore(2 * self._workers)
+        # One job per worker, so the time budget measures hashing, not queueing.
+        self._slots = asyncio.Semaphore(self._workers)
+        #: Held by callers around download + hash: bounds the files held in memory at once.
+        self.admission = asyncio.Semaphore(4 * self._workers)
 
     def _pool(self) -> Executor:
         if self._executor is None:
@@ -63,23 +66,29 @@ class Fingerprinter:
         )
         async with self._slots:
             loop = asyncio.get_running_loop()
+            pool = self._pool()
             try:
-                future = loop.run_in_executor(self._pool(), job)
+                future = loop.run_in_executor(pool, job)
                 return await asyncio.wait_for(future, self._media.hash_timeout_seconds)
             except TimeoutError:
+                # The runaway job keeps its worker busy; give new jobs a fresh pool.
+                log.warning("hash_timeout seconds=%d", self._media.hash_timeout_seconds)
+                self._replace_pool(pool)
                 raise MediaDecodeError(
                     f"hashing took longer than {self._media.hash_timeout_seconds} s "
                     "(media.hash_timeout_seconds)"
                 ) from None
             except BrokenProcessPool:
                 log.error("hash_worker_crashed")
-                self._reset_pool()
+                self._replace_pool(pool)
                 raise MediaDecodeError("the decoder crashed on this file") from None
 
-    def _reset_pool(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+    def _replace_pool(self, broken: Executor) -> None:
+        # Only the pool that failed is dropped: a concurrent failure of the same pool must
+        # not shut down the replacement another job is already using.
+        if self._executor is broken:
+            self._executor = None
+            broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         executor, self._executor = self._executor, None

@@ -7,6 +7,8 @@ store at start and updated on every block and unblock, so a new entry is matchab
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import dataclasses
 import logging
 import time
@@ -46,6 +48,8 @@ class BlockResult:
     entry: Entry
     #: False when an identical fingerprint was already blocked and that entry is returned.
     created: bool
+    #: The image has too little detail for near-matching: only exact re-sends are caught.
+    low_quality: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,12 @@ class ModerationService:
         self._matching = matching
         self._index = BlocklistIndex()
         self._known_chats: set[int] = set()
+        # Serialises "is it already blocked? then add it", so two admins blocking the same
+        # image at once make one entry.
+        self._block_lock = asyncio.Lock()
+        # Messages admins just blocked by reply: a check of the same message that was still
+        # running when the block landed must not warn its sender as for a re-upload.
+        self._blocked_messages: collections.deque[tuple[int, int]] = collections.deque(maxlen=1024)
 
     @property
     def store(self) -> Store:
@@ -121,6 +131,10 @@ class ModerationService:
             entry if kept == entry.fingerprints else dataclasses.replace(entry, fingerprints=kept)
         )
 
+    def blocked_by_admin(self, chat_id: int, message_id: int) -> bool:
+        """Whether an admin blocked this very message (so it is no re-upload)."""
+        return (chat_id, message_id) in self._blocked_messages
+
     async def record_match(
         self,
         chat_id: int,
@@ -131,8 +145,8 @@ class ModerationService:
         file_unique_id: str | None,
         deleted: bool,
         detail: str = "",
-    ) -> int:
-        """Audit a matched upload and add a strike to its sender; returns the strike count."""
+    ) -> int | None:
+        """Audit a matched upload; if it was deleted, add a strike and return the count."""
         now = time.time()
         await self._store.add_audit(
             AuditEvent(
@@ -150,6 +164,8 @@ class ModerationService:
         )
         if file_unique_id and not match.by_file_id:
             await self._store.remember_file(file_unique_id, match.entry_id)
+        if not deleted:
+            return None
         return await self._store.add_strike(chat_id, sender.id, at=now, entry_id=match.entry_id)
 
     async def record_skip(
@@ -181,7 +197,24 @@ class ModerationService:
         file_unique_id: str | None,
     ) -> BlockResult:
         """Add a media item's fingerprints to the chat's blocklist."""
-        existing = await self._identical_entry(chat_id, fingerprints)
+        low_quality = not any(f.signal == PDQ.name and self._usable(f) for f in fingerprints.stored)
+        if message_id is not None:
+            self._blocked_messages.append((chat_id, message_id))
+        async with self._block_lock:
+            existing = await self._identical_entry(chat_id, fingerprints)
+            if existing is None:
+                entry = await self._store.add_entry(
+                    NewEntry(
+                        chat_id=chat_id,
+                        fingerprints=fingerprints.stored,
+                        added_by=actor.id,
+                        reason=reason,
+                        source="reply",
+                        file_unique_id=file_unique_id,
+                    ),
+                    at=time.time(),
+                )
+                self._index.add_entry(self._indexable(entry))
         if existing is not None:
             if file_unique_id:
                 await self._store.remember_file(file_unique_id, existing.id)
@@ -194,24 +227,12 @@ class ModerationService:
                 message_id=message_id,
                 detail="already blocked",
             )
-            return BlockResult(entry=existing, created=False)
-        entry = await self._store.add_entry(
-            NewEntry(
-                chat_id=chat_id,
-                fingerprints=fingerprints.stored,
-                added_by=actor.id,
-                reason=reason,
-                source="reply",
-                file_unique_id=file_unique_id,
-            ),
-            at=time.time(),
-        )
-        self._index.add_entry(self._indexable(entry))
+            return BlockResult(entry=existing, created=False, low_quality=low_quality)
         await self._audit_admin(
             chat_id, "block", actor, entry, sender=sender, message_id=message_id, detail=reason
         )
         log.info("entry_blocked chat=%d entry=%d", chat_id, entry.id)
-        return BlockResult(entry=entry, created=True)
+        return BlockResult(entry=entry, created=True, low_quality=low_quality)
 
     async def _identical_entry(self, chat_id: int, fingerprints: MediaFingerprints) -> Entry | None:
         whole = next((f for f in fingerprints.stored if f.signal == PDQ.name), None)
@@ -257,13 +278,17 @@ class ModerationService:
         actor: Person,
         file_unique_id: str | None,
     ) -> list[Entry]:
-        """Remove every entry of the chat that this media matches (any enabled signal)."""
+        """Remove every entry of the chat that this media matches, by PDQ or pHash.
+
+        pHash counts here even when it cannot delete on its own: an admin asked for the
+        entry to go, and a wider net only removes more of what they pointed at.
+        """
         ids: set[int] = set()
         known = await self.known_match(chat_id, file_unique_id)
         if known is not None:
             ids.add(known.entry_id)
         if fingerprints is not None:
-            ids.update(h.entry_id for h in self._hits(chat_id, fingerprints, include_phash=False))
+            ids.update(h.entry_id for h in self._hits(chat_id, fingerprints, include_phash=True))
         return await self._remove(chat_id, sorted(ids), actor)
 
     async def _remove(self, chat_id: int, entry_ids: list[int], actor: Person) -> list[Entry]:
@@ -331,15 +356,22 @@ class ModerationService:
     ) -> RightsDecision:
         """Record what rights the bot has; say whether admins must be told (once)."""
         await self.ensure_chat(chat_id, title)
-        record = await self._store.get_chat(chat_id)
-        already_told = record.rights_notice_sent if record else False
         if rights_ok:
             await self._store.set_chat_rights(chat_id, rights_ok=True, notice_sent=False)
             return RightsDecision(notify_admins=False)
-        await self._store.set_chat_rights(chat_id, rights_ok=False, notice_sent=True)
-        if already_told:
+        if not await self._store.claim_rights_notice(chat_id):
             return RightsDecision(notify_admins=False)
         await self._store.add_audit(
             AuditEvent(chat_id=chat_id, event="rights_missing", detail=missing, at=time.time())
         )
         return RightsDecision(notify_admins=True)
+
+    async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> int:
+        """A group was upgraded to a supergroup: its blocklist follows it to the new id."""
+        moved = await self._store.migrate_chat(old_chat_id, new_chat_id)
+        self._known_chats.discard(old_chat_id)
+        self._known_chats.add(new_chat_id)
+        if moved:
+            await self.load()
+        log.info("chat_migrated old=%d new=%d entries=%d", old_chat_id, new_chat_id, moved)
+        return moved

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine
 from functools import wraps
@@ -15,12 +16,13 @@ from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ParseMode
+from telegram.error import Forbidden
 
 from bot.moderation import Person
 from handlers.common import (
     MediaSkipped,
     chat_title,
-    delete_quietly,
+    delete_message,
     fetch_and_hash,
     media_ref,
     person_of_user,
@@ -28,12 +30,14 @@ from handlers.common import (
 )
 from handlers.context import HashguardContext
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
-from hashdb.store import AuditEvent
+from hashdb.store import AuditEvent, Entry
 
 log = logging.getLogger(__name__)
 
 LOGS_DEFAULT = 10
 LOGS_MAX = 50
+#: Entry ids are SQLite integers.
+MAX_ID = 2**63 - 1
 #: Telegram refuses messages over 4096 characters; stay below with room for markup.
 MESSAGE_BUDGET = 3800
 
@@ -68,13 +72,30 @@ def admin_command(handler: Handler) -> Handler:
 
 def actor_of(message: Message) -> Person:
     """The admin behind a command (the group itself for an anonymous admin)."""
-    return sender_of(message) if message.sender_chat else person_of_user(message.from_user)  # type: ignore[arg-type]
+    if message.sender_chat is not None or message.from_user is None:
+        return sender_of(message)
+    return person_of_user(message.from_user)
 
 
 def _rest(message: Message, skip: int) -> str:
     """The command text after the command word and ``skip`` more words, stripped."""
     parts = (message.text or "").split(maxsplit=skip + 1)
     return parts[skip + 1].strip() if len(parts) > skip + 1 else ""
+
+
+def parse_number(text: str, low: int, high: int) -> int | None:
+    """A whole number in [low, high] written with ASCII digits, else None."""
+    digits = text.lstrip("#")
+    if not digits.isascii() or not digits.isdecimal() or len(digits) > 19:
+        return None
+    value = int(digits)
+    return value if low <= value <= high else None
+
+
+async def _drop_command(context: HashguardContext, message: Message) -> None:
+    # The command may carry a reason that describes the content or the person in it; the
+    # audit row keeps it for admins, the group does not need to see it.
+    await delete_message(context, message.chat.id, message.message_id)
 
 
 @admin_command
@@ -102,25 +123,28 @@ async def block(update: Update, context: HashguardContext) -> None:
         sender=sender_of(target),
         file_unique_id=ref.file_unique_id,
     )
-    failure = await delete_quietly(context, message.chat.id, target.message_id)
+    outcome = await delete_message(context, message.chat.id, target.message_id)
     entry = result.entry
     lines = [
         f"Blocked as entry #{entry.id}. Copies posted here will be removed."
         if result.created
         else f"Already blocked as entry #{entry.id}.",
-        f"Undo with /unblock {entry.id}",
+        f"Undo with /unblock {entry.id} (or reply /unblock to this message).",
     ]
-    if fingerprints.stored and (fingerprints.stored[0].quality or 0) < (
-        context.services.config.matching.pdq_min_quality
-    ):
+    if result.low_quality:
         lines.insert(
             1,
             "This image has too little detail for reliable matching: only exact "
             "re-sends of the same file will be removed.",
         )
-    if failure is not None:
-        lines.append(f"I could not delete the message: {failure}")
+    if not outcome.deleted:
+        lines.append(f"I could not delete the message: {outcome.failure}")
     await message.reply_text("\n".join(lines))
+    await _drop_command(context, message)
+
+
+#: How the bot names entries in its own messages ("Blocked as entry #12").
+_ENTRY_MENTION = re.compile(r"entry #(\d{1,19})")
 
 
 @admin_command
@@ -130,38 +154,58 @@ async def unblock(update: Update, context: HashguardContext) -> None:
     moderation = context.services.moderation
     actor = actor_of(message)
     args = context.args or []
+    target = message.reply_to_message
     if args:
-        text = args[0].lstrip("#")
-        if not text.isdigit():
+        entry_id = parse_number(args[0], 1, MAX_ID)
+        if entry_id is None:
             await message.reply_text(
                 f"Entry id {args[0]!r} is not valid; expected a number like 12 "
-                "(as shown by /block), or reply to the media with /unblock."
+                "(as shown by /block and /logs), or reply to the media with /unblock."
             )
             return
-        removed = await moderation.unblock_entry(message.chat.id, int(text), actor=actor)
-        if removed is None:
-            await message.reply_text(f"No active blocklist entry #{text} in this group.")
-        else:
-            await message.reply_text(f"Entry #{removed.id} removed from the blocklist.")
-        return
-    target = message.reply_to_message
-    ref = media_ref(target) if target is not None else None
-    if ref is None:
-        await message.reply_text(
-            "Reply to a copy of the blocked media with /unblock, or give the entry id: /unblock 12"
+        ids = [entry_id]
+    elif (
+        target is not None
+        and target.from_user is not None
+        and target.from_user.id == context.bot.id
+    ):
+        # A reply to the bot's own "Blocked as entry #12" message: the blocked copy itself
+        # is gone, and re-posting it to reply to would get it deleted again.
+        ids = [int(found) for found in _ENTRY_MENTION.findall(target.text or "")]
+        if not ids:
+            await message.reply_text("That message of mine names no blocklist entry.")
+            return
+    else:
+        ref = media_ref(target) if target is not None else None
+        if ref is None:
+            await message.reply_text(
+                "Give the entry id (/unblock 12), or reply /unblock to my “Blocked as "
+                "entry” message or to a copy of the blocked media."
+            )
+            return
+        try:
+            fingerprints = await fetch_and_hash(context, ref)
+        except MediaSkipped:
+            fingerprints = None
+        removed = await moderation.unblock_matching(
+            message.chat.id, fingerprints, actor=actor, file_unique_id=ref.file_unique_id
         )
+        await _report_unblocked(message, removed, "That media matches no blocklist entry here.")
         return
-    try:
-        fingerprints = await fetch_and_hash(context, ref)
-    except MediaSkipped:
-        fingerprints = None
-    entries = await moderation.unblock_matching(
-        message.chat.id, fingerprints, actor=actor, file_unique_id=ref.file_unique_id
-    )
-    if not entries:
-        await message.reply_text("That media matches no blocklist entry in this group.")
+    removed = []
+    for entry_id in ids:
+        entry = await moderation.unblock_entry(message.chat.id, entry_id, actor=actor)
+        if entry is not None:
+            removed.append(entry)
+    missing = ", ".join(f"#{i}" for i in ids)
+    await _report_unblocked(message, removed, f"No active blocklist entry {missing} in this group.")
+
+
+async def _report_unblocked(message: Message, removed: list[Entry], nothing: str) -> None:
+    if not removed:
+        await message.reply_text(nothing)
         return
-    ids = ", ".join(f"#{e.id}" for e in entries)
+    ids = ", ".join(f"#{e.id}" for e in removed)
     await message.reply_text(f"Removed from the blocklist: {ids}.")
 
 
@@ -191,30 +235,53 @@ async def addhash(update: Update, context: HashguardContext) -> None:
     await message.reply_text(
         f"Added {fingerprint.signal} hash as entry #{entry.id}. Undo with /unblock {entry.id}"
     )
+    await _drop_command(context, message)
 
 
 @admin_command
 async def logs(update: Update, context: HashguardContext) -> None:
+    """Audit events go to the admin privately unless the group opted into in-group logs."""
     message = update.effective_message
     assert message is not None
     args = context.args or []
     limit = LOGS_DEFAULT
     if args:
-        if not args[0].isdigit() or not 1 <= int(args[0]) <= LOGS_MAX:
+        parsed = parse_number(args[0], 1, LOGS_MAX)
+        if parsed is None:
             await message.reply_text(
                 f"Number of events {args[0]!r} is not valid; expected a whole number "
                 f"from 1 to {LOGS_MAX}, e.g. /logs 20"
             )
             return
-        limit = int(args[0])
+        limit = parsed
     events = await context.services.moderation.audit_log(message.chat.id, limit)
-    if not events:
-        await message.reply_text("No audit events for this group yet.")
+    title = chat_title(message.chat)
+    if events:
+        lines = [f"Last {len(events)} audit events of {html.escape(title)} (newest first):"]
+        lines.extend(format_event(e) for e in events)
+    else:
+        lines = [f"No audit events for {html.escape(title)} yet."]
+    chunks = _chunks(lines)
+    if context.services.config.moderation.logs_in_group:
+        for chunk in chunks:
+            await message.reply_text(chunk, parse_mode=ParseMode.HTML)
         return
-    lines = [f"Last {len(events)} audit events (newest first):"]
-    lines.extend(format_event(e) for e in events)
-    for chunk in _chunks(lines):
-        await message.reply_text(chunk, parse_mode=ParseMode.HTML)
+    if message.sender_chat is not None or message.from_user is None:
+        await message.reply_text(
+            "Audit logs are sent privately, and an anonymous admin has no private chat. "
+            "Turn off “Remain anonymous” for a moment, or set moderation.logs_in_group."
+        )
+        return
+    try:
+        for chunk in chunks:
+            await context.bot.send_message(message.from_user.id, chunk, parse_mode=ParseMode.HTML)
+    except Forbidden:
+        await message.reply_text(
+            f"I can't message you privately yet: open a chat with @{context.bot.username}, "
+            "press Start, then send /logs here again."
+        )
+        return
+    await message.reply_text("Sent you the audit log privately.")
 
 
 def format_event(event: AuditEvent) -> str:

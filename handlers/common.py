@@ -6,12 +6,15 @@ dropped; nothing but fingerprints ever leaves this module.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
+import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 
 from telegram import Chat, Message, User
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.helpers import mention_html
 
 from bot.moderation import Person
@@ -129,20 +132,61 @@ async def fetch_and_hash(context: HashguardContext, ref: MediaRef) -> MediaFinge
         del data
 
 
-async def delete_quietly(context: HashguardContext, chat_id: int, message_id: int) -> str | None:
-    """Delete a message; returns None on success or why it failed.
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    #: None when the message is gone (deleted now, or already gone); otherwise why not.
+    failure: str | None = None
+    #: Telegram refused outright (e.g. "message can't be deleted"): check the bot's rights.
+    refused: bool = False
+
+    @property
+    def deleted(self) -> bool:
+        return self.failure is None
+
+
+#: Attempts for a deletion that fails for passing reasons (flood control, timeouts).
+DELETE_ATTEMPTS = 4
+#: Longest flood-control wait honoured inline; longer ones are reported as failures.
+MAX_RETRY_AFTER = 60.0
+
+
+async def delete_message(context: HashguardContext, chat_id: int, message_id: int) -> DeleteOutcome:
+    """Delete a message, retrying flood-control and network failures.
 
     "Message to delete not found" (already deleted, or too old) counts as success: the
     message is gone either way.
     """
-    try:
-        await context.bot.delete_message(chat_id, message_id)
-    except BadRequest as exc:
-        if "not found" in exc.message.lower():
-            return None
-        log.warning("delete_failed chat=%d message=%d error=%s", chat_id, message_id, exc.message)
-        return exc.message
-    except TelegramError as exc:
-        log.warning("delete_failed chat=%d message=%d error=%s", chat_id, message_id, exc)
-        return type(exc).__name__
-    return None
+    failure = "not attempted"
+    for attempt in range(DELETE_ATTEMPTS):
+        try:
+            await context.bot.delete_message(chat_id, message_id)
+            return DeleteOutcome()
+        except RetryAfter as exc:
+            delay = _seconds(exc)
+            failure = f"flood control (retry after {delay:.0f} s)"
+            if delay > MAX_RETRY_AFTER:
+                break
+            await asyncio.sleep(delay)
+        except BadRequest as exc:
+            if "not found" in exc.message.lower():
+                return DeleteOutcome()
+            log.warning(
+                "delete_refused chat=%d message=%d error=%s", chat_id, message_id, exc.message
+            )
+            return DeleteOutcome(failure=exc.message, refused=True)
+        except Forbidden as exc:
+            return DeleteOutcome(failure=exc.message, refused=True)
+        except TelegramError as exc:
+            # Timeouts and network errors pass; back off 0.5, 1, 2 s between attempts.
+            failure = type(exc).__name__
+            await asyncio.sleep(0.5 * 2**attempt)
+    log.warning("delete_failed chat=%d message=%d error=%s", chat_id, message_id, failure)
+    return DeleteOutcome(failure=failure)
+
+
+def _seconds(exc: RetryAfter) -> float:
+    # PTB 22 warns that retry_after turns from int into timedelta; accept both.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        delay = exc.retry_after
+    return delay.total_seconds() if isinstance(delay, timedelta) else float(delay)

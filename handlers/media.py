@@ -13,7 +13,7 @@ from handlers.common import (
     MediaRef,
     MediaSkipped,
     chat_title,
-    delete_quietly,
+    delete_message,
     fetch_and_hash,
     media_ref,
     mention,
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 
 async def on_media(update: Update, context: HashguardContext) -> None:
+    """A new or edited message with media: swapping the photo of a sent message is checked
+    like a new upload."""
     message = update.effective_message
     if message is None:
         return
@@ -53,7 +55,7 @@ async def on_media(update: Update, context: HashguardContext) -> None:
             )
             return
         match = moderation.find_match(chat.id, fingerprints)
-    if match is None:
+    if match is None or moderation.blocked_by_admin(chat.id, message.message_id):
         return
     await enforce(context, message, match, ref)
 
@@ -62,15 +64,15 @@ async def enforce(context: HashguardContext, message: Message, match: Match, ref
     """Delete a matching message, audit it, add a strike and warn the sender in the group."""
     chat_id = message.chat.id
     sender = sender_of(message)
-    failure = await delete_quietly(context, chat_id, message.message_id)
+    outcome = await delete_message(context, chat_id, message.message_id)
     strikes = await context.services.moderation.record_match(
         chat_id,
         match,
         sender=sender,
         message_id=message.message_id,
         file_unique_id=ref.file_unique_id,
-        deleted=failure is None,
-        detail=failure or "",
+        deleted=outcome.deleted,
+        detail=outcome.failure or "",
     )
     log.info(
         "match chat=%d message=%d entry=%d signal=%s distance=%d deleted=%s",
@@ -79,12 +81,14 @@ async def enforce(context: HashguardContext, message: Message, match: Match, ref
         match.entry_id,
         match.signal,
         match.distance,
-        failure is None,
+        outcome.deleted,
     )
-    if failure is not None:
-        await report_missing_rights(context, message.chat, why=f"deleting failed: {failure}")
-        return
-    await warn(context, chat_id, sender, strikes)
+    if outcome.refused:
+        await report_missing_rights(
+            context, message.chat, why=f"deleting failed: {outcome.failure}"
+        )
+    if strikes is not None:
+        await warn(context, chat_id, sender, strikes)
 
 
 async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
@@ -97,3 +101,18 @@ async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes:
         await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
     except TelegramError as exc:
         log.warning("warn_failed chat=%d error=%s", chat_id, type(exc).__name__)
+
+
+async def on_migrate(update: Update, context: HashguardContext) -> None:
+    """A group was upgraded to a supergroup and got a new id: move its blocklist along."""
+    message = update.effective_message
+    if message is None:
+        return
+    if message.migrate_to_chat_id is not None:
+        old, new = message.chat.id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id is not None:
+        old, new = message.migrate_from_chat_id, message.chat.id
+    else:
+        return
+    context.services.admins.forget(old)
+    await context.services.moderation.migrate_chat(old, new)

@@ -491,6 +491,38 @@ class SQLiteStore:
                 (int(rights_ok), int(notice_sent), chat_id),
             )
 
+    async def claim_rights_notice(self, chat_id: int) -> bool:
+        async with self._session("record missing rights") as db:
+            # One conditional UPDATE, so concurrent failures elect exactly one notifier.
+            cursor = await db.execute(
+                "UPDATE chats SET rights_ok = 0, rights_notice_sent = 1 "
+                "WHERE chat_id = ? AND rights_notice_sent = 0",
+                (chat_id,),
+            )
+            claimed = cursor.rowcount == 1
+            if not claimed:
+                await db.execute("UPDATE chats SET rights_ok = 0 WHERE chat_id = ?", (chat_id,))
+            return claimed
+
+    async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> int:
+        async with self._transaction("move a chat to its new id") as db:
+            cursor = await db.execute(
+                "UPDATE entries SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
+            )
+            moved = cursor.rowcount
+            for table in ("audit", "strikes"):
+                await db.execute(
+                    f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
+                )
+            await db.execute(
+                "INSERT OR IGNORE INTO chats (chat_id, title, added_at, rights_ok, "
+                "rights_notice_sent, active) SELECT ?, title, added_at, 0, 0, 1 FROM chats "
+                "WHERE chat_id = ?",
+                (new_chat_id, old_chat_id),
+            )
+            await db.execute("UPDATE chats SET active = 0 WHERE chat_id = ?", (old_chat_id,))
+            return moved
+
     async def forget_chat(self, chat_id: int) -> None:
         """Stop tracking the chat; its row stays so a later upsert keeps added_at and flags."""
         async with self._session("forget a chat") as db:

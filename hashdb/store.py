@@ -143,5 +143,17 @@ class Store(Protocol):
         self, chat_id: int, *, rights_ok: bool, notice_sent: bool
     ) -> None: ...
 
+    async def claim_rights_notice(self, chat_id: int) -> bool:
+        """Mark the bot's rights missing; True for exactly one caller until rights return.
+
+        Atomic, so several failures at once (an album in a raid) send one notice.
+        """
+
+    async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> int:
+        """A group became a supergroup with a new id: move its entries, audit and strikes.
+
+        Returns the number of entries moved.
+        """
+
     async def forget_chat(self, chat_id: int) -> None:
         """The bot left the chat: stop tracking it (its blocklist and audit stay)."""

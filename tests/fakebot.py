@@ -338,7 +338,7 @@ class FakeBotAPI:
         self._admins: dict[int, list[int]] = {}
         self._bot_rights: dict[int, BotRights] = {}
         self._commands: dict[tuple[str, str], list[JSON]] = {}
-        self._failures: dict[str, _Failure] = {}
+        self._failures: dict[str, list[_Failure]] = {}
 
         self._calls_changed = _Signal()
         self._updates_changed = _Signal()
@@ -491,11 +491,15 @@ class FakeBotAPI:
     ) -> None:
         """Answer the next ``times`` calls of ``method`` with an error instead of a result.
 
-        For 429 give ``retry_after``: PTB raises RetryAfter only when the answer carries it.
+        Failures queue up: calling this twice for one method fails the next calls with the
+        first error, then the second. For 429 give ``retry_after``: PTB raises RetryAfter
+        only when the answer carries it.
         """
         if description is None:
             description = _default_error_description(error_code, retry_after)
-        self._failures[method.lower()] = _Failure(error_code, description, retry_after, times)
+        self._failures.setdefault(method.lower(), []).append(
+            _Failure(error_code, description, retry_after, times)
+        )
 
     # -- updates ------------------------------------------------------------------------
 
@@ -689,12 +693,13 @@ class FakeBotAPI:
         return web.Response(body=data, content_type="application/octet-stream")
 
     def _take_failure(self, method: str) -> _ApiError | None:
-        failure = self._failures.get(method.lower())
-        if failure is None:
+        queue = self._failures.get(method.lower())
+        if not queue:
             return None
+        failure = queue[0]
         failure.remaining -= 1
         if failure.remaining <= 0:
-            del self._failures[method.lower()]
+            queue.pop(0)
         return _ApiError(failure.error_code, failure.description, failure.retry_after)
 
     # -- Bot API methods ----------------------------------------------------------------

@@ -19,6 +19,13 @@ from tests.media import edited_copy, encode, photo
 REFDATA = Path(__file__).resolve().parents[3] / "shared" / "refdata" / "threatexchange" / "pdq"
 
 
+def hashguard_command() -> list[str]:
+    """The installed ``hashguard`` console script (``pip install .`` must provide it)."""
+    script = Path(sys.executable).parent / "hashguard"
+    assert script.exists(), f"{script} is missing: install the project with pip install ."
+    return [str(script)]
+
+
 def test_hash_prints_algorithm_hash_path_and_reports_bad_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -78,9 +85,7 @@ async def test_run_blocks_with_the_process_pool_and_stops_cleanly_on_sigterm(
 ) -> None:
     async with FakeBotAPI() as fake:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
+            *hashguard_command(),
             "run",
             env=run_env(fake, tmp_path),
             stdout=asyncio.subprocess.PIPE,
@@ -130,9 +135,7 @@ async def test_run_refuses_bad_config_naming_the_key(
 ) -> None:
     async with FakeBotAPI() as fake:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
+            *hashguard_command(),
             "run",
             env=run_env(fake, tmp_path, **extra),
             stderr=asyncio.subprocess.PIPE,

@@ -82,11 +82,24 @@ async def test_low_quality_probe_or_entry_never_matches(store: SQLiteStore) -> N
     moderation = await service(store)
     flat = hash_image(Image.new("RGB", (300, 300), (120, 120, 120)))
     assert (flat.stored[0].quality or 0) < 50
-    await block(moderation, flat)
+    result = await moderation.block(
+        CHAT, flat, actor=ADMIN, reason="", message_id=1, sender=None, file_unique_id="F1"
+    )
+    assert result.low_quality
     assert moderation.find_match(CHAT, flat) is None
     # ...but the Telegram file id of the blocked file still matches exactly.
     known = await moderation.known_match(CHAT, "F1")
     assert known is not None and known.by_file_id
+
+    # A good entry is not matched by a low-quality probe, even at distance 0.
+    good = hash_image(photo(9))
+    await block(moderation, good)
+    degraded = dataclasses.replace(
+        good,
+        probes=tuple(dataclasses.replace(p, quality=10) if p.quality else p for p in good.probes),
+    )
+    assert moderation.find_match(CHAT, good) is not None
+    assert moderation.find_match(CHAT, degraded) is None
 
 
 async def test_phash_alone_deletes_only_when_configured(store: SQLiteStore) -> None:

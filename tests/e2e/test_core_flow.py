@@ -6,6 +6,7 @@ the fake Bot API server and asserts on the Bot API calls the bot made.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from PIL import Image, ImageOps
@@ -43,9 +44,12 @@ def send(fake: FakeBotAPI, message: dict[str, Any]) -> int:
     return fake.push_update(message_update(message))
 
 
-async def bot_reply(fake: FakeBotAPI, needle: str, timeout: float = 10) -> str:
+async def bot_reply(fake: FakeBotAPI, needle: str, *, since: float = 0.0) -> str:
+    """The text of the first message the bot sent after ``since`` containing ``needle``."""
     call = await fake.wait_for(
-        "sendMessage", lambda c: needle in (c.str_param("text") or ""), timeout=timeout
+        "sendMessage",
+        lambda c: c.at >= since and needle in (c.str_param("text") or ""),
+        timeout=10,
     )
     return call.str_param("text") or ""
 
@@ -59,8 +63,9 @@ async def deleted(fake: FakeBotAPI, message: dict[str, Any]) -> None:
 
 
 async def block_by_reply(fake: FakeBotAPI, target: dict[str, Any], text: str = "/block") -> str:
+    mark = time.monotonic()
     send(fake, command(CHAT, ADMIN, text, reply_to=target))
-    return await bot_reply(fake, "entry #")
+    return await bot_reply(fake, "entry #", since=mark)
 
 
 async def test_block_by_reply_then_edited_copy_deleted_and_sender_warned(
@@ -112,9 +117,11 @@ async def test_exact_resend_is_matched_by_file_id_without_download(
 
 async def test_non_admin_is_refused_and_nothing_changes(fake: FakeBotAPI, run_bot: RunBot) -> None:
     fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(12)
     async with run_bot() as app:
+        await block_by_reply(fake, post_photo(fake, OTHER, original))
         target = post_photo(fake, OTHER, photo(4))
-        for text in ("/block", "/logs", "/addhash pdq " + "0" * 64, "/unblock 1"):
+        for text in ("/block", "/logs", "/addhash pdq " + "0" * 64, "/unblock 1", "/unblock"):
             send(fake, command(CHAT, MEMBER, text, reply_to=target))
             await bot_reply(fake, "Only this group's admins")
             fake.clear_calls()
@@ -122,7 +129,9 @@ async def test_non_admin_is_refused_and_nothing_changes(fake: FakeBotAPI, run_bo
         await settle(fake, app, update_id)
         assert not fake.is_deleted(CHAT["id"], target["message_id"])
         assert app.bot_data.services is not None
-        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 0
+        # Entry #1 (blocked by the admin) is still there; nothing new was added.
+        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 1
+        await deleted(fake, post_photo(fake, OTHER, edited_copy(original)))
 
 
 async def test_anonymous_admin_and_command_with_bot_username(
@@ -224,29 +233,57 @@ async def test_addhash_blocks_and_malformed_values_are_explained(
         await deleted(fake, copy)
 
 
-async def test_unblock_by_id_and_by_reply(fake: FakeBotAPI, run_bot: RunBot) -> None:
+async def test_unblock_by_id_by_reply_to_the_bot_and_by_reply_to_media(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
     fake.set_admins(CHAT["id"], [ADMIN])
     original = photo(10)
     async with run_bot() as app:
         await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        mark = time.monotonic()
         send(fake, command(CHAT, ADMIN, "/unblock 1"))
-        assert "Entry #1 removed" in await bot_reply(fake, "removed from the blocklist")
+        assert "#1." in await bot_reply(fake, "Removed from the blocklist", since=mark)
         send(fake, command(CHAT, ADMIN, "/unblock abc"))
         assert "expected a number" in await bot_reply(fake, "'abc' is not valid")
+        send(fake, command(CHAT, ADMIN, "/unblock 99999999999999999999999"))
+        await bot_reply(fake, "'99999999999999999999999' is not valid")
 
         kept = post_photo(fake, OTHER, edited_copy(original))
         update_id = send(fake, text_message(CHAT, OTHER, "."))
         await settle(fake, app, update_id)
         assert not fake.is_deleted(CHAT["id"], kept["message_id"])
 
+        # Reply to the bot's own "Blocked as entry #2" message.
         await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        confirmation = next(m for m in fake.sent_messages if "entry #2" in (m.text or ""))
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/unblock", reply_to=confirmation.message))
+        assert "#2." in await bot_reply(fake, "Removed from the blocklist", since=mark)
+
+        # Reply to a copy that is still in the chat (posted while it was not blocked).
+        await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        mark = time.monotonic()
         send(fake, command(CHAT, ADMIN, "/unblock", reply_to=kept))
-        assert "#2" in await bot_reply(fake, "Removed from the blocklist")
+        assert "#3." in await bot_reply(fake, "Removed from the blocklist", since=mark)
+        assert app.bot_data.services is not None
+        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 0
 
 
 async def test_help_lists_commands_for_the_askers_role(fake: FakeBotAPI, run_bot: RunBot) -> None:
     fake.set_admins(CHAT["id"], [ADMIN])
     async with run_bot():
+        # The command menus published at start-up: members see /help, admins see all.
+        menus = {
+            c.params["scope"]["type"]: c.params["commands"] for c in fake.calls_to("setMyCommands")
+        }
+        assert [c["command"] for c in menus["default"]] == ["help"]
+        assert {c["command"] for c in menus["all_chat_administrators"]} == {
+            "help",
+            "block",
+            "unblock",
+            "addhash",
+            "logs",
+        }
         send(fake, command(CHAT, MEMBER, "/help"))
         member_help = await bot_reply(fake, "Hashguard")
         assert "/block" not in member_help and "/help" in member_help
@@ -255,8 +292,6 @@ async def test_help_lists_commands_for_the_askers_role(fake: FakeBotAPI, run_bot
         admin_help = await bot_reply(fake, "Hashguard")
         for name in ("/block", "/unblock", "/addhash", "/logs"):
             assert name in admin_help
-        commands = fake.calls_to("setMyCommands")
-        assert len(commands) == 0 or all(c.params.get("commands") for c in commands)
 
 
 async def test_failed_delete_is_audited_and_reported_to_admins(

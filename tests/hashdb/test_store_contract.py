@@ -401,6 +401,37 @@ async def test_forgetting_a_chat_keeps_its_blocklist_and_audit(store: Store) -> 
     assert len(await store.recent_audit(CHAT, 10)) == 1
 
 
+async def test_rights_notice_is_claimed_once_even_concurrently(store: Store) -> None:
+    await store.upsert_chat(CHAT, "One", at=T0)
+    claims = await asyncio.gather(*(store.claim_rights_notice(CHAT) for _ in range(10)))
+    assert claims.count(True) == 1
+    record = await store.get_chat(CHAT)
+    assert record is not None and (record.rights_ok, record.rights_notice_sent) == (False, True)
+    await store.set_chat_rights(CHAT, rights_ok=True, notice_sent=False)
+    assert await store.claim_rights_notice(CHAT)
+    assert not await store.claim_rights_notice(OTHER_CHAT)
+
+
+async def test_migrate_chat_moves_entries_audit_strikes_and_record(store: Store) -> None:
+    await store.upsert_chat(CHAT, "Basic group", at=T0)
+    entry = await store.add_entry(_new(file_unique_id="F"), at=T0)
+    await store.add_audit(AuditEvent(chat_id=CHAT, event="block", at=T0))
+    await store.add_strike(CHAT, USER, at=T0)
+    other = await store.add_entry(_new(chat_id=OTHER_CHAT), at=T0)
+
+    assert await store.migrate_chat(CHAT, -100777) == 1
+
+    moved = await store.get_entry(entry.id)
+    assert moved is not None and moved.chat_id == -100777
+    assert await store.entry_for_file(-100777, "F") is not None
+    assert await store.entry_for_file(CHAT, "F") is None
+    assert [e.event for e in await store.recent_audit(-100777, 10)] == ["block"]
+    assert await store.strike_count(-100777, USER) == 1
+    assert await store.strike_count(CHAT, USER) == 0
+    assert [c.chat_id for c in await store.list_chats()] == [-100777]
+    assert await store.get_entry(other.id) == other
+
+
 # -- lifecycle ---------------------------------------------------------------------------
 
 
