@@ -24,6 +24,7 @@ from bot.config import Config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from handlers import admin, help, media, membership
+from handlers.albums import AlbumTracker
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
 from handlers.permissions import AdminCache
@@ -38,7 +39,14 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.MY_CHAT_MEMBER]
 MEDIA_FILTER = (
     filters.ChatType.GROUPS
     & (filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE)
-    & (filters.PHOTO | filters.Document.ALL | filters.Sticker.STATIC)
+    & (
+        filters.PHOTO
+        | filters.VIDEO
+        | filters.ANIMATION
+        | filters.VIDEO_NOTE
+        | filters.Sticker.ALL
+        | filters.Document.ALL
+    )
 )
 
 #: Commands act on new messages only: editing an old message into "/block" does nothing.
@@ -87,10 +95,11 @@ async def _post_init(application: HashguardApp) -> None:
     assert config is not None, "build_application sets the config"
     store = SQLiteStore(config.storage.database)
     await store.open()
-    moderation = ModerationService(store, config.matching)
+    moderation = ModerationService(store, config.matching, config.video)
     await moderation.load()
     fingerprinter = Fingerprinter(
         config.media,
+        config.video,
         use_threads=application.bot_data.hash_in_threads,
     )
     fingerprinter.warm_up()
@@ -99,6 +108,7 @@ async def _post_init(application: HashguardApp) -> None:
         moderation=moderation,
         fingerprinter=fingerprinter,
         admins=AdminCache(config.moderation.admin_cache_seconds),
+        albums=AlbumTracker(),
     )
     try:
         await application.bot.set_my_commands(

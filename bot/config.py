@@ -43,6 +43,15 @@ def _int_range(low: int, high: int) -> Callable[[Any], str | None]:
     return check
 
 
+def _float_range(low: float, high: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if low <= value <= high:
+            return None
+        return f"a number from {low:g} to {high:g}"
+
+    return check
+
+
 def _one_of(*choices: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         return None if value in choices else "one of: " + ", ".join(choices)
@@ -77,6 +86,16 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "max_image_pixels": _Key(int, 40_000_000, _int_range(1, 2**40)),
         "hash_timeout_seconds": _Key(int, 30, _int_range(1, 3600)),
         "workers": _Key(int, 0, _int_range(0, 256)),
+        "album_action": _Key(str, "album", _one_of("album", "item")),
+    },
+    "video": {
+        "seconds_per_sample": _Key(float, 1.0, _float_range(0.1, 60.0)),
+        "max_frames": _Key(int, 600, _int_range(1, 100_000)),
+        "budget_seconds": _Key(int, 20, _int_range(1, 3600)),
+        "query_match_pct": _Key(float, 50.0, _float_range(0.0, 100.0)),
+        "compared_match_pct": _Key(float, 50.0, _float_range(0.0, 100.0)),
+        "min_matched_frames": _Key(int, 2, _int_range(1, 1000)),
+        "frames_as_images": _Key(bool, True),
     },
     "moderation": {
         "admin_cache_seconds": _Key(int, 120, _int_range(0, 86400)),
@@ -116,6 +135,22 @@ class MediaConfig:
     hash_timeout_seconds: int
     #: Hashing processes; 0 means one per CPU core.
     workers: int
+    #: "album": a match in an album removes the whole album; "item": just that item.
+    album_action: str
+
+
+@dataclass(frozen=True, slots=True)
+class VideoConfig:
+    seconds_per_sample: float
+    max_frames: int
+    #: Wall-clock seconds of decoding per video; frames hashed by then are used.
+    budget_seconds: int
+    query_match_pct: float
+    compared_match_pct: float
+    min_matched_frames: int
+    #: Blocked video frames also block matching photos, and video frames matching a
+    #: blocked photo count as a match.
+    frames_as_images: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +171,7 @@ class Config:
     storage: StorageConfig
     matching: MatchingConfig
     media: MediaConfig
+    video: VideoConfig
     moderation: ModerationConfig
     logging: LoggingConfig
 
@@ -145,6 +181,7 @@ _SECTION_TYPES: dict[str, type] = {
     "storage": StorageConfig,
     "matching": MatchingConfig,
     "media": MediaConfig,
+    "video": VideoConfig,
     "moderation": ModerationConfig,
     "logging": LoggingConfig,
 }
@@ -191,6 +228,12 @@ def load_config(
         fields = {key: given.get(key, spec.default) for key, spec in keys.items()}
         sections[section] = _SECTION_TYPES[section](**fields)
     config = Config(**sections)
+    if config.video.budget_seconds >= config.media.hash_timeout_seconds:
+        raise ConfigError(
+            f"video.budget_seconds = {config.video.budget_seconds} must be less than "
+            f"media.hash_timeout_seconds = {config.media.hash_timeout_seconds}, so a long "
+            "video stops with the frames hashed so far instead of timing out"
+        )
     if require_token and not config.telegram.token.strip():
         raise ConfigError(
             "telegram.token is missing; set it in the config file or in the "
@@ -225,6 +268,15 @@ def _coerce(section: str, key: str, value: Any, *, from_env: bool, env_name: str
         else:
             accepted = "true or false" + (" (or 1/0, yes/no, on/off)" if from_env else "")
             raise ConfigError(f"{where} = {shown} is not valid; expected {accepted}")
+    elif spec.kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ConfigError(f"{where} = {shown} is not valid; expected a number")
+        if isinstance(value, str) and not from_env:
+            raise ConfigError(f"{where} = {shown} is not valid; expected a number (without quotes)")
+        try:
+            result = float(value)
+        except ValueError:
+            raise ConfigError(f"{where} = {shown} is not valid; expected a number") from None
     elif spec.kind is int:
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise ConfigError(f"{where} = {shown} is not valid; expected an integer")

@@ -14,12 +14,14 @@ import functools
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from bot.config import MediaConfig
+from bot.config import MediaConfig, VideoConfig
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.photo import hash_photo
+from hashdb.video import VideoBudget, hash_video
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,16 @@ log = logging.getLogger(__name__)
 class Fingerprinter:
     """Hashes media bytes in worker processes; ``hash_photo`` is awaited from handlers."""
 
-    def __init__(self, media: MediaConfig, *, use_threads: bool = False) -> None:
+    def __init__(
+        self, media: MediaConfig, video: VideoConfig, *, use_threads: bool = False
+    ) -> None:
         self._media = media
+        self._video_budget = VideoBudget(
+            seconds_per_sample=video.seconds_per_sample,
+            max_frames=video.max_frames,
+            max_seconds=video.budget_seconds,
+            max_pixels=media.max_image_pixels,
+        )
         self._workers = media.workers or os.cpu_count() or 1
         self._use_threads = use_threads
         self._executor: Executor | None = None
@@ -58,12 +68,20 @@ class Fingerprinter:
 
     async def hash_photo(self, data: bytes) -> MediaFingerprints:
         """Fingerprint an image; raises ``MediaDecodeError`` saying why it could not."""
-        job = functools.partial(
-            hash_photo,
-            data,
-            max_pixels=self._media.max_image_pixels,
-            max_bytes=self._media.max_file_bytes,
+        return await self._run(
+            functools.partial(
+                hash_photo,
+                data,
+                max_pixels=self._media.max_image_pixels,
+                max_bytes=self._media.max_file_bytes,
+            )
         )
+
+    async def hash_video(self, data: bytes) -> MediaFingerprints:
+        """Fingerprint a video or animation (vPDQ frames) within the video budget."""
+        return await self._run(functools.partial(hash_video, data, self._video_budget))
+
+    async def _run(self, job: Callable[[], MediaFingerprints]) -> MediaFingerprints:
         async with self._slots:
             loop = asyncio.get_running_loop()
             pool = self._pool()

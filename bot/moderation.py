@@ -14,11 +14,13 @@ import logging
 import time
 from dataclasses import dataclass
 
-from bot.config import MatchingConfig
+from bot.config import MatchingConfig, VideoConfig
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex, IndexHit
-from hashdb.signals import PDQ, PHASH, get_signal_type
+from hashdb.signals import PDQ, PHASH, VPDQ, get_signal_type
 from hashdb.store import AuditEvent, ChatRecord, Entry, NewEntry, Store
+from hashdb.video import VIDEO_KIND
+from hashdb.video_match import VideoComparison, VideoMatchRule, comparison_from_pairs
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,18 @@ class Match:
     distance: int
     #: True when Telegram's file_unique_id was already known, so nothing was downloaded.
     by_file_id: bool = False
+    #: For videos: the share of the upload's frames found in the entry, and of the entry's
+    #: frames found in the upload (vPDQ's two directions).
+    query_pct: float | None = None
+    compared_pct: float | None = None
+
+    def describe(self) -> str:
+        """A short note for the audit row."""
+        if self.by_file_id:
+            return "same Telegram file"
+        if self.query_pct is None or self.compared_pct is None:
+            return ""
+        return f"frames: {self.query_pct:.0f}% of upload, {self.compared_pct:.0f}% of entry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +75,15 @@ class RightsDecision:
 class ModerationService:
     """Decisions about one deployment's groups, backed by a ``Store`` and an index."""
 
-    def __init__(self, store: Store, matching: MatchingConfig) -> None:
+    def __init__(self, store: Store, matching: MatchingConfig, video: VideoConfig) -> None:
         self._store = store
         self._matching = matching
+        self._video = video
+        self._video_rule = VideoMatchRule(
+            query_pct=video.query_match_pct,
+            compared_pct=video.compared_match_pct,
+            min_frames=video.min_matched_frames,
+        )
         self._index = BlocklistIndex()
         self._known_chats: set[int] = set()
         # Serialises "is it already blocked? then add it", so two admins blocking the same
@@ -98,13 +118,90 @@ class ModerationService:
         return Match(entry_id=entry.id, signal="file", distance=0, by_file_id=True)
 
     def find_match(self, chat_id: int, fingerprints: MediaFingerprints) -> Match | None:
-        """The closest actionable blocklist hit for these fingerprints, if any."""
-        hits = self._hits(chat_id, fingerprints, include_phash=self._matching.phash_auto_delete)
-        if not hits:
-            return None
-        # PDQ is the primary signal: prefer it over pHash, then the closest hit.
-        best = min(hits, key=lambda h: (h.signal != PDQ.name, h.distance, h.entry_id))
-        return Match(entry_id=best.entry_id, signal=best.signal, distance=best.distance)
+        """The best actionable blocklist match for these fingerprints, if any."""
+        found = self.matches(chat_id, fingerprints, include_phash=self._matching.phash_auto_delete)
+        return found[0] if found else None
+
+    def matches(
+        self, chat_id: int, fingerprints: MediaFingerprints, *, include_phash: bool
+    ) -> list[Match]:
+        """Every entry these fingerprints match, best first (at most one per entry)."""
+        if fingerprints.kind == VIDEO_KIND:
+            return self._video_matches(chat_id, fingerprints)
+        hits = self._hits(chat_id, fingerprints, include_phash=include_phash)
+        if self._video.frames_as_images:
+            # A screenshot of a blocked video: the photo's orientations against its frames.
+            frames = [_as(VPDQ.name, p) for p in fingerprints.probes if p.signal == PDQ.name]
+            hits += self._index.query(
+                chat_id,
+                [f for f in frames if self._usable(f)],
+                {VPDQ.name: self._matching.pdq_max_distance},
+            )
+        # PDQ is the primary signal: prefer it (and video frames, which are PDQ) over pHash.
+        hits.sort(key=lambda h: (h.signal == PHASH.name, h.distance, h.entry_id))
+        result: list[Match] = []
+        seen: set[int] = set()
+        for hit in hits:
+            if hit.entry_id not in seen:
+                seen.add(hit.entry_id)
+                result.append(
+                    Match(entry_id=hit.entry_id, signal=hit.signal, distance=hit.distance)
+                )
+        return result
+
+    def _video_matches(self, chat_id: int, fingerprints: MediaFingerprints) -> list[Match]:
+        frames = [f for f in fingerprints.probes if self._usable(f)]
+        if not frames:
+            return []
+        found: list[tuple[str, int, VideoComparison]] = [
+            (VPDQ.name, entry_id, c)
+            for entry_id, c in self._accepted(self._frame_comparisons(chat_id, VPDQ.name, frames))
+        ]
+        if self._video.frames_as_images:
+            # A video showing a blocked photo (a slideshow, a screen recording). A photo
+            # entry is a one-frame video, so one matching frame is as sure as a photo match.
+            found += [
+                (PDQ.name, entry_id, c)
+                for entry_id, c in self._accepted(
+                    self._frame_comparisons(chat_id, PDQ.name, frames)
+                )
+            ]
+        found.sort(key=lambda item: (-(item[2].query_pct + item[2].compared_pct), item[1]))
+        return [
+            Match(
+                entry_id=entry_id,
+                signal=signal,
+                distance=comparison.best_distance or 0,
+                query_pct=comparison.query_pct,
+                compared_pct=comparison.compared_pct,
+            )
+            for signal, entry_id, comparison in found
+        ]
+
+    def _accepted(
+        self, comparisons: list[tuple[int, VideoComparison]]
+    ) -> list[tuple[int, VideoComparison]]:
+        return [(entry_id, c) for entry_id, c in comparisons if self._video_rule.accepts(c)]
+
+    def _frame_comparisons(
+        self, chat_id: int, signal: str, frames: list[Fingerprint]
+    ) -> list[tuple[int, VideoComparison]]:
+        """Per entry of ``signal``, how the upload's frames and the entry's hashes met."""
+        pairs = self._index.pairs(
+            chat_id, signal, [f.value for f in frames], self._matching.pdq_max_distance
+        )
+        by_entry: dict[int, list[tuple[int, int, int]]] = {}
+        for probe, entry_id, row, distance in pairs:
+            by_entry.setdefault(entry_id, []).append((probe, row, distance))
+        return [
+            (
+                entry_id,
+                comparison_from_pairs(
+                    entry_pairs, len(frames), self._index.hash_count(chat_id, signal, entry_id)
+                ),
+            )
+            for entry_id, entry_pairs in sorted(by_entry.items())
+        ]
 
     def _hits(
         self, chat_id: int, fingerprints: MediaFingerprints, *, include_phash: bool
@@ -145,8 +242,12 @@ class ModerationService:
         file_unique_id: str | None,
         deleted: bool,
         detail: str = "",
+        strike: bool = True,
     ) -> int | None:
-        """Audit a matched upload; if it was deleted, add a strike and return the count."""
+        """Audit a matched upload; if it was deleted, add a strike and return the count.
+
+        ``strike=False`` audits without a strike (further items of an album already struck).
+        """
         now = time.time()
         await self._store.add_audit(
             AuditEvent(
@@ -158,13 +259,13 @@ class ModerationService:
                 entry_id=match.entry_id,
                 signal=match.signal,
                 distance=match.distance,
-                detail=detail,
+                detail="; ".join(part for part in (match.describe(), detail) if part)[:200],
                 at=now,
             )
         )
         if file_unique_id and not match.by_file_id:
             await self._store.remember_file(file_unique_id, match.entry_id)
-        if not deleted:
+        if not deleted or not strike:
             return None
         return await self._store.add_strike(chat_id, sender.id, at=now, entry_id=match.entry_id)
 
@@ -197,7 +298,9 @@ class ModerationService:
         file_unique_id: str | None,
     ) -> BlockResult:
         """Add a media item's fingerprints to the chat's blocklist."""
-        low_quality = not any(f.signal == PDQ.name and self._usable(f) for f in fingerprints.stored)
+        low_quality = not any(
+            f.signal in (PDQ.name, VPDQ.name) and self._usable(f) for f in fingerprints.stored
+        )
         if message_id is not None:
             self._blocked_messages.append((chat_id, message_id))
         async with self._block_lock:
@@ -288,7 +391,7 @@ class ModerationService:
         if known is not None:
             ids.add(known.entry_id)
         if fingerprints is not None:
-            ids.update(h.entry_id for h in self._hits(chat_id, fingerprints, include_phash=True))
+            ids.update(m.entry_id for m in self.matches(chat_id, fingerprints, include_phash=True))
         return await self._remove(chat_id, sorted(ids), actor)
 
     async def _remove(self, chat_id: int, entry_ids: list[int], actor: Person) -> list[Entry]:
@@ -375,3 +478,8 @@ class ModerationService:
             await self.load()
         log.info("chat_migrated old=%d new=%d entries=%d", old_chat_id, new_chat_id, moved)
         return moved
+
+
+def _as(signal: str, fingerprint: Fingerprint) -> Fingerprint:
+    """The same hash under another signal name (PDQ photo hash <-> vPDQ frame hash)."""
+    return Fingerprint(signal, fingerprint.value, fingerprint.quality)

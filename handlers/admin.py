@@ -106,17 +106,18 @@ async def block(update: Update, context: HashguardContext) -> None:
     ref = media_ref(target) if target is not None else None
     if target is None or ref is None:
         await message.reply_text(
-            "Reply to the photo, image or sticker you want to block with /block [reason]."
+            "Reply to the photo, video, animation, image or sticker you want to block with "
+            "/block [reason]."
         )
         return
     try:
-        fingerprints = await fetch_and_hash(context, ref)
+        fetched = await fetch_and_hash(context, ref)
     except MediaSkipped as exc:
         await message.reply_text(f"I could not read that file, so nothing was blocked: {exc}")
         return
     result = await context.services.moderation.block(
         message.chat.id,
-        fingerprints,
+        fetched.fingerprints,
         actor=actor_of(message),
         reason=_rest(message, 0)[:200],
         message_id=target.message_id,
@@ -131,10 +132,17 @@ async def block(update: Update, context: HashguardContext) -> None:
         else f"Already blocked as entry #{entry.id}.",
         f"Undo with /unblock {entry.id} (or reply /unblock to this message).",
     ]
+    if fetched.thumbnail_only:
+        lines.insert(
+            1,
+            "The file is over the download cap, so only its thumbnail was fingerprinted; "
+            "exact re-sends of the file are still recognised. A local Bot API server lifts "
+            "the cap.",
+        )
     if result.low_quality:
         lines.insert(
             1,
-            "This image has too little detail for reliable matching: only exact "
+            "This media has too little detail for reliable matching: only exact "
             "re-sends of the same file will be removed.",
         )
     if not outcome.deleted:
@@ -184,7 +192,7 @@ async def unblock(update: Update, context: HashguardContext) -> None:
             )
             return
         try:
-            fingerprints = await fetch_and_hash(context, ref)
+            fingerprints = (await fetch_and_hash(context, ref)).fingerprints
         except MediaSkipped:
             fingerprints = None
         removed = await moderation.unblock_matching(

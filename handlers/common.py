@@ -7,11 +7,14 @@ dropped; nothing but fingerprints ever leaves this module.
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from telegram import Chat, Message, User
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
@@ -24,6 +27,7 @@ from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 log = logging.getLogger(__name__)
 
 #: Image types Pillow (with pillow-heif) decodes; SVG is vector art with no raster to hash.
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".3gp")
 IMAGE_EXTENSIONS = (
     ".jpg",
     ".jpeg",
@@ -44,38 +48,91 @@ class MediaSkipped(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class MediaRef:
-    """The one file of a message that gets fingerprinted."""
-
-    kind: str
+class FileRef:
     file_id: str
     file_unique_id: str
     file_size: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """The file of a message that gets fingerprinted, and how."""
+
+    #: What Telegram calls it: photo, document, sticker, video, animation, video_note.
+    kind: str
+    #: "photo" (still image) or "video" (vPDQ frames).
+    hasher: str
+    file: FileRef
+    #: Telegram's thumbnail, checked instead when the file is too large to download.
+    thumbnail: FileRef | None = None
+
+    @property
+    def file_unique_id(self) -> str:
+        return self.file.file_unique_id
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    fingerprints: MediaFingerprints
+    #: The file was over the download cap, so only its thumbnail was checked.
+    thumbnail_only: bool = False
+
+
+def _file(item: Any) -> FileRef:
+    return FileRef(item.file_id, item.file_unique_id, item.file_size)
+
+
+def _thumbnail(item: Any) -> FileRef | None:
+    thumbnail = getattr(item, "thumbnail", None)
+    return _file(thumbnail) if thumbnail is not None else None
+
+
 def media_ref(message: Message) -> MediaRef | None:
-    """The image in a message (photo, image document, static sticker), if it has one."""
+    """The media in a message that gets fingerprinted, if it has any."""
     if message.photo:
         # The largest size is what the sender uploaded, re-encoded by Telegram.
-        size = message.photo[-1]
-        return MediaRef("photo", size.file_id, size.file_unique_id, size.file_size)
-    document = message.document
-    if document is not None and _is_image_document(document.mime_type, document.file_name):
-        return MediaRef("document", document.file_id, document.file_unique_id, document.file_size)
+        return MediaRef("photo", "photo", _file(message.photo[-1]))
+    # Animations also carry a `document`; they are videos (MP4) or animated GIFs.
+    for kind, item in (
+        ("animation", message.animation),
+        ("video", message.video),
+        ("video_note", message.video_note),
+    ):
+        if item is not None:
+            return MediaRef(kind, "video", _file(item), _thumbnail(item))
     sticker = message.sticker
-    if sticker is not None and not sticker.is_animated and not sticker.is_video:
-        return MediaRef("sticker", sticker.file_id, sticker.file_unique_id, sticker.file_size)
+    if sticker is not None:
+        if sticker.is_video:
+            return MediaRef("sticker", "video", _file(sticker), _thumbnail(sticker))
+        if sticker.is_animated:
+            # TGS stickers are vector animations with no decoder here: their thumbnail is
+            # what gets fingerprinted.
+            thumbnail = _thumbnail(sticker)
+            return MediaRef("sticker", "photo", thumbnail) if thumbnail is not None else None
+        return MediaRef("sticker", "photo", _file(sticker), _thumbnail(sticker))
+    document = message.document
+    if document is not None:
+        hasher = _document_hasher(document.mime_type, document.file_name)
+        if hasher is not None:
+            return MediaRef("document", hasher, _file(document), _thumbnail(document))
     return None
 
 
-def _is_image_document(mime_type: str | None, file_name: str | None) -> bool:
-    if mime_type:
-        mime = mime_type.lower()
-        if mime.startswith("image/"):
-            return mime != "image/svg+xml"
-        if mime != "application/octet-stream":
-            return False
-    return bool(file_name) and str(file_name).lower().endswith(IMAGE_EXTENSIONS)
+def _document_hasher(mime_type: str | None, file_name: str | None) -> str | None:
+    mime = (mime_type or "").lower()
+    name = (file_name or "").lower()
+    # GIFs may be animated: the video decoder reads them, frame by frame.
+    if mime == "image/gif" or (mime in ("", "application/octet-stream") and name.endswith(".gif")):
+        return "video"
+    if mime.startswith("video/") or (
+        mime in ("", "application/octet-stream") and name.endswith(VIDEO_EXTENSIONS)
+    ):
+        return "video"
+    if mime.startswith("image/"):
+        return "photo" if mime != "image/svg+xml" else None
+    if mime in ("", "application/octet-stream") and name.endswith(IMAGE_EXTENSIONS):
+        return "photo"
+    return None
 
 
 def person_of_user(user: User) -> Person:
@@ -103,29 +160,57 @@ def chat_title(chat: Chat) -> str:
     return chat.title or chat.username or str(chat.id)
 
 
-async def fetch_and_hash(context: HashguardContext, ref: MediaRef) -> MediaFingerprints:
-    """Download a file into memory and fingerprint it; raises ``MediaSkipped``."""
+async def fetch_and_hash(context: HashguardContext, ref: MediaRef) -> Fetched:
+    """Download a file into memory and fingerprint it; raises ``MediaSkipped``.
+
+    A file over the download cap (``media.max_file_bytes``; the Bot API's own cap is 20 MB)
+    is judged by its Telegram thumbnail instead, when it has one.
+    """
     limit = context.services.config.media.max_file_bytes
+    # Bounds how many files sit in memory at once, downloads included.
+    async with context.services.fingerprinter.admission:
+        try:
+            return Fetched(await _fetch_and_hash(context, ref.file, ref.hasher, limit))
+        except _TooLarge as too_large:
+            if ref.thumbnail is None:
+                raise MediaSkipped(str(too_large)) from None
+            log.info("thumbnail_only kind=%s reason=%s", ref.kind, too_large)
+            fingerprints = await _fetch_and_hash(context, ref.thumbnail, "photo", limit)
+            return Fetched(fingerprints, thumbnail_only=True)
+
+
+class _TooLarge(MediaSkipped):
+    pass
+
+
+async def _fetch_and_hash(
+    context: HashguardContext, file: FileRef, hasher: str, limit: int
+) -> MediaFingerprints:
     # Check the size Telegram reports before downloading anything.
-    if ref.file_size is not None and ref.file_size > limit:
-        raise MediaSkipped(
-            f"file is {ref.file_size} bytes; limit is {limit} (media.max_file_bytes)"
-        )
+    if file.file_size is not None and file.file_size > limit:
+        raise _TooLarge(f"file is {file.file_size} bytes; limit is {limit} (media.max_file_bytes)")
     try:
-        telegram_file = await context.bot.get_file(ref.file_id)
-        if telegram_file.file_size is not None and telegram_file.file_size > limit:
-            raise MediaSkipped(
-                f"file is {telegram_file.file_size} bytes; limit is {limit} (media.max_file_bytes)"
-            )
-        data = bytes(await telegram_file.download_as_bytearray())
+        telegram_file = await context.bot.get_file(file.file_id)
     except BadRequest as exc:
+        if "too big" in exc.message.lower():
+            raise _TooLarge(f"Telegram refused the download: {exc.message}") from None
         raise MediaSkipped(f"Telegram refused the download: {exc.message}") from None
     except TelegramError as exc:
         raise MediaSkipped(f"download failed: {type(exc).__name__}") from None
-    if len(data) > limit:
-        raise MediaSkipped(f"file is {len(data)} bytes; limit is {limit} (media.max_file_bytes)")
+    size = telegram_file.file_size
+    if size is not None and size > limit:
+        raise _TooLarge(f"file is {size} bytes; limit is {limit} (media.max_file_bytes)")
     try:
-        return await context.services.fingerprinter.hash_photo(data)
+        data = bytes(await telegram_file.download_as_bytearray())
+    except TelegramError as exc:
+        raise MediaSkipped(f"download failed: {type(exc).__name__}") from None
+    if len(data) > limit:
+        raise _TooLarge(f"file is {len(data)} bytes; limit is {limit} (media.max_file_bytes)")
+    fingerprinter = context.services.fingerprinter
+    try:
+        if hasher == "video":
+            return await fingerprinter.hash_video(data)
+        return await fingerprinter.hash_photo(data)
     except MediaDecodeError as exc:
         raise MediaSkipped(str(exc)) from None
     finally:
@@ -156,10 +241,33 @@ async def delete_message(context: HashguardContext, chat_id: int, message_id: in
     "Message to delete not found" (already deleted, or too old) counts as success: the
     message is gone either way.
     """
+    return await _delete(
+        lambda: context.bot.delete_message(chat_id, message_id), chat_id, [message_id]
+    )
+
+
+async def delete_messages(
+    context: HashguardContext, chat_id: int, message_ids: list[int]
+) -> DeleteOutcome:
+    """Delete several messages in one call (deleteMessages takes up to 100), with retries."""
+    outcome = DeleteOutcome()
+    for start in range(0, len(message_ids), 100):
+        batch = message_ids[start : start + 100]
+        result = await _delete(
+            functools.partial(context.bot.delete_messages, chat_id, batch), chat_id, batch
+        )
+        if not result.deleted:
+            outcome = result
+    return outcome
+
+
+async def _delete(
+    call: Callable[[], Awaitable[bool]], chat_id: int, message_ids: list[int]
+) -> DeleteOutcome:
     failure = "not attempted"
     for attempt in range(DELETE_ATTEMPTS):
         try:
-            await context.bot.delete_message(chat_id, message_id)
+            await call()
             return DeleteOutcome()
         except RetryAfter as exc:
             delay = _seconds(exc)
@@ -171,7 +279,7 @@ async def delete_message(context: HashguardContext, chat_id: int, message_id: in
             if "not found" in exc.message.lower():
                 return DeleteOutcome()
             log.warning(
-                "delete_refused chat=%d message=%d error=%s", chat_id, message_id, exc.message
+                "delete_refused chat=%d messages=%s error=%s", chat_id, message_ids, exc.message
             )
             return DeleteOutcome(failure=exc.message, refused=True)
         except Forbidden as exc:
@@ -180,7 +288,7 @@ async def delete_message(context: HashguardContext, chat_id: int, message_id: in
             # Timeouts and network errors pass; back off 0.5, 1, 2 s between attempts.
             failure = type(exc).__name__
             await asyncio.sleep(0.5 * 2**attempt)
-    log.warning("delete_failed chat=%d message=%d error=%s", chat_id, message_id, failure)
+    log.warning("delete_failed chat=%d messages=%s error=%s", chat_id, message_ids, failure)
     return DeleteOutcome(failure=failure)
 
 

@@ -13,6 +13,7 @@ from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 
 if TYPE_CHECKING:
+    from handlers.albums import AlbumTracker
     from handlers.permissions import AdminCache
 
 
@@ -22,6 +23,7 @@ class Services:
     moderation: ModerationService
     fingerprinter: Fingerprinter
     admins: AdminCache
+    albums: AlbumTracker
 
 
 class AppData:

@@ -1,4 +1,5 @@
-"""Checks every image posted in a group; deletes blocklist matches and warns the sender."""
+"""Checks every photo, video, animation and sticker posted in a group; deletes blocklist
+matches (with the rest of their album) and warns the sender."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from handlers.common import (
     MediaSkipped,
     chat_title,
     delete_message,
+    delete_messages,
     fetch_and_hash,
     media_ref,
     mention,
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 async def on_media(update: Update, context: HashguardContext) -> None:
-    """A new or edited message with media: swapping the photo of a sent message is checked
+    """A new or edited message with media; swapping the media of a sent message is checked
     like a new upload."""
     message = update.effective_message
     if message is None:
@@ -34,14 +36,23 @@ async def on_media(update: Update, context: HashguardContext) -> None:
     ref = media_ref(message)
     if ref is None:
         return
-    moderation = context.services.moderation
+    services = context.services
+    moderation = services.moderation
     chat = message.chat
     await moderation.ensure_chat(chat.id, chat_title(chat))
+    album = message.media_group_id if services.config.media.album_action == "album" else None
+    if album is not None:
+        services.albums.add(chat.id, album, message.message_id)
+        if services.albums.blocked_entry(chat.id, album) is not None:
+            # Another item of this album already matched: this one goes with it.
+            await _remove_album(context, message, album)
+            return
 
     match = await moderation.known_match(chat.id, ref.file_unique_id)
+    thumbnail_only = False
     if match is None:
         try:
-            fingerprints = await fetch_and_hash(context, ref)
+            fetched = await fetch_and_hash(context, ref)
         except MediaSkipped as exc:
             log.warning(
                 "media_skipped chat=%d message=%d kind=%s reason=%s",
@@ -54,25 +65,57 @@ async def on_media(update: Update, context: HashguardContext) -> None:
                 chat.id, message_id=message.message_id, sender=sender_of(message), detail=str(exc)
             )
             return
-        match = moderation.find_match(chat.id, fingerprints)
+        thumbnail_only = fetched.thumbnail_only
+        match = moderation.find_match(chat.id, fetched.fingerprints)
+        if thumbnail_only and match is None:
+            await moderation.record_skip(
+                chat.id,
+                message_id=message.message_id,
+                sender=sender_of(message),
+                detail="file over the download cap: only its thumbnail was checked (no match)",
+            )
     if match is None or moderation.blocked_by_admin(chat.id, message.message_id):
+        if album is not None and services.albums.blocked_entry(chat.id, album) is not None:
+            await _remove_album(context, message, album)
         return
-    await enforce(context, message, match, ref)
+    await enforce(context, message, match, ref, thumbnail_only=thumbnail_only, album=album)
 
 
-async def enforce(context: HashguardContext, message: Message, match: Match, ref: MediaRef) -> None:
-    """Delete a matching message, audit it, add a strike and warn the sender in the group."""
+async def enforce(
+    context: HashguardContext,
+    message: Message,
+    match: Match,
+    ref: MediaRef,
+    *,
+    thumbnail_only: bool = False,
+    album: str | None = None,
+) -> None:
+    """Delete a matching message (or its album), audit it, add a strike and warn the sender."""
     chat_id = message.chat.id
     sender = sender_of(message)
-    outcome = await delete_message(context, chat_id, message.message_id)
+    first_in_album = True
+    if album is not None:
+        first_in_album = context.services.albums.block(chat_id, album, match.entry_id)
+        ids = context.services.albums.take_undeleted(chat_id, album)
+        outcome = await delete_messages(context, chat_id, ids or [message.message_id])
+    else:
+        outcome = await delete_message(context, chat_id, message.message_id)
+    notes = (
+        ["only the thumbnail was checked (file over the download cap)"] if thumbnail_only else []
+    )
+    if album is not None:
+        notes.append(f"album item; album {'removed' if outcome.deleted else 'not removed'}")
+    if not outcome.deleted:
+        notes.append(outcome.failure or "")
     strikes = await context.services.moderation.record_match(
         chat_id,
         match,
         sender=sender,
         message_id=message.message_id,
-        file_unique_id=ref.file_unique_id,
+        file_unique_id=ref.file_unique_id if not thumbnail_only else None,
         deleted=outcome.deleted,
-        detail=outcome.failure or "",
+        detail="; ".join(notes),
+        strike=first_in_album,
     )
     log.info(
         "match chat=%d message=%d entry=%d signal=%s distance=%d deleted=%s",
@@ -89,6 +132,21 @@ async def enforce(context: HashguardContext, message: Message, match: Match, ref
         )
     if strikes is not None:
         await warn(context, chat_id, sender, strikes)
+
+
+async def _remove_album(context: HashguardContext, message: Message, album: str) -> None:
+    """Delete album items that arrived after (or raced with) the item that matched."""
+    chat_id = message.chat.id
+    ids = context.services.albums.take_undeleted(chat_id, album)
+    if not ids:
+        return
+    outcome = await delete_messages(context, chat_id, ids)
+    entry_id = context.services.albums.blocked_entry(chat_id, album)
+    log.info("album_items_removed chat=%d count=%d entry=%s", chat_id, len(ids), entry_id)
+    if outcome.refused:
+        await report_missing_rights(
+            context, message.chat, why=f"deleting failed: {outcome.failure}"
+        )
 
 
 async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:

@@ -53,3 +53,7 @@ class MediaFingerprints:
     probes: tuple[Fingerprint, ...]
     width: int
     height: int
+    #: A budget (time, frames) stopped hashing before the end of the media.
+    truncated: bool = False
+    #: Frames sampled before quality filtering (1 for a still image).
+    frame_count: int = 1

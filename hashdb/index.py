@@ -149,6 +149,36 @@ class SignalIndex:
             )
         )
 
+    def pairs(self, values: Sequence[int], max_distance: int) -> list[tuple[int, int, int, int]]:
+        """Every (probe, hash) pair within ``max_distance``: ``(probe_index, entry_id, row,
+        distance)``. Rows number the hashes of this index; video matching counts the distinct
+        rows of an entry that were hit. Sorted by probe index, then row.
+        """
+        if max_distance < 0:
+            raise ValueError(f"max_distance {max_distance} is negative; expected 0 or more")
+        if not values or not self._live:
+            return []
+        probes = self._pack(values)
+        used = self._used
+        alive = self._alive[:used]
+        found: list[tuple[int, int, int, int]] = []
+        for index, probe in enumerate(probes):
+            for start in range(0, used, _SCAN_BLOCK):
+                stop = min(start + _SCAN_BLOCK, used)
+                distance = np.bitwise_count(self._hashes[start:stop] ^ probe).sum(
+                    axis=1, dtype=np.uint16
+                )
+                rows = np.flatnonzero((distance <= max_distance) & alive[start:stop])
+                found += (
+                    (index, int(self._ids[start + row]), start + int(row), int(distance[row]))
+                    for row in rows.tolist()
+                )
+        return found
+
+    def hash_count(self, entry_id: int) -> int:
+        """How many hashes of this signal ``entry_id`` has (e.g. the frames of a video)."""
+        return len(self._rows.get(entry_id, ()))
+
     def _pack(self, values: Sequence[int]) -> npt.NDArray[np.uint64]:
         """Hash ints as a ``(len(values), words)`` array, least significant word first."""
         limit = 1 << self.signal.bits
@@ -283,6 +313,17 @@ class BlocklistIndex:
             )
         hits.sort(key=lambda hit: (hit.distance, hit.entry_id, hit.signal))
         return hits
+
+    def pairs(
+        self, chat_id: int, signal: str, values: Sequence[int], max_distance: int
+    ) -> list[tuple[int, int, int, int]]:
+        """``SignalIndex.pairs`` on the chat's index of ``signal`` (empty if it has none)."""
+        index = self._indexes.get((chat_id, signal))
+        return index.pairs(values, max_distance) if index is not None else []
+
+    def hash_count(self, chat_id: int, signal: str, entry_id: int) -> int:
+        index = self._indexes.get((chat_id, signal))
+        return index.hash_count(entry_id) if index is not None else 0
 
     def size(self, chat_id: int | None = None) -> int:
         """The number of entries indexed, for one chat or for all."""

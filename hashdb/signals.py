@@ -78,7 +78,16 @@ PHASH = SignalType(
     description="imagehash pHash (DCT), 16 hex characters",
 )
 
-SIGNAL_TYPES: dict[str, SignalType] = {s.name: s for s in (PDQ, PHASH)}
+VPDQ = SignalType(
+    name="vpdq",
+    bits=256,
+    # vPDQ compares video frames with PDQ's own radius (python-threatexchange vpdq).
+    default_max_distance=31,
+    description="vPDQ video frame hash (PDQ of one frame), 64 hex characters",
+    has_quality=True,
+)
+
+SIGNAL_TYPES: dict[str, SignalType] = {s.name: s for s in (PDQ, PHASH, VPDQ)}
 
 
 def get_signal_type(name: str) -> SignalType:

@@ -1,14 +1,20 @@
-"""Test media made on the fly: photo-like images and their edited copies, as file bytes.
+"""Test media made on the fly: photo-like images and videos and their edited copies, as file bytes.
 
 Images are smooth random fields with a few shapes, so PDQ sees photo-like structure (high
-quality) and different seeds give unrelated hashes.
+quality) and different seeds give unrelated hashes. Videos are pans and zooms over such
+images, encoded in memory with PyAV (see the video section).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from fractions import Fraction
 
+import av
+import cv2
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 
@@ -42,3 +48,229 @@ def edited_copy(image: Image.Image) -> Image.Image:
     """A typical re-upload: mirrored, shrunk and re-encoded at lower quality."""
     small = ImageOps.mirror(image).resize((image.width * 3 // 4, image.height * 3 // 4))
     return Image.open(io.BytesIO(encode(small, quality=60)))
+
+
+# --- videos ---------------------------------------------------------------------------------
+#
+# Videos are rendered as RGB frame lists and encoded in memory with PyAV (FFmpeg's own
+# encoders), so tests exercise the same codecs users upload: H.264 in MP4, VP9 in WebM (video
+# stickers), GIF (animations sent as documents) and MPEG-4 Part 2 (old phones, OpenCV).
+#
+# The content is a sequence of 2-second "shots", each a slow pan and zoom over its own
+# photo-like image, with a disc crossing the frame. Shots make frames a second apart in
+# different shots unrelated (as cuts are in real footage), while the slow motion within a shot
+# keeps a frame sampled half a second off (a trimmed copy) near its neighbours, as in real
+# footage; different seeds give unrelated videos.
+
+#: Seconds per shot; each shot shows a different photo.
+SHOT_SECONDS = 2.0
+
+Frames = list[npt.NDArray[np.uint8]]
+
+
+def _shot_seed(seed: int, shot: int) -> int:
+    return int(np.random.SeedSequence([seed, shot]).generate_state(1)[0])
+
+
+def video_frames(
+    seed: int, *, seconds: float = 6.0, fps: float = 30, size: tuple[int, int] = (320, 180)
+) -> Frames:
+    """RGB frames (height x width x 3) of a photo-like moving video; see the section comment."""
+    width, height = size
+    count = max(1, round(seconds * fps))
+    rng = np.random.default_rng(seed)
+    disc_colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+    radius = max(2, min(width, height) // 10)
+    frames: Frames = []
+    source: npt.NDArray[np.uint8] | None = None
+    current_shot = -1
+    for i in range(count):
+        t = i / fps
+        shot = int(t // SHOT_SECONDS)
+        if shot != current_shot:
+            current_shot = shot
+            source = np.asarray(photo(_shot_seed(seed, shot), (width * 3 // 2, height * 3 // 2)))
+            direction = 1 if shot % 2 == 0 else -1
+        assert source is not None
+        u = (t - shot * SHOT_SECONDS) / SHOT_SECONDS  # 0..1 through the shot
+        # View: 1/1.25 .. 1/1.35 of the source, drifting ~8% of its width per shot.
+        scale = 1.25 + 0.10 * u
+        view_w, view_h = source.shape[1] / scale, source.shape[0] / scale
+        x0 = (source.shape[1] - view_w) * (0.5 + direction * 0.35 * (u - 0.5))
+        y0 = (source.shape[0] - view_h) * (0.5 - 0.2 * (u - 0.5))
+        matrix = np.array([[view_w / width, 0, x0], [0, view_h / height, y0]], dtype=np.float64)
+        frame = cv2.warpAffine(
+            source,
+            matrix,
+            (width, height),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT,
+        )
+        cx = int(width * ((t * 0.37 + seed * 0.13) % 1.0))
+        cy = int(height * (0.3 + 0.4 * abs(((t * 0.23) % 2.0) - 1.0)))
+        cv2.circle(frame, (cx, cy), radius, disc_colour, -1, lineType=cv2.LINE_AA)
+        frames.append(frame)
+    return frames
+
+
+def encode_video(
+    frames: Sequence[npt.NDArray[np.uint8]],
+    *,
+    fps: float = 30,
+    codec: str = "libx264",
+    fmt: str = "mp4",
+    gop: int | None = None,
+    crf: int | None = None,
+    bit_rate: int | None = None,
+    options: dict[str, str] | None = None,
+) -> bytes:
+    """Encode RGB frames in memory. ``crf`` (x264/VP9) or ``bit_rate`` set the quality."""
+    if not frames:
+        raise ValueError("no frames to encode")
+    height, width = frames[0].shape[:2]
+    buffer = io.BytesIO()
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(buffer, mode="w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = width, height
+        opts: dict[str, str] = {}
+        if codec == "gif":
+            stream.pix_fmt = "pal8"
+        elif codec == "libvpx-vp9":
+            stream.pix_fmt = "yuv420p"
+            # Realtime mode: the default "good" deadline is ~50x slower at no benefit here.
+            opts.update({"deadline": "realtime", "cpu-used": "8", "row-mt": "0"})
+            opts["crf"] = str(crf if crf is not None else 32)
+            stream.codec_context.bit_rate = bit_rate or 1_000_000
+        elif codec in ("libx264", "libx264rgb"):
+            stream.pix_fmt = "yuv420p" if codec == "libx264" else "rgb24"
+            opts.update({"preset": "veryfast"})
+            if bit_rate is None:
+                opts["crf"] = str(crf if crf is not None else 23)
+        else:
+            stream.pix_fmt = "yuv420p"
+        if bit_rate is not None:
+            stream.codec_context.bit_rate = bit_rate
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        opts.update(options or {})
+        stream.options = opts
+        # One encoder thread: fast enough at test sizes and byte-identical run to run.
+        stream.codec_context.thread_count = 1
+        for pts, pixels in enumerate(frames):
+            if codec == "gif":
+                frame = _palette_frame(pixels)
+            else:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+            frame.pts = pts
+            frame.time_base = Fraction(1) / rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def _palette_frame(pixels: npt.NDArray[np.uint8]) -> av.VideoFrame:
+    """A GIF frame with its own adaptive 256-colour palette (as GIF makers quantise)."""
+    quantised = Image.fromarray(pixels).quantize(256, method=Image.Quantize.MEDIANCUT)
+    rgb = np.zeros((256, 3), dtype=np.uint8)
+    flat = np.frombuffer(bytes(quantised.getpalette() or []), dtype=np.uint8).reshape(-1, 3)
+    rgb[: len(flat)] = flat[:256]
+    argb = np.concatenate([np.full((256, 1), 255, dtype=np.uint8), rgb], axis=1)
+    return av.VideoFrame.from_ndarray((np.asarray(quantised), argb), format="pal8")
+
+
+def video(
+    seed: int,
+    *,
+    seconds: float = 6.0,
+    fps: float = 30,
+    size: tuple[int, int] = (320, 180),
+    codec: str = "libx264",
+    fmt: str = "mp4",
+    gop: int | None = None,
+    crf: int | None = None,
+) -> bytes:
+    """A photo-like moving video as file bytes (H.264 MP4 unless told otherwise)."""
+    frames = video_frames(seed, seconds=seconds, fps=fps, size=size)
+    return encode_video(frames, fps=fps, codec=codec, fmt=fmt, gop=gop, crf=crf)
+
+
+def gif(
+    seed: int, *, seconds: float = 4.0, fps: float = 10, size: tuple[int, int] = (240, 136)
+) -> bytes:
+    """An animated GIF (per-frame adaptive palette), as sent as a document."""
+    return video(seed, seconds=seconds, fps=fps, size=size, codec="gif", fmt="gif")
+
+
+def webm(
+    seed: int, *, seconds: float = 3.0, fps: float = 30, size: tuple[int, int] = (256, 256)
+) -> bytes:
+    """A VP9 WebM, as Telegram's video stickers are (512 px on a side there; smaller here)."""
+    return video(seed, seconds=seconds, fps=fps, size=size, codec="libvpx-vp9", fmt="webm")
+
+
+def video_note(seed: int, *, seconds: float = 4.0, fps: float = 30) -> bytes:
+    """A square 384x384 H.264 MP4, the shape of Telegram's round video messages."""
+    return video(seed, seconds=seconds, fps=fps, size=(384, 384))
+
+
+def decode_video(data: bytes) -> tuple[Frames, float]:
+    """Every frame of a video as RGB arrays, and its frame rate."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or 30
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    return frames, float(rate)
+
+
+def trim(data: bytes, start: float, end: float | None = None) -> bytes:
+    """Keep ``start``..``end`` seconds, re-encoded as H.264 MP4 (as an editing app exports)."""
+    frames, fps = decode_video(data)
+    first = round(start * fps)
+    last = len(frames) if end is None else round(end * fps)
+    return encode_video(frames[first:last], fps=fps)
+
+
+def reencode(
+    data: bytes,
+    *,
+    crf: int = 35,
+    bit_rate: int | None = None,
+    codec: str = "libx264",
+    fmt: str = "mp4",
+    fps: float | None = None,
+) -> bytes:
+    """A lower-quality re-encode (higher CRF or a bit rate), optionally at another frame rate
+    (frames dropped or repeated by time, as FFmpeg's ``-r`` does)."""
+    frames, source_fps = decode_video(data)
+    if fps is not None and fps != source_fps:
+        count = max(1, round(len(frames) * fps / source_fps))
+        frames = [frames[min(len(frames) - 1, int(i * source_fps / fps))] for i in range(count)]
+    return encode_video(
+        frames, fps=fps or source_fps, codec=codec, fmt=fmt, crf=crf, bit_rate=bit_rate
+    )
+
+
+def resize(data: bytes, size: tuple[int, int]) -> bytes:
+    """Scaled to ``size`` (width, height; even numbers for H.264) and re-encoded."""
+    frames, fps = decode_video(data)
+    scaled = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    return encode_video(scaled, fps=fps)
+
+
+def embed(clip: bytes, before: bytes, after: bytes) -> bytes:
+    """``clip`` spliced between two other videos (scaled to its size): a blocked clip hidden
+    inside a longer video of unrelated footage."""
+    frames, fps = decode_video(clip)
+    height, width = frames[0].shape[:2]
+    outer: list[Frames] = []
+    for other in (before, after):
+        other_frames, other_fps = decode_video(other)
+        count = max(1, round(len(other_frames) * fps / other_fps))
+        picked = [
+            other_frames[min(len(other_frames) - 1, int(i * other_fps / fps))] for i in range(count)
+        ]
+        outer.append([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in picked])
+    return encode_video(outer[0] + frames + outer[1], fps=fps)

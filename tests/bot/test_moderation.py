@@ -23,9 +23,11 @@ ADMIN = Person(10, "Alice")
 SENDER = Person(20, "Mallory")
 
 
+DEFAULTS = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"})
+
+
 def default_matching(**changes: object) -> MatchingConfig:
-    matching = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"}).matching
-    return dataclasses.replace(matching, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(DEFAULTS.matching, **changes)  # type: ignore[arg-type]
 
 
 @pytest_asyncio.fixture
@@ -37,7 +39,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 
 
 async def service(store: SQLiteStore, **changes: object) -> ModerationService:
-    moderation = ModerationService(store, default_matching(**changes))
+    moderation = ModerationService(store, default_matching(**changes), DEFAULTS.video)
     await moderation.load()
     return moderation
 
