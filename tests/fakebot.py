@@ -1371,6 +1371,7 @@ def sticker_message(
     is_video: bool = False,
     emoji: str | None = None,
     message_id: int | None = None,
+    thumb: FakeFile | None = None,
 ) -> JSON:
     """A regular sticker Message with the fields PTB 22.8's Sticker requires."""
     message = _base_message(chat, sender, message_id)
@@ -1386,7 +1387,54 @@ def sticker_message(
     }
     if emoji is not None:
         sticker["emoji"] = emoji
+    if thumb is not None:
+        sticker["thumbnail"] = _photo_size(thumb, 128, 128)
     message["sticker"] = sticker
+    return message
+
+
+def video_message(
+    chat: JSON,
+    sender: JSON | None,
+    file: FakeFile,
+    *,
+    kind: str = "video",
+    width: int = 320,
+    height: int = 180,
+    duration: int = 6,
+    thumb: FakeFile | None = None,
+    mime_type: str = "video/mp4",
+    media_group_id: str | None = None,
+    message_id: int | None = None,
+) -> JSON:
+    """A video, animation or video_note Message (``kind``), with an optional thumbnail.
+
+    An animation message also carries the same file as ``document``, as Telegram sends it.
+    """
+    if kind not in ("video", "animation", "video_note"):
+        raise ValueError(f"unknown video kind {kind!r}; expected video, animation or video_note")
+    message = _base_message(chat, sender, message_id)
+    item: JSON = {
+        "file_id": file.file_id,
+        "file_unique_id": file.file_unique_id,
+        "file_size": file.file_size,
+        "duration": duration,
+    }
+    if kind == "video_note":
+        item["length"] = width
+    else:
+        item.update(width=width, height=height, mime_type=mime_type)
+    if thumb is not None:
+        item["thumbnail"] = _photo_size(thumb, min(width, 320), min(height, 320))
+    message[kind] = item
+    if kind == "animation":
+        message["document"] = {
+            key: item[key]
+            for key in ("file_id", "file_unique_id", "file_size", "mime_type", "thumbnail")
+            if key in item
+        }
+    if media_group_id is not None:
+        message["media_group_id"] = media_group_id
     return message
 
 
@@ -1468,4 +1516,5 @@ __all__ = [
     "sticker_message",
     "text_message",
     "user",
+    "video_message",
 ]

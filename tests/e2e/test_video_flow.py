@@ -1,0 +1,255 @@
+"""Videos, animations, video notes, video stickers, albums and edits, end to end."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import av
+from PIL import Image
+
+from tests.e2e.conftest import RunBot, settle
+from tests.e2e.test_core_flow import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    OTHER,
+    bot_reply,
+    deleted,
+    post_photo,
+    send,
+)
+from tests.fakebot import (
+    FakeBotAPI,
+    FakeFile,
+    command,
+    document_message,
+    photo_message,
+    sticker_message,
+    text_message,
+    video_message,
+)
+from tests.media import embed, encode, gif, reencode, resize, trim, video, video_note, webm
+
+
+def post_video(
+    fake: FakeBotAPI,
+    data: bytes,
+    *,
+    sender: dict[str, Any] = MEMBER,
+    kind: str = "video",
+    thumb: FakeFile | None = None,
+    file_size: int | None = None,
+    media_group_id: str | None = None,
+) -> dict[str, Any]:
+    file = fake.add_file(data, file_path_suffix=".mp4", file_size=file_size)
+    message = video_message(
+        CHAT, sender, file, kind=kind, thumb=thumb, media_group_id=media_group_id
+    )
+    send(fake, message)
+    return message
+
+
+async def block(fake: FakeBotAPI, target: dict[str, Any]) -> str:
+    mark = time.monotonic()
+    send(fake, command(CHAT, ADMIN, "/block", reply_to=target))
+    return await bot_reply(fake, "entry #", since=mark)
+
+
+def first_frame_jpeg(data: bytes, at_seconds: float = 2.5) -> bytes:
+    """A frame grab of a video, as a screenshot of it posted as a photo would be."""
+    with av.open(io.BytesIO(data)) as container:
+        for frame in container.decode(video=0):
+            if frame.time is not None and frame.time >= at_seconds:
+                return encode(frame.to_image(), quality=80)
+    raise AssertionError("video too short")
+
+
+async def test_blocked_video_catches_trimmed_reencoded_resized_and_embedded_copies(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = video(101, seconds=8)
+    async with run_bot() as app:
+        assert "Blocked as entry #1" in await block(fake, post_video(fake, original))
+        copies = [
+            trim(original, 1.5, 7.0),
+            reencode(original, crf=38),
+            resize(original, (240, 136)),
+            embed(original, video(102, seconds=6), video(103, seconds=6)),
+        ]
+        for number, copy in enumerate(copies, start=1):
+            message = post_video(fake, copy, sender=OTHER)
+            await deleted(fake, message)
+            await bot_reply(fake, f"Warning {number}")
+        unrelated = post_video(fake, video(104, seconds=8), sender=OTHER)
+        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+        assert not fake.is_deleted(CHAT["id"], unrelated["message_id"])
+
+        send(fake, command(CHAT, ADMIN, "/logs 3"))
+        logs = await bot_reply(fake, "audit events")
+        assert "vpdq distance" in logs and "% of upload" in logs
+
+
+async def test_animation_gif_document_video_note_and_video_sticker(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot():
+        # An MP4 animation blocked; a GIF document of the same footage is caught.
+        animation = video(111, seconds=4, fps=10, size=(240, 136))
+        await block(fake, post_video(fake, animation, kind="animation"))
+        gif_file = fake.add_file(gif(111, seconds=4), file_path_suffix=".gif")
+        gif_doc = document_message(
+            CHAT, OTHER, gif_file, mime_type="image/gif", file_name="funny.gif"
+        )
+        send(fake, gif_doc)
+        await deleted(fake, gif_doc)
+
+        # A round video note blocked; a re-encoded copy is caught.
+        note = video_note(112)
+        await block(fake, post_video(fake, note, kind="video_note"))
+        await deleted(fake, post_video(fake, reencode(note, crf=36), kind="video_note"))
+
+        # A WebM video sticker blocked; the same clip sent as a video document is caught.
+        sticker_file = fake.add_file(webm(113), file_path_suffix=".webm")
+        sticker = sticker_message(CHAT, MEMBER, sticker_file, is_video=True)
+        send(fake, sticker)
+        await block(fake, sticker)
+        doc_file = fake.add_file(reencode(webm(113), codec="libx264", fmt="mp4", crf=30))
+        doc = document_message(CHAT, OTHER, doc_file, mime_type="video/mp4", file_name="s.mp4")
+        send(fake, doc)
+        await deleted(fake, doc)
+
+
+async def test_animated_tgs_sticker_is_judged_by_its_thumbnail(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    from tests.media import photo
+
+    fake.set_admins(CHAT["id"], [ADMIN])
+    picture = photo(114, (512, 512))
+    async with run_bot():
+        await block(fake, post_photo(fake, MEMBER, picture))
+        tgs = fake.add_file(b"\x1f\x8b not decodable lottie", file_path_suffix=".tgs")
+        thumb = fake.add_file(encode(picture.resize((128, 128)), "WEBP"), file_path_suffix=".webp")
+        sticker = sticker_message(CHAT, OTHER, tgs, is_animated=True, thumb=thumb)
+        send(fake, sticker)
+        await deleted(fake, sticker)
+        assert tgs.file_path not in " ".join(fake.downloads)
+
+
+async def test_screenshot_of_a_blocked_video_is_caught_as_a_photo(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = video(121, seconds=6, size=(480, 270))
+    async with run_bot():
+        await block(fake, post_video(fake, original))
+        grab = Image.open(io.BytesIO(first_frame_jpeg(original)))
+        await deleted(fake, post_photo(fake, OTHER, grab))
+
+
+async def test_album_item_match_removes_the_whole_album_once(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    from tests.media import edited_copy, photo
+
+    fake.set_admins(CHAT["id"], [ADMIN])
+    blocked = photo(131)
+    async with run_bot():
+        await block(fake, post_photo(fake, MEMBER, blocked))
+        items = []
+        for index, image in enumerate((photo(132), edited_copy(blocked), photo(133))):
+            file = fake.add_file(encode(image))
+            items.append(
+                photo_message(
+                    CHAT, OTHER, file, width=image.width, height=image.height, media_group_id="A1"
+                )
+            )
+            if index < 2:
+                send(fake, items[-1])
+        await fake.wait_for("deleteMessages")
+        # An item arriving after the match goes too.
+        send(fake, items[2])
+        await fake.wait_for(
+            "deleteMessages", lambda c: items[2]["message_id"] in c.params["message_ids"]
+        )
+        for item in items:
+            assert fake.is_deleted(CHAT["id"], item["message_id"])
+        await bot_reply(fake, "Warning 1")
+        warnings = [m for m in fake.sent_messages if "Warning" in (m.text or "")]
+        assert len(warnings) == 1
+
+
+async def test_album_action_item_removes_only_the_matching_item(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    from tests.media import edited_copy, photo
+
+    fake.set_admins(CHAT["id"], [ADMIN])
+    blocked = photo(141)
+    async with run_bot(media_album_action="item") as app:
+        await block(fake, post_photo(fake, MEMBER, blocked))
+        items = []
+        for image in (photo(142), edited_copy(blocked)):
+            file = fake.add_file(encode(image))
+            items.append(
+                photo_message(
+                    CHAT, OTHER, file, width=image.width, height=image.height, media_group_id="B2"
+                )
+            )
+            send(fake, items[-1])
+        await deleted(fake, items[1])
+        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+        assert not fake.is_deleted(CHAT["id"], items[0]["message_id"])
+
+
+async def test_editing_in_a_blocked_video_is_caught(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = video(151, seconds=6)
+    async with run_bot() as app:
+        await block(fake, post_video(fake, original))
+        harmless = post_video(fake, video(152, seconds=6), sender=OTHER)
+        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+        swapped = dict(harmless)
+        file = fake.add_file(reencode(original, crf=33))
+        swapped["video"] = video_message(CHAT, OTHER, file)["video"]
+        swapped["edit_date"] = int(time.time())
+        fake.push_update({"edited_message": swapped})
+        await deleted(fake, harmless)
+
+
+async def test_video_over_the_download_cap_is_judged_by_its_thumbnail(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = video(161, seconds=6, size=(480, 270))
+    async with run_bot():
+        await block(fake, post_video(fake, original))
+        thumb = fake.add_file(first_frame_jpeg(original))
+        big = post_video(fake, b"", sender=OTHER, thumb=thumb, file_size=40 * 1024 * 1024)
+        await deleted(fake, big)
+        assert not [d for d in fake.downloads if d.endswith(".mp4") and "40" in d]
+        send(fake, command(CHAT, ADMIN, "/logs 2"))
+        logs = await bot_reply(fake, "audit events")
+        assert "only the thumbnail was checked" in logs
+
+
+async def test_corrupt_video_is_skipped_and_the_next_update_is_handled(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = video(171, seconds=4)
+    async with run_bot():
+        await block(fake, post_video(fake, original))
+        broken = post_video(fake, original[: len(original) // 3] + b"\x00" * 500, sender=OTHER)
+        garbage = post_video(fake, b"not a video at all" * 100, sender=OTHER)
+        copy = post_video(fake, reencode(original, crf=34), sender=OTHER)
+        await deleted(fake, copy)
+        assert not fake.is_deleted(CHAT["id"], garbage["message_id"])
+        send(fake, command(CHAT, ADMIN, "/logs 5"))
+        logs = await bot_reply(fake, "audit events")
+        assert "media_skipped" in logs
+        del broken
