@@ -8,8 +8,9 @@ from handlers.context import HashguardContext
 
 ABOUT = (
     "Hashguard keeps intimate images shared without consent out of this group. It "
-    "fingerprints every photo, image and sticker posted here and removes copies of "
-    "anything the admins have blocked, even re-encoded, resized or mirrored. It keeps "
+    "fingerprints every photo, video, animation and sticker posted here and removes "
+    "copies of anything the admins have blocked, even re-encoded, resized, mirrored or "
+    "trimmed. It keeps "
     "fingerprints only, never the media."
 )
 
@@ -18,7 +19,7 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (("help", "what this bot does and
 ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("block", "reply to media: block it here and delete it [reason]"),
     ("unblock", "reply to media, or give an entry id: remove it from the blocklist"),
-    ("addhash", "<algorithm> <hash> [reason]: block a raw hash (pdq, phash)"),
+    ("addhash", "<algorithm> <hash> [reason]: block a raw hash (pdq, phash, vpdq)"),
     ("logs", "[N]: the last N audit events of this group"),
 )
 

@@ -58,6 +58,17 @@ class VideoBudget:
     max_pixels: int = 40_000_000
     min_quality: int = 50
 
+    def __post_init__(self) -> None:
+        # A zero interval would divide by zero deep in the scan; say what is accepted instead.
+        for name in ("seconds_per_sample", "max_seconds"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ValueError(f"{name} is {value!r}; expected a number of seconds above 0")
+        for name in ("max_frames", "max_pixels"):
+            value = getattr(self, name)
+            if value < 1:
+                raise ValueError(f"{name} is {value!r}; expected an integer of at least 1")
+
 
 @dataclass(frozen=True, slots=True)
 class FrameHash:
@@ -140,6 +151,10 @@ def _scan(container: Any, budget: VideoBudget, every_frame: bool, started: float
     if not container.streams.video:
         raise MediaDecodeError("the file has no video stream")
     stream = container.streams.video[0]
+    if stream.codec_context is None:
+        # PyAV gives no decoder context for a codec id FFmpeg cannot decode (unknown or
+        # corrupted header); without this check the scan fails with an AttributeError.
+        raise MediaDecodeError("the video stream's codec is unknown or has no decoder")
     stream.thread_type = "AUTO"
     width, height = int(stream.codec_context.width), int(stream.codec_context.height)
     if width <= 0 or height <= 0:
@@ -161,11 +176,18 @@ def _scan(container: Any, budget: VideoBudget, every_frame: bool, started: float
     # Shared with the frame reader, which seeks ahead to the next sample time.
     upcoming = _NextSample()
     for frame, seconds in _frames(container, stream, upcoming, every_frame):
-        if time.monotonic() - started > budget.max_seconds or len(frames) >= budget.max_frames:
+        # The first frame is always hashed, whatever the clock says, so a scan that runs out
+        # of time still yields a fingerprint (and the first frame is always sampled).
+        if frames and time.monotonic() - started > budget.max_seconds:
             truncated = True
             break
         if not every_frame and seconds + 1e-6 < upcoming.seconds:
             continue
+        # Counted only when a frame is due: frames decoded after the last sample of a video
+        # that was fully covered do not make the scan "truncated".
+        if len(frames) >= budget.max_frames:
+            truncated = True
+            break
         pixels = _rgb(frame, scale)
         vector, quality = pdqhash.compute(pixels)
         frames.append(FrameHash(len(frames), seconds, _bits_to_int(vector), int(quality)))

@@ -152,7 +152,7 @@ async def test_blocking_the_same_image_twice_reuses_the_entry(store: SQLiteStore
 async def test_add_hash_validates_and_matches(store: SQLiteStore) -> None:
     moderation = await service(store)
     fps = hash_image(photo(7))
-    with pytest.raises(HashFormatError, match="expected one of: pdq, phash"):
+    with pytest.raises(HashFormatError, match="expected one of: pdq, phash, vpdq"):
         await moderation.add_hash(CHAT, "pdqq", fps.stored[0].hex, actor=ADMIN, reason="")
     with pytest.raises(HashFormatError, match="non-hex character 'z'"):
         await moderation.add_hash(CHAT, "pdq", "z" * 64, actor=ADMIN, reason="")

@@ -223,7 +223,9 @@ async def test_addhash_blocks_and_malformed_values_are_explained(
         reply = await bot_reply(fake, "pdq hash")
         assert "'12ab' has 4 characters; expected 64 hexadecimal" in reply
         send(fake, command(CHAT, ADMIN, "/addhash md5 " + "0" * 32))
-        assert "expected one of: pdq, phash" in await bot_reply(fake, "unknown algorithm 'md5'")
+        assert "expected one of: pdq, phash, vpdq" in await bot_reply(
+            fake, "unknown algorithm 'md5'"
+        )
         send(fake, command(CHAT, ADMIN, "/addhash"))
         await bot_reply(fake, "Usage: /addhash")
 
