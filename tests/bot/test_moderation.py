@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pytest_asyncio
 from PIL import Image
@@ -188,3 +189,50 @@ async def test_rights_notice_is_sent_once_per_loss(store: SQLiteStore) -> None:
         decision = await moderation.note_rights(CHAT, "Group", rights_ok=ok, missing="x")
         decisions.append(decision.notify_admins)
     assert decisions == [True, False, False, True, False]
+
+
+async def test_video_rules_both_directions_and_frames_as_images(store: SQLiteStore) -> None:
+    from hashdb.video import hash_video
+    from tests.media import embed, encode_video, trim, video
+
+    moderation = await service(store)
+    original = video(201, seconds=8)
+    entry = await block(moderation, hash_video(original))
+
+    trimmed = moderation.find_match(CHAT, hash_video(trim(original, 2.0, 6.0)))
+    assert trimmed is not None and trimmed.entry_id == entry and trimmed.signal == "vpdq"
+    assert trimmed.query_pct is not None and trimmed.query_pct >= 75
+    assert trimmed.compared_pct is not None and trimmed.compared_pct < 75
+
+    embedded = moderation.find_match(
+        CHAT, hash_video(embed(original, video(202, seconds=10), video(203, seconds=10)))
+    )
+    assert embedded is not None and embedded.compared_pct is not None
+    assert embedded.compared_pct >= 75 and (embedded.query_pct or 0) < 50
+    assert moderation.find_match(CHAT, hash_video(video(204, seconds=8))) is None
+    assert moderation.find_match(OTHER_CHAT, hash_video(original)) is None
+
+    # A blocked photo shown in a video (a slideshow) matches through its frames.
+    still = photo(205, (320, 180))
+    photo_entry = await block(moderation, hash_image(still))
+    slideshow = encode_video([np.asarray(still)] * 90 + [np.asarray(photo(206, (320, 180)))] * 90)
+    shown = moderation.find_match(CHAT, hash_video(slideshow))
+    assert shown is not None and shown.entry_id == photo_entry and shown.signal == "pdq"
+
+
+async def test_frames_as_images_can_be_turned_off(store: SQLiteStore) -> None:
+    from hashdb.video import hash_video
+    from tests.media import decode_video, video
+
+    original = video(211, seconds=6)
+    frames, _ = decode_video(original)
+    screenshot = hash_image(Image.fromarray(frames[45]))
+    on = ModerationService(store, default_matching(), DEFAULTS.video)
+    await block(on, hash_video(original))
+    match = on.find_match(CHAT, screenshot)
+    assert match is not None and match.signal == "vpdq"
+    off = ModerationService(
+        store, default_matching(), dataclasses.replace(DEFAULTS.video, frames_as_images=False)
+    )
+    await off.load()
+    assert off.find_match(CHAT, screenshot) is None
