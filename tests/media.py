@@ -8,7 +8,8 @@ images, encoded in memory with PyAV (see the video section).
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 
 import av
@@ -59,8 +60,10 @@ def edited_copy(image: Image.Image) -> Image.Image:
 # The content is a sequence of 2-second "shots", each a slow pan and zoom over its own
 # photo-like image, with a disc crossing the frame. Shots make frames a second apart in
 # different shots unrelated (as cuts are in real footage), while the slow motion within a shot
-# keeps a frame sampled half a second off (a trimmed copy) near its neighbours, as in real
-# footage; different seeds give unrelated videos.
+# keeps a frame sampled half a second off (a trimmed copy) near its neighbours, as in calm
+# footage; different seeds give unrelated videos. Fast action changes more than 31 PDQ bits in
+# half a second (the dev corpus's Megamind clip does), which 1 frame/s sampling on both sides
+# cannot bridge: bench/video.py measures that case on real footage.
 
 #: Seconds per shot; each shot shows a different photo.
 SHOT_SECONDS = 2.0
@@ -76,12 +79,18 @@ def video_frames(
     seed: int, *, seconds: float = 6.0, fps: float = 30, size: tuple[int, int] = (320, 180)
 ) -> Frames:
     """RGB frames (height x width x 3) of a photo-like moving video; see the section comment."""
+    return list(iter_video_frames(seed, seconds=seconds, fps=fps, size=size))
+
+
+def iter_video_frames(
+    seed: int, *, seconds: float = 6.0, fps: float = 30, size: tuple[int, int] = (320, 180)
+) -> Iterator[npt.NDArray[np.uint8]]:
+    """``video_frames`` one at a time, for videos too long to hold in memory."""
     width, height = size
     count = max(1, round(seconds * fps))
     rng = np.random.default_rng(seed)
     disc_colour = tuple(int(c) for c in rng.integers(0, 256, 3))
     radius = max(2, min(width, height) // 10)
-    frames: Frames = []
     source: npt.NDArray[np.uint8] | None = None
     current_shot = -1
     for i in range(count):
@@ -96,8 +105,9 @@ def video_frames(
             direction = 1 if shot % 2 == 0 else -1
         assert source is not None
         u = (t - shot * SHOT_SECONDS) / SHOT_SECONDS  # 0..1 through the shot
-        # A slow zoom (4% per shot) and pan (~2% of the width per shot): frames a second
-        # apart differ by ~30-45 PDQ bits, half a second apart by ~10-25 (measured).
+        # A slow zoom and pan (2% and ~1% of the view per shot): after a re-encode, a sample
+        # half a second off is a median 16 PDQ bits (90% <= 28) from the nearest original
+        # sample; samples a second apart in one shot are a median 30 bits apart (measured).
         scale = 1.25 + 0.02 * u
         view_w, view_h = source.shape[1] / scale, source.shape[0] / scale
         x0 = (source.shape[1] - view_w) * (0.5 + direction * 0.05 * (u - 0.5))
@@ -113,12 +123,11 @@ def video_frames(
         cx = int(width * ((t * 0.05 + seed * 0.13) % 1.0))
         cy = int(height * (0.3 + 0.4 * abs(((t * 0.04) % 2.0) - 1.0)))
         cv2.circle(frame, (cx, cy), radius, disc_colour, -1, lineType=cv2.LINE_AA)
-        frames.append(frame)
-    return frames
+        yield frame
 
 
 def encode_video(
-    frames: Sequence[npt.NDArray[np.uint8]],
+    frames: Iterable[npt.NDArray[np.uint8]],
     *,
     fps: float = 30,
     codec: str = "libx264",
@@ -127,11 +136,17 @@ def encode_video(
     crf: int | None = None,
     bit_rate: int | None = None,
     options: dict[str, str] | None = None,
+    threads: int = 1,
 ) -> bytes:
-    """Encode RGB frames in memory. ``crf`` (x264/VP9) or ``bit_rate`` set the quality."""
-    if not frames:
+    """Encode RGB frames in memory. ``crf`` (x264/VP9) or ``bit_rate`` set the quality.
+
+    One encoder thread by default: fast enough at test sizes, and byte-identical run to run.
+    """
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
         raise ValueError("no frames to encode")
-    height, width = frames[0].shape[:2]
+    height, width = first.shape[:2]
     buffer = io.BytesIO()
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(buffer, mode="w", format=fmt) as container:
@@ -159,9 +174,8 @@ def encode_video(
             stream.codec_context.gop_size = gop
         opts.update(options or {})
         stream.options = opts
-        # One encoder thread: fast enough at test sizes and byte-identical run to run.
-        stream.codec_context.thread_count = 1
-        for pts, pixels in enumerate(frames):
+        stream.codec_context.thread_count = threads
+        for pts, pixels in enumerate(itertools.chain([first], frames)):
             if codec == "gif":
                 frame = _palette_frame(pixels)
             else:
@@ -249,9 +263,8 @@ def reencode(
     """A lower-quality re-encode (higher CRF or a bit rate), optionally at another frame rate
     (frames dropped or repeated by time, as FFmpeg's ``-r`` does)."""
     frames, source_fps = decode_video(data)
-    if fps is not None and fps != source_fps:
-        count = max(1, round(len(frames) * fps / source_fps))
-        frames = [frames[min(len(frames) - 1, int(i * source_fps / fps))] for i in range(count)]
+    if fps is not None:
+        frames = _retime(frames, source_fps, fps)
     return encode_video(
         frames, fps=fps or source_fps, codec=codec, fmt=fmt, crf=crf, bit_rate=bit_rate
     )
@@ -272,9 +285,14 @@ def embed(clip: bytes, before: bytes, after: bytes) -> bytes:
     outer: list[Frames] = []
     for other in (before, after):
         other_frames, other_fps = decode_video(other)
-        count = max(1, round(len(other_frames) * fps / other_fps))
-        picked = [
-            other_frames[min(len(other_frames) - 1, int(i * other_fps / fps))] for i in range(count)
-        ]
+        picked = _retime(other_frames, other_fps, fps)
         outer.append([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in picked])
     return encode_video(outer[0] + frames + outer[1], fps=fps)
+
+
+def _retime(frames: Frames, fps: float, new_fps: float) -> Frames:
+    """The same footage at another frame rate, frames dropped or repeated by time."""
+    if fps == new_fps:
+        return frames
+    count = max(1, round(len(frames) * new_fps / fps))
+    return [frames[min(len(frames) - 1, int(i * fps / new_fps))] for i in range(count)]
