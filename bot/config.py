@@ -91,6 +91,8 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     "video": {
         "seconds_per_sample": _Key(float, 1.0, _float_range(0.1, 60.0)),
         "max_frames": _Key(int, 600, _int_range(1, 100_000)),
+        "block_seconds_per_sample": _Key(float, 0.2, _float_range(0.01, 60.0)),
+        "block_max_frames": _Key(int, 3000, _int_range(1, 100_000)),
         "budget_seconds": _Key(int, 20, _int_range(1, 3600)),
         "query_match_pct": _Key(float, 50.0, _float_range(0.0, 100.0)),
         "compared_match_pct": _Key(float, 50.0, _float_range(0.0, 100.0)),
@@ -143,6 +145,10 @@ class MediaConfig:
 class VideoConfig:
     seconds_per_sample: float
     max_frames: int
+    #: Blocked videos are hashed denser than uploads are sampled, so an upload's samples
+    #: (taken at whatever offset its trim or re-encode gives) meet a blocked frame close by.
+    block_seconds_per_sample: float
+    block_max_frames: int
     #: Wall-clock seconds of decoding per video; frames hashed by then are used.
     budget_seconds: int
     query_match_pct: float

@@ -10,6 +10,7 @@ replaced, and the file is reported as undecodable.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import multiprocessing
@@ -38,6 +39,11 @@ class Fingerprinter:
             max_frames=video.max_frames,
             max_seconds=video.budget_seconds,
             max_pixels=media.max_image_pixels,
+        )
+        self._block_budget = dataclasses.replace(
+            self._video_budget,
+            seconds_per_sample=video.block_seconds_per_sample,
+            max_frames=video.block_max_frames,
         )
         self._workers = media.workers or os.cpu_count() or 1
         self._use_threads = use_threads
@@ -77,9 +83,13 @@ class Fingerprinter:
             )
         )
 
-    async def hash_video(self, data: bytes) -> MediaFingerprints:
-        """Fingerprint a video or animation (vPDQ frames) within the video budget."""
-        return await self._run(functools.partial(hash_video, data, self._video_budget))
+    async def hash_video(self, data: bytes, *, for_block: bool = False) -> MediaFingerprints:
+        """Fingerprint a video or animation (vPDQ frames) within the video budget.
+
+        ``for_block`` samples densely, for a video an admin is adding to the blocklist.
+        """
+        budget = self._block_budget if for_block else self._video_budget
+        return await self._run(functools.partial(hash_video, data, budget))
 
     async def _run(self, job: Callable[[], MediaFingerprints]) -> MediaFingerprints:
         async with self._slots:

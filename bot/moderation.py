@@ -191,13 +191,13 @@ class ModerationService:
             chat_id, signal, [f.value for f in frames], self._matching.pdq_max_distance
         )
         by_entry: dict[int, list[tuple[int, int, int]]] = {}
-        for probe, entry_id, row, distance in pairs:
-            by_entry.setdefault(entry_id, []).append((probe, row, distance))
+        for probe, entry_id, group, distance in pairs:
+            by_entry.setdefault(entry_id, []).append((probe, group, distance))
         return [
             (
                 entry_id,
                 comparison_from_pairs(
-                    entry_pairs, len(frames), self._index.hash_count(chat_id, signal, entry_id)
+                    entry_pairs, len(frames), self._index.group_count(chat_id, signal, entry_id)
                 ),
             )
             for entry_id, entry_pairs in sorted(by_entry.items())

@@ -111,7 +111,7 @@ async def block(update: Update, context: HashguardContext) -> None:
         )
         return
     try:
-        fetched = await fetch_and_hash(context, ref)
+        fetched = await fetch_and_hash(context, ref, for_block=True)
     except MediaSkipped as exc:
         await message.reply_text(f"I could not read that file, so nothing was blocked: {exc}")
         return
@@ -138,6 +138,13 @@ async def block(update: Update, context: HashguardContext) -> None:
             "The file is over the download cap, so only its thumbnail was fingerprinted; "
             "exact re-sends of the file are still recognised. A local Bot API server lifts "
             "the cap.",
+        )
+    if fetched.fingerprints.truncated:
+        last = max((f.seconds or 0.0 for f in fetched.fingerprints.stored), default=0.0)
+        lines.insert(
+            1,
+            f"The video is long: only its first {last:.0f} s could be fingerprinted within "
+            "the time budget (video.budget_seconds).",
         )
     if result.low_quality:
         lines.insert(

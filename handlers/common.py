@@ -160,7 +160,9 @@ def chat_title(chat: Chat) -> str:
     return chat.title or chat.username or str(chat.id)
 
 
-async def fetch_and_hash(context: HashguardContext, ref: MediaRef) -> Fetched:
+async def fetch_and_hash(
+    context: HashguardContext, ref: MediaRef, *, for_block: bool = False
+) -> Fetched:
     """Download a file into memory and fingerprint it; raises ``MediaSkipped``.
 
     A file over the download cap (``media.max_file_bytes``; the Bot API's own cap is 20 MB)
@@ -170,7 +172,9 @@ async def fetch_and_hash(context: HashguardContext, ref: MediaRef) -> Fetched:
     # Bounds how many files sit in memory at once, downloads included.
     async with context.services.fingerprinter.admission:
         try:
-            return Fetched(await _fetch_and_hash(context, ref.file, ref.hasher, limit))
+            return Fetched(
+                await _fetch_and_hash(context, ref.file, ref.hasher, limit, for_block=for_block)
+            )
         except _TooLarge as too_large:
             if ref.thumbnail is None:
                 raise MediaSkipped(str(too_large)) from None
@@ -184,7 +188,7 @@ class _TooLarge(MediaSkipped):
 
 
 async def _fetch_and_hash(
-    context: HashguardContext, file: FileRef, hasher: str, limit: int
+    context: HashguardContext, file: FileRef, hasher: str, limit: int, *, for_block: bool = False
 ) -> MediaFingerprints:
     # Check the size Telegram reports before downloading anything.
     if file.file_size is not None and file.file_size > limit:
@@ -209,7 +213,7 @@ async def _fetch_and_hash(
     fingerprinter = context.services.fingerprinter
     try:
         if hasher == "video":
-            return await fingerprinter.hash_video(data)
+            return await fingerprinter.hash_video(data, for_block=for_block)
         return await fingerprinter.hash_photo(data)
     except MediaDecodeError as exc:
         raise MediaSkipped(str(exc)) from None

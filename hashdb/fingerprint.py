@@ -23,6 +23,8 @@ class Fingerprint:
     value: int
     #: PDQ quality 0..100; ``None`` for signals without a quality score.
     quality: int | None = None
+    #: For a video frame: its time in the video, in seconds.
+    seconds: float | None = None
 
     @property
     def signal_type(self) -> SignalType:

@@ -29,6 +29,9 @@ _MIN_CAPACITY = 16
 #: and memory use stays flat however large the index grows.
 _SCAN_BLOCK = 1 << 16
 
+#: The group of a hash added without one: it then counts on its own.
+_NO_GROUP = np.iinfo(np.int64).min
+
 #: Larger than any distance, for "no probe compared yet".
 _NO_DISTANCE = np.iinfo(np.uint16).max
 
@@ -49,6 +52,9 @@ class SignalIndex:
             (_MIN_CAPACITY, self._words), dtype=np.uint64
         )
         self._ids: npt.NDArray[np.int64] = np.zeros(_MIN_CAPACITY, dtype=np.int64)
+        #: Per hash, the group it counts in for ``pairs`` (a video frame's second);
+        #: ``_NO_GROUP`` makes each hash its own group.
+        self._groups: npt.NDArray[np.int64] = np.full(_MIN_CAPACITY, _NO_GROUP, dtype=np.int64)
         self._alive: npt.NDArray[np.bool_] = np.zeros(_MIN_CAPACITY, dtype=np.bool_)
         #: Rows in use (live or dead); rows past it are free capacity.
         self._used = 0
@@ -59,20 +65,31 @@ class SignalIndex:
         """The number of live hashes."""
         return self._live
 
-    def add(self, entry_id: int, value: int) -> None:
-        """Index one hash of ``entry_id``; it is matchable as soon as this returns."""
-        self.add_many([(entry_id, value)])
+    def add(self, entry_id: int, value: int, group: int | None = None) -> None:
+        """Index one hash of ``entry_id``; it is matchable as soon as this returns.
 
-    def add_many(self, items: Iterable[tuple[int, int]]) -> None:
+        ``group`` (e.g. the second of a video a frame is from) is what ``pairs`` and
+        ``group_count`` count in; by default each hash is its own group.
+        """
+        self.add_many([(entry_id, value)], None if group is None else [group])
+
+    def add_many(
+        self, items: Iterable[tuple[int, int]], groups: Sequence[int | None] | None = None
+    ) -> None:
         """Index several ``(entry_id, value)`` hashes at once (much faster than one by one)."""
         pairs = list(items)
         if not pairs:
             return
+        if groups is not None and len(groups) != len(pairs):
+            raise ValueError(f"{len(groups)} groups given for {len(pairs)} hashes")
         packed = self._pack([value for _, value in pairs])
         start, stop = self._used, self._used + len(pairs)
         self._reserve(stop)
         self._hashes[start:stop] = packed
         self._ids[start:stop] = [entry_id for entry_id, _ in pairs]
+        self._groups[start:stop] = (
+            _NO_GROUP if groups is None else [_NO_GROUP if g is None else g for g in groups]
+        )
         self._alive[start:stop] = True
         for row, (entry_id, _) in enumerate(pairs, start):
             self._rows.setdefault(entry_id, []).append(row)
@@ -150,9 +167,10 @@ class SignalIndex:
         )
 
     def pairs(self, values: Sequence[int], max_distance: int) -> list[tuple[int, int, int, int]]:
-        """Every (probe, hash) pair within ``max_distance``: ``(probe_index, entry_id, row,
-        distance)``. Rows number the hashes of this index; video matching counts the distinct
-        rows of an entry that were hit. Sorted by probe index, then row.
+        """Every (probe, hash) pair within ``max_distance``: ``(probe_index, entry_id, group,
+        distance)``. Video matching counts the distinct groups (seconds) of an entry that
+        were hit; a hash added without a group is a group of its own. Sorted by probe index,
+        then position in the index.
         """
         if max_distance < 0:
             raise ValueError(f"max_distance {max_distance} is negative; expected 0 or more")
@@ -170,7 +188,12 @@ class SignalIndex:
                 )
                 rows = np.flatnonzero((distance <= max_distance) & alive[start:stop])
                 found += (
-                    (index, int(self._ids[start + row]), start + int(row), int(distance[row]))
+                    (
+                        index,
+                        int(self._ids[start + row]),
+                        self._group_key(start + row),
+                        int(distance[row]),
+                    )
                     for row in rows.tolist()
                 )
         return found
@@ -178,6 +201,15 @@ class SignalIndex:
     def hash_count(self, entry_id: int) -> int:
         """How many hashes of this signal ``entry_id`` has (e.g. the frames of a video)."""
         return len(self._rows.get(entry_id, ()))
+
+    def group_count(self, entry_id: int) -> int:
+        """How many distinct groups ``entry_id``'s hashes fall in (e.g. seconds of a video)."""
+        return len({self._group_key(row) for row in self._rows.get(entry_id, ())})
+
+    def _group_key(self, row: int) -> int:
+        group = int(self._groups[row])
+        # Hashes without a group count one by one; their keys stay clear of real groups.
+        return group if group != _NO_GROUP else -1 - row
 
     def _pack(self, values: Sequence[int]) -> npt.NDArray[np.uint64]:
         """Hash ints as a ``(len(values), words)`` array, least significant word first."""
@@ -201,17 +233,20 @@ class SignalIndex:
             capacity *= 2
         hashes = np.zeros((capacity, self._words), dtype=np.uint64)
         ids = np.zeros(capacity, dtype=np.int64)
+        groups = np.full(capacity, _NO_GROUP, dtype=np.int64)
         alive = np.zeros(capacity, dtype=np.bool_)
         hashes[: self._used] = self._hashes[: self._used]
         ids[: self._used] = self._ids[: self._used]
+        groups[: self._used] = self._groups[: self._used]
         alive[: self._used] = self._alive[: self._used]
-        self._hashes, self._ids, self._alive = hashes, ids, alive
+        self._hashes, self._ids, self._groups, self._alive = hashes, ids, groups, alive
 
     def _compact(self) -> None:
         keep = np.flatnonzero(self._alive[: self._used])
         count = len(keep)
         self._hashes[:count] = self._hashes[keep]
         self._ids[:count] = self._ids[keep]
+        self._groups[:count] = self._groups[keep]
         self._alive[:count] = True
         self._alive[count : self._used] = False
         self._used = count
@@ -252,24 +287,26 @@ class BlocklistIndex:
         """
         index = cls()
         latest = {entry.id: entry for entry in entries}
-        pending: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        pending: dict[tuple[int, str], tuple[list[tuple[int, int]], list[int | None]]] = {}
         for entry in latest.values():
             index._register(entry)
             for fingerprint in entry.fingerprints:
-                pending.setdefault((entry.chat_id, fingerprint.signal), []).append(
-                    (entry.id, fingerprint.value)
-                )
+                items, groups = pending.setdefault((entry.chat_id, fingerprint.signal), ([], []))
+                items.append((entry.id, fingerprint.value))
+                groups.append(_group(fingerprint))
         # One bulk insert per (chat, signal) instead of one per hash: startup with a large
         # blocklist is dominated by this.
-        for key, items in pending.items():
-            index._index_for(key).add_many(items)
+        for key, (items, groups) in pending.items():
+            index._index_for(key).add_many(items, groups)
         return index
 
     def add_entry(self, entry: Entry) -> None:
         """Make an active entry's fingerprints matchable; re-adding an id replaces it."""
         self._register(entry)
         for fingerprint in entry.fingerprints:
-            self._index_for((entry.chat_id, fingerprint.signal)).add(entry.id, fingerprint.value)
+            self._index_for((entry.chat_id, fingerprint.signal)).add(
+                entry.id, fingerprint.value, _group(fingerprint)
+            )
 
     def remove_entry(self, entry_id: int) -> None:
         """Stop matching an entry; an id not in the index is ignored."""
@@ -321,9 +358,10 @@ class BlocklistIndex:
         index = self._indexes.get((chat_id, signal))
         return index.pairs(values, max_distance) if index is not None else []
 
-    def hash_count(self, chat_id: int, signal: str, entry_id: int) -> int:
+    def group_count(self, chat_id: int, signal: str, entry_id: int) -> int:
+        """Distinct groups (seconds of a video; else hashes) of an entry's ``signal`` hashes."""
         index = self._indexes.get((chat_id, signal))
-        return index.hash_count(entry_id) if index is not None else 0
+        return index.group_count(entry_id) if index is not None else 0
 
     def size(self, chat_id: int | None = None) -> int:
         """The number of entries indexed, for one chat or for all."""
@@ -353,6 +391,11 @@ class BlocklistIndex:
         if index is None:
             index = self._indexes[key] = SignalIndex(SIGNAL_TYPES[key[1]])
         return index
+
+
+def _group(fingerprint: Fingerprint) -> int | None:
+    """Video frames count by the whole second they are from; other hashes one by one."""
+    return None if fingerprint.seconds is None else int(fingerprint.seconds)
 
 
 #: Signal name -> the first value too large for its width.

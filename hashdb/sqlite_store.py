@@ -113,11 +113,17 @@ CREATE TABLE chats (
 
 #: Schema migrations in order; migration ``i`` (0-based) brings the schema to version
 #: ``i + 1``. Append new scripts; never edit one that has shipped.
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+_SCHEMA_V2 = """
+-- A video frame's time in its video, so a match can say how much of a blocked video's
+-- running time was found (frames are stored denser than uploads are sampled).
+ALTER TABLE entry_signals ADD COLUMN seconds REAL;
+"""
+
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
 
 _ENTRY_COLUMNS = """
     SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
-           e.removed_by, s.signal, s.hash, s.quality
+           e.removed_by, s.signal, s.hash, s.quality, s.seconds
     FROM entries AS e
     LEFT JOIN entry_signals AS s ON s.entry_id = e.id
 """
@@ -288,10 +294,10 @@ class SQLiteStore:
                 entry_id = cursor.lastrowid
             assert entry_id is not None  # always set after a successful INSERT
             await db.executemany(
-                "INSERT INTO entry_signals (entry_id, position, signal, hash, quality) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO entry_signals (entry_id, position, signal, hash, quality, seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (entry_id, position, f.signal, f.hex, f.quality)
+                    (entry_id, position, f.signal, f.hex, f.quality, f.seconds)
                     for position, f in enumerate(entry.fingerprints)
                 ],
             )
@@ -543,7 +549,7 @@ class _EntryAssembler:
                 self._flush()
                 self._head = row
             if row[8] is not None:  # NULL when an entry has no fingerprints (LEFT JOIN)
-                self._fingerprints.append(_fingerprint(row[0], row[8], row[9], row[10]))
+                self._fingerprints.append(_fingerprint(row[0], row[8], row[9], row[10], row[11]))
 
     def finish(self) -> list[Entry]:
         self._flush()
@@ -570,7 +576,9 @@ class _EntryAssembler:
         self._fingerprints = []
 
 
-def _fingerprint(entry_id: int, signal: str, text: str, quality: int | None) -> Fingerprint:
+def _fingerprint(
+    entry_id: int, signal: str, text: str, quality: int | None, seconds: float | None
+) -> Fingerprint:
     signal_type = SIGNAL_TYPES.get(signal)
     if signal_type is None:
         raise StoreError(
@@ -581,12 +589,12 @@ def _fingerprint(entry_id: int, signal: str, text: str, quality: int | None) -> 
     # parses millions of hashes. isalnum() shuts out the '_', sign and space int() allows.
     if len(text) == signal_type.hex_length and text.isascii() and text.isalnum():
         with suppress(ValueError):
-            return Fingerprint(signal, int(text, 16), quality)
+            return Fingerprint(signal, int(text, 16), quality, seconds)
     try:
         value = signal_type.parse(text)
     except HashFormatError as exc:
         raise StoreError(f"entry {entry_id} has a corrupt fingerprint: {exc}") from exc
-    return Fingerprint(signal, value, quality)
+    return Fingerprint(signal, value, quality, seconds)
 
 
 def _check_storable(fingerprint: Fingerprint) -> None:

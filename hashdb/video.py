@@ -120,7 +120,7 @@ def fingerprints_of(frames: tuple[FrameHash, ...], min_quality: int) -> tuple[Fi
         if frame.quality < min_quality or frame.value in seen:
             continue
         seen.add(frame.value)
-        kept.append(Fingerprint(VPDQ.name, frame.value, frame.quality))
+        kept.append(Fingerprint(VPDQ.name, frame.value, frame.quality, frame.seconds))
     return tuple(kept)
 
 

@@ -3,7 +3,9 @@
 Two videos match when enough frames of one have a near frame (PDQ distance within the
 radius) in the other. Both directions are reported, as python-threatexchange's vPDQ matcher
 does: ``query_pct`` is the share of the query's frames found in the blocked video, and
-``compared_pct`` the share of the blocked video's frames found in the query. A trimmed copy
+``compared_pct`` the share of the blocked video found in the query, counted in whole seconds
+of its running time where frame times are known (blocked videos are hashed denser than
+uploads are sampled, so counting frames would understate it), else in frames. A trimmed copy
 scores high on the first, a blocked clip embedded in a longer video on the second; the
 rule accepts either, with a floor on matched frames so one coincidental frame never decides.
 """
@@ -61,7 +63,11 @@ class VideoMatchRule:
 def comparison_from_pairs(
     pairs: Iterable[tuple[int, int, int]], query_frames: int, compared_frames: int
 ) -> VideoComparison:
-    """Summarise near frame pairs ``(query_index, compared_index, distance)``."""
+    """Summarise near frame pairs ``(query_index, compared_key, distance)``.
+
+    ``compared_key`` names the part of the compared video hit (its second, or its frame),
+    and ``compared_frames`` is how many such parts it has.
+    """
     query_hit: set[int] = set()
     compared_hit: set[int] = set()
     best: int | None = None
@@ -82,9 +88,17 @@ def compare_videos(
     right = _bits([f.value for f in compared])
     distances = np.bitwise_count(left[:, None, :] ^ right[None, :, :]).sum(axis=2)
     near = np.argwhere(distances <= max_distance)
+    keys = [_group_key(index, f) for index, f in enumerate(compared)]
     return comparison_from_pairs(
-        ((int(i), int(j), int(distances[i, j])) for i, j in near), len(query), len(compared)
+        ((int(i), keys[int(j)], int(distances[i, j])) for i, j in near),
+        len(query),
+        len(set(keys)),
     )
+
+
+def _group_key(index: int, fingerprint: Fingerprint) -> int:
+    # The whole second a frame is from; frames without a time count one by one.
+    return int(fingerprint.seconds) if fingerprint.seconds is not None else -1 - index
 
 
 def _bits(values: Sequence[int]) -> np.ndarray:
