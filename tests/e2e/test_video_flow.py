@@ -253,3 +253,33 @@ async def test_corrupt_video_is_skipped_and_the_next_update_is_handled(
         logs = await bot_reply(fake, "audit events")
         assert "media_skipped" in logs
         del broken
+
+
+async def test_forward_of_a_known_video_is_deleted_without_a_download(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = video(181, seconds=4)
+    async with run_bot():
+        first = post_video(fake, original)
+        await block(fake, first)
+        downloads = len(fake.downloads)
+        # Telegram keeps the file (and its file_unique_id) when a message is forwarded.
+        forward = video_message(CHAT, OTHER, FakeFile(**_file_fields(first["video"])))
+        forward["forward_origin"] = {
+            "type": "user",
+            "date": int(time.time()),
+            "sender_user": MEMBER,
+        }
+        send(fake, forward)
+        await deleted(fake, forward)
+        assert len(fake.downloads) == downloads
+
+
+def _file_fields(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "file_id": item["file_id"],
+        "file_unique_id": item["file_unique_id"],
+        "file_size": item["file_size"],
+        "file_path": "",
+    }
