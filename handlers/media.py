@@ -137,11 +137,23 @@ async def enforce(
 async def _remove_album(context: HashguardContext, message: Message, album: str) -> None:
     """Delete album items that arrived after (or raced with) the item that matched."""
     chat_id = message.chat.id
-    ids = context.services.albums.take_undeleted(chat_id, album)
-    if not ids:
+    albums = context.services.albums
+    ids = albums.take_undeleted(chat_id, album)
+    entry_id = albums.blocked_entry(chat_id, album)
+    if not ids or entry_id is None:
         return
     outcome = await delete_messages(context, chat_id, ids)
-    entry_id = context.services.albums.blocked_entry(chat_id, album)
+    # Audited without a strike: the album's first matching item already counted.
+    await context.services.moderation.record_match(
+        chat_id,
+        Match(entry_id=entry_id, signal="album", distance=0),
+        sender=sender_of(message),
+        message_id=message.message_id,
+        file_unique_id=None,
+        deleted=outcome.deleted,
+        detail=f"removed with its album ({len(ids)} item(s))",
+        strike=False,
+    )
     log.info("album_items_removed chat=%d count=%d entry=%s", chat_id, len(ids), entry_id)
     if outcome.refused:
         await report_missing_rights(
