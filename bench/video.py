@@ -111,6 +111,7 @@ def production_pipeline() -> Pipeline:
         upload,
         seconds_per_sample=video.block_seconds_per_sample,
         max_frames=video.block_max_frames,
+        max_seconds=video.block_budget_seconds,
     )
     rule = VideoMatchRule(
         query_pct=video.query_match_pct,

@@ -93,6 +93,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "max_frames": _Key(int, 600, _int_range(1, 100_000)),
         "block_seconds_per_sample": _Key(float, 0.2, _float_range(0.01, 60.0)),
         "block_max_frames": _Key(int, 3000, _int_range(1, 100_000)),
+        "block_budget_seconds": _Key(int, 120, _int_range(1, 3600)),
         "budget_seconds": _Key(int, 20, _int_range(1, 3600)),
         "query_match_pct": _Key(float, 50.0, _float_range(0.0, 100.0)),
         "compared_match_pct": _Key(float, 50.0, _float_range(0.0, 100.0)),
@@ -149,6 +150,9 @@ class VideoConfig:
     #: (taken at whatever offset its trim or re-encode gives) meet a blocked frame close by.
     block_seconds_per_sample: float
     block_max_frames: int
+    #: Decoding time for a video being blocked: an admin waits once for it, and dense
+    #: sampling of a long 720p video takes minutes on one core.
+    block_budget_seconds: int
     #: Wall-clock seconds of decoding per video; frames hashed by then are used.
     budget_seconds: int
     query_match_pct: float

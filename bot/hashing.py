@@ -44,6 +44,7 @@ class Fingerprinter:
             self._video_budget,
             seconds_per_sample=video.block_seconds_per_sample,
             max_frames=video.block_max_frames,
+            max_seconds=video.block_budget_seconds,
         )
         self._workers = media.workers or os.cpu_count() or 1
         self._use_threads = use_threads
@@ -89,22 +90,30 @@ class Fingerprinter:
         ``for_block`` samples densely, for a video an admin is adding to the blocklist.
         """
         budget = self._block_budget if for_block else self._video_budget
-        return await self._run(functools.partial(hash_video, data, budget))
+        # The in-worker budget stops decoding in time; the timeout only catches a worker
+        # stuck inside one decoder call, so it allows the budget plus the usual margin.
+        timeout = max(
+            self._media.hash_timeout_seconds,
+            budget.max_seconds + self._media.hash_timeout_seconds - self._video_budget.max_seconds,
+        )
+        return await self._run(functools.partial(hash_video, data, budget), timeout)
 
-    async def _run(self, job: Callable[[], MediaFingerprints]) -> MediaFingerprints:
+    async def _run(
+        self, job: Callable[[], MediaFingerprints], timeout: float | None = None
+    ) -> MediaFingerprints:
+        timeout = timeout or self._media.hash_timeout_seconds
         async with self._slots:
             loop = asyncio.get_running_loop()
             pool = self._pool()
             try:
                 future = loop.run_in_executor(pool, job)
-                return await asyncio.wait_for(future, self._media.hash_timeout_seconds)
+                return await asyncio.wait_for(future, timeout)
             except TimeoutError:
                 # The runaway job keeps its worker busy; give new jobs a fresh pool.
-                log.warning("hash_timeout seconds=%d", self._media.hash_timeout_seconds)
+                log.warning("hash_timeout seconds=%.0f", timeout)
                 self._replace_pool(pool)
                 raise MediaDecodeError(
-                    f"hashing took longer than {self._media.hash_timeout_seconds} s "
-                    "(media.hash_timeout_seconds)"
+                    f"hashing took longer than {timeout:.0f} s (media.hash_timeout_seconds)"
                 ) from None
             except BrokenProcessPool:
                 log.error("hash_worker_crashed")
