@@ -100,6 +100,7 @@ async def _post_init(application: HashguardApp) -> None:
     fingerprinter = Fingerprinter(
         config.media,
         config.video,
+        min_quality=config.matching.pdq_min_quality,
         use_threads=application.bot_data.hash_in_threads,
     )
     fingerprinter.warm_up()
@@ -135,6 +136,7 @@ async def _post_shutdown(application: HashguardApp) -> None:
     if services is None:
         return
     services.fingerprinter.close()
+    await services.moderation.close()
     await services.moderation.store.close()
     application.bot_data.services = None
 

@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from bot.config import MediaConfig, VideoConfig
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.photo import hash_photo
-from hashdb.video import VideoBudget, hash_video
+from hashdb.video import VideoBudget, hash_animation
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,12 @@ class Fingerprinter:
     """Hashes media bytes in worker processes; ``hash_photo`` is awaited from handlers."""
 
     def __init__(
-        self, media: MediaConfig, video: VideoConfig, *, use_threads: bool = False
+        self,
+        media: MediaConfig,
+        video: VideoConfig,
+        *,
+        min_quality: int = 50,
+        use_threads: bool = False,
     ) -> None:
         self._media = media
         self._video_budget = VideoBudget(
@@ -39,12 +44,17 @@ class Fingerprinter:
             max_frames=video.max_frames,
             max_seconds=video.budget_seconds,
             max_pixels=media.max_image_pixels,
+            min_quality=min_quality,
         )
+        # A blocked video keeps every frame, even dark or flat ones: they never act (the
+        # index skips them), but an all-dark video still becomes an entry whose exact
+        # re-sends are caught by file id, like a low-quality photo.
         self._block_budget = dataclasses.replace(
             self._video_budget,
             seconds_per_sample=video.block_seconds_per_sample,
             max_frames=video.block_max_frames,
             max_seconds=video.block_budget_seconds,
+            min_quality=0,
         )
         self._workers = media.workers or os.cpu_count() or 1
         self._use_threads = use_threads
@@ -96,7 +106,7 @@ class Fingerprinter:
             self._media.hash_timeout_seconds,
             budget.max_seconds + self._media.hash_timeout_seconds - self._video_budget.max_seconds,
         )
-        return await self._run(functools.partial(hash_video, data, budget), timeout)
+        return await self._run(functools.partial(hash_animation, data, budget), timeout)
 
     async def _run(
         self, job: Callable[[], MediaFingerprints], timeout: float | None = None

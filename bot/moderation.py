@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import functools
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from bot.config import MatchingConfig, VideoConfig
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
@@ -23,6 +27,8 @@ from hashdb.video import VIDEO_KIND
 from hashdb.video_match import VideoComparison, VideoMatchRule, comparison_from_pairs
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,7 @@ class ModerationService:
             min_frames=video.min_matched_frames,
         )
         self._index = BlocklistIndex()
+        self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="index")
         self._known_chats: set[int] = set()
         # Serialises "is it already blocked? then add it", so two admins blocking the same
         # image at once make one entry.
@@ -100,9 +107,22 @@ class ModerationService:
     async def load(self) -> int:
         """Build the in-memory index from the store; returns the number of entries."""
         entries = await self._store.active_entries()
-        self._index = BlocklistIndex.build(self._indexable(e) for e in entries)
+        indexable = [self._indexable(e) for e in entries]
+        self._index = await self._on_index(BlocklistIndex.build, indexable)
         log.info("index_loaded entries=%d", len(entries))
         return len(entries)
+
+    async def _on_index(self, function: Callable[..., T], *args: Any) -> T:
+        """Run an index operation on the index's own thread.
+
+        Scanning a large blocklist takes long enough to stall every group if done on the
+        event loop; one thread for every read and write keeps them ordered without locks.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._index_thread, functools.partial(function, *args))
+
+    async def close(self) -> None:
+        self._index_thread.shutdown(wait=True)
 
     def index_size(self, chat_id: int | None = None) -> int:
         return self._index.size(chat_id)
@@ -117,15 +137,22 @@ class ModerationService:
             return None
         return Match(entry_id=entry.id, signal="file", distance=0, by_file_id=True)
 
-    def find_match(self, chat_id: int, fingerprints: MediaFingerprints) -> Match | None:
+    async def find_match(self, chat_id: int, fingerprints: MediaFingerprints) -> Match | None:
         """The best actionable blocklist match for these fingerprints, if any."""
-        found = self.matches(chat_id, fingerprints, include_phash=self._matching.phash_auto_delete)
+        found = await self.matches(
+            chat_id, fingerprints, include_phash=self._matching.phash_auto_delete
+        )
         return found[0] if found else None
 
-    def matches(
+    async def matches(
         self, chat_id: int, fingerprints: MediaFingerprints, *, include_phash: bool
     ) -> list[Match]:
         """Every entry these fingerprints match, best first (at most one per entry)."""
+        return await self._on_index(self._matches, chat_id, fingerprints, include_phash)
+
+    def _matches(
+        self, chat_id: int, fingerprints: MediaFingerprints, include_phash: bool
+    ) -> list[Match]:
         if fingerprints.kind == VIDEO_KIND:
             return self._video_matches(chat_id, fingerprints)
         hits = self._hits(chat_id, fingerprints, include_phash=include_phash)
@@ -317,7 +344,7 @@ class ModerationService:
                     ),
                     at=time.time(),
                 )
-                self._index.add_entry(self._indexable(entry))
+                await self._on_index(self._index.add_entry, self._indexable(entry))
         if existing is not None:
             if file_unique_id:
                 await self._store.remember_file(file_unique_id, existing.id)
@@ -341,7 +368,8 @@ class ModerationService:
         whole = next((f for f in fingerprints.stored if f.signal == PDQ.name), None)
         if whole is None or not self._usable(whole):
             return None
-        for hit in self._index.query(chat_id, [whole], {PDQ.name: 0}):
+        hits = await self._on_index(self._index.query, chat_id, [whole], {PDQ.name: 0})
+        for hit in hits:
             entry = await self._store.get_entry(hit.entry_id)
             if entry is not None and entry.active:
                 return entry
@@ -365,7 +393,7 @@ class ModerationService:
             ),
             at=time.time(),
         )
-        self._index.add_entry(self._indexable(entry))
+        await self._on_index(self._index.add_entry, self._indexable(entry))
         await self._audit_admin(chat_id, "addhash", actor, entry, detail=reason)
         return entry
 
@@ -391,7 +419,8 @@ class ModerationService:
         if known is not None:
             ids.add(known.entry_id)
         if fingerprints is not None:
-            ids.update(m.entry_id for m in self.matches(chat_id, fingerprints, include_phash=True))
+            found = await self.matches(chat_id, fingerprints, include_phash=True)
+            ids.update(m.entry_id for m in found)
         return await self._remove(chat_id, sorted(ids), actor)
 
     async def _remove(self, chat_id: int, entry_ids: list[int], actor: Person) -> list[Entry]:
@@ -401,7 +430,7 @@ class ModerationService:
             chat_id, entry_ids, removed_by=actor.id, at=time.time()
         )
         for entry in removed:
-            self._index.remove_entry(entry.id)
+            await self._on_index(self._index.remove_entry, entry.id)
             await self._audit_admin(chat_id, "unblock", actor, entry)
         return removed
 

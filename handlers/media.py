@@ -66,7 +66,7 @@ async def on_media(update: Update, context: HashguardContext) -> None:
             )
             return
         thumbnail_only = fetched.thumbnail_only
-        match = moderation.find_match(chat.id, fetched.fingerprints)
+        match = await moderation.find_match(chat.id, fetched.fingerprints)
         if thumbnail_only and match is None:
             await moderation.record_skip(
                 chat.id,

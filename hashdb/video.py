@@ -32,6 +32,7 @@ import numpy.typing as npt
 import pdqhash
 
 from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints
+from hashdb.photo import hash_photo
 from hashdb.signals import VPDQ
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,18 @@ def hash_video(data: bytes, budget: VideoBudget | None = None) -> MediaFingerpri
         truncated=scan.truncated,
         frame_count=len(scan.frames),
     )
+
+
+def hash_animation(data: bytes, budget: VideoBudget | None = None) -> MediaFingerprints:
+    """Like ``hash_video``, but a file with one frame (a still GIF, a one-frame clip) is
+    fingerprinted as the photo it is: PDQ with its orientations, and pHash."""
+    fingerprints = hash_video(data, budget)
+    if fingerprints.frame_count == 1 and not fingerprints.truncated:
+        try:
+            return hash_photo(data, max_pixels=(budget or VideoBudget()).max_pixels)
+        except MediaDecodeError:
+            pass  # a format Pillow does not read: the frame hash serves
+    return fingerprints
 
 
 def fingerprints_of(frames: tuple[FrameHash, ...], min_quality: int) -> tuple[Fingerprint, ...]:

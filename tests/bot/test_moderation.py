@@ -66,19 +66,19 @@ async def test_edited_copy_matches_in_its_chat_only(store: SQLiteStore) -> None:
     moderation = await service(store)
     original = photo(1)
     entry_id = await block(moderation, hash_image(original))
-    match = moderation.find_match(CHAT, hash_image(edited_copy(original)))
+    match = await moderation.find_match(CHAT, hash_image(edited_copy(original)))
     assert match is not None and match.entry_id == entry_id and match.signal == "pdq"
     assert 0 <= match.distance <= 31
-    assert moderation.find_match(OTHER_CHAT, hash_image(edited_copy(original))) is None
-    assert moderation.find_match(CHAT, hash_image(photo(2))) is None
+    assert await moderation.find_match(OTHER_CHAT, hash_image(edited_copy(original))) is None
+    assert await moderation.find_match(CHAT, hash_image(photo(2))) is None
 
 
 async def test_threshold_is_configurable_and_inclusive(store: SQLiteStore) -> None:
     fps = hash_image(photo(3))
     strict = await service(store, pdq_max_distance=10)
     await block(strict, fps)
-    assert strict.find_match(CHAT, with_pdq_shift(fps, 10)) is not None
-    assert strict.find_match(CHAT, with_pdq_shift(fps, 11)) is None
+    assert await strict.find_match(CHAT, with_pdq_shift(fps, 10)) is not None
+    assert await strict.find_match(CHAT, with_pdq_shift(fps, 11)) is None
 
 
 async def test_low_quality_probe_or_entry_never_matches(store: SQLiteStore) -> None:
@@ -89,7 +89,7 @@ async def test_low_quality_probe_or_entry_never_matches(store: SQLiteStore) -> N
         CHAT, flat, actor=ADMIN, reason="", message_id=1, sender=None, file_unique_id="F1"
     )
     assert result.low_quality
-    assert moderation.find_match(CHAT, flat) is None
+    assert await moderation.find_match(CHAT, flat) is None
     # ...but the Telegram file id of the blocked file still matches exactly.
     known = await moderation.known_match(CHAT, "F1")
     assert known is not None and known.by_file_id
@@ -101,8 +101,8 @@ async def test_low_quality_probe_or_entry_never_matches(store: SQLiteStore) -> N
         good,
         probes=tuple(dataclasses.replace(p, quality=10) if p.quality else p for p in good.probes),
     )
-    assert moderation.find_match(CHAT, good) is not None
-    assert moderation.find_match(CHAT, degraded) is None
+    assert await moderation.find_match(CHAT, good) is not None
+    assert await moderation.find_match(CHAT, degraded) is None
 
 
 async def test_phash_alone_deletes_only_when_configured(store: SQLiteStore) -> None:
@@ -110,9 +110,9 @@ async def test_phash_alone_deletes_only_when_configured(store: SQLiteStore) -> N
     far_pdq = with_pdq_shift(fps, 100)
     off = await service(store)
     await block(off, fps)
-    assert off.find_match(CHAT, far_pdq) is None
+    assert await off.find_match(CHAT, far_pdq) is None
     on = await service(store, phash_auto_delete=True)
-    match = on.find_match(CHAT, far_pdq)
+    match = await on.find_match(CHAT, far_pdq)
     assert match is not None and match.signal == "phash" and match.distance == 0
 
 
@@ -123,17 +123,17 @@ async def test_unblock_by_id_and_by_match_and_restart(store: SQLiteStore) -> Non
     assert await moderation.unblock_entry(OTHER_CHAT, first, actor=ADMIN) is None
     removed = await moderation.unblock_entry(CHAT, first, actor=ADMIN)
     assert removed is not None and removed.id == first
-    assert moderation.find_match(CHAT, hash_image(original)) is None
+    assert await moderation.find_match(CHAT, hash_image(original)) is None
     assert await moderation.known_match(CHAT, "F1") is None
 
     second = await block(moderation, hash_image(original))
     reloaded = await service(store)
-    assert reloaded.find_match(CHAT, hash_image(edited_copy(original))) is not None
+    assert await reloaded.find_match(CHAT, hash_image(edited_copy(original))) is not None
     entries = await reloaded.unblock_matching(
         CHAT, hash_image(edited_copy(original)), actor=ADMIN, file_unique_id=None
     )
     assert [e.id for e in entries] == [second]
-    assert reloaded.find_match(CHAT, hash_image(original)) is None
+    assert await reloaded.find_match(CHAT, hash_image(original)) is None
 
 
 async def test_blocking_the_same_image_twice_reuses_the_entry(store: SQLiteStore) -> None:
@@ -161,7 +161,7 @@ async def test_add_hash_validates_and_matches(store: SQLiteStore) -> None:
         CHAT, "PDQ", fps.stored[0].hex.upper(), actor=ADMIN, reason=""
     )
     assert entry.fingerprints == (Fingerprint("pdq", fps.stored[0].value, 100),)
-    match = moderation.find_match(CHAT, hash_image(edited_copy(photo(7))))
+    match = await moderation.find_match(CHAT, hash_image(edited_copy(photo(7))))
     assert match is not None and match.entry_id == entry.id
 
 
@@ -169,7 +169,7 @@ async def test_match_record_adds_strikes_and_audit(store: SQLiteStore) -> None:
     moderation = await service(store)
     original = photo(8)
     await block(moderation, hash_image(original))
-    match = moderation.find_match(CHAT, hash_image(edited_copy(original)))
+    match = await moderation.find_match(CHAT, hash_image(edited_copy(original)))
     assert match is not None
     for expected in (1, 2):
         count = await moderation.record_match(
@@ -199,24 +199,24 @@ async def test_video_rules_both_directions_and_frames_as_images(store: SQLiteSto
     original = video(201, seconds=8)
     entry = await block(moderation, hash_video(original))
 
-    trimmed = moderation.find_match(CHAT, hash_video(trim(original, 2.0, 6.0)))
+    trimmed = await moderation.find_match(CHAT, hash_video(trim(original, 2.0, 6.0)))
     assert trimmed is not None and trimmed.entry_id == entry and trimmed.signal == "vpdq"
     assert trimmed.query_pct is not None and trimmed.query_pct >= 75
     assert trimmed.compared_pct is not None and trimmed.compared_pct < 75
 
-    embedded = moderation.find_match(
+    embedded = await moderation.find_match(
         CHAT, hash_video(embed(original, video(202, seconds=10), video(203, seconds=10)))
     )
     assert embedded is not None and embedded.compared_pct is not None
     assert embedded.compared_pct >= 75 and (embedded.query_pct or 0) < 50
-    assert moderation.find_match(CHAT, hash_video(video(204, seconds=8))) is None
-    assert moderation.find_match(OTHER_CHAT, hash_video(original)) is None
+    assert await moderation.find_match(CHAT, hash_video(video(204, seconds=8))) is None
+    assert await moderation.find_match(OTHER_CHAT, hash_video(original)) is None
 
     # A blocked photo shown in a video (a slideshow) matches through its frames.
     still = photo(205, (320, 180))
     photo_entry = await block(moderation, hash_image(still))
     slideshow = encode_video([np.asarray(still)] * 90 + [np.asarray(photo(206, (320, 180)))] * 90)
-    shown = moderation.find_match(CHAT, hash_video(slideshow))
+    shown = await moderation.find_match(CHAT, hash_video(slideshow))
     assert shown is not None and shown.entry_id == photo_entry and shown.signal == "pdq"
 
 
@@ -229,10 +229,10 @@ async def test_frames_as_images_can_be_turned_off(store: SQLiteStore) -> None:
     screenshot = hash_image(Image.fromarray(frames[45]))
     on = ModerationService(store, default_matching(), DEFAULTS.video)
     await block(on, hash_video(original))
-    match = on.find_match(CHAT, screenshot)
+    match = await on.find_match(CHAT, screenshot)
     assert match is not None and match.signal == "vpdq"
     off = ModerationService(
         store, default_matching(), dataclasses.replace(DEFAULTS.video, frames_as_images=False)
     )
     await off.load()
-    assert off.find_match(CHAT, screenshot) is None
+    assert await off.find_match(CHAT, screenshot) is None
