@@ -298,3 +298,45 @@ def test_bad_entries_are_refused_without_side_effects() -> None:
     probe = Fingerprint(PDQ.name, 5)
     assert index.query(CHAT_A, [probe], {PDQ.name: 0}) == [IndexHit(1, PDQ.name, 0, probe)]
     assert index.size() == 1
+
+
+def test_pairs_report_every_near_hash_with_its_group() -> None:
+    index = SignalIndex(PDQ)
+    base = (1 << 200) | 12345
+    # Entry 1: a video with frames in seconds 0, 0 and 1 (two frames share a second).
+    index.add_many([(1, base), (1, base ^ 0b1), (1, base ^ 0b11 << 100)], [0, 0, 1])
+    index.add(2, base ^ (1 << 255) ^ 0xFF)  # no group: counts on its own
+    index.add(3, ~base & ((1 << 256) - 1))  # far from everything
+    found = index.pairs([base, base ^ (0b11 << 100)], 31)
+    by_entry: dict[int, set[tuple[int, int]]] = {}
+    for probe, entry_id, group, distance in found:
+        assert 0 <= distance <= 31
+        by_entry.setdefault(entry_id, set()).add((probe, group))
+    assert set(by_entry) == {1, 2}
+    assert {group for _, group in by_entry[1]} == {0, 1}
+    assert index.group_count(1) == 2
+    assert index.group_count(2) == 1
+    assert index.group_count(3) == 1
+    assert index.group_count(99) == 0
+
+
+def test_groups_survive_compaction() -> None:
+    index = SignalIndex(PDQ)
+    for entry_id in range(1, 40):
+        index.add_many([(entry_id, entry_id * 7919), (entry_id, entry_id * 7919 + 1)], [5, 6])
+    for entry_id in range(1, 30):
+        index.remove(entry_id)  # more than half dead: compacts
+    assert index.group_count(35) == 2
+    groups = {group for _, entry_id, group, _ in index.pairs([35 * 7919], 0) if entry_id == 35}
+    assert groups == {5}
+
+
+def test_frames_count_by_second_in_the_blocklist_index() -> None:
+    frames = tuple(
+        Fingerprint("vpdq", (1 << 250) + i * (1 << 40), 100, seconds=i * 0.2) for i in range(10)
+    )
+    entry = Entry(1, CHAT_A, frames, None, 0.0, "", "reply")
+    index = BlocklistIndex.build([entry])
+    # Ten frames at 0.0-1.8 s fall in two whole seconds.
+    assert index.group_count(CHAT_A, "vpdq", 1) == 2
+    assert index.group_count(CHAT_B, "vpdq", 1) == 0

@@ -213,3 +213,27 @@ def test_migration_scripts_split_into_statements() -> None:
     assert len(statements) == 2
     assert statements[0].endswith("CREATE TABLE a (x TEXT DEFAULT ';');")
     assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+
+
+async def test_a_version_1_database_is_upgraded_and_keeps_its_entries(db_path: Path) -> None:
+    # A database written by the first release (schema v1, no frame times).
+    with sqlite3.connect(db_path) as db:
+        db.executescript(MIGRATIONS[0])
+        db.execute(
+            "INSERT INTO entries (chat_id, added_by, added_at, reason, source) "
+            "VALUES (-100, 1, 1.0, 'r', 'reply')"
+        )
+        db.execute(
+            "INSERT INTO entry_signals (entry_id, position, signal, hash, quality) "
+            "VALUES (1, 0, 'pdq', ?, 100)",
+            ("ab" * 32,),
+        )
+        db.execute("PRAGMA user_version = 1")
+    store = SQLiteStore(db_path)
+    await store.open()
+    try:
+        [entry] = await store.active_entries()
+        assert entry.fingerprints == (Fingerprint("pdq", int("ab" * 32, 16), 100),)
+        assert _pragma(db_path, "user_version") == len(MIGRATIONS)
+    finally:
+        await store.close()

@@ -483,3 +483,13 @@ async def test_unopened_store_refuses_use(store_factory: StoreFactory) -> None:
 
     with pytest.raises(StoreError, match="open"):
         await store.strike_count(CHAT, USER)
+
+
+async def test_video_frame_times_round_trip(store: Store) -> None:
+    frames = (
+        Fingerprint("vpdq", PDQ_A.value, 90, seconds=0.0),
+        Fingerprint("vpdq", PDQ_B.value, 100, seconds=12.4),
+    )
+    entry = await store.add_entry(_new(fingerprints=frames), at=T0)
+    assert entry.fingerprints == frames
+    assert await store.active_entries() == [entry]
