@@ -94,9 +94,10 @@ class Fingerprinter:
             )
         )
 
-    async def hash_video(self, data: bytes, *, for_block: bool = False) -> MediaFingerprints:
+    async def hash_video(self, data: bytes | str, *, for_block: bool = False) -> MediaFingerprints:
         """Fingerprint a video or animation (vPDQ frames) within the video budget.
 
+        ``data`` is the file's bytes or, with a local Bot API server, its path.
         ``for_block`` samples densely, for a video an admin is adding to the blocklist.
         """
         budget = self._block_budget if for_block else self._video_budget

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from telegram import Chat, Message, User
@@ -204,6 +205,14 @@ async def _fetch_and_hash(
     size = telegram_file.file_size
     if size is not None and size > limit:
         raise _TooLarge(f"file is {size} bytes; limit is {limit} (media.max_file_bytes)")
+    local = _local_path(context, telegram_file.file_path)
+    if local is not None and hasher == "video":
+        # A local Bot API server keeps the file on this machine: the worker reads it in
+        # place instead of this process copying a video of up to 2 GB into memory.
+        try:
+            return await context.services.fingerprinter.hash_video(local, for_block=for_block)
+        except MediaDecodeError as exc:
+            raise MediaSkipped(str(exc)) from None
     try:
         data = bytes(await telegram_file.download_as_bytearray())
     except TelegramError as exc:
@@ -237,6 +246,14 @@ class DeleteOutcome:
 DELETE_ATTEMPTS = 4
 #: Longest flood-control wait honoured inline; longer ones are reported as failures.
 MAX_RETRY_AFTER = 60.0
+
+
+def _local_path(context: HashguardContext, file_path: str | None) -> str | None:
+    """The file's path on this machine when a local Bot API server (local mode) serves it."""
+    if not context.services.config.telegram.local_mode or not file_path:
+        return None
+    path = Path(file_path)
+    return str(path) if path.is_absolute() and path.is_file() else None
 
 
 async def delete_message(context: HashguardContext, chat_id: int, message_id: int) -> DeleteOutcome:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, Final
 
 import av
@@ -93,7 +94,7 @@ class VideoScan:
     truncated: bool
 
 
-def hash_video(data: bytes, budget: VideoBudget | None = None) -> MediaFingerprints:
+def hash_video(data: bytes | str, budget: VideoBudget | None = None) -> MediaFingerprints:
     """Fingerprint a video (MP4, WebM, GIF, ...); raises ``MediaDecodeError`` naming why not.
 
     ``stored`` and ``probes`` are the vPDQ frame hashes (quality-filtered, duplicates
@@ -113,14 +114,19 @@ def hash_video(data: bytes, budget: VideoBudget | None = None) -> MediaFingerpri
     )
 
 
-def hash_animation(data: bytes, budget: VideoBudget | None = None) -> MediaFingerprints:
+def hash_animation(source: bytes | str, budget: VideoBudget | None = None) -> MediaFingerprints:
     """Like ``hash_video``, but a file with one frame (a still GIF, a one-frame clip) is
-    fingerprinted as the photo it is: PDQ with its orientations, and pHash."""
-    fingerprints = hash_video(data, budget)
+    fingerprinted as the photo it is: PDQ with its orientations, and pHash.
+
+    ``source`` is the file's bytes, or the path of a file a local Bot API server keeps (read
+    in place, so a large video is never copied into memory).
+    """
+    fingerprints = hash_video(source, budget)
     if fingerprints.frame_count == 1 and not fingerprints.truncated:
         try:
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
             return hash_photo(data, max_pixels=(budget or VideoBudget()).max_pixels)
-        except MediaDecodeError:
+        except (MediaDecodeError, OSError):
             pass  # a format Pillow does not read: the frame hash serves
     return fingerprints
 
@@ -137,8 +143,8 @@ def fingerprints_of(frames: tuple[FrameHash, ...], min_quality: int) -> tuple[Fi
     return tuple(kept)
 
 
-def scan_video(data: bytes, budget: VideoBudget, *, every_frame: bool = False) -> VideoScan:
-    """Decode the sampled frames of a video and hash each one.
+def scan_video(data: bytes | str, budget: VideoBudget, *, every_frame: bool = False) -> VideoScan:
+    """Decode the sampled frames of a video (its bytes, or a file path) and hash each one.
 
     ``every_frame`` hashes every decoded frame (vPDQ's ``seconds_per_hash = 0``), for
     conformance checks against the reference's per-frame files.
@@ -146,10 +152,12 @@ def scan_video(data: bytes, budget: VideoBudget, *, every_frame: bool = False) -
     if not data:
         raise MediaDecodeError("video data is empty (0 bytes)")
     started = time.monotonic()
+    what = f"{len(data)} bytes" if isinstance(data, bytes) else "file"
     try:
-        container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
+        source = io.BytesIO(data) if isinstance(data, bytes) else data
+        container = av.open(source, mode="r", metadata_errors="ignore")
     except (av.FFmpegError, ValueError, OSError) as exc:
-        raise MediaDecodeError(f"not a readable video ({len(data)} bytes): {exc}") from None
+        raise MediaDecodeError(f"not a readable video ({what}): {exc}") from None
     try:
         return _scan(container, budget, every_frame, started)
     except MediaDecodeError:

@@ -29,7 +29,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any, Self, TypeAlias, TypeVar
 
@@ -339,6 +339,8 @@ class FakeBotAPI:
         self._bot_rights: dict[int, BotRights] = {}
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        #: Paths of files served as a local Bot API server would (absolute, on disk).
+        self._local_files: set[str] = set()
 
         self._calls_changed = _Signal()
         self._updates_changed = _Signal()
@@ -576,19 +578,32 @@ class FakeBotAPI:
     # -- files --------------------------------------------------------------------------
 
     def add_file(
-        self, data: bytes, *, file_path_suffix: str = ".jpg", file_size: int | None = None
+        self,
+        data: bytes,
+        *,
+        file_path_suffix: str = ".jpg",
+        file_size: int | None = None,
+        local_dir: Path | None = None,
     ) -> FakeFile:
         """Make ``data`` downloadable and return its ids for use in message builders.
 
         ``file_size`` overrides the reported size, so a test can present a file over the
-        20 MB getFile limit without allocating it.
+        20 MB getFile limit without allocating it. ``local_dir`` imitates a local Bot API
+        server (``--local``): the file is written there and getFile answers its absolute
+        path, with no size limit.
         """
         n = next(_file_counter)
+        path = f"files/file_{n}{file_path_suffix}"
+        if local_dir is not None:
+            local = local_dir / f"file_{n}{file_path_suffix}"
+            local.write_bytes(data)
+            path = str(local)
+            self._local_files.add(path)
         file = FakeFile(
             file_id=f"FAKE-file-{n}",
             file_unique_id=f"FAKE-unique-{n}",
             file_size=len(data) if file_size is None else file_size,
-            file_path=f"files/file_{n}{file_path_suffix}",
+            file_path=path,
         )
         self._files[file.file_id] = file
         self._file_data[file.file_path] = data
@@ -754,7 +769,7 @@ class FakeBotAPI:
         file = self._files.get(call.str_param("file_id") or "")
         if file is None:
             raise _ApiError(400, "Bad Request: invalid file_id")
-        if file.file_size > MAX_DOWNLOAD_SIZE:
+        if file.file_size > MAX_DOWNLOAD_SIZE and file.file_path not in self._local_files:
             raise _ApiError(400, "Bad Request: file is too big")
         return {
             "file_id": file.file_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 from typing import Any
 
 import av
@@ -308,3 +309,29 @@ def _file_fields(item: dict[str, Any]) -> dict[str, Any]:
         "file_size": item["file_size"],
         "file_path": "",
     }
+
+
+async def test_local_bot_api_server_lifts_the_cap_and_files_are_read_in_place(
+    fake: FakeBotAPI, run_bot: RunBot, tmp_path: Path
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = video(191, seconds=6)
+    served = tmp_path / "bot-api-files"
+    served.mkdir()
+    async with run_bot(telegram_local_mode="true", media_max_file_bytes=str(2 * 1024**3)):
+        file = fake.add_file(original, file_path_suffix=".mp4", local_dir=served)
+        first = video_message(CHAT, MEMBER, file)
+        send(fake, first)
+        await block(fake, first)
+        # Reported as 30 MB: over the cloud Bot API's cap, fine for a local server.
+        big = fake.add_file(
+            reencode(original, crf=33),
+            file_path_suffix=".mp4",
+            local_dir=served,
+            file_size=30 * 1024 * 1024,
+        )
+        copy = video_message(CHAT, OTHER, big)
+        send(fake, copy)
+        await deleted(fake, copy)
+        # Nothing was fetched over HTTP: the files were read where the server keeps them.
+        assert fake.downloads == []
