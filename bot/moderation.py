@@ -323,8 +323,12 @@ class ModerationService:
         message_id: int | None,
         sender: Person | None,
         file_unique_id: str | None,
+        note: str = "",
     ) -> BlockResult:
-        """Add a media item's fingerprints to the chat's blocklist."""
+        """Add a media item's fingerprints to the chat's blocklist.
+
+        ``note`` is added to the audit row (e.g. that only a thumbnail was fingerprinted).
+        """
         low_quality = not any(
             f.signal in (PDQ.name, VPDQ.name) and self._usable(f) for f in fingerprints.stored
         )
@@ -359,7 +363,13 @@ class ModerationService:
             )
             return BlockResult(entry=existing, created=False, low_quality=low_quality)
         await self._audit_admin(
-            chat_id, "block", actor, entry, sender=sender, message_id=message_id, detail=reason
+            chat_id,
+            "block",
+            actor,
+            entry,
+            sender=sender,
+            message_id=message_id,
+            detail="; ".join(part for part in (reason, note) if part),
         )
         log.info("entry_blocked chat=%d entry=%d", chat_id, entry.id)
         return BlockResult(entry=entry, created=True, low_quality=low_quality)

@@ -123,6 +123,9 @@ async def block(update: Update, context: HashguardContext) -> None:
         message_id=target.message_id,
         sender=sender_of(target),
         file_unique_id=ref.file_unique_id,
+        note="only the thumbnail was fingerprinted (file over the download cap)"
+        if fetched.thumbnail_only
+        else "",
     )
     outcome = await delete_message(context, message.chat.id, target.message_id)
     entry = result.entry

@@ -241,6 +241,17 @@ async def test_video_over_the_download_cap_is_judged_by_its_thumbnail(
         logs = await bot_reply(fake, "audit events")
         assert "only the thumbnail was checked" in logs
 
+        # Blocking a video over the cap fingerprints its thumbnail, and says so.
+        other_thumb = fake.add_file(first_frame_jpeg(video(162, seconds=6, size=(480, 270))))
+        too_big = post_video(fake, b"", thumb=other_thumb, file_size=45 * 1024 * 1024)
+        reply = await block(fake, too_big)
+        assert "only its thumbnail was fingerprinted" in reply
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/logs 1"))
+        assert "only the thumbnail was fingerprinted" in await bot_reply(
+            fake, "audit events", since=mark
+        )
+
 
 async def test_corrupt_video_is_skipped_and_the_next_update_is_handled(
     fake: FakeBotAPI, run_bot: RunBot
