@@ -23,7 +23,7 @@ from telegram.ext import (
 from bot.config import Config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
-from handlers import admin, help, media, membership
+from handlers import admin, help, media, membership, strikes
 from handlers.albums import AlbumTracker
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
@@ -77,6 +77,8 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         ("unblock", admin.unblock),
         ("addhash", admin.addhash),
         ("logs", admin.logs),
+        ("warns", strikes.warns),
+        ("resetwarns", strikes.resetwarns),
         ("help", help.help_command),
         ("start", help.help_command),
     ):
@@ -95,7 +97,7 @@ async def _post_init(application: HashguardApp) -> None:
     assert config is not None, "build_application sets the config"
     store = SQLiteStore(config.storage.database)
     await store.open()
-    moderation = ModerationService(store, config.matching, config.video)
+    moderation = ModerationService(store, config.matching, config.video, config.moderation)
     await moderation.load()
     fingerprinter = Fingerprinter(
         config.media,

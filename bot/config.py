@@ -103,6 +103,10 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     "moderation": {
         "admin_cache_seconds": _Key(int, 120, _int_range(0, 86400)),
         "logs_in_group": _Key(bool, False),
+        "warn_limit": _Key(int, 3, _int_range(0, 100)),
+        "warn_action": _Key(str, "ban", _one_of("ban", "kick", "mute")),
+        "mute_minutes": _Key(int, 1440, _int_range(1, 525_600)),
+        "strike_expiry_days": _Key(int, 0, _int_range(0, 3650)),
     },
     "logging": {
         "level": _Key(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -168,6 +172,12 @@ class ModerationConfig:
     admin_cache_seconds: int
     #: /logs answers in the group instead of privately to the asking admin.
     logs_in_group: bool
+    #: Strikes at which ``warn_action`` runs against the sender; 0 never escalates.
+    warn_limit: int
+    warn_action: str
+    mute_minutes: int
+    #: Strikes older than this stop counting; 0 keeps them forever.
+    strike_expiry_days: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bot.config import MatchingConfig, VideoConfig
+from bot.config import MatchingConfig, ModerationConfig, VideoConfig
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex, IndexHit
 from hashdb.signals import PDQ, PHASH, VPDQ, get_signal_type
@@ -81,9 +81,16 @@ class RightsDecision:
 class ModerationService:
     """Decisions about one deployment's groups, backed by a ``Store`` and an index."""
 
-    def __init__(self, store: Store, matching: MatchingConfig, video: VideoConfig) -> None:
+    def __init__(
+        self,
+        store: Store,
+        matching: MatchingConfig,
+        video: VideoConfig,
+        moderation: ModerationConfig | None = None,
+    ) -> None:
         self._store = store
         self._matching = matching
+        self._moderation = moderation
         self._video = video
         self._video_rule = VideoMatchRule(
             query_pct=video.query_match_pct,
@@ -294,7 +301,9 @@ class ModerationService:
             await self._store.remember_file(file_unique_id, match.entry_id)
         if not deleted or not strike:
             return None
-        return await self._store.add_strike(chat_id, sender.id, at=now, entry_id=match.entry_id)
+        return await self._store.add_strike(
+            chat_id, sender.id, at=now, entry_id=match.entry_id, since=self._strikes_since(now)
+        )
 
     async def record_skip(
         self, chat_id: int, *, message_id: int | None, sender: Person | None, detail: str
@@ -475,8 +484,59 @@ class ModerationService:
     async def audit_log(self, chat_id: int, limit: int) -> list[AuditEvent]:
         return await self._store.recent_audit(chat_id, limit)
 
+    # -- strikes and escalation --------------------------------------------------------
+    def _strikes_since(self, now: float) -> float | None:
+        days = self._moderation.strike_expiry_days if self._moderation else 0
+        return now - days * 86400 if days else None
+
     async def strikes(self, chat_id: int, user_id: int) -> int:
-        return await self._store.strike_count(chat_id, user_id)
+        """The member's strikes in the chat that still count."""
+        return await self._store.strike_count(
+            chat_id, user_id, since=self._strikes_since(time.time())
+        )
+
+    @property
+    def warn_limit(self) -> int:
+        return self._moderation.warn_limit if self._moderation else 0
+
+    def escalation(self, strikes: int) -> str | None:
+        """The action due at this many strikes ("ban", "kick", "mute"), if any."""
+        if self._moderation is None or not self._moderation.warn_limit:
+            return None
+        return self._moderation.warn_action if strikes >= self._moderation.warn_limit else None
+
+    async def record_escalation(
+        self, chat_id: int, target: Person, action: str, *, done: bool, detail: str = ""
+    ) -> None:
+        """Audit an escalation; once it is done, the member's strikes start again at zero."""
+        await self._store.add_audit(
+            AuditEvent(
+                chat_id=chat_id,
+                event=action if done else f"{action}_failed",
+                target_id=target.id,
+                target_name=target.name,
+                detail=detail[:200],
+                at=time.time(),
+            )
+        )
+        if done:
+            await self._store.clear_strikes(chat_id, target.id)
+
+    async def reset_strikes(self, chat_id: int, target: Person, *, actor: Person) -> int:
+        cleared = await self._store.clear_strikes(chat_id, target.id)
+        await self._store.add_audit(
+            AuditEvent(
+                chat_id=chat_id,
+                event="resetwarns",
+                actor_id=actor.id,
+                actor_name=actor.name,
+                target_id=target.id,
+                target_name=target.name,
+                detail=f"{cleared} strike(s) cleared",
+                at=time.time(),
+            )
+        )
+        return cleared
 
     # -- chats and the bot's own rights ------------------------------------------------
     async def ensure_chat(self, chat_id: int, title: str) -> None:

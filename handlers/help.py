@@ -14,13 +14,17 @@ ABOUT = (
     "fingerprints only, never the media."
 )
 
-MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (("help", "what this bot does and its commands"),)
+MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("help", "what this bot does and its commands"),
+    ("warns", "your warnings in this group (admins: reply or give a user id)"),
+)
 
 ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("block", "reply to media: block it here and delete it [reason]"),
     ("unblock", "reply to media, or give an entry id: remove it from the blocklist"),
     ("addhash", "<algorithm> <hash> [reason]: block a raw hash (pdq, phash, vpdq)"),
     ("logs", "[N]: the last N audit events of this group"),
+    ("resetwarns", "reply or give a user id: clear a member's warnings"),
 )
 
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 
 from telegram import Message, Update
-from telegram.constants import ParseMode
-from telegram.error import TelegramError
 
-from bot.moderation import Match, Person
+from bot.moderation import Match
 from handlers.common import (
     MediaRef,
     MediaSkipped,
@@ -18,11 +16,11 @@ from handlers.common import (
     delete_messages,
     fetch_and_hash,
     media_ref,
-    mention,
     sender_of,
 )
 from handlers.context import HashguardContext
 from handlers.membership import report_missing_rights
+from handlers.strikes import warn
 
 log = logging.getLogger(__name__)
 
@@ -159,18 +157,6 @@ async def _remove_album(context: HashguardContext, message: Message, album: str)
         await report_missing_rights(
             context, message.chat, why=f"deleting failed: {outcome.failure}"
         )
-
-
-async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
-    # The warning names the sender and the count only: no hint of what the content was.
-    text = (
-        f"⚠️ {mention(sender)}, your message was removed because it matches content "
-        f"blocked in this group. Warning {strikes}."
-    )
-    try:
-        await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
-    except TelegramError as exc:
-        log.warning("warn_failed chat=%d error=%s", chat_id, type(exc).__name__)
 
 
 async def on_migrate(update: Update, context: HashguardContext) -> None:

@@ -443,7 +443,13 @@ class SQLiteStore:
 
     # -- strikes ---------------------------------------------------------------------------
     async def add_strike(
-        self, chat_id: int, user_id: int, *, at: float, entry_id: int | None = None
+        self,
+        chat_id: int,
+        user_id: int,
+        *,
+        at: float,
+        entry_id: int | None = None,
+        since: float | None = None,
     ) -> int:
         """Add one strike and return the user's strike count in the chat after it."""
         # Insert and count in one transaction, so the count returned includes this strike
@@ -453,11 +459,18 @@ class SQLiteStore:
                 "INSERT INTO strikes (chat_id, user_id, at, entry_id) VALUES (?, ?, ?, ?)",
                 (chat_id, user_id, at, entry_id),
             )
-            return await _strike_count(db, chat_id, user_id)
+            return await _strike_count(db, chat_id, user_id, since)
 
-    async def strike_count(self, chat_id: int, user_id: int) -> int:
+    async def strike_count(self, chat_id: int, user_id: int, *, since: float | None = None) -> int:
         async with self._session("count strikes") as db:
-            return await _strike_count(db, chat_id, user_id)
+            return await _strike_count(db, chat_id, user_id, since)
+
+    async def clear_strikes(self, chat_id: int, user_id: int) -> int:
+        async with self._session("clear strikes") as db:
+            cursor = await db.execute(
+                "DELETE FROM strikes WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
+            )
+            return cursor.rowcount
 
     # -- chats -----------------------------------------------------------------------------
     async def upsert_chat(self, chat_id: int, title: str, *, at: float) -> ChatRecord:
@@ -646,9 +659,13 @@ async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[object]) 
     return int(row[0]) if row is not None else 0
 
 
-async def _strike_count(db: aiosqlite.Connection, chat_id: int, user_id: int) -> int:
+async def _strike_count(
+    db: aiosqlite.Connection, chat_id: int, user_id: int, since: float | None
+) -> int:
     return await _scalar(
-        db, "SELECT count(*) FROM strikes WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
+        db,
+        "SELECT count(*) FROM strikes WHERE chat_id = ? AND user_id = ? AND at >= ?",
+        (chat_id, user_id, since if since is not None else float("-inf")),
     )
 
 

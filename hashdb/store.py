@@ -126,11 +126,23 @@ class Store(Protocol):
 
     # -- strikes -----------------------------------------------------------------------
     async def add_strike(
-        self, chat_id: int, user_id: int, *, at: float, entry_id: int | None = None
+        self,
+        chat_id: int,
+        user_id: int,
+        *,
+        at: float,
+        entry_id: int | None = None,
+        since: float | None = None,
     ) -> int:
-        """Add one strike and return the user's strike count in the chat after it."""
+        """Add one strike; return the user's strike count in the chat after it (counting
+        strikes at or after ``since`` only, when given: older ones have expired)."""
 
-    async def strike_count(self, chat_id: int, user_id: int) -> int: ...
+    async def strike_count(
+        self, chat_id: int, user_id: int, *, since: float | None = None
+    ) -> int: ...
+
+    async def clear_strikes(self, chat_id: int, user_id: int) -> int:
+        """Remove the user's strikes in the chat; returns how many there were."""
 
     # -- chats -------------------------------------------------------------------------
     async def upsert_chat(self, chat_id: int, title: str, *, at: float) -> ChatRecord: ...

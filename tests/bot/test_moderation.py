@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -236,3 +237,20 @@ async def test_frames_as_images_can_be_turned_off(store: SQLiteStore) -> None:
     )
     await off.load()
     assert await off.find_match(CHAT, screenshot) is None
+
+
+async def test_strikes_expire_and_escalation_follows_the_limit(store: SQLiteStore) -> None:
+    rules = dataclasses.replace(DEFAULTS.moderation, strike_expiry_days=30, warn_limit=2)
+    moderation = ModerationService(store, default_matching(), DEFAULTS.video, rules)
+    now = time.time()
+    await store.add_strike(CHAT, SENDER.id, at=now - 31 * 86400)  # expired
+    await store.add_strike(CHAT, SENDER.id, at=now - 29 * 86400)
+    assert await moderation.strikes(CHAT, SENDER.id) == 1
+    assert moderation.escalation(1) is None
+    assert moderation.escalation(2) == "ban"
+    await moderation.record_escalation(CHAT, SENDER, "ban", done=True)
+    assert await moderation.strikes(CHAT, SENDER.id) == 0
+    never = ModerationService(
+        store, default_matching(), DEFAULTS.video, dataclasses.replace(rules, warn_limit=0)
+    )
+    assert never.escalation(100) is None

@@ -278,13 +278,15 @@ async def test_help_lists_commands_for_the_askers_role(fake: FakeBotAPI, run_bot
         menus = {
             c.params["scope"]["type"]: c.params["commands"] for c in fake.calls_to("setMyCommands")
         }
-        assert [c["command"] for c in menus["default"]] == ["help"]
+        assert [c["command"] for c in menus["default"]] == ["help", "warns"]
         assert {c["command"] for c in menus["all_chat_administrators"]} == {
             "help",
+            "warns",
             "block",
             "unblock",
             "addhash",
             "logs",
+            "resetwarns",
         }
         send(fake, command(CHAT, MEMBER, "/help"))
         member_help = await bot_reply(fake, "Hashguard")

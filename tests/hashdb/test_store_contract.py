@@ -493,3 +493,16 @@ async def test_video_frame_times_round_trip(store: Store) -> None:
     entry = await store.add_entry(_new(fingerprints=frames), at=T0)
     assert entry.fingerprints == frames
     assert await store.active_entries() == [entry]
+
+
+async def test_strikes_expire_by_time_and_can_be_cleared(store: Store) -> None:
+    for day in range(3):
+        await store.add_strike(CHAT, USER, at=T0 + day * 86400)
+    assert await store.strike_count(CHAT, USER) == 3
+    assert await store.strike_count(CHAT, USER, since=T0 + 86400) == 2
+    count = await store.add_strike(CHAT, USER, at=T0 + 3 * 86400, since=T0 + 2 * 86400)
+    assert count == 2
+    await store.add_strike(OTHER_CHAT, USER, at=T0)
+    assert await store.clear_strikes(CHAT, USER) == 4
+    assert await store.strike_count(CHAT, USER) == 0
+    assert await store.strike_count(OTHER_CHAT, USER) == 1

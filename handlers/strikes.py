@@ -1,0 +1,136 @@
+"""Warnings and escalation: the sender of a removed match is warned in the group, and at
+the warn limit muted, kicked or banned; /warns and /resetwarns show and clear strikes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from telegram import ChatPermissions, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+
+from bot.moderation import Person
+from handlers.admin import actor_of, admin_command, parse_number
+from handlers.common import mention, sender_of
+from handlers.context import HashguardContext
+
+log = logging.getLogger(__name__)
+
+#: Telegram user ids are positive and below 2**52.
+MAX_USER_ID = 2**52
+
+_DONE = {"ban": "banned", "kick": "removed from the group", "mute": "muted"}
+
+
+async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
+    """Warn the sender in the group, and escalate at the warn limit."""
+    moderation = context.services.moderation
+    limit = moderation.warn_limit
+    count = f"Warning {strikes} of {limit}." if limit else f"Warning {strikes}."
+    # The warning names the sender and the count only: no hint of what the content was.
+    text = (
+        f"⚠️ {mention(sender)}, your message was removed because it matches content "
+        f"blocked in this group. {count}"
+    )
+    action = moderation.escalation(strikes)
+    if action is not None:
+        done, detail = await escalate(context, chat_id, sender, action)
+        await moderation.record_escalation(chat_id, sender, action, done=done, detail=detail)
+        if done:
+            text += f" {mention(sender)} has been {_DONE[action]}."
+    try:
+        await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+    except TelegramError as exc:
+        log.warning("warn_failed chat=%d error=%s", chat_id, type(exc).__name__)
+
+
+async def escalate(
+    context: HashguardContext, chat_id: int, target: Person, action: str
+) -> tuple[bool, str]:
+    """Mute, kick or ban ``target``; returns whether Telegram did it, and a note."""
+    bot = context.bot
+    settings = context.services.config.moderation
+    if target.id < 0:
+        # A channel or the group itself posting: members' restrictions do not apply.
+        log.info("escalation_skipped chat=%d target=%d reason=sender_chat", chat_id, target.id)
+        return False, "sent as a chat, not by a member"
+    now = dt.datetime.now(dt.UTC)
+    try:
+        if action == "mute":
+            until = now + dt.timedelta(minutes=settings.mute_minutes)
+            await bot.restrict_chat_member(
+                chat_id, target.id, ChatPermissions.no_permissions(), until_date=until
+            )
+            return True, f"muted for {settings.mute_minutes} minutes"
+        await bot.ban_chat_member(chat_id, target.id)
+        if action == "kick":
+            # A kick is a ban lifted at once: the member is out but may rejoin.
+            await bot.unban_chat_member(chat_id, target.id, only_if_banned=True)
+        return True, ""
+    except TelegramError as exc:
+        log.warning("escalation_failed chat=%d action=%s error=%s", chat_id, action, exc)
+        return False, str(exc)[:200]
+
+
+def _target(message: Message, args: list[str]) -> Person | str | None:
+    """Whose strikes a command is about: the replied-to sender, a user id, or None (self)."""
+    if args:
+        user_id = parse_number(args[0], 1, MAX_USER_ID)
+        if user_id is None:
+            return (
+                f"User id {args[0]!r} is not valid; expected a number like 123456789, or "
+                "reply to one of the member's messages."
+            )
+        return Person(user_id, f"user {user_id}")
+    if message.reply_to_message is not None:
+        return sender_of(message.reply_to_message)
+    return None
+
+
+async def warns(update: Update, context: HashguardContext) -> None:
+    """/warns: your own strikes; admins may ask about anyone (reply or user id)."""
+    message = update.effective_message
+    if message is None or message.chat.type not in ("group", "supergroup"):
+        return
+    target = _target(message, list(context.args or []))
+    if isinstance(target, str):
+        await message.reply_text(target)
+        return
+    asker = actor_of(message)
+    if (
+        target is not None
+        and target.id != asker.id
+        and not await context.services.admins.is_admin(context.bot, message)
+    ):
+        await message.reply_text("Only this group's admins can look at other members' warnings.")
+        return
+    person = target or asker
+    moderation = context.services.moderation
+    count = await moderation.strikes(message.chat.id, person.id)
+    limit = f" (limit {moderation.warn_limit})" if moderation.warn_limit else ""
+    await message.reply_text(
+        f"{mention(person)} has {count} warning(s) in this group{limit}.",
+        parse_mode=ParseMode.HTML,
+    )
+
+
+@admin_command
+async def resetwarns(update: Update, context: HashguardContext) -> None:
+    message = update.effective_message
+    assert message is not None
+    target = _target(message, list(context.args or []))
+    if isinstance(target, str):
+        await message.reply_text(target)
+        return
+    if target is None:
+        await message.reply_text(
+            "Reply to one of the member's messages with /resetwarns, or give their user id."
+        )
+        return
+    cleared = await context.services.moderation.reset_strikes(
+        message.chat.id, target, actor=actor_of(message)
+    )
+    await message.reply_text(
+        f"Cleared {cleared} warning(s) of {mention(target)}.", parse_mode=ParseMode.HTML
+    )
