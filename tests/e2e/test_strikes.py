@@ -97,6 +97,7 @@ async def test_warns_and_resetwarns(fake: FakeBotAPI, run_bot: RunBot) -> None:
     fake.set_admins(CHAT["id"], [ADMIN])
     async with run_bot():
         await post_copies(fake, 2, seed=331)
+        await bot_reply(fake, "Warning 2 of 3")  # the strike is recorded by then
         mark = time.monotonic()
         send(fake, command(CHAT, OTHER, "/warns"))
         assert "has 2 warning(s) in this group (limit 3)" in await bot_reply(
