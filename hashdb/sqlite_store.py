@@ -25,7 +25,7 @@ import aiosqlite
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
-from hashdb.store import AuditEvent, ChatRecord, Entry, NewEntry, StoreError
+from hashdb.store import AuditEvent, ChatRecord, Entry, NewEntry, Report, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,45 @@ _SCHEMA_V2 = """
 ALTER TABLE entry_signals ADD COLUMN seconds REAL;
 """
 
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
+_SCHEMA_V3 = """
+-- Members' reports: one row per reported message, its reporters apart, and the fingerprints
+-- of the reported media as they were when first reported (never the media itself).
+CREATE TABLE reports (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id            INTEGER NOT NULL,
+    message_id         INTEGER NOT NULL,
+    sender_id          INTEGER,
+    sender_name        TEXT    NOT NULL DEFAULT '',
+    reason             TEXT    NOT NULL DEFAULT '',
+    file_unique_id     TEXT,
+    at                 REAL    NOT NULL,
+    status             TEXT    NOT NULL DEFAULT 'open',
+    decided_by         INTEGER,
+    decided_at         REAL,
+    review_chat_id     INTEGER,
+    review_message_id  INTEGER,
+    UNIQUE (chat_id, message_id)
+);
+
+CREATE TABLE report_reporters (
+    report_id    INTEGER NOT NULL REFERENCES reports (id),
+    reporter_id  INTEGER NOT NULL,
+    at           REAL    NOT NULL,
+    PRIMARY KEY (report_id, reporter_id)
+) WITHOUT ROWID;
+
+CREATE TABLE report_signals (
+    report_id  INTEGER NOT NULL REFERENCES reports (id),
+    position   INTEGER NOT NULL,
+    signal     TEXT    NOT NULL,
+    hash       TEXT    NOT NULL,
+    quality    INTEGER,
+    seconds    REAL,
+    PRIMARY KEY (report_id, position)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
 
 _ENTRY_COLUMNS = """
     SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
@@ -546,6 +584,120 @@ class SQLiteStore:
         """Stop tracking the chat; its row stays so a later upsert keeps added_at and flags."""
         async with self._session("forget a chat") as db:
             await db.execute("UPDATE chats SET active = 0 WHERE chat_id = ?", (chat_id,))
+
+    # -- reports ---------------------------------------------------------------------------
+    async def add_report(
+        self,
+        *,
+        chat_id: int,
+        message_id: int,
+        sender_id: int | None,
+        sender_name: str,
+        reporter_id: int,
+        reason: str,
+        fingerprints: tuple[Fingerprint, ...],
+        file_unique_id: str | None,
+        at: float,
+    ) -> tuple[Report, bool]:
+        for fingerprint in fingerprints:
+            _check_storable(fingerprint)
+        async with self._transaction("record a report") as db:
+            await db.execute(
+                "INSERT INTO reports (chat_id, message_id, sender_id, sender_name, reason, "
+                "file_unique_id, at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (chat_id, message_id) DO NOTHING",
+                (chat_id, message_id, sender_id, sender_name, reason, file_unique_id, at),
+            )
+            report_id = await _scalar(
+                db,
+                "SELECT id FROM reports WHERE chat_id = ? AND message_id = ?",
+                (chat_id, message_id),
+            )
+            if not await _scalar(
+                db, "SELECT count(*) FROM report_signals WHERE report_id = ?", (report_id,)
+            ):
+                await db.executemany(
+                    "INSERT INTO report_signals (report_id, position, signal, hash, quality, "
+                    "seconds) VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (report_id, position, f.signal, f.hex, f.quality, f.seconds)
+                        for position, f in enumerate(fingerprints)
+                    ],
+                )
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO report_reporters (report_id, reporter_id, at) "
+                "VALUES (?, ?, ?)",
+                (report_id, reporter_id, at),
+            )
+            new_reporter = cursor.rowcount == 1
+            report = await _load_report(db, report_id)
+        assert report is not None
+        return report, new_reporter
+
+    async def get_report(self, report_id: int) -> Report | None:
+        async with self._session("read a report") as db:
+            return await _load_report(db, report_id)
+
+    async def set_report_review(
+        self, report_id: int, *, review_chat_id: int, review_message_id: int
+    ) -> None:
+        async with self._session("record a review message") as db:
+            await db.execute(
+                "UPDATE reports SET review_chat_id = ?, review_message_id = ? WHERE id = ?",
+                (review_chat_id, review_message_id, report_id),
+            )
+
+    async def decide_report(
+        self, report_id: int, *, status: str, decided_by: int, at: float
+    ) -> bool:
+        if status not in ("blocked", "dismissed"):
+            raise ValueError(f"report status {status!r}; expected 'blocked' or 'dismissed'")
+        async with self._session("decide a report") as db:
+            # Conditional on "open": of two admins pressing at once, exactly one decides.
+            cursor = await db.execute(
+                "UPDATE reports SET status = ?, decided_by = ?, decided_at = ? "
+                "WHERE id = ? AND status = 'open'",
+                (status, decided_by, at, report_id),
+            )
+            return cursor.rowcount == 1
+
+
+async def _load_report(db: aiosqlite.Connection, report_id: int) -> Report | None:
+    rows = list(
+        await db.execute_fetchall(
+            "SELECT id, chat_id, message_id, sender_id, sender_name, reason, file_unique_id, at, "
+            "status, decided_by, review_chat_id, review_message_id FROM reports WHERE id = ?",
+            (report_id,),
+        )
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    reporters = await db.execute_fetchall(
+        "SELECT reporter_id FROM report_reporters WHERE report_id = ? ORDER BY at, reporter_id",
+        (report_id,),
+    )
+    signals = await db.execute_fetchall(
+        "SELECT signal, hash, quality, seconds FROM report_signals WHERE report_id = ? "
+        "ORDER BY position",
+        (report_id,),
+    )
+    return Report(
+        id=row[0],
+        chat_id=row[1],
+        message_id=row[2],
+        sender_id=row[3],
+        sender_name=row[4],
+        reason=row[5],
+        file_unique_id=row[6],
+        at=row[7],
+        status=row[8],
+        decided_by=row[9],
+        review_chat_id=row[10],
+        review_message_id=row[11],
+        reporters=tuple(r[0] for r in reporters),
+        fingerprints=tuple(_fingerprint(report_id, *signal) for signal in signals),
+    )
 
 
 class _EntryAssembler:

@@ -89,6 +89,32 @@ class ChatRecord:
     rights_notice_sent: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Members' report of one message: who reported it, and what the admins decided.
+
+    One report per reported message; further members reporting it join its reporters.
+    """
+
+    id: int
+    chat_id: int
+    message_id: int
+    sender_id: int | None
+    sender_name: str
+    #: Fingerprints of the reported media, computed when it was first reported (empty for a
+    #: message without media): what Block adds to the blocklist.
+    fingerprints: tuple[Fingerprint, ...]
+    file_unique_id: str | None
+    reporters: tuple[int, ...]
+    reason: str
+    at: float
+    #: "open", "blocked" or "dismissed".
+    status: str = "open"
+    decided_by: int | None = None
+    review_chat_id: int | None = None
+    review_message_id: int | None = None
+
+
 class Store(Protocol):
     """Async persistence for the moderation core."""
 
@@ -169,3 +195,32 @@ class Store(Protocol):
 
     async def forget_chat(self, chat_id: int) -> None:
         """The bot left the chat: stop tracking it (its blocklist and audit stay)."""
+
+    # -- reports -------------------------------------------------------------------------
+    async def add_report(
+        self,
+        *,
+        chat_id: int,
+        message_id: int,
+        sender_id: int | None,
+        sender_name: str,
+        reporter_id: int,
+        reason: str,
+        fingerprints: tuple[Fingerprint, ...],
+        file_unique_id: str | None,
+        at: float,
+    ) -> tuple[Report, bool]:
+        """Record a member's report of a message; returns the report and whether this
+        reporter is new to it (a member reporting the same message again counts once)."""
+
+    async def get_report(self, report_id: int) -> Report | None: ...
+
+    async def set_report_review(
+        self, report_id: int, *, review_chat_id: int, review_message_id: int
+    ) -> None:
+        """Remember where the report's review message was posted."""
+
+    async def decide_report(
+        self, report_id: int, *, status: str, decided_by: int, at: float
+    ) -> bool:
+        """Close an open report as "blocked" or "dismissed"; False if it was already decided."""

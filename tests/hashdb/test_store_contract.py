@@ -506,3 +506,68 @@ async def test_strikes_expire_by_time_and_can_be_cleared(store: Store) -> None:
     assert await store.clear_strikes(CHAT, USER) == 4
     assert await store.strike_count(CHAT, USER) == 0
     assert await store.strike_count(OTHER_CHAT, USER) == 1
+
+
+async def test_reports_collect_reporters_once_and_are_decided_once(store: Store) -> None:
+    report, new = await store.add_report(
+        chat_id=CHAT,
+        message_id=42,
+        sender_id=USER,
+        sender_name="Mallory",
+        reporter_id=ADMIN,
+        reason="not ok",
+        fingerprints=(PDQ_A, PHASH_A),
+        file_unique_id="F",
+        at=T0,
+    )
+    assert new and report.reporters == (ADMIN,) and report.status == "open"
+    assert report.fingerprints == (PDQ_A, PHASH_A)
+    again, new = await store.add_report(
+        chat_id=CHAT,
+        message_id=42,
+        sender_id=USER,
+        sender_name="Mallory",
+        reporter_id=ADMIN,
+        reason="",
+        fingerprints=(PDQ_B,),
+        file_unique_id="F",
+        at=T0 + 1,
+    )
+    assert not new and again.id == report.id and again.reporters == (ADMIN,)
+    assert again.fingerprints == (PDQ_A, PHASH_A)  # the first report's hashes stay
+    second, new = await store.add_report(
+        chat_id=CHAT,
+        message_id=42,
+        sender_id=USER,
+        sender_name="Mallory",
+        reporter_id=7,
+        reason="",
+        fingerprints=(),
+        file_unique_id=None,
+        at=T0 + 2,
+    )
+    assert new and second.reporters == (ADMIN, 7)
+
+    await store.set_report_review(report.id, review_chat_id=CHAT, review_message_id=43)
+    decisions = await asyncio.gather(
+        store.decide_report(report.id, status="blocked", decided_by=1, at=T0),
+        store.decide_report(report.id, status="dismissed", decided_by=2, at=T0),
+    )
+    assert sorted(decisions) == [False, True]
+    final = await store.get_report(report.id)
+    assert final is not None and final.status in ("blocked", "dismissed")
+    assert (final.review_chat_id, final.review_message_id) == (CHAT, 43)
+    assert await store.get_report(report.id + 100) is None
+
+    text, _ = await store.add_report(
+        chat_id=OTHER_CHAT,
+        message_id=42,
+        sender_id=USER,
+        sender_name="M",
+        reporter_id=7,
+        reason="spam",
+        fingerprints=(),
+        file_unique_id=None,
+        at=T0,
+    )
+    assert text.id != report.id and text.fingerprints == ()
