@@ -14,6 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     MessageHandler,
@@ -23,7 +24,7 @@ from telegram.ext import (
 from bot.config import Config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
-from handlers import admin, help, media, membership, strikes
+from handlers import admin, help, media, membership, reports, strikes
 from handlers.albums import AlbumTracker
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
@@ -34,7 +35,12 @@ log = logging.getLogger(__name__)
 
 #: Only the update kinds the bot handles are requested from Telegram. Edited messages are
 #: among them: replacing the photo of a sent message must not slip past the blocklist.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.MY_CHAT_MEMBER]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.MY_CHAT_MEMBER,
+    Update.CALLBACK_QUERY,
+]
 
 MEDIA_FILTER = (
     filters.ChatType.GROUPS
@@ -78,6 +84,7 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         ("addhash", admin.addhash),
         ("logs", admin.logs),
         ("warns", strikes.warns),
+        ("report", reports.report),
         ("resetwarns", strikes.resetwarns),
         ("help", help.help_command),
         ("start", help.help_command),
@@ -85,6 +92,10 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         application.add_handler(CommandHandler(name, callback, filters=COMMAND_FILTER))
     application.add_handler(MessageHandler(MEDIA_FILTER, media.on_media))
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, media.on_migrate))
+    application.add_handler(
+        CallbackQueryHandler(reports.on_review_button, pattern=reports.CALLBACK_PATTERN)
+    )
+    application.add_handler(CallbackQueryHandler(reports.on_unknown_button))
     application.add_handler(
         ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
     )

@@ -22,7 +22,7 @@ from bot.config import MatchingConfig, ModerationConfig, VideoConfig
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex, IndexHit
 from hashdb.signals import PDQ, PHASH, VPDQ, get_signal_type
-from hashdb.store import AuditEvent, ChatRecord, Entry, NewEntry, Store
+from hashdb.store import AuditEvent, ChatRecord, Entry, NewEntry, Report, Store
 from hashdb.video import VIDEO_KIND
 from hashdb.video_match import VideoComparison, VideoMatchRule, comparison_from_pairs
 
@@ -483,6 +483,112 @@ class ModerationService:
 
     async def audit_log(self, chat_id: int, limit: int) -> list[AuditEvent]:
         return await self._store.recent_audit(chat_id, limit)
+
+    # -- reports -----------------------------------------------------------------------
+    async def report(
+        self,
+        chat_id: int,
+        message_id: int,
+        *,
+        sender: Person | None,
+        reporter: Person,
+        reason: str,
+        fingerprints: MediaFingerprints | None,
+        file_unique_id: str | None,
+    ) -> tuple[Report, bool]:
+        """Record a member's report; returns it and whether this member is a new reporter."""
+        now = time.time()
+        report, new = await self._store.add_report(
+            chat_id=chat_id,
+            message_id=message_id,
+            sender_id=sender.id if sender else None,
+            sender_name=sender.name if sender else "",
+            reporter_id=reporter.id,
+            reason=reason[:200],
+            fingerprints=fingerprints.stored if fingerprints else (),
+            file_unique_id=file_unique_id,
+            at=now,
+        )
+        if new:
+            await self._store.add_audit(
+                AuditEvent(
+                    chat_id=chat_id,
+                    event="report",
+                    actor_id=reporter.id,
+                    actor_name=reporter.name,
+                    target_id=sender.id if sender else None,
+                    target_name=sender.name if sender else "",
+                    message_id=message_id,
+                    detail=f"report #{report.id}; {reason}"[:200],
+                    at=now,
+                )
+            )
+        return report, new
+
+    async def set_review_message(self, report_id: int, chat_id: int, message_id: int) -> None:
+        await self._store.set_report_review(
+            report_id, review_chat_id=chat_id, review_message_id=message_id
+        )
+
+    async def get_report(self, report_id: int) -> Report | None:
+        return await self._store.get_report(report_id)
+
+    async def decide_report(
+        self, report: Report, *, block: bool, actor: Person
+    ) -> tuple[bool, Entry | None]:
+        """Close a report; with ``block``, its fingerprints join the blocklist.
+
+        Returns whether this call decided it (False: someone already had) and the entry.
+        """
+        status = "blocked" if block else "dismissed"
+        if not await self._store.decide_report(
+            report.id, status=status, decided_by=actor.id, at=time.time()
+        ):
+            return False, None
+        entry: Entry | None = None
+        sender = Person(report.sender_id, report.sender_name) if report.sender_id else None
+        if block and report.fingerprints:
+            kind = (
+                VIDEO_KIND if any(f.signal == VPDQ.name for f in report.fingerprints) else "photo"
+            )
+            result = await self.block(
+                report.chat_id,
+                MediaFingerprints(kind, report.fingerprints, report.fingerprints, 0, 0),
+                actor=actor,
+                reason=f"report #{report.id}",
+                message_id=report.message_id,
+                sender=sender,
+                file_unique_id=report.file_unique_id,
+            )
+            entry = result.entry
+        await self._store.add_audit(
+            AuditEvent(
+                chat_id=report.chat_id,
+                event=f"report_{status}",
+                actor_id=actor.id,
+                actor_name=actor.name,
+                target_id=report.sender_id,
+                target_name=report.sender_name,
+                message_id=report.message_id,
+                entry_id=entry.id if entry else None,
+                detail=f"report #{report.id}",
+                at=time.time(),
+            )
+        )
+        return True, entry
+
+    async def strike_for_report(self, report: Report, entry: Entry | None) -> int | None:
+        """A strike for the sender of a message removed by a report decision."""
+        if report.sender_id is None:
+            return None
+        now = time.time()
+        return await self._store.add_strike(
+            report.chat_id,
+            report.sender_id,
+            at=now,
+            entry_id=entry.id if entry else None,
+            since=self._strikes_since(now),
+        )
 
     # -- strikes and escalation --------------------------------------------------------
     def _strikes_since(self, now: float) -> float | None:

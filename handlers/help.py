@@ -17,6 +17,7 @@ ABOUT = (
 MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", "what this bot does and its commands"),
     ("warns", "your warnings in this group (admins: reply or give a user id)"),
+    ("report", "reply to a message: report it to the admins anonymously [reason]"),
 )
 
 ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (

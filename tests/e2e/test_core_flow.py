@@ -278,10 +278,11 @@ async def test_help_lists_commands_for_the_askers_role(fake: FakeBotAPI, run_bot
         menus = {
             c.params["scope"]["type"]: c.params["commands"] for c in fake.calls_to("setMyCommands")
         }
-        assert [c["command"] for c in menus["default"]] == ["help", "warns"]
+        assert [c["command"] for c in menus["default"]] == ["help", "warns", "report"]
         assert {c["command"] for c in menus["all_chat_administrators"]} == {
             "help",
             "warns",
+            "report",
             "block",
             "unblock",
             "addhash",

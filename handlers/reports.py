@@ -1,0 +1,198 @@
+"""Member reports and admin review: /report, and the review message's Block / Dismiss buttons.
+
+The reporter stays anonymous to the group: the /report command message is deleted at once.
+The review message names the report and links to the reported message; it never contains or
+re-sends the media. The button labels "Block" and "Dismiss" are relied on by users' scripts.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+
+from bot.moderation import Person
+from handlers.common import (
+    MediaSkipped,
+    chat_title,
+    delete_message,
+    fetch_and_hash,
+    media_ref,
+    person_of_user,
+    sender_of,
+)
+from handlers.context import HashguardContext
+from handlers.strikes import warn
+from hashdb.store import Report
+
+log = logging.getLogger(__name__)
+
+#: Callback data of the review buttons: user-controlled input, so parsed strictly.
+CALLBACK_PATTERN = r"^report:(block|dismiss):(\d{1,19})$"
+_CALLBACK = re.compile(CALLBACK_PATTERN)
+
+
+async def report(update: Update, context: HashguardContext) -> None:
+    """/report [reason], in reply to the message being reported."""
+    message = update.effective_message
+    if message is None or message.chat.type not in ("group", "supergroup"):
+        if message is not None:
+            await message.reply_text("/report works in groups: reply to the message to report.")
+        return
+    target = message.reply_to_message
+    if target is None:
+        await message.reply_text("Reply to the message you want to report with /report [reason].")
+        return
+    if target.from_user is not None and target.from_user.id == context.bot.id:
+        await message.reply_text("Messages of mine cannot be reported.")
+        return
+    reporter = sender_of(message)
+    reason = _reason(message)
+    # Deleted first, so the group does not see who reported.
+    await delete_message(context, message.chat.id, message.message_id)
+    moderation = context.services.moderation
+    await moderation.ensure_chat(message.chat.id, chat_title(message.chat))
+
+    ref = media_ref(target)
+    fingerprints = None
+    if ref is not None:
+        try:
+            fingerprints = (await fetch_and_hash(context, ref, for_block=True)).fingerprints
+        except MediaSkipped as exc:
+            log.info("report_media_skipped chat=%d reason=%s", message.chat.id, exc)
+    recorded, new_reporter = await moderation.report(
+        message.chat.id,
+        target.message_id,
+        sender=sender_of(target),
+        reporter=reporter,
+        reason=reason,
+        fingerprints=fingerprints,
+        file_unique_id=ref.file_unique_id if ref else None,
+    )
+    if not new_reporter or recorded.status != "open":
+        return
+    await _post_or_update_review(context, recorded, target)
+
+
+def _reason(message: Message) -> str:
+    parts = (message.text or "").split(maxsplit=1)
+    return parts[1].strip()[:200] if len(parts) > 1 else ""
+
+
+def review_text(report: Report, link: str | None, *, decided: str = "") -> str:
+    what = "media" if report.fingerprints else "a message"
+    where = f'<a href="{html.escape(link)}">{what}</a>' if link else what
+    count = len(report.reporters)
+    lines = [
+        f"🚩 Report #{report.id}: {where} (message {report.message_id}) reported by "
+        f"{count} member{'s' if count != 1 else ''}."
+    ]
+    if report.reason:
+        lines.append(f"Reason given: {html.escape(report.reason)}")
+    lines.append(
+        decided or "Admins: Block adds it to the blocklist and removes it; Dismiss closes."
+    )
+    return "\n".join(lines)
+
+
+def review_buttons(report_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("Block", callback_data=f"report:block:{report_id}"),
+                InlineKeyboardButton("Dismiss", callback_data=f"report:dismiss:{report_id}"),
+            ]
+        ]
+    )
+
+
+async def _post_or_update_review(
+    context: HashguardContext, recorded: Report, target: Message
+) -> None:
+    text = review_text(recorded, target.link)
+    try:
+        if recorded.review_message_id is not None and recorded.review_chat_id is not None:
+            await context.bot.edit_message_text(
+                text,
+                chat_id=recorded.review_chat_id,
+                message_id=recorded.review_message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=review_buttons(recorded.id),
+                disable_web_page_preview=True,
+            )
+            return
+        review = await context.bot.send_message(
+            recorded.chat_id,
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=review_buttons(recorded.id),
+            disable_web_page_preview=True,
+        )
+    except TelegramError as exc:
+        log.warning("review_post_failed chat=%d error=%s", recorded.chat_id, exc)
+        return
+    await context.services.moderation.set_review_message(
+        recorded.id, review.chat_id, review.message_id
+    )
+
+
+async def on_review_button(update: Update, context: HashguardContext) -> None:
+    """Block / Dismiss pressed on a review message."""
+    query = update.callback_query
+    if query is None:
+        return
+    found = _CALLBACK.match(query.data or "")
+    message = query.message
+    moderation = context.services.moderation
+    recorded = await moderation.get_report(int(found.group(2))) if found else None
+    # The data is user-controlled: it must name a report reviewed in this very chat.
+    if (
+        found is None
+        or recorded is None
+        or not isinstance(message, Message)
+        or recorded.review_chat_id != message.chat.id
+        or recorded.review_message_id != message.message_id
+    ):
+        await query.answer("This button is not valid.", show_alert=True)
+        return
+    if not await context.services.admins.is_user_admin(
+        context.bot, recorded.chat_id, query.from_user.id
+    ):
+        await query.answer("Only this group's admins can decide reports.", show_alert=True)
+        return
+    actor = person_of_user(query.from_user)
+    block = found.group(1) == "block"
+    decided, entry = await moderation.decide_report(recorded, block=block, actor=actor)
+    if not decided:
+        await query.answer("This report was already decided.")
+        return
+    verdict = "blocked" if block else "dismissed"
+    if block:
+        outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
+        if outcome.deleted and recorded.sender_id is not None:
+            strikes = await moderation.strike_for_report(recorded, entry)
+            if strikes is not None:
+                sender = Person(recorded.sender_id, recorded.sender_name)
+                await warn(context, recorded.chat_id, sender, strikes)
+    by = f"{verdict.capitalize()} by {html.escape(actor.name)}."
+    if entry is not None:
+        by += f" Blocklist entry #{entry.id}."
+    try:
+        await message.edit_text(
+            review_text(recorded, None, decided=by),
+            parse_mode=ParseMode.HTML,
+            reply_markup=None,
+        )
+    except TelegramError as exc:
+        log.warning("review_edit_failed chat=%d error=%s", recorded.chat_id, exc)
+    await query.answer(f"Report {verdict}.")
+
+
+async def on_unknown_button(update: Update, context: HashguardContext) -> None:
+    """Any other button data (forged, or from an older version): refuse, change nothing."""
+    if update.callback_query is not None:
+        await update.callback_query.answer("This button is not valid.", show_alert=True)

@@ -1,0 +1,151 @@
+"""Member reports and admin review through the Block / Dismiss buttons, end to end."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from tests.e2e.conftest import RunBot, settle
+from tests.e2e.test_core_flow import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    OTHER,
+    bot_reply,
+    deleted,
+    post_photo,
+    send,
+)
+from tests.fakebot import FakeBotAPI, SentMessage, command, text_message, user
+from tests.media import edited_copy, photo
+
+REPORTER = user(6001, "Rita")
+SECOND_REPORTER = user(6002, "Sam")
+_query_ids = itertools.count(1)
+
+
+def press(fake: FakeBotAPI, who: dict[str, Any], review: SentMessage, data: str) -> int:
+    return fake.push_update(
+        {
+            "callback_query": {
+                "id": f"q{next(_query_ids)}",
+                "from": who,
+                "chat_instance": "ci",
+                "data": data,
+                "message": review.message,
+            }
+        }
+    )
+
+
+async def review_message(fake: FakeBotAPI, report_id: int = 1) -> SentMessage:
+    await fake.wait_for("sendMessage", lambda c: f"Report #{report_id}" in str(c.params))
+    return next(m for m in fake.sent_messages if f"Report #{report_id}:" in (m.text or ""))
+
+
+async def answer(fake: FakeBotAPI, since: float) -> dict[str, Any]:
+    call = await fake.wait_for("answerCallbackQuery", lambda c: c.at >= since)
+    return call.params
+
+
+async def test_report_then_admin_blocks_from_the_review_message(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(401)
+    async with run_bot():
+        reported = post_photo(fake, OTHER, original)
+        report_command = command(CHAT, REPORTER, "/report she never agreed", reply_to=reported)
+        send(fake, report_command)
+        review = await review_message(fake)
+        # The reporter stays anonymous: the command is gone, the review does not name them.
+        assert fake.is_deleted(CHAT["id"], report_command["message_id"])
+        assert "Rita" not in (review.text or "")
+        assert "she never agreed" in (review.text or "")
+        labels = [b["text"] for row in review.reply_markup["inline_keyboard"] for b in row]
+        assert labels == ["Block", "Dismiss"]
+        assert not fake.is_deleted(CHAT["id"], reported["message_id"])
+
+        # A member pressing Block is refused and nothing changes.
+        mark = time.monotonic()
+        press(fake, MEMBER, review, "report:block:1")
+        refused = await answer(fake, mark)
+        assert refused.get("show_alert") in ("true", True)
+        assert not fake.is_deleted(CHAT["id"], reported["message_id"])
+
+        mark = time.monotonic()
+        press(fake, ADMIN, review, "report:block:1")
+        assert "blocked" in str((await answer(fake, mark)).get("text"))
+        await deleted(fake, reported)
+        assert "Warning 1 of 3" in await bot_reply(fake, "Warning", since=mark)
+        edited = await fake.wait_for("editMessageText", lambda c: c.at >= mark)
+        assert "Blocked by Alice. Blocklist entry #1." in (edited.str_param("text") or "")
+
+        # Deciding twice is harmless.
+        mark = time.monotonic()
+        press(fake, ADMIN, review, "report:dismiss:1")
+        assert "already decided" in str((await answer(fake, mark)).get("text"))
+
+        # The fingerprint is blocked: an edited copy is removed on sight.
+        await deleted(fake, post_photo(fake, MEMBER, edited_copy(original)))
+
+
+async def test_dismiss_blocks_nothing_and_reporters_count_once(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(402)
+    async with run_bot() as app:
+        reported = post_photo(fake, OTHER, original)
+        send(fake, command(CHAT, REPORTER, "/report", reply_to=reported))
+        review = await review_message(fake)
+        assert "reported by 1 member." in (review.text or "")
+        send(fake, command(CHAT, REPORTER, "/report again", reply_to=reported))
+        mark = time.monotonic()
+        send(fake, command(CHAT, SECOND_REPORTER, "/report", reply_to=reported))
+        edited = await fake.wait_for("editMessageText", lambda c: c.at >= mark)
+        assert "reported by 2 members." in (edited.str_param("text") or "")
+
+        mark = time.monotonic()
+        press(fake, ADMIN, review, "report:dismiss:1")
+        assert "dismissed" in str((await answer(fake, mark)).get("text"))
+        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+        assert not fake.is_deleted(CHAT["id"], reported["message_id"])
+        copy = post_photo(fake, MEMBER, edited_copy(original))
+        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+        assert not fake.is_deleted(CHAT["id"], copy["message_id"])
+
+
+async def test_forged_button_data_is_refused(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot():
+        reported = post_photo(fake, OTHER, photo(403))
+        send(fake, command(CHAT, REPORTER, "/report", reply_to=reported))
+        review = await review_message(fake)
+        for data in ("report:block:99", "report:block:1x", "report:nuke:1", "x" * 64):
+            mark = time.monotonic()
+            press(fake, ADMIN, review, data)
+            assert "not valid" in str((await answer(fake, mark)).get("text"))
+        assert not fake.is_deleted(CHAT["id"], reported["message_id"])
+
+
+async def test_text_report_block_removes_the_message_without_a_fingerprint(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot() as app:
+        reported = text_message(CHAT, OTHER, "a link to somewhere bad")
+        send(fake, reported)
+        send(fake, command(CHAT, REPORTER, "/report", reply_to=reported))
+        review = await review_message(fake)
+        assert "a message" in (review.text or "")
+        mark = time.monotonic()
+        press(fake, ADMIN, review, "report:block:1")
+        await answer(fake, mark)
+        await deleted(fake, reported)
+        edited = await fake.wait_for("editMessageText", lambda c: c.at >= mark)
+        assert "Blocked by Alice." in (edited.str_param("text") or "")
+        assert "entry" not in (edited.str_param("text") or "")
+        assert app.bot_data.services is not None
+        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 0
