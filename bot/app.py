@@ -85,6 +85,8 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         ("logs", admin.logs),
         ("warns", strikes.warns),
         ("report", reports.report),
+        ("reportban", reports.reportban),
+        ("reportunban", reports.reportunban),
         ("resetwarns", strikes.resetwarns),
         ("help", help.help_command),
         ("start", help.help_command),

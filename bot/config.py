@@ -107,6 +107,8 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "warn_action": _Key(str, "ban", _one_of("ban", "kick", "mute")),
         "mute_minutes": _Key(int, 1440, _int_range(1, 525_600)),
         "strike_expiry_days": _Key(int, 0, _int_range(0, 3650)),
+        "report_autohide": _Key(int, 3, _int_range(0, 1000)),
+        "report_rate_per_hour": _Key(int, 10, _int_range(0, 10_000)),
     },
     "logging": {
         "level": _Key(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -178,6 +180,10 @@ class ModerationConfig:
     mute_minutes: int
     #: Strikes older than this stop counting; 0 keeps them forever.
     strike_expiry_days: int
+    #: Distinct reporters at which reported content is hidden pending review; 0 = never.
+    report_autohide: int
+    #: Reports one member may file per hour in a chat; 0 = no limit.
+    report_rate_per_hour: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,7 @@ class ModerationService:
         # Serialises "is it already blocked? then add it", so two admins blocking the same
         # image at once make one entry.
         self._block_lock = asyncio.Lock()
+        self._reporter_locks: dict[tuple[int, int], asyncio.Lock] = {}
         # Messages admins just blocked by reply: a check of the same message that was still
         # running when the block landed must not warn its sender as for a re-upload.
         self._blocked_messages: collections.deque[tuple[int, int]] = collections.deque(maxlen=1024)
@@ -524,6 +525,68 @@ class ModerationService:
                 )
             )
         return report, new
+
+    def reporter_lock(self, chat_id: int, reporter_id: int) -> asyncio.Lock:
+        """Held while one member's report is checked and recorded, so a burst of reports
+        from one member is counted against the hourly limit one by one."""
+        key = (chat_id, reporter_id)
+        lock = self._reporter_locks.pop(key, None) or asyncio.Lock()
+        self._reporter_locks[key] = lock  # most recently used last
+        while len(self._reporter_locks) > 10_000:
+            oldest = next(iter(self._reporter_locks))
+            if self._reporter_locks[oldest].locked():
+                break
+            del self._reporter_locks[oldest]
+        return lock
+
+    async def report_refusal(self, chat_id: int, reporter_id: int) -> str | None:
+        """Why a member may not report now ("banned", "rate"), or None if they may."""
+        if await self._store.is_report_banned(chat_id, reporter_id):
+            return "banned"
+        per_hour = self._moderation.report_rate_per_hour if self._moderation else 0
+        if per_hour:
+            recent = await self._store.count_reports_since(chat_id, reporter_id, time.time() - 3600)
+            if recent >= per_hour:
+                return "rate"
+        return None
+
+    def autohide_due(self, report: Report) -> bool:
+        """Whether this report just reached the reporter count that hides its message."""
+        threshold = self._moderation.report_autohide if self._moderation else 0
+        return bool(threshold) and report.status == "open" and len(report.reporters) == threshold
+
+    async def record_autohide(self, report: Report, *, deleted: bool) -> None:
+        await self._store.add_audit(
+            AuditEvent(
+                chat_id=report.chat_id,
+                event="report_autohidden" if deleted else "report_autohide_failed",
+                target_id=report.sender_id,
+                target_name=report.sender_name,
+                message_id=report.message_id,
+                detail=f"report #{report.id}; {len(report.reporters)} reporters",
+                at=time.time(),
+            )
+        )
+
+    async def ban_reporter(
+        self, chat_id: int, target: Person, *, actor: Person, banned: bool
+    ) -> bool:
+        changed = await self._store.set_report_ban(
+            chat_id, target.id, banned=banned, by=actor.id, at=time.time()
+        )
+        if changed:
+            await self._store.add_audit(
+                AuditEvent(
+                    chat_id=chat_id,
+                    event="reportban" if banned else "reportunban",
+                    actor_id=actor.id,
+                    actor_name=actor.name,
+                    target_id=target.id,
+                    target_name=target.name,
+                    at=time.time(),
+                )
+            )
+        return changed
 
     async def set_review_message(self, report_id: int, chat_id: int, message_id: int) -> None:
         await self._store.set_report_review(

@@ -7,6 +7,7 @@ re-sends the media. The button labels "Block" and "Dismiss" are relied on by use
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import re
@@ -16,17 +17,19 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.moderation import Person
+from handlers.admin import actor_of, admin_command
 from handlers.common import (
     MediaSkipped,
     chat_title,
     delete_message,
     fetch_and_hash,
     media_ref,
+    mention,
     person_of_user,
     sender_of,
 )
 from handlers.context import HashguardContext
-from handlers.strikes import warn
+from handlers.strikes import member_target, warn
 from hashdb.store import Report
 
 log = logging.getLogger(__name__)
@@ -56,26 +59,52 @@ async def report(update: Update, context: HashguardContext) -> None:
     await delete_message(context, message.chat.id, message.message_id)
     moderation = context.services.moderation
     await moderation.ensure_chat(message.chat.id, chat_title(message.chat))
+    async with moderation.reporter_lock(message.chat.id, reporter.id):
+        refusal = await moderation.report_refusal(message.chat.id, reporter.id)
+        if refusal is not None:
+            # Told privately where possible: a reply in the group would name the reporter.
+            await _tell_privately(
+                context,
+                reporter,
+                "The admins of this group have turned off reports from you."
+                if refusal == "banned"
+                else "You have sent many reports in the last hour; please wait a while.",
+            )
+            log.info("report_refused chat=%d reason=%s", message.chat.id, refusal)
+            return
 
-    ref = media_ref(target)
-    fingerprints = None
-    if ref is not None:
-        try:
-            fingerprints = (await fetch_and_hash(context, ref, for_block=True)).fingerprints
-        except MediaSkipped as exc:
-            log.info("report_media_skipped chat=%d reason=%s", message.chat.id, exc)
-    recorded, new_reporter = await moderation.report(
-        message.chat.id,
-        target.message_id,
-        sender=sender_of(target),
-        reporter=reporter,
-        reason=reason,
-        fingerprints=fingerprints,
-        file_unique_id=ref.file_unique_id if ref else None,
-    )
-    if not new_reporter or recorded.status != "open":
+        ref = media_ref(target)
+        fingerprints = None
+        if ref is not None:
+            try:
+                fingerprints = (await fetch_and_hash(context, ref, for_block=True)).fingerprints
+            except MediaSkipped as exc:
+                log.info("report_media_skipped chat=%d reason=%s", message.chat.id, exc)
+        recorded, new_reporter = await moderation.report(
+            message.chat.id,
+            target.message_id,
+            sender=sender_of(target),
+            reporter=reporter,
+            reason=reason,
+            fingerprints=fingerprints,
+            file_unique_id=ref.file_unique_id if ref else None,
+        )
+        if not new_reporter or recorded.status != "open":
+            return
+    hidden = False
+    if moderation.autohide_due(recorded):
+        outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
+        await moderation.record_autohide(recorded, deleted=outcome.deleted)
+        hidden = outcome.deleted
+    await _post_or_update_review(context, recorded, target, hidden=hidden)
+
+
+async def _tell_privately(context: HashguardContext, person: Person, text: str) -> None:
+    if person.id <= 0:
         return
-    await _post_or_update_review(context, recorded, target)
+    # Fails when the member never started a private chat with the bot: nothing else to do.
+    with contextlib.suppress(TelegramError):
+        await context.bot.send_message(person.id, text)
 
 
 def _reason(message: Message) -> str:
@@ -83,7 +112,9 @@ def _reason(message: Message) -> str:
     return parts[1].strip()[:200] if len(parts) > 1 else ""
 
 
-def review_text(report: Report, link: str | None, *, decided: str = "") -> str:
+def review_text(
+    report: Report, link: str | None, *, decided: str = "", hidden: bool = False
+) -> str:
     what = "media" if report.fingerprints else "a message"
     where = f'<a href="{html.escape(link)}">{what}</a>' if link else what
     count = len(report.reporters)
@@ -93,6 +124,8 @@ def review_text(report: Report, link: str | None, *, decided: str = "") -> str:
     ]
     if report.reason:
         lines.append(f"Reason given: {html.escape(report.reason)}")
+    if hidden:
+        lines.append("Hidden from the group after this many reports, pending your decision.")
     lines.append(
         decided or "Admins: Block adds it to the blocklist and removes it; Dismiss closes."
     )
@@ -111,9 +144,9 @@ def review_buttons(report_id: int) -> InlineKeyboardMarkup:
 
 
 async def _post_or_update_review(
-    context: HashguardContext, recorded: Report, target: Message
+    context: HashguardContext, recorded: Report, target: Message, *, hidden: bool = False
 ) -> None:
-    text = review_text(recorded, target.link)
+    text = review_text(recorded, target.link, hidden=hidden)
     try:
         if recorded.review_message_id is not None and recorded.review_chat_id is not None:
             await context.bot.edit_message_text(
@@ -196,3 +229,33 @@ async def on_unknown_button(update: Update, context: HashguardContext) -> None:
     """Any other button data (forged, or from an older version): refuse, change nothing."""
     if update.callback_query is not None:
         await update.callback_query.answer("This button is not valid.", show_alert=True)
+
+
+@admin_command
+async def reportban(update: Update, context: HashguardContext) -> None:
+    await _set_report_ban(update, context, banned=True)
+
+
+@admin_command
+async def reportunban(update: Update, context: HashguardContext) -> None:
+    await _set_report_ban(update, context, banned=False)
+
+
+async def _set_report_ban(update: Update, context: HashguardContext, *, banned: bool) -> None:
+    message = update.effective_message
+    assert message is not None
+    target = member_target(message, list(context.args or []))
+    if isinstance(target, str):
+        await message.reply_text(target)
+        return
+    if target is None:
+        await message.reply_text("Reply to one of the member's messages, or give their user id.")
+        return
+    changed = await context.services.moderation.ban_reporter(
+        message.chat.id, target, actor=actor_of(message), banned=banned
+    )
+    state = "can no longer report" if banned else "can report again"
+    note = "" if changed else " (no change)"
+    await message.reply_text(
+        f"{mention(target)} {state} in this group{note}.", parse_mode=ParseMode.HTML
+    )

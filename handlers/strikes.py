@@ -73,7 +73,7 @@ async def escalate(
         return False, str(exc)[:200]
 
 
-def _target(message: Message, args: list[str]) -> Person | str | None:
+def member_target(message: Message, args: list[str]) -> Person | str | None:
     """Whose strikes a command is about: the replied-to sender, a user id, or None (self)."""
     if args:
         user_id = parse_number(args[0], 1, MAX_USER_ID)
@@ -93,7 +93,7 @@ async def warns(update: Update, context: HashguardContext) -> None:
     message = update.effective_message
     if message is None or message.chat.type not in ("group", "supergroup"):
         return
-    target = _target(message, list(context.args or []))
+    target = member_target(message, list(context.args or []))
     if isinstance(target, str):
         await message.reply_text(target)
         return
@@ -119,7 +119,7 @@ async def warns(update: Update, context: HashguardContext) -> None:
 async def resetwarns(update: Update, context: HashguardContext) -> None:
     message = update.effective_message
     assert message is not None
-    target = _target(message, list(context.args or []))
+    target = member_target(message, list(context.args or []))
     if isinstance(target, str):
         await message.reply_text(target)
         return

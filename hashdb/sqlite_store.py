@@ -157,7 +157,19 @@ CREATE TABLE report_signals (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
+_SCHEMA_V4 = """
+-- Members an admin barred from reporting in a chat.
+CREATE TABLE report_bans (
+    chat_id  INTEGER NOT NULL,
+    user_id  INTEGER NOT NULL,
+    by       INTEGER,
+    at       REAL    NOT NULL,
+    PRIMARY KEY (chat_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX report_reporters_by_reporter ON report_reporters (reporter_id, at);
+"""
+
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
 
 _ENTRY_COLUMNS = """
     SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
@@ -660,6 +672,41 @@ class SQLiteStore:
                 (status, decided_by, at, report_id),
             )
             return cursor.rowcount == 1
+
+    async def count_reports_since(self, chat_id: int, reporter_id: int, since: float) -> int:
+        async with self._session("count reports") as db:
+            return await _scalar(
+                db,
+                "SELECT count(*) FROM report_reporters AS r JOIN reports AS p "
+                "ON p.id = r.report_id WHERE r.reporter_id = ? AND r.at >= ? AND p.chat_id = ?",
+                (reporter_id, since, chat_id),
+            )
+
+    async def set_report_ban(
+        self, chat_id: int, user_id: int, *, banned: bool, by: int | None, at: float
+    ) -> bool:
+        async with self._session("record a report ban") as db:
+            if banned:
+                cursor = await db.execute(
+                    "INSERT OR IGNORE INTO report_bans (chat_id, user_id, by, at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (chat_id, user_id, by, at),
+                )
+            else:
+                cursor = await db.execute(
+                    "DELETE FROM report_bans WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
+                )
+            return cursor.rowcount == 1
+
+    async def is_report_banned(self, chat_id: int, user_id: int) -> bool:
+        async with self._session("read a report ban") as db:
+            return bool(
+                await _scalar(
+                    db,
+                    "SELECT count(*) FROM report_bans WHERE chat_id = ? AND user_id = ?",
+                    (chat_id, user_id),
+                )
+            )
 
 
 async def _load_report(db: aiosqlite.Connection, report_id: int) -> Report | None:

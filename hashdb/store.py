@@ -224,3 +224,13 @@ class Store(Protocol):
         self, report_id: int, *, status: str, decided_by: int, at: float
     ) -> bool:
         """Close an open report as "blocked" or "dismissed"; False if it was already decided."""
+
+    async def count_reports_since(self, chat_id: int, reporter_id: int, since: float) -> int:
+        """How many messages of the chat the member reported at or after ``since``."""
+
+    async def set_report_ban(
+        self, chat_id: int, user_id: int, *, banned: bool, by: int | None, at: float
+    ) -> bool:
+        """Bar (or re-admit) a member from reporting in a chat; True if that changed."""
+
+    async def is_report_banned(self, chat_id: int, user_id: int) -> bool: ...

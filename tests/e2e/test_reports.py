@@ -149,3 +149,57 @@ async def test_text_report_block_removes_the_message_without_a_fingerprint(
         assert "entry" not in (edited.str_param("text") or "")
         assert app.bot_data.services is not None
         assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 0
+
+
+async def test_content_is_hidden_at_k_reporters_pending_review(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot(moderation_report_autohide="2") as app:
+        reported = post_photo(fake, OTHER, photo(404))
+        send(fake, command(CHAT, REPORTER, "/report", reply_to=reported))
+        review = await review_message(fake)
+        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+        assert not fake.is_deleted(CHAT["id"], reported["message_id"])
+        send(fake, command(CHAT, SECOND_REPORTER, "/report", reply_to=reported))
+        await deleted(fake, reported)
+        edited = await fake.wait_for("editMessageText")
+        assert "Hidden from the group" in (edited.str_param("text") or "")
+        # Hidden, not blocked: the admins still decide.
+        assert app.bot_data.services is not None
+        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 0
+        mark = time.monotonic()
+        press(fake, ADMIN, review, "report:block:1")
+        await answer(fake, mark)
+        await fake.wait_for("editMessageText", lambda c: "Blocked by Alice" in str(c.params))
+        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 1
+
+
+async def test_report_rate_limit_and_report_bans(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot(moderation_report_rate_per_hour="2") as app:
+        targets = [post_photo(fake, OTHER, photo(410 + i)) for i in range(3)]
+        for target in targets:
+            send(fake, command(CHAT, REPORTER, "/report", reply_to=target))
+        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+        reviews = [m for m in fake.sent_messages if "Report #" in (m.text or "")]
+        assert len(reviews) == 2
+        told = [m.text or "" for m in fake.sent_messages if m.chat_id == REPORTER["id"]]
+        assert any("please wait" in t for t in told)
+
+        mark = time.monotonic()
+        send(fake, command(CHAT, MEMBER, f"/reportban {SECOND_REPORTER['id']}"))
+        await bot_reply(fake, "Only this group's admins", since=mark)
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, f"/reportban {SECOND_REPORTER['id']}"))
+        await bot_reply(fake, "can no longer report", since=mark)
+        banned_command = command(CHAT, SECOND_REPORTER, "/report", reply_to=targets[2])
+        send(fake, banned_command)
+        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+        assert fake.is_deleted(CHAT["id"], banned_command["message_id"])
+        assert len([m for m in fake.sent_messages if "Report #" in (m.text or "")]) == 2
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, f"/reportunban {SECOND_REPORTER['id']}"))
+        await bot_reply(fake, "can report again", since=mark)
+        send(fake, command(CHAT, SECOND_REPORTER, "/report", reply_to=targets[2]))
+        await review_message(fake, 3)

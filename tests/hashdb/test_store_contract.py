@@ -571,3 +571,28 @@ async def test_reports_collect_reporters_once_and_are_decided_once(store: Store)
         at=T0,
     )
     assert text.id != report.id and text.fingerprints == ()
+
+
+async def test_report_counts_and_report_bans(store: Store) -> None:
+    for message_id in (1, 2, 3):
+        await store.add_report(
+            chat_id=CHAT,
+            message_id=message_id,
+            sender_id=USER,
+            sender_name="M",
+            reporter_id=ADMIN,
+            reason="",
+            fingerprints=(),
+            file_unique_id=None,
+            at=T0 + message_id * 100,
+        )
+    assert await store.count_reports_since(CHAT, ADMIN, T0) == 3
+    assert await store.count_reports_since(CHAT, ADMIN, T0 + 150) == 2
+    assert await store.count_reports_since(OTHER_CHAT, ADMIN, T0) == 0
+    assert not await store.is_report_banned(CHAT, USER)
+    assert await store.set_report_ban(CHAT, USER, banned=True, by=ADMIN, at=T0)
+    assert not await store.set_report_ban(CHAT, USER, banned=True, by=ADMIN, at=T0)
+    assert await store.is_report_banned(CHAT, USER)
+    assert not await store.is_report_banned(OTHER_CHAT, USER)
+    assert await store.set_report_ban(CHAT, USER, banned=False, by=ADMIN, at=T0)
+    assert not await store.is_report_banned(CHAT, USER)
