@@ -1,4 +1,5 @@
-"""The ``hashguard`` command: ``run`` the bot, ``hash`` files.
+"""The ``hashguard`` command: ``run`` the bot, ``hash`` files, export a group's ``audit`` log,
+``purge`` a group's data.
 
 Exit codes: 0 success, 1 a runtime failure (database, a file that could not be hashed),
 2 a usage or configuration error.
@@ -7,14 +8,19 @@ Exit codes: 0 success, 1 a runtime failure (database, a file that could not be h
 from __future__ import annotations
 
 import argparse
+import asyncio
+import csv
+import datetime as dt
+import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 
 from bot.config import ConfigError, load_config
 from hashdb.fingerprint import MediaDecodeError
-from hashdb.store import StoreError
+from hashdb.sqlite_store import SQLiteStore
+from hashdb.store import AuditEvent, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,21 @@ def _parser() -> argparse.ArgumentParser:
         "hash", help="print the fingerprints of image files: <algorithm> <hash> <path>"
     )
     hash_cmd.add_argument("paths", nargs="+", metavar="PATH")
+    audit = commands.add_parser("audit", help="export a group's audit log (CSV or JSON lines)")
+    audit.add_argument("--config", metavar="FILE", help="TOML config file (for the database)")
+    audit.add_argument("--chat", type=int, required=True, metavar="ID", help="the group's chat id")
+    audit.add_argument(
+        "--since",
+        metavar="DATE",
+        help="only events at or after this UTC date or time, e.g. 2026-11-01 or 2026-11-01T08:30",
+    )
+    audit.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    purge = commands.add_parser(
+        "purge", help="delete everything kept about a group (blocklist, audit, strikes, reports)"
+    )
+    purge.add_argument("--config", metavar="FILE", help="TOML config file (for the database)")
+    purge.add_argument("--chat", type=int, required=True, metavar="ID", help="the group's chat id")
+    purge.add_argument("--yes", action="store_true", help="really delete (required)")
     return parser
 
 
@@ -76,7 +97,91 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "hash":
         return hash_files(args.paths)
+    if args.command == "audit":
+        return _offline(args.config, lambda store: export_audit(store, args))
+    if args.command == "purge":
+        if not args.yes:
+            print(
+                f"hashguard: purge deletes every blocklist entry, audit event, strike and "
+                f"report of chat {args.chat}; add --yes to do it",
+                file=sys.stderr,
+            )
+            return 2
+        return _offline(args.config, lambda store: purge_chat(store, args.chat))
     return run(args.config)
+
+
+AUDIT_FIELDS = (
+    "id", "at", "chat_id", "event", "actor_id", "actor_name", "target_id", "target_name",
+    "message_id", "entry_id", "signal", "distance", "detail",
+)  # fmt: skip
+
+
+def _offline(config_path: str | None, job: Callable[[SQLiteStore], Awaitable[int]]) -> int:
+    """Run a maintenance job against the configured database (no bot token needed)."""
+    try:
+        config = load_config(config_path, require_token=False)
+    except ConfigError as exc:
+        print(f"hashguard: config error: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> int:
+        store = SQLiteStore(config.storage.database)
+        await store.open()
+        try:
+            return await job(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except StoreError as exc:
+        print(f"hashguard: database error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"hashguard: {exc}", file=sys.stderr)
+        return 2
+
+
+async def export_audit(store: SQLiteStore, args: argparse.Namespace) -> int:
+    since = _parse_since(args.since) if args.since else None
+    events = await store.audit_since(args.chat, since)
+    out = sys.stdout
+    if args.format == "csv":
+        writer = csv.DictWriter(out, fieldnames=AUDIT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for event in events:
+            writer.writerow(_audit_row(event))
+    else:
+        for event in events:
+            out.write(json.dumps(_audit_row(event), ensure_ascii=False) + "\n")
+    out.flush()
+    return 0
+
+
+def _audit_row(event: AuditEvent) -> dict[str, object]:
+    row = {name: getattr(event, name) for name in AUDIT_FIELDS if name != "at"}
+    row["at"] = dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(timespec="seconds")
+    return row
+
+
+def _parse_since(text: str) -> float:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r} is not a date; expected YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+async def purge_chat(store: SQLiteStore, chat_id: int) -> int:
+    removed = await store.purge_chat(chat_id)
+    summary = ", ".join(f"{count} {name}" for name, count in removed.items() if count)
+    print(f"purged chat {chat_id}: {summary or 'nothing was stored'}")
+    return 0
 
 
 def run(config_path: str | None) -> int:

@@ -673,6 +673,39 @@ class SQLiteStore:
             )
             return cursor.rowcount == 1
 
+    async def audit_since(self, chat_id: int, since: float | None = None) -> list[AuditEvent]:
+        async with self._session("read the audit log") as db:
+            rows = await db.execute_fetchall(
+                _AUDIT_COLUMNS + " WHERE chat_id = ? AND at >= ? ORDER BY id",
+                (chat_id, since if since is not None else float("-inf")),
+            )
+        return [_audit_event(row) for row in rows]
+
+    async def purge_chat(self, chat_id: int) -> dict[str, int]:
+        removed: dict[str, int] = {}
+        async with self._transaction("purge a chat") as db:
+            # Children first: their foreign keys point at entries and reports.
+            statements = {
+                "known_files": "DELETE FROM known_files WHERE entry_id IN "
+                "(SELECT id FROM entries WHERE chat_id = ?)",
+                "entry_signals": "DELETE FROM entry_signals WHERE entry_id IN "
+                "(SELECT id FROM entries WHERE chat_id = ?)",
+                "entries": "DELETE FROM entries WHERE chat_id = ?",
+                "report_reporters": "DELETE FROM report_reporters WHERE report_id IN "
+                "(SELECT id FROM reports WHERE chat_id = ?)",
+                "report_signals": "DELETE FROM report_signals WHERE report_id IN "
+                "(SELECT id FROM reports WHERE chat_id = ?)",
+                "reports": "DELETE FROM reports WHERE chat_id = ?",
+                "report_bans": "DELETE FROM report_bans WHERE chat_id = ?",
+                "strikes": "DELETE FROM strikes WHERE chat_id = ?",
+                "audit": "DELETE FROM audit WHERE chat_id = ?",
+                "chats": "DELETE FROM chats WHERE chat_id = ?",
+            }
+            for name, sql in statements.items():
+                cursor = await db.execute(sql, (chat_id,))
+                removed[name] = cursor.rowcount
+        return removed
+
     async def count_reports_since(self, chat_id: int, reporter_id: int, since: float) -> int:
         async with self._session("count reports") as db:
             return await _scalar(

@@ -150,6 +150,9 @@ class Store(Protocol):
     async def recent_audit(self, chat_id: int, limit: int) -> list[AuditEvent]:
         """The chat's last ``limit`` audit events, newest first."""
 
+    async def audit_since(self, chat_id: int, since: float | None = None) -> list[AuditEvent]:
+        """The chat's audit events at or after ``since`` (all if None), oldest first."""
+
     # -- strikes -----------------------------------------------------------------------
     async def add_strike(
         self,
@@ -195,6 +198,9 @@ class Store(Protocol):
 
     async def forget_chat(self, chat_id: int) -> None:
         """The bot left the chat: stop tracking it (its blocklist and audit stay)."""
+
+    async def purge_chat(self, chat_id: int) -> dict[str, int]:
+        """Delete everything kept about a chat; returns the rows removed per kind."""
 
     # -- reports -------------------------------------------------------------------------
     async def add_report(

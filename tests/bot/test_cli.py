@@ -144,3 +144,76 @@ async def test_run_refuses_bad_config_naming_the_key(
     assert process.returncode == 2
     assert message in stderr.decode()
     assert not fake.calls
+
+
+def _seed_audit(db: Path) -> list[int]:
+    """A database with audit events of two chats; returns the event ids of the first."""
+    import asyncio as aio
+
+    from hashdb.sqlite_store import SQLiteStore
+    from hashdb.store import AuditEvent
+
+    async def seed() -> list[int]:
+        store = SQLiteStore(db)
+        await store.open()
+        ids = [
+            await store.add_audit(
+                AuditEvent(
+                    chat_id=-100,
+                    event=event,
+                    actor_id=1,
+                    actor_name='Ann "A", admin',
+                    distance=distance,
+                    detail="reason, with comma",
+                    at=at,
+                )
+            )
+            for event, distance, at in (
+                ("block", None, 1_700_000_000.0),
+                ("match_deleted", 7, 1_800_000_000.0),
+            )
+        ]
+        await store.add_audit(AuditEvent(chat_id=-200, event="other", at=1_700_000_000.0))
+        await store.close()
+        return ids
+
+    return aio.run(seed())
+
+
+def test_audit_export_round_trips_as_csv_and_jsonl(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    db = tmp_path / "audit.sqlite3"
+    ids = _seed_audit(db)
+    monkeypatch.setenv("HASHGUARD_STORAGE_DATABASE", str(db))
+
+    assert main(["audit", "--chat", "-100", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert [int(r["id"]) for r in rows] == ids
+    assert rows[0]["actor_name"] == 'Ann "A", admin' and rows[0]["detail"] == "reason, with comma"
+    assert rows[1]["at"] == "2027-01-15T08:00:00+00:00" and rows[1]["distance"] == "7"
+
+    assert main(["audit", "--chat", "-100", "--format", "jsonl", "--since", "2027-01-01"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["event"] == "match_deleted"
+
+    assert main(["audit", "--chat", "-100", "--since", "last week"]) == 2
+    assert "'last week' is not a date; expected YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_purge_needs_yes_and_removes_only_that_chat(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "purge.sqlite3"
+    _seed_audit(db)
+    monkeypatch.setenv("HASHGUARD_STORAGE_DATABASE", str(db))
+    assert main(["purge", "--chat", "-100"]) == 2
+    assert "add --yes" in capsys.readouterr().err
+    assert main(["purge", "--chat", "-100", "--yes"]) == 0
+    assert "2 audit" in capsys.readouterr().out
+    assert main(["audit", "--chat", "-100", "--format", "jsonl"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["audit", "--chat", "-200", "--format", "jsonl"]) == 0
+    assert '"other"' in capsys.readouterr().out

@@ -596,3 +596,34 @@ async def test_report_counts_and_report_bans(store: Store) -> None:
     assert not await store.is_report_banned(OTHER_CHAT, USER)
     assert await store.set_report_ban(CHAT, USER, banned=False, by=ADMIN, at=T0)
     assert not await store.is_report_banned(CHAT, USER)
+
+
+async def test_audit_since_and_purge_chat(store: Store) -> None:
+    await store.upsert_chat(CHAT, "One", at=T0)
+    entry = await store.add_entry(_new(file_unique_id="F"), at=T0)
+    for offset in (0, 10, 20):
+        await store.add_audit(AuditEvent(chat_id=CHAT, event=f"e{offset}", at=T0 + offset))
+    await store.add_audit(AuditEvent(chat_id=OTHER_CHAT, event="other", at=T0))
+    await store.add_strike(CHAT, USER, at=T0)
+    await store.add_report(
+        chat_id=CHAT,
+        message_id=1,
+        sender_id=USER,
+        sender_name="M",
+        reporter_id=ADMIN,
+        reason="",
+        fingerprints=(PDQ_A,),
+        file_unique_id=None,
+        at=T0,
+    )
+    assert [e.event for e in await store.audit_since(CHAT)] == ["e0", "e10", "e20"]
+    assert [e.event for e in await store.audit_since(CHAT, T0 + 10)] == ["e10", "e20"]
+
+    removed = await store.purge_chat(CHAT)
+    assert removed["entries"] == 1 and removed["audit"] == 3 and removed["reports"] == 1
+    assert await store.get_entry(entry.id) is None
+    assert await store.entry_for_file(CHAT, "F") is None
+    assert await store.audit_since(CHAT) == []
+    assert await store.strike_count(CHAT, USER) == 0
+    assert await store.get_chat(CHAT) is None
+    assert [e.event for e in await store.audit_since(OTHER_CHAT)] == ["other"]
