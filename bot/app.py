@@ -21,10 +21,12 @@ from telegram.ext import (
     filters,
 )
 
+from bot import settings
 from bot.config import Config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from handlers import admin, help, media, membership, reports, strikes
+from handlers import settings as group_settings
 from handlers.albums import AlbumTracker
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
@@ -84,6 +86,8 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         ("addhash", admin.addhash),
         ("logs", admin.logs),
         ("warns", strikes.warns),
+        ("settings", group_settings.show),
+        ("set", group_settings.change),
         ("report", reports.report),
         ("reportban", reports.reportban),
         ("reportunban", reports.reportunban),
@@ -110,7 +114,9 @@ async def _post_init(application: HashguardApp) -> None:
     assert config is not None, "build_application sets the config"
     store = SQLiteStore(config.storage.database)
     await store.open()
-    moderation = ModerationService(store, config.matching, config.video, config.moderation)
+    moderation = ModerationService(
+        store, config.matching, config.video, config.moderation, settings.defaults(config)
+    )
     await moderation.load()
     fingerprinter = Fingerprinter(
         config.media,

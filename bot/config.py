@@ -109,6 +109,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "strike_expiry_days": _Key(int, 0, _int_range(0, 3650)),
         "report_autohide": _Key(int, 3, _int_range(0, 1000)),
         "report_rate_per_hour": _Key(int, 10, _int_range(0, 10_000)),
+        "dry_run": _Key(bool, False),
     },
     "logging": {
         "level": _Key(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -184,6 +185,8 @@ class ModerationConfig:
     report_autohide: int
     #: Reports one member may file per hour in a chat; 0 = no limit.
     report_rate_per_hour: int
+    #: Log matches without deleting, warning or escalating; groups can change it with /set.
+    dry_run: bool
 
 
 @dataclass(frozen=True, slots=True)

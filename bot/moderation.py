@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bot.config import MatchingConfig, ModerationConfig, VideoConfig
+from bot.settings import GroupSettings, parse_setting
+from bot.settings import apply as apply_settings
+from bot.settings import check_name as check_setting_name
+from bot.settings import describe as describe_setting
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex, IndexHit
 from hashdb.signals import PDQ, PHASH, VPDQ, get_signal_type
@@ -87,10 +91,20 @@ class ModerationService:
         matching: MatchingConfig,
         video: VideoConfig,
         moderation: ModerationConfig | None = None,
+        defaults: GroupSettings | None = None,
     ) -> None:
         self._store = store
         self._matching = matching
         self._moderation = moderation
+        self._defaults = defaults or GroupSettings(
+            match_threshold=matching.pdq_max_distance,
+            warn_limit=moderation.warn_limit if moderation else 0,
+            warn_action=moderation.warn_action if moderation else "ban",
+            mute_minutes=moderation.mute_minutes if moderation else 1440,
+            report_autohide=moderation.report_autohide if moderation else 0,
+            dry_run=moderation.dry_run if moderation else False,
+        )
+        self._settings: dict[int, GroupSettings] = {}
         self._video = video
         self._video_rule = VideoMatchRule(
             query_pct=video.query_match_pct,
@@ -156,21 +170,30 @@ class ModerationService:
         self, chat_id: int, fingerprints: MediaFingerprints, *, include_phash: bool
     ) -> list[Match]:
         """Every entry these fingerprints match, best first (at most one per entry)."""
-        return await self._on_index(self._matches, chat_id, fingerprints, include_phash)
+        max_distance = (await self.settings(chat_id)).match_threshold
+        return await self._on_index(
+            self._matches, chat_id, fingerprints, include_phash, max_distance
+        )
 
     def _matches(
-        self, chat_id: int, fingerprints: MediaFingerprints, include_phash: bool
+        self,
+        chat_id: int,
+        fingerprints: MediaFingerprints,
+        include_phash: bool,
+        max_distance: int,
     ) -> list[Match]:
         if fingerprints.kind == VIDEO_KIND:
-            return self._video_matches(chat_id, fingerprints)
-        hits = self._hits(chat_id, fingerprints, include_phash=include_phash)
+            return self._video_matches(chat_id, fingerprints, max_distance)
+        hits = self._hits(
+            chat_id, fingerprints, include_phash=include_phash, max_distance=max_distance
+        )
         if self._video.frames_as_images:
             # A screenshot of a blocked video: the photo's orientations against its frames.
             frames = [_as(VPDQ.name, p) for p in fingerprints.probes if p.signal == PDQ.name]
             hits += self._index.query(
                 chat_id,
                 [f for f in frames if self._usable(f)],
-                {VPDQ.name: self._matching.pdq_max_distance},
+                {VPDQ.name: max_distance},
             )
         # PDQ is the primary signal: prefer it (and video frames, which are PDQ) over pHash.
         hits.sort(key=lambda h: (h.signal == PHASH.name, h.distance, h.entry_id))
@@ -184,13 +207,17 @@ class ModerationService:
                 )
         return result
 
-    def _video_matches(self, chat_id: int, fingerprints: MediaFingerprints) -> list[Match]:
+    def _video_matches(
+        self, chat_id: int, fingerprints: MediaFingerprints, max_distance: int
+    ) -> list[Match]:
         frames = [f for f in fingerprints.probes if self._usable(f)]
         if not frames:
             return []
         found: list[tuple[str, int, VideoComparison]] = [
             (VPDQ.name, entry_id, c)
-            for entry_id, c in self._accepted(self._frame_comparisons(chat_id, VPDQ.name, frames))
+            for entry_id, c in self._accepted(
+                self._frame_comparisons(chat_id, VPDQ.name, frames, max_distance)
+            )
         ]
         if self._video.frames_as_images:
             # A video showing a blocked photo (a slideshow, a screen recording). A photo
@@ -198,7 +225,7 @@ class ModerationService:
             found += [
                 (PDQ.name, entry_id, c)
                 for entry_id, c in self._accepted(
-                    self._frame_comparisons(chat_id, PDQ.name, frames)
+                    self._frame_comparisons(chat_id, PDQ.name, frames, max_distance)
                 )
             ]
         found.sort(key=lambda item: (-(item[2].query_pct + item[2].compared_pct), item[1]))
@@ -219,12 +246,10 @@ class ModerationService:
         return [(entry_id, c) for entry_id, c in comparisons if self._video_rule.accepts(c)]
 
     def _frame_comparisons(
-        self, chat_id: int, signal: str, frames: list[Fingerprint]
+        self, chat_id: int, signal: str, frames: list[Fingerprint], max_distance: int
     ) -> list[tuple[int, VideoComparison]]:
         """Per entry of ``signal``, how the upload's frames and the entry's hashes met."""
-        pairs = self._index.pairs(
-            chat_id, signal, [f.value for f in frames], self._matching.pdq_max_distance
-        )
+        pairs = self._index.pairs(chat_id, signal, [f.value for f in frames], max_distance)
         by_entry: dict[int, list[tuple[int, int, int]]] = {}
         for probe, entry_id, group, distance in pairs:
             by_entry.setdefault(entry_id, []).append((probe, group, distance))
@@ -239,10 +264,15 @@ class ModerationService:
         ]
 
     def _hits(
-        self, chat_id: int, fingerprints: MediaFingerprints, *, include_phash: bool
+        self,
+        chat_id: int,
+        fingerprints: MediaFingerprints,
+        *,
+        include_phash: bool,
+        max_distance: int,
     ) -> list[IndexHit]:
         probes = [p for p in fingerprints.probes if self._usable(p)]
-        limits = {PDQ.name: self._matching.pdq_max_distance}
+        limits = {PDQ.name: max_distance}
         if include_phash:
             limits[PHASH.name] = self._matching.phash_max_distance
         if not probes:
@@ -278,6 +308,7 @@ class ModerationService:
         deleted: bool,
         detail: str = "",
         strike: bool = True,
+        event: str | None = None,
     ) -> int | None:
         """Audit a matched upload; if it was deleted, add a strike and return the count.
 
@@ -287,7 +318,7 @@ class ModerationService:
         await self._store.add_audit(
             AuditEvent(
                 chat_id=chat_id,
-                event="match_deleted" if deleted else "match_not_deleted",
+                event=event or ("match_deleted" if deleted else "match_not_deleted"),
                 target_id=sender.id,
                 target_name=sender.name,
                 message_id=message_id,
@@ -550,9 +581,9 @@ class ModerationService:
                 return "rate"
         return None
 
-    def autohide_due(self, report: Report) -> bool:
+    async def autohide_due(self, report: Report) -> bool:
         """Whether this report just reached the reporter count that hides its message."""
-        threshold = self._moderation.report_autohide if self._moderation else 0
+        threshold = (await self.settings(report.chat_id)).report_autohide
         return bool(threshold) and report.status == "open" and len(report.reporters) == threshold
 
     async def record_autohide(self, report: Report, *, deleted: bool) -> None:
@@ -664,15 +695,46 @@ class ModerationService:
             chat_id, user_id, since=self._strikes_since(time.time())
         )
 
-    @property
-    def warn_limit(self) -> int:
-        return self._moderation.warn_limit if self._moderation else 0
-
-    def escalation(self, strikes: int) -> str | None:
+    @staticmethod
+    def escalation(settings: GroupSettings, strikes: int) -> str | None:
         """The action due at this many strikes ("ban", "kick", "mute"), if any."""
-        if self._moderation is None or not self._moderation.warn_limit:
+        if not settings.warn_limit or strikes < settings.warn_limit:
             return None
-        return self._moderation.warn_action if strikes >= self._moderation.warn_limit else None
+        return settings.warn_action
+
+    # -- per-group settings ------------------------------------------------------------
+    async def settings(self, chat_id: int) -> GroupSettings:
+        """The group's settings: the config's defaults with the group's own changes."""
+        cached = self._settings.get(chat_id)
+        if cached is None:
+            overrides = await self._store.chat_settings(chat_id)
+            cached = self._settings[chat_id] = apply_settings(self._defaults, overrides)
+        return cached
+
+    async def change_setting(
+        self, chat_id: int, name: str, text: str | None, *, actor: Person
+    ) -> GroupSettings:
+        """Set (or with None, reset to the default) one setting; raises ``ValueError``
+        naming the key and the accepted values."""
+        key = check_setting_name(name)
+        stored = None if text is None else describe_setting(parse_setting(key, text))
+        await self._store.set_chat_setting(chat_id, key, stored)
+        self._settings.pop(chat_id, None)
+        await self._store.add_audit(
+            AuditEvent(
+                chat_id=chat_id,
+                event="setting",
+                actor_id=actor.id,
+                actor_name=actor.name,
+                detail=f"{key} = {stored if stored is not None else 'default'}",
+                at=time.time(),
+            )
+        )
+        return await self.settings(chat_id)
+
+    @property
+    def default_settings(self) -> GroupSettings:
+        return self._defaults
 
     async def record_escalation(
         self, chat_id: int, target: Person, action: str, *, done: bool, detail: str = ""

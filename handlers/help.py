@@ -26,6 +26,8 @@ ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("addhash", "<algorithm> <hash> [reason]: block a raw hash (pdq, phash, vpdq)"),
     ("logs", "[N]: the last N audit events of this group"),
     ("resetwarns", "reply or give a user id: clear a member's warnings"),
+    ("settings", "this group's settings"),
+    ("set", "<key> <value>: change a setting of this group"),
     ("reportban", "reply or give a user id: stop a member from reporting"),
     ("reportunban", "reply or give a user id: let a member report again"),
 )

@@ -91,6 +91,20 @@ async def enforce(
     """Delete a matching message (or its album), audit it, add a strike and warn the sender."""
     chat_id = message.chat.id
     sender = sender_of(message)
+    moderation = context.services.moderation
+    if (await moderation.settings(chat_id)).dry_run:
+        # Trying the bot out: the match is logged for the admins and nothing else happens.
+        await moderation.record_match(
+            chat_id,
+            match,
+            sender=sender,
+            message_id=message.message_id,
+            file_unique_id=ref.file_unique_id if not thumbnail_only else None,
+            deleted=False,
+            detail="dry run: not deleted",
+            event="match_dry_run",
+        )
+        return
     first_in_album = True
     if album is not None:
         first_in_album = context.services.albums.block(chat_id, album, match.entry_id)

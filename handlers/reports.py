@@ -92,7 +92,7 @@ async def report(update: Update, context: HashguardContext) -> None:
         if not new_reporter or recorded.status != "open":
             return
     hidden = False
-    if moderation.autohide_due(recorded):
+    if await moderation.autohide_due(recorded):
         outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
         await moderation.record_autohide(recorded, deleted=outcome.deleted)
         hidden = outcome.deleted

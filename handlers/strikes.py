@@ -26,16 +26,17 @@ _DONE = {"ban": "banned", "kick": "removed from the group", "mute": "muted"}
 async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
     """Warn the sender in the group, and escalate at the warn limit."""
     moderation = context.services.moderation
-    limit = moderation.warn_limit
+    settings = await moderation.settings(chat_id)
+    limit = settings.warn_limit
     count = f"Warning {strikes} of {limit}." if limit else f"Warning {strikes}."
     # The warning names the sender and the count only: no hint of what the content was.
     text = (
         f"⚠️ {mention(sender)}, your message was removed because it matches content "
         f"blocked in this group. {count}"
     )
-    action = moderation.escalation(strikes)
+    action = moderation.escalation(settings, strikes)
     if action is not None:
-        done, detail = await escalate(context, chat_id, sender, action)
+        done, detail = await escalate(context, chat_id, sender, action, settings.mute_minutes)
         await moderation.record_escalation(chat_id, sender, action, done=done, detail=detail)
         if done:
             text += f" {mention(sender)} has been {_DONE[action]}."
@@ -46,11 +47,10 @@ async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes:
 
 
 async def escalate(
-    context: HashguardContext, chat_id: int, target: Person, action: str
+    context: HashguardContext, chat_id: int, target: Person, action: str, mute_minutes: int
 ) -> tuple[bool, str]:
     """Mute, kick or ban ``target``; returns whether Telegram did it, and a note."""
     bot = context.bot
-    settings = context.services.config.moderation
     if target.id < 0:
         # A channel or the group itself posting: members' restrictions do not apply.
         log.info("escalation_skipped chat=%d target=%d reason=sender_chat", chat_id, target.id)
@@ -58,11 +58,11 @@ async def escalate(
     now = dt.datetime.now(dt.UTC)
     try:
         if action == "mute":
-            until = now + dt.timedelta(minutes=settings.mute_minutes)
+            until = now + dt.timedelta(minutes=mute_minutes)
             await bot.restrict_chat_member(
                 chat_id, target.id, ChatPermissions.no_permissions(), until_date=until
             )
-            return True, f"muted for {settings.mute_minutes} minutes"
+            return True, f"muted for {mute_minutes} minutes"
         await bot.ban_chat_member(chat_id, target.id)
         if action == "kick":
             # A kick is a ban lifted at once: the member is out but may rejoin.
@@ -108,7 +108,8 @@ async def warns(update: Update, context: HashguardContext) -> None:
     person = target or asker
     moderation = context.services.moderation
     count = await moderation.strikes(message.chat.id, person.id)
-    limit = f" (limit {moderation.warn_limit})" if moderation.warn_limit else ""
+    warn_limit = (await moderation.settings(message.chat.id)).warn_limit
+    limit = f" (limit {warn_limit})" if warn_limit else ""
     await message.reply_text(
         f"{mention(person)} has {count} warning(s) in this group{limit}.",
         parse_mode=ParseMode.HTML,

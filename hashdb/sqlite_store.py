@@ -169,7 +169,17 @@ CREATE TABLE report_bans (
 CREATE INDEX report_reporters_by_reporter ON report_reporters (reporter_id, at);
 """
 
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
+_SCHEMA_V5 = """
+-- A group's own values for settings whose defaults come from the config file.
+CREATE TABLE chat_settings (
+    chat_id  INTEGER NOT NULL,
+    key      TEXT    NOT NULL,
+    value    TEXT    NOT NULL,
+    PRIMARY KEY (chat_id, key)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
 
 _ENTRY_COLUMNS = """
     SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
@@ -579,9 +589,10 @@ class SQLiteStore:
                 "UPDATE entries SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
             )
             moved = cursor.rowcount
-            for table in ("audit", "strikes"):
+            for table in ("audit", "strikes", "reports", "report_bans", "chat_settings"):
                 await db.execute(
-                    f"UPDATE {table} SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
+                    f"UPDATE OR IGNORE {table} SET chat_id = ? WHERE chat_id = ?",
+                    (new_chat_id, old_chat_id),
                 )
             await db.execute(
                 "INSERT OR IGNORE INTO chats (chat_id, title, added_at, rights_ok, "
@@ -697,6 +708,7 @@ class SQLiteStore:
                 "(SELECT id FROM reports WHERE chat_id = ?)",
                 "reports": "DELETE FROM reports WHERE chat_id = ?",
                 "report_bans": "DELETE FROM report_bans WHERE chat_id = ?",
+                "chat_settings": "DELETE FROM chat_settings WHERE chat_id = ?",
                 "strikes": "DELETE FROM strikes WHERE chat_id = ?",
                 "audit": "DELETE FROM audit WHERE chat_id = ?",
                 "chats": "DELETE FROM chats WHERE chat_id = ?",
@@ -705,6 +717,26 @@ class SQLiteStore:
                 cursor = await db.execute(sql, (chat_id,))
                 removed[name] = cursor.rowcount
         return removed
+
+    async def chat_settings(self, chat_id: int) -> dict[str, str]:
+        async with self._session("read chat settings") as db:
+            rows = await db.execute_fetchall(
+                "SELECT key, value FROM chat_settings WHERE chat_id = ?", (chat_id,)
+            )
+        return {row[0]: row[1] for row in rows}
+
+    async def set_chat_setting(self, chat_id: int, key: str, value: str | None) -> None:
+        async with self._session("change a chat setting") as db:
+            if value is None:
+                await db.execute(
+                    "DELETE FROM chat_settings WHERE chat_id = ? AND key = ?", (chat_id, key)
+                )
+            else:
+                await db.execute(
+                    "INSERT INTO chat_settings (chat_id, key, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (chat_id, key) DO UPDATE SET value = excluded.value",
+                    (chat_id, key, value),
+                )
 
     async def count_reports_since(self, chat_id: int, reporter_id: int, since: float) -> int:
         async with self._session("count reports") as db:

@@ -199,6 +199,12 @@ class Store(Protocol):
     async def forget_chat(self, chat_id: int) -> None:
         """The bot left the chat: stop tracking it (its blocklist and audit stay)."""
 
+    async def chat_settings(self, chat_id: int) -> dict[str, str]:
+        """The group's own setting values (as text), by key."""
+
+    async def set_chat_setting(self, chat_id: int, key: str, value: str | None) -> None:
+        """Store a group's value for a setting; None goes back to the default."""
+
     async def purge_chat(self, chat_id: int) -> dict[str, int]:
         """Delete everything kept about a chat; returns the rows removed per kind."""
 

@@ -246,11 +246,12 @@ async def test_strikes_expire_and_escalation_follows_the_limit(store: SQLiteStor
     await store.add_strike(CHAT, SENDER.id, at=now - 31 * 86400)  # expired
     await store.add_strike(CHAT, SENDER.id, at=now - 29 * 86400)
     assert await moderation.strikes(CHAT, SENDER.id) == 1
-    assert moderation.escalation(1) is None
-    assert moderation.escalation(2) == "ban"
+    settings = await moderation.settings(CHAT)
+    assert moderation.escalation(settings, 1) is None
+    assert moderation.escalation(settings, 2) == "ban"
     await moderation.record_escalation(CHAT, SENDER, "ban", done=True)
     assert await moderation.strikes(CHAT, SENDER.id) == 0
     never = ModerationService(
         store, default_matching(), DEFAULTS.video, dataclasses.replace(rules, warn_limit=0)
     )
-    assert never.escalation(100) is None
+    assert never.escalation(await never.settings(CHAT), 100) is None

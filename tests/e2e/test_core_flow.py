@@ -290,6 +290,8 @@ async def test_help_lists_commands_for_the_askers_role(fake: FakeBotAPI, run_bot
             "resetwarns",
             "reportban",
             "reportunban",
+            "settings",
+            "set",
         }
         send(fake, command(CHAT, MEMBER, "/help"))
         member_help = await bot_reply(fake, "Hashguard")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.e2e.conftest import RunBot
+from tests.e2e.conftest import RunBot, settle
 from tests.e2e.test_core_flow import (
     ADMIN,
     CHAT,
@@ -17,7 +17,7 @@ from tests.e2e.test_core_flow import (
     post_photo,
     send,
 )
-from tests.fakebot import FakeBotAPI, command
+from tests.fakebot import FakeBotAPI, command, text_message
 from tests.media import edited_copy, photo
 
 
@@ -118,3 +118,54 @@ async def test_warns_and_resetwarns(fake: FakeBotAPI, run_bot: RunBot) -> None:
         mark = time.monotonic()
         send(fake, command(CHAT, ADMIN, f"/warns {OTHER['id']}"))
         assert "has 0 warning(s)" in await bot_reply(fake, "warning(s)", since=mark)
+
+
+async def test_settings_show_change_validate_and_apply(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot() as app:
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/settings"))
+        shown = await bot_reply(fake, "Settings of this group", since=mark)
+        assert "<code>warn_limit</code> = 3" in shown and "dry_run</code> = off" in shown
+
+        for text, error in (
+            ("/set warn_limit lots", "warn_limit = 'lots' is not valid; expected a whole number"),
+            ("/set warn_action shout", "warn_action = 'shout' is not valid; expected ban, kick"),
+            ("/set colour blue", "unknown setting 'colour'; expected one of: match_threshold"),
+            ("/set warn_limit", "Usage: /set <key> <value>"),
+        ):
+            mark = time.monotonic()
+            send(fake, command(CHAT, ADMIN, text))
+            assert error in await bot_reply(fake, error.split(" ")[0], since=mark)
+
+        mark = time.monotonic()
+        send(fake, command(CHAT, MEMBER, "/set dry_run on"))
+        await bot_reply(fake, "Only this group's admins", since=mark)
+
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/set warn_limit 1"))
+        assert "warn_limit is now 1" in await bot_reply(fake, "is now", since=mark)
+        await post_copies(fake, 1, seed=341)
+        assert "has been banned" in await bot_reply(fake, "Warning 1 of 1")
+
+        # Dry run: the next match is only logged.
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/set dry_run on"))
+        await bot_reply(fake, "dry_run is now on", since=mark)
+        original = photo(341)
+        copy = post_photo(fake, MEMBER, edited_copy(original))
+        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+        assert not fake.is_deleted(CHAT["id"], copy["message_id"])
+        send(fake, command(CHAT, ADMIN, "/logs 1"))
+        logs = await bot_reply(fake, "audit events", since=mark)
+        assert "match_dry_run" in logs
+
+        # Settings survive a restart; "default" goes back to the config's value.
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/set dry_run default"))
+        await bot_reply(fake, "dry_run is now off", since=mark)
+    async with run_bot():
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/settings"))
+        shown = await bot_reply(fake, "Settings of this group", since=mark)
+        assert "<code>warn_limit</code> = 1 (default 3)" in shown
