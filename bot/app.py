@@ -7,6 +7,7 @@ command menus and checks the bot's rights in known groups; ``post_shutdown`` clo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from telegram import BotCommandScopeAllChatAdministrators, BotCommandScopeDefault, Update
@@ -25,7 +26,7 @@ from bot import settings
 from bot.config import Config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
-from handlers import admin, help, media, membership, reports, strikes
+from handlers import admin, help, logchat, media, membership, reports, strikes
 from handlers import settings as group_settings
 from handlers.albums import AlbumTracker
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
@@ -124,6 +125,7 @@ async def _post_init(application: HashguardApp) -> None:
         min_quality=config.matching.pdq_min_quality,
         use_threads=application.bot_data.hash_in_threads,
     )
+    moderation.audit_listener = functools.partial(logchat.post_audit, application)
     fingerprinter.warm_up()
     application.bot_data.services = Services(
         config=config,

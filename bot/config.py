@@ -110,6 +110,8 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "report_autohide": _Key(int, 3, _int_range(0, 1000)),
         "report_rate_per_hour": _Key(int, 10, _int_range(0, 10_000)),
         "dry_run": _Key(bool, False),
+        "review_destination": _Key(str, "group", _one_of("group", "log_chat", "admins")),
+        "log_chat": _Key(int, 0, _int_range(-(2**52), 0)),
     },
     "logging": {
         "level": _Key(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -187,6 +189,8 @@ class ModerationConfig:
     report_rate_per_hour: int
     #: Log matches without deleting, warning or escalating; groups can change it with /set.
     dry_run: bool
+    review_destination: str
+    log_chat: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -105,6 +105,10 @@ class ModerationService:
             dry_run=moderation.dry_run if moderation else False,
         )
         self._settings: dict[int, GroupSettings] = {}
+        #: Called with every audit event once stored (the log chat posts it); its failures
+        #: never affect the decision, which is already recorded.
+        self.audit_listener: Callable[[AuditEvent], Coroutine[Any, Any, None]] | None = None
+        self._listener_tasks: set[asyncio.Task[None]] = set()
         self._video = video
         self._video_rule = VideoMatchRule(
             query_pct=video.query_match_pct,
@@ -143,7 +147,16 @@ class ModerationService:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._index_thread, functools.partial(function, *args))
 
+    async def _audit(self, event: AuditEvent) -> int:
+        event_id = await self._store.add_audit(event)
+        if self.audit_listener is not None:
+            task = asyncio.create_task(self.audit_listener(dataclasses.replace(event, id=event_id)))
+            self._listener_tasks.add(task)
+            task.add_done_callback(self._listener_tasks.discard)
+        return event_id
+
     async def close(self) -> None:
+        await asyncio.gather(*self._listener_tasks, return_exceptions=True)
         self._index_thread.shutdown(wait=True)
 
     def index_size(self, chat_id: int | None = None) -> int:
@@ -315,7 +328,7 @@ class ModerationService:
         ``strike=False`` audits without a strike (further items of an album already struck).
         """
         now = time.time()
-        await self._store.add_audit(
+        await self._audit(
             AuditEvent(
                 chat_id=chat_id,
                 event=event or ("match_deleted" if deleted else "match_not_deleted"),
@@ -341,7 +354,7 @@ class ModerationService:
         self, chat_id: int, *, message_id: int | None, sender: Person | None, detail: str
     ) -> None:
         """Audit media that could not be checked (corrupt, too large, too slow)."""
-        await self._store.add_audit(
+        await self._audit(
             AuditEvent(
                 chat_id=chat_id,
                 event="media_skipped",
@@ -497,7 +510,7 @@ class ModerationService:
         detail: str = "",
     ) -> None:
         first = entry.fingerprints[0] if entry.fingerprints else None
-        await self._store.add_audit(
+        await self._audit(
             AuditEvent(
                 chat_id=chat_id,
                 event=event,
@@ -542,7 +555,7 @@ class ModerationService:
             at=now,
         )
         if new:
-            await self._store.add_audit(
+            await self._audit(
                 AuditEvent(
                     chat_id=chat_id,
                     event="report",
@@ -587,7 +600,7 @@ class ModerationService:
         return bool(threshold) and report.status == "open" and len(report.reporters) == threshold
 
     async def record_autohide(self, report: Report, *, deleted: bool) -> None:
-        await self._store.add_audit(
+        await self._audit(
             AuditEvent(
                 chat_id=report.chat_id,
                 event="report_autohidden" if deleted else "report_autohide_failed",
@@ -606,7 +619,7 @@ class ModerationService:
             chat_id, target.id, banned=banned, by=actor.id, at=time.time()
         )
         if changed:
-            await self._store.add_audit(
+            await self._audit(
                 AuditEvent(
                     chat_id=chat_id,
                     event="reportban" if banned else "reportunban",
@@ -655,7 +668,7 @@ class ModerationService:
                 file_unique_id=report.file_unique_id,
             )
             entry = result.entry
-        await self._store.add_audit(
+        await self._audit(
             AuditEvent(
                 chat_id=report.chat_id,
                 event=f"report_{status}",
@@ -720,7 +733,7 @@ class ModerationService:
         stored = None if text is None else describe_setting(parse_setting(key, text))
         await self._store.set_chat_setting(chat_id, key, stored)
         self._settings.pop(chat_id, None)
-        await self._store.add_audit(
+        await self._audit(
             AuditEvent(
                 chat_id=chat_id,
                 event="setting",
@@ -740,7 +753,7 @@ class ModerationService:
         self, chat_id: int, target: Person, action: str, *, done: bool, detail: str = ""
     ) -> None:
         """Audit an escalation; once it is done, the member's strikes start again at zero."""
-        await self._store.add_audit(
+        await self._audit(
             AuditEvent(
                 chat_id=chat_id,
                 event=action if done else f"{action}_failed",
@@ -755,7 +768,7 @@ class ModerationService:
 
     async def reset_strikes(self, chat_id: int, target: Person, *, actor: Person) -> int:
         cleared = await self._store.clear_strikes(chat_id, target.id)
-        await self._store.add_audit(
+        await self._audit(
             AuditEvent(
                 chat_id=chat_id,
                 event="resetwarns",
@@ -794,7 +807,7 @@ class ModerationService:
             return RightsDecision(notify_admins=False)
         if not await self._store.claim_rights_notice(chat_id):
             return RightsDecision(notify_admins=False)
-        await self._store.add_audit(
+        await self._audit(
             AuditEvent(chat_id=chat_id, event="rights_missing", detail=missing, at=time.time())
         )
         return RightsDecision(notify_admins=True)

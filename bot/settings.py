@@ -22,6 +22,10 @@ class GroupSettings:
     report_autohide: int
     #: Log matches without deleting, warning or escalating (for trying the bot out).
     dry_run: bool
+    #: Where report review messages go: "group", "log_chat" or "admins" (privately).
+    review_destination: str = "group"
+    #: A chat (group or channel id) where every action is posted as it happens; 0 = none.
+    log_chat: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,16 @@ SETTINGS: dict[str, _Spec] = {
         "reporters after which reported content is hidden",
     ),
     "dry_run": _Spec(_bool, "on or off", "log matches without deleting anything"),
+    "review_destination": _Spec(
+        _choice("group", "log_chat", "admins"),
+        "group, log_chat or admins",
+        "where report reviews go",
+    ),
+    "log_chat": _Spec(
+        _int_in(-(2**52), 0),
+        "a group or channel id such as -1001234567890 (0 = none)",
+        "chat where every action is posted",
+    ),
 }
 
 
@@ -90,6 +104,8 @@ def defaults(config: Config) -> GroupSettings:
         mute_minutes=config.moderation.mute_minutes,
         report_autohide=config.moderation.report_autohide,
         dry_run=config.moderation.dry_run,
+        review_destination=config.moderation.review_destination,
+        log_chat=config.moderation.log_chat,
     )
 
 

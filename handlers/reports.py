@@ -146,10 +146,12 @@ def review_buttons(report_id: int) -> InlineKeyboardMarkup:
 async def _post_or_update_review(
     context: HashguardContext, recorded: Report, target: Message, *, hidden: bool = False
 ) -> None:
+    """Post the review message where the group wants it, or update the one posted."""
     text = review_text(recorded, target.link, hidden=hidden)
-    try:
-        if recorded.review_message_id is not None and recorded.review_chat_id is not None:
-            await context.bot.edit_message_text(
+    bot = context.bot
+    if recorded.review_message_id is not None and recorded.review_chat_id is not None:
+        try:
+            await bot.edit_message_text(
                 text,
                 chat_id=recorded.review_chat_id,
                 message_id=recorded.review_message_id,
@@ -157,19 +159,38 @@ async def _post_or_update_review(
                 reply_markup=review_buttons(recorded.id),
                 disable_web_page_preview=True,
             )
-            return
-        review = await context.bot.send_message(
-            recorded.chat_id,
-            text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=review_buttons(recorded.id),
-            disable_web_page_preview=True,
-        )
-    except TelegramError as exc:
-        log.warning("review_post_failed chat=%d error=%s", recorded.chat_id, exc)
+        except TelegramError as exc:
+            log.warning("review_edit_failed chat=%d error=%s", recorded.chat_id, exc)
+        return
+    settings = await context.services.moderation.settings(recorded.chat_id)
+    destinations = [recorded.chat_id]
+    if settings.review_destination == "log_chat" and settings.log_chat:
+        destinations = [settings.log_chat]
+    elif settings.review_destination == "admins":
+        admins = await context.services.admins.admin_ids(bot, recorded.chat_id)
+        # Each admin who started a private chat with the bot; the group if none did.
+        destinations = [a for a in sorted(admins) if a != bot.id] + [recorded.chat_id]
+    first = None
+    for destination in destinations:
+        if first is not None and destination == recorded.chat_id:
+            break
+        try:
+            sent = await bot.send_message(
+                destination,
+                text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=review_buttons(recorded.id),
+                disable_web_page_preview=True,
+            )
+        except TelegramError as exc:
+            log.info("review_not_delivered report=%d error=%s", recorded.id, type(exc).__name__)
+            continue
+        first = first or sent
+    if first is None:
+        log.warning("review_post_failed chat=%d", recorded.chat_id)
         return
     await context.services.moderation.set_review_message(
-        recorded.id, review.chat_id, review.message_id
+        recorded.id, first.chat_id, first.message_id
     )
 
 
@@ -182,13 +203,19 @@ async def on_review_button(update: Update, context: HashguardContext) -> None:
     message = query.message
     moderation = context.services.moderation
     recorded = await moderation.get_report(int(found.group(2))) if found else None
-    # The data is user-controlled: it must name a report reviewed in this very chat.
+    # The data is user-controlled: it must name a report reviewed in this very message,
+    # or (reviews sent to admins privately) a report pressed in the presser's own chat.
     if (
         found is None
         or recorded is None
         or not isinstance(message, Message)
-        or recorded.review_chat_id != message.chat.id
-        or recorded.review_message_id != message.message_id
+        or not (
+            (
+                recorded.review_chat_id == message.chat.id
+                and recorded.review_message_id == message.message_id
+            )
+            or (message.chat.type == "private" and message.chat.id == query.from_user.id)
+        )
     ):
         await query.answer("This button is not valid.", show_alert=True)
         return

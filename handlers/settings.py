@@ -45,6 +45,20 @@ async def change(update: Update, context: HashguardContext) -> None:
         )
         return
     key, value = args
+    if key.lower() == "log_chat" and value not in ("0", "default"):
+        # Actions of this group would be posted there: only someone who runs that chat too
+        # may point them at it.
+        target = int(value) if value.lstrip("-").isdecimal() else None
+        user = message.from_user if message.sender_chat is None else None
+        if target is not None and (
+            user is None
+            or not await context.services.admins.is_user_admin(context.bot, target, user.id)
+        ):
+            await message.reply_text(
+                f"log_chat {value} is not a chat you administer (as yourself, not anonymously) "
+                "with me in it; add me there and try again."
+            )
+            return
     try:
         updated = await context.services.moderation.change_setting(
             message.chat.id,

@@ -203,3 +203,61 @@ async def test_report_rate_limit_and_report_bans(fake: FakeBotAPI, run_bot: RunB
         await bot_reply(fake, "can report again", since=mark)
         send(fake, command(CHAT, SECOND_REPORTER, "/report", reply_to=targets[2]))
         await review_message(fake, 3)
+
+
+LOG_CHAT = -1007000000001
+
+
+async def test_review_goes_to_admins_privately_and_actions_to_the_log_chat(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    fake.set_admins(LOG_CHAT, [ADMIN])
+    async with run_bot(moderation_review_destination="admins"):
+        mark = time.monotonic()
+        send(fake, command(CHAT, MEMBER, f"/set log_chat {LOG_CHAT}"))
+        await bot_reply(fake, "Only this group's admins", since=mark)
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/set log_chat -1009999"))
+        await bot_reply(fake, "is not a chat you administer", since=mark)
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, f"/set log_chat {LOG_CHAT}"))
+        await bot_reply(fake, f"log_chat is now {LOG_CHAT}", since=mark)
+
+        reported = post_photo(fake, OTHER, photo(420))
+        send(fake, command(CHAT, REPORTER, "/report", reply_to=reported))
+        review = await review_message(fake)
+        assert review.chat_id == ADMIN["id"]  # privately, not in the group
+        assert not [
+            m
+            for m in fake.sent_messages
+            if m.chat_id == CHAT["id"] and "Report #" in (m.text or "")
+        ]
+
+        mark = time.monotonic()
+        press(fake, ADMIN, review, "report:block:1")
+        await answer(fake, mark)
+        await deleted(fake, reported)
+        # Every action reaches the log chat as text with a link, never the media.
+        logged = await fake.wait_for(
+            "sendMessage",
+            lambda c: c.int_param("chat_id") == LOG_CHAT and "report_blocked" in str(c.params),
+        )
+        text = logged.str_param("text") or ""
+        assert "Friends" in text and f"https://t.me/c/{str(CHAT['id'])[4:]}/" in text
+        assert not fake.calls_to("sendPhoto") and not fake.calls_to("forwardMessage")
+
+
+async def test_review_can_go_to_the_log_chat(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot(moderation_review_destination="log_chat", moderation_log_chat=str(LOG_CHAT)):
+        reported = post_photo(fake, OTHER, photo(421))
+        send(fake, command(CHAT, REPORTER, "/report", reply_to=reported))
+        review = await review_message(fake)
+        assert review.chat_id == LOG_CHAT
+        mark = time.monotonic()
+        press(fake, MEMBER, review, "report:dismiss:1")
+        assert "Only this group's admins" in str((await answer(fake, mark)).get("text"))
+        mark = time.monotonic()
+        press(fake, ADMIN, review, "report:dismiss:1")
+        assert "dismissed" in str((await answer(fake, mark)).get("text"))
