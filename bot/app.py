@@ -102,6 +102,7 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
     application.add_handler(
         CallbackQueryHandler(reports.on_review_button, pattern=reports.CALLBACK_PATTERN)
     )
+    application.add_handler(CallbackQueryHandler(admin.on_logs_button, pattern=admin.LOGS_CALLBACK))
     application.add_handler(CallbackQueryHandler(reports.on_unknown_button))
     application.add_handler(
         ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)

@@ -526,8 +526,10 @@ class ModerationService:
             )
         )
 
-    async def audit_log(self, chat_id: int, limit: int) -> list[AuditEvent]:
-        return await self._store.recent_audit(chat_id, limit)
+    async def audit_log(
+        self, chat_id: int, limit: int, *, before_id: int | None = None
+    ) -> list[AuditEvent]:
+        return await self._store.recent_audit(chat_id, limit, before_id=before_id)
 
     # -- reports -----------------------------------------------------------------------
     async def report(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import Any
 
-from telegram import Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden
 
@@ -49,25 +49,31 @@ def admin_command(handler: Handler) -> Handler:
 
     @wraps(handler)
     async def guarded(update: Update, context: HashguardContext) -> None:
-        message = update.effective_message
-        if message is None:
-            return
-        if message.chat.type not in ("group", "supergroup"):
-            await message.reply_text("This command works in a group where I am an admin.")
-            return
-        if not await context.services.admins.is_admin(context.bot, message):
-            log.info(
-                "admin_command_refused chat=%d user=%s command=%s",
-                message.chat.id,
-                message.from_user.id if message.from_user else None,
-                handler.__name__,
-            )
-            await message.reply_text("Only this group's admins can use that command.")
-            return
-        await context.services.moderation.ensure_chat(message.chat.id, chat_title(message.chat))
-        await handler(update, context)
+        if await group_admin_allowed(update, context, handler.__name__):
+            await handler(update, context)
 
     return guarded
+
+
+async def group_admin_allowed(update: Update, context: HashguardContext, command: str) -> bool:
+    """Whether the command's sender administers the group it was sent in (refusing if not)."""
+    message = update.effective_message
+    if message is None:
+        return False
+    if message.chat.type not in ("group", "supergroup"):
+        await message.reply_text("This command works in a group where I am an admin.")
+        return False
+    if not await context.services.admins.is_admin(context.bot, message):
+        log.info(
+            "admin_command_refused chat=%d user=%s command=%s",
+            message.chat.id,
+            message.from_user.id if message.from_user else None,
+            command,
+        )
+        await message.reply_text("Only this group's admins can use that command.")
+        return False
+    await context.services.moderation.ensure_chat(message.chat.id, chat_title(message.chat))
+    return True
 
 
 def actor_of(message: Message) -> Person:
@@ -256,11 +262,12 @@ async def addhash(update: Update, context: HashguardContext) -> None:
     await _drop_command(context, message)
 
 
-@admin_command
 async def logs(update: Update, context: HashguardContext) -> None:
-    """Audit events go to the admin privately unless the group opted into in-group logs."""
+    """/logs [N]: in a group, its audit log (privately, unless the group opted into in-group
+    logs); in a private chat, buttons to pick one of the groups the asker administers."""
     message = update.effective_message
-    assert message is not None
+    if message is None:
+        return
     args = context.args or []
     limit = LOGS_DEFAULT
     if args:
@@ -272,17 +279,22 @@ async def logs(update: Update, context: HashguardContext) -> None:
             )
             return
         limit = parsed
-    events = await context.services.moderation.audit_log(message.chat.id, limit)
-    title = chat_title(message.chat)
-    if events:
-        lines = [f"Last {len(events)} audit events of {html.escape(title)} (newest first):"]
-        lines.extend(format_event(e) for e in events)
-    else:
-        lines = [f"No audit events for {html.escape(title)} yet."]
-    chunks = _chunks(lines)
+    if message.chat.type == "private":
+        await _pick_group(context, message, limit)
+        return
+    await _group_logs(update, context, limit)
+
+
+async def _group_logs(update: Update, context: HashguardContext, limit: int) -> None:
+    message = update.effective_message
+    if message is None or not await group_admin_allowed(update, context, "logs"):
+        return
+    chunks, more = await _page(context, message.chat.id, chat_title(message.chat), limit, None)
     if context.services.config.moderation.logs_in_group:
         for chunk in chunks:
-            await message.reply_text(chunk, parse_mode=ParseMode.HTML)
+            await message.reply_text(chunk, parse_mode=ParseMode.HTML, reply_markup=None)
+        if more is not None:
+            await message.reply_text("Older events:", reply_markup=more)
         return
     if message.sender_chat is not None or message.from_user is None:
         await message.reply_text(
@@ -291,8 +303,14 @@ async def logs(update: Update, context: HashguardContext) -> None:
         )
         return
     try:
-        for chunk in chunks:
-            await context.bot.send_message(message.from_user.id, chunk, parse_mode=ParseMode.HTML)
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            await context.bot.send_message(
+                message.from_user.id,
+                chunk,
+                parse_mode=ParseMode.HTML,
+                reply_markup=more if last else None,
+            )
     except Forbidden:
         await message.reply_text(
             f"I can't message you privately yet: open a chat with @{context.bot.username}, "
@@ -302,11 +320,94 @@ async def logs(update: Update, context: HashguardContext) -> None:
     await message.reply_text("Sent you the audit log privately.")
 
 
+#: Callback data of the /logs buttons: "logs:<chat id>:<older than event id>:<count>".
+LOGS_CALLBACK = r"^logs:(-?\d{1,19}):(\d{1,19}):(\d{1,3})$"
+_LOGS = re.compile(LOGS_CALLBACK)
+
+
+async def _page(
+    context: HashguardContext, chat_id: int, title: str, limit: int, before_id: int | None
+) -> tuple[list[str], InlineKeyboardMarkup | None]:
+    """One page of a group's audit log, newest first, and an "Older" button if there is more."""
+    events = await context.services.moderation.audit_log(chat_id, limit + 1, before_id=before_id)
+    shown, rest = events[:limit], events[limit:]
+    if shown:
+        older = "older " if before_id else ""
+        lines = [f"Last {len(shown)} {older}audit events of {html.escape(title)} (newest first):"]
+        lines.extend(format_event(e) for e in shown)
+    else:
+        lines = [f"No {'older ' if before_id else ''}audit events for {html.escape(title)}."]
+    more = None
+    if rest and shown[-1].id is not None:
+        more = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        "Older", callback_data=f"logs:{chat_id}:{shown[-1].id}:{limit}"
+                    )
+                ]
+            ]
+        )
+    return _chunks(lines), more
+
+
+async def _pick_group(context: HashguardContext, message: Message, limit: int) -> None:
+    user = message.from_user
+    if user is None:
+        return
+    buttons = []
+    for record in (await context.services.moderation.chats())[:50]:
+        if await context.services.admins.is_user_admin(context.bot, record.chat_id, user.id):
+            buttons.append(
+                [
+                    InlineKeyboardButton(
+                        record.title[:40], callback_data=f"logs:{record.chat_id}:0:{limit}"
+                    )
+                ]
+            )
+    if not buttons:
+        await message.reply_text("You administer no group I work in.")
+        return
+    await message.reply_text("Which group's audit log?", reply_markup=InlineKeyboardMarkup(buttons))
+
+
+async def on_logs_button(update: Update, context: HashguardContext) -> None:
+    """A group picked, or "Older" pressed: the page goes to the presser's chat."""
+    query = update.callback_query
+    if query is None:
+        return
+    found = _LOGS.match(query.data or "")
+    message = query.message
+    if found is None or not isinstance(message, Message):
+        await query.answer("This button is not valid.", show_alert=True)
+        return
+    chat_id, before, limit = int(found.group(1)), int(found.group(2)), int(found.group(3))
+    # The chat id comes from the button, so the presser's rights are checked in that chat.
+    if not 1 <= limit <= LOGS_MAX or not await context.services.admins.is_user_admin(
+        context.bot, chat_id, query.from_user.id
+    ):
+        await query.answer("Only that group's admins can read its audit log.", show_alert=True)
+        return
+    record = await context.services.moderation.store.get_chat(chat_id)
+    title = record.title if record is not None else str(chat_id)
+    chunks, more = await _page(context, chat_id, title, limit, before or None)
+    for index, chunk in enumerate(chunks):
+        await context.bot.send_message(
+            message.chat.id,
+            chunk,
+            parse_mode=ParseMode.HTML,
+            reply_markup=more if index == len(chunks) - 1 else None,
+        )
+    await query.answer()
+
+
 def format_event(event: AuditEvent) -> str:
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(event.at))
     parts = [f"#{event.id} {when} UTC", f"<b>{html.escape(event.event)}</b>"]
     if event.actor_id is not None:
         parts.append(f"by {html.escape(event.actor_name)} ({event.actor_id})")
+    elif event.event.startswith(("match", "media", "report_autohid", "ban", "kick", "mute")):
+        parts.append("by the bot")
     if event.target_id is not None:
         parts.append(f"user {html.escape(event.target_name)} ({event.target_id})")
     if event.message_id is not None:

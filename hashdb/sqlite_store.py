@@ -491,13 +491,16 @@ class SQLiteStore:
         assert audit_id is not None  # always set after a successful INSERT
         return audit_id
 
-    async def recent_audit(self, chat_id: int, limit: int) -> list[AuditEvent]:
+    async def recent_audit(
+        self, chat_id: int, limit: int, *, before_id: int | None = None
+    ) -> list[AuditEvent]:
         """The chat's last ``limit`` audit events, newest first, with their ids."""
         if limit <= 0:
             return []
         async with self._session("read the audit log") as db:
             rows = await db.execute_fetchall(
-                _AUDIT_COLUMNS + " WHERE chat_id = ? ORDER BY id DESC LIMIT ?", (chat_id, limit)
+                _AUDIT_COLUMNS + " WHERE chat_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                (chat_id, before_id if before_id is not None else 2**63 - 1, limit),
             )
         return [_audit_event(row) for row in rows]
 

@@ -147,8 +147,10 @@ class Store(Protocol):
     # -- audit -------------------------------------------------------------------------
     async def add_audit(self, event: AuditEvent) -> int: ...
 
-    async def recent_audit(self, chat_id: int, limit: int) -> list[AuditEvent]:
-        """The chat's last ``limit`` audit events, newest first."""
+    async def recent_audit(
+        self, chat_id: int, limit: int, *, before_id: int | None = None
+    ) -> list[AuditEvent]:
+        """The chat's last ``limit`` audit events (older than ``before_id``), newest first."""
 
     async def audit_since(self, chat_id: int, since: float | None = None) -> list[AuditEvent]:
         """The chat's audit events at or after ``since`` (all if None), oldest first."""

@@ -184,3 +184,66 @@ async def test_blocklist_follows_a_group_upgraded_to_a_supergroup(
         )
         assert app.bot_data.services is not None
         assert app.bot_data.services.moderation.index_size(basic["id"]) == 0
+
+
+async def test_logs_pages_with_older_button_and_private_group_picker(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    from tests.fakebot import private_chat
+
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot():
+        for number in range(3):
+            mark = time.monotonic()
+            send(fake, command(CHAT, ADMIN, f"/addhash pdq {number:064x} r{number}"))
+            await bot_reply(fake, "Added pdq hash", since=mark)
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/logs 2"))
+        await bot_reply(fake, "Sent you the audit log privately", since=mark)
+        [page] = [m for m in fake.sent_messages if m.chat_id == ADMIN["id"]]
+        assert "entry #3" in (page.text or "") and "entry #1" not in (page.text or "")
+        [[older]] = page.reply_markup["inline_keyboard"]
+        assert older["text"] == "Older"
+
+        def press(who: dict[str, Any], data: str, on: Any) -> str:
+            query_id = f"logs-{time.monotonic()}"
+            fake.push_update(
+                {
+                    "callback_query": {
+                        "id": query_id,
+                        "from": who,
+                        "chat_instance": "ci",
+                        "data": data,
+                        "message": on.message,
+                    }
+                }
+            )
+            return query_id
+
+        mark = time.monotonic()
+        press(ADMIN, older["callback_data"], page)
+        call = await fake.wait_for(
+            "sendMessage", lambda c: c.at >= mark and c.int_param("chat_id") == ADMIN["id"]
+        )
+        assert "entry #1" in (call.str_param("text") or "")
+
+        # Someone else pressing a forged button for this group is refused.
+        query_id = press(MEMBER, f"logs:{CHAT['id']}:0:10", page)
+        refused = await fake.wait_for(
+            "answerCallbackQuery", lambda c: c.str_param("callback_query_id") == query_id
+        )
+        assert "Only that group's admins" in str(refused.params.get("text"))
+
+        # In a private chat, /logs offers the groups the asker administers.
+        mark = time.monotonic()
+        send(fake, command(private_chat(ADMIN), ADMIN, "/logs"))
+        await bot_reply(fake, "Which group's audit log?", since=mark)
+        picker = next(m for m in fake.sent_messages if "Which group" in (m.text or ""))
+        [[button]] = picker.reply_markup["inline_keyboard"]
+        assert button["text"] == "Friends"
+        mark = time.monotonic()
+        press(ADMIN, button["callback_data"], picker)
+        await bot_reply(fake, "audit events of Friends", since=mark)
+        mark = time.monotonic()
+        send(fake, command(private_chat(MEMBER), MEMBER, "/logs"))
+        await bot_reply(fake, "You administer no group", since=mark)
