@@ -121,7 +121,7 @@ class ModerationService:
         # Serialises "is it already blocked? then add it", so two admins blocking the same
         # image at once make one entry.
         self._block_lock = asyncio.Lock()
-        self._reporter_locks: dict[tuple[int, int], asyncio.Lock] = {}
+        self._reporter_locks: dict[tuple[str, int, int], asyncio.Lock] = {}
         # Messages admins just blocked by reply: a check of the same message that was still
         # running when the block landed must not warn its sender as for a re-upload.
         self._blocked_messages: collections.deque[tuple[int, int]] = collections.deque(maxlen=1024)
@@ -575,7 +575,11 @@ class ModerationService:
     def reporter_lock(self, chat_id: int, reporter_id: int) -> asyncio.Lock:
         """Held while one member's report is checked and recorded, so a burst of reports
         from one member is counted against the hourly limit one by one."""
-        key = (chat_id, reporter_id)
+        return self.keyed_lock("reporter", chat_id, reporter_id)
+
+    def keyed_lock(self, kind: str, chat_id: int, item: int) -> asyncio.Lock:
+        """A lock for one (kind, chat, item), kept for the most recent 10,000 keys."""
+        key = (kind, chat_id, item)
         lock = self._reporter_locks.pop(key, None) or asyncio.Lock()
         self._reporter_locks[key] = lock  # most recently used last
         while len(self._reporter_locks) > 10_000:
@@ -817,6 +821,8 @@ class ModerationService:
     async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> int:
         """A group was upgraded to a supergroup: its blocklist follows it to the new id."""
         moved = await self._store.migrate_chat(old_chat_id, new_chat_id)
+        self._settings.pop(old_chat_id, None)
+        self._settings.pop(new_chat_id, None)
         self._known_chats.discard(old_chat_id)
         self._known_chats.add(new_chat_id)
         if moved:

@@ -66,8 +66,10 @@ def _bool(text: str) -> bool:
 
 
 SETTINGS: dict[str, _Spec] = {
+    # Capped well below the ~128 bits between unrelated photos: a group admin's typo must
+    # not make the bot delete ordinary photos (operators can go further in the config).
     "match_threshold": _Spec(
-        _int_in(0, 128), "a whole number from 0 to 128", "PDQ match distance (default 31)"
+        _int_in(0, 48), "a whole number from 0 to 48", "PDQ match distance (default 31)"
     ),
     "warn_limit": _Spec(
         _int_in(0, 100), "a whole number from 0 to 100 (0 = warn only)", "strikes before action"

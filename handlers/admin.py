@@ -289,8 +289,11 @@ async def _group_logs(update: Update, context: HashguardContext, limit: int) -> 
     message = update.effective_message
     if message is None or not await group_admin_allowed(update, context, "logs"):
         return
-    chunks, more = await _page(context, message.chat.id, chat_title(message.chat), limit, None)
-    if context.services.config.moderation.logs_in_group:
+    in_group = context.services.config.moderation.logs_in_group
+    chunks, more = await _page(
+        context, message.chat.id, chat_title(message.chat), limit, None, hide_reporters=in_group
+    )
+    if in_group:
         for chunk in chunks:
             await message.reply_text(chunk, parse_mode=ParseMode.HTML, reply_markup=None)
         if more is not None:
@@ -326,7 +329,13 @@ _LOGS = re.compile(LOGS_CALLBACK)
 
 
 async def _page(
-    context: HashguardContext, chat_id: int, title: str, limit: int, before_id: int | None
+    context: HashguardContext,
+    chat_id: int,
+    title: str,
+    limit: int,
+    before_id: int | None,
+    *,
+    hide_reporters: bool = False,
 ) -> tuple[list[str], InlineKeyboardMarkup | None]:
     """One page of a group's audit log, newest first, and an "Older" button if there is more."""
     events = await context.services.moderation.audit_log(chat_id, limit + 1, before_id=before_id)
@@ -334,7 +343,7 @@ async def _page(
     if shown:
         older = "older " if before_id else ""
         lines = [f"Last {len(shown)} {older}audit events of {html.escape(title)} (newest first):"]
-        lines.extend(format_event(e) for e in shown)
+        lines.extend(format_event(e, hide_reporters=hide_reporters) for e in shown)
     else:
         lines = [f"No {'older ' if before_id else ''}audit events for {html.escape(title)}."]
     more = None
@@ -390,21 +399,35 @@ async def on_logs_button(update: Update, context: HashguardContext) -> None:
         return
     record = await context.services.moderation.store.get_chat(chat_id)
     title = record.title if record is not None else str(chat_id)
-    chunks, more = await _page(context, chat_id, title, limit, before or None)
-    for index, chunk in enumerate(chunks):
-        await context.bot.send_message(
-            message.chat.id,
-            chunk,
-            parse_mode=ParseMode.HTML,
-            reply_markup=more if index == len(chunks) - 1 else None,
+    # The page goes to the presser privately; into the group itself only when the group
+    # asked for in-group logs. Never into the chat a (possibly forged) button sits in.
+    in_group = context.services.config.moderation.logs_in_group and message.chat.id == chat_id
+    destination = chat_id if in_group else query.from_user.id
+    chunks, more = await _page(
+        context, chat_id, title, limit, before or None, hide_reporters=in_group
+    )
+    try:
+        for index, chunk in enumerate(chunks):
+            await context.bot.send_message(
+                destination,
+                chunk,
+                parse_mode=ParseMode.HTML,
+                reply_markup=more if index == len(chunks) - 1 else None,
+            )
+    except Forbidden:
+        await query.answer(
+            "Start a private chat with me first: audit logs are sent privately.", show_alert=True
         )
+        return
     await query.answer()
 
 
-def format_event(event: AuditEvent) -> str:
+def format_event(event: AuditEvent, *, hide_reporters: bool = False) -> str:
+    """One audit row as a line of text; ``hide_reporters`` leaves out who filed a report
+    (for logs shown in the group, where reporters stay anonymous)."""
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(event.at))
     parts = [f"#{event.id} {when} UTC", f"<b>{html.escape(event.event)}</b>"]
-    if event.actor_id is not None:
+    if event.actor_id is not None and not (hide_reporters and event.event == "report"):
         parts.append(f"by {html.escape(event.actor_name)} ({event.actor_id})")
     elif event.event.startswith(("match", "media", "report_autohid", "ban", "kick", "mute")):
         parts.append("by the bot")

@@ -92,7 +92,8 @@ async def report(update: Update, context: HashguardContext) -> None:
         if not new_reporter or recorded.status != "open":
             return
     hidden = False
-    if await moderation.autohide_due(recorded):
+    dry_run = (await moderation.settings(recorded.chat_id)).dry_run
+    if not dry_run and await moderation.autohide_due(recorded):
         outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
         await moderation.record_autohide(recorded, deleted=outcome.deleted)
         hidden = outcome.deleted
@@ -113,7 +114,12 @@ def _reason(message: Message) -> str:
 
 
 def review_text(
-    report: Report, link: str | None, *, decided: str = "", hidden: bool = False
+    report: Report,
+    link: str | None,
+    *,
+    decided: str = "",
+    hidden: bool = False,
+    show_reason: bool = False,
 ) -> str:
     what = "media" if report.fingerprints else "a message"
     where = f'<a href="{html.escape(link)}">{what}</a>' if link else what
@@ -122,7 +128,9 @@ def review_text(
         f"🚩 Report #{report.id}: {where} (message {report.message_id}) reported by "
         f"{count} member{'s' if count != 1 else ''}."
     ]
-    if report.reason:
+    # A reason may describe the content or give away the reporter: it is shown only where
+    # the group's members cannot read it (admins privately, or the log chat).
+    if report.reason and show_reason:
         lines.append(f"Reason given: {html.escape(report.reason)}")
     if hidden:
         lines.append("Hidden from the group after this many reports, pending your decision.")
@@ -147,7 +155,21 @@ async def _post_or_update_review(
     context: HashguardContext, recorded: Report, target: Message, *, hidden: bool = False
 ) -> None:
     """Post the review message where the group wants it, or update the one posted."""
-    text = review_text(recorded, target.link, hidden=hidden)
+    moderation = context.services.moderation
+    # Reports of one message arriving together must end up with one review message.
+    async with moderation.keyed_lock("review", recorded.chat_id, recorded.message_id):
+        current = await moderation.get_report(recorded.id)
+        if current is None or current.status != "open":
+            return
+        await _post_or_update_locked(context, current, target, hidden=hidden)
+
+
+async def _post_or_update_locked(
+    context: HashguardContext, recorded: Report, target: Message, *, hidden: bool
+) -> None:
+    settings = await context.services.moderation.settings(recorded.chat_id)
+    private = settings.review_destination != "group"
+    text = review_text(recorded, target.link, hidden=hidden, show_reason=private)
     bot = context.bot
     if recorded.review_message_id is not None and recorded.review_chat_id is not None:
         try:
@@ -162,7 +184,6 @@ async def _post_or_update_review(
         except TelegramError as exc:
             log.warning("review_edit_failed chat=%d error=%s", recorded.chat_id, exc)
         return
-    settings = await context.services.moderation.settings(recorded.chat_id)
     destinations = [recorded.chat_id]
     if settings.review_destination == "log_chat" and settings.log_chat:
         destinations = [settings.log_chat]
@@ -231,9 +252,11 @@ async def on_review_button(update: Update, context: HashguardContext) -> None:
         await query.answer("This report was already decided.")
         return
     verdict = "blocked" if block else "dismissed"
+    dry_run = (await moderation.settings(recorded.chat_id)).dry_run
     if block:
+        # An admin's decision acts even in dry run; only the automatic strike is left out.
         outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
-        if outcome.deleted and recorded.sender_id is not None:
+        if outcome.deleted and recorded.sender_id is not None and not dry_run:
             strikes = await moderation.strike_for_report(recorded, entry)
             if strikes is not None:
                 sender = Person(recorded.sender_id, recorded.sender_name)
@@ -243,7 +266,9 @@ async def on_review_button(update: Update, context: HashguardContext) -> None:
         by += f" Blocklist entry #{entry.id}."
     try:
         await message.edit_text(
-            review_text(recorded, None, decided=by),
+            review_text(
+                recorded, None, decided=by, show_reason=message.chat.id != recorded.chat_id
+            ),
             parse_mode=ParseMode.HTML,
             reply_markup=None,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import re
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -48,7 +49,7 @@ async def change(update: Update, context: HashguardContext) -> None:
     if key.lower() == "log_chat" and value not in ("0", "default"):
         # Actions of this group would be posted there: only someone who runs that chat too
         # may point them at it.
-        target = int(value) if value.lstrip("-").isdecimal() else None
+        target = int(value) if re.fullmatch(r"-?[0-9]{1,19}", value) else None
         user = message.from_user if message.sender_chat is None else None
         if target is not None and (
             user is None

@@ -227,6 +227,14 @@ async def test_logs_pages_with_older_button_and_private_group_picker(
         )
         assert "entry #1" in (call.str_param("text") or "")
 
+        # A button pressed in the group itself (or any other chat) delivers the page to the
+        # presser privately, never into the chat the button sits in.
+        group_message = next(m for m in fake.sent_messages if m.chat_id == CHAT["id"])
+        mark = time.monotonic()
+        press(ADMIN, f"logs:{CHAT['id']}:0:2", group_message)
+        call = await fake.wait_for("sendMessage", lambda c: c.at >= mark)
+        assert call.int_param("chat_id") == ADMIN["id"]
+
         # Someone else pressing a forged button for this group is refused.
         query_id = press(MEMBER, f"logs:{CHAT['id']}:0:10", page)
         refused = await fake.wait_for(

@@ -62,7 +62,8 @@ async def test_report_then_admin_blocks_from_the_review_message(
         # The reporter stays anonymous: the command is gone, the review does not name them.
         assert fake.is_deleted(CHAT["id"], report_command["message_id"])
         assert "Rita" not in (review.text or "")
-        assert "she never agreed" in (review.text or "")
+        # The reason may describe the content or give the reporter away: not in the group.
+        assert "she never agreed" not in (review.text or "")
         labels = [b["text"] for row in review.reply_markup["inline_keyboard"] for b in row]
         assert labels == ["Block", "Dismiss"]
         assert not fake.is_deleted(CHAT["id"], reported["message_id"])
@@ -101,7 +102,10 @@ async def test_dismiss_blocks_nothing_and_reporters_count_once(
         send(fake, command(CHAT, REPORTER, "/report", reply_to=reported))
         review = await review_message(fake)
         assert "reported by 1 member." in (review.text or "")
-        send(fake, command(CHAT, REPORTER, "/report again", reply_to=reported))
+        await settle(
+            fake, app, send(fake, command(CHAT, REPORTER, "/report again", reply_to=reported))
+        )
+        assert not fake.calls_to("editMessageText")  # the same member counts once
         mark = time.monotonic()
         send(fake, command(CHAT, SECOND_REPORTER, "/report", reply_to=reported))
         edited = await fake.wait_for("editMessageText", lambda c: c.at >= mark)
@@ -180,8 +184,7 @@ async def test_report_rate_limit_and_report_bans(fake: FakeBotAPI, run_bot: RunB
     async with run_bot(moderation_report_rate_per_hour="2") as app:
         targets = [post_photo(fake, OTHER, photo(410 + i)) for i in range(3)]
         for target in targets:
-            send(fake, command(CHAT, REPORTER, "/report", reply_to=target))
-        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+            await settle(fake, app, send(fake, command(CHAT, REPORTER, "/report", reply_to=target)))
         reviews = [m for m in fake.sent_messages if "Report #" in (m.text or "")]
         assert len(reviews) == 2
         told = [m.text or "" for m in fake.sent_messages if m.chat_id == REPORTER["id"]]
