@@ -627,3 +627,26 @@ async def test_audit_since_and_purge_chat(store: Store) -> None:
     assert await store.strike_count(CHAT, USER) == 0
     assert await store.get_chat(CHAT) is None
     assert [e.event for e in await store.audit_since(OTHER_CHAT)] == ["other"]
+
+
+async def test_migrate_chat_also_moves_reports_bans_and_settings(store: Store) -> None:
+    await store.upsert_chat(CHAT, "Basic group", at=T0)
+    report, _ = await store.add_report(
+        chat_id=CHAT,
+        message_id=5,
+        sender_id=USER,
+        sender_name="M",
+        reporter_id=ADMIN,
+        reason="",
+        fingerprints=(),
+        file_unique_id=None,
+        at=T0,
+    )
+    await store.set_report_ban(CHAT, USER, banned=True, by=ADMIN, at=T0)
+    await store.set_chat_setting(CHAT, "warn_limit", "5")
+    await store.migrate_chat(CHAT, -100777)
+    moved = await store.get_report(report.id)
+    assert moved is not None and moved.chat_id == -100777
+    assert await store.is_report_banned(-100777, USER)
+    assert await store.chat_settings(-100777) == {"warn_limit": "5"}
+    assert await store.chat_settings(CHAT) == {}
