@@ -35,6 +35,8 @@ async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes:
         f"blocked in this group. {count}"
     )
     action = moderation.escalation(settings, strikes)
+    if action is not None and sender.id == chat_id:
+        action = None  # an anonymous admin posting as the group: nobody to restrict
     if action is not None:
         done, detail = await escalate(context, chat_id, sender, action, settings.mute_minutes)
         await moderation.record_escalation(chat_id, sender, action, done=done, detail=detail)
@@ -51,12 +53,13 @@ async def escalate(
 ) -> tuple[bool, str]:
     """Mute, kick or ban ``target``; returns whether Telegram did it, and a note."""
     bot = context.bot
-    if target.id < 0:
-        # A channel or the group itself posting: members' restrictions do not apply.
-        log.info("escalation_skipped chat=%d target=%d reason=sender_chat", chat_id, target.id)
-        return False, "sent as a chat, not by a member"
     now = dt.datetime.now(dt.UTC)
     try:
+        if target.id < 0:
+            # A channel posting in the group: a channel cannot be muted or kicked, only
+            # banned from posting here (every user posting as it is then blocked).
+            await bot.ban_chat_sender_chat(chat_id, target.id)
+            return True, "posting as this channel is banned"
         if action == "mute":
             until = now + dt.timedelta(minutes=mute_minutes)
             await bot.restrict_chat_member(

@@ -368,6 +368,7 @@ class FakeBotAPI:
             "getMyCommands": self._get_my_commands,
             "answerCallbackQuery": self._answer_callback_query,
             "banChatMember": self._ban_chat_member,
+            "banChatSenderChat": self._ban_chat_sender_chat,
             "unbanChatMember": self._unban_chat_member,
             "restrictChatMember": self._restrict_chat_member,
             "leaveChat": self._leave_chat,
@@ -1005,6 +1006,15 @@ class FakeBotAPI:
         chat_id, user_id = self._chat_id(call), call.int_param("user_id")
         self._check_can_restrict(chat_id, user_id)
         self.banned.add((chat_id, user_id))
+        return True
+
+    async def _ban_chat_sender_chat(self, call: Call) -> bool:
+        chat_id, sender_chat_id = self._chat_id(call), call.int_param("sender_chat_id")
+        if not self.bot_rights(chat_id).can_restrict_members:
+            raise _ApiError(
+                400, "Bad Request: not enough rights to restrict/unrestrict chat member"
+            )
+        self.banned.add((chat_id, sender_chat_id))
         return True
 
     async def _unban_chat_member(self, call: Call) -> bool:

@@ -169,3 +169,29 @@ async def test_settings_show_change_validate_and_apply(fake: FakeBotAPI, run_bot
         send(fake, command(CHAT, ADMIN, "/settings"))
         shown = await bot_reply(fake, "Settings of this group", since=mark)
         assert "<code>warn_limit</code> = 1 (default 3)" in shown
+
+
+async def test_a_channel_posting_blocked_media_is_banned_from_posting(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    from tests.fakebot import message_update, photo_message
+    from tests.media import encode
+
+    fake.set_admins(CHAT["id"], [ADMIN])
+    channel = {"id": -1003330001, "type": "channel", "title": "Leaks channel"}
+    original = photo(351)
+    async with run_bot(moderation_warn_limit="1"):
+        await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        copy = edited_copy(original)
+        message = photo_message(
+            CHAT, None, fake.add_file(encode(copy)), width=copy.width, height=copy.height
+        )
+        message["sender_chat"] = channel
+        message["from"] = {"id": 136817688, "is_bot": True, "first_name": "Channel"}
+        fake.push_update(message_update(message))
+        await deleted(fake, message)
+        text = await bot_reply(fake, "Warning 1 of 1")
+        assert "Leaks channel" in text and "has been banned" in text
+        [call] = fake.calls_to("banChatSenderChat")
+        assert call.int_param("sender_chat_id") == channel["id"]
+        assert not fake.calls_to("banChatMember")
