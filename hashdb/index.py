@@ -4,10 +4,15 @@ The index is rebuilt from the store at start (``BlocklistIndex.build``) and upda
 block and unblock, so a new entry is matchable at once. It answers with distances, not just
 yes/no, so the audit trail can say how close a match was.
 
-This version is an exact linear scan: hashes sit in a numpy ``uint64`` array, one row per
-hash and one column per 64-bit word, and a query XORs the probe against every row and
-counts bits with ``np.bitwise_count``. A sublinear index (multi-index hashing) can replace
-``SignalIndex`` later behind the same API.
+Hashes sit in a numpy ``uint64`` array, one row per hash and one column per 64-bit word;
+a distance is the XOR of two rows with its bits counted by ``np.bitwise_count``. Small
+indexes, 64-bit signals and wide radii are answered by an exact linear scan. Large 256-bit
+indexes (PDQ, vPDQ) use multi-index hashing (Norouzi et al., "Fast Search in Hamming Space
+with Multi-Index Hashing", CVPR 2012): the 256 bits are split into 16 chunks of 16 bits,
+and by pigeonhole a hash within distance ``d`` of a probe agrees with it within
+``d // 16`` bits on at least one chunk. Looking up the probe's chunk values and their
+near neighbours in per-chunk buckets therefore yields every possible match; each candidate
+is then verified with the exact distance, so results are identical to the linear scan.
 """
 
 from __future__ import annotations
@@ -35,6 +40,30 @@ _NO_GROUP = np.iinfo(np.int64).min
 #: Larger than any distance, for "no probe compared yet".
 _NO_DISTANCE = np.iinfo(np.uint16).max
 
+#: Multi-index hashing splits a hash into chunks of this many bits (256-bit hashes only).
+_CHUNK_BITS = 16
+_CHUNK_VALUES = 1 << _CHUNK_BITS
+_MIH_BITS = 256
+_CHUNKS = _MIH_BITS // _CHUNK_BITS
+
+#: Below this many live hashes a linear scan is as fast as the index and needs no upkeep.
+_MIH_MIN_ROWS = 4096
+
+#: Per chunk radius -> the XOR masks reaching every chunk value within it. Radius 2 already
+#: means 137 lookups per chunk and ~16x the candidates of radius 1; beyond it (a search
+#: radius of 48 or more) the linear scan wins, so the index stops there.
+_FLIP_MASKS: tuple[npt.NDArray[np.uint16], ...] = tuple(
+    np.flatnonzero(np.bitwise_count(np.arange(_CHUNK_VALUES, dtype=np.uint16)) <= radius).astype(
+        np.uint16
+    )
+    for radius in range(3)
+)
+
+#: Hashes added since the buckets were last built are scanned linearly; the buckets are
+#: rebuilt (O(n)) once that tail exceeds this many rows or 1/16 of the indexed rows, so
+#: adding stays amortised O(1) and tail scans stay well under a millisecond.
+_MAX_TAIL = 1 << 16
+
 
 class SignalIndex:
     """The hashes of one signal type, each tagged with the id of the entry it belongs to.
@@ -43,7 +72,11 @@ class SignalIndex:
     its best distance.
     """
 
-    def __init__(self, signal: SignalType) -> None:
+    def __init__(self, signal: SignalType, *, min_index_rows: int = _MIH_MIN_ROWS) -> None:
+        """``min_index_rows``: live hashes from which multi-index hashing is used rather
+        than a linear scan (for 256-bit signals); tests lower it to exercise the index on
+        small data. Results do not depend on it, only speed does.
+        """
         if signal.bits % _WORD_BITS:
             raise ValueError(f"{signal.name} has {signal.bits} bits; expected a multiple of 64")
         self.signal = signal
@@ -60,6 +93,15 @@ class SignalIndex:
         self._used = 0
         self._live = 0
         self._rows: dict[int, list[int]] = {}
+        self._min_index_rows = min_index_rows
+        #: Multi-index buckets over rows ``[0, _indexed)``: chunk ``c``'s live rows sorted by
+        #: chunk value, the chunks laid end to end; ``_bucket_starts[c, v]`` is where the
+        #: rows of chunk ``c`` with value ``v`` start in ``_bucket_rows`` (and
+        #: ``[c, v + 1]`` where they end). ``None`` until first needed and after compaction.
+        self._bucket_rows: npt.NDArray[np.uint32] | None = None
+        #: uint32 (4 MB per index): one is kept per chat and signal past ``min_index_rows``.
+        self._bucket_starts: npt.NDArray[np.uint32] | None = None
+        self._indexed = 0
 
     def __len__(self) -> int:
         """The number of live hashes."""
@@ -133,24 +175,14 @@ class SignalIndex:
         if not values or not self._live:
             return []
         probes = self._pack(values)
-        used = self._used
-        best = np.full(used, _NO_DISTANCE, dtype=np.uint16)
-        closest = np.zeros(used, dtype=np.intp)
-        for start in range(0, used, _SCAN_BLOCK):
-            stop = min(start + _SCAN_BLOCK, used)
-            block = self._hashes[start:stop]
-            block_best = best[start:stop]
-            block_closest = closest[start:stop]
-            for index, probe in enumerate(probes):
-                distance = np.bitwise_count(block ^ probe).sum(axis=1, dtype=np.uint16)
-                # Strictly less: on a tie the earlier probe is kept, so results are stable.
-                better = distance < block_best
-                block_best[better] = distance[better]
-                block_closest[better] = index
-        rows = np.flatnonzero(self._alive[:used] & (best <= max_distance))
+        candidates = self._candidates(probes, max_distance)
+        if candidates is None:
+            rows, best, closest = self._scan_all(probes, max_distance)
+        else:
+            rows, best, closest = self._scan_candidates(probes, max_distance, candidates)
         if not rows.size:
             return []
-        ids, distances, probe_indexes = self._ids[rows], best[rows], closest[rows]
+        ids, distances, probe_indexes = self._ids[rows], best, closest
         order = np.lexsort((probe_indexes, ids, distances))
         ids, distances, probe_indexes = ids[order], distances[order], probe_indexes[order]
         # After the sort an entry's first row is its best; np.unique reports first
@@ -177,25 +209,33 @@ class SignalIndex:
         if not values or not self._live:
             return []
         probes = self._pack(values)
+        candidates = self._candidates(probes, max_distance)
         used = self._used
         alive = self._alive[:used]
         found: list[tuple[int, int, int, int]] = []
         for index, probe in enumerate(probes):
-            for start in range(0, used, _SCAN_BLOCK):
-                stop = min(start + _SCAN_BLOCK, used)
-                distance = np.bitwise_count(self._hashes[start:stop] ^ probe).sum(
-                    axis=1, dtype=np.uint16
+            if candidates is None:
+                hits: list[tuple[int, int]] = []
+                for start in range(0, used, _SCAN_BLOCK):
+                    stop = min(start + _SCAN_BLOCK, used)
+                    distance = _distances(self._hashes[start:stop], probe)
+                    rows = np.flatnonzero((distance <= max_distance) & alive[start:stop])
+                    hits += zip((rows + start).tolist(), distance[rows].tolist(), strict=True)
+            else:
+                rows = candidates[index]
+                distance = _distances(np.take(self._hashes, rows, axis=0), probe)
+                near = distance <= max_distance
+                # Candidates repeat (once per chunk that matched); np.unique drops the
+                # repeats and restores index order.
+                rows, first = np.unique(rows[near], return_index=True)
+                live = alive[rows]
+                hits = list(
+                    zip(rows[live].tolist(), distance[near][first][live].tolist(), strict=True)
                 )
-                rows = np.flatnonzero((distance <= max_distance) & alive[start:stop])
-                found += (
-                    (
-                        index,
-                        int(self._ids[start + row]),
-                        self._group_key(start + row),
-                        int(distance[row]),
-                    )
-                    for row in rows.tolist()
-                )
+            found += (
+                (index, int(self._ids[row]), self._group_key(row), distance)
+                for row, distance in hits
+            )
         return found
 
     def hash_count(self, entry_id: int) -> int:
@@ -205,6 +245,104 @@ class SignalIndex:
     def group_count(self, entry_id: int) -> int:
         """How many distinct groups ``entry_id``'s hashes fall in (e.g. seconds of a video)."""
         return len({self._group_key(row) for row in self._rows.get(entry_id, ())})
+
+    def _scan_all(
+        self, probes: npt.NDArray[np.uint64], max_distance: int
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint16], npt.NDArray[np.intp]]:
+        """Linear scan: the live rows within ``max_distance`` of some probe, in index order,
+        with their best distance and the (first) probe reaching it."""
+        used = self._used
+        best = np.full(used, _NO_DISTANCE, dtype=np.uint16)
+        closest = np.zeros(used, dtype=np.intp)
+        for start in range(0, used, _SCAN_BLOCK):
+            stop = min(start + _SCAN_BLOCK, used)
+            _best_of(self._hashes[start:stop], probes, best[start:stop], closest[start:stop])
+        rows = np.flatnonzero(self._alive[:used] & (best <= max_distance))
+        return rows, best[rows], closest[rows]
+
+    def _scan_candidates(
+        self,
+        probes: npt.NDArray[np.uint64],
+        max_distance: int,
+        candidates: list[npt.NDArray[np.intp]],
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint16], npt.NDArray[np.intp]]:
+        """Like ``_scan_all`` over each probe's candidates, but a row may come several
+        times (from several chunks or probes), and in no particular order.
+
+        Comparing a probe only with its own candidates is exact: a row left out is
+        farther than ``max_distance`` from that probe, so it cannot be its best.
+        """
+        rows, best, closest = [], [], []
+        for index, (probe, candidate_rows) in enumerate(zip(probes, candidates, strict=True)):
+            # np.take gathers rows about 3x faster than fancy indexing.
+            distance = _distances(np.take(self._hashes, candidate_rows, axis=0), probe)
+            near = distance <= max_distance
+            near_rows = candidate_rows[near]
+            live = self._alive[near_rows]
+            rows.append(near_rows[live])
+            best.append(distance[near][live])
+            closest.append(np.full(len(rows[-1]), index, dtype=np.intp))
+        return np.concatenate(rows), np.concatenate(best), np.concatenate(closest)
+
+    def _candidates(
+        self, probes: npt.NDArray[np.uint64], max_distance: int
+    ) -> list[npt.NDArray[np.intp]] | None:
+        """Per probe, rows (possibly repeated, possibly dead) that include every row within
+        ``max_distance`` of it, or ``None`` when a linear scan is the better way."""
+        chunk_radius = max_distance // _CHUNK_BITS
+        if (
+            self.signal.bits != _MIH_BITS
+            or chunk_radius >= len(_FLIP_MASKS)
+            or self._live < max(self._min_index_rows, 1)
+        ):
+            return None
+        tail_limit = max(self._min_index_rows, min(self._indexed // 16, _MAX_TAIL))
+        if self._bucket_rows is None or self._used - self._indexed > tail_limit:
+            self._build_buckets()
+        bucket_rows, bucket_starts = self._bucket_rows, self._bucket_starts
+        assert bucket_rows is not None and bucket_starts is not None
+        # (probe, chunk, neighbour) -> a chunk value within chunk_radius of the probe's.
+        values = probes.view(np.uint16)[:, :, None] ^ _FLIP_MASKS[chunk_radius]
+        chunk = np.arange(_CHUNKS)[None, :, None]
+        starts = bucket_starts[chunk, values].ravel().astype(np.int64)
+        lengths = bucket_starts[chunk, values.astype(np.intp) + 1].ravel().astype(np.int64) - starts
+        per_probe = lengths.reshape(len(probes), -1).sum(axis=1)
+        total = int(per_probe.sum())
+        tail = self._used - self._indexed
+        # Gathering a candidate costs a few times scanning a row: with too many candidates
+        # (huge clusters of near-identical hashes) the plain scan is faster.
+        if total + tail * len(probes) > self._used // 4 and self._used >= _MIH_MIN_ROWS:
+            return None
+        # Concatenate the buckets' row ranges without a Python loop: position i of the
+        # output reads bucket_rows[start of its range + offset within it].
+        ends = np.cumsum(lengths)
+        positions = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
+        rows: npt.NDArray[np.intp] = np.take(bucket_rows, positions).astype(np.intp)
+        split = np.split(rows, np.cumsum(per_probe)[:-1])
+        if not tail:
+            return split
+        tail_rows = np.arange(self._indexed, self._used, dtype=np.intp)
+        return [np.concatenate([part, tail_rows]) for part in split]
+
+    def _build_buckets(self) -> None:
+        """Sort the live rows into per-chunk buckets; rows added later form the tail."""
+        used = self._used
+        live = np.flatnonzero(self._alive[:used]).astype(np.uint32)
+        count = len(live)
+        chunks = self._hashes[:used].view(np.uint16)
+        bucket_rows = np.empty(_CHUNKS * count, dtype=np.uint32)
+        bucket_starts = np.empty((_CHUNKS, _CHUNK_VALUES + 1), dtype=np.uint32)
+        for chunk in range(_CHUNKS):
+            column = chunks[:, chunk] if count == used else chunks[live, chunk]
+            # A stable sort of uint16 keys is a radix sort in numpy: O(n).
+            order = np.argsort(column, kind="stable")
+            bucket_rows[chunk * count : (chunk + 1) * count] = live[order]
+            bucket_starts[chunk, 0] = chunk * count
+            bucket_starts[chunk, 1:] = (
+                np.cumsum(np.bincount(column, minlength=_CHUNK_VALUES)) + chunk * count
+            )
+        self._bucket_rows, self._bucket_starts = bucket_rows, bucket_starts
+        self._indexed = used
 
     def _group_key(self, row: int) -> int:
         group = int(self._groups[row])
@@ -229,8 +367,10 @@ class SignalIndex:
         capacity = len(self._ids)
         if rows <= capacity:
             return
-        while capacity < rows:
-            capacity *= 2
+        # Doubling keeps one-by-one adds amortised O(1); a bulk load gets its size plus 1/8
+        # for later adds, which at 10M hashes saves a third of the arrays' memory over
+        # rounding up to 2**24 rows.
+        capacity = max(capacity * 2, rows + rows // 8)
         hashes = np.zeros((capacity, self._words), dtype=np.uint64)
         ids = np.zeros(capacity, dtype=np.int64)
         groups = np.full(capacity, _NO_GROUP, dtype=np.int64)
@@ -250,9 +390,40 @@ class SignalIndex:
         self._alive[:count] = True
         self._alive[count : self._used] = False
         self._used = count
+        # Row numbers changed: the buckets are rebuilt when next needed.
+        self._bucket_rows = self._bucket_starts = None
+        self._indexed = 0
         self._rows = {}
         for row, entry_id in enumerate(self._ids[:count].tolist()):
             self._rows.setdefault(entry_id, []).append(row)
+
+
+def _distances(
+    hashes: npt.NDArray[np.uint64], probe: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.uint16]:
+    """The Hamming distance of each row of ``hashes`` to ``probe``."""
+    bits = np.bitwise_count(hashes ^ probe)
+    # Adding the columns is twice as fast as .sum(axis=1) over rows this short.
+    distances: npt.NDArray[np.uint16] = bits[:, 0].astype(np.uint16)
+    for word in range(1, bits.shape[1]):
+        distances += bits[:, word]
+    return distances
+
+
+def _best_of(
+    hashes: npt.NDArray[np.uint64],
+    probes: npt.NDArray[np.uint64],
+    best: npt.NDArray[np.uint16],
+    closest: npt.NDArray[np.intp],
+) -> None:
+    """Lower ``best`` (per row of ``hashes``) to its distance to the closest probe, and
+    set ``closest`` to that probe's index."""
+    for index, probe in enumerate(probes):
+        distance = _distances(hashes, probe)
+        # Strictly less: on a tie the earlier probe is kept, so results are stable.
+        better = distance < best
+        best[better] = distance[better]
+        closest[better] = index
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,14 @@
 """The near-match index against brute force: Python's ``(a ^ b).bit_count()`` over a model.
 
 Hypothesis drives random adds, removes and queries, with near-duplicates made by flipping a
-few bits of earlier hashes so that small radii actually find something.
+few bits of earlier hashes so that small radii actually find something. Each run also draws
+the size from which the index uses multi-index hashing instead of a linear scan, so both
+paths (and the unsorted tail of recent adds, and compaction) meet the same model.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import pytest
@@ -35,6 +38,26 @@ def brute_force(model: Model, probes: Sequence[int], max_distance: int) -> list[
     return sorted(((e, d) for e, d in best.items()), key=lambda pair: (pair[1], pair[0]))
 
 
+def brute_force_pairs(
+    live: Sequence[tuple[int, int, int | None]], probes: Sequence[int], max_distance: int
+) -> list[tuple[int, int, int | None, int]]:
+    """``SignalIndex.pairs`` over ``(entry_id, value, group)`` in insertion order; a hash
+    without a group is reported with ``None`` (the index gives it a key of its own)."""
+    return [
+        (at, entry_id, group, (value ^ probe).bit_count())
+        for at, probe in enumerate(probes)
+        for entry_id, value, group in live
+        if (value ^ probe).bit_count() <= max_distance
+    ]
+
+
+def ungrouped_as_none(
+    found: Sequence[tuple[int, int, int, int]],
+) -> list[tuple[int, int, int | None, int]]:
+    # Real groups in these tests are >= 0; the index keys ungrouped hashes below zero.
+    return [(at, entry_id, None if group < 0 else group, d) for at, entry_id, group, d in found]
+
+
 def near(data: st.DataObject, value: int, bits: int, max_flips: int = 40) -> int:
     """``value`` with ``k`` distinct random bits flipped, ``k`` in 0..max_flips."""
     flips = data.draw(st.lists(st.integers(0, bits - 1), max_size=max_flips, unique=True))
@@ -54,32 +77,52 @@ def a_hash(data: st.DataObject, pool: list[int], bits: int) -> int:
 
 
 def run_signal_index_against_model(data: st.DataObject, signal: SignalType) -> None:
-    index = SignalIndex(signal)
+    # 0: multi-index hashing from the first hash; 8: linear while tiny, then MIH with a
+    # tail of recent adds; 10_000 (like the default) keeps these small indexes linear.
+    min_index_rows = data.draw(st.sampled_from([0, 8, 10_000]))
+    index = SignalIndex(signal, min_index_rows=min_index_rows)
     model: Model = {}
+    #: Live (entry_id, value, group) in insertion order, the order ``pairs`` reports in.
+    live: list[tuple[int, int, int | None]] = []
     pool: list[int] = []
     steps = data.draw(st.integers(1, 60))
     for _ in range(steps):
-        action = data.draw(st.sampled_from(["add", "add", "add", "remove", "query", "many"]))
+        action = data.draw(
+            st.sampled_from(["add", "add", "add", "remove", "query", "many", "pairs"])
+        )
         if action == "add":
             # Few ids, so entries often collect several hashes.
             entry_id = data.draw(st.integers(0, 25))
             value = a_hash(data, pool, signal.bits)
-            index.add(entry_id, value)
+            group = data.draw(st.one_of(st.none(), st.integers(0, 3)))
+            index.add(entry_id, value, group)
             model.setdefault(entry_id, []).append(value)
+            live.append((entry_id, value, group))
         elif action == "remove":
             entry_id = data.draw(st.integers(0, 25))
             index.remove(entry_id)
             model.pop(entry_id, None)
+            live = [row for row in live if row[0] != entry_id]
         else:
             count = 1 if action == "query" else data.draw(st.integers(1, 8))
             probes = [a_hash(data, pool, signal.bits) for _ in range(count)]
-            radius = data.draw(st.integers(0, 40))
+            # Up to 50: chunk radius 0, 1 and 2 of the index, and the linear fallback.
+            radius = data.draw(st.integers(0, 50))
             expected = brute_force(model, probes, radius)
             if action == "query":
                 assert index.query(probes[0], radius) == expected
-            else:
+            elif action == "many":
                 assert index.query_many(probes, radius) == expected
+            else:
+                found = index.pairs(probes, radius)
+                assert ungrouped_as_none(found) == brute_force_pairs(live, probes, radius)
         assert len(index) == sum(len(values) for values in model.values())
+    for entry_id, values in model.items():
+        assert index.hash_count(entry_id) == len(values)
+        groups = [g for e, _, g in live if e == entry_id]
+        assert index.group_count(entry_id) == len({g for g in groups if g is not None}) + sum(
+            g is None for g in groups
+        )
     # A radius of the full width finds every live entry.
     probe = a_hash(data, pool, signal.bits)
     assert index.query(probe, signal.bits) == brute_force(model, [probe], signal.bits)
@@ -340,3 +383,62 @@ def test_frames_count_by_second_in_the_blocklist_index() -> None:
     # Ten frames at 0.0-1.8 s fall in two whole seconds.
     assert index.group_count(CHAT_A, "vpdq", 1) == 2
     assert index.group_count(CHAT_B, "vpdq", 1) == 0
+
+
+def test_a_large_pdq_index_matches_brute_force_through_adds_removes_and_compaction() -> None:
+    # Past the default size for multi-index hashing, with clusters of near-duplicates
+    # (0-40 bits from a shared source) so that matches straddle the radius.
+    rng = random.Random(20240607)
+    sources = [rng.getrandbits(256) for _ in range(300)]
+
+    def variant() -> int:
+        value = rng.choice(sources)
+        for bit in rng.sample(range(256), rng.randint(0, 40)):
+            value ^= 1 << bit
+        return value
+
+    index = SignalIndex(PDQ)
+    model: Model = {}
+    live: list[tuple[int, int, int | None]] = []
+    values = [variant() if i % 3 else rng.getrandbits(256) for i in range(10_000)]
+    index.add_many([(i // 2, v) for i, v in enumerate(values)], [i % 5 for i in range(10_000)])
+    for i, v in enumerate(values):
+        model.setdefault(i // 2, []).append(v)
+        live.append((i // 2, v, i % 5))
+
+    def check() -> None:
+        assert len(index) == sum(len(v) for v in model.values())
+        for radius in (0, 8, 31, 40):
+            probes = [variant() for _ in range(3)]
+            assert index.query(probes[0], radius) == brute_force(model, probes[:1], radius)
+            assert index.query_many(probes, radius) == brute_force(model, probes, radius)
+            found = index.pairs(probes, radius)
+            assert ungrouped_as_none(found) == brute_force_pairs(live, probes, radius)
+
+    check()
+    # New hashes sit in the unsorted tail and match at once, before any rebuild.
+    for entry_id in range(9000, 9040):
+        value = variant()
+        index.add(entry_id, value)
+        model[entry_id] = [value]
+        live.append((entry_id, value, None))
+        assert (entry_id, 0) in index.query(value, 0)
+    check()
+    # Removing over half the hashes compacts (row numbers change); the buckets are rebuilt.
+    for entry_id in range(0, 2600):
+        index.remove(entry_id)
+        model.pop(entry_id, None)
+    live = [row for row in live if row[0] not in range(0, 2600)]
+    check()
+
+
+def test_huge_clusters_fall_back_to_the_scan_with_the_same_results() -> None:
+    # Thousands of hashes one or two bits apart fill the same buckets; the index then
+    # scans linearly instead, and must still answer exactly.
+    base = random.Random(5).getrandbits(256)
+    values = [base ^ (1 << (i % 256)) ^ (1 << ((i * 7) % 256)) for i in range(5000)]
+    index = SignalIndex(PDQ)
+    index.add_many(list(enumerate(values)))
+    model: Model = {i: [v] for i, v in enumerate(values)}
+    for radius in (0, 2, 31):
+        assert index.query(base, radius) == brute_force(model, [base], radius)
