@@ -35,8 +35,16 @@ async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes:
         f"blocked in this group. {count}"
     )
     action = moderation.escalation(settings, strikes)
-    if action is not None and sender.id == chat_id:
-        action = None  # an anonymous admin posting as the group: nobody to restrict
+    if action is not None and (
+        sender.id == chat_id
+        or (
+            sender.id > 0
+            and await context.services.admins.is_user_admin(context.bot, chat_id, sender.id)
+        )
+    ):
+        # Telegram does not let a bot restrict the group's admins (or the group itself, for
+        # an anonymous admin): they are warned only, without a failed attempt each time.
+        action = None
     if action is not None:
         done, detail = await escalate(context, chat_id, sender, action, settings.mute_minutes)
         await moderation.record_escalation(chat_id, sender, action, done=done, detail=detail)

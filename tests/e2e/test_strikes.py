@@ -195,3 +195,12 @@ async def test_a_channel_posting_blocked_media_is_banned_from_posting(
         [call] = fake.calls_to("banChatSenderChat")
         assert call.int_param("sender_chat_id") == channel["id"]
         assert not fake.calls_to("banChatMember")
+
+
+async def test_admins_are_warned_but_not_escalated(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN, OTHER])
+    async with run_bot(moderation_warn_limit="1"):
+        await post_copies(fake, 1, seed=361)
+        text = await bot_reply(fake, "Warning 1 of 1")
+        assert "has been" not in text
+        assert not fake.calls_to("banChatMember")
