@@ -601,9 +601,13 @@ class ModerationService:
         return None
 
     async def autohide_due(self, report: Report) -> bool:
-        """Whether this report just reached the reporter count that hides its message."""
+        """Whether enough members reported this message to hide it now (claimed once)."""
         threshold = (await self.settings(report.chat_id)).report_autohide
-        return bool(threshold) and report.status == "open" and len(report.reporters) == threshold
+        if not threshold or report.status != "open" or report.hidden:
+            return False
+        if len(report.reporters) < threshold:
+            return False
+        return await self._store.mark_report_hidden(report.id)
 
     async def record_autohide(self, report: Report, *, deleted: bool) -> None:
         await self._audit(

@@ -91,13 +91,11 @@ async def report(update: Update, context: HashguardContext) -> None:
         )
         if not new_reporter or recorded.status != "open":
             return
-    hidden = False
     dry_run = (await moderation.settings(recorded.chat_id)).dry_run
     if not dry_run and await moderation.autohide_due(recorded):
         outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
         await moderation.record_autohide(recorded, deleted=outcome.deleted)
-        hidden = outcome.deleted
-    await _post_or_update_review(context, recorded, target, hidden=hidden)
+    await _post_or_update_review(context, recorded, target)
 
 
 async def _tell_privately(context: HashguardContext, person: Person, text: str) -> None:
@@ -114,12 +112,7 @@ def _reason(message: Message) -> str:
 
 
 def review_text(
-    report: Report,
-    link: str | None,
-    *,
-    decided: str = "",
-    hidden: bool = False,
-    show_reason: bool = False,
+    report: Report, link: str | None, *, decided: str = "", show_reason: bool = False
 ) -> str:
     what = "media" if report.fingerprints else "a message"
     where = f'<a href="{html.escape(link)}">{what}</a>' if link else what
@@ -132,7 +125,7 @@ def review_text(
     # the group's members cannot read it (admins privately, or the log chat).
     if report.reason and show_reason:
         lines.append(f"Reason given: {html.escape(report.reason)}")
-    if hidden:
+    if report.hidden:
         lines.append("Hidden from the group after this many reports, pending your decision.")
     lines.append(
         decided or "Admins: Block adds it to the blocklist and removes it; Dismiss closes."
@@ -152,7 +145,7 @@ def review_buttons(report_id: int) -> InlineKeyboardMarkup:
 
 
 async def _post_or_update_review(
-    context: HashguardContext, recorded: Report, target: Message, *, hidden: bool = False
+    context: HashguardContext, recorded: Report, target: Message
 ) -> None:
     """Post the review message where the group wants it, or update the one posted."""
     moderation = context.services.moderation
@@ -161,15 +154,15 @@ async def _post_or_update_review(
         current = await moderation.get_report(recorded.id)
         if current is None or current.status != "open":
             return
-        await _post_or_update_locked(context, current, target, hidden=hidden)
+        await _post_or_update_locked(context, current, target)
 
 
 async def _post_or_update_locked(
-    context: HashguardContext, recorded: Report, target: Message, *, hidden: bool
+    context: HashguardContext, recorded: Report, target: Message
 ) -> None:
     settings = await context.services.moderation.settings(recorded.chat_id)
     private = settings.review_destination != "group"
-    text = review_text(recorded, target.link, hidden=hidden, show_reason=private)
+    text = review_text(recorded, target.link, show_reason=private)
     bot = context.bot
     if recorded.review_message_id is not None and recorded.review_chat_id is not None:
         try:

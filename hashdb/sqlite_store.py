@@ -179,7 +179,12 @@ CREATE TABLE chat_settings (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
+_SCHEMA_V6 = """
+-- Set once the reported message was hidden (deleted) after enough reporters.
+ALTER TABLE reports ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6]
 
 _ENTRY_COLUMNS = """
     SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
@@ -741,6 +746,13 @@ class SQLiteStore:
                     (chat_id, key, value),
                 )
 
+    async def mark_report_hidden(self, report_id: int) -> bool:
+        async with self._session("mark a report hidden") as db:
+            cursor = await db.execute(
+                "UPDATE reports SET hidden = 1 WHERE id = ? AND hidden = 0", (report_id,)
+            )
+            return cursor.rowcount == 1
+
     async def count_reports_since(self, chat_id: int, reporter_id: int, since: float) -> int:
         async with self._session("count reports") as db:
             return await _scalar(
@@ -781,7 +793,8 @@ async def _load_report(db: aiosqlite.Connection, report_id: int) -> Report | Non
     rows = list(
         await db.execute_fetchall(
             "SELECT id, chat_id, message_id, sender_id, sender_name, reason, file_unique_id, at, "
-            "status, decided_by, review_chat_id, review_message_id FROM reports WHERE id = ?",
+            "status, decided_by, review_chat_id, review_message_id, hidden FROM reports "
+            "WHERE id = ?",
             (report_id,),
         )
     )
@@ -810,6 +823,7 @@ async def _load_report(db: aiosqlite.Connection, report_id: int) -> Report | Non
         decided_by=row[9],
         review_chat_id=row[10],
         review_message_id=row[11],
+        hidden=bool(row[12]),
         reporters=tuple(r[0] for r in reporters),
         fingerprints=tuple(_fingerprint(report_id, *signal) for signal in signals),
     )

@@ -113,6 +113,8 @@ class Report:
     decided_by: int | None = None
     review_chat_id: int | None = None
     review_message_id: int | None = None
+    #: The reported message was hidden (deleted) once enough members reported it.
+    hidden: bool = False
 
 
 class Store(Protocol):
@@ -238,6 +240,9 @@ class Store(Protocol):
         self, report_id: int, *, status: str, decided_by: int, at: float
     ) -> bool:
         """Close an open report as "blocked" or "dismissed"; False if it was already decided."""
+
+    async def mark_report_hidden(self, report_id: int) -> bool:
+        """Mark the reported message hidden; True only for the first caller."""
 
     async def count_reports_since(self, chat_id: int, reporter_id: int, since: float) -> int:
         """How many messages of the chat the member reported at or after ``since``."""

@@ -650,3 +650,22 @@ async def test_migrate_chat_also_moves_reports_bans_and_settings(store: Store) -
     assert await store.is_report_banned(-100777, USER)
     assert await store.chat_settings(-100777) == {"warn_limit": "5"}
     assert await store.chat_settings(CHAT) == {}
+
+
+async def test_a_report_is_marked_hidden_once(store: Store) -> None:
+    report, _ = await store.add_report(
+        chat_id=CHAT,
+        message_id=9,
+        sender_id=USER,
+        sender_name="M",
+        reporter_id=ADMIN,
+        reason="",
+        fingerprints=(),
+        file_unique_id=None,
+        at=T0,
+    )
+    assert not report.hidden
+    claims = await asyncio.gather(*(store.mark_report_hidden(report.id) for _ in range(5)))
+    assert claims.count(True) == 1
+    again = await store.get_report(report.id)
+    assert again is not None and again.hidden
