@@ -389,7 +389,12 @@ class ModerationService:
         if message_id is not None:
             self._blocked_messages.append((chat_id, message_id))
         async with self._block_lock:
-            existing = await self._identical_entry(chat_id, fingerprints)
+            # The same Telegram file, or (photos) the same whole-image PDQ: already blocked.
+            existing = (
+                await self._store.entry_for_file(chat_id, file_unique_id)
+                if file_unique_id
+                else None
+            ) or await self._identical_entry(chat_id, fingerprints)
             if existing is None:
                 entry = await self._store.add_entry(
                     NewEntry(

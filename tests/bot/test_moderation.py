@@ -46,9 +46,16 @@ async def service(store: SQLiteStore, **changes: object) -> ModerationService:
     return moderation
 
 
-async def block(moderation: ModerationService, fps: MediaFingerprints, chat: int = CHAT) -> int:
+async def block(
+    moderation: ModerationService,
+    fps: MediaFingerprints,
+    chat: int = CHAT,
+    file_unique_id: str | None = None,
+) -> int:
+    # Each media file has its own Telegram file id (derived from its first hash here).
+    file_id = file_unique_id or f"F-{fps.stored[0].value:x}"[:24]
     result = await moderation.block(
-        chat, fps, actor=ADMIN, reason="r", message_id=1, sender=SENDER, file_unique_id="F1"
+        chat, fps, actor=ADMIN, reason="r", message_id=1, sender=SENDER, file_unique_id=file_id
     )
     return result.entry.id
 
@@ -120,7 +127,8 @@ async def test_phash_alone_deletes_only_when_configured(store: SQLiteStore) -> N
 async def test_unblock_by_id_and_by_match_and_restart(store: SQLiteStore) -> None:
     moderation = await service(store)
     original = photo(5)
-    first = await block(moderation, hash_image(original))
+    first = await block(moderation, hash_image(original), file_unique_id="F1")
+    assert await moderation.known_match(CHAT, "F1") is not None
     assert await moderation.unblock_entry(OTHER_CHAT, first, actor=ADMIN) is None
     removed = await moderation.unblock_entry(CHAT, first, actor=ADMIN)
     assert removed is not None and removed.id == first
@@ -255,3 +263,18 @@ async def test_strikes_expire_and_escalation_follows_the_limit(store: SQLiteStor
         store, default_matching(), DEFAULTS.video, dataclasses.replace(rules, warn_limit=0)
     )
     assert never.escalation(await never.settings(CHAT), 100) is None
+
+
+async def test_blocking_the_same_video_file_twice_reuses_the_entry(store: SQLiteStore) -> None:
+    from hashdb.video import hash_video
+    from tests.media import video
+
+    moderation = await service(store)
+    fps = hash_video(video(221, seconds=4))
+    first = await moderation.block(
+        CHAT, fps, actor=ADMIN, reason="", message_id=1, sender=None, file_unique_id="V1"
+    )
+    second = await moderation.block(
+        CHAT, fps, actor=ADMIN, reason="", message_id=2, sender=None, file_unique_id="V1"
+    )
+    assert first.created and not second.created and first.entry.id == second.entry.id
