@@ -22,7 +22,6 @@ from telegram.ext import (
     filters,
 )
 
-from bot import settings
 from bot.config import Config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
@@ -116,9 +115,7 @@ async def _post_init(application: HashguardApp) -> None:
     assert config is not None, "build_application sets the config"
     store = SQLiteStore(config.storage.database)
     await store.open()
-    moderation = ModerationService(
-        store, config.matching, config.video, config.moderation, settings.defaults(config)
-    )
+    moderation = ModerationService(store, config.matching, config.video, config.moderation)
     await moderation.load()
     fingerprinter = Fingerprinter(
         config.media,

@@ -103,10 +103,8 @@ class Fingerprinter:
         budget = self._block_budget if for_block else self._video_budget
         # The in-worker budget stops decoding in time; the timeout only catches a worker
         # stuck inside one decoder call, so it allows the budget plus the usual margin.
-        timeout = max(
-            self._media.hash_timeout_seconds,
-            budget.max_seconds + self._media.hash_timeout_seconds - self._video_budget.max_seconds,
-        )
+        extra = max(0.0, budget.max_seconds - self._video_budget.max_seconds)
+        timeout = self._media.hash_timeout_seconds + extra
         return await self._run(functools.partial(hash_animation, data, budget), timeout)
 
     async def _run(

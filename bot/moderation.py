@@ -22,6 +22,7 @@ from bot.config import MatchingConfig, ModerationConfig, VideoConfig
 from bot.settings import GroupSettings, parse_setting
 from bot.settings import apply as apply_settings
 from bot.settings import check_name as check_setting_name
+from bot.settings import defaults as default_settings
 from bot.settings import describe as describe_setting
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex, IndexHit
@@ -90,20 +91,12 @@ class ModerationService:
         store: Store,
         matching: MatchingConfig,
         video: VideoConfig,
-        moderation: ModerationConfig | None = None,
-        defaults: GroupSettings | None = None,
+        moderation: ModerationConfig,
     ) -> None:
         self._store = store
         self._matching = matching
         self._moderation = moderation
-        self._defaults = defaults or GroupSettings(
-            match_threshold=matching.pdq_max_distance,
-            warn_limit=moderation.warn_limit if moderation else 0,
-            warn_action=moderation.warn_action if moderation else "ban",
-            mute_minutes=moderation.mute_minutes if moderation else 1440,
-            report_autohide=moderation.report_autohide if moderation else 0,
-            dry_run=moderation.dry_run if moderation else False,
-        )
+        self._defaults = default_settings(matching, moderation)
         self._settings: dict[int, GroupSettings] = {}
         #: Called with every audit event once stored (the log chat posts it); its failures
         #: never affect the decision, which is already recorded.
@@ -598,7 +591,7 @@ class ModerationService:
         """Why a member may not report now ("banned", "rate"), or None if they may."""
         if await self._store.is_report_banned(chat_id, reporter_id):
             return "banned"
-        per_hour = self._moderation.report_rate_per_hour if self._moderation else 0
+        per_hour = self._moderation.report_rate_per_hour
         if per_hour:
             recent = await self._store.count_reports_since(chat_id, reporter_id, time.time() - 3600)
             if recent >= per_hour:
@@ -714,7 +707,7 @@ class ModerationService:
 
     # -- strikes and escalation --------------------------------------------------------
     def _strikes_since(self, now: float) -> float | None:
-        days = self._moderation.strike_expiry_days if self._moderation else 0
+        days = self._moderation.strike_expiry_days
         return now - days * 86400 if days else None
 
     async def strikes(self, chat_id: int, user_id: int) -> int:
@@ -834,7 +827,8 @@ class ModerationService:
         self._settings.pop(new_chat_id, None)
         self._known_chats.discard(old_chat_id)
         self._known_chats.add(new_chat_id)
-        if moved:
+        # The index follows in memory; a full rebuild only if the new id had entries too.
+        if moved and not await self._on_index(self._index.move_chat, old_chat_id, new_chat_id):
             await self.load()
         log.info("chat_migrated old=%d new=%d entries=%d", old_chat_id, new_chat_id, moved)
         return moved

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.config import Config
+from bot.config import MatchingConfig, ModerationConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +97,17 @@ SETTINGS: dict[str, _Spec] = {
 }
 
 
-def defaults(config: Config) -> GroupSettings:
+def defaults(matching: MatchingConfig, moderation: ModerationConfig) -> GroupSettings:
     """The settings every group starts with: the TOML config's values."""
     return GroupSettings(
-        match_threshold=config.matching.pdq_max_distance,
-        warn_limit=config.moderation.warn_limit,
-        warn_action=config.moderation.warn_action,
-        mute_minutes=config.moderation.mute_minutes,
-        report_autohide=config.moderation.report_autohide,
-        dry_run=config.moderation.dry_run,
-        review_destination=config.moderation.review_destination,
-        log_chat=config.moderation.log_chat,
+        match_threshold=matching.pdq_max_distance,
+        warn_limit=moderation.warn_limit,
+        warn_action=moderation.warn_action,
+        mute_minutes=moderation.mute_minutes,
+        report_autohide=moderation.report_autohide,
+        dry_run=moderation.dry_run,
+        review_destination=moderation.review_destination,
+        log_chat=moderation.log_chat,
     )
 
 

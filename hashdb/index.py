@@ -534,6 +534,23 @@ class BlocklistIndex:
         index = self._indexes.get((chat_id, signal))
         return index.group_count(entry_id) if index is not None else 0
 
+    def move_chat(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """Give a chat's entries a new chat id (a group upgraded to a supergroup).
+
+        Returns False, changing nothing, when the new id already has entries of its own:
+        merging indexes is left to a rebuild from the store.
+        """
+        if old_chat_id == new_chat_id or new_chat_id in self._chat_sizes:
+            return False
+        for chat_id, signal in [key for key in self._indexes if key[0] == old_chat_id]:
+            self._indexes[(new_chat_id, signal)] = self._indexes.pop((chat_id, signal))
+        for entry_id, (chat_id, signals) in self._entries.items():
+            if chat_id == old_chat_id:
+                self._entries[entry_id] = (new_chat_id, signals)
+        if old_chat_id in self._chat_sizes:
+            self._chat_sizes[new_chat_id] = self._chat_sizes.pop(old_chat_id)
+        return True
+
     def size(self, chat_id: int | None = None) -> int:
         """The number of entries indexed, for one chat or for all."""
         if chat_id is None:

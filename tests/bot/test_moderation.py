@@ -41,7 +41,9 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 
 
 async def service(store: SQLiteStore, **changes: object) -> ModerationService:
-    moderation = ModerationService(store, default_matching(**changes), DEFAULTS.video)
+    moderation = ModerationService(
+        store, default_matching(**changes), DEFAULTS.video, DEFAULTS.moderation
+    )
     await moderation.load()
     return moderation
 
@@ -236,12 +238,15 @@ async def test_frames_as_images_can_be_turned_off(store: SQLiteStore) -> None:
     original = video(211, seconds=6)
     frames, _ = decode_video(original)
     screenshot = hash_image(Image.fromarray(frames[45]))
-    on = ModerationService(store, default_matching(), DEFAULTS.video)
+    on = ModerationService(store, default_matching(), DEFAULTS.video, DEFAULTS.moderation)
     await block(on, hash_video(original))
     match = await on.find_match(CHAT, screenshot)
     assert match is not None and match.signal == "vpdq"
     off = ModerationService(
-        store, default_matching(), dataclasses.replace(DEFAULTS.video, frames_as_images=False)
+        store,
+        default_matching(),
+        dataclasses.replace(DEFAULTS.video, frames_as_images=False),
+        DEFAULTS.moderation,
     )
     await off.load()
     assert await off.find_match(CHAT, screenshot) is None

@@ -442,3 +442,20 @@ def test_huge_clusters_fall_back_to_the_scan_with_the_same_results() -> None:
     model: Model = {i: [v] for i, v in enumerate(values)}
     for radius in (0, 2, 31):
         assert index.query(base, radius) == brute_force(model, [base], radius)
+
+
+def test_move_chat_renames_a_chats_entries() -> None:
+    probe = Fingerprint(PDQ.name, 12345 << 100, 100)
+    entry = Entry(1, CHAT_A, (probe,), None, 0.0, "", "reply")
+    index = BlocklistIndex.build([entry])
+    assert index.move_chat(CHAT_A, CHAT_B)
+    assert index.size(CHAT_A) == 0 and index.size(CHAT_B) == 1
+    assert [h.entry_id for h in index.query(CHAT_B, [probe], {PDQ.name: 0})] == [1]
+    assert index.query(CHAT_A, [probe], {PDQ.name: 0}) == []
+    index.remove_entry(1)
+    assert index.size(CHAT_B) == 0
+    other = Entry(2, CHAT_A, (probe,), None, 0.0, "", "reply")
+    index.add_entry(other)
+    index.add_entry(Entry(3, CHAT_B, (probe,), None, 0.0, "", "reply"))
+    assert not index.move_chat(CHAT_A, CHAT_B)  # the new id has entries: rebuild instead
+    assert index.size(CHAT_A) == 1

@@ -11,13 +11,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import PDQ, PHASH
 from hashdb.sqlite_store import SQLiteStore
-from hashdb.store import AuditEvent, NewEntry, Store, StoreError
+from hashdb.store import AuditEvent, NewEntry, Report, Store, StoreError
 
 StoreFactory = Callable[[], Store]
 
@@ -508,43 +509,48 @@ async def test_strikes_expire_by_time_and_can_be_cleared(store: Store) -> None:
     assert await store.strike_count(OTHER_CHAT, USER) == 1
 
 
+async def _report(
+    store: Store, *, chat_id: int, message_id: int, **fields: Any
+) -> tuple[Report, bool]:
+    """A report of ``message_id`` with everything else defaulted (a member's plain report)."""
+    values: dict[str, Any] = {
+        "sender_id": USER,
+        "sender_name": "M",
+        "reporter_id": ADMIN,
+        "reason": "",
+        "fingerprints": (),
+        "file_unique_id": None,
+        "at": T0,
+    }
+    values.update(fields)
+    return await store.add_report(chat_id=chat_id, message_id=message_id, **values)
+
+
 async def test_reports_collect_reporters_once_and_are_decided_once(store: Store) -> None:
-    report, new = await store.add_report(
+    report, new = await _report(
+        store,
         chat_id=CHAT,
         message_id=42,
-        sender_id=USER,
         sender_name="Mallory",
-        reporter_id=ADMIN,
         reason="not ok",
         fingerprints=(PDQ_A, PHASH_A),
         file_unique_id="F",
-        at=T0,
     )
     assert new and report.reporters == (ADMIN,) and report.status == "open"
     assert report.fingerprints == (PDQ_A, PHASH_A)
-    again, new = await store.add_report(
+    again, new = await _report(
+        store,
         chat_id=CHAT,
         message_id=42,
-        sender_id=USER,
         sender_name="Mallory",
-        reporter_id=ADMIN,
-        reason="",
         fingerprints=(PDQ_B,),
         file_unique_id="F",
         at=T0 + 1,
     )
     assert not new and again.id == report.id and again.reporters == (ADMIN,)
     assert again.fingerprints == (PDQ_A, PHASH_A)  # the first report's hashes stay
-    second, new = await store.add_report(
-        chat_id=CHAT,
-        message_id=42,
-        sender_id=USER,
-        sender_name="Mallory",
-        reporter_id=7,
-        reason="",
-        fingerprints=(),
-        file_unique_id=None,
-        at=T0 + 2,
+    second, new = await _report(
+        store, chat_id=CHAT, message_id=42, sender_name="Mallory", reporter_id=7, at=T0 + 2
     )
     assert new and second.reporters == (ADMIN, 7)
 
@@ -559,33 +565,13 @@ async def test_reports_collect_reporters_once_and_are_decided_once(store: Store)
     assert (final.review_chat_id, final.review_message_id) == (CHAT, 43)
     assert await store.get_report(report.id + 100) is None
 
-    text, _ = await store.add_report(
-        chat_id=OTHER_CHAT,
-        message_id=42,
-        sender_id=USER,
-        sender_name="M",
-        reporter_id=7,
-        reason="spam",
-        fingerprints=(),
-        file_unique_id=None,
-        at=T0,
-    )
+    text, _ = await _report(store, chat_id=OTHER_CHAT, message_id=42, reporter_id=7, reason="spam")
     assert text.id != report.id and text.fingerprints == ()
 
 
 async def test_report_counts_and_report_bans(store: Store) -> None:
     for message_id in (1, 2, 3):
-        await store.add_report(
-            chat_id=CHAT,
-            message_id=message_id,
-            sender_id=USER,
-            sender_name="M",
-            reporter_id=ADMIN,
-            reason="",
-            fingerprints=(),
-            file_unique_id=None,
-            at=T0 + message_id * 100,
-        )
+        await _report(store, chat_id=CHAT, message_id=message_id, at=T0 + message_id * 100)
     assert await store.count_reports_since(CHAT, ADMIN, T0) == 3
     assert await store.count_reports_since(CHAT, ADMIN, T0 + 150) == 2
     assert await store.count_reports_since(OTHER_CHAT, ADMIN, T0) == 0
@@ -605,17 +591,7 @@ async def test_audit_since_and_purge_chat(store: Store) -> None:
         await store.add_audit(AuditEvent(chat_id=CHAT, event=f"e{offset}", at=T0 + offset))
     await store.add_audit(AuditEvent(chat_id=OTHER_CHAT, event="other", at=T0))
     await store.add_strike(CHAT, USER, at=T0)
-    await store.add_report(
-        chat_id=CHAT,
-        message_id=1,
-        sender_id=USER,
-        sender_name="M",
-        reporter_id=ADMIN,
-        reason="",
-        fingerprints=(PDQ_A,),
-        file_unique_id=None,
-        at=T0,
-    )
+    await _report(store, chat_id=CHAT, message_id=1, fingerprints=(PDQ_A,))
     assert [e.event for e in await store.audit_since(CHAT)] == ["e0", "e10", "e20"]
     assert [e.event for e in await store.audit_since(CHAT, T0 + 10)] == ["e10", "e20"]
 
@@ -631,17 +607,7 @@ async def test_audit_since_and_purge_chat(store: Store) -> None:
 
 async def test_migrate_chat_also_moves_reports_bans_and_settings(store: Store) -> None:
     await store.upsert_chat(CHAT, "Basic group", at=T0)
-    report, _ = await store.add_report(
-        chat_id=CHAT,
-        message_id=5,
-        sender_id=USER,
-        sender_name="M",
-        reporter_id=ADMIN,
-        reason="",
-        fingerprints=(),
-        file_unique_id=None,
-        at=T0,
-    )
+    report, _ = await _report(store, chat_id=CHAT, message_id=5)
     await store.set_report_ban(CHAT, USER, banned=True, by=ADMIN, at=T0)
     await store.set_chat_setting(CHAT, "warn_limit", "5")
     await store.migrate_chat(CHAT, -100777)
@@ -653,17 +619,7 @@ async def test_migrate_chat_also_moves_reports_bans_and_settings(store: Store) -
 
 
 async def test_a_report_is_marked_hidden_once(store: Store) -> None:
-    report, _ = await store.add_report(
-        chat_id=CHAT,
-        message_id=9,
-        sender_id=USER,
-        sender_name="M",
-        reporter_id=ADMIN,
-        reason="",
-        fingerprints=(),
-        file_unique_id=None,
-        at=T0,
-    )
+    report, _ = await _report(store, chat_id=CHAT, message_id=9)
     assert not report.hidden
     claims = await asyncio.gather(*(store.mark_report_hidden(report.id) for _ in range(5)))
     assert claims.count(True) == 1
