@@ -9,27 +9,53 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import functools
 import logging
+import re
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
 
 from bot.config import MatchingConfig, ModerationConfig, VideoConfig
+from bot.matcher import Match, Matcher
 from bot.settings import GroupSettings, parse_setting
 from bot.settings import apply as apply_settings
 from bot.settings import check_name as check_setting_name
 from bot.settings import defaults as default_settings
 from bot.settings import describe as describe_setting
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
-from hashdb.index import BlocklistIndex, IndexHit
-from hashdb.signals import PDQ, PHASH, VPDQ, get_signal_type
-from hashdb.store import AuditEvent, ChatRecord, Entry, NewEntry, Report, Store
+from hashdb.index import BlocklistIndex
+from hashdb.signals import PDQ, VPDQ, get_signal_type
+from hashdb.store import (
+    GROUP_BANK,
+    OPERATOR_BANK,
+    SELF_BANK,
+    SELF_BANK_NAME,
+    SHARED_BANK,
+    AuditEvent,
+    Bank,
+    BankExistsError,
+    Case,
+    ChatRecord,
+    Entry,
+    NewEntry,
+    Report,
+    Store,
+    group_bank_name,
+)
 from hashdb.video import VIDEO_KIND
-from hashdb.video_match import VideoComparison, VideoMatchRule, comparison_from_pairs
+
+if TYPE_CHECKING:
+    from hashdb.lists import ListItem
+
+__all__ = ["BankError", "Match", "ModerationService", "Person"]
 
 log = logging.getLogger(__name__)
 
@@ -42,30 +68,6 @@ class Person:
 
     id: int
     name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """Why an upload is considered blocked content."""
-
-    entry_id: int
-    signal: str
-    #: Hamming distance of the closest fingerprint; 0 for a known Telegram file.
-    distance: int
-    #: True when Telegram's file_unique_id was already known, so nothing was downloaded.
-    by_file_id: bool = False
-    #: For videos: the share of the upload's frames found in the entry, and of the entry's
-    #: frames found in the upload (vPDQ's two directions).
-    query_pct: float | None = None
-    compared_pct: float | None = None
-
-    def describe(self) -> str:
-        """A short note for the audit row."""
-        if self.by_file_id:
-            return "same Telegram file"
-        if self.query_pct is None or self.compared_pct is None:
-            return ""
-        return f"frames: {self.query_pct:.0f}% of upload, {self.compared_pct:.0f}% of entry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +105,15 @@ class ModerationService:
         self.audit_listener: Callable[[AuditEvent], Coroutine[Any, Any, None]] | None = None
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self._video = video
-        self._video_rule = VideoMatchRule(
-            query_pct=video.query_match_pct,
-            compared_pct=video.compared_match_pct,
-            min_frames=video.min_matched_frames,
-        )
+        self._matcher = Matcher(matching, video)
         self._index = BlocklistIndex()
+        #: chat id -> the banks its uploads are checked against (its own, subscribed, the
+        #: operator's and the self-submitted as its settings say).
+        self._bank_sets: dict[int, tuple[int, ...]] = {}
+        self._operator_banks: tuple[int, ...] = ()
+        #: chat id -> its own bank's id, once looked up.
+        self._own_banks: dict[int, int] = {}
+        self._self_bank: int | None = None
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="index")
         self._known_chats: set[int] = set()
         # Serialises "is it already blocked? then add it", so two admins blocking the same
@@ -126,8 +131,12 @@ class ModerationService:
     async def load(self) -> int:
         """Build the in-memory index from the store; returns the number of entries."""
         entries = await self._store.active_entries()
-        indexable = [self._indexable(e) for e in entries]
+        indexable = [self._matcher.indexable(e) for e in entries]
         self._index = await self._on_index(BlocklistIndex.build, indexable)
+        self._operator_banks = tuple(b.id for b in await self._store.list_banks(OPERATOR_BANK))
+        own = await self._store.bank_by_name(SELF_BANK_NAME)
+        self._self_bank = own.id if own is not None else None
+        self._bank_sets.clear()
         log.info("index_loaded entries=%d", len(entries))
         return len(entries)
 
@@ -153,17 +162,55 @@ class ModerationService:
         self._index_thread.shutdown(wait=True)
 
     def index_size(self, chat_id: int | None = None) -> int:
-        return self._index.size(chat_id)
+        """Entries indexed: of the chat's own bank, or of every bank."""
+        if chat_id is None:
+            return self._index.size()
+        bank_id = self._own_banks.get(chat_id)
+        return self._index.size(bank_id) if bank_id is not None else 0
+
+    @property
+    def matcher(self) -> Matcher:
+        return self._matcher
+
+    # -- which banks a chat uses ---------------------------------------------------------
+    async def bank_ids(self, chat_id: int) -> tuple[int, ...]:
+        """The banks this chat's uploads are checked against."""
+        cached = self._bank_sets.get(chat_id)
+        if cached is not None:
+            return cached
+        settings = await self.settings(chat_id)
+        ids: list[int] = []
+        own = await self._store.bank_by_name(group_bank_name(chat_id))
+        if own is not None:
+            ids.append(own.id)
+            self._own_banks[chat_id] = own.id
+        ids += [b.id for b in await self._store.subscriptions(chat_id)]
+        if settings.use_operator_banks:
+            ids += self._operator_banks
+        if settings.use_self_submitted and self._self_bank is not None:
+            ids.append(self._self_bank)
+        result = self._bank_sets[chat_id] = tuple(dict.fromkeys(ids))
+        return result
+
+    async def own_bank(self, chat_id: int) -> Bank:
+        """The group's own bank (what /block fills), made on first use."""
+        bank = await self._store.group_bank(chat_id, at=time.time())
+        self._own_banks[chat_id] = bank.id
+        if bank.id not in self._bank_sets.get(chat_id, (bank.id,)):
+            self._bank_sets.pop(chat_id, None)
+        return bank
 
     # -- checking uploads --------------------------------------------------------------
     async def known_match(self, chat_id: int, file_unique_id: str | None) -> Match | None:
         """A match by Telegram file id alone, without downloading the file."""
         if not file_unique_id:
             return None
-        entry = await self._store.entry_for_file(chat_id, file_unique_id)
+        entry = await self._store.entry_for_file(await self.bank_ids(chat_id), file_unique_id)
         if entry is None:
             return None
-        return Match(entry_id=entry.id, signal="file", distance=0, by_file_id=True)
+        return Match(
+            entry_id=entry.id, signal="file", distance=0, by_file_id=True, bank_id=entry.bank_id
+        )
 
     async def find_match(self, chat_id: int, fingerprints: MediaFingerprints) -> Match | None:
         """The best actionable blocklist match for these fingerprints, if any."""
@@ -176,127 +223,30 @@ class ModerationService:
         self, chat_id: int, fingerprints: MediaFingerprints, *, include_phash: bool
     ) -> list[Match]:
         """Every entry these fingerprints match, best first (at most one per entry)."""
-        max_distance = (await self.settings(chat_id)).match_threshold
-        return await self._on_index(
-            self._matches, chat_id, fingerprints, include_phash, max_distance
+        return await self._matches_in(
+            chat_id, await self.bank_ids(chat_id), fingerprints, include_phash=include_phash
         )
 
-    def _matches(
+    async def _matches_in(
         self,
         chat_id: int,
-        fingerprints: MediaFingerprints,
-        include_phash: bool,
-        max_distance: int,
-    ) -> list[Match]:
-        if fingerprints.kind == VIDEO_KIND:
-            return self._video_matches(chat_id, fingerprints, max_distance)
-        hits = self._hits(
-            chat_id, fingerprints, include_phash=include_phash, max_distance=max_distance
-        )
-        if self._video.frames_as_images:
-            # A screenshot of a blocked video: the photo's orientations against its frames.
-            frames = [_as(VPDQ.name, p) for p in fingerprints.probes if p.signal == PDQ.name]
-            hits += self._index.query(
-                chat_id,
-                [f for f in frames if self._usable(f)],
-                {VPDQ.name: max_distance},
-            )
-        # PDQ is the primary signal: prefer it (and video frames, which are PDQ) over pHash.
-        hits.sort(key=lambda h: (h.signal == PHASH.name, h.distance, h.entry_id))
-        result: list[Match] = []
-        seen: set[int] = set()
-        for hit in hits:
-            if hit.entry_id not in seen:
-                seen.add(hit.entry_id)
-                result.append(
-                    Match(entry_id=hit.entry_id, signal=hit.signal, distance=hit.distance)
-                )
-        return result
-
-    def _video_matches(
-        self, chat_id: int, fingerprints: MediaFingerprints, max_distance: int
-    ) -> list[Match]:
-        frames = [f for f in fingerprints.probes if self._usable(f)]
-        if not frames:
-            return []
-        found: list[tuple[str, int, VideoComparison]] = [
-            (VPDQ.name, entry_id, c)
-            for entry_id, c in self._accepted(
-                self._frame_comparisons(chat_id, VPDQ.name, frames, max_distance)
-            )
-        ]
-        if self._video.frames_as_images:
-            # A video showing a blocked photo (a slideshow, a screen recording). A photo
-            # entry is a one-frame video, so one matching frame is as sure as a photo match.
-            found += [
-                (PDQ.name, entry_id, c)
-                for entry_id, c in self._accepted(
-                    self._frame_comparisons(chat_id, PDQ.name, frames, max_distance)
-                )
-            ]
-        found.sort(key=lambda item: (-(item[2].query_pct + item[2].compared_pct), item[1]))
-        return [
-            Match(
-                entry_id=entry_id,
-                signal=signal,
-                distance=comparison.best_distance or 0,
-                query_pct=comparison.query_pct,
-                compared_pct=comparison.compared_pct,
-            )
-            for signal, entry_id, comparison in found
-        ]
-
-    def _accepted(
-        self, comparisons: list[tuple[int, VideoComparison]]
-    ) -> list[tuple[int, VideoComparison]]:
-        return [(entry_id, c) for entry_id, c in comparisons if self._video_rule.accepts(c)]
-
-    def _frame_comparisons(
-        self, chat_id: int, signal: str, frames: list[Fingerprint], max_distance: int
-    ) -> list[tuple[int, VideoComparison]]:
-        """Per entry of ``signal``, how the upload's frames and the entry's hashes met."""
-        pairs = self._index.pairs(chat_id, signal, [f.value for f in frames], max_distance)
-        by_entry: dict[int, list[tuple[int, int, int]]] = {}
-        for probe, entry_id, group, distance in pairs:
-            by_entry.setdefault(entry_id, []).append((probe, group, distance))
-        return [
-            (
-                entry_id,
-                comparison_from_pairs(
-                    entry_pairs, len(frames), self._index.group_count(chat_id, signal, entry_id)
-                ),
-            )
-            for entry_id, entry_pairs in sorted(by_entry.items())
-        ]
-
-    def _hits(
-        self,
-        chat_id: int,
+        bank_ids: tuple[int, ...],
         fingerprints: MediaFingerprints,
         *,
         include_phash: bool,
-        max_distance: int,
-    ) -> list[IndexHit]:
-        probes = [p for p in fingerprints.probes if self._usable(p)]
-        limits = {PDQ.name: max_distance}
-        if include_phash:
-            limits[PHASH.name] = self._matching.phash_max_distance
-        if not probes:
+    ) -> list[Match]:
+        if not bank_ids:
             return []
-        return self._index.query(chat_id, probes, limits)
-
-    def _usable(self, fingerprint: Fingerprint) -> bool:
-        # Featureless images (flat colour, tiny thumbnails) give PDQ hashes that sit close
-        # to many unrelated ones; upstream discards quality < 50, and so do we for actions.
-        if fingerprint.signal_type.has_quality:
-            quality = fingerprint.quality if fingerprint.quality is not None else 0
-            return quality >= self._matching.pdq_min_quality
-        return True
-
-    def _indexable(self, entry: Entry) -> Entry:
-        kept = tuple(f for f in entry.fingerprints if self._usable(f))
-        return (
-            entry if kept == entry.fingerprints else dataclasses.replace(entry, fingerprints=kept)
+        max_distance = (await self.settings(chat_id)).match_threshold
+        return await self._on_index(
+            functools.partial(
+                self._matcher.matches,
+                self._index,
+                bank_ids,
+                fingerprints,
+                include_phash=include_phash,
+                max_distance=max_distance,
+            )
         )
 
     def blocked_by_admin(self, chat_id: int, message_id: int) -> bool:
@@ -321,6 +271,7 @@ class ModerationService:
         ``strike=False`` audits without a strike (further items of an album already struck).
         """
         now = time.time()
+        bank = await self._bank_note(match.bank_id)
         await self._audit(
             AuditEvent(
                 chat_id=chat_id,
@@ -331,10 +282,11 @@ class ModerationService:
                 entry_id=match.entry_id,
                 signal=match.signal,
                 distance=match.distance,
-                detail="; ".join(part for part in (match.describe(), detail) if part)[:200],
+                detail="; ".join(part for part in (match.describe(), bank, detail) if part)[:200],
                 at=now,
             )
         )
+        await self._store.record_hit(match.entry_id, at=now)
         if file_unique_id and not match.by_file_id:
             await self._store.remember_file(file_unique_id, match.entry_id)
         if not deleted or not strike:
@@ -359,6 +311,15 @@ class ModerationService:
             )
         )
 
+    async def _bank_note(self, bank_id: int) -> str:
+        """ "bank NAME" for an audit row, unless it is a group's own bank."""
+        if not bank_id:
+            return ""
+        bank = await self._store.get_bank(bank_id)
+        if bank is None or bank.kind == GROUP_BANK:
+            return ""
+        return f"bank {bank.name}"
+
     # -- admin actions -----------------------------------------------------------------
     async def block(
         self,
@@ -371,23 +332,26 @@ class ModerationService:
         sender: Person | None,
         file_unique_id: str | None,
         note: str = "",
+        bank: Bank | None = None,
     ) -> BlockResult:
-        """Add a media item's fingerprints to the chat's blocklist.
+        """Add a media item's fingerprints to the chat's own bank (or to ``bank``).
 
         ``note`` is added to the audit row (e.g. that only a thumbnail was fingerprinted).
         """
         low_quality = not any(
-            f.signal in (PDQ.name, VPDQ.name) and self._usable(f) for f in fingerprints.stored
+            f.signal in (PDQ.name, VPDQ.name) and self._matcher.usable(f)
+            for f in fingerprints.stored
         )
+        target = bank if bank is not None else await self.own_bank(chat_id)
         if message_id is not None:
             self._blocked_messages.append((chat_id, message_id))
         async with self._block_lock:
             # The same Telegram file, or (photos) the same whole-image PDQ: already blocked.
             existing = (
-                await self._store.entry_for_file(chat_id, file_unique_id)
+                await self._store.entry_for_file([target.id], file_unique_id)
                 if file_unique_id
                 else None
-            ) or await self._identical_entry(chat_id, fingerprints)
+            ) or await self._identical_entry(target.id, fingerprints)
             if existing is None:
                 entry = await self._store.add_entry(
                     NewEntry(
@@ -397,10 +361,12 @@ class ModerationService:
                         reason=reason,
                         source="reply",
                         file_unique_id=file_unique_id,
+                        bank_id=target.id,
                     ),
                     at=time.time(),
                 )
-                await self._on_index(self._index.add_entry, self._indexable(entry))
+                await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
+        bank_note = "" if target.kind == GROUP_BANK else f"bank {target.name}"
         if existing is not None:
             if file_unique_id:
                 await self._store.remember_file(file_unique_id, existing.id)
@@ -411,7 +377,7 @@ class ModerationService:
                 existing,
                 sender=sender,
                 message_id=message_id,
-                detail="already blocked",
+                detail="; ".join(part for part in ("already blocked", bank_note) if part),
             )
             return BlockResult(entry=existing, created=False, low_quality=low_quality)
         await self._audit_admin(
@@ -421,16 +387,16 @@ class ModerationService:
             entry,
             sender=sender,
             message_id=message_id,
-            detail="; ".join(part for part in (reason, note) if part),
+            detail="; ".join(part for part in (reason, note, bank_note) if part),
         )
-        log.info("entry_blocked chat=%d entry=%d", chat_id, entry.id)
+        log.info("entry_blocked chat=%d bank=%d entry=%d", chat_id, target.id, entry.id)
         return BlockResult(entry=entry, created=True, low_quality=low_quality)
 
-    async def _identical_entry(self, chat_id: int, fingerprints: MediaFingerprints) -> Entry | None:
+    async def _identical_entry(self, bank_id: int, fingerprints: MediaFingerprints) -> Entry | None:
         whole = next((f for f in fingerprints.stored if f.signal == PDQ.name), None)
-        if whole is None or not self._usable(whole):
+        if whole is None or not self._matcher.usable(whole):
             return None
-        hits = await self._on_index(self._index.query, chat_id, [whole], {PDQ.name: 0})
+        hits = await self._on_index(self._index.query, [bank_id], [whole], {PDQ.name: 0})
         for hit in hits:
             entry = await self._store.get_entry(hit.entry_id)
             if entry is not None and entry.active:
@@ -440,11 +406,13 @@ class ModerationService:
     async def add_hash(
         self, chat_id: int, algorithm: str, hash_text: str, *, actor: Person, reason: str
     ) -> Entry:
-        """Add a raw hash; raises ``HashFormatError`` naming what is wrong."""
+        """Add a raw hash to the chat's bank; raises ``HashFormatError`` naming what is
+        wrong."""
         signal = get_signal_type(algorithm)
         value = signal.parse(hash_text)
         # A raw hash carries no quality score; trust the admin who supplied it.
         quality = 100 if signal.has_quality else None
+        bank = await self.own_bank(chat_id)
         entry = await self._store.add_entry(
             NewEntry(
                 chat_id=chat_id,
@@ -452,15 +420,20 @@ class ModerationService:
                 added_by=actor.id,
                 reason=reason,
                 source="addhash",
+                bank_id=bank.id,
             ),
             at=time.time(),
         )
-        await self._on_index(self._index.add_entry, self._indexable(entry))
+        await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
         await self._audit_admin(chat_id, "addhash", actor, entry, detail=reason)
         return entry
 
     async def unblock_entry(self, chat_id: int, entry_id: int, *, actor: Person) -> Entry | None:
-        removed = await self._remove(chat_id, [entry_id], actor)
+        """Remove one entry of the chat's own bank."""
+        own = await self._store.bank_by_name(group_bank_name(chat_id))
+        if own is None:
+            return None
+        removed = await self._remove(chat_id, own, [entry_id], actor)
         return removed[0] if removed else None
 
     async def unblock_matching(
@@ -471,36 +444,58 @@ class ModerationService:
         actor: Person,
         file_unique_id: str | None,
     ) -> list[Entry]:
-        """Remove every entry of the chat that this media matches, by PDQ or pHash.
+        """Remove every entry of the chat's own bank that this media matches, by PDQ or
+        pHash.
 
         pHash counts here even when it cannot delete on its own: an admin asked for the
         entry to go, and a wider net only removes more of what they pointed at.
         """
+        own = await self._store.bank_by_name(group_bank_name(chat_id))
+        if own is None:
+            return []
         ids: set[int] = set()
-        known = await self.known_match(chat_id, file_unique_id)
-        if known is not None:
-            ids.add(known.entry_id)
+        if file_unique_id:
+            known = await self._store.entry_for_file([own.id], file_unique_id)
+            if known is not None:
+                ids.add(known.id)
         if fingerprints is not None:
-            found = await self.matches(chat_id, fingerprints, include_phash=True)
+            found = await self._matches_in(chat_id, (own.id,), fingerprints, include_phash=True)
             ids.update(m.entry_id for m in found)
-        return await self._remove(chat_id, sorted(ids), actor)
+        return await self._remove(chat_id, own, sorted(ids), actor)
 
-    async def _remove(self, chat_id: int, entry_ids: list[int], actor: Person) -> list[Entry]:
+    async def _remove(
+        self, chat_id: int, bank: Bank, entry_ids: list[int], actor: Person | None
+    ) -> list[Entry]:
         if not entry_ids:
             return []
         removed = await self._store.remove_entries(
-            chat_id, entry_ids, removed_by=actor.id, at=time.time()
+            bank.id, entry_ids, removed_by=actor.id if actor else None, at=time.time()
         )
         for entry in removed:
             await self._on_index(self._index.remove_entry, entry.id)
-            await self._audit_admin(chat_id, "unblock", actor, entry)
+        note = "" if bank.kind == GROUP_BANK else f"bank {bank.name}"
+        if len(removed) > 20:
+            # A bulk removal (an operator list shrinking) is one audit row, not thousands.
+            await self._audit(
+                AuditEvent(
+                    chat_id=chat_id,
+                    event="unblock",
+                    actor_id=actor.id if actor else None,
+                    actor_name=actor.name if actor else "",
+                    detail=f"{len(removed)} entries; {note}"[:200],
+                    at=time.time(),
+                )
+            )
+        else:
+            for entry in removed:
+                await self._audit_admin(chat_id, "unblock", actor, entry, detail=note)
         return removed
 
     async def _audit_admin(
         self,
         chat_id: int,
         event: str,
-        actor: Person,
+        actor: Person | None,
         entry: Entry,
         *,
         sender: Person | None = None,
@@ -512,8 +507,8 @@ class ModerationService:
             AuditEvent(
                 chat_id=chat_id,
                 event=event,
-                actor_id=actor.id,
-                actor_name=actor.name,
+                actor_id=actor.id if actor else None,
+                actor_name=actor.name if actor else "",
                 target_id=sender.id if sender else None,
                 target_name=sender.name if sender else "",
                 message_id=message_id,
@@ -741,6 +736,7 @@ class ModerationService:
         stored = None if text is None else describe_setting(parse_setting(key, text))
         await self._store.set_chat_setting(chat_id, key, stored)
         self._settings.pop(chat_id, None)
+        self._bank_sets.pop(chat_id, None)
         await self._audit(
             AuditEvent(
                 chat_id=chat_id,
@@ -821,19 +817,353 @@ class ModerationService:
         return RightsDecision(notify_admins=True)
 
     async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> int:
-        """A group was upgraded to a supergroup: its blocklist follows it to the new id."""
+        """A group was upgraded to a supergroup: its bank follows it to the new id."""
+        # The bank keeps its id when renamed, so the index needs no change; only when the
+        # new id already had a bank are the two merged, and then the index is rebuilt.
+        merging = await self._store.bank_by_name(group_bank_name(new_chat_id)) is not None
         moved = await self._store.migrate_chat(old_chat_id, new_chat_id)
-        self._settings.pop(old_chat_id, None)
-        self._settings.pop(new_chat_id, None)
+        for chat_id in (old_chat_id, new_chat_id):
+            self._settings.pop(chat_id, None)
+            self._bank_sets.pop(chat_id, None)
+            self._own_banks.pop(chat_id, None)
         self._known_chats.discard(old_chat_id)
         self._known_chats.add(new_chat_id)
-        # The index follows in memory; a full rebuild only if the new id had entries too.
-        if moved and not await self._on_index(self._index.move_chat, old_chat_id, new_chat_id):
+        if moved and merging:
             await self.load()
         log.info("chat_migrated old=%d new=%d entries=%d", old_chat_id, new_chat_id, moved)
         return moved
 
+    # -- banks ---------------------------------------------------------------------------
+    async def create_bank(self, name: str, *, owner: Person, chat_id: int) -> Bank:
+        """A new shared bank owned by ``owner``; ``BankError`` names what is wrong."""
+        checked = check_bank_name(name)
+        try:
+            bank = await self._store.create_bank(
+                checked, SHARED_BANK, owner_id=owner.id, at=time.time()
+            )
+        except BankExistsError:
+            raise BankError(f"a bank named {checked!r} already exists; pick another name") from None
+        await self._audit(
+            AuditEvent(
+                chat_id=chat_id,
+                event="bank_create",
+                actor_id=owner.id,
+                actor_name=owner.name,
+                detail=f"bank {bank.name}",
+                at=time.time(),
+            )
+        )
+        return bank
 
-def _as(signal: str, fingerprint: Fingerprint) -> Fingerprint:
-    """The same hash under another signal name (PDQ photo hash <-> vPDQ frame hash)."""
-    return Fingerprint(signal, fingerprint.value, fingerprint.quality)
+    async def find_bank(self, name: str) -> Bank:
+        """A bank groups can subscribe to, by name; ``BankError`` if there is none."""
+        bank = await self._store.bank_by_name(name.strip())
+        if bank is None or bank.kind != SHARED_BANK:
+            raise BankError(
+                f"there is no shared bank named {name.strip()!r}; /bank list shows yours"
+            )
+        return bank
+
+    async def editable_bank(self, name: str, user_id: int) -> Bank:
+        """A shared bank this user curates; ``BankError`` otherwise."""
+        bank = await self.find_bank(name)
+        if not bank.can_edit(user_id):
+            raise BankError(
+                f"only the owner of bank {bank.name!r} and the editors they add can change it"
+            )
+        return bank
+
+    async def banks_of_user(self, user_id: int) -> list[Bank]:
+        """Shared banks the user owns or edits."""
+        return [b for b in await self._store.list_banks(SHARED_BANK) if b.can_edit(user_id)]
+
+    async def subscriptions(self, chat_id: int) -> list[Bank]:
+        return await self._store.subscriptions(chat_id)
+
+    async def operator_banks(self) -> list[Bank]:
+        return await self._store.list_banks(OPERATOR_BANK)
+
+    async def bank_size(self, bank_id: int) -> int:
+        return await self._store.count_active_entries(bank_id)
+
+    async def subscribe(self, chat_id: int, bank: Bank, *, actor: Person, on: bool) -> bool:
+        """Make the group use (or stop using) a shared bank; True if that changed."""
+        if on:
+            changed = await self._store.subscribe(chat_id, bank.id, by=actor.id, at=time.time())
+        else:
+            changed = await self._store.unsubscribe(chat_id, bank.id)
+        self._bank_sets.pop(chat_id, None)
+        if changed:
+            await self._audit(
+                AuditEvent(
+                    chat_id=chat_id,
+                    event="bank_subscribe" if on else "bank_unsubscribe",
+                    actor_id=actor.id,
+                    actor_name=actor.name,
+                    detail=f"bank {bank.name}",
+                    at=time.time(),
+                )
+            )
+        return changed
+
+    async def set_bank_editor(
+        self, bank: Bank, target: Person, *, actor: Person, editor: bool, chat_id: int
+    ) -> bool:
+        """The owner adds or removes an editor; ``BankError`` for anyone else."""
+        if actor.id != bank.owner_id:
+            raise BankError(f"only the owner of bank {bank.name!r} can change its editors")
+        changed = await self._store.set_bank_editor(
+            bank.id, target.id, editor=editor, by=actor.id, at=time.time()
+        )
+        if changed:
+            await self._audit(
+                AuditEvent(
+                    chat_id=chat_id,
+                    event="bank_editor_add" if editor else "bank_editor_remove",
+                    actor_id=actor.id,
+                    actor_name=actor.name,
+                    target_id=target.id,
+                    target_name=target.name,
+                    detail=f"bank {bank.name}",
+                    at=time.time(),
+                )
+            )
+        return changed
+
+    async def remove_from_bank(
+        self, bank: Bank, entry_ids: list[int], *, actor: Person | None, chat_id: int
+    ) -> list[Entry]:
+        return await self._remove(chat_id, bank, entry_ids, actor)
+
+    async def entry(self, entry_id: int) -> Entry | None:
+        return await self._store.get_entry(entry_id)
+
+    async def bank(self, bank_id: int) -> Bank | None:
+        return await self._store.get_bank(bank_id)
+
+    # -- import and export ----------------------------------------------------------------
+    async def import_items(
+        self,
+        bank: Bank,
+        items: list[ListItem],
+        *,
+        actor: Person | None,
+        chat_id: int,
+        origin: str,
+        source: str = "import",
+    ) -> ImportResult:
+        """Add a parsed hash list to a bank; items already in it are skipped."""
+        existing = await self._store.bank_entries(bank.id)
+        known = {_item_key(e.fingerprints) for e in existing}
+        fresh: list[NewEntry] = []
+        for item in items:
+            key = _item_key(item.fingerprints)
+            if key in known:
+                continue
+            known.add(key)
+            fresh.append(
+                NewEntry(
+                    chat_id=chat_id,
+                    fingerprints=item.fingerprints,
+                    added_by=actor.id if actor else None,
+                    reason=item.reason,
+                    source=source,
+                    bank_id=bank.id,
+                    origin=(origin if not item.label else f"{origin}: {item.label}")[:200],
+                )
+            )
+        added = await self._store.add_entries(fresh, at=time.time()) if fresh else []
+        if added:
+            await self._on_index(
+                self._index.add_entries, [self._matcher.indexable(e) for e in added]
+            )
+        await self._audit(
+            AuditEvent(
+                chat_id=chat_id,
+                event="import",
+                actor_id=actor.id if actor else None,
+                actor_name=actor.name if actor else "",
+                detail=f"{len(added)} entries into bank {bank.name} from {origin}"[:200],
+                at=time.time(),
+            )
+        )
+        log.info("bank_imported bank=%d added=%d skipped=%d", bank.id, len(added),
+                 len(items) - len(added))  # fmt: skip
+        return ImportResult(added=len(added), already=len(items) - len(added))
+
+    async def export_entries(self, bank: Bank) -> list[Entry]:
+        return await self._store.bank_entries(bank.id)
+
+    async def sync_operator_bank(self, name: str, path: str, items: list[ListItem]) -> SyncResult:
+        """Make an operator bank hold exactly the items of its file (added and removed)."""
+        bank = await self._store.bank_by_name(name)
+        if bank is None:
+            bank = await self._store.create_bank(
+                name, OPERATOR_BANK, owner_id=None, at=time.time(), source=path
+            )
+        elif bank.kind != OPERATOR_BANK:
+            raise BankError(f"bank name {name!r} is taken by a {bank.kind} bank")
+        existing = await self._store.bank_entries(bank.id)
+        wanted = {_item_key(item.fingerprints) for item in items}
+        stale = [e.id for e in existing if _item_key(e.fingerprints) not in wanted]
+        removed = await self._remove(0, bank, stale, None)
+        result = await self.import_items(
+            bank, items, actor=None, chat_id=0, origin=Path(path).name, source="file"
+        )
+        if bank.id not in self._operator_banks:
+            self._operator_banks += (bank.id,)
+            self._bank_sets.clear()
+        return SyncResult(bank=bank, added=result.added, removed=len(removed))
+
+    # -- self-submission ------------------------------------------------------------------
+    async def accept_self_submission(self, user_id: int) -> None:
+        await self._store.accept_self_submission(user_id, at=time.time())
+
+    async def self_submission_accepted(self, user_id: int) -> bool:
+        return await self._store.self_submission_accepted(user_id)
+
+    async def self_submission_refusal(self, user_id: int, per_day: int) -> str | None:
+        """Why the person may not submit now ("rate"), or None."""
+        if per_day and await self._store.count_cases_since(user_id, time.time() - 86400) >= per_day:
+            return "rate"
+        return None
+
+    async def self_submit(self, person: Person, fingerprints: MediaFingerprints) -> Case:
+        """Add a person's own media's fingerprints to the self-submission bank."""
+        bank = await self._self_submission_bank()
+        now = time.time()
+        async with self._block_lock:
+            case, entry = await self._store.add_case(
+                person.id,
+                new_case_code(),
+                fingerprints.kind,
+                NewEntry(
+                    chat_id=0,
+                    fingerprints=fingerprints.stored,
+                    added_by=person.id,
+                    source="self",
+                    bank_id=bank.id,
+                ),
+                at=now,
+            )
+            await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
+        await self._audit(
+            AuditEvent(
+                chat_id=0,
+                event="self_submit",
+                actor_id=person.id,
+                entry_id=entry.id,
+                detail=f"case {case.code}",
+                at=now,
+            )
+        )
+        return case
+
+    async def _self_submission_bank(self) -> Bank:
+        bank = await self._store.bank_by_name(SELF_BANK_NAME)
+        if bank is None:
+            with contextlib.suppress(BankExistsError):
+                await self._store.create_bank(
+                    SELF_BANK_NAME, SELF_BANK, owner_id=None, at=time.time()
+                )
+            bank = await self._store.bank_by_name(SELF_BANK_NAME)
+            assert bank is not None
+        if self._self_bank != bank.id:
+            self._self_bank = bank.id
+            self._bank_sets.clear()
+        return bank
+
+    async def user_cases(self, user_id: int) -> list[Case]:
+        return await self._store.user_cases(user_id)
+
+    async def case(self, code: str) -> Case | None:
+        return await self._store.get_case(normalize_case_code(code))
+
+    async def set_case_status(
+        self, code: str, status: str, *, actor_id: int | None, user_id: int | None = None
+    ) -> Case:
+        """Withdraw (the person), suspend or resume (the operator) a case.
+
+        With ``user_id``, only that person's own case can change; ``BankError`` otherwise.
+        """
+        case = await self.case(code)
+        if case is None or (user_id is not None and case.user_id != user_id):
+            raise BankError(
+                f"there is no case {code.strip()!r} of yours; /mycases lists your case codes"
+                if user_id is not None
+                else f"there is no case {code.strip()!r}"
+            )
+        if case.status == "withdrawn" and status != "withdrawn":
+            raise BankError(f"case {case.code} was withdrawn by its submitter; it stays withdrawn")
+        changed = await self._store.set_case_status(case.code, status, at=time.time())
+        for entry in changed:
+            if status == "active":
+                await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
+            else:
+                await self._on_index(self._index.remove_entry, entry.id)
+        await self._audit(
+            AuditEvent(
+                chat_id=0,
+                event=f"case_{status}",
+                actor_id=actor_id,
+                detail=f"case {case.code}",
+                at=time.time(),
+            )
+        )
+        updated = await self._store.get_case(case.code)
+        assert updated is not None
+        return updated
+
+
+class BankError(ValueError):
+    """A bank or case request that cannot be done; the message says why, for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    added: int
+    #: Items that were already in the bank (or repeated in the list).
+    already: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    bank: Bank
+    added: int
+    removed: int
+
+
+_BANK_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{2,31}")
+
+
+def check_bank_name(name: str) -> str:
+    """A shared bank's name, lowercased; ``BankError`` says what names are accepted."""
+    checked = name.strip().lower()
+    if not _BANK_NAME.fullmatch(checked) or checked == SELF_BANK_NAME:
+        raise BankError(
+            f"bank name {name.strip()[:40]!r} is not accepted; use 3 to 32 characters: "
+            f"a-z, 0-9, '-' and '_', starting with a letter or digit"
+            + (f" ({SELF_BANK_NAME!r} is reserved)" if checked == SELF_BANK_NAME else "")
+        )
+    return checked
+
+
+#: Case codes avoid look-alike characters (0/O, 1/I/L) so people can copy them by hand.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def new_case_code() -> str:
+    """A random code like ``HG-7KQ2-M9XD`` (40 bits: unguessable, short enough to type)."""
+    chars = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+    return f"HG-{chars[:4]}-{chars[4:]}"
+
+
+def normalize_case_code(text: str) -> str:
+    compact = "".join(c for c in text.upper() if c.isalnum())
+    if compact.startswith("HG"):
+        compact = compact[2:]
+    return f"HG-{compact[:4]}-{compact[4:]}" if len(compact) == 8 else text.strip().upper()
+
+
+def _item_key(fingerprints: tuple[Fingerprint, ...]) -> frozenset[tuple[str, int]]:
+    return frozenset((f.signal, f.value) for f in fingerprints)

@@ -26,6 +26,10 @@ class GroupSettings:
     review_destination: str = "group"
     #: A chat (group or channel id) where every action is posted as it happens; 0 = none.
     log_chat: int = 0
+    #: Match the operator's banks (files named in the config's ``[banks]``).
+    use_operator_banks: bool = True
+    #: Match fingerprints people submitted of themselves (off unless a group opts in).
+    use_self_submitted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,12 @@ SETTINGS: dict[str, _Spec] = {
         _int_in(-(2**52), 0),
         "a group or channel id such as -1001234567890 (0 = none)",
         "chat where every action is posted",
+    ),
+    "use_operator_banks": _Spec(
+        _bool, "on or off", "match the hash lists the bot's operator loads (default on)"
+    ),
+    "use_self_submitted": _Spec(
+        _bool, "on or off", "match what people submitted of themselves (default off)"
     ),
 }
 

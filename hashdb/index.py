@@ -438,16 +438,17 @@ class IndexHit:
 
 
 class BlocklistIndex:
-    """Every chat's active entries, one ``SignalIndex`` per (chat, signal).
+    """Every bank's active entries, one ``SignalIndex`` per (bank, signal).
 
-    Chats never see each other's entries: a query only scans the asking chat's indexes.
+    A query names the banks it may see (a group's own bank and the banks it uses), so groups
+    never see each other's entries.
     """
 
     def __init__(self) -> None:
         self._indexes: dict[tuple[int, str], SignalIndex] = {}
-        #: entry id -> (chat id, the signals it has hashes in), to find it again on removal.
+        #: entry id -> (bank id, the signals it has hashes in), to find it again on removal.
         self._entries: dict[int, tuple[int, frozenset[str]]] = {}
-        self._chat_sizes: dict[int, int] = {}
+        self._bank_sizes: dict[int, int] = {}
         self._signal_sets: dict[frozenset[str], frozenset[str]] = {}
 
     @classmethod
@@ -457,25 +458,29 @@ class BlocklistIndex:
         As with ``add_entry``, an id given twice keeps its last entry.
         """
         index = cls()
+        index.add_entries(entries)
+        return index
+
+    def add_entries(self, entries: Iterable[Entry]) -> None:
+        """Add many entries at once (start-up, imports): one bulk insert per index."""
         latest = {entry.id: entry for entry in entries}
         pending: dict[tuple[int, str], tuple[list[tuple[int, int]], list[int | None]]] = {}
         for entry in latest.values():
-            index._register(entry)
+            self._register(entry)
             for fingerprint in entry.fingerprints:
-                items, groups = pending.setdefault((entry.chat_id, fingerprint.signal), ([], []))
+                items, groups = pending.setdefault((entry.bank_id, fingerprint.signal), ([], []))
                 items.append((entry.id, fingerprint.value))
                 groups.append(_group(fingerprint))
-        # One bulk insert per (chat, signal) instead of one per hash: startup with a large
+        # One bulk insert per (bank, signal) instead of one per hash: startup with a large
         # blocklist is dominated by this.
         for key, (items, groups) in pending.items():
-            index._index_for(key).add_many(items, groups)
-        return index
+            self._index_for(key).add_many(items, groups)
 
     def add_entry(self, entry: Entry) -> None:
         """Make an active entry's fingerprints matchable; re-adding an id replaces it."""
         self._register(entry)
         for fingerprint in entry.fingerprints:
-            self._index_for((entry.chat_id, fingerprint.signal)).add(
+            self._index_for((entry.bank_id, fingerprint.signal)).add(
                 entry.id, fingerprint.value, _group(fingerprint)
             )
 
@@ -484,24 +489,24 @@ class BlocklistIndex:
         known = self._entries.pop(entry_id, None)
         if known is None:
             return
-        chat_id, signals = known
+        bank_id, signals = known
         for signal in signals:
-            key = (chat_id, signal)
+            key = (bank_id, signal)
             index = self._indexes[key]
             index.remove(entry_id)
             if not len(index):
                 del self._indexes[key]
-        self._chat_sizes[chat_id] -= 1
-        if not self._chat_sizes[chat_id]:
-            del self._chat_sizes[chat_id]
+        self._bank_sizes[bank_id] -= 1
+        if not self._bank_sizes[bank_id]:
+            del self._bank_sizes[bank_id]
 
     def query(
         self,
-        chat_id: int,
+        bank_ids: Iterable[int],
         fingerprint_probes: Sequence[Fingerprint],
         max_distance: Mapping[str, int],
     ) -> list[IndexHit]:
-        """The chat's entries near any probe: the best hit per (entry, signal).
+        """The banks' entries near any probe: the best hit per (entry, signal).
 
         Only signals named in ``max_distance`` are searched, each within its own radius.
         Sorted by distance, then entry id, then signal.
@@ -511,51 +516,46 @@ class BlocklistIndex:
             if probe.signal in max_distance:
                 by_signal.setdefault(probe.signal, []).append(probe)
         hits: list[IndexHit] = []
-        for signal, probes in by_signal.items():
-            index = self._indexes.get((chat_id, signal))
-            if index is None:
-                continue
-            found = index.search([p.value for p in probes], max_distance[signal])
-            hits += (
-                IndexHit(entry_id, signal, distance, probes[at]) for entry_id, distance, at in found
-            )
+        for bank_id in set(bank_ids):
+            for signal, probes in by_signal.items():
+                index = self._indexes.get((bank_id, signal))
+                if index is None:
+                    continue
+                found = index.search([p.value for p in probes], max_distance[signal])
+                hits += (
+                    IndexHit(entry_id, signal, distance, probes[at])
+                    for entry_id, distance, at in found
+                )
         hits.sort(key=lambda hit: (hit.distance, hit.entry_id, hit.signal))
         return hits
 
     def pairs(
-        self, chat_id: int, signal: str, values: Sequence[int], max_distance: int
+        self, bank_ids: Iterable[int], signal: str, values: Sequence[int], max_distance: int
     ) -> list[tuple[int, int, int, int]]:
-        """``SignalIndex.pairs`` on the chat's index of ``signal`` (empty if it has none)."""
-        index = self._indexes.get((chat_id, signal))
-        return index.pairs(values, max_distance) if index is not None else []
+        """``SignalIndex.pairs`` over the banks' indexes of ``signal``."""
+        found: list[tuple[int, int, int, int]] = []
+        for bank_id in sorted(set(bank_ids)):
+            index = self._indexes.get((bank_id, signal))
+            if index is not None:
+                found += index.pairs(values, max_distance)
+        return found
 
-    def group_count(self, chat_id: int, signal: str, entry_id: int) -> int:
+    def group_count(self, signal: str, entry_id: int) -> int:
         """Distinct groups (seconds of a video; else hashes) of an entry's ``signal`` hashes."""
-        index = self._indexes.get((chat_id, signal))
+        known = self._entries.get(entry_id)
+        index = self._indexes.get((known[0], signal)) if known is not None else None
         return index.group_count(entry_id) if index is not None else 0
 
-    def move_chat(self, old_chat_id: int, new_chat_id: int) -> bool:
-        """Give a chat's entries a new chat id (a group upgraded to a supergroup).
+    def bank_of(self, entry_id: int) -> int | None:
+        """The bank an indexed entry belongs to."""
+        known = self._entries.get(entry_id)
+        return known[0] if known is not None else None
 
-        Returns False, changing nothing, when the new id already has entries of its own:
-        merging indexes is left to a rebuild from the store.
-        """
-        if old_chat_id == new_chat_id or new_chat_id in self._chat_sizes:
-            return False
-        for chat_id, signal in [key for key in self._indexes if key[0] == old_chat_id]:
-            self._indexes[(new_chat_id, signal)] = self._indexes.pop((chat_id, signal))
-        for entry_id, (chat_id, signals) in self._entries.items():
-            if chat_id == old_chat_id:
-                self._entries[entry_id] = (new_chat_id, signals)
-        if old_chat_id in self._chat_sizes:
-            self._chat_sizes[new_chat_id] = self._chat_sizes.pop(old_chat_id)
-        return True
-
-    def size(self, chat_id: int | None = None) -> int:
-        """The number of entries indexed, for one chat or for all."""
-        if chat_id is None:
+    def size(self, bank_id: int | None = None) -> int:
+        """The number of entries indexed, for one bank or for all."""
+        if bank_id is None:
             return len(self._entries)
-        return self._chat_sizes.get(chat_id, 0)
+        return self._bank_sizes.get(bank_id, 0)
 
     def _register(self, entry: Entry) -> None:
         # Everything is checked before anything changes, so a bad entry leaves no trace.
@@ -571,8 +571,8 @@ class BlocklistIndex:
         # Nearly all entries share one or two signal sets; sharing the frozensets saves
         # a few hundred bytes per entry on a million-entry blocklist.
         signals = self._signal_sets.setdefault(signals, signals)
-        self._entries[entry.id] = (entry.chat_id, signals)
-        self._chat_sizes[entry.chat_id] = self._chat_sizes.get(entry.chat_id, 0) + 1
+        self._entries[entry.id] = (entry.bank_id, signals)
+        self._bank_sizes[entry.bank_id] = self._bank_sizes.get(entry.bank_id, 0) + 1
 
     def _index_for(self, key: tuple[int, str]) -> SignalIndex:
         index = self._indexes.get(key)

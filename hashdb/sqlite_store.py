@@ -25,7 +25,21 @@ import aiosqlite
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
-from hashdb.store import AuditEvent, ChatRecord, Entry, NewEntry, Report, StoreError
+from hashdb.store import (
+    BANK_KINDS,
+    CASE_STATUSES,
+    GROUP_BANK,
+    AuditEvent,
+    Bank,
+    BankExistsError,
+    Case,
+    ChatRecord,
+    Entry,
+    NewEntry,
+    Report,
+    StoreError,
+    group_bank_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +198,70 @@ _SCHEMA_V6 = """
 ALTER TABLE reports ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
 """
 
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6]
+_SCHEMA_V7 = """
+-- Banks: named lists of fingerprints. Every entry belongs to one; a group's own entries go
+-- to its bank "group:<chat id>", made here for each group that already has entries.
+CREATE TABLE banks (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+    kind        TEXT    NOT NULL,
+    owner_id    INTEGER,
+    created_at  REAL    NOT NULL,
+    source      TEXT    NOT NULL DEFAULT ''
+);
+CREATE TABLE bank_editors (
+    bank_id   INTEGER NOT NULL REFERENCES banks (id),
+    user_id   INTEGER NOT NULL,
+    added_by  INTEGER,
+    at        REAL    NOT NULL,
+    PRIMARY KEY (bank_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE subscriptions (
+    chat_id  INTEGER NOT NULL,
+    bank_id  INTEGER NOT NULL REFERENCES banks (id),
+    by       INTEGER,
+    at       REAL    NOT NULL,
+    PRIMARY KEY (chat_id, bank_id)
+) WITHOUT ROWID;
+CREATE INDEX subscriptions_by_bank ON subscriptions (bank_id);
+
+-- Self-submissions: one case per media item a person sent to protect themselves.
+CREATE TABLE cases (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    code        TEXT    NOT NULL UNIQUE,
+    user_id     INTEGER NOT NULL,
+    created_at  REAL    NOT NULL,
+    status      TEXT    NOT NULL DEFAULT 'active',
+    status_at   REAL,
+    kind        TEXT    NOT NULL
+);
+CREATE INDEX cases_by_user ON cases (user_id, created_at);
+CREATE TABLE self_submitters (
+    user_id      INTEGER PRIMARY KEY,
+    accepted_at  REAL NOT NULL
+);
+
+ALTER TABLE entries ADD COLUMN bank_id INTEGER REFERENCES banks (id);
+ALTER TABLE entries ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+ALTER TABLE entries ADD COLUMN case_id INTEGER REFERENCES cases (id);
+ALTER TABLE entries ADD COLUMN hits INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE entries ADD COLUMN last_hit_at REAL;
+
+INSERT INTO banks (name, kind, owner_id, created_at)
+    SELECT 'group:' || chat_id, 'group', chat_id, min(added_at) FROM entries GROUP BY chat_id;
+UPDATE entries SET bank_id = (SELECT id FROM banks WHERE name = 'group:' || entries.chat_id);
+CREATE INDEX entries_by_bank ON entries (bank_id, removed_at);
+CREATE INDEX entries_by_case ON entries (case_id);
+"""
+
+MIGRATIONS: list[str] = [
+    _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6, _SCHEMA_V7,
+]  # fmt: skip
 
 _ENTRY_COLUMNS = """
     SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
-           e.removed_by, s.signal, s.hash, s.quality, s.seconds
+           e.removed_by, s.signal, s.hash, s.quality, s.seconds, e.bank_id, e.origin,
+           e.case_id, e.hits, e.last_hit_at
     FROM entries AS e
     LEFT JOIN entry_signals AS s ON s.entry_id = e.id
 """
@@ -344,42 +417,107 @@ class SQLiteStore:
         state = "closed" if self._closed else "not open; call open() first"
         return StoreError(f"database {self._path} is {state}")
 
-    # -- blocklist -------------------------------------------------------------------------
-    async def add_entry(self, entry: NewEntry, *, at: float) -> Entry:
-        if not entry.fingerprints:
-            raise ValueError(f"an entry for chat {entry.chat_id} needs at least one fingerprint")
-        for fingerprint in entry.fingerprints:
-            _check_storable(fingerprint)
-        async with self._transaction("add an entry") as db:
-            async with db.execute(
-                "INSERT INTO entries (chat_id, added_by, added_at, reason, source) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (entry.chat_id, entry.added_by, at, entry.reason, entry.source),
-            ) as cursor:
-                entry_id = cursor.lastrowid
-            assert entry_id is not None  # always set after a successful INSERT
-            await db.executemany(
-                "INSERT INTO entry_signals (entry_id, position, signal, hash, quality, seconds) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (entry_id, position, f.signal, f.hex, f.quality, f.seconds)
-                    for position, f in enumerate(entry.fingerprints)
-                ],
+    # -- banks -----------------------------------------------------------------------------
+    async def group_bank(self, chat_id: int, *, at: float) -> Bank:
+        async with self._transaction("find a group's bank") as db:
+            return await _group_bank(db, chat_id, at)
+
+    async def create_bank(
+        self, name: str, kind: str, *, owner_id: int | None, at: float, source: str = ""
+    ) -> Bank:
+        if kind not in BANK_KINDS:
+            raise ValueError(
+                f"unknown bank kind {kind!r}; expected one of: {', '.join(BANK_KINDS)}"
             )
-            if entry.file_unique_id:
-                await db.execute(
-                    "INSERT INTO known_files (file_unique_id, entry_id) VALUES (?, ?)",
-                    (entry.file_unique_id, entry_id),
+        async with self._transaction("create a bank") as db:
+            try:
+                cursor = await db.execute(
+                    "INSERT INTO banks (name, kind, owner_id, created_at, source) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (name, kind, owner_id, at, source),
                 )
-        return Entry(
-            id=entry_id,
-            chat_id=entry.chat_id,
-            fingerprints=entry.fingerprints,
-            added_by=entry.added_by,
-            added_at=at,
-            reason=entry.reason,
-            source=entry.source,
-        )
+            except sqlite3.IntegrityError:
+                raise BankExistsError(f"a bank named {name!r} already exists") from None
+            assert cursor.lastrowid is not None
+            return Bank(cursor.lastrowid, name, kind, owner_id, at, (), source)
+
+    async def get_bank(self, bank_id: int) -> Bank | None:
+        async with self._session("read a bank") as db:
+            banks = await _load_banks(db, "WHERE id = ?", (bank_id,))
+        return banks[0] if banks else None
+
+    async def bank_by_name(self, name: str) -> Bank | None:
+        async with self._session("read a bank") as db:
+            banks = await _load_banks(db, "WHERE name = ?", (name,))
+        return banks[0] if banks else None
+
+    async def list_banks(self, kind: str | None = None) -> list[Bank]:
+        async with self._session("list banks") as db:
+            if kind is None:
+                return await _load_banks(db, "", ())
+            return await _load_banks(db, "WHERE kind = ?", (kind,))
+
+    async def set_bank_editor(
+        self, bank_id: int, user_id: int, *, editor: bool, by: int | None, at: float
+    ) -> bool:
+        async with self._session("change a bank editor") as db:
+            if editor:
+                cursor = await db.execute(
+                    "INSERT OR IGNORE INTO bank_editors (bank_id, user_id, added_by, at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (bank_id, user_id, by, at),
+                )
+            else:
+                cursor = await db.execute(
+                    "DELETE FROM bank_editors WHERE bank_id = ? AND user_id = ?",
+                    (bank_id, user_id),
+                )
+            return cursor.rowcount == 1
+
+    async def subscribe(self, chat_id: int, bank_id: int, *, by: int | None, at: float) -> bool:
+        async with self._session("subscribe a chat") as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO subscriptions (chat_id, bank_id, by, at) "
+                "VALUES (?, ?, ?, ?)",
+                (chat_id, bank_id, by, at),
+            )
+            return cursor.rowcount == 1
+
+    async def unsubscribe(self, chat_id: int, bank_id: int) -> bool:
+        async with self._session("unsubscribe a chat") as db:
+            cursor = await db.execute(
+                "DELETE FROM subscriptions WHERE chat_id = ? AND bank_id = ?", (chat_id, bank_id)
+            )
+            return cursor.rowcount == 1
+
+    async def subscriptions(self, chat_id: int) -> list[Bank]:
+        async with self._session("list subscriptions") as db:
+            return await _load_banks(
+                db, "WHERE id IN (SELECT bank_id FROM subscriptions WHERE chat_id = ?)", (chat_id,)
+            )
+
+    async def subscriber_count(self, bank_id: int) -> int:
+        async with self._session("count subscribers") as db:
+            return await _scalar(
+                db, "SELECT count(*) FROM subscriptions WHERE bank_id = ?", (bank_id,)
+            )
+
+    # -- entries ---------------------------------------------------------------------------
+    async def add_entry(self, entry: NewEntry, *, at: float) -> Entry:
+        return (await self.add_entries([entry], at=at))[0]
+
+    async def add_entries(self, entries: Sequence[NewEntry], *, at: float) -> list[Entry]:
+        for entry in entries:
+            if not entry.fingerprints:
+                raise ValueError(
+                    f"an entry for chat {entry.chat_id} needs at least one fingerprint"
+                )
+            for fingerprint in entry.fingerprints:
+                _check_storable(fingerprint)
+        if not entries:
+            return []
+        async with self._transaction("add entries") as db:
+            return await _insert_entries(db, entries, at)
 
     async def get_entry(self, entry_id: int) -> Entry | None:
         """The entry with this id, active or removed."""
@@ -388,44 +526,69 @@ class SQLiteStore:
         return entries[0] if entries else None
 
     async def remove_entries(
-        self, chat_id: int, entry_ids: Sequence[int], *, removed_by: int | None, at: float
+        self, bank_id: int, entry_ids: Sequence[int], *, removed_by: int | None, at: float
     ) -> list[Entry]:
-        """Deactivate the chat's active entries among ``entry_ids``; return those removed.
+        """Deactivate the bank's active entries among ``entry_ids``; return those removed.
 
-        Ids of other chats' entries are ignored: an admin of one group can never unblock
+        Ids of other banks' entries are ignored: an admin of one group can never unblock
         another group's entries, whatever ids they type.
         """
+        async with self._transaction("remove entries") as db:
+            return await self._remove_entries(
+                db, "e.bank_id = ?", (bank_id,), entry_ids, removed_by, at
+            )
+
+    async def _remove_entries(
+        self,
+        db: aiosqlite.Connection,
+        where: str,
+        params: Sequence[object],
+        entry_ids: Sequence[int],
+        removed_by: int | None,
+        at: float,
+    ) -> list[Entry]:
         wanted = sorted(set(entry_ids))
         removed: list[Entry] = []
-        async with self._transaction("remove entries") as db:
-            for start in range(0, len(wanted), _IDS_PER_STATEMENT):
-                chunk = wanted[start : start + _IDS_PER_STATEMENT]
-                marks = ", ".join("?" * len(chunk))
-                removed += await self._load_entries(
-                    db,
-                    f"WHERE e.chat_id = ? AND e.removed_at IS NULL AND e.id IN ({marks})",
-                    (chat_id, *chunk),
-                )
-            for start in range(0, len(removed), _IDS_PER_STATEMENT):
-                ids = [e.id for e in removed[start : start + _IDS_PER_STATEMENT]]
-                marks = ", ".join("?" * len(ids))
-                await db.execute(
-                    f"UPDATE entries SET removed_at = ?, removed_by = ? WHERE id IN ({marks})",
-                    (at, removed_by, *ids),
-                )
+        for start in range(0, len(wanted), _IDS_PER_STATEMENT):
+            chunk = wanted[start : start + _IDS_PER_STATEMENT]
+            marks = ", ".join("?" * len(chunk))
+            removed += await self._load_entries(
+                db,
+                f"WHERE {where} AND e.removed_at IS NULL AND e.id IN ({marks})",
+                (*params, *chunk),
+            )
+        for start in range(0, len(removed), _IDS_PER_STATEMENT):
+            ids = [e.id for e in removed[start : start + _IDS_PER_STATEMENT]]
+            marks = ", ".join("?" * len(ids))
+            await db.execute(
+                f"UPDATE entries SET removed_at = ?, removed_by = ? WHERE id IN ({marks})",
+                (at, removed_by, *ids),
+            )
         return [dataclasses.replace(e, removed_at=at, removed_by=removed_by) for e in removed]
 
     async def active_entries(self) -> list[Entry]:
-        """Every active entry of every chat, in id order, fingerprints in their order."""
+        """Every active entry of every bank, in id order, fingerprints in their order."""
         async with self._session("load active entries") as db:
             return await self._load_entries(db, "WHERE e.removed_at IS NULL", ())
 
-    async def count_active_entries(self, chat_id: int) -> int:
+    async def bank_entries(self, bank_id: int) -> list[Entry]:
+        async with self._session("load a bank's entries") as db:
+            return await self._load_entries(
+                db, "WHERE e.bank_id = ? AND e.removed_at IS NULL", (bank_id,)
+            )
+
+    async def count_active_entries(self, bank_id: int) -> int:
         async with self._session("count entries") as db:
             return await _scalar(
                 db,
-                "SELECT count(*) FROM entries WHERE chat_id = ? AND removed_at IS NULL",
-                (chat_id,),
+                "SELECT count(*) FROM entries WHERE bank_id = ? AND removed_at IS NULL",
+                (bank_id,),
+            )
+
+    async def record_hit(self, entry_id: int, *, at: float) -> None:
+        async with self._session("count a hit") as db:
+            await db.execute(
+                "UPDATE entries SET hits = hits + 1, last_hit_at = ? WHERE id = ?", (at, entry_id)
             )
 
     async def remember_file(self, file_unique_id: str, entry_id: int) -> None:
@@ -441,20 +604,105 @@ class SQLiteStore:
                     f"cannot remember file {file_unique_id!r}: no entry with id {entry_id}"
                 ) from exc
 
-    async def entry_for_file(self, chat_id: int, file_unique_id: str) -> Entry | None:
-        """The chat's active entry this file is known to match (the oldest if several)."""
+    async def entry_for_file(self, bank_ids: Sequence[int], file_unique_id: str) -> Entry | None:
+        """The active entry of these banks this file is known to match (the oldest if several)."""
+        banks = sorted(set(bank_ids))[:_IDS_PER_STATEMENT]
+        if not banks:
+            return None
+        marks = ", ".join("?" * len(banks))
         async with self._session("look up a file") as db:
             entries = await self._load_entries(
                 db,
-                """WHERE e.id = (
+                f"""WHERE e.id = (
                     SELECT k.entry_id FROM known_files AS k
                     JOIN entries AS a ON a.id = k.entry_id
-                    WHERE k.file_unique_id = ? AND a.chat_id = ? AND a.removed_at IS NULL
+                    WHERE k.file_unique_id = ? AND a.bank_id IN ({marks})
+                        AND a.removed_at IS NULL
                     ORDER BY k.entry_id LIMIT 1
                 )""",
-                (file_unique_id, chat_id),
+                (file_unique_id, *banks),
             )
         return entries[0] if entries else None
+
+    # -- self-submission cases ---------------------------------------------------------------
+    async def add_case(
+        self, user_id: int, code: str, kind: str, entry: NewEntry, *, at: float
+    ) -> tuple[Case, Entry]:
+        if entry.bank_id is None:
+            raise ValueError("a self-submission entry needs the self-submission bank's id")
+        for fingerprint in entry.fingerprints:
+            _check_storable(fingerprint)
+        async with self._transaction("record a self-submission") as db:
+            cursor = await db.execute(
+                "INSERT INTO cases (code, user_id, created_at, kind) VALUES (?, ?, ?, ?)",
+                (code, user_id, at, kind),
+            )
+            case_id = cursor.lastrowid
+            assert case_id is not None
+            (stored,) = await _insert_entries(db, [dataclasses.replace(entry, case_id=case_id)], at)
+        return Case(case_id, code, user_id, at, "active", kind), stored
+
+    async def get_case(self, code: str) -> Case | None:
+        async with self._session("read a case") as db:
+            cases = await _load_cases(db, "WHERE c.code = ?", (code,))
+        return cases[0] if cases else None
+
+    async def user_cases(self, user_id: int) -> list[Case]:
+        async with self._session("list cases") as db:
+            return await _load_cases(db, "WHERE c.user_id = ?", (user_id,))
+
+    async def count_cases_since(self, user_id: int, since: float) -> int:
+        async with self._session("count cases") as db:
+            return await _scalar(
+                db,
+                "SELECT count(*) FROM cases WHERE user_id = ? AND created_at >= ?",
+                (user_id, since),
+            )
+
+    async def set_case_status(self, code: str, status: str, *, at: float) -> list[Entry]:
+        if status not in CASE_STATUSES:
+            raise ValueError(
+                f"unknown case status {status!r}; expected one of: {', '.join(CASE_STATUSES)}"
+            )
+        async with self._transaction("change a case") as db:
+            rows = list(
+                await db.execute_fetchall("SELECT id, user_id FROM cases WHERE code = ?", (code,))
+            )
+            if not rows:
+                return []
+            case_id = rows[0][0]
+            await db.execute(
+                "UPDATE cases SET status = ?, status_at = ? WHERE id = ?", (status, at, case_id)
+            )
+            if status != "active":
+                ids = [
+                    r[0]
+                    for r in await db.execute_fetchall(
+                        "SELECT id FROM entries WHERE case_id = ? AND removed_at IS NULL",
+                        (case_id,),
+                    )
+                ]
+                return await self._remove_entries(db, "e.case_id = ?", (case_id,), ids, None, at)
+            await db.execute(
+                "UPDATE entries SET removed_at = NULL, removed_by = NULL WHERE case_id = ?",
+                (case_id,),
+            )
+            return await self._load_entries(db, "WHERE e.case_id = ?", (case_id,))
+
+    async def accept_self_submission(self, user_id: int, *, at: float) -> None:
+        async with self._session("record an acceptance") as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO self_submitters (user_id, accepted_at) VALUES (?, ?)",
+                (user_id, at),
+            )
+
+    async def self_submission_accepted(self, user_id: int) -> bool:
+        async with self._session("read an acceptance") as db:
+            return bool(
+                await _scalar(
+                    db, "SELECT count(*) FROM self_submitters WHERE user_id = ?", (user_id,)
+                )
+            )
 
     async def _load_entries(
         self, db: aiosqlite.Connection, where: str, params: Sequence[object]
@@ -593,11 +841,35 @@ class SQLiteStore:
 
     async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> int:
         async with self._transaction("move a chat to its new id") as db:
-            cursor = await db.execute(
+            old_bank = await _load_banks(db, "WHERE name = ?", (group_bank_name(old_chat_id),))
+            new_bank = await _load_banks(db, "WHERE name = ?", (group_bank_name(new_chat_id),))
+            moved = 0
+            if old_bank and new_bank:
+                # Both ids have a bank (the new one was used before the move was seen):
+                # merge into the new one.
+                cursor = await db.execute(
+                    "UPDATE entries SET bank_id = ? WHERE bank_id = ?",
+                    (new_bank[0].id, old_bank[0].id),
+                )
+                moved = cursor.rowcount
+                await db.execute(
+                    "UPDATE banks SET name = ? WHERE id = ?",
+                    (f"{group_bank_name(old_chat_id)}:merged", old_bank[0].id),
+                )
+            elif old_bank:
+                await db.execute(
+                    "UPDATE banks SET name = ?, owner_id = ? WHERE id = ?",
+                    (group_bank_name(new_chat_id), new_chat_id, old_bank[0].id),
+                )
+                moved = await _scalar(
+                    db, "SELECT count(*) FROM entries WHERE bank_id = ?", (old_bank[0].id,)
+                )
+            await db.execute(
                 "UPDATE entries SET chat_id = ? WHERE chat_id = ?", (new_chat_id, old_chat_id)
             )
-            moved = cursor.rowcount
-            for table in ("audit", "strikes", "reports", "report_bans", "chat_settings"):
+            for table in (
+                "audit", "strikes", "reports", "report_bans", "chat_settings", "subscriptions",
+            ):  # fmt: skip
                 await db.execute(
                     f"UPDATE OR IGNORE {table} SET chat_id = ? WHERE chat_id = ?",
                     (new_chat_id, old_chat_id),
@@ -704,12 +976,14 @@ class SQLiteStore:
         removed: dict[str, int] = {}
         async with self._transaction("purge a chat") as db:
             # Children first: their foreign keys point at entries and reports.
+            own = "(SELECT id FROM banks WHERE kind = 'group' AND owner_id = ?)"
+            entries = f"(SELECT id FROM entries WHERE bank_id IN {own})"
             statements = {
-                "known_files": "DELETE FROM known_files WHERE entry_id IN "
-                "(SELECT id FROM entries WHERE chat_id = ?)",
-                "entry_signals": "DELETE FROM entry_signals WHERE entry_id IN "
-                "(SELECT id FROM entries WHERE chat_id = ?)",
-                "entries": "DELETE FROM entries WHERE chat_id = ?",
+                "known_files": f"DELETE FROM known_files WHERE entry_id IN {entries}",
+                "entry_signals": f"DELETE FROM entry_signals WHERE entry_id IN {entries}",
+                "entries": f"DELETE FROM entries WHERE bank_id IN {own}",
+                "banks": "DELETE FROM banks WHERE kind = 'group' AND owner_id = ?",
+                "subscriptions": "DELETE FROM subscriptions WHERE chat_id = ?",
                 "report_reporters": "DELETE FROM report_reporters WHERE report_id IN "
                 "(SELECT id FROM reports WHERE chat_id = ?)",
                 "report_signals": "DELETE FROM report_signals WHERE report_id IN "
@@ -789,6 +1063,103 @@ class SQLiteStore:
             )
 
 
+async def _group_bank(db: aiosqlite.Connection, chat_id: int, at: float) -> Bank:
+    name = group_bank_name(chat_id)
+    await db.execute(
+        "INSERT OR IGNORE INTO banks (name, kind, owner_id, created_at) VALUES (?, ?, ?, ?)",
+        (name, GROUP_BANK, chat_id, at),
+    )
+    (bank,) = await _load_banks(db, "WHERE name = ?", (name,))
+    return bank
+
+
+async def _load_banks(db: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Bank]:
+    rows = await db.execute_fetchall(
+        f"SELECT id, name, kind, owner_id, created_at, source FROM banks {where} ORDER BY name",
+        params,
+    )
+    banks: list[Bank] = []
+    for row in rows:
+        editors = await db.execute_fetchall(
+            "SELECT user_id FROM bank_editors WHERE bank_id = ? ORDER BY user_id", (row[0],)
+        )
+        banks.append(
+            Bank(row[0], row[1], row[2], row[3], row[4], tuple(e[0] for e in editors), row[5])
+        )
+    return banks
+
+
+async def _load_cases(db: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Case]:
+    rows = await db.execute_fetchall(
+        "SELECT c.id, c.code, c.user_id, c.created_at, c.status, c.kind, "
+        "coalesce((SELECT sum(hits) FROM entries WHERE case_id = c.id), 0) "
+        f"FROM cases AS c {where} ORDER BY c.created_at DESC, c.id DESC",
+        params,
+    )
+    return [Case(*row) for row in rows]
+
+
+async def _insert_entries(
+    db: aiosqlite.Connection, entries: Sequence[NewEntry], at: float
+) -> list[Entry]:
+    """Insert entries inside the caller's write transaction; returns them with their ids.
+
+    Ids are assigned here, from the table's high-water mark, so a million-entry import is
+    two ``executemany`` calls rather than a round trip per entry; the write lock the
+    transaction holds keeps anyone else from taking the same ids.
+    """
+    group_banks: dict[int, int] = {}
+    for entry in entries:
+        if entry.bank_id is None and entry.chat_id not in group_banks:
+            group_banks[entry.chat_id] = (await _group_bank(db, entry.chat_id, at)).id
+    first = 1 + await _scalar(
+        db,
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0), "
+        "coalesce((SELECT max(id) FROM entries), 0))",
+        (),
+    )
+    stored = [
+        Entry(
+            id=first + n,
+            chat_id=e.chat_id,
+            fingerprints=e.fingerprints,
+            added_by=e.added_by,
+            added_at=at,
+            reason=e.reason,
+            source=e.source,
+            bank_id=e.bank_id if e.bank_id is not None else group_banks[e.chat_id],
+            origin=e.origin,
+            case_id=e.case_id,
+        )
+        for n, e in enumerate(entries)
+    ]
+    await db.executemany(
+        "INSERT INTO entries (id, chat_id, added_by, added_at, reason, source, bank_id, origin, "
+        "case_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (e.id, e.chat_id, e.added_by, at, e.reason, e.source, e.bank_id, e.origin, e.case_id)
+            for e in stored
+        ],
+    )
+    await db.executemany(
+        "INSERT INTO entry_signals (entry_id, position, signal, hash, quality, seconds) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (e.id, position, f.signal, f.hex, f.quality, f.seconds)
+            for e in stored
+            for position, f in enumerate(e.fingerprints)
+        ],
+    )
+    files = [
+        (n.file_unique_id, e.id) for n, e in zip(entries, stored, strict=True) if n.file_unique_id
+    ]
+    if files:
+        await db.executemany(
+            "INSERT OR IGNORE INTO known_files (file_unique_id, entry_id) VALUES (?, ?)", files
+        )
+    return stored
+
+
 async def _load_report(db: aiosqlite.Connection, report_id: int) -> Report | None:
     rows = list(
         await db.execute_fetchall(
@@ -864,6 +1235,11 @@ class _EntryAssembler:
                 source=head[5],
                 removed_at=head[6],
                 removed_by=head[7],
+                bank_id=head[12],
+                origin=head[13],
+                case_id=head[14],
+                hits=head[15],
+                last_hit_at=head[16],
             )
         )
         self._head = None

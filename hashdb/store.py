@@ -1,4 +1,8 @@
-"""The storage protocol: blocklist entries, audit events, strikes and known chats.
+"""The storage protocol: banks and their entries, audit events, strikes and known chats.
+
+A *bank* is a named list of fingerprints that one authority curates: each group's own bank
+(what ``/block`` fills), shared banks that an owner curates and groups subscribe to,
+operator banks loaded from files named in the config, and the self-submission bank.
 
 Everything the bot persists goes through ``Store``. SQLite (``hashdb.sqlite_store``) is the
 default implementation; another backend implements the same protocol and passes the same
@@ -21,18 +25,83 @@ class StoreError(Exception):
     """The database cannot be used (locked, read-only, full, newer schema...)."""
 
 
+class BankExistsError(ValueError):
+    """A bank of that name already exists."""
+
+
+#: Bank kinds. A group's own bank is named ``group:<chat id>``; the others by their names.
+GROUP_BANK = "group"
+SHARED_BANK = "shared"
+OPERATOR_BANK = "operator"
+SELF_BANK = "self"
+BANK_KINDS = (GROUP_BANK, SHARED_BANK, OPERATOR_BANK, SELF_BANK)
+
+#: A self-submission case's states.
+CASE_STATUSES = ("active", "withdrawn", "suspended")
+
+#: The one bank that self-submitted fingerprints go to.
+SELF_BANK_NAME = "self-submitted"
+
+
+def group_bank_name(chat_id: int) -> str:
+    return f"group:{chat_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Bank:
+    """A named list of fingerprints with an owner."""
+
+    id: int
+    name: str
+    kind: str
+    #: The group (for a group's bank) or the user (for a shared bank) that owns it.
+    owner_id: int | None
+    created_at: float
+    #: Users the owner allowed to add to and remove from a shared bank.
+    editors: tuple[int, ...] = ()
+    #: For an operator bank, the file it is loaded from.
+    source: str = ""
+
+    def can_edit(self, user_id: int) -> bool:
+        """Whether this user curates the bank (owner or editor of a shared bank)."""
+        return self.kind == SHARED_BANK and (user_id == self.owner_id or user_id in self.editors)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One self-submission: a person's media item, known to them by its code."""
+
+    id: int
+    code: str
+    user_id: int
+    created_at: float
+    #: "active", "withdrawn" (by the person) or "suspended" (by the operator).
+    status: str
+    #: "photo" or "video".
+    kind: str
+    #: How many uploads its fingerprints matched, over all groups.
+    hits: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class NewEntry:
     """A blocklist entry about to be added: one blocked item and its fingerprints."""
 
+    #: The chat the entry was made from (0 when made offline, e.g. a CLI import).
     chat_id: int
     fingerprints: tuple[Fingerprint, ...]
     added_by: int | None
     reason: str = ""
-    #: How the entry was made: "reply" (/block), "addhash", later "import"...
+    #: How the entry was made: "reply" (/block), "addhash", "import", "self", "file"...
     source: str = "reply"
     #: Telegram's file_unique_id of the blocked file, if known (short-cuts re-downloads).
     file_unique_id: str | None = None
+    #: The bank it goes to; None means the chat's own bank (made on first use).
+    bank_id: int | None = None
+    #: Where it came from beyond ``source``: an import file's name, a list item's label.
+    origin: str = ""
+    #: The self-submission case it belongs to.
+    case_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +117,12 @@ class Entry:
     source: str
     removed_at: float | None = None
     removed_by: int | None = None
+    bank_id: int = 0
+    origin: str = ""
+    case_id: int | None = None
+    #: Uploads it matched (over every group using its bank) and when it last did.
+    hits: int = 0
+    last_hit_at: float | None = None
 
     @property
     def active(self) -> bool:
@@ -125,26 +200,88 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    # -- blocklist ---------------------------------------------------------------------
+    # -- banks -------------------------------------------------------------------------
+    async def group_bank(self, chat_id: int, *, at: float) -> Bank:
+        """The group's own bank, made on first use."""
+
+    async def create_bank(
+        self, name: str, kind: str, *, owner_id: int | None, at: float, source: str = ""
+    ) -> Bank:
+        """A new bank; raises ``BankExistsError`` if the name is taken."""
+
+    async def get_bank(self, bank_id: int) -> Bank | None: ...
+
+    async def bank_by_name(self, name: str) -> Bank | None:
+        """The bank of this name (names compare case-insensitively)."""
+
+    async def list_banks(self, kind: str | None = None) -> list[Bank]: ...
+
+    async def set_bank_editor(
+        self, bank_id: int, user_id: int, *, editor: bool, by: int | None, at: float
+    ) -> bool:
+        """Add (or remove) a bank editor; True if that changed anything."""
+
+    async def subscribe(self, chat_id: int, bank_id: int, *, by: int | None, at: float) -> bool:
+        """Make the chat use the bank; True if it was not subscribed yet."""
+
+    async def unsubscribe(self, chat_id: int, bank_id: int) -> bool: ...
+
+    async def subscriptions(self, chat_id: int) -> list[Bank]:
+        """The banks the chat subscribed to, by name."""
+
+    async def subscriber_count(self, bank_id: int) -> int: ...
+
+    # -- entries -----------------------------------------------------------------------
     async def add_entry(self, entry: NewEntry, *, at: float) -> Entry: ...
+
+    async def add_entries(self, entries: Sequence[NewEntry], *, at: float) -> list[Entry]:
+        """Add many entries in one transaction (imports): all of them or none."""
 
     async def get_entry(self, entry_id: int) -> Entry | None: ...
 
     async def remove_entries(
-        self, chat_id: int, entry_ids: Sequence[int], *, removed_by: int | None, at: float
+        self, bank_id: int, entry_ids: Sequence[int], *, removed_by: int | None, at: float
     ) -> list[Entry]:
-        """Deactivate the chat's active entries among ``entry_ids``; return those removed."""
+        """Deactivate the bank's active entries among ``entry_ids``; return those removed."""
 
     async def active_entries(self) -> list[Entry]:
-        """Every active entry of every chat (used to build the in-memory index)."""
+        """Every active entry of every bank (used to build the in-memory index)."""
 
-    async def count_active_entries(self, chat_id: int) -> int: ...
+    async def bank_entries(self, bank_id: int) -> list[Entry]:
+        """The bank's active entries, oldest first."""
+
+    async def count_active_entries(self, bank_id: int) -> int: ...
+
+    async def record_hit(self, entry_id: int, *, at: float) -> None:
+        """Count one upload the entry matched."""
 
     async def remember_file(self, file_unique_id: str, entry_id: int) -> None:
         """Record that a Telegram file is known to match ``entry_id``."""
 
-    async def entry_for_file(self, chat_id: int, file_unique_id: str) -> Entry | None:
-        """The chat's active entry this file is known to match, if any."""
+    async def entry_for_file(self, bank_ids: Sequence[int], file_unique_id: str) -> Entry | None:
+        """The active entry of one of these banks that this file is known to match, if any."""
+
+    # -- self-submission cases -----------------------------------------------------------
+    async def add_case(
+        self, user_id: int, code: str, kind: str, entry: NewEntry, *, at: float
+    ) -> tuple[Case, Entry]:
+        """Record a self-submission case and its entry in one transaction."""
+
+    async def get_case(self, code: str) -> Case | None: ...
+
+    async def user_cases(self, user_id: int) -> list[Case]:
+        """The person's cases, newest first."""
+
+    async def count_cases_since(self, user_id: int, since: float) -> int: ...
+
+    async def set_case_status(self, code: str, status: str, *, at: float) -> list[Entry]:
+        """Change a case's status; leaving "active" removes its entries (returned),
+        returning to "active" restores them."""
+
+    async def accept_self_submission(self, user_id: int, *, at: float) -> None:
+        """Remember that the person read and accepted what self-submission does."""
+
+    async def self_submission_accepted(self, user_id: int) -> bool: ...
 
     # -- audit -------------------------------------------------------------------------
     async def add_audit(self, event: AuditEvent) -> int: ...
@@ -195,10 +332,8 @@ class Store(Protocol):
         """
 
     async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> int:
-        """A group became a supergroup with a new id: move its entries, audit and strikes.
-
-        Returns the number of entries moved.
-        """
+        """A group became a supergroup with a new id: move its bank, subscriptions, audit
+        and strikes. Returns the number of entries moved."""
 
     async def forget_chat(self, chat_id: int) -> None:
         """The bot left the chat: stop tracking it (its blocklist and audit stay)."""
@@ -210,7 +345,8 @@ class Store(Protocol):
         """Store a group's value for a setting; None goes back to the default."""
 
     async def purge_chat(self, chat_id: int) -> dict[str, int]:
-        """Delete everything kept about a chat; returns the rows removed per kind."""
+        """Delete everything kept about a chat (its own bank included); returns the rows
+        removed per kind."""
 
     # -- reports -------------------------------------------------------------------------
     async def add_report(

@@ -238,6 +238,7 @@ async def test_video_over_the_download_cap_is_judged_by_its_thumbnail(
         asked = {c.str_param("file_id") for c in fake.calls_to("getFile")}
         assert big["video"]["file_id"] not in asked
         assert thumb.file_id in asked
+        await bot_reply(fake, "Warning")  # sent once the match is audited
         send(fake, command(CHAT, ADMIN, "/logs 2"))
         logs = await bot_reply(fake, "audit events")
         assert "only the thumbnail was checked" in logs

@@ -188,10 +188,11 @@ def test_signal_index_rejects_bad_input() -> None:
 # -- BlocklistIndex ----------------------------------------------------------------------
 
 
-def entry(entry_id: int, chat_id: int, *fingerprints: Fingerprint) -> Entry:
+def entry(entry_id: int, bank_id: int, *fingerprints: Fingerprint) -> Entry:
     return Entry(
         id=entry_id,
-        chat_id=chat_id,
+        chat_id=-1,
+        bank_id=bank_id,
         fingerprints=fingerprints,
         added_by=1,
         added_at=0.0,
@@ -202,13 +203,13 @@ def entry(entry_id: int, chat_id: int, *fingerprints: Fingerprint) -> Entry:
 
 def expected_hits(
     entries: Sequence[Entry],
-    chat_id: int,
+    bank_id: int,
     probes: Sequence[Fingerprint],
     limits: dict[str, int],
 ) -> list[IndexHit]:
     hits: list[IndexHit] = []
     for e in entries:
-        if e.chat_id != chat_id:
+        if e.bank_id != bank_id:
             continue
         for signal, limit in limits.items():
             signal_probes = [p for p in probes if p.signal == signal]
@@ -253,8 +254,8 @@ def test_blocklist_index_matches_brute_force(data: st.DataObject) -> None:
     probes = [fingerprint(s) for s in probe_signals]
     limits = data.draw(st.dictionaries(st.sampled_from([PDQ.name, PHASH.name]), st.integers(0, 40)))
     for chat in (CHAT_A, CHAT_B):
-        assert index.query(chat, probes, limits) == expected_hits(live, chat, probes, limits)
-        assert index.size(chat) == sum(1 for e in live if e.chat_id == chat)
+        assert index.query([chat], probes, limits) == expected_hits(live, chat, probes, limits)
+        assert index.size(chat) == sum(1 for e in live if e.bank_id == chat)
     assert index.size() == len(live)
 
 
@@ -263,8 +264,8 @@ def test_chats_never_see_each_others_entries() -> None:
     index = BlocklistIndex.build([entry(1, CHAT_A, Fingerprint(PDQ.name, value))])
     probe = Fingerprint(PDQ.name, value)
 
-    assert index.query(CHAT_A, [probe], {PDQ.name: 256}) == [IndexHit(1, PDQ.name, 0, probe)]
-    assert index.query(CHAT_B, [probe], {PDQ.name: 256}) == []
+    assert index.query([CHAT_A], [probe], {PDQ.name: 256}) == [IndexHit(1, PDQ.name, 0, probe)]
+    assert index.query([CHAT_B], [probe], {PDQ.name: 256}) == []
     assert index.size(CHAT_A) == 1
     assert index.size(CHAT_B) == 0
 
@@ -278,11 +279,11 @@ def test_query_reports_best_hit_per_entry_and_signal_with_its_probe() -> None:
     close = Fingerprint(PDQ.name, 0b1)
     phash_probe = Fingerprint(PHASH.name, 0b11)
 
-    hits = index.query(CHAT_A, [far, close, phash_probe], {PDQ.name: 31, PHASH.name: 6})
+    hits = index.query([CHAT_A], [far, close, phash_probe], {PDQ.name: 31, PHASH.name: 6})
 
     assert hits == [IndexHit(7, PDQ.name, 1, close), IndexHit(7, PHASH.name, 2, phash_probe)]
     # Signals missing from max_distance are not searched.
-    assert index.query(CHAT_A, [far, close, phash_probe], {PHASH.name: 6}) == [
+    assert index.query([CHAT_A], [far, close, phash_probe], {PHASH.name: 6}) == [
         IndexHit(7, PHASH.name, 2, phash_probe)
     ]
 
@@ -297,13 +298,13 @@ def test_add_remove_and_replace_entries() -> None:
     # Re-adding an id replaces its fingerprints rather than doubling them.
     index.add_entry(entry(1, CHAT_A, Fingerprint(PDQ.name, 2**255)))
     probe = Fingerprint(PDQ.name, 1)
-    assert [h.entry_id for h in index.query(CHAT_A, [probe], {PDQ.name: 0})] == [2]
-    assert index.query(CHAT_A, [Fingerprint(PHASH.name, 1)], {PHASH.name: 0}) == []
+    assert [h.entry_id for h in index.query([CHAT_A], [probe], {PDQ.name: 0})] == [2]
+    assert index.query([CHAT_A], [Fingerprint(PHASH.name, 1)], {PHASH.name: 0}) == []
     assert index.size(CHAT_A) == 2
 
     index.remove_entry(2)
     index.remove_entry(2)  # already gone: ignored
-    assert index.query(CHAT_A, [probe], {PDQ.name: 0}) == []
+    assert index.query([CHAT_A], [probe], {PDQ.name: 0}) == []
     assert index.size() == 1
 
 
@@ -311,7 +312,7 @@ def test_entries_without_fingerprints_are_counted_but_never_match() -> None:
     index = BlocklistIndex.build([entry(1, CHAT_A)])
 
     assert index.size(CHAT_A) == 1
-    assert index.query(CHAT_A, [Fingerprint(PDQ.name, 0)], {PDQ.name: 256}) == []
+    assert index.query([CHAT_A], [Fingerprint(PDQ.name, 0)], {PDQ.name: 256}) == []
     index.remove_entry(1)
     assert index.size() == 0
 
@@ -322,6 +323,7 @@ def test_bad_entries_are_refused_without_side_effects() -> None:
     removed = Entry(
         id=2,
         chat_id=CHAT_A,
+        bank_id=CHAT_A,
         fingerprints=(Fingerprint(PDQ.name, 5),),
         added_by=None,
         added_at=0.0,
@@ -339,7 +341,7 @@ def test_bad_entries_are_refused_without_side_effects() -> None:
 
     # Entry 1 is untouched by the refused replacements.
     probe = Fingerprint(PDQ.name, 5)
-    assert index.query(CHAT_A, [probe], {PDQ.name: 0}) == [IndexHit(1, PDQ.name, 0, probe)]
+    assert index.query([CHAT_A], [probe], {PDQ.name: 0}) == [IndexHit(1, PDQ.name, 0, probe)]
     assert index.size() == 1
 
 
@@ -378,11 +380,11 @@ def test_frames_count_by_second_in_the_blocklist_index() -> None:
     frames = tuple(
         Fingerprint("vpdq", (1 << 250) + i * (1 << 40), 100, seconds=i * 0.2) for i in range(10)
     )
-    entry = Entry(1, CHAT_A, frames, None, 0.0, "", "reply")
-    index = BlocklistIndex.build([entry])
+    index = BlocklistIndex.build([entry(1, CHAT_A, *frames)])
     # Ten frames at 0.0-1.8 s fall in two whole seconds.
-    assert index.group_count(CHAT_A, "vpdq", 1) == 2
-    assert index.group_count(CHAT_B, "vpdq", 1) == 0
+    assert index.group_count("vpdq", 1) == 2
+    assert index.group_count("pdq", 1) == 0
+    assert index.group_count("vpdq", 2) == 0
 
 
 def test_a_large_pdq_index_matches_brute_force_through_adds_removes_and_compaction() -> None:
@@ -444,18 +446,12 @@ def test_huge_clusters_fall_back_to_the_scan_with_the_same_results() -> None:
         assert index.query(base, radius) == brute_force(model, [base], radius)
 
 
-def test_move_chat_renames_a_chats_entries() -> None:
+def test_a_query_sees_exactly_the_banks_it_names() -> None:
     probe = Fingerprint(PDQ.name, 12345 << 100, 100)
-    entry = Entry(1, CHAT_A, (probe,), None, 0.0, "", "reply")
-    index = BlocklistIndex.build([entry])
-    assert index.move_chat(CHAT_A, CHAT_B)
-    assert index.size(CHAT_A) == 0 and index.size(CHAT_B) == 1
-    assert [h.entry_id for h in index.query(CHAT_B, [probe], {PDQ.name: 0})] == [1]
-    assert index.query(CHAT_A, [probe], {PDQ.name: 0}) == []
-    index.remove_entry(1)
-    assert index.size(CHAT_B) == 0
-    other = Entry(2, CHAT_A, (probe,), None, 0.0, "", "reply")
-    index.add_entry(other)
-    index.add_entry(Entry(3, CHAT_B, (probe,), None, 0.0, "", "reply"))
-    assert not index.move_chat(CHAT_A, CHAT_B)  # the new id has entries: rebuild instead
-    assert index.size(CHAT_A) == 1
+    index = BlocklistIndex.build([entry(1, CHAT_A, probe), entry(2, CHAT_B, probe)])
+    assert [h.entry_id for h in index.query([CHAT_A, CHAT_B], [probe], {PDQ.name: 0})] == [1, 2]
+    assert [h.entry_id for h in index.query([CHAT_B], [probe], {PDQ.name: 0})] == [2]
+    assert index.query([], [probe], {PDQ.name: 0}) == []
+    assert index.bank_of(2) == CHAT_B and index.bank_of(3) is None
+    pairs = index.pairs([CHAT_A, CHAT_B], PDQ.name, [probe.value], 0)
+    assert sorted(p[1] for p in pairs) == [1, 2]

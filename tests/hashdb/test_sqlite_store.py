@@ -105,17 +105,18 @@ async def test_newer_schema_is_refused(db_path: Path) -> None:
     store = SQLiteStore(db_path)
     await store.open()
     await store.close()
-    _set_user_version(db_path, 7)
+    newer = len(MIGRATIONS) + 1
+    _set_user_version(db_path, newer)
 
     with pytest.raises(StoreError) as raised:
         await SQLiteStore(db_path).open()
 
     assert (
-        f"database schema version 7 is newer than this hashguard supports ({len(MIGRATIONS)}); "
+        f"database schema version {newer} is newer than this hashguard supports ({len(MIGRATIONS)}); "
         "upgrade hashguard"
     ) in str(raised.value)
     assert str(db_path) in str(raised.value)
-    assert _pragma(db_path, "user_version") == 7
+    assert _pragma(db_path, "user_version") == newer
 
 
 async def test_pending_migrations_are_applied_in_order(

@@ -43,6 +43,11 @@ PDQ_B = Fingerprint(PDQ.name, 2**255 + 12345, 100)
 PHASH_A = Fingerprint(PHASH.name, 0x8000_0000_0000_0001, None)
 
 
+async def _bank(store: Store, chat_id: int) -> int:
+    """The id of the chat's own bank (made on first use, as the bot does)."""
+    return (await store.group_bank(chat_id, at=T0)).id
+
+
 @pytest.fixture(params=sorted(BACKENDS))
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     make: Callable[[Path], StoreFactory] = BACKENDS[request.param]
@@ -131,7 +136,7 @@ async def test_remove_entries_marks_them_removed(store: Store) -> None:
     keep = await store.add_entry(_new(), at=T0)
     drop = await store.add_entry(_new(fingerprints=(PDQ_B,)), at=T0 + 1)
 
-    removed = await store.remove_entries(CHAT, [drop.id], removed_by=ADMIN, at=T0 + 2)
+    removed = await store.remove_entries(await _bank(store, CHAT), [drop.id], removed_by=ADMIN, at=T0 + 2)
 
     assert [e.id for e in removed] == [drop.id]
     assert removed[0].removed_at == T0 + 2
@@ -140,14 +145,14 @@ async def test_remove_entries_marks_them_removed(store: Store) -> None:
     assert not removed[0].active
     assert await store.get_entry(drop.id) == removed[0]
     assert await store.get_entry(keep.id) == keep
-    assert await store.count_active_entries(CHAT) == 1
+    assert await store.count_active_entries(await _bank(store, CHAT)) == 1
 
 
 async def test_remove_ignores_other_chats_entries(store: Store) -> None:
     mine = await store.add_entry(_new(CHAT), at=T0)
     theirs = await store.add_entry(_new(OTHER_CHAT), at=T0)
 
-    removed = await store.remove_entries(CHAT, [theirs.id, mine.id], removed_by=ADMIN, at=T0)
+    removed = await store.remove_entries(await _bank(store, CHAT), [theirs.id, mine.id], removed_by=ADMIN, at=T0)
 
     assert [e.id for e in removed] == [mine.id]
     still = await store.get_entry(theirs.id)
@@ -156,9 +161,9 @@ async def test_remove_ignores_other_chats_entries(store: Store) -> None:
 
 async def test_remove_ignores_removed_and_unknown_ids(store: Store) -> None:
     entry = await store.add_entry(_new(), at=T0)
-    await store.remove_entries(CHAT, [entry.id], removed_by=ADMIN, at=T0 + 1)
+    await store.remove_entries(await _bank(store, CHAT), [entry.id], removed_by=ADMIN, at=T0 + 1)
 
-    again = await store.remove_entries(CHAT, [entry.id, 999_999], removed_by=USER, at=T0 + 2)
+    again = await store.remove_entries(await _bank(store, CHAT), [entry.id, 999_999], removed_by=USER, at=T0 + 2)
 
     assert again == []
     stored = await store.get_entry(entry.id)
@@ -171,26 +176,26 @@ async def test_remove_many_and_duplicate_ids(store: Store) -> None:
     entries = [await store.add_entry(_new(), at=T0) for _ in range(30)]
     ids = [e.id for e in entries]
 
-    removed = await store.remove_entries(CHAT, ids + ids[:5], removed_by=None, at=T0)
+    removed = await store.remove_entries(await _bank(store, CHAT), ids + ids[:5], removed_by=None, at=T0)
 
     assert sorted(e.id for e in removed) == sorted(ids)
     assert all(e.removed_by is None for e in removed)
-    assert await store.count_active_entries(CHAT) == 0
-    assert await store.remove_entries(CHAT, [], removed_by=None, at=T0) == []
+    assert await store.count_active_entries(await _bank(store, CHAT)) == 0
+    assert await store.remove_entries(await _bank(store, CHAT), [], removed_by=None, at=T0) == []
 
 
 async def test_active_entries_excludes_removed(store: Store) -> None:
     a = await store.add_entry(_new(CHAT), at=T0)
     b = await store.add_entry(_new(OTHER_CHAT, (PDQ_B,)), at=T0)
     c = await store.add_entry(_new(CHAT, (PHASH_A, PDQ_B)), at=T0)
-    await store.remove_entries(CHAT, [a.id], removed_by=ADMIN, at=T0)
+    await store.remove_entries(await _bank(store, CHAT), [a.id], removed_by=ADMIN, at=T0)
 
     active = await store.active_entries()
 
     assert sorted(active, key=lambda e: e.id) == sorted([b, c], key=lambda e: e.id)
-    assert await store.count_active_entries(CHAT) == 1
-    assert await store.count_active_entries(OTHER_CHAT) == 1
-    assert await store.count_active_entries(12345) == 0
+    assert await store.count_active_entries(await _bank(store, CHAT)) == 1
+    assert await store.count_active_entries(await _bank(store, OTHER_CHAT)) == 1
+    assert await store.count_active_entries(await _bank(store, 12345)) == 0
 
 
 async def test_active_entries_of_empty_store(store: Store) -> None:
@@ -213,10 +218,10 @@ async def test_add_entry_rejects_unstorable_fingerprints(store: Store) -> None:
 async def test_entry_for_file_from_add_entry(store: Store) -> None:
     entry = await store.add_entry(_new(file_unique_id="AQADxyz"), at=T0)
 
-    assert await store.entry_for_file(CHAT, "AQADxyz") == entry
-    assert await store.entry_for_file(CHAT, "AQADother") is None
+    assert await store.entry_for_file([await _bank(store, CHAT)], "AQADxyz") == entry
+    assert await store.entry_for_file([await _bank(store, CHAT)], "AQADother") is None
     # The same file in another chat is not blocked there.
-    assert await store.entry_for_file(OTHER_CHAT, "AQADxyz") is None
+    assert await store.entry_for_file([await _bank(store, OTHER_CHAT)], "AQADxyz") is None
 
 
 async def test_remember_file_links_a_file_to_an_entry(store: Store) -> None:
@@ -225,7 +230,7 @@ async def test_remember_file_links_a_file_to_an_entry(store: Store) -> None:
     await store.remember_file("AQADrepost", entry.id)
     await store.remember_file("AQADrepost", entry.id)  # repeating is harmless
 
-    assert await store.entry_for_file(CHAT, "AQADrepost") == entry
+    assert await store.entry_for_file([await _bank(store, CHAT)], "AQADrepost") == entry
 
 
 async def test_remember_file_for_unknown_entry_is_refused(store: Store) -> None:
@@ -237,13 +242,13 @@ async def test_entry_for_file_skips_removed_entries(store: Store) -> None:
     old = await store.add_entry(_new(file_unique_id="AQADsame"), at=T0)
     mine = await store.add_entry(_new(file_unique_id="AQADsame"), at=T0)
     theirs = await store.add_entry(_new(OTHER_CHAT, file_unique_id="AQADsame"), at=T0)
-    await store.remove_entries(CHAT, [old.id], removed_by=ADMIN, at=T0)
+    await store.remove_entries(await _bank(store, CHAT), [old.id], removed_by=ADMIN, at=T0)
 
-    assert await store.entry_for_file(CHAT, "AQADsame") == mine
-    assert await store.entry_for_file(OTHER_CHAT, "AQADsame") == theirs
+    assert await store.entry_for_file([await _bank(store, CHAT)], "AQADsame") == mine
+    assert await store.entry_for_file([await _bank(store, OTHER_CHAT)], "AQADsame") == theirs
 
-    await store.remove_entries(CHAT, [mine.id], removed_by=ADMIN, at=T0)
-    assert await store.entry_for_file(CHAT, "AQADsame") is None
+    await store.remove_entries(await _bank(store, CHAT), [mine.id], removed_by=ADMIN, at=T0)
+    assert await store.entry_for_file([await _bank(store, CHAT)], "AQADsame") is None
 
 
 # -- audit -------------------------------------------------------------------------------
@@ -325,7 +330,7 @@ async def test_concurrent_writes_all_land(store: Store) -> None:
     # Each strike saw its own insert and no other's half-way: every count appears once.
     assert sorted(counts) == list(range(1, 21))
     assert len({e.id for e in entries}) == 20
-    assert await store.count_active_entries(CHAT) == 20
+    assert await store.count_active_entries(await _bank(store, CHAT)) == 20
 
 
 # -- chats -------------------------------------------------------------------------------
@@ -424,8 +429,8 @@ async def test_migrate_chat_moves_entries_audit_strikes_and_record(store: Store)
 
     moved = await store.get_entry(entry.id)
     assert moved is not None and moved.chat_id == -100777
-    assert await store.entry_for_file(-100777, "F") is not None
-    assert await store.entry_for_file(CHAT, "F") is None
+    assert await store.entry_for_file([await _bank(store, -100777)], "F") is not None
+    assert await store.entry_for_file([await _bank(store, CHAT)], "F") is None
     assert [e.event for e in await store.recent_audit(-100777, 10)] == ["block"]
     assert await store.strike_count(-100777, USER) == 1
     assert await store.strike_count(CHAT, USER) == 0
@@ -441,7 +446,7 @@ async def test_data_survives_close_and_reopen(store_factory: StoreFactory) -> No
     await first.open()
     entry = await first.add_entry(_new(file_unique_id="AQADkeep"), at=T0)
     removed = await first.add_entry(_new(fingerprints=(PDQ_B,)), at=T0)
-    [removed] = await first.remove_entries(CHAT, [removed.id], removed_by=ADMIN, at=T0 + 1)
+    [removed] = await first.remove_entries(await _bank(first, CHAT), [removed.id], removed_by=ADMIN, at=T0 + 1)
     audit_id = await first.add_audit(AuditEvent(chat_id=CHAT, event="block", at=T0))
     await first.add_strike(CHAT, USER, at=T0)
     await first.upsert_chat(CHAT, "Book club", at=T0)
@@ -453,7 +458,7 @@ async def test_data_survives_close_and_reopen(store_factory: StoreFactory) -> No
     try:
         assert await second.active_entries() == [entry]
         assert await second.get_entry(removed.id) == removed
-        assert await second.entry_for_file(CHAT, "AQADkeep") == entry
+        assert await second.entry_for_file([await _bank(second, CHAT)], "AQADkeep") == entry
         assert [e.id for e in await second.recent_audit(CHAT, 5)] == [audit_id]
         assert await second.add_strike(CHAT, USER, at=T0) == 2
         record = await second.get_chat(CHAT)
@@ -598,7 +603,7 @@ async def test_audit_since_and_purge_chat(store: Store) -> None:
     removed = await store.purge_chat(CHAT)
     assert removed["entries"] == 1 and removed["audit"] == 3 and removed["reports"] == 1
     assert await store.get_entry(entry.id) is None
-    assert await store.entry_for_file(CHAT, "F") is None
+    assert await store.entry_for_file([await _bank(store, CHAT)], "F") is None
     assert await store.audit_since(CHAT) == []
     assert await store.strike_count(CHAT, USER) == 0
     assert await store.get_chat(CHAT) is None
