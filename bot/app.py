@@ -10,7 +10,12 @@ import asyncio
 import functools
 import logging
 
-from telegram import BotCommandScopeAllChatAdministrators, BotCommandScopeDefault, Update
+from telegram import (
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeDefault,
+    Update,
+)
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -25,7 +30,8 @@ from telegram.ext import (
 from bot.config import Config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
-from handlers import admin, help, logchat, media, membership, reports, strikes
+from bot.operator_banks import OperatorBanks
+from handlers import admin, banks, help, logchat, media, membership, reports, selfsubmit, strikes
 from handlers import settings as group_settings
 from handlers.albums import AlbumTracker
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
@@ -55,6 +61,27 @@ MEDIA_FILTER = (
         | filters.Sticker.ALL
         | filters.Document.ALL
     )
+)
+
+PRIVATE_MEDIA_FILTER = (
+    filters.ChatType.PRIVATE
+    & filters.UpdateType.MESSAGE
+    & (
+        filters.PHOTO
+        | filters.VIDEO
+        | filters.ANIMATION
+        | filters.VIDEO_NOTE
+        | filters.Sticker.ALL
+        | filters.Document.ALL
+    )
+)
+
+#: A list file sent with "/import" as its caption (commands in captions are not commands
+#: to Telegram, so they need their own handler).
+IMPORT_CAPTION_FILTER = (
+    filters.UpdateType.MESSAGE
+    & filters.Document.ALL
+    & filters.CaptionRegex(r"^/import(@\w+)?(\s|$)")
 )
 
 #: Commands act on new messages only: editing an old message into "/block" does nothing.
@@ -94,14 +121,26 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         ("resetwarns", strikes.resetwarns),
         ("help", help.help_command),
         ("start", help.help_command),
+        ("bank", banks.bank_command),
+        ("import", banks.import_command),
+        ("export", banks.export_command),
+        ("submit", selfsubmit.submit_command),
+        ("mycases", selfsubmit.mycases_command),
+        ("withdraw", selfsubmit.withdraw_command),
     ):
         application.add_handler(CommandHandler(name, callback, filters=COMMAND_FILTER))
+    # Before the media handlers: a list file must not be taken for media to check.
+    application.add_handler(MessageHandler(IMPORT_CAPTION_FILTER, banks.import_command))
     application.add_handler(MessageHandler(MEDIA_FILTER, media.on_media))
+    application.add_handler(MessageHandler(PRIVATE_MEDIA_FILTER, selfsubmit.on_private_media))
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, media.on_migrate))
     application.add_handler(
         CallbackQueryHandler(reports.on_review_button, pattern=reports.CALLBACK_PATTERN)
     )
     application.add_handler(CallbackQueryHandler(admin.on_logs_button, pattern=admin.LOGS_CALLBACK))
+    application.add_handler(
+        CallbackQueryHandler(selfsubmit.on_accept, pattern=selfsubmit.ACCEPT_PATTERN)
+    )
     application.add_handler(CallbackQueryHandler(reports.on_unknown_button))
     application.add_handler(
         ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
@@ -117,6 +156,9 @@ async def _post_init(application: HashguardApp) -> None:
     await store.open()
     moderation = ModerationService(store, config.matching, config.video, config.moderation)
     await moderation.load()
+    # The operator's lists are in force before the first update is handled.
+    operator_banks = OperatorBanks(moderation, config.banks.files)
+    await operator_banks.sync()
     fingerprinter = Fingerprinter(
         config.media,
         config.video,
@@ -139,8 +181,17 @@ async def _post_init(application: HashguardApp) -> None:
         await application.bot.set_my_commands(
             help.bot_commands(admin=True), scope=BotCommandScopeAllChatAdministrators()
         )
+        await application.bot.set_my_commands(
+            help.bot_commands(admin=False, private=True), scope=BotCommandScopeAllPrivateChats()
+        )
     except TelegramError as exc:
         log.warning("set_commands_failed error=%s", type(exc).__name__)
+    if config.banks.files and config.banks.reload_seconds:
+        application.bot_data.background.add(
+            asyncio.create_task(
+                operator_banks.watch(config.banks.reload_seconds), name="operator-banks"
+            )
+        )
     # Checked in the background: a bot in many groups must not delay polling for it.
     application.bot_data.background.add(
         asyncio.create_task(membership.check_all_chats(application), name="rights-check")

@@ -113,6 +113,15 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "review_destination": _Key(str, "group", _one_of("group", "log_chat", "admins")),
         "log_chat": _Key(int, 0, _int_range(-(2**52), 0)),
     },
+    "banks": {
+        "files": _Key(list, ()),
+        "reload_seconds": _Key(int, 60, _int_range(0, 86400)),
+        "max_import_bytes": _Key(int, BOT_API_DOWNLOAD_CAP, _int_range(1, 2**40)),
+    },
+    "self_submission": {
+        "enabled": _Key(bool, True),
+        "per_day": _Key(int, 20, _int_range(0, 10_000)),
+    },
     "logging": {
         "level": _Key(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
     },
@@ -194,6 +203,25 @@ class ModerationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BanksConfig:
+    #: Operator hash list files (text or CSV), each loaded as a bank every group uses
+    #: unless it opts out; reloaded when they change.
+    files: tuple[str, ...]
+    #: How often the files are checked for changes; 0 loads them at start only.
+    reload_seconds: int
+    #: Largest list file accepted by /import.
+    max_import_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SelfSubmissionConfig:
+    #: People may send the bot media of themselves, privately, to have it hashed.
+    enabled: bool
+    #: Items one person may submit per 24 hours; 0 = no limit.
+    per_day: int
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str
 
@@ -206,6 +234,8 @@ class Config:
     media: MediaConfig
     video: VideoConfig
     moderation: ModerationConfig
+    banks: BanksConfig
+    self_submission: SelfSubmissionConfig
     logging: LoggingConfig
 
 
@@ -216,6 +246,8 @@ _SECTION_TYPES: dict[str, type] = {
     "media": MediaConfig,
     "video": VideoConfig,
     "moderation": ModerationConfig,
+    "banks": BanksConfig,
+    "self_submission": SelfSubmissionConfig,
     "logging": LoggingConfig,
 }
 
@@ -321,6 +353,12 @@ def _coerce(section: str, key: str, value: Any, *, from_env: bool, env_name: str
             raise ConfigError(
                 f"{where} = {shown} is not valid; expected an integer (without quotes)"
             )
+    elif spec.kind is list:
+        items = value.split(",") if from_env and isinstance(value, str) else value
+        accepted = "a list of file paths" + (" separated by commas" if from_env else "")
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"{where} = {shown} is not valid; expected {accepted}")
+        result = tuple(i.strip() for i in items if i.strip())
     else:
         if not isinstance(value, str):
             raise ConfigError(f"{where} = {shown} is not valid; expected a string")

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-
 from bot.config import MatchingConfig, ModerationConfig, VideoConfig
 from bot.matcher import Match, Matcher
 from bot.settings import GroupSettings, parse_setting

@@ -60,6 +60,11 @@ async def group_admin_allowed(update: Update, context: HashguardContext, command
     message = update.effective_message
     if message is None:
         return False
+    return await admin_allowed(message, context, command)
+
+
+async def admin_allowed(message: Message, context: HashguardContext, command: str) -> bool:
+    """Whether ``message``'s sender administers the group it was sent in (refusing if not)."""
     if message.chat.type not in ("group", "supergroup"):
         await message.reply_text("This command works in a group where I am an admin.")
         return False

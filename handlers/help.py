@@ -30,12 +30,25 @@ ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("set", "<key> <value>: change a setting of this group"),
     ("reportban", "reply or give a user id: stop a member from reporting"),
     ("reportunban", "reply or give a user id: let a member report again"),
+    ("bank", "create, subscribe to and curate shared hash lists (/bank help)"),
+    ("import", "[bank] as the caption of a hash list file: add its hashes"),
+    ("export", "[bank] [csv]: the hash list, sent to you privately"),
+)
+
+PRIVATE_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("submit", "protect your own photos or videos: only their fingerprints are kept"),
+    ("mycases", "your self-submission cases"),
+    ("withdraw", "<code>: withdraw a self-submission case"),
 )
 
 
-def bot_commands(*, admin: bool) -> list[BotCommand]:
-    """The command menu Telegram shows (members see theirs, admins see all)."""
-    pairs = MEMBER_COMMANDS + (ADMIN_COMMANDS if admin else ())
+def bot_commands(*, admin: bool, private: bool = False) -> list[BotCommand]:
+    """The command menu Telegram shows (members see theirs, admins see all; private chats
+    offer self-submission)."""
+    if private:
+        pairs = (MEMBER_COMMANDS[0], *PRIVATE_COMMANDS)
+    else:
+        pairs = MEMBER_COMMANDS + (ADMIN_COMMANDS if admin else ())
     return [BotCommand(name, text[:256]) for name, text in pairs]
 
 
@@ -46,7 +59,10 @@ def help_text(*, admin: bool, in_group: bool) -> str:
         lines += ["", "Admin commands:"]
         lines += [f"/{name} — {text}" for name, text in ADMIN_COMMANDS]
     if not in_group:
+        lines += ["", "In this private chat:"]
+        lines += [f"/{name} — {text}" for name, text in PRIVATE_COMMANDS]
         lines += [
+            "/bank list, /import NAME, /export NAME — the shared banks you curate",
             "",
             "To protect a group: add me to it and make me an admin with the "
             "“Delete messages” and “Ban users” rights.",

@@ -292,7 +292,16 @@ async def test_help_lists_commands_for_the_askers_role(fake: FakeBotAPI, run_bot
             "reportunban",
             "settings",
             "set",
+            "bank",
+            "import",
+            "export",
         }
+        assert [c["command"] for c in menus["all_private_chats"]] == [
+            "help",
+            "submit",
+            "mycases",
+            "withdraw",
+        ]
         send(fake, command(CHAT, MEMBER, "/help"))
         member_help = await bot_reply(fake, "Hashguard")
         assert "/block" not in member_help and "/help" in member_help

@@ -1,0 +1,94 @@
+"""Operator banks: hash list files named in the config, kept in step with the files.
+
+Each file in ``[banks] files`` becomes the bank ``operator:<file stem>``. It is loaded at
+start (before the bot takes updates, so the lists are in force from the first message)
+and re-read whenever its size or modification time changes. A file that disappears or
+cannot be read leaves its bank as it was: a deployment must not lose a list because a
+sync job briefly moved the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.moderation import BankError, ModerationService, SyncResult
+from hashdb.lists import ListFormatError, read_list
+
+log = logging.getLogger(__name__)
+
+
+def bank_name(path: str | Path) -> str:
+    return f"operator:{Path(path).stem.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    size: int
+    mtime_ns: int
+
+
+class OperatorBanks:
+    """Loads and reloads the operator's list files into their banks."""
+
+    def __init__(self, moderation: ModerationService, files: tuple[str, ...]) -> None:
+        self._moderation = moderation
+        self._files = files
+        self._seen: dict[str, _Seen] = {}
+
+    async def sync(self) -> list[SyncResult]:
+        """Reload every file that changed since the last call (all of them the first time)."""
+        results: list[SyncResult] = []
+        for path in self._files:
+            result = await self._sync_one(path)
+            if result is not None:
+                results.append(result)
+        return results
+
+    async def _sync_one(self, path: str) -> SyncResult | None:
+        try:
+            stat = Path(path).stat()
+        except OSError as exc:
+            log.error("operator_list_unreadable path=%s error=%s", path, exc)
+            return None
+        seen = _Seen(stat.st_size, stat.st_mtime_ns)
+        if self._seen.get(path) == seen:
+            return None
+        try:
+            parsed = await asyncio.to_thread(read_list, path)
+        except (OSError, ListFormatError) as exc:
+            log.error("operator_list_unreadable path=%s error=%s", path, exc)
+            return None
+        for problem in parsed.problems[:5]:
+            log.warning(
+                "operator_list_line path=%s line=%d %s", path, problem.line, problem.message
+            )
+        try:
+            result = await self._moderation.sync_operator_bank(
+                bank_name(path), str(path), list(parsed.items)
+            )
+        except BankError as exc:
+            log.error("operator_list_refused path=%s error=%s", path, exc)
+            return None
+        self._seen[path] = seen
+        log.info(
+            "operator_list_loaded bank=%s items=%d added=%d removed=%d bad_lines=%d",
+            result.bank.name,
+            len(parsed.items),
+            result.added,
+            result.removed,
+            len(parsed.problems),
+        )
+        return result
+
+    async def watch(self, interval: float) -> None:
+        """Check the files every ``interval`` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sync()
+            except Exception:
+                # A failed reload must not end the watching: the next change is retried.
+                log.exception("operator_list_reload_failed")

@@ -1,0 +1,189 @@
+"""Self-submission: a person privately sends the bot media of themselves that they fear
+will be shared; the bot keeps its fingerprints only, so groups that opted in delete copies.
+
+The media is hashed in memory and the person's message is deleted from the private chat;
+nothing is stored or forwarded. Each item gets a case code the person can list
+(/mycases) and withdraw (/withdraw CODE). Nothing is hashed before the person has read
+what happens and pressed the button that says they understand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+
+from bot.moderation import BankError
+from handlers.common import MediaSkipped, delete_message, fetch_and_hash, media_ref, sender_of
+from handlers.context import HashguardContext
+
+log = logging.getLogger(__name__)
+
+ACCEPT_CALLBACK = "ss:accept"
+ACCEPT_PATTERN = r"^ss:accept$"
+ACCEPT_LABEL = "I understand, continue"
+
+EXPLANATION = (
+    "How protecting your own photos and videos works:\n"
+    "• You send me a photo or video of yourself that you fear someone will share. I compute "
+    "its fingerprints (hashes) in memory, then delete your message from this chat. I never "
+    "store, forward or show the media to anyone, and no person looks at it.\n"
+    "• The fingerprints go into a list that groups running this bot can choose to use. In "
+    "those groups, copies (also resized, re-encoded or mirrored ones) are deleted when "
+    "posted. Groups that do not run this bot, or did not opt in, are not covered.\n"
+    "• For the wider web (Facebook, Instagram, TikTok, Reddit and others), use "
+    "StopNCII.org. If you are under 18, or the images were taken when you were, use "
+    "Take It Down: takeitdown.ncmec.org.\n"
+    "• Each item gets a case code. /mycases lists yours; /withdraw CODE stops the "
+    "matching at any time."
+)
+
+
+def _private(message: Message) -> bool:
+    return message.chat.type == "private"
+
+
+async def submit_command(update: Update, context: HashguardContext) -> None:
+    """/submit in a private chat: explain, and ask for consent once."""
+    message = update.effective_message
+    if message is None or message.from_user is None:
+        return
+    if not _private(message):
+        await message.reply_text(
+            "To protect your own photos or videos, write to me privately and send /submit "
+            "there. Never post them in a group."
+        )
+        return
+    if not context.services.config.self_submission.enabled:
+        await message.reply_text("Self-submission is not enabled on this bot.")
+        return
+    moderation = context.services.moderation
+    if await moderation.self_submission_accepted(message.from_user.id):
+        await message.reply_text(
+            f"{EXPLANATION}\n\nSend the photos or videos now, one message each or as an album."
+        )
+        return
+    await _ask_consent(message)
+
+
+async def _ask_consent(message: Message) -> None:
+    await message.reply_text(
+        EXPLANATION,
+        reply_markup=InlineKeyboardMarkup(
+            [[InlineKeyboardButton(ACCEPT_LABEL, callback_data=ACCEPT_CALLBACK)]]
+        ),
+    )
+
+
+async def on_accept(update: Update, context: HashguardContext) -> None:
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    if query.message.chat.type != "private":
+        await query.answer("This button works in a private chat with me.")
+        return
+    await context.services.moderation.accept_self_submission(query.from_user.id)
+    await query.answer()
+    await context.bot.send_message(
+        query.message.chat.id,
+        "Thank you. Send the photos or videos now; I will answer each with its case code.",
+    )
+
+
+async def on_private_media(update: Update, context: HashguardContext) -> None:
+    """Media sent to the bot privately: a self-submission, once consent was given."""
+    message = update.effective_message
+    if message is None or message.from_user is None:
+        return
+    ref = media_ref(message)
+    if ref is None:
+        await message.reply_text(
+            "I can only fingerprint photos and videos (also sent as files). To import a hash "
+            "list, send it with /import NAME as the caption."
+        )
+        return
+    services = context.services
+    if not services.config.self_submission.enabled:
+        await message.reply_text("Self-submission is not enabled on this bot.")
+        return
+    moderation = services.moderation
+    person = sender_of(message)
+    if not await moderation.self_submission_accepted(person.id):
+        # Not hashed: consent comes first. The person can delete the message themselves.
+        await _ask_consent(message)
+        return
+    refusal = await moderation.self_submission_refusal(
+        person.id, services.config.self_submission.per_day
+    )
+    if refusal == "rate":
+        await message.reply_text(
+            f"You have submitted {services.config.self_submission.per_day} items in the last "
+            "24 hours, the most I take in a day. Please send the rest tomorrow."
+        )
+        return
+    try:
+        fetched = await fetch_and_hash(context, ref, for_block=True)
+    except MediaSkipped as exc:
+        log.info("self_submission_skipped reason=%s", exc)
+        await message.reply_text(f"I could not read that file, so nothing was kept: {exc}")
+        return
+    # The person's copy leaves this chat too; Telegram keeps no second copy on our side.
+    await delete_message(context, message.chat.id, message.message_id)
+    case = await moderation.self_submit(person, fetched.fingerprints)
+    low_detail = not any(moderation.matcher.usable(f) for f in fetched.fingerprints.stored)
+    lines = [
+        f"Case {case.code}: the {case.kind}'s fingerprints are saved and your message was "
+        "deleted. Groups that opted in will now remove copies.",
+        f"Keep the code: /withdraw {case.code} stops the matching.",
+    ]
+    if low_detail:
+        lines.insert(
+            1,
+            "This one has very little detail, so only exact copies of the same file can be "
+            "recognised.",
+        )
+    await context.bot.send_message(message.chat.id, "\n".join(lines))
+
+
+async def mycases_command(update: Update, context: HashguardContext) -> None:
+    message = update.effective_message
+    if message is None or message.from_user is None:
+        return
+    if not _private(message):
+        await message.reply_text("Ask me privately: /mycases works in a private chat with me.")
+        return
+    cases = await context.services.moderation.user_cases(message.from_user.id)
+    if not cases:
+        await message.reply_text("You have no cases. /submit explains how to protect media.")
+        return
+    lines = ["Your cases (newest first):"]
+    for case in cases[:50]:
+        day = dt.datetime.fromtimestamp(case.created_at, dt.UTC).strftime("%Y-%m-%d")
+        lines.append(f"• {case.code}: {case.kind}, {day}, {case.status}")
+    if len(cases) > 50:
+        lines.append(f"… and {len(cases) - 50} older.")
+    await message.reply_text("\n".join(lines))
+
+
+async def withdraw_command(update: Update, context: HashguardContext) -> None:
+    message = update.effective_message
+    if message is None or message.from_user is None:
+        return
+    if not _private(message):
+        await message.reply_text("Ask me privately: /withdraw works in a private chat with me.")
+        return
+    args = context.args or []
+    if len(args) != 1:
+        await message.reply_text("Give one case code: /withdraw HG-XXXX-XXXX (see /mycases).")
+        return
+    try:
+        case = await context.services.moderation.set_case_status(
+            args[0], "withdrawn", actor_id=message.from_user.id, user_id=message.from_user.id
+        )
+    except BankError as exc:
+        await message.reply_text(f"{exc}.")
+        return
+    await message.reply_text(
+        f"Case {case.code} is withdrawn: its fingerprints no longer match anywhere."
+    )
