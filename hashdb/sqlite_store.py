@@ -508,12 +508,7 @@ class SQLiteStore:
 
     async def add_entries(self, entries: Sequence[NewEntry], *, at: float) -> list[Entry]:
         for entry in entries:
-            if not entry.fingerprints:
-                raise ValueError(
-                    f"an entry for chat {entry.chat_id} needs at least one fingerprint"
-                )
-            for fingerprint in entry.fingerprints:
-                _check_storable(fingerprint)
+            _check_new_entry(entry)
         if not entries:
             return []
         async with self._transaction("add entries") as db:
@@ -630,8 +625,7 @@ class SQLiteStore:
     ) -> tuple[Case, Entry]:
         if entry.bank_id is None:
             raise ValueError("a self-submission entry needs the self-submission bank's id")
-        for fingerprint in entry.fingerprints:
-            _check_storable(fingerprint)
+        _check_new_entry(entry)
         async with self._transaction("record a self-submission") as db:
             cursor = await db.execute(
                 "INSERT INTO cases (code, user_id, created_at, kind) VALUES (?, ?, ?, ?)",
@@ -874,6 +868,10 @@ class SQLiteStore:
                     f"UPDATE OR IGNORE {table} SET chat_id = ? WHERE chat_id = ?",
                     (new_chat_id, old_chat_id),
                 )
+            # Rows the new id already had win; the old id's duplicates go (reports keep
+            # theirs: their reporters and signals point at them).
+            for table in ("subscriptions", "report_bans", "chat_settings"):
+                await db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (old_chat_id,))
             await db.execute(
                 "INSERT OR IGNORE INTO chats (chat_id, title, added_at, rights_ok, "
                 "rights_notice_sent, active) SELECT ?, title, added_at, 0, 0, 1 FROM chats "
@@ -982,6 +980,8 @@ class SQLiteStore:
                 "known_files": f"DELETE FROM known_files WHERE entry_id IN {entries}",
                 "entry_signals": f"DELETE FROM entry_signals WHERE entry_id IN {entries}",
                 "entries": f"DELETE FROM entries WHERE bank_id IN {own}",
+                "bank_editors": f"DELETE FROM bank_editors WHERE bank_id IN {own}",
+                "subscribers": f"DELETE FROM subscriptions WHERE bank_id IN {own}",
                 "banks": "DELETE FROM banks WHERE kind = 'group' AND owner_id = ?",
                 "subscriptions": "DELETE FROM subscriptions WHERE chat_id = ?",
                 "report_reporters": "DELETE FROM report_reporters WHERE report_id IN "
@@ -1265,6 +1265,13 @@ def _fingerprint(
     except HashFormatError as exc:
         raise StoreError(f"entry {entry_id} has a corrupt fingerprint: {exc}") from exc
     return Fingerprint(signal, value, quality, seconds)
+
+
+def _check_new_entry(entry: NewEntry) -> None:
+    if not entry.fingerprints:
+        raise ValueError(f"an entry for chat {entry.chat_id} needs at least one fingerprint")
+    for fingerprint in entry.fingerprints:
+        _check_storable(fingerprint)
 
 
 def _check_storable(fingerprint: Fingerprint) -> None:
