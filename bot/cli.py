@@ -1,8 +1,10 @@
-"""The ``hashguard`` command: ``run`` the bot, ``hash`` files, export a group's ``audit`` log,
-``purge`` a group's data.
+"""The ``hashguard`` command: ``run`` the bot, ``hash`` and ``match`` files, ``import`` and
+``export`` banks, export a group's ``audit`` log, ``purge`` a group's data, review a
+self-submission ``case``.
 
 Exit codes: 0 success, 1 a runtime failure (database, a file that could not be hashed),
-2 a usage or configuration error.
+2 a usage or configuration error. ``match`` answers like grep: 0 something matched,
+1 nothing matched, 2 an error (and nothing matched).
 """
 
 from __future__ import annotations
@@ -15,10 +17,8 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from pathlib import Path
 
 from bot.config import ConfigError, load_config
-from hashdb.fingerprint import MediaDecodeError
 from hashdb.sqlite_store import SQLiteStore
 from hashdb.store import AuditEvent, StoreError
 
@@ -72,9 +72,49 @@ def _parser() -> argparse.ArgumentParser:
         "environment variables override it",
     )
     hash_cmd = commands.add_parser(
-        "hash", help="print the fingerprints of image files: <algorithm> <hash> <path>"
+        "hash",
+        help="print the fingerprints of image and video files: <algorithm> <hash> <path> "
+        "(a hash list that hashguard import reads as is)",
     )
-    hash_cmd.add_argument("paths", nargs="+", metavar="PATH")
+    hash_cmd.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    hash_cmd.add_argument("--config", metavar="FILE", help="TOML config file (video sampling)")
+    match = commands.add_parser(
+        "match", help="check image and video files against a hash list file or a bank"
+    )
+    match.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
+    source = match.add_mutually_exclusive_group(required=True)
+    source.add_argument("--list", metavar="FILE", help="hash list file (text or CSV)")
+    source.add_argument("--bank", metavar="NAME", help="a bank in the configured database")
+    match.add_argument("--config", metavar="FILE", help="TOML config file (rules, database)")
+    match.add_argument("--format", choices=("text", "jsonl"), default="text")
+    match.add_argument("--jobs", type=int, default=0, help="hashing processes (0: one per core)")
+    imp = commands.add_parser("import", help="add a hash list file to a bank")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument(
+        "--bank",
+        required=True,
+        metavar="NAME",
+        help="a shared bank's name, or group:<chat id> for a group's own bank",
+    )
+    imp.add_argument(
+        "--owner", type=int, metavar="USER_ID", help="create the shared bank with this owner"
+    )
+    imp.add_argument("--format", choices=("text", "csv"), help="default: from the file")
+    imp.add_argument("--strict", action="store_true", help="load nothing if any line is bad")
+    imp.add_argument("--config", metavar="FILE", help="TOML config file (for the database)")
+    exp = commands.add_parser("export", help="write a bank's hashes (text or CSV)")
+    exp.add_argument("--bank", required=True, metavar="NAME")
+    exp.add_argument("--format", choices=("text", "csv"), default="text")
+    exp.add_argument("--output", "-o", metavar="FILE", help="default: standard output")
+    exp.add_argument("--config", metavar="FILE", help="TOML config file (for the database)")
+    case = commands.add_parser(
+        "case", help="show a self-submission case (hits), or suspend or resume it"
+    )
+    case.add_argument("code", metavar="CODE")
+    action = case.add_mutually_exclusive_group()
+    action.add_argument("--suspend", action="store_true", help="stop its hashes matching")
+    action.add_argument("--resume", action="store_true", help="let a suspended case match")
+    case.add_argument("--config", metavar="FILE", help="TOML config file (for the database)")
     audit = commands.add_parser("audit", help="export a group's audit log (CSV or JSON lines)")
     audit.add_argument("--config", metavar="FILE", help="TOML config file (for the database)")
     audit.add_argument("--chat", type=int, required=True, metavar="ID", help="the group's chat id")
@@ -96,7 +136,20 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "hash":
-        return hash_files(args.paths)
+        return hash_files(args.paths, args.config)
+    if args.command == "match":
+        from bot.lists_cli import match_files
+
+        return match_files(args)
+    if args.command in ("import", "export", "case"):
+        from bot import lists_cli
+
+        job = {
+            "import": lists_cli.import_list,
+            "export": lists_cli.export_bank,
+            "case": lists_cli.review_case,
+        }[args.command]
+        return _offline(args.config, lambda store: job(store, args))
     if args.command == "audit":
         return _offline(args.config, lambda store: export_audit(store, args))
     if args.command == "purge":
@@ -210,21 +263,27 @@ def run(config_path: str | None) -> int:
     return 0
 
 
-def hash_files(paths: Iterable[str]) -> int:
-    """Print each file's fingerprints; undecodable files are reported, the rest still run."""
-    from hashdb.photo import hash_photo
+def hash_files(paths: Iterable[str], config_path: str | None = None) -> int:
+    """Print each file's fingerprints as a hash list; undecodable files are reported on
+    stderr and the rest still run."""
+    from bot.scan import hash_files as hash_many
+    from bot.scan import media_files
+    from hashdb.lists import ListItem, text_lines
 
+    try:
+        config = load_config(config_path, require_token=False)
+    except ConfigError as exc:
+        print(f"hashguard: config error: {exc}", file=sys.stderr)
+        return 2
     failures = 0
-    for path in paths:
-        try:
-            data = Path(path).read_bytes()
-            fingerprints = hash_photo(data)
-        except (OSError, MediaDecodeError) as exc:
-            print(f"hashguard: cannot hash {path}: {exc}", file=sys.stderr)
+    for hashed in hash_many(list(media_files(paths)), config, for_block=True):
+        if hashed.fingerprints is None:
+            print(f"hashguard: cannot hash {hashed.path}: {hashed.error}", file=sys.stderr)
             failures += 1
             continue
-        for fingerprint in fingerprints.stored:
-            print(f"{fingerprint.signal} {fingerprint.hex} {path}")
+        item = ListItem(hashed.fingerprints.stored, label=str(hashed.path))
+        for line in text_lines([item]):
+            print(line)
     sys.stdout.flush()
     return 1 if failures else 0
 

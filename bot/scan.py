@@ -1,0 +1,180 @@
+"""Checking files without the bot: hash image and video files and match them against a
+hash list or a bank with the bot's own rules (``bot.matcher``).
+
+Used by ``hashguard hash`` and ``hashguard match``. Files are hashed in a process pool, one
+file per task, so a folder of thousands of photos uses every core and one undecodable file
+is reported without stopping the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import Config
+from bot.matcher import Match, Matcher
+from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
+from hashdb.index import BlocklistIndex
+from hashdb.lists import ListItem
+from hashdb.store import Entry
+from hashdb.video import VideoBudget
+
+#: Suffixes taken for videos and animations; everything else is tried as an image first.
+VIDEO_SUFFIXES = frozenset(
+    [
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".3gp",
+        ".mpg",
+        ".mpeg",
+        ".ts",
+        ".wmv",
+        ".flv",
+        ".gif",
+    ]
+)
+#: Suffixes a folder scan picks up (a single file named on the command line is always tried).
+MEDIA_SUFFIXES = VIDEO_SUFFIXES | frozenset(
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".png",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".heic",
+        ".heif",
+        ".avif",
+        ".jfif",
+    ]
+)
+
+
+def media_files(paths: Iterable[str]) -> Iterator[Path]:
+    """The files named, and the media files under the folders named (sorted, recursive)."""
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            for found in sorted(path.rglob("*")):
+                if found.is_file() and found.suffix.lower() in MEDIA_SUFFIXES:
+                    yield found
+        else:
+            yield path
+
+
+@dataclass(frozen=True, slots=True)
+class Hashed:
+    path: Path
+    fingerprints: MediaFingerprints | None
+    error: str = ""
+
+
+def hash_file(path: Path, budget: VideoBudget, max_pixels: int) -> Hashed:
+    """Fingerprint one file as the bot would (a video as it samples uploads)."""
+    from hashdb.photo import hash_photo
+    from hashdb.video import hash_animation
+
+    try:
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return Hashed(path, hash_animation(str(path), budget))
+        data = path.read_bytes()
+        try:
+            return Hashed(path, hash_photo(data, max_pixels=max_pixels))
+        except MediaDecodeError as photo_error:
+            try:
+                return Hashed(path, hash_animation(data, budget))
+            except MediaDecodeError:
+                raise photo_error from None
+    except (OSError, MediaDecodeError) as exc:
+        return Hashed(path, None, str(exc))
+
+
+def hash_files(
+    paths: list[Path], config: Config, *, jobs: int = 0, for_block: bool = False
+) -> Iterator[Hashed]:
+    """``hash_file`` over many files, in input order, ``jobs`` processes (0: one per core).
+
+    ``for_block`` samples videos as densely as blocking does (for making hash lists);
+    otherwise as uploads are sampled.
+    """
+    video = config.video
+    budget = VideoBudget(
+        seconds_per_sample=video.block_seconds_per_sample
+        if for_block
+        else video.seconds_per_sample,
+        max_frames=video.block_max_frames if for_block else video.max_frames,
+        max_seconds=video.block_budget_seconds if for_block else video.budget_seconds,
+        min_quality=config.matching.pdq_min_quality,
+    )
+    workers = jobs or os.cpu_count() or 1
+    if workers == 1 or len(paths) < 2:
+        for path in paths:
+            yield hash_file(path, budget, config.media.max_image_pixels)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(
+            hash_file,
+            paths,
+            [budget] * len(paths),
+            [config.media.max_image_pixels] * len(paths),
+            chunksize=4,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ListIndex:
+    """An in-memory index of hash list items, for matching files offline."""
+
+    index: BlocklistIndex
+    #: entry id -> what to call it in output (its label, or its line in the list).
+    names: dict[int, str]
+
+    @classmethod
+    def of_items(cls, items: Iterable[ListItem], matcher: Matcher) -> ListIndex:
+        entries: list[Entry] = []
+        names: dict[int, str] = {}
+        for number, item in enumerate(items, start=1):
+            entry = Entry(
+                id=number,
+                chat_id=0,
+                fingerprints=item.fingerprints,
+                added_by=None,
+                added_at=0.0,
+                reason=item.reason,
+                source="list",
+                bank_id=1,
+            )
+            entries.append(matcher.indexable(entry))
+            names[number] = item.label or f"line {item.line}"
+        return cls(BlocklistIndex.build(entries), names)
+
+    @classmethod
+    def of_entries(cls, entries: Iterable[Entry], matcher: Matcher) -> ListIndex:
+        kept = [matcher.indexable(e) for e in entries]
+        return cls(BlocklistIndex.build(kept), {e.id: f"entry {e.id}" for e in kept})
+
+    def banks(self) -> list[int]:
+        return sorted({b for e in self.names if (b := self.index.bank_of(e)) is not None})
+
+
+def best_match(
+    lists: ListIndex, matcher: Matcher, fingerprints: MediaFingerprints, config: Config
+) -> Match | None:
+    """The closest entry the file matches under the config's rules, if any."""
+    found = matcher.matches(
+        lists.index,
+        lists.banks(),
+        fingerprints,
+        include_phash=config.matching.phash_auto_delete,
+        max_distance=config.matching.pdq_max_distance,
+    )
+    return found[0] if found else None
