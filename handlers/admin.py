@@ -227,7 +227,36 @@ async def unblock(update: Update, context: HashguardContext) -> None:
         if entry is not None:
             removed.append(entry)
     missing = ", ".join(f"#{i}" for i in ids)
-    await _report_unblocked(message, removed, f"No active blocklist entry {missing} in this group.")
+    nothing = f"No active blocklist entry {missing} in this group."
+    if not removed and len(ids) == 1:
+        nothing = await _elsewhere(context, message.chat.id, ids[0]) or nothing
+    await _report_unblocked(message, removed, nothing)
+
+
+async def _elsewhere(context: HashguardContext, chat_id: int, entry_id: int) -> str | None:
+    """Why an entry this group matches against is not its own to remove, if it is one."""
+    moderation = context.services.moderation
+    entry = await moderation.entry(entry_id)
+    if entry is None or not entry.active or entry.bank_id not in await moderation.bank_ids(chat_id):
+        return None
+    bank = await moderation.bank(entry.bank_id)
+    if bank is None or bank.kind == "group":
+        return None
+    if bank.kind == "shared":
+        return (
+            f"Entry #{entry_id} comes from bank {bank.name!r}, which this group uses: its "
+            f"curators can remove it (/bank remove {bank.name} {entry_id}), or this group "
+            f"can stop using the bank (/bank unsubscribe {bank.name})."
+        )
+    if bank.kind == "operator":
+        return (
+            f"Entry #{entry_id} comes from the bot operator's list {bank.name!r}; ask the "
+            "operator, or stop using operator lists here (/set use_operator_banks off)."
+        )
+    return (
+        f"Entry #{entry_id} was submitted by the person it shows; this group can stop "
+        "using self-submitted hashes (/set use_self_submitted off)."
+    )
 
 
 async def _report_unblocked(message: Message, removed: list[Entry], nothing: str) -> None:

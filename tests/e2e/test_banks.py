@@ -1,0 +1,203 @@
+"""Banks end to end: shared banks across groups with their permissions, and hash lists
+imported and exported in chat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+from hashdb.lists import fingerprint_set, parse_list, text_lines
+from hashdb.photo import hash_photo
+from tests.e2e.conftest import RunBot, settle
+from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, OTHER, bot_reply, send
+from tests.fakebot import (
+    FakeBotAPI,
+    command,
+    document_message,
+    group,
+    message_update,
+    photo_message,
+    private_chat,
+    user,
+)
+from tests.media import edited_copy, encode, photo
+
+SECOND = group(-1009876543210, "Neighbours")
+SECOND_ADMIN = user(2002, "Bruno")
+
+
+def post(fake: FakeBotAPI, chat: dict[str, Any], sender: dict[str, Any], image: Image.Image):
+    data = encode(image)
+    file = fake.add_file(data)
+    message = photo_message(chat, sender, file, width=image.width, height=image.height)
+    update_id = fake.push_update(message_update(message))
+    return message, update_id
+
+
+def list_file(fake: FakeBotAPI, chat: dict[str, Any], sender: dict[str, Any], text: str,
+              *, caption: str | None, name: str = "list.txt") -> dict[str, Any]:  # fmt: skip
+    data = text.encode()
+    file = fake.add_file(data, file_path_suffix=".txt")
+    return document_message(
+        chat, sender, file, mime_type="text/plain", file_name=name, caption=caption
+    )
+
+
+async def deleted(fake: FakeBotAPI, message: dict[str, Any]) -> None:
+    chat_id = message["chat"]["id"]
+    await fake.wait_for(
+        "deleteMessage",
+        lambda c: (
+            c.int_param("chat_id") == chat_id and c.int_param("message_id") == message["message_id"]
+        ),
+    )
+    assert fake.is_deleted(chat_id, message["message_id"])
+
+
+async def kept(fake: FakeBotAPI, app: Any, message: dict[str, Any], update_id: int) -> bool:
+    await settle(fake, app, update_id)
+    return not fake.is_deleted(message["chat"]["id"], message["message_id"])
+
+
+async def test_shared_bank_serves_subscribed_groups_and_only_its_curators_change_it(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    fake.set_admins(SECOND["id"], [SECOND_ADMIN])
+    original = photo(701)
+    async with run_bot() as app:
+        send(fake, command(CHAT, ADMIN, "/bank create Trusted-List"))
+        assert "Bank 'trusted-list' created" in await bot_reply(fake, "created")
+        send(fake, command(CHAT, ADMIN, "/bank create trusted-list"))
+        assert "already exists" in await bot_reply(fake, "already exists")
+        send(fake, command(CHAT, ADMIN, "/bank create x"))
+        assert "'x' is not accepted" in await bot_reply(fake, "not accepted")
+
+        # Group B's admin subscribes B; Alice, no admin there, cannot change B.
+        send(fake, command(SECOND, ADMIN, "/bank subscribe trusted-list"))
+        assert "Only this group's admins" in await bot_reply(fake, "Only this group's admins")
+        send(fake, command(SECOND, MEMBER, "/bank subscribe trusted-list"))
+        await bot_reply(fake, "Only this group's admins")
+        send(fake, command(SECOND, SECOND_ADMIN, "/bank subscribe trusted-list"))
+        assert "now uses bank 'trusted-list' (0 entries)" in await bot_reply(fake, "now uses")
+        send(fake, command(SECOND, SECOND_ADMIN, "/bank subscribe nosuchbank"))
+        assert "no shared bank named 'nosuchbank'" in await bot_reply(fake, "no shared bank")
+
+        # The owner adds a photo from group A; the subscribed group B removes copies.
+        source, _ = post(fake, CHAT, MEMBER, original)
+        send(fake, command(CHAT, ADMIN, "/bank add trusted-list seen elsewhere", reply_to=source))
+        added = await bot_reply(fake, "Added to bank")
+        entry_id = int(added.split("entry #")[1].split(".")[0])
+        copy, _ = post(fake, SECOND, MEMBER, edited_copy(original))
+        await deleted(fake, copy)
+        # Group A did not subscribe to the bank: adding to it changes nothing there.
+        copy_in_a, update_id = post(fake, CHAT, MEMBER, edited_copy(original))
+        assert await kept(fake, app, copy_in_a, update_id)
+
+        # B's admin only consumes the bank.
+        send(fake, command(SECOND, SECOND_ADMIN, f"/bank remove trusted-list {entry_id}"))
+        assert "only the owner of bank 'trusted-list'" in await bot_reply(fake, "only the owner")
+        fake.clear_calls()
+        send(fake, command(SECOND, SECOND_ADMIN, f"/bank editor trusted-list add {MEMBER['id']}"))
+        assert "can change its editors" in await bot_reply(fake, "editors")
+        send(fake, command(SECOND, SECOND_ADMIN, "/unblock " + str(entry_id)))
+        assert "comes from bank 'trusted-list'" in await bot_reply(fake, "comes from bank")
+
+        # The owner makes B's admin an editor: now they can remove the entry.
+        send(fake, command(CHAT, ADMIN, f"/bank editor trusted-list add {SECOND_ADMIN['id']}"))
+        assert "can now curate" in await bot_reply(fake, "can now curate")
+        send(fake, command(SECOND, SECOND_ADMIN, f"/bank remove trusted-list {entry_id}"))
+        assert f"#{entry_id}" in await bot_reply(fake, "Removed from bank")
+        again, update_id = post(fake, SECOND, MEMBER, edited_copy(original))
+        assert await kept(fake, app, again, update_id)
+
+        send(fake, command(SECOND, SECOND_ADMIN, "/bank list"))
+        listing = await bot_reply(fake, "Subscribed:")
+        assert "trusted-list (0 entries)" in listing
+        send(fake, command(SECOND, SECOND_ADMIN, "/bank unsubscribe trusted-list"))
+        assert "no longer uses" in await bot_reply(fake, "no longer uses")
+
+        # Privately, each person sees the banks they curate.
+        send(fake, command(private_chat(SECOND_ADMIN), SECOND_ADMIN, "/bank list"))
+        assert "trusted-list (editor)" in await bot_reply(fake, "Banks you curate")
+
+        # Anonymous admins cannot own banks: a bank belongs to a person.
+        send(fake, command(CHAT, None, "/bank create anon-bank", sender_chat=CHAT))
+        assert "send this command as yourself" in await bot_reply(fake, "as yourself")
+
+        send(fake, command(CHAT, ADMIN, "/logs 20"))
+        logs = await bot_reply(fake, "audit events")
+        assert "bank_create" in logs
+
+
+async def test_import_and_export_a_groups_list_in_chat(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    listed, other_listed, never = photo(711), photo(712), photo(713)
+    lines = [
+        "# exchanged list",
+        *text_lines([_item(listed)]),
+        "pdq nothex",
+        *text_lines([_item(other_listed)]),
+        "",
+    ]
+    async with run_bot() as app:
+        # Members cannot import.
+        send(fake, list_file(fake, CHAT, MEMBER, "\n".join(lines), caption="/import"))
+        await bot_reply(fake, "Only this group's admins")
+
+        # Strict: one bad line and nothing loads.
+        send(fake, list_file(fake, CHAT, ADMIN, "\n".join(lines), caption="/import strict"))
+        strict = await bot_reply(fake, "Nothing was imported")
+        assert "line 3" in strict
+
+        send(fake, list_file(fake, CHAT, ADMIN, "\n".join(lines), caption="/import"))
+        summary = await bot_reply(fake, "Imported")
+        assert "Imported 2 entries into this group's bank" in summary
+        assert "line 3: pdq hash 'nothex'" in summary
+
+        # Imported hashes act like blocked ones.
+        copy, _ = post(fake, CHAT, OTHER, edited_copy(listed))
+        await deleted(fake, copy)
+        fine, update_id = post(fake, CHAT, OTHER, never)
+        assert await kept(fake, app, fine, update_id)
+
+        # /import as a reply to a file works too; what is there already is counted.
+        file_message = list_file(fake, CHAT, ADMIN, "\n".join(lines), caption=None)
+        send(fake, file_message)
+        send(fake, command(CHAT, ADMIN, "/import", reply_to=file_message))
+        assert "Imported 0 entries" in await bot_reply(fake, "Imported 0")
+
+        # /export goes to the admin privately, never into the group.
+        fake.clear_calls()
+        send(fake, command(CHAT, ADMIN, "/export"))
+        assert "sent you the list privately" in await bot_reply(fake, "privately")
+        exported = [m for m in fake.sent_messages if m.document is not None]
+        assert [m.chat_id for m in exported] == [ADMIN["id"]]
+        document = exported[0].document
+        assert document is not None and document.filename.endswith(".txt")
+        expected = fingerprint_set([_item(listed), _item(other_listed)])
+        assert fingerprint_set(parse_list(document.data).items) == expected
+
+        send(fake, command(CHAT, ADMIN, "/export csv"))
+        await fake.wait_for("sendDocument", lambda c: "csv" in str(c.params.get("document")))
+        csv_doc = [m for m in fake.sent_messages if m.document is not None][-1].document
+        assert csv_doc is not None
+        assert csv_doc.data.startswith(b"signal_type,hash,item")
+        assert fingerprint_set(parse_list(csv_doc.data).items) == expected
+
+        # An admin the bot cannot write to privately is told how to fix it.
+        # (Telegram answers 403 Forbidden to a bot the user never started.)
+        fake.bot_rights(ADMIN["id"]).is_member = False
+        send(fake, command(CHAT, ADMIN, "/export"))
+        assert "press Start" in await bot_reply(fake, "press Start")
+
+        # A shared bank is exported only by its curators.
+        send(fake, command(CHAT, OTHER, "/export trusted"))
+        assert "no shared bank named 'trusted'" in await bot_reply(fake, "no shared bank")
+
+
+def _item(image: Image.Image) -> Any:
+    from hashdb.lists import ListItem
+
+    return ListItem(hash_photo(encode(image)).stored[:1])
