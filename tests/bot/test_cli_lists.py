@@ -1,0 +1,175 @@
+"""``hashguard hash | import | export | match | case``: hash lists and banks offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from hashdb.lists import fingerprint_set, read_list
+from tests.media import edited_copy, encode, photo, reencode, video
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "db.sqlite3"
+    monkeypatch.setenv("HASHGUARD_STORAGE_DATABASE", str(path))
+    return path
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> dict[str, Path]:
+    """Originals to list, and a folder of copies, strangers and junk to check."""
+    originals = tmp_path / "originals"
+    scan = tmp_path / "scan"
+    (scan / "nested").mkdir(parents=True)
+    originals.mkdir()
+    clip = video(851, seconds=4)
+    files = {
+        "photo": originals / "one photo.jpg",
+        "video": originals / "clip.mp4",
+        "copy": scan / "nested" / "copy.jpg",
+        "video_copy": scan / "clip-reencoded.mp4",
+        "stranger": scan / "stranger.jpg",
+        "junk": scan / "broken.png",
+    }
+    files["photo"].write_bytes(encode(photo(850)))
+    files["video"].write_bytes(clip)
+    files["copy"].write_bytes(encode(edited_copy(photo(850))))
+    files["video_copy"].write_bytes(reencode(clip))
+    files["stranger"].write_bytes(encode(photo(852)))
+    files["junk"].write_bytes(b"\x89PNG not really")
+    (scan / "notes.txt").write_text("not media, skipped in folders")
+    return files
+
+
+def test_hash_output_imports_and_exports_unchanged(
+    media: dict[str, Path], database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hash", str(media["photo"].parent)]) == 0
+    listing = tmp_path / "list.txt"
+    listing.write_text(capsys.readouterr().out)
+    lines = listing.read_text().splitlines()
+    assert {line.split()[0] for line in lines} == {"pdq", "phash", "vpdq"}
+    assert all(line.endswith(str(media["photo"])) or "clip.mp4" in line for line in lines)
+
+    assert main(["import", "--bank", "shared-list", str(listing)]) == 2
+    assert "--owner" in capsys.readouterr().err
+    assert main(["import", "--bank", "shared-list", "--owner", "42", str(listing)]) == 0
+    assert "imported 2 entries" in capsys.readouterr().out
+    assert main(["import", "--bank", "shared-list", str(listing)]) == 0
+    assert "imported 0 entries into bank shared-list (2 already there" in capsys.readouterr().out
+
+    for fmt in ("text", "csv"):
+        exported = tmp_path / f"export.{fmt}"
+        code = main(["export", "--bank", "shared-list", "--format", fmt, "-o", str(exported)])
+        assert code == 0
+        again = read_list(exported)
+        assert fingerprint_set(again.items) == fingerprint_set(read_list(listing).items)
+        # The photo's PDQ and pHash stay one item, and the video's frames another.
+        assert sorted(len(item.fingerprints) for item in again.items) == sorted(
+            len(item.fingerprints) for item in read_list(listing).items
+        )
+    assert main(["export", "--bank", "nope"]) == 2
+    assert "no bank named 'nope'" in capsys.readouterr().err
+
+
+def test_import_reports_bad_lines_and_strict_loads_nothing(
+    database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "mixed.txt"
+    listing.write_text(f"# a list\npdq {'ab' * 32}\nmd5 0123\n\npdq {'cd' * 32}\npdq short\n")
+    assert main(["import", "--bank", "group:-100555", "--strict", str(listing)]) == 2
+    err = capsys.readouterr().err
+    assert "line 3" in err and "line 6" in err and "nothing was loaded" in err
+    assert main(["import", "--bank", "group:-100555", str(listing)]) == 0
+    captured = capsys.readouterr()
+    assert "imported 2 entries into bank group:-100555" in captured.out
+    assert f"{listing}:3: unknown algorithm 'md5'" in captured.err
+    assert main(["export", "--bank", "group:-100555"]) == 0
+    assert sorted(capsys.readouterr().out.split("\n")[1:3]) == [
+        f"pdq {'ab' * 32}",
+        f"pdq {'cd' * 32}",
+    ]
+
+
+def test_match_a_folder_against_a_list_file(
+    media: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hash", str(media["photo"]), str(media["video"])]) == 0
+    listing = tmp_path / "list.txt"
+    listing.write_text(capsys.readouterr().out)
+    scan = media["copy"].parent.parent
+
+    status = main(["match", "--list", str(listing), "--format", "jsonl", "--jobs", "2", str(scan)])
+    assert status == 0
+    records = {
+        Path(r["path"]).name: r for r in map(json.loads, capsys.readouterr().out.splitlines())
+    }
+    assert set(records) == {"copy.jpg", "clip-reencoded.mp4", "stranger.jpg", "broken.png"}
+    assert records["copy.jpg"]["match"] is True
+    assert records["copy.jpg"]["algorithm"] == "pdq"
+    assert 0 < records["copy.jpg"]["distance"] <= 31
+    assert records["copy.jpg"]["entry"] == str(media["photo"])
+    assert records["clip-reencoded.mp4"]["match"] is True
+    assert records["clip-reencoded.mp4"]["algorithm"] == "vpdq"
+    assert records["stranger.jpg"] == {
+        "path": str(media["stranger"]),
+        "match": False,
+        "distance": None,
+        "algorithm": None,
+        "entry": None,
+    }
+    assert records["broken.png"]["match"] is False and records["broken.png"]["error"]
+
+    # Exit codes as grep: 1 when nothing matched, 2 when something could not be read.
+    assert main(["match", "--list", str(listing), str(media["stranger"])]) == 1
+    assert "no match" in capsys.readouterr().out
+    assert main(["match", "--list", str(listing), str(media["junk"])]) == 2
+    assert main(["match", "--list", str(tmp_path / "missing.txt"), str(scan)]) == 2
+
+
+def test_match_against_a_bank_in_the_database(
+    media: dict[str, Path], database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["hash", str(media["photo"])]) == 0
+    listing = tmp_path / "list.txt"
+    listing.write_text(capsys.readouterr().out)
+    assert main(["import", "--bank", "group:-100777", str(listing)]) == 0
+    capsys.readouterr()
+    assert main(["match", "--bank", "group:-100777", str(media["copy"])]) == 0
+    assert "match\t" in capsys.readouterr().out
+    assert main(["match", "--bank", "missing-bank", str(media["copy"])]) == 2
+
+
+def test_case_review_suspends_and_resumes(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from bot.config import load_config
+    from bot.moderation import ModerationService, Person
+    from hashdb.photo import hash_photo
+    from hashdb.sqlite_store import SQLiteStore
+
+    async def submit() -> str:
+        config = load_config(None, require_token=False)
+        store = SQLiteStore(database)
+        await store.open()
+        try:
+            service = ModerationService(store, config.matching, config.video, config.moderation)
+            case = await service.self_submit(Person(77, "P"), hash_photo(encode(photo(860))))
+            return case.code
+        finally:
+            await store.close()
+
+    code = asyncio.run(submit())
+    assert main(["case", code]) == 0
+    assert f"case {code}: photo" in capsys.readouterr().out
+    assert main(["case", code, "--suspend"]) == 0
+    assert "status suspended" in capsys.readouterr().out
+    assert main(["case", code.lower().replace("-", ""), "--resume"]) == 0
+    assert "status active" in capsys.readouterr().out
+    assert main(["case", "HG-NONE-NONE"]) == 2
