@@ -106,6 +106,9 @@ class ModerationService:
         self._video = video
         self._matcher = Matcher(matching, video)
         self._index = BlocklistIndex()
+        #: Whether ``load`` built the index; offline tools (CLI imports) never match, so
+        #: they skip keeping one.
+        self._loaded = False
         #: chat id -> the banks its uploads are checked against (its own, subscribed, the
         #: operator's and the self-submitted as its settings say).
         self._bank_sets: dict[int, tuple[int, ...]] = {}
@@ -132,6 +135,7 @@ class ModerationService:
         entries = await self._store.active_entries()
         indexable = [self._matcher.indexable(e) for e in entries]
         self._index = await self._on_index(BlocklistIndex.build, indexable)
+        self._loaded = True
         self._operator_banks = tuple(b.id for b in await self._store.list_banks(OPERATOR_BANK))
         own = await self._store.bank_by_name(SELF_BANK_NAME)
         self._self_bank = own.id if own is not None else None
@@ -952,27 +956,39 @@ class ModerationService:
         source: str = "import",
     ) -> ImportResult:
         """Add a parsed hash list to a bank; items already in it are skipped."""
-        existing = await self._store.bank_entries(bank.id)
-        known = {_item_key(e.fingerprints) for e in existing}
-        fresh: list[NewEntry] = []
+        known = set((await self._bank_keys(bank.id)).values())
+        fresh: list[tuple[tuple[Fingerprint, ...], str, str]] = []
         for item in items:
             key = _item_key(item.fingerprints)
             if key in known:
                 continue
             known.add(key)
-            fresh.append(
-                NewEntry(
+            label = origin if not item.label else f"{origin}: {item.label}"
+            fresh.append((item.fingerprints, item.reason, label[:200]))
+        now = time.time()
+        ids = await self._store.add_list(
+            bank.id,
+            fresh,
+            chat_id=chat_id,
+            added_by=actor.id if actor else None,
+            source=source,
+            at=now,
+        )
+        if ids and self._loaded:
+            added = [
+                Entry(
+                    id=entry_id,
                     chat_id=chat_id,
-                    fingerprints=item.fingerprints,
+                    fingerprints=fingerprints,
                     added_by=actor.id if actor else None,
-                    reason=item.reason,
+                    added_at=now,
+                    reason=reason,
                     source=source,
                     bank_id=bank.id,
-                    origin=(origin if not item.label else f"{origin}: {item.label}")[:200],
+                    origin=label,
                 )
-            )
-        added = await self._store.add_entries(fresh, at=time.time()) if fresh else []
-        if added:
+                for entry_id, (fingerprints, reason, label) in zip(ids, fresh, strict=True)
+            ]
             await self._on_index(
                 self._index.add_entries, [self._matcher.indexable(e) for e in added]
             )
@@ -982,13 +998,23 @@ class ModerationService:
                 event="import",
                 actor_id=actor.id if actor else None,
                 actor_name=actor.name if actor else "",
-                detail=f"{len(added)} entries into bank {bank.name} from {origin}"[:200],
+                detail=f"{len(ids)} entries into bank {bank.name} from {origin}"[:200],
                 at=time.time(),
             )
         )
-        log.info("bank_imported bank=%d added=%d skipped=%d", bank.id, len(added),
-                 len(items) - len(added))  # fmt: skip
-        return ImportResult(added=len(added), already=len(items) - len(added))
+        log.info("bank_imported bank=%d added=%d skipped=%d", bank.id, len(ids),
+                 len(items) - len(ids))  # fmt: skip
+        return ImportResult(added=len(ids), already=len(items) - len(ids))
+
+    async def _bank_keys(self, bank_id: int) -> dict[int, object]:
+        """Each active entry of the bank, as the key ``_item_key`` gives its fingerprints."""
+        grouped: dict[int, list[tuple[str, int]]] = {}
+        for entry_id, signal, value in await self._store.bank_hashes(bank_id):
+            grouped.setdefault(entry_id, []).append((signal, value))
+        return {
+            entry_id: pairs[0] if len(pairs) == 1 else frozenset(pairs)
+            for entry_id, pairs in grouped.items()
+        }
 
     async def export_entries(self, bank: Bank) -> list[Entry]:
         return await self._store.bank_entries(bank.id)
@@ -1002,9 +1028,9 @@ class ModerationService:
             )
         elif bank.kind != OPERATOR_BANK:
             raise BankError(f"bank name {name!r} is taken by a {bank.kind} bank")
-        existing = await self._store.bank_entries(bank.id)
+        existing = await self._bank_keys(bank.id)
         wanted = {_item_key(item.fingerprints) for item in items}
-        stale = [e.id for e in existing if _item_key(e.fingerprints) not in wanted]
+        stale = [entry_id for entry_id, key in existing.items() if key not in wanted]
         removed = await self._remove(0, bank, stale, None)
         result = await self.import_items(
             bank, items, actor=None, chat_id=0, origin=Path(path).name, source="file"
@@ -1164,5 +1190,9 @@ def normalize_case_code(text: str) -> str:
     return f"HG-{compact[:4]}-{compact[4:]}" if len(compact) == 8 else text.strip().upper()
 
 
-def _item_key(fingerprints: tuple[Fingerprint, ...]) -> frozenset[tuple[str, int]]:
+def _item_key(fingerprints: tuple[Fingerprint, ...]) -> object:
+    """What makes two items the same: their set of (signal, value) pairs."""
+    if len(fingerprints) == 1:
+        # Most list items are one PDQ hash: skip building a set for each of a million.
+        return (fingerprints[0].signal, fingerprints[0].value)
     return frozenset((f.signal, f.value) for f in fingerprints)

@@ -237,6 +237,20 @@ class Store(Protocol):
     async def add_entries(self, entries: Sequence[NewEntry], *, at: float) -> list[Entry]:
         """Add many entries in one transaction (imports): all of them or none."""
 
+    async def add_list(
+        self,
+        bank_id: int,
+        items: Sequence[tuple[tuple[Fingerprint, ...], str, str]],
+        *,
+        chat_id: int,
+        added_by: int | None,
+        source: str,
+        at: float,
+    ) -> range:
+        """Add a hash list's items (fingerprints, reason, origin) to a bank in one
+        transaction; returns their ids, consecutive. The bulk path of imports: no per-entry
+        objects are made."""
+
     async def get_entry(self, entry_id: int) -> Entry | None: ...
 
     async def remove_entries(
@@ -249,6 +263,10 @@ class Store(Protocol):
 
     async def bank_entries(self, bank_id: int) -> list[Entry]:
         """The bank's active entries, oldest first."""
+
+    async def bank_hashes(self, bank_id: int) -> list[tuple[int, str, int]]:
+        """(entry id, signal, value) of the bank's active entries, ordered by entry id: a
+        light way to compare a list with what the bank holds."""
 
     async def count_active_entries(self, bank_id: int) -> int: ...
 
