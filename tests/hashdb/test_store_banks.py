@@ -798,3 +798,40 @@ async def test_sqlite_v6_entries_go_to_their_groups_banks(tmp_path: Path) -> Non
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     db.close()
+
+
+# -- list imports ------------------------------------------------------------------------
+
+
+async def test_add_list_stores_items_with_consecutive_ids_and_bank_hashes_reads_them(
+    store: Store,
+) -> None:
+    bank = await _bank(store, CHAT)
+    before = await store.add_entry(_new(), at=T0)
+    items = [
+        ((Fingerprint(PDQ.name, n + 1, 100),), f"reason {n}", f"list.txt: item {n}")
+        for n in range(1000)
+    ]
+    items.append(((Fingerprint(PDQ.name, 5000, 90), PHASH_A), "", "list.txt"))
+    ids = await store.add_list(bank, items, chat_id=0, added_by=None, source="import", at=T0)
+    assert list(ids) == list(range(before.id + 1, before.id + 1 + len(items)))
+    entries = await store.bank_entries(bank)
+    assert len(entries) == len(items) + 1
+    last = entries[-1]
+    assert last.fingerprints == (Fingerprint(PDQ.name, 5000, 90), PHASH_A)
+    assert (last.source, last.origin, last.chat_id) == ("import", "list.txt", 0)
+    assert entries[1].reason == "reason 0"
+    hashes = await store.bank_hashes(bank)
+    assert hashes[0] == (before.id, PDQ_A.signal, PDQ_A.value)
+    assert hashes[-2:] == [(ids[-1], PDQ.name, 5000), (ids[-1], PHASH.name, PHASH_A.value)]
+    await store.remove_entries(bank, [ids[0]], removed_by=None, at=T0)
+    assert all(entry_id != ids[0] for entry_id, _, _ in await store.bank_hashes(bank))
+    assert await store.add_list(bank, [], chat_id=0, added_by=None, source="x", at=T0) == range(0)
+
+
+async def test_add_list_with_a_bad_item_stores_nothing(store: Store) -> None:
+    bank = await _bank(store, CHAT)
+    items = [((PDQ_A,), "", ""), ((), "", "")]
+    with pytest.raises(ValueError, match="at least one fingerprint"):
+        await store.add_list(bank, items, chat_id=0, added_by=None, source="import", at=T0)
+    assert await store.count_active_entries(bank) == 0
