@@ -33,6 +33,7 @@ USAGE = (
     "/bank add NAME [reason]: reply to media to add it to a bank you curate\n"
     "/bank remove NAME ID...: remove entries from a bank you curate\n"
     "/bank editor NAME add|remove USER_ID: the owner lets someone curate the bank\n"
+    "/bank entry ID: where an entry came from and how often it matched\n"
     "/import [NAME] [strict]: as the caption of a hash list file (or a reply to one)\n"
     "/export [NAME] [csv]: the bank as a file, sent to you privately"
 )
@@ -254,6 +255,42 @@ async def _editor(message: Message, context: HashguardContext, args: list[str]) 
     await message.reply_text(text if changed else "Nothing changed.")
 
 
+async def _entry(message: Message, context: HashguardContext, args: list[str]) -> None:
+    """Where an entry came from and how often it matched, to find and remove a bad one."""
+    entry_id = parse_number(args[0], 1, MAX_ID) if args else None
+    if entry_id is None:
+        raise BankError("give the entry id: /bank entry 12 (as /logs shows it)")
+    moderation = context.services.moderation
+    entry = await moderation.entry(entry_id)
+    bank = await moderation.bank(entry.bank_id) if entry is not None else None
+    if _in_group(message):
+        if not await admin_allowed(message, context, "bank entry"):
+            return
+        visible = bank is not None and bank.id in await moderation.bank_ids(message.chat.id)
+    else:
+        visible = bank is not None and bank.can_edit(_user(message).id)
+    if entry is None or bank is None or not visible:
+        raise BankError(f"there is no entry #{entry_id} in the banks you can see here")
+    added = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(entry.added_at))
+    where = "this group's bank" if bank.kind == "group" else f"bank {bank.name!r} ({bank.kind})"
+    lines = [
+        f"Entry #{entry.id} in {where}: " + ("active" if entry.active else "removed"),
+        f"Added {added} by {entry.added_by or 'the operator'} via {entry.source}"
+        + (f" ({entry.origin})" if entry.origin else ""),
+        f"Fingerprints: {', '.join(sorted({f.signal for f in entry.fingerprints}))} "
+        f"({len(entry.fingerprints)})",
+        f"Matched {entry.hits} upload(s)"
+        + (
+            f", last {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(entry.last_hit_at))}"
+            if entry.last_hit_at
+            else ""
+        ),
+    ]
+    if entry.reason:
+        lines.append(f"Reason: {entry.reason}")
+    await message.reply_text("\n".join(lines))
+
+
 _ACTIONS = {
     "help": _help,
     "create": _create,
@@ -263,6 +300,7 @@ _ACTIONS = {
     "add": _add,
     "remove": _remove,
     "editor": _editor,
+    "entry": _entry,
 }
 
 

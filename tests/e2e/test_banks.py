@@ -95,6 +95,14 @@ async def test_shared_bank_serves_subscribed_groups_and_only_its_curators_change
         copy_in_a, update_id = post(fake, CHAT, MEMBER, edited_copy(original))
         assert await kept(fake, app, copy_in_a, update_id)
 
+        # B's admins can see where an entry that matches there came from.
+        send(fake, command(SECOND, SECOND_ADMIN, f"/bank entry {entry_id}"))
+        shown = await bot_reply(fake, f"Entry #{entry_id}")
+        assert "bank 'trusted-list' (shared): active" in shown
+        assert "Matched 1 upload(s)" in shown and "Reason: seen elsewhere" in shown
+        send(fake, command(SECOND, SECOND_ADMIN, "/bank entry 99999"))
+        assert "no entry #99999" in await bot_reply(fake, "no entry #99999")
+
         # B's admin only consumes the bank.
         send(fake, command(SECOND, SECOND_ADMIN, f"/bank remove trusted-list {entry_id}"))
         assert "only the owner of bank 'trusted-list'" in await bot_reply(fake, "only the owner")
