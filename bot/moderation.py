@@ -1053,11 +1053,17 @@ class ModerationService:
             return "rate"
         return None
 
-    async def self_submit(self, person: Person, fingerprints: MediaFingerprints) -> Case:
-        """Add a person's own media's fingerprints to the self-submission bank."""
+    async def self_submit(
+        self, person: Person, fingerprints: MediaFingerprints, *, per_day: int = 0
+    ) -> Case | None:
+        """Add a person's own media's fingerprints to the self-submission bank; None when
+        they already submitted ``per_day`` items in the last 24 hours (0: no limit)."""
         bank = await self._self_submission_bank()
         now = time.time()
         async with self._block_lock:
+            # Counted again under the lock: an album arrives as several updates at once.
+            if await self.self_submission_refusal(person.id, per_day):
+                return None
             case, entry = await self._store.add_case(
                 person.id,
                 new_case_code(),

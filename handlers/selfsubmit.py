@@ -83,6 +83,9 @@ async def on_accept(update: Update, context: HashguardContext) -> None:
     if query.message.chat.type != "private":
         await query.answer("This button works in a private chat with me.")
         return
+    if not context.services.config.self_submission.enabled:
+        await query.answer("Self-submission is not enabled on this bot.", show_alert=True)
+        return
     await context.services.moderation.accept_self_submission(query.from_user.id)
     await query.answer()
     await context.bot.send_message(
@@ -117,10 +120,7 @@ async def on_private_media(update: Update, context: HashguardContext) -> None:
         person.id, services.config.self_submission.per_day
     )
     if refusal == "rate":
-        await message.reply_text(
-            f"You have submitted {services.config.self_submission.per_day} items in the last "
-            "24 hours, the most I take in a day. Please send the rest tomorrow."
-        )
+        await _over_limit(message, services.config.self_submission.per_day)
         return
     try:
         fetched = await fetch_and_hash(context, ref, for_block=True)
@@ -128,9 +128,14 @@ async def on_private_media(update: Update, context: HashguardContext) -> None:
         log.info("self_submission_skipped reason=%s", exc)
         await message.reply_text(f"I could not read that file, so nothing was kept: {exc}")
         return
+    case = await moderation.self_submit(
+        person, fetched.fingerprints, per_day=services.config.self_submission.per_day
+    )
+    if case is None:
+        await _over_limit(message, services.config.self_submission.per_day)
+        return
     # The person's copy leaves this chat too; Telegram keeps no second copy on our side.
     await delete_message(context, message.chat.id, message.message_id)
-    case = await moderation.self_submit(person, fetched.fingerprints)
     low_detail = not any(moderation.matcher.usable(f) for f in fetched.fingerprints.stored)
     lines = [
         f"Case {case.code}: the {case.kind}'s fingerprints are saved and your message was "
@@ -144,6 +149,13 @@ async def on_private_media(update: Update, context: HashguardContext) -> None:
             "recognised.",
         )
     await context.bot.send_message(message.chat.id, "\n".join(lines))
+
+
+async def _over_limit(message: Message, per_day: int) -> None:
+    await message.reply_text(
+        f"You have submitted {per_day} items in the last 24 hours, the most I take in a "
+        "day. Please send the rest tomorrow."
+    )
 
 
 async def mycases_command(update: Update, context: HashguardContext) -> None:
@@ -171,7 +183,11 @@ async def withdraw_command(update: Update, context: HashguardContext) -> None:
     if message is None or message.from_user is None:
         return
     if not _private(message):
-        await message.reply_text("Ask me privately: /withdraw works in a private chat with me.")
+        # The command may carry the person's case code: it should not stay in the group.
+        await delete_message(context, message.chat.id, message.message_id)
+        await context.bot.send_message(
+            message.chat.id, "Ask me privately: /withdraw works in a private chat with me."
+        )
         return
     args = context.args or []
     if len(args) != 1:

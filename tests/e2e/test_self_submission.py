@@ -1,0 +1,320 @@
+"""Self-submission end to end: consent first, then private media becomes a case whose
+fingerprints only the groups that opted in use, until the person withdraws it.
+
+The bot must keep fingerprints and nothing else: the last test scans every file the run
+left behind for the submitted photo's bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from handlers.context import HashguardApp
+from hashdb.photo import hash_photo
+from hashdb.store import SELF_BANK_NAME
+from tests.e2e.conftest import RunBot, settle
+from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, bot_reply, send
+from tests.e2e.test_reports import answer, press
+from tests.fakebot import (
+    FakeBotAPI,
+    SentMessage,
+    command,
+    group,
+    photo_message,
+    private_chat,
+    user,
+)
+from tests.media import edited_copy, encode, photo
+
+OPTED_IN = CHAT
+DEFAULT_GROUP = group(-1009876543210777, "Neighbours")
+SUBMITTER = user(7001, "Sue")
+STRANGER = user(7002, "Tom")
+
+CASE_CODE = re.compile(r"Case (HG-[A-Z0-9]{4}-[A-Z0-9]{4})")
+
+
+def post(
+    fake: FakeBotAPI, chat: dict[str, Any], sender: dict[str, Any], image: Image.Image
+) -> tuple[dict[str, Any], int]:
+    """Post ``image`` as a photo; returns the message and its update id."""
+    file = fake.add_file(encode(image))
+    message = photo_message(chat, sender, file, width=image.width, height=image.height)
+    return message, send(fake, message)
+
+
+async def gone(fake: FakeBotAPI, chat_id: int, message: dict[str, Any]) -> None:
+    """Wait until the bot deleted ``message`` from ``chat_id``."""
+    await fake.wait_for(
+        "deleteMessage",
+        lambda c: (
+            c.int_param("chat_id") == chat_id and c.int_param("message_id") == message["message_id"]
+        ),
+    )
+    assert fake.is_deleted(chat_id, message["message_id"])
+
+
+async def kept(
+    fake: FakeBotAPI, app: HashguardApp, chat: dict[str, Any], image: Image.Image
+) -> dict[str, Any]:
+    """Post ``image`` and check, once every handler finished, that it is still there."""
+    message, update_id = post(fake, chat, MEMBER, image)
+    await settle(fake, app, update_id)
+    assert not fake.is_deleted(chat["id"], message["message_id"])
+    return message
+
+
+def consent_prompt(fake: FakeBotAPI, person: dict[str, Any]) -> SentMessage:
+    """The latest message in the person's private chat carrying the consent button."""
+    prompts = [
+        m
+        for m in fake.sent_messages
+        if m.chat_id == person["id"] and "ss:accept" in str(m.reply_markup)
+    ]
+    assert prompts, f"no consent button was sent to {person['first_name']}"
+    return prompts[-1]
+
+
+async def accept(fake: FakeBotAPI, person: dict[str, Any]) -> None:
+    """/submit privately and press "I understand, continue"."""
+    mark = time.monotonic()
+    send(fake, command(private_chat(person), person, "/submit"))
+    await bot_reply(fake, "StopNCII", since=mark)
+    mark = time.monotonic()
+    press(fake, person, consent_prompt(fake, person), "ss:accept")
+    await answer(fake, mark)
+    await bot_reply(fake, "Thank you", since=mark)
+
+
+async def submit(
+    fake: FakeBotAPI, person: dict[str, Any], image: Image.Image
+) -> tuple[dict[str, Any], str]:
+    """Send ``image`` privately; returns the message and the case code the bot answered."""
+    mark = time.monotonic()
+    message, _ = post(fake, private_chat(person), person, image)
+    match = CASE_CODE.search(await bot_reply(fake, "Case HG-", since=mark))
+    assert match is not None
+    return message, match.group(1)
+
+
+async def set_in(fake: FakeBotAPI, chat: dict[str, Any], setting: str) -> None:
+    mark = time.monotonic()
+    send(fake, command(chat, ADMIN, f"/set {setting}"))
+    key, value = setting.split()
+    await bot_reply(fake, f"{key} is now {value}", since=mark)
+
+
+async def private_command(fake: FakeBotAPI, person: dict[str, Any], text: str, needle: str) -> str:
+    mark = time.monotonic()
+    send(fake, command(private_chat(person), person, text))
+    return await bot_reply(fake, needle, since=mark)
+
+
+def case_texts(fake: FakeBotAPI, since: float = 0.0) -> list[str]:
+    return [
+        c.str_param("text") or ""
+        for c in fake.calls_to("sendMessage")
+        if c.at >= since and "Case HG-" in (c.str_param("text") or "")
+    ]
+
+
+async def test_consent_then_submission_protects_opted_in_groups_until_withdrawn(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(OPTED_IN["id"], [ADMIN])
+    fake.set_admins(DEFAULT_GROUP["id"], [ADMIN])
+    own = photo(801)
+    async with run_bot() as app:
+        assert app.bot_data.services is not None
+        moderation = app.bot_data.services.moderation
+        await set_in(fake, OPTED_IN, "use_self_submitted on")
+
+        # Media before consent: the explanation and its button, nothing downloaded or kept.
+        mark = time.monotonic()
+        early, update_id = post(fake, private_chat(SUBMITTER), SUBMITTER, own)
+        explanation = await bot_reply(fake, "StopNCII", since=mark)
+        assert "Take It Down" in explanation
+        await settle(fake, app, update_id)
+        assert "I understand, continue" in str(consent_prompt(fake, SUBMITTER).reply_markup)
+        assert not case_texts(fake)
+        assert not fake.calls_to("getFile")
+        assert not fake.is_deleted(SUBMITTER["id"], early["message_id"])
+        assert await moderation.user_cases(SUBMITTER["id"]) == []
+
+        mark = time.monotonic()
+        press(fake, SUBMITTER, consent_prompt(fake, SUBMITTER), "ss:accept")
+        await bot_reply(fake, "Thank you", since=mark)
+
+        submitted, code = await submit(fake, SUBMITTER, own)
+        await gone(fake, SUBMITTER["id"], submitted)
+
+        # The group that opted in deletes a copy; a group on the default keeps one.
+        copy_image = edited_copy(own)
+        copy_file = fake.add_file(encode(copy_image))
+        copy = photo_message(
+            OPTED_IN, MEMBER, copy_file, width=copy_image.width, height=copy_image.height
+        )
+        send(fake, copy)
+        await gone(fake, OPTED_IN["id"], copy)
+        await kept(fake, app, DEFAULT_GROUP, edited_copy(own))
+
+        # Nobody else can withdraw the case, and a code that does not exist is named back.
+        for code_given in (code, "HG-ZZZZ-ZZZZ", "nonsense"):
+            refusal = await private_command(fake, STRANGER, f"/withdraw {code_given}", "no case")
+            assert code_given in refusal
+        second, _ = post(fake, OPTED_IN, MEMBER, edited_copy(own))
+        await gone(fake, OPTED_IN["id"], second)
+
+        listing = await private_command(fake, SUBMITTER, "/mycases", "Your cases")
+        assert f"{code}: photo" in listing and "active" in listing
+
+        # Codes are typed by hand: case does not matter.
+        withdrawn = await private_command(fake, SUBMITTER, f"/withdraw {code.lower()}", "withdrawn")
+        assert code in withdrawn
+        await kept(fake, app, OPTED_IN, edited_copy(own))
+        # The very file that matched before (a forward keeps its file id) is kept too.
+        again = photo_message(
+            OPTED_IN, MEMBER, copy_file, width=copy_image.width, height=copy_image.height
+        )
+        await settle(fake, app, send(fake, again))
+        assert not fake.is_deleted(OPTED_IN["id"], again["message_id"])
+
+        listing = await private_command(fake, SUBMITTER, "/mycases", "Your cases")
+        assert f"{code}: photo" in listing and "withdrawn" in listing
+
+
+async def test_rate_limit_refuses_the_third_submission_of_the_day(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    async with run_bot(self_submission_per_day="2") as app:
+        assert app.bot_data.services is not None
+        moderation = app.bot_data.services.moderation
+        await accept(fake, SUBMITTER)
+        await submit(fake, SUBMITTER, photo(811))
+        await submit(fake, SUBMITTER, photo(812))
+
+        mark = time.monotonic()
+        third, update_id = post(fake, private_chat(SUBMITTER), SUBMITTER, photo(813))
+        refusal = await bot_reply(fake, "You have submitted 2 items", since=mark)
+        assert "tomorrow" in refusal
+        await settle(fake, app, update_id)
+        assert not case_texts(fake, since=mark)
+        assert not fake.is_deleted(SUBMITTER["id"], third["message_id"])
+        assert len(await moderation.user_cases(SUBMITTER["id"])) == 2
+        bank = await moderation.store.bank_by_name(SELF_BANK_NAME)
+        assert bank is not None
+        assert await moderation.store.count_active_entries(bank.id) == 2
+
+
+async def test_rate_limit_holds_for_photos_sent_at_once(fake: FakeBotAPI, run_bot: RunBot) -> None:
+    async with run_bot(self_submission_per_day="2") as app:
+        assert app.bot_data.services is not None
+        await accept(fake, SUBMITTER)
+        album = [post(fake, private_chat(SUBMITTER), SUBMITTER, photo(815 + i)) for i in range(4)]
+        for _, update_id in album:
+            await settle(fake, app, update_id)
+        assert len(await app.bot_data.services.moderation.user_cases(SUBMITTER["id"])) == 2
+
+
+async def test_disabled_self_submission_says_so_and_hashes_nothing(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    async with run_bot(self_submission_enabled="false") as app:
+        assert app.bot_data.services is not None
+        reply = await private_command(fake, SUBMITTER, "/submit", "not enabled")
+        assert "StopNCII" not in reply
+        mark = time.monotonic()
+        message, update_id = post(fake, private_chat(SUBMITTER), SUBMITTER, photo(821))
+        await bot_reply(fake, "not enabled", since=mark)
+        await settle(fake, app, update_id)
+        assert not fake.calls_to("getFile")
+        assert not fake.is_deleted(SUBMITTER["id"], message["message_id"])
+        assert not any("ss:accept" in str(m.reply_markup) for m in fake.sent_messages)
+        assert await app.bot_data.services.moderation.user_cases(SUBMITTER["id"]) == []
+
+
+async def test_commands_in_a_group_point_to_the_private_chat_and_do_nothing(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(OPTED_IN["id"], [ADMIN])
+    async with run_bot() as app:
+        assert app.bot_data.services is not None
+        moderation = app.bot_data.services.moderation
+        await accept(fake, SUBMITTER)
+        _, code = await submit(fake, SUBMITTER, photo(831))
+        fake.clear_calls()
+
+        sent: dict[str, int] = {}
+        for text in ("/submit", "/mycases", f"/withdraw {code}"):
+            mark = time.monotonic()
+            message = command(OPTED_IN, SUBMITTER, text)
+            sent[text.split()[0]] = message["message_id"]
+            update_id = send(fake, message)
+            reply = await bot_reply(fake, "privately", since=mark)
+            await settle(fake, app, update_id)
+            assert code not in reply, "a case code must never be shown in a group"
+            assert "StopNCII" not in reply
+
+        group_messages = [m for m in fake.sent_messages if m.chat_id == OPTED_IN["id"]]
+        assert len(group_messages) == 3
+        assert all(m.reply_markup is None for m in group_messages)
+        assert not [m for m in fake.sent_messages if m.chat_id != OPTED_IN["id"]]
+        # Only the /withdraw command is removed: it carries the person's case code.
+        assert [c.int_param("message_id") for c in fake.calls_to("deleteMessage")] == [
+            sent["/withdraw"]
+        ]
+        assert [c.status for c in await moderation.user_cases(SUBMITTER["id"])] == ["active"]
+
+
+def _files_under(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+async def test_only_fingerprints_are_kept_never_the_media(
+    fake: FakeBotAPI, run_bot: RunBot, tmp_path: Path, db_path: Path
+) -> None:
+    fake.set_admins(OPTED_IN["id"], [ADMIN])
+    own = photo(841)
+    data = encode(own)
+    async with run_bot() as app:
+        assert app.bot_data.services is not None
+        store = app.bot_data.services.moderation.store
+        await set_in(fake, OPTED_IN, "use_self_submitted on")
+        await accept(fake, SUBMITTER)
+        file = fake.add_file(data)
+        submitted = photo_message(
+            private_chat(SUBMITTER), SUBMITTER, file, width=own.width, height=own.height
+        )
+        mark = time.monotonic()
+        send(fake, submitted)
+        await bot_reply(fake, "Case HG-", since=mark)
+        await gone(fake, SUBMITTER["id"], submitted)
+        copy, update_id = post(fake, OPTED_IN, MEMBER, edited_copy(own))
+        await gone(fake, OPTED_IN["id"], copy)
+        await settle(fake, app, update_id)
+
+        bank = await store.bank_by_name(SELF_BANK_NAME)
+        assert bank is not None
+        (entry,) = await store.bank_entries(bank.id)
+        assert set(entry.fingerprints) >= set(hash_photo(data).stored)
+
+    # Whole file, a slice of its compressed data and a row of decoded pixels: none of them
+    # may be anywhere on disk once the run is over.
+    pixels = own.convert("RGB").tobytes()
+    row = own.width * 3
+    needles = {
+        "the JPEG file": data,
+        "a slice of the JPEG data": data[len(data) // 2 : len(data) // 2 + 64],
+        "a row of pixels": pixels[240 * row : 241 * row],
+    }
+    files = _files_under(tmp_path) + _files_under(db_path.parent)
+    assert any(p.name == db_path.name for p in files)
+    for path in files:
+        content = path.read_bytes()
+        for what, needle in needles.items():
+            assert needle not in content, f"{what} was found in {path}"
