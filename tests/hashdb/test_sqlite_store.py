@@ -112,8 +112,8 @@ async def test_newer_schema_is_refused(db_path: Path) -> None:
         await SQLiteStore(db_path).open()
 
     assert (
-        f"database schema version {newer} is newer than this hashguard supports ({len(MIGRATIONS)}); "
-        "upgrade hashguard"
+        f"database schema version {newer} is newer than this hashguard supports "
+        f"({len(MIGRATIONS)}); upgrade hashguard"
     ) in str(raised.value)
     assert str(db_path) in str(raised.value)
     assert _pragma(db_path, "user_version") == newer

@@ -136,7 +136,9 @@ async def test_remove_entries_marks_them_removed(store: Store) -> None:
     keep = await store.add_entry(_new(), at=T0)
     drop = await store.add_entry(_new(fingerprints=(PDQ_B,)), at=T0 + 1)
 
-    removed = await store.remove_entries(await _bank(store, CHAT), [drop.id], removed_by=ADMIN, at=T0 + 2)
+    removed = await store.remove_entries(
+        await _bank(store, CHAT), [drop.id], removed_by=ADMIN, at=T0 + 2
+    )
 
     assert [e.id for e in removed] == [drop.id]
     assert removed[0].removed_at == T0 + 2
@@ -152,7 +154,9 @@ async def test_remove_ignores_other_chats_entries(store: Store) -> None:
     mine = await store.add_entry(_new(CHAT), at=T0)
     theirs = await store.add_entry(_new(OTHER_CHAT), at=T0)
 
-    removed = await store.remove_entries(await _bank(store, CHAT), [theirs.id, mine.id], removed_by=ADMIN, at=T0)
+    removed = await store.remove_entries(
+        await _bank(store, CHAT), [theirs.id, mine.id], removed_by=ADMIN, at=T0
+    )
 
     assert [e.id for e in removed] == [mine.id]
     still = await store.get_entry(theirs.id)
@@ -163,7 +167,9 @@ async def test_remove_ignores_removed_and_unknown_ids(store: Store) -> None:
     entry = await store.add_entry(_new(), at=T0)
     await store.remove_entries(await _bank(store, CHAT), [entry.id], removed_by=ADMIN, at=T0 + 1)
 
-    again = await store.remove_entries(await _bank(store, CHAT), [entry.id, 999_999], removed_by=USER, at=T0 + 2)
+    again = await store.remove_entries(
+        await _bank(store, CHAT), [entry.id, 999_999], removed_by=USER, at=T0 + 2
+    )
 
     assert again == []
     stored = await store.get_entry(entry.id)
@@ -176,7 +182,9 @@ async def test_remove_many_and_duplicate_ids(store: Store) -> None:
     entries = [await store.add_entry(_new(), at=T0) for _ in range(30)]
     ids = [e.id for e in entries]
 
-    removed = await store.remove_entries(await _bank(store, CHAT), ids + ids[:5], removed_by=None, at=T0)
+    removed = await store.remove_entries(
+        await _bank(store, CHAT), ids + ids[:5], removed_by=None, at=T0
+    )
 
     assert sorted(e.id for e in removed) == sorted(ids)
     assert all(e.removed_by is None for e in removed)
@@ -446,7 +454,9 @@ async def test_data_survives_close_and_reopen(store_factory: StoreFactory) -> No
     await first.open()
     entry = await first.add_entry(_new(file_unique_id="AQADkeep"), at=T0)
     removed = await first.add_entry(_new(fingerprints=(PDQ_B,)), at=T0)
-    [removed] = await first.remove_entries(await _bank(first, CHAT), [removed.id], removed_by=ADMIN, at=T0 + 1)
+    [removed] = await first.remove_entries(
+        await _bank(first, CHAT), [removed.id], removed_by=ADMIN, at=T0 + 1
+    )
     audit_id = await first.add_audit(AuditEvent(chat_id=CHAT, event="block", at=T0))
     await first.add_strike(CHAT, USER, at=T0)
     await first.upsert_chat(CHAT, "Book club", at=T0)
