@@ -957,40 +957,19 @@ class ModerationService:
     ) -> ImportResult:
         """Add a parsed hash list to a bank; items already in it are skipped."""
         known = set((await self._bank_keys(bank.id)).values())
-        fresh: list[tuple[tuple[Fingerprint, ...], str, str]] = []
-        for item in items:
-            key = _item_key(item.fingerprints)
-            if key in known:
-                continue
-            known.add(key)
-            label = origin if not item.label else f"{origin}: {item.label}"
-            fresh.append((item.fingerprints, item.reason, label[:200]))
+        # A large list takes a second or more to sift and index: off the event loop.
+        fresh = await asyncio.to_thread(_new_items, items, known, origin)
         now = time.time()
+        added_by = actor.id if actor else None
         ids = await self._store.add_list(
-            bank.id,
-            fresh,
-            chat_id=chat_id,
-            added_by=actor.id if actor else None,
-            source=source,
-            at=now,
+            bank.id, fresh, chat_id=chat_id, added_by=added_by, source=source, at=now
         )
         if ids and self._loaded:
-            added = [
-                Entry(
-                    id=entry_id,
-                    chat_id=chat_id,
-                    fingerprints=fingerprints,
-                    added_by=actor.id if actor else None,
-                    added_at=now,
-                    reason=reason,
-                    source=source,
-                    bank_id=bank.id,
-                    origin=label,
-                )
-                for entry_id, (fingerprints, reason, label) in zip(ids, fresh, strict=True)
-            ]
+            entries = functools.partial(
+                _list_entries, ids, fresh, bank.id, chat_id, added_by, source, now
+            )
             await self._on_index(
-                self._index.add_entries, [self._matcher.indexable(e) for e in added]
+                lambda: self._index.add_entries(self._matcher.indexable(e) for e in entries())
             )
         await self._audit(
             AuditEvent(
@@ -1008,13 +987,7 @@ class ModerationService:
 
     async def _bank_keys(self, bank_id: int) -> dict[int, object]:
         """Each active entry of the bank, as the key ``_item_key`` gives its fingerprints."""
-        grouped: dict[int, list[tuple[str, int]]] = {}
-        for entry_id, signal, value in await self._store.bank_hashes(bank_id):
-            grouped.setdefault(entry_id, []).append((signal, value))
-        return {
-            entry_id: pairs[0] if len(pairs) == 1 else frozenset(pairs)
-            for entry_id, pairs in grouped.items()
-        }
+        return await asyncio.to_thread(_keys_by_entry, await self._store.bank_hashes(bank_id))
 
     async def export_entries(self, bank: Bank) -> list[Entry]:
         return await self._store.bank_entries(bank.id)
@@ -1194,6 +1167,56 @@ def normalize_case_code(text: str) -> str:
     if compact.startswith("HG"):
         compact = compact[2:]
     return f"HG-{compact[:4]}-{compact[4:]}" if len(compact) == 8 else text.strip().upper()
+
+
+def _keys_by_entry(hashes: list[tuple[int, str, int]]) -> dict[int, object]:
+    grouped: dict[int, list[tuple[str, int]]] = {}
+    for entry_id, signal, value in hashes:
+        grouped.setdefault(entry_id, []).append((signal, value))
+    return {
+        entry_id: pairs[0] if len(pairs) == 1 else frozenset(pairs)
+        for entry_id, pairs in grouped.items()
+    }
+
+
+def _new_items(
+    items: list[ListItem], known: set[object], origin: str
+) -> list[tuple[tuple[Fingerprint, ...], str, str]]:
+    """The items not in ``known`` (nor repeated), as ``Store.add_list`` takes them."""
+    fresh: list[tuple[tuple[Fingerprint, ...], str, str]] = []
+    for item in items:
+        key = _item_key(item.fingerprints)
+        if key in known:
+            continue
+        known.add(key)
+        label = origin if not item.label else f"{origin}: {item.label}"
+        fresh.append((item.fingerprints, item.reason, label[:200]))
+    return fresh
+
+
+def _list_entries(
+    ids: range,
+    fresh: list[tuple[tuple[Fingerprint, ...], str, str]],
+    bank_id: int,
+    chat_id: int,
+    added_by: int | None,
+    source: str,
+    at: float,
+) -> list[Entry]:
+    return [
+        Entry(
+            id=entry_id,
+            chat_id=chat_id,
+            fingerprints=fingerprints,
+            added_by=added_by,
+            added_at=at,
+            reason=reason,
+            source=source,
+            bank_id=bank_id,
+            origin=label,
+        )
+        for entry_id, (fingerprints, reason, label) in zip(ids, fresh, strict=True)
+    ]
 
 
 def _item_key(fingerprints: tuple[Fingerprint, ...]) -> object:
