@@ -29,10 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import load_config  # noqa: E402
-from bot.moderation import ModerationService  # noqa: E402
-from hashdb.lists import ListItem, read_list, write_text  # noqa: E402
-from hashdb.sqlite_store import SQLiteStore  # noqa: E402
+from bot.config import load_config
+from bot.moderation import ModerationService
+from hashdb.lists import ListItem, read_list, write_text
+from hashdb.sqlite_store import SQLiteStore
 
 
 def _write_list(path: Path, n: int, seed: int) -> None:

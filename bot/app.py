@@ -63,6 +63,16 @@ MEDIA_FILTER = (
     )
 )
 
+#: A list file sent with "/import" as its caption (commands in captions are not commands
+#: to Telegram, so they need their own handler).
+IMPORT_CAPTION_FILTER = (
+    filters.UpdateType.MESSAGE
+    & filters.Document.ALL
+    & filters.CaptionRegex(r"^/import(@\w+)?(\s|$)")
+)
+
+#: What a person sends privately to protect themselves: photos and videos (stickers are
+#: not their own media), never a list file on its way to /import.
 PRIVATE_MEDIA_FILTER = (
     filters.ChatType.PRIVATE
     & filters.UpdateType.MESSAGE
@@ -71,18 +81,14 @@ PRIVATE_MEDIA_FILTER = (
         | filters.VIDEO
         | filters.ANIMATION
         | filters.VIDEO_NOTE
-        | filters.Sticker.ALL
         | filters.Document.ALL
     )
+    & ~IMPORT_CAPTION_FILTER
 )
 
-#: A list file sent with "/import" as its caption (commands in captions are not commands
-#: to Telegram, so they need their own handler).
-IMPORT_CAPTION_FILTER = (
-    filters.UpdateType.MESSAGE
-    & filters.Document.ALL
-    & filters.CaptionRegex(r"^/import(@\w+)?(\s|$)")
-)
+#: Handler group of /import captions: apart from the media check's group, so a file sent
+#: with an "/import" caption is still checked against the blocklist.
+IMPORT_GROUP = 1
 
 #: Commands act on new messages only: editing an old message into "/block" does nothing.
 COMMAND_FILTER = filters.UpdateType.MESSAGE
@@ -129,8 +135,9 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         ("withdraw", selfsubmit.withdraw_command),
     ):
         application.add_handler(CommandHandler(name, callback, filters=COMMAND_FILTER))
-    # Before the media handlers: a list file must not be taken for media to check.
-    application.add_handler(MessageHandler(IMPORT_CAPTION_FILTER, banks.import_command))
+    application.add_handler(
+        MessageHandler(IMPORT_CAPTION_FILTER, banks.import_command), group=IMPORT_GROUP
+    )
     application.add_handler(MessageHandler(MEDIA_FILTER, media.on_media))
     application.add_handler(MessageHandler(PRIVATE_MEDIA_FILTER, selfsubmit.on_private_media))
     application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, media.on_migrate))

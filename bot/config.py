@@ -299,6 +299,15 @@ def load_config(
             f"media.hash_timeout_seconds = {config.media.hash_timeout_seconds}, so a long "
             "video stops with the frames hashed so far instead of timing out"
         )
+    stems: dict[str, str] = {}
+    for file in config.banks.files:
+        stem = Path(file).stem.lower()
+        if stem in stems:
+            raise ConfigError(
+                f"banks.files has {stems[stem]!r} and {file!r}, which would both be the bank "
+                f"operator:{stem}; expected file names that differ before the extension"
+            )
+        stems[stem] = file
     if require_token and not config.telegram.token.strip():
         raise ConfigError(
             "telegram.token is missing; set it in the config file or in the "

@@ -20,7 +20,15 @@ from bot.config import Config, ConfigError, load_config
 from bot.matcher import Matcher
 from bot.moderation import BankError, ModerationService, check_bank_name
 from bot.scan import ListIndex, best_match, hash_files, media_files
-from hashdb.lists import ListFormatError, ListItem, ParsedList, read_list, write_csv, write_text
+from hashdb.lists import (
+    ListFormatError,
+    ListItem,
+    ParsedList,
+    for_text_export,
+    read_list,
+    write_csv,
+    write_text,
+)
 from hashdb.sqlite_store import SQLiteStore
 from hashdb.store import (
     GROUP_BANK,
@@ -57,6 +65,11 @@ async def _bank_for_import(store: Store, name: str, owner: int | None) -> Bank:
         return await store.group_bank(int(chat), at=dt.datetime.now(dt.UTC).timestamp())
     bank = await store.bank_by_name(name)
     if bank is not None:
+        if owner is not None and bank.owner_id != owner:
+            raise BankError(
+                f"bank {bank.name!r} exists and is owned by {bank.owner_id}, not {owner}; "
+                "leave out --owner to import into it"
+            )
         if bank.kind not in (SHARED_BANK, GROUP_BANK):
             raise BankError(
                 f"bank {bank.name!r} is a {bank.kind} bank; operator banks follow their files "
@@ -107,17 +120,20 @@ async def export_bank(store: Store, args: argparse.Namespace) -> int:
         print(f"hashguard: there is no bank named {args.bank!r}; banks: {names}", file=sys.stderr)
         return 2
     entries = await store.bank_entries(bank.id)
+    min_quality = _config(args.config).matching.pdq_min_quality
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as out:
-            _write_entries(bank, entries, args.format, out)
+            _write_entries(bank, entries, args.format, out, min_quality)
     else:
-        _write_entries(bank, entries, args.format, sys.stdout)
+        _write_entries(bank, entries, args.format, sys.stdout, min_quality)
         sys.stdout.flush()
     print(f"exported {len(entries)} entries of bank {bank.name}", file=sys.stderr)
     return 0
 
 
-def _write_entries(bank: Bank, entries: list[Entry], fmt: str, out: TextIO) -> None:
+def _write_entries(
+    bank: Bank, entries: list[Entry], fmt: str, out: TextIO, min_quality: int
+) -> None:
     items = [ListItem(e.fingerprints, reason=e.reason) for e in entries]
     if fmt == "csv":
         write_csv(
@@ -128,7 +144,15 @@ def _write_entries(bank: Bank, entries: list[Entry], fmt: str, out: TextIO) -> N
         )
     else:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        write_text(items, out, header=f"hashguard export of {bank.name}, {stamp}")
+        kept, dropped = for_text_export(items, min_quality)
+        header = f"hashguard export of {bank.name}, {stamp}"
+        if dropped:
+            header += (
+                f"\n{dropped} low-detail PDQ hash(es) left out: they only match exact "
+                "copies, and this format cannot say so (--format csv keeps them)"
+            )
+            print(f"hashguard: {dropped} low-detail PDQ hash(es) left out", file=sys.stderr)
+        write_text(kept, out, header=header)
 
 
 def _columns_by_position(entries: list[Entry], items: list[ListItem]) -> Any:

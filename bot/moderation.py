@@ -112,6 +112,7 @@ class ModerationService:
         #: chat id -> the banks its uploads are checked against (its own, subscribed, the
         #: operator's and the self-submitted as its settings say).
         self._bank_sets: dict[int, tuple[int, ...]] = {}
+        self._bank_generation = 0
         self._operator_banks: tuple[int, ...] = ()
         #: chat id -> its own bank's id, once looked up.
         self._own_banks: dict[int, int] = {}
@@ -136,10 +137,9 @@ class ModerationService:
         indexable = [self._matcher.indexable(e) for e in entries]
         self._index = await self._on_index(BlocklistIndex.build, indexable)
         self._loaded = True
-        self._operator_banks = tuple(b.id for b in await self._store.list_banks(OPERATOR_BANK))
         own = await self._store.bank_by_name(SELF_BANK_NAME)
         self._self_bank = own.id if own is not None else None
-        self._bank_sets.clear()
+        self._banks_changed()
         log.info("index_loaded entries=%d", len(entries))
         return len(entries)
 
@@ -181,6 +181,8 @@ class ModerationService:
         cached = self._bank_sets.get(chat_id)
         if cached is not None:
             return cached
+        # Cached only if nothing changed the chat's banks while they were being read.
+        generation = self._bank_generation
         settings = await self.settings(chat_id)
         ids: list[int] = []
         own = await self._store.bank_by_name(group_bank_name(chat_id))
@@ -192,15 +194,25 @@ class ModerationService:
             ids += self._operator_banks
         if settings.use_self_submitted and self._self_bank is not None:
             ids.append(self._self_bank)
-        result = self._bank_sets[chat_id] = tuple(dict.fromkeys(ids))
+        result = tuple(dict.fromkeys(ids))
+        if generation == self._bank_generation:
+            self._bank_sets[chat_id] = result
         return result
+
+    def _banks_changed(self, chat_id: int | None = None) -> None:
+        """Forget cached bank sets (one chat's, or all) after a change to them."""
+        self._bank_generation += 1
+        if chat_id is None:
+            self._bank_sets.clear()
+        else:
+            self._bank_sets.pop(chat_id, None)
 
     async def own_bank(self, chat_id: int) -> Bank:
         """The group's own bank (what /block fills), made on first use."""
         bank = await self._store.group_bank(chat_id, at=time.time())
         self._own_banks[chat_id] = bank.id
         if bank.id not in self._bank_sets.get(chat_id, (bank.id,)):
-            self._bank_sets.pop(chat_id, None)
+            self._banks_changed(chat_id)
         return bank
 
     # -- checking uploads --------------------------------------------------------------
@@ -346,7 +358,9 @@ class ModerationService:
             for f in fingerprints.stored
         )
         target = bank if bank is not None else await self.own_bank(chat_id)
-        if message_id is not None:
+        if message_id is not None and bank is None:
+            # Only an admin's /block of the message itself: adding it to a shared bank is
+            # open to any curator and must not exempt a message from the check.
             self._blocked_messages.append((chat_id, message_id))
         async with self._block_lock:
             # The same Telegram file, or (photos) the same whole-image PDQ: already blocked.
@@ -739,7 +753,7 @@ class ModerationService:
         stored = None if text is None else describe_setting(parse_setting(key, text))
         await self._store.set_chat_setting(chat_id, key, stored)
         self._settings.pop(chat_id, None)
-        self._bank_sets.pop(chat_id, None)
+        self._banks_changed(chat_id)
         await self._audit(
             AuditEvent(
                 chat_id=chat_id,
@@ -827,7 +841,7 @@ class ModerationService:
         moved = await self._store.migrate_chat(old_chat_id, new_chat_id)
         for chat_id in (old_chat_id, new_chat_id):
             self._settings.pop(chat_id, None)
-            self._bank_sets.pop(chat_id, None)
+            self._banks_changed(chat_id)
             self._own_banks.pop(chat_id, None)
         self._known_chats.discard(old_chat_id)
         self._known_chats.add(new_chat_id)
@@ -863,7 +877,8 @@ class ModerationService:
         bank = await self._store.bank_by_name(name.strip())
         if bank is None or bank.kind != SHARED_BANK:
             raise BankError(
-                f"there is no shared bank named {name.strip()!r}; /bank list shows yours"
+                f"there is no shared bank named {name.strip()[:40]!r}; ask its owner for the "
+                "exact name (they see it with /bank list in a private chat with me)"
             )
         return bank
 
@@ -895,7 +910,7 @@ class ModerationService:
             changed = await self._store.subscribe(chat_id, bank.id, by=actor.id, at=time.time())
         else:
             changed = await self._store.unsubscribe(chat_id, bank.id)
-        self._bank_sets.pop(chat_id, None)
+        self._banks_changed(chat_id)
         if changed:
             await self._audit(
                 AuditEvent(
@@ -956,6 +971,32 @@ class ModerationService:
         source: str = "import",
     ) -> ImportResult:
         """Add a parsed hash list to a bank; items already in it are skipped."""
+        # One import per bank at a time: two at once would each miss the other's items.
+        async with self.keyed_lock("import", 0, bank.id):
+            ids = await self._import(bank, items, actor, chat_id, origin, source)
+        await self._audit(
+            AuditEvent(
+                chat_id=chat_id,
+                event="import",
+                actor_id=actor.id if actor else None,
+                actor_name=actor.name if actor else "",
+                detail=f"{len(ids)} entries into bank {bank.name} from {origin}"[:200],
+                at=time.time(),
+            )
+        )
+        log.info("bank_imported bank=%d added=%d skipped=%d", bank.id, len(ids),
+                 len(items) - len(ids))  # fmt: skip
+        return ImportResult(added=len(ids), already=len(items) - len(ids))
+
+    async def _import(
+        self,
+        bank: Bank,
+        items: list[ListItem],
+        actor: Person | None,
+        chat_id: int,
+        origin: str,
+        source: str,
+    ) -> range:
         known = set((await self._bank_keys(bank.id)).values())
         # A large list takes a second or more to sift and index: off the event loop.
         fresh = await asyncio.to_thread(_new_items, items, known, origin)
@@ -971,19 +1012,7 @@ class ModerationService:
             await self._on_index(
                 lambda: self._index.add_entries(self._matcher.indexable(e) for e in entries())
             )
-        await self._audit(
-            AuditEvent(
-                chat_id=chat_id,
-                event="import",
-                actor_id=actor.id if actor else None,
-                actor_name=actor.name if actor else "",
-                detail=f"{len(ids)} entries into bank {bank.name} from {origin}"[:200],
-                at=time.time(),
-            )
-        )
-        log.info("bank_imported bank=%d added=%d skipped=%d", bank.id, len(ids),
-                 len(items) - len(ids))  # fmt: skip
-        return ImportResult(added=len(ids), already=len(items) - len(ids))
+        return ids
 
     async def _bank_keys(self, bank_id: int) -> dict[int, object]:
         """Each active entry of the bank, as the key ``_item_key`` gives its fingerprints."""
@@ -992,25 +1021,40 @@ class ModerationService:
     async def export_entries(self, bank: Bank) -> list[Entry]:
         return await self._store.bank_entries(bank.id)
 
-    async def sync_operator_bank(self, name: str, path: str, items: list[ListItem]) -> SyncResult:
-        """Make an operator bank hold exactly the items of its file (added and removed)."""
+    async def operator_bank(self, name: str, path: str) -> Bank:
+        """The operator bank of a list file, made on first use."""
         bank = await self._store.bank_by_name(name)
         if bank is None:
-            bank = await self._store.create_bank(
-                name, OPERATOR_BANK, owner_id=None, at=time.time(), source=path
-            )
-        elif bank.kind != OPERATOR_BANK:
+            with contextlib.suppress(BankExistsError):
+                await self._store.create_bank(
+                    name, OPERATOR_BANK, owner_id=None, at=time.time(), source=path
+                )
+            bank = await self._store.bank_by_name(name)
+            assert bank is not None
+        if bank.kind != OPERATOR_BANK:
             raise BankError(f"bank name {name!r} is taken by a {bank.kind} bank")
-        existing = await self._bank_keys(bank.id)
-        wanted = {_item_key(item.fingerprints) for item in items}
-        stale = [entry_id for entry_id, key in existing.items() if key not in wanted]
-        removed = await self._remove(0, bank, stale, None)
+        return bank
+
+    def use_operator_banks(self, bank_ids: tuple[int, ...]) -> None:
+        """The operator banks groups use: those of the files the config names now (a file
+        dropped from the config stops matching, though its bank stays in the database)."""
+        if bank_ids != self._operator_banks:
+            self._operator_banks = bank_ids
+            self._banks_changed()
+
+    async def sync_operator_bank(
+        self, bank: Bank, path: str, items: list[ListItem], *, removals: bool = True
+    ) -> SyncResult:
+        """Make an operator bank hold the items of its file: new ones are added and, with
+        ``removals``, entries no longer in the file are removed."""
+        removed: list[Entry] = []
+        if removals:
+            existing = await self._bank_keys(bank.id)
+            stale = await asyncio.to_thread(_stale_entries, existing, items)
+            removed = await self._remove(0, bank, stale, None)
         result = await self.import_items(
             bank, items, actor=None, chat_id=0, origin=Path(path).name, source="file"
         )
-        if bank.id not in self._operator_banks:
-            self._operator_banks += (bank.id,)
-            self._bank_sets.clear()
         return SyncResult(bank=bank, added=result.added, removed=len(removed))
 
     # -- self-submission ------------------------------------------------------------------
@@ -1074,7 +1118,7 @@ class ModerationService:
             assert bank is not None
         if self._self_bank != bank.id:
             self._self_bank = bank.id
-            self._bank_sets.clear()
+            self._banks_changed()
         return bank
 
     async def user_cases(self, user_id: int) -> list[Case]:
@@ -1099,9 +1143,11 @@ class ModerationService:
             )
         if case.status == "withdrawn" and status != "withdrawn":
             raise BankError(f"case {case.code} was withdrawn by its submitter; it stays withdrawn")
-        changed = await self._store.set_case_status(case.code, status, at=time.time())
-        for entry in changed:
-            if status == "active":
+        entries = await self._store.set_case_status(case.code, status, at=time.time())
+        # Every entry of the case, whatever the database said before: a case suspended
+        # offline (by the CLI) must still stop matching here when the person withdraws it.
+        for entry in entries:
+            if entry.active:
                 await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
             else:
                 await self._on_index(self._index.remove_entry, entry.id)
@@ -1167,6 +1213,12 @@ def normalize_case_code(text: str) -> str:
     if compact.startswith("HG"):
         compact = compact[2:]
     return f"HG-{compact[:4]}-{compact[4:]}" if len(compact) == 8 else text.strip().upper()
+
+
+def _stale_entries(existing: dict[int, object], items: list[ListItem]) -> list[int]:
+    """Entries whose fingerprints none of the items has."""
+    wanted = {_item_key(item.fingerprints) for item in items}
+    return [entry_id for entry_id, key in existing.items() if key not in wanted]
 
 
 def _keys_by_entry(hashes: list[tuple[int, str, int]]) -> dict[int, object]:

@@ -2,9 +2,12 @@
 
 Each file in ``[banks] files`` becomes the bank ``operator:<file stem>``. It is loaded at
 start (before the bot takes updates, so the lists are in force from the first message)
-and re-read whenever its size or modification time changes. A file that disappears or
-cannot be read leaves its bank as it was: a deployment must not lose a list because a
-sync job briefly moved the file.
+and re-read whenever its size or modification time changes.
+
+A list must never shrink by accident: a file that disappears or cannot be read leaves its
+bank as it was, and a file with malformed lines (half written, or an error page saved in
+its place) only adds its good lines; entries are removed only when a clean file no longer
+has them. Write a new version beside the old one and rename it into place.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.moderation import BankError, ModerationService, SyncResult
+from bot.moderation import ModerationService, SyncResult
 from hashdb.lists import ListFormatError, read_list
+from hashdb.store import Bank
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +41,17 @@ class OperatorBanks:
         self._moderation = moderation
         self._files = files
         self._seen: dict[str, _Seen] = {}
+        self._banks: dict[str, Bank] = {}
 
     async def sync(self) -> list[SyncResult]:
         """Reload every file that changed since the last call (all of them the first time)."""
+        if not self._banks:
+            # Each configured file's bank, made now even if the file cannot be read yet, so
+            # its entries from earlier runs keep matching; banks of files no longer in the
+            # config stop matching.
+            for path in self._files:
+                self._banks[path] = await self._moderation.operator_bank(bank_name(path), path)
+            self._moderation.use_operator_banks(tuple(b.id for b in self._banks.values()))
         results: list[SyncResult] = []
         for path in self._files:
             result = await self._sync_one(path)
@@ -65,13 +77,16 @@ class OperatorBanks:
             log.warning(
                 "operator_list_line path=%s line=%d %s", path, problem.line, problem.message
             )
-        try:
-            result = await self._moderation.sync_operator_bank(
-                bank_name(path), str(path), list(parsed.items)
+        if parsed.problems:
+            log.warning(
+                "operator_list_not_clean path=%s bad_lines=%d: new lines are added, nothing "
+                "is removed until a clean file is read",
+                path,
+                len(parsed.problems),
             )
-        except BankError as exc:
-            log.error("operator_list_refused path=%s error=%s", path, exc)
-            return None
+        result = await self._moderation.sync_operator_bank(
+            self._banks[path], str(path), list(parsed.items), removals=not parsed.problems
+        )
         self._seen[path] = seen
         log.info(
             "operator_list_loaded bank=%s items=%d added=%d removed=%d bad_lines=%d",

@@ -20,7 +20,15 @@ from bot.moderation import BankError, ImportResult, Person
 from handlers.admin import MAX_ID, actor_of, admin_allowed, parse_number
 from handlers.common import MediaSkipped, fetch_and_hash, media_ref, person_of_user, sender_of
 from handlers.context import HashguardContext
-from hashdb.lists import ListFormatError, ListItem, ParsedList, parse_list, write_csv, write_text
+from hashdb.lists import (
+    ListFormatError,
+    ListItem,
+    ParsedList,
+    for_text_export,
+    parse_list,
+    write_csv,
+    write_text,
+)
 from hashdb.store import Bank, Entry
 
 log = logging.getLogger(__name__)
@@ -257,26 +265,40 @@ async def _editor(message: Message, context: HashguardContext, args: list[str]) 
 
 async def _entry(message: Message, context: HashguardContext, args: list[str]) -> None:
     """Where an entry came from and how often it matched, to find and remove a bad one."""
-    entry_id = parse_number(args[0], 1, MAX_ID) if args else None
-    if entry_id is None:
+    if not args:
         raise BankError("give the entry id: /bank entry 12 (as /logs shows it)")
+    entry_id = parse_number(args[0], 1, MAX_ID)
+    if entry_id is None:
+        raise BankError(f"entry id {args[0][:40]!r} is not valid; expected a number like 12")
     moderation = context.services.moderation
     entry = await moderation.entry(entry_id)
     bank = await moderation.bank(entry.bank_id) if entry is not None else None
+    curator = False
     if _in_group(message):
         if not await admin_allowed(message, context, "bank entry"):
             return
         visible = bank is not None and bank.id in await moderation.bank_ids(message.chat.id)
+        if bank is not None and message.from_user is not None and message.sender_chat is None:
+            curator = bank.can_edit(message.from_user.id)
     else:
-        visible = bank is not None and bank.can_edit(_user(message).id)
+        visible = curator = bank is not None and bank.can_edit(_user(message).id)
     if entry is None or bank is None or not visible:
         raise BankError(f"there is no entry #{entry_id} in the banks you can see here")
     added = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(entry.added_at))
     where = "this group's bank" if bank.kind == "group" else f"bank {bank.name!r} ({bank.kind})"
+    # Who added it and from which file is for the group's own entries and the bank's
+    # curators; a self-submission never says who submitted it.
+    if bank.kind == "self":
+        source = f"Submitted {added} by the person it shows"
+    elif bank.kind == "group" or curator:
+        source = f"Added {added} by {entry.added_by or 'the operator'} via {entry.source}" + (
+            f" ({entry.origin})" if entry.origin else ""
+        )
+    else:
+        source = f"Added {added} via {entry.source}"
     lines = [
         f"Entry #{entry.id} in {where}: " + ("active" if entry.active else "removed"),
-        f"Added {added} by {entry.added_by or 'the operator'} via {entry.source}"
-        + (f" ({entry.origin})" if entry.origin else ""),
+        source,
         f"Fingerprints: {', '.join(sorted({f.signal for f in entry.fingerprints}))} "
         f"({len(entry.fingerprints)})",
         f"Matched {entry.hits} upload(s)"
@@ -286,7 +308,7 @@ async def _entry(message: Message, context: HashguardContext, args: list[str]) -
             else ""
         ),
     ]
-    if entry.reason:
+    if entry.reason and (bank.kind == "group" or curator):
         lines.append(f"Reason: {entry.reason}")
     await message.reply_text("\n".join(lines))
 
@@ -338,6 +360,8 @@ def _options(words: list[str], flags: tuple[str, ...]) -> tuple[str | None, set[
                 f"unexpected {word[:40]!r}; expected a bank name and optionally "
                 + " or ".join(flags)
             )
+    if name is not None and name.lower().lstrip("-") in ("csv", "txt", "text", "strict"):
+        raise BankError(f"{name!r} is not a bank name; expected one of: {', '.join(flags)}")
     return name, found
 
 
@@ -347,7 +371,10 @@ async def import_command(update: Update, context: HashguardContext) -> None:
     if message is None:
         return
     text = message.caption if message.document is not None else message.text
-    words = (text or "").split()[1:]
+    first, *words = (text or "/import").split()
+    addressed = first.partition("@")[2]
+    if addressed and addressed.lower() != (context.bot.username or "").lower():
+        return  # "/import@otherbot": for another bot in the group
     document = message.document
     if document is None and message.reply_to_message is not None:
         document = message.reply_to_message.document
@@ -420,18 +447,24 @@ async def export_command(update: Update, context: HashguardContext) -> None:
     if message is None:
         return
     try:
-        name, flags = _options(list(context.args or []), ("csv",))
+        name, flags = _options(list(context.args or []), ("csv", "txt", "text"))
         bank = await _target_bank(message, context, name, "export")
         if bank is None:
             return
         # A hash list in a group would let anyone test edited copies against it.
+        if message.sender_chat is not None or message.from_user is None:
+            raise BankError(
+                "send /export as yourself (not anonymously), so I can send the list to you "
+                "privately"
+            )
         recipient = _user(message)
     except BankError as exc:
         await message.reply_text(f"{exc}.")
         return
     entries = await context.services.moderation.export_entries(bank)
     fmt = "csv" if "csv" in flags else "txt"
-    data = await asyncio.to_thread(_export_bytes, bank, entries, fmt)
+    min_quality = context.services.config.matching.pdq_min_quality
+    data = await asyncio.to_thread(_export_bytes, bank, entries, fmt, min_quality)
     label = "this group's bank" if bank.kind == "group" else f"bank {bank.name}"
     file_name = f"hashguard-{bank.name.replace(':', '_')}.{fmt}"
     try:
@@ -452,7 +485,7 @@ async def export_command(update: Update, context: HashguardContext) -> None:
         await message.reply_text("I sent you the list privately.")
 
 
-def _export_bytes(bank: Bank, entries: list[Entry], fmt: str) -> bytes:
+def _export_bytes(bank: Bank, entries: list[Entry], fmt: str, min_quality: int) -> bytes:
     items = [ListItem(e.fingerprints, reason=e.reason) for e in entries]
     out = io.StringIO()
     if fmt == "csv":
@@ -465,7 +498,14 @@ def _export_bytes(bank: Bank, entries: list[Entry], fmt: str) -> bytes:
         )
     else:
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        write_text(items, out, header=f"hashguard export of {bank.name}, {stamp}")
+        kept, dropped = for_text_export(items, min_quality)
+        header = f"hashguard export of {bank.name}, {stamp}"
+        if dropped:
+            header += (
+                f"\n{dropped} low-detail PDQ hash(es) left out: they only match exact "
+                "copies, and this format cannot say so (export as CSV to keep them)"
+            )
+        write_text(kept, out, header=header)
     return out.getvalue().encode()
 
 

@@ -28,6 +28,10 @@ async def post_audit(application: HashguardApp, event: AuditEvent) -> None:
     services = application.bot_data.services
     if services is None:
         return
+    if event.chat_id >= 0:
+        # Not a group's event: a private chat's (a person's banks, self-submissions) or the
+        # operator's (chat 0). Those never go to a log chat.
+        return
     settings = await services.moderation.settings(event.chat_id)
     if not settings.log_chat or settings.log_chat == event.chat_id:
         return

@@ -548,7 +548,7 @@ def _parse_csv(lines: Iterator[str], progress: Callable[[int], None] | None) -> 
             progress(read)
             next_progress = (read // PROGRESS_EVERY + 1) * PROGRESS_EVERY
         row = _fit_row(row, width)
-        name, text, label, reason, quality, seconds = [row[i].strip() for i in at]
+        name, text, label, reason, quality, seconds = [_unsafe(row[i].strip()) for i in at]
         if _is_skipped_row(name, row):
             continue
         try:
@@ -750,10 +750,36 @@ def write_csv(
                 seconds = f"{fingerprint.seconds or 0.0:.3f}"
             elif not signal.has_quality:
                 quality = None
-            cells = [signal.name, signal.format(fingerprint.value), label, item.reason]
-            writer.writerow([*cells, "" if quality is None else quality, seconds, *values])
+            cells = [
+                signal.name,
+                signal.format(fingerprint.value),
+                _safe(label),
+                _safe(item.reason),
+            ]
+            writer.writerow(
+                [*cells, "" if quality is None else quality, seconds, *map(_safe, values)]
+            )
             written += 1
     return written
+
+
+#: What a spreadsheet takes for the start of a formula: cells starting so get a "'" first.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe(value: object) -> object:
+    """A text cell made inert for spreadsheets: labels and reasons come from other people's
+    lists, and ``=HYPERLINK(...)`` in a cell runs when an admin opens the export."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _unsafe(text: str) -> str:
+    """The inverse of ``_safe`` when reading a cell back."""
+    if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS):
+        return text[1:]
+    return text
 
 
 def _extra_cells(
@@ -771,6 +797,32 @@ def _extra_cells(
             f"expected one of: {', '.join(extra_fields) or '(none declared)'}"
         )
     return ["" if values.get(name) is None else values[name] for name in extra_fields]
+
+
+def for_text_export(items: Iterable[ListItem], min_quality: int) -> tuple[list[ListItem], int]:
+    """The items as the text format can carry them, and how many PDQ hashes were left out.
+
+    A ``pdq`` line has no quality, and is read back as fully trusted. A PDQ hash below
+    ``min_quality`` (a flat or tiny image, which the bot only matches exactly) would come
+    back as one that deletes near matches, so it is left out; the CSV format keeps it.
+    vPDQ frames carry their quality in the line and are kept.
+    """
+    kept: list[ListItem] = []
+    dropped = 0
+    for item in items:
+        fingerprints = tuple(
+            f
+            for f in item.fingerprints
+            if f.signal != PDQ.name or f.quality is None or f.quality >= min_quality
+        )
+        dropped += len(item.fingerprints) - len(fingerprints)
+        if fingerprints:
+            kept.append(
+                item
+                if len(fingerprints) == len(item.fingerprints)
+                else ListItem(fingerprints, item.label, item.reason, item.line)
+            )
+    return kept, dropped
 
 
 def fingerprint_set(items: Iterable[ListItem]) -> set[tuple[str, int]]:

@@ -717,9 +717,11 @@ class SQLiteStore:
             )
         async with self._transaction("change a case") as db:
             rows = list(
-                await db.execute_fetchall("SELECT id, user_id FROM cases WHERE code = ?", (code,))
+                await db.execute_fetchall("SELECT id, status FROM cases WHERE code = ?", (code,))
             )
-            if not rows:
+            # A withdrawal is the person's decision: nothing else undoes it, even a change
+            # that was decided at the same moment.
+            if not rows or (rows[0][1] == "withdrawn" and status != "withdrawn"):
                 return []
             case_id = rows[0][0]
             await db.execute(
@@ -733,11 +735,12 @@ class SQLiteStore:
                         (case_id,),
                     )
                 ]
-                return await self._remove_entries(db, "e.case_id = ?", (case_id,), ids, None, at)
-            await db.execute(
-                "UPDATE entries SET removed_at = NULL, removed_by = NULL WHERE case_id = ?",
-                (case_id,),
-            )
+                await self._remove_entries(db, "e.case_id = ?", (case_id,), ids, None, at)
+            else:
+                await db.execute(
+                    "UPDATE entries SET removed_at = NULL, removed_by = NULL WHERE case_id = ?",
+                    (case_id,),
+                )
             return await self._load_entries(db, "WHERE e.case_id = ?", (case_id,))
 
     async def accept_self_submission(self, user_id: int, *, at: float) -> None:

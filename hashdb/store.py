@@ -293,8 +293,9 @@ class Store(Protocol):
     async def count_cases_since(self, user_id: int, since: float) -> int: ...
 
     async def set_case_status(self, code: str, status: str, *, at: float) -> list[Entry]:
-        """Change a case's status; leaving "active" removes its entries (returned),
-        returning to "active" restores them."""
+        """Change a case's status and return its entries as they now are: leaving "active"
+        removes them, returning to "active" restores them. A withdrawn case stays withdrawn
+        (nothing changes and [] is returned), as does an unknown code."""
 
     async def accept_self_submission(self, user_id: int, *, at: float) -> None:
         """Remember that the person read and accepted what self-submission does."""

@@ -99,7 +99,12 @@ async def test_shared_bank_serves_subscribed_groups_and_only_its_curators_change
         send(fake, command(SECOND, SECOND_ADMIN, f"/bank entry {entry_id}"))
         shown = await bot_reply(fake, f"Entry #{entry_id}")
         assert "bank 'trusted-list' (shared): active" in shown
-        assert "Matched 1 upload(s)" in shown and "Reason: seen elsewhere" in shown
+        assert "Matched 1 upload(s)" in shown
+        # Who added it and why is for the bank's curators: the owner sees it privately.
+        assert "Reason" not in shown and str(ADMIN["id"]) not in shown
+        send(fake, command(private_chat(ADMIN), ADMIN, f"/bank entry {entry_id}"))
+        owner_view = await bot_reply(fake, f"by {ADMIN['id']} via reply")
+        assert "Reason: seen elsewhere" in owner_view
         send(fake, command(SECOND, SECOND_ADMIN, "/bank entry 99999"))
         assert "no entry #99999" in await bot_reply(fake, "no entry #99999")
 
@@ -209,3 +214,40 @@ def _item(image: Image.Image) -> Any:
     from hashdb.lists import ListItem
 
     return ListItem(hash_photo(encode(image)).stored[:1])
+
+
+async def test_a_list_caption_or_a_bank_curator_cannot_shield_blocked_media(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    import time
+
+    from tests.e2e.test_core_flow import block_by_reply
+
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(721)
+    async with run_bot():
+        source, _ = post(fake, CHAT, MEMBER, original)
+        await block_by_reply(fake, source)
+
+        # A blocked photo sent as a file with an "/import" caption is still checked.
+        data = encode(edited_copy(original))
+        file = fake.add_file(data)
+        disguised = document_message(
+            CHAT, MEMBER, file, mime_type="image/jpeg", file_name="a.jpg", caption="/import"
+        )
+        send(fake, disguised)
+        await deleted(fake, disguised)
+
+        # A member curating a bank of their own adds a harmless photo to it, then edits the
+        # blocked photo into that message: the edit is caught like any other.
+        send(fake, command(private_chat(MEMBER), MEMBER, "/bank create my-own"))
+        await bot_reply(fake, "Bank 'my-own' created")
+        harmless, _ = post(fake, CHAT, MEMBER, photo(722))
+        send(fake, command(CHAT, MEMBER, "/bank add my-own", reply_to=harmless))
+        await bot_reply(fake, "Added to bank 'my-own'")
+        swapped = dict(harmless)
+        file = fake.add_file(encode(edited_copy(original)))
+        swapped["photo"] = photo_message(CHAT, MEMBER, file, width=480, height=360)["photo"]
+        swapped["edit_date"] = int(time.time())
+        fake.push_update({"edited_message": swapped})
+        await deleted(fake, harmless)

@@ -798,3 +798,17 @@ def test_list_problem_and_items_are_values() -> None:
     assert hash(ListItem((pdq(PDQ_A),), "a")) == hash(ListItem((pdq(PDQ_A),), "a"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         SINGLE.label = "x"  # type: ignore[misc]
+
+
+def test_csv_cells_that_look_like_formulas_are_made_inert_and_read_back() -> None:
+    item = ListItem(
+        (Fingerprint("pdq", 7, 100), Fingerprint("phash", 9)),
+        label='=HYPERLINK("http://x")',
+        reason="-1 @mention +x",
+    )
+    out = io.StringIO()
+    write_csv([item], out)
+    rows = out.getvalue().splitlines()[1:]
+    assert all("'=HYPERLINK" in row and ",'-1 @mention +x" in row for row in rows)
+    [back] = parse_list(out.getvalue()).items
+    assert (back.label, back.reason) == (item.label, item.reason)

@@ -588,7 +588,7 @@ async def test_count_cases_since(store: Store) -> None:
     assert await store.count_cases_since(STRANGER, T0) == 0
 
 
-async def test_withdrawing_a_case_removes_its_entries_and_reactivating_restores_them(
+async def test_a_suspended_case_loses_its_entries_and_gets_them_back_on_resume(
     store: Store,
 ) -> None:
     bank = await _self_bank(store)
@@ -598,16 +598,17 @@ async def test_withdrawing_a_case_removes_its_entries_and_reactivating_restores_
     )
     _, kept = await store.add_case(USER, "KEEP", "photo", _submission(bank, (PHASH_A,)), at=T0)
 
-    removed = await store.set_case_status("K7Q2", "withdrawn", at=T0 + 10)
+    removed = await store.set_case_status("K7Q2", "suspended", at=T0 + 10)
 
     assert sorted(e.id for e in removed) == [entry.id, extra.id]
     assert all(e.removed_at == T0 + 10 and not e.active for e in removed)
     assert await store.active_entries() == [kept]
     assert await store.bank_entries(bank.id) == [kept]
-    withdrawn = await store.get_case("K7Q2")
-    assert withdrawn is not None and withdrawn.status == "withdrawn"
-    # Already inactive: a further change away from "active" has nothing left to remove.
-    assert await store.set_case_status("K7Q2", "suspended", at=T0 + 20) == []
+    # Already inactive: a further change away from "active" returns the case's entries,
+    # still removed, so a caller can make sure none of them matches.
+    again = await store.set_case_status("K7Q2", "suspended", at=T0 + 20)
+    assert sorted(e.id for e in again) == [entry.id, extra.id]
+    assert not any(e.active for e in again)
 
     restored = await store.set_case_status("K7Q2", "active", at=T0 + 30)
 
@@ -615,6 +616,19 @@ async def test_withdrawing_a_case_removes_its_entries_and_reactivating_restores_
     assert sorted(await store.active_entries(), key=lambda e: e.id) == [entry, extra, kept]
     active = await store.get_case("K7Q2")
     assert active is not None and active.status == "active"
+
+
+async def test_a_withdrawn_case_stays_withdrawn(store: Store) -> None:
+    bank = await _self_bank(store)
+    _, entry = await store.add_case(USER, "K7Q2", "photo", _submission(bank), at=T0)
+    [removed] = await store.set_case_status("K7Q2", "withdrawn", at=T0 + 1)
+    assert removed.id == entry.id and not removed.active
+
+    assert await store.set_case_status("K7Q2", "active", at=T0 + 2) == []
+    assert await store.set_case_status("K7Q2", "suspended", at=T0 + 3) == []
+    case = await store.get_case("K7Q2")
+    assert case is not None and case.status == "withdrawn"
+    assert await store.count_active_entries(bank.id) == 0
 
 
 async def test_suspending_a_case_removes_its_entries(store: Store) -> None:
