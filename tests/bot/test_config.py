@@ -98,3 +98,18 @@ def test_bad_values_name_key_value_and_accepted(
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml", environ={"HASHGUARD_TELEGRAM_TOKEN": "x"})
+
+
+def test_operator_list_files_must_make_distinct_banks(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(
+            None,
+            environ={"HASHGUARD_BANKS_FILES": "a/ncii.txt, b/NCII.csv"},
+            require_token=False,
+        )
+    assert "'a/ncii.txt' and 'b/NCII.csv'" in str(raised.value)
+    assert "operator:ncii" in str(raised.value)
+    config = load_config(
+        None, environ={"HASHGUARD_BANKS_FILES": "a/one.txt,b/two.csv"}, require_token=False
+    )
+    assert config.banks.files == ("a/one.txt", "b/two.csv")

@@ -283,3 +283,52 @@ async def test_blocking_the_same_video_file_twice_reuses_the_entry(store: SQLite
         CHAT, fps, actor=ADMIN, reason="", message_id=2, sender=None, file_unique_id="V1"
     )
     assert first.created and not second.created and first.entry.id == second.entry.id
+
+
+async def test_concurrent_imports_into_one_bank_add_each_item_once(store: SQLiteStore) -> None:
+    import asyncio
+
+    from hashdb.lists import ListItem
+
+    service = ModerationService(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
+    await service.load()
+    bank = await service.own_bank(CHAT)
+    items = [ListItem((Fingerprint(PDQ.name, (n + 1) << 100, 100),)) for n in range(300)]
+    results = await asyncio.gather(
+        *(
+            service.import_items(bank, items, actor=ADMIN, chat_id=CHAT, origin="x.txt")
+            for _ in range(3)
+        )
+    )
+    assert sorted(r.added for r in results) == [0, 0, 300]
+    assert await store.count_active_entries(bank.id) == 300
+    assert service.index_size(CHAT) == 300
+    await service.close()
+
+
+async def test_a_withdrawal_stops_matching_even_after_an_offline_suspension(
+    store: SQLiteStore,
+) -> None:
+    running = ModerationService(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
+    await running.load()
+    await running.change_setting(CHAT, "use_self_submitted", "on", actor=ADMIN)
+    image = photo(870)
+    case = await running.self_submit(SENDER, hash_image(image))
+    assert case is not None
+    assert await running.find_match(CHAT, hash_image(edited_copy(image))) is not None
+
+    # The operator suspends the case from the command line: another service on the same
+    # database, which the running one does not hear about.
+    offline = ModerationService(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
+    await offline.set_case_status(case.code, "suspended", actor_id=None)
+    await offline.close()
+    # The person withdraws it through the running bot: it stops matching there at once.
+    withdrawn = await running.set_case_status(
+        case.code, "withdrawn", actor_id=SENDER.id, user_id=SENDER.id
+    )
+    assert withdrawn.status == "withdrawn"
+    assert await running.find_match(CHAT, hash_image(edited_copy(image))) is None
+    # And nothing brings a withdrawn case back.
+    with pytest.raises(ValueError, match="stays withdrawn"):
+        await running.set_case_status(case.code, "active", actor_id=None)
+    await running.close()

@@ -145,3 +145,41 @@ async def test_missing_file_is_logged_and_a_loaded_bank_outlives_its_file(
     # Nor a restart without it.
     async with run_bot(banks_files=files) as app:
         assert await is_deleted_on_sight(fake, app, edited_copy(listed))
+
+
+async def test_a_garbled_file_adds_its_good_lines_and_removes_nothing(
+    fake: FakeBotAPI, run_bot: RunBot, tmp_path: Path
+) -> None:
+    first, second = photo(921), photo(922)
+    path = tmp_path / "feed.txt"
+    path.write_text(pdq_line(first) + "\n")
+    async with run_bot(banks_files=str(path), banks_reload_seconds="1") as app:
+        bank = await operator_bank(app, "operator:feed")
+        assert await active_entries(app, bank) == 1
+        # An error page saved over the list, with one good line in it: the good line is
+        # added, and the first photo's entry is not removed on the strength of a bad file.
+        path.write_text(f"<html>\n<body>502 Bad Gateway</body>\n{pdq_line(second)}\n</html>\n")
+        deadline = asyncio.get_running_loop().time() + RELOAD_WAIT
+        while await active_entries(app, bank) < 2:
+            assert asyncio.get_running_loop().time() < deadline, "the list was not reloaded"
+            await asyncio.sleep(0.1)
+        assert await is_deleted_on_sight(fake, app, edited_copy(first))
+        # A clean file is applied in full again.
+        path.write_text(pdq_line(second) + "\n")
+        deadline = asyncio.get_running_loop().time() + RELOAD_WAIT
+        while await active_entries(app, bank) != 1:
+            assert asyncio.get_running_loop().time() < deadline, "the list was not reloaded"
+            await asyncio.sleep(0.1)
+        assert not await is_deleted_on_sight(fake, app, edited_copy(first))
+
+
+async def test_a_list_dropped_from_the_config_stops_matching(
+    fake: FakeBotAPI, run_bot: RunBot, tmp_path: Path
+) -> None:
+    listed = photo(931)
+    path = tmp_path / "old.txt"
+    path.write_text(pdq_line(listed) + "\n")
+    async with run_bot(banks_files=str(path)) as app:
+        assert await is_deleted_on_sight(fake, app, edited_copy(listed))
+    async with run_bot() as app:
+        assert not await is_deleted_on_sight(fake, app, edited_copy(listed))

@@ -318,3 +318,41 @@ async def test_only_fingerprints_are_kept_never_the_media(
         content = path.read_bytes()
         for what, needle in needles.items():
             assert needle not in content, f"{what} was found in {path}"
+
+
+async def test_who_submitted_stays_private_from_groups_and_log_chats(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    log_chat = -1009999999999
+    fake.set_admins(OPTED_IN["id"], [ADMIN])
+    own = photo(851)
+    async with run_bot(moderation_log_chat=str(log_chat)):
+        await set_in(fake, OPTED_IN, "use_self_submitted on")
+        await accept(fake, SUBMITTER)
+        _, code = await submit(fake, SUBMITTER, own)
+        copy, _ = post(fake, OPTED_IN, MEMBER, edited_copy(own))
+        await gone(fake, OPTED_IN["id"], copy)
+        await fake.wait_for("sendMessage", lambda c: "match_deleted" in (c.str_param("text") or ""))
+        # The group's admins can look the entry up, but not who submitted it.
+        entry_id = next(
+            int(m.group(1))
+            for m in (
+                re.search(r"entry #(\d+)", c.str_param("text") or "")
+                for c in fake.calls_to("sendMessage")
+                if c.int_param("chat_id") == log_chat
+            )
+            if m
+        )
+        mark = time.monotonic()
+        send(fake, command(OPTED_IN, ADMIN, f"/bank entry {entry_id}"))
+        shown = await bot_reply(fake, f"Entry #{entry_id}", since=mark)
+        assert "by the person it shows" in shown
+        assert str(SUBMITTER["id"]) not in shown and code not in shown
+        # The log chat saw the group's match, never the submission or the case code.
+        logged = " ".join(
+            c.str_param("text") or ""
+            for c in fake.calls_to("sendMessage")
+            if c.int_param("chat_id") == log_chat
+        )
+        assert "<b>self_submit</b>" not in logged and code not in logged
+        assert str(SUBMITTER["id"]) not in logged

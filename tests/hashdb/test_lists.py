@@ -812,3 +812,15 @@ def test_csv_cells_that_look_like_formulas_are_made_inert_and_read_back() -> Non
     assert all("'=HYPERLINK" in row and ",'-1 @mention +x" in row for row in rows)
     [back] = parse_list(out.getvalue()).items
     assert (back.label, back.reason) == (item.label, item.reason)
+
+
+def test_text_export_leaves_out_pdq_hashes_it_would_make_trusted() -> None:
+    from hashdb.lists import for_text_export
+
+    sure = ListItem((Fingerprint("pdq", 1, 90), Fingerprint("phash", 2)), label="a")
+    flat = ListItem((Fingerprint("pdq", 3, 20),))
+    mixed = ListItem((Fingerprint("pdq", 4, 10), Fingerprint("phash", 5)))
+    frames = ListItem((Fingerprint("vpdq", 6, 10, seconds=0.0),))
+    kept, dropped = for_text_export([sure, flat, mixed, frames], min_quality=50)
+    assert dropped == 2
+    assert kept == [sure, ListItem((Fingerprint("phash", 5),)), frames]
