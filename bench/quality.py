@@ -26,30 +26,34 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import load_config  # noqa: E402
-from bot.moderation import ModerationService, Person  # noqa: E402
-from hashdb.fingerprint import MediaDecodeError, MediaFingerprints  # noqa: E402
-from hashdb.photo import hash_photo  # noqa: E402
-from hashdb.sqlite_store import SQLiteStore  # noqa: E402
+from bot.config import load_config
+from bot.moderation import ModerationService, Person
+from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
+from hashdb.photo import hash_photo
+from hashdb.sqlite_store import SQLiteStore
 
 CHAT = -1001
 ADMIN = Person(1, "bench")
 
 
-def _hash(path: str) -> tuple[str, MediaFingerprints | None, float]:
+def _hash(path: str, for_block: bool) -> tuple[str, MediaFingerprints | None, float]:
     started = time.perf_counter()
     try:
-        fingerprints: MediaFingerprints | None = hash_photo(Path(path).read_bytes())
+        data = Path(path).read_bytes()
+        fingerprints: MediaFingerprints | None = hash_photo(data, for_block=for_block)
     except MediaDecodeError:
         fingerprints = None
     return path, fingerprints, time.perf_counter() - started
 
 
-def _hash_all(paths: list[str], workers: int) -> dict[str, MediaFingerprints | None]:
+def _hash_all(
+    paths: list[str], workers: int, *, for_block: bool = False
+) -> dict[str, MediaFingerprints | None]:
     results: dict[str, MediaFingerprints | None] = {}
     seconds = 0.0
     with ProcessPoolExecutor(workers) as pool:
-        for path, fingerprints, took in pool.map(_hash, paths, chunksize=8):
+        flags = [for_block] * len(paths)
+        for path, fingerprints, took in pool.map(_hash, paths, flags, chunksize=8):
             results[path] = fingerprints
             seconds += took
     _hash_all.cpu_seconds += seconds  # type: ignore[attr-defined]
@@ -75,7 +79,8 @@ async def _run(corpus: Path, workers: int, folder: Path) -> dict[str, object]:
     await service.load()
 
     started = time.perf_counter()
-    hashed = _hash_all([str(corpus / row["path"]) for row in originals], workers)
+    # Originals are hashed as /block hashes them, the rest as uploads are.
+    hashed = _hash_all([str(corpus / row["path"]) for row in originals], workers, for_block=True)
     entry_of: dict[int, str] = {}
     for row in originals:
         fingerprints = hashed[str(corpus / row["path"])]
@@ -138,7 +143,8 @@ async def _run(corpus: Path, workers: int, folder: Path) -> dict[str, object]:
     cpu = _hash_all.cpu_seconds  # type: ignore[attr-defined]
     print(
         f"{images} images in {elapsed:.1f} s with {workers} worker(s): "
-        f"{images / cpu:.1f} images/s per core (hashing), {images / elapsed:.1f} images/s end to end"
+        f"{images / cpu:.1f} images/s per core (hashing), "
+        f"{images / elapsed:.1f} images/s end to end"
     )
     return {
         "variants": variant_total,

@@ -80,6 +80,8 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "pdq_min_quality": _Key(int, 50, _int_range(0, 100)),
         "phash_max_distance": _Key(int, PHASH.default_max_distance, _int_range(0, 32)),
         "phash_auto_delete": _Key(bool, False),
+        "local_match": _Key(str, "delete", _one_of("delete", "review", "off")),
+        "local_min_points": _Key(int, 20, _int_range(8, 500)),
     },
     "media": {
         "max_file_bytes": _Key(int, BOT_API_DOWNLOAD_CAP, _int_range(1, 2**40)),
@@ -147,6 +149,11 @@ class MatchingConfig:
     pdq_min_quality: int
     phash_max_distance: int
     phash_auto_delete: bool
+    #: What a local-feature match (a crop, tilt or screenshot of a blocked photo) does:
+    #: "delete" like any match, "review" posts it for the admins, "off" ignores it.
+    local_match: str
+    #: Matched points, consistent with one similarity transform, that make a local match.
+    local_min_points: int
 
 
 @dataclass(frozen=True, slots=True)

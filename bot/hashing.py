@@ -83,7 +83,7 @@ class Fingerprinter:
             for _ in range(self._workers):
                 pool.submit(os.getpid)
 
-    async def hash_photo(self, data: bytes) -> MediaFingerprints:
+    async def hash_photo(self, data: bytes, *, for_block: bool = False) -> MediaFingerprints:
         """Fingerprint an image; raises ``MediaDecodeError`` saying why it could not."""
         return await self._run(
             functools.partial(
@@ -91,6 +91,7 @@ class Fingerprinter:
                 data,
                 max_pixels=self._media.max_image_pixels,
                 max_bytes=self._media.max_file_bytes,
+                for_block=for_block,
             )
         )
 

@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from bot.config import MatchingConfig, VideoConfig
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex, IndexHit
+from hashdb.local import LocalIndex
 from hashdb.signals import PDQ, PHASH, VPDQ
 from hashdb.store import Entry
 from hashdb.video import VIDEO_KIND
 from hashdb.video_match import VideoComparison, VideoMatchRule, comparison_from_pairs
+
+#: The audit's name for a match found by local features rather than a hash.
+LOCAL_SIGNAL = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +41,15 @@ class Match:
     compared_pct: float | None = None
     #: The bank the entry belongs to (0 when unknown).
     bank_id: int = 0
+    #: For a local-feature match (signal "local"): the consistent matched points.
+    points: int | None = None
 
     def describe(self) -> str:
         """A short note for the audit row."""
         if self.by_file_id:
             return "same Telegram file"
+        if self.points is not None:
+            return f"local features: {self.points} matching points"
         if self.query_pct is None or self.compared_pct is None:
             return ""
         return f"frames: {self.query_pct:.0f}% of upload, {self.compared_pct:.0f}% of entry"
@@ -82,12 +90,24 @@ class Matcher:
         *,
         include_phash: bool,
         max_distance: int,
+        local: LocalIndex | None = None,
     ) -> list[Match]:
-        """Every entry of these banks the fingerprints match, best first (one per entry)."""
+        """Every entry of these banks the fingerprints match, best first (one per entry).
+
+        A photo that no hash matches is looked for in ``local`` (crops, tilts,
+        screenshots of blocked photos), when given.
+        """
         if fingerprints.kind == VIDEO_KIND:
             found = self._video_matches(index, bank_ids, fingerprints, max_distance)
         else:
             found = self._photo_matches(index, bank_ids, fingerprints, include_phash, max_distance)
+            if not found and local is not None and fingerprints.local is not None:
+                found = [
+                    Match(entry_id=hit.entry_id, signal=LOCAL_SIGNAL, distance=0, points=hit.points)
+                    for hit in local.search(
+                        fingerprints.local, bank_ids, self._matching.local_min_points
+                    )
+                ]
         return [dataclasses.replace(m, bank_id=index.bank_of(m.entry_id) or 0) for m in found]
 
     def _photo_matches(

@@ -31,6 +31,7 @@ from bot.settings import defaults as default_settings
 from bot.settings import describe as describe_setting
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex
+from hashdb.local import LocalFeatures, LocalIndex
 from hashdb.signals import PDQ, VPDQ, get_signal_type
 from hashdb.store import (
     GROUP_BANK,
@@ -106,6 +107,7 @@ class ModerationService:
         self._video = video
         self._matcher = Matcher(matching, video)
         self._index = BlocklistIndex()
+        self._local = LocalIndex()
         #: Whether ``load`` built the index; offline tools (CLI imports) never match, so
         #: they skip keeping one.
         self._loaded = False
@@ -136,6 +138,8 @@ class ModerationService:
         entries = await self._store.active_entries()
         indexable = [self._matcher.indexable(e) for e in entries]
         self._index = await self._on_index(BlocklistIndex.build, indexable)
+        features = await self._store.entry_features()
+        self._local = await self._on_index(_local_index, features)
         self._loaded = True
         own = await self._store.bank_by_name(SELF_BANK_NAME)
         self._self_bank = own.id if own is not None else None
@@ -151,6 +155,16 @@ class ModerationService:
         """
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._index_thread, functools.partial(function, *args))
+
+    async def _index_entry(self, entry: Entry, fingerprints: MediaFingerprints) -> None:
+        """Make a new entry matchable: its hashes and, for a photo, its local features."""
+        await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
+        if fingerprints.local is not None:
+            await self._on_index(self._local.add, entry.id, entry.bank_id, fingerprints.local)
+
+    async def _unindex(self, entry_id: int) -> None:
+        await self._on_index(self._index.remove_entry, entry_id)
+        await self._on_index(self._local.remove, entry_id)
 
     async def _audit(self, event: AuditEvent) -> int:
         event_id = await self._store.add_audit(event)
@@ -252,7 +266,7 @@ class ModerationService:
     ) -> list[Match]:
         if not bank_ids:
             return []
-        max_distance = (await self.settings(chat_id)).match_threshold
+        settings = await self.settings(chat_id)
         return await self._on_index(
             functools.partial(
                 self._matcher.matches,
@@ -260,7 +274,8 @@ class ModerationService:
                 bank_ids,
                 fingerprints,
                 include_phash=include_phash,
-                max_distance=max_distance,
+                max_distance=settings.match_threshold,
+                local=self._local if settings.local_match != "off" else None,
             )
         )
 
@@ -379,10 +394,11 @@ class ModerationService:
                         source="reply",
                         file_unique_id=file_unique_id,
                         bank_id=target.id,
+                        features=_features_of(fingerprints),
                     ),
                     at=time.time(),
                 )
-                await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
+                await self._index_entry(entry, fingerprints)
         bank_note = "" if target.kind == GROUP_BANK else f"bank {target.name}"
         if existing is not None:
             if file_unique_id:
@@ -489,7 +505,7 @@ class ModerationService:
             bank.id, entry_ids, removed_by=actor.id if actor else None, at=time.time()
         )
         for entry in removed:
-            await self._on_index(self._index.remove_entry, entry.id)
+            await self._unindex(entry.id)
         note = "" if bank.kind == GROUP_BANK else f"bank {bank.name}"
         if len(removed) > 20:
             # A bulk removal (an operator list shrinking) is one audit row, not thousands.
@@ -1091,10 +1107,11 @@ class ModerationService:
                     added_by=person.id,
                     source="self",
                     bank_id=bank.id,
+                    features=_features_of(fingerprints),
                 ),
                 at=now,
             )
-            await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
+            await self._index_entry(entry, fingerprints)
         await self._audit(
             AuditEvent(
                 chat_id=0,
@@ -1146,11 +1163,18 @@ class ModerationService:
         entries = await self._store.set_case_status(case.code, status, at=time.time())
         # Every entry of the case, whatever the database said before: a case suspended
         # offline (by the CLI) must still stop matching here when the person withdraws it.
+        features = {
+            entry_id: data
+            for entry_id, _, data in await self._store.entry_features([e.id for e in entries])
+        }
         for entry in entries:
             if entry.active:
                 await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
+                if entry.id in features:
+                    local = LocalFeatures.from_bytes(features[entry.id])
+                    await self._on_index(self._local.add, entry.id, entry.bank_id, local)
             else:
-                await self._on_index(self._index.remove_entry, entry.id)
+                await self._unindex(entry.id)
         await self._audit(
             AuditEvent(
                 chat_id=0,
@@ -1213,6 +1237,18 @@ def normalize_case_code(text: str) -> str:
     if compact.startswith("HG"):
         compact = compact[2:]
     return f"HG-{compact[:4]}-{compact[4:]}" if len(compact) == 8 else text.strip().upper()
+
+
+def _features_of(fingerprints: MediaFingerprints) -> bytes | None:
+    return fingerprints.local.to_bytes() if fingerprints.local is not None else None
+
+
+def _local_index(rows: list[tuple[int, int, bytes]]) -> LocalIndex:
+    index = LocalIndex()
+    index.add_many(
+        (entry_id, bank_id, LocalFeatures.from_bytes(data)) for entry_id, bank_id, data in rows
+    )
+    return index
 
 
 def _stale_entries(existing: dict[int, object], items: list[ListItem]) -> list[int]:

@@ -78,7 +78,7 @@ class Hashed:
     error: str = ""
 
 
-def hash_file(path: Path, budget: VideoBudget, max_pixels: int) -> Hashed:
+def hash_file(path: Path, budget: VideoBudget, max_pixels: int, for_block: bool = False) -> Hashed:
     """Fingerprint one file as the bot would (a video as it samples uploads)."""
     from hashdb.photo import hash_photo
     from hashdb.video import hash_animation
@@ -88,7 +88,7 @@ def hash_file(path: Path, budget: VideoBudget, max_pixels: int) -> Hashed:
             return Hashed(path, hash_animation(str(path), budget))
         data = path.read_bytes()
         try:
-            return Hashed(path, hash_photo(data, max_pixels=max_pixels))
+            return Hashed(path, hash_photo(data, max_pixels=max_pixels, for_block=for_block))
         except MediaDecodeError as photo_error:
             try:
                 return Hashed(path, hash_animation(data, budget))
@@ -118,7 +118,7 @@ def hash_files(
     workers = jobs or os.cpu_count() or 1
     if workers == 1 or len(paths) < 2:
         for path in paths:
-            yield hash_file(path, budget, config.media.max_image_pixels)
+            yield hash_file(path, budget, config.media.max_image_pixels, for_block)
         return
     with ProcessPoolExecutor(workers) as pool:
         yield from pool.map(
@@ -126,6 +126,7 @@ def hash_files(
             paths,
             [budget] * len(paths),
             [config.media.max_image_pixels] * len(paths),
+            [for_block] * len(paths),
             chunksize=4,
         )
 

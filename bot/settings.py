@@ -30,6 +30,8 @@ class GroupSettings:
     use_operator_banks: bool = True
     #: Match fingerprints people submitted of themselves (off unless a group opts in).
     use_self_submitted: bool = False
+    #: A crop, tilt or screenshot of a blocked photo: "delete", "review" or "off".
+    local_match: str = "delete"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,11 @@ SETTINGS: dict[str, _Spec] = {
     "use_self_submitted": _Spec(
         _bool, "on or off", "match what people submitted of themselves (default off)"
     ),
+    "local_match": _Spec(
+        _choice("delete", "review", "off"),
+        "delete, review or off",
+        "crops, tilts and screenshots of blocked photos: delete, or post for review",
+    ),
 }
 
 
@@ -118,6 +125,7 @@ def defaults(matching: MatchingConfig, moderation: ModerationConfig) -> GroupSet
         dry_run=moderation.dry_run,
         review_destination=moderation.review_destination,
         log_chat=moderation.log_chat,
+        local_match=matching.local_match,
     )
 
 

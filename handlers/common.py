@@ -223,7 +223,7 @@ async def _fetch_and_hash(
     try:
         if hasher == "video":
             return await fingerprinter.hash_video(data, for_block=for_block)
-        return await fingerprinter.hash_photo(data)
+        return await fingerprinter.hash_photo(data, for_block=for_block)
     except MediaDecodeError as exc:
         raise MediaSkipped(str(exc)) from None
     finally:

@@ -9,8 +9,12 @@ mirrored or rotated copy meets the single stored hash).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hashdb.signals import SIGNAL_TYPES, SignalType
+
+if TYPE_CHECKING:
+    from hashdb.local import LocalFeatures
 
 
 class MediaDecodeError(Exception):
@@ -59,3 +63,6 @@ class MediaFingerprints:
     truncated: bool = False
     #: Frames sampled before quality filtering (1 for a still image).
     frame_count: int = 1
+    #: Local features (ORB keypoints) of a still image, to find it cropped, tilted or inside
+    #: a screenshot; None for videos and featureless images.
+    local: LocalFeatures | None = None

@@ -256,8 +256,17 @@ CREATE INDEX entries_by_case ON entries (case_id) WHERE case_id IS NOT NULL;
 DROP INDEX entries_by_chat;
 """
 
+_SCHEMA_V8 = """
+-- Local features (ORB keypoints) of blocked photos, to find them cropped or screenshotted.
+CREATE TABLE entry_features (
+    entry_id  INTEGER PRIMARY KEY REFERENCES entries (id),
+    data      BLOB    NOT NULL
+);
+"""
+
 MIGRATIONS: list[str] = [
     _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6, _SCHEMA_V7,
+    _SCHEMA_V8,
 ]  # fmt: skip
 
 _ENTRY_COLUMNS = """
@@ -628,6 +637,28 @@ class SQLiteStore:
                         for row in rows
                     ]
             return result
+
+    async def entry_features(
+        self, entry_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, int, bytes]]:
+        query = (
+            "SELECT f.entry_id, e.bank_id, f.data FROM entry_features AS f "
+            "JOIN entries AS e ON e.id = f.entry_id WHERE e.removed_at IS NULL"
+        )
+        async with self._session("load local features") as db:
+            if entry_ids is None:
+                rows = await db.execute_fetchall(query + " ORDER BY f.entry_id", ())
+                return [(r[0], r[1], bytes(r[2])) for r in rows]
+            found: list[tuple[int, int, bytes]] = []
+            wanted = sorted(set(entry_ids))
+            for start in range(0, len(wanted), _IDS_PER_STATEMENT):
+                chunk = wanted[start : start + _IDS_PER_STATEMENT]
+                marks = ", ".join("?" * len(chunk))
+                rows = await db.execute_fetchall(
+                    query + f" AND f.entry_id IN ({marks}) ORDER BY f.entry_id", chunk
+                )
+                found += [(r[0], r[1], bytes(r[2])) for r in rows]
+            return found
 
     async def count_active_entries(self, bank_id: int) -> int:
         async with self._session("count entries") as db:
@@ -1039,6 +1070,7 @@ class SQLiteStore:
             statements = {
                 "known_files": f"DELETE FROM known_files WHERE entry_id IN {entries}",
                 "entry_signals": f"DELETE FROM entry_signals WHERE entry_id IN {entries}",
+                "entry_features": f"DELETE FROM entry_features WHERE entry_id IN {entries}",
                 "entries": f"DELETE FROM entries WHERE bank_id IN {own}",
                 "bank_editors": f"DELETE FROM bank_editors WHERE bank_id IN {own}",
                 "subscribers": f"DELETE FROM subscriptions WHERE bank_id IN {own}",
@@ -1218,6 +1250,9 @@ async def _insert_entries(
     files = [
         (n.file_unique_id, e.id) for n, e in zip(entries, stored, strict=True) if n.file_unique_id
     ]
+    features = [(e.id, n.features) for n, e in zip(entries, stored, strict=True) if n.features]
+    if features:
+        await db.executemany("INSERT INTO entry_features (entry_id, data) VALUES (?, ?)", features)
     if files:
         await db.executemany(
             "INSERT OR IGNORE INTO known_files (file_unique_id, entry_id) VALUES (?, ?)", files

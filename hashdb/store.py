@@ -102,6 +102,8 @@ class NewEntry:
     origin: str = ""
     #: The self-submission case it belongs to.
     case_id: int | None = None
+    #: Local features of a blocked photo (``hashdb.local.LocalFeatures.to_bytes``).
+    features: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +271,12 @@ class Store(Protocol):
         light way to compare a list with what the bank holds."""
 
     async def count_active_entries(self, bank_id: int) -> int: ...
+
+    async def entry_features(
+        self, entry_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, int, bytes]]:
+        """(entry id, bank id, local features) of active entries that have them: of these
+        entries, or of all."""
 
     async def record_hit(self, entry_id: int, *, at: float) -> None:
         """Count one upload the entry matched."""

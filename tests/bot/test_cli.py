@@ -41,14 +41,17 @@ def test_hash_prints_algorithm_hash_path_and_reports_bad_files(
     out, err = capsys.readouterr()
     assert status == 1
     lines = [line.split(" ") for line in out.splitlines()]
+    # What /block stores: whole-image PDQ, pHash, and (over 512 px) the mirror's own PDQ.
     assert [(alg, path) for alg, _, path in lines] == [
         ("pdq", str(good)),
         ("phash", str(good)),
+        ("pdq", str(good)),
         ("pdq", str(second)),
         ("phash", str(second)),
+        ("pdq", str(second)),
     ]
-    expected = hash_photo(good.read_bytes()).stored[0]
-    assert lines[0][1] == expected.hex
+    expected = hash_photo(good.read_bytes(), for_block=True).stored
+    assert [line[1] for line in lines[:3]] == [f.hex for f in expected]
     assert f"cannot hash {bad}" in err
     assert f"cannot hash {tmp_path / 'missing.jpg'}" in err
 

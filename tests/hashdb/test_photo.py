@@ -225,6 +225,21 @@ def test_hash_photo_shape() -> None:
     assert fingerprints.probes[-1] == fingerprints.stored[1]
     assert {fp.quality for fp in fingerprints.probes[:8]} == {fingerprints.stored[0].quality}
     assert fingerprints.stored[1].quality is None
+    assert fingerprints.local is not None and len(fingerprints.local) >= 20
+    # Blocking a photo over 512 px also keeps its mirror's own hash; a small one needs none.
+    blocked = hash_photo(encode(photo(1, (800, 600))), for_block=True)
+    assert [fp.signal for fp in blocked.stored] == ["pdq", "phash", "pdq"]
+    small = hash_photo(encode(photo(1, (400, 300))), for_block=True)
+    assert [fp.signal for fp in small.stored] == ["pdq", "phash"]
+
+
+def test_mirrored_probe_is_the_mirrored_photos_own_hash() -> None:
+    original = photo(12, (1280, 960))
+    mirrored = ImageOps.mirror(original)
+    # A mirrored upload's own hash lands (near) exactly on what blocking stored for it.
+    stored = hash_photo(encode(original, quality=95), for_block=True).stored[2]
+    upload = hash_photo(encode(mirrored, quality=95))
+    assert upload.stored[0].distance(stored) <= 8
 
 
 def test_reencoded_and_resized_copy_matches() -> None:
