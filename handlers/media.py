@@ -7,6 +7,7 @@ import logging
 
 from telegram import Message, Update
 
+from bot.matcher import LOCAL_SIGNAL
 from bot.moderation import Match
 from handlers.common import (
     MediaRef,
@@ -20,7 +21,9 @@ from handlers.common import (
 )
 from handlers.context import HashguardContext
 from handlers.membership import report_missing_rights
+from handlers.reports import flag_for_review
 from handlers.strikes import warn
+from hashdb.fingerprint import MediaFingerprints
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,14 @@ async def on_media(update: Update, context: HashguardContext) -> None:
             return
         thumbnail_only = fetched.thumbnail_only
         match = await moderation.find_match(chat.id, fetched.fingerprints)
+        if (
+            match is not None
+            and match.signal == LOCAL_SIGNAL
+            and (await moderation.settings(chat.id)).local_match == "review"
+            and not moderation.blocked_by_admin(chat.id, message.message_id)
+        ):
+            await _review(context, message, match, fetched.fingerprints)
+            return
         if thumbnail_only and match is None:
             await moderation.record_skip(
                 chat.id,
@@ -144,6 +155,26 @@ async def enforce(
         )
     if strikes is not None:
         await warn(context, chat_id, sender, strikes)
+
+
+async def _review(
+    context: HashguardContext, message: Message, match: Match, fingerprints: MediaFingerprints
+) -> None:
+    """A local-feature match in a group that reviews them: audited and posted for the
+    admins, not deleted (Block on the review deletes it and warns the sender)."""
+    await context.services.moderation.record_match(
+        message.chat.id,
+        match,
+        sender=sender_of(message),
+        message_id=message.message_id,
+        file_unique_id=None,
+        deleted=False,
+        detail="held for review (local_match review)",
+        strike=False,
+        event="match_review",
+    )
+    points = f"{match.points} matching points" if match.points is not None else "local features"
+    await flag_for_review(context, message, fingerprints, f"entry #{match.entry_id}, {points}")
 
 
 async def _remove_album(context: HashguardContext, message: Message, album: str) -> None:

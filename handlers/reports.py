@@ -30,6 +30,7 @@ from handlers.common import (
 )
 from handlers.context import HashguardContext
 from handlers.strikes import member_target, warn
+from hashdb.fingerprint import MediaFingerprints
 from hashdb.store import Report
 
 log = logging.getLogger(__name__)
@@ -112,18 +113,31 @@ def _reason(message: Message) -> str:
 
 
 def review_text(
-    report: Report, link: str | None, *, decided: str = "", show_reason: bool = False
+    report: Report,
+    link: str | None,
+    *,
+    decided: str = "",
+    show_reason: bool = False,
+    bot_id: int | None = None,
 ) -> str:
     what = "media" if report.fingerprints else "a message"
     where = f'<a href="{html.escape(link)}">{what}</a>' if link else what
-    count = len(report.reporters)
-    lines = [
-        f"🚩 Report #{report.id}: {where} (message {report.message_id}) reported by "
-        f"{count} member{'s' if count != 1 else ''}."
-    ]
+    members = [r for r in report.reporters if r != bot_id]
+    count = len(members)
+    if len(members) < len(report.reporters):
+        # The bot itself flagged it: a likely crop or edit of blocked media, left for the
+        # admins because the group reviews such matches (/set local_match review).
+        flagged = f"🔎 Report #{report.id}: {where} (message {report.message_id}) looks like "
+        flagged += f"an edited copy of blocked media ({html.escape(report.reason)})"
+        lines = [flagged + (f"; also reported by {count} member(s)." if count else ".")]
+    else:
+        lines = [
+            f"🚩 Report #{report.id}: {where} (message {report.message_id}) reported by "
+            f"{count} member{'s' if count != 1 else ''}."
+        ]
     # A reason may describe the content or give away the reporter: it is shown only where
     # the group's members cannot read it (admins privately, or the log chat).
-    if report.reason and show_reason:
+    if report.reason and show_reason and len(members) == len(report.reporters):
         lines.append(f"Reason given: {html.escape(report.reason)}")
     if report.hidden:
         lines.append("Hidden from the group after this many reports, pending your decision.")
@@ -144,6 +158,26 @@ def review_buttons(report_id: int) -> InlineKeyboardMarkup:
     )
 
 
+async def flag_for_review(
+    context: HashguardContext, target: Message, fingerprints: MediaFingerprints, note: str
+) -> None:
+    """Post a match the group wants to review (not delete) as a report filed by the bot."""
+    moderation = context.services.moderation
+    ref = media_ref(target)
+    me = Person(context.bot.id, context.bot.first_name or "Hashguard")
+    recorded, new = await moderation.report(
+        target.chat.id,
+        target.message_id,
+        sender=sender_of(target),
+        reporter=me,
+        reason=note,
+        fingerprints=fingerprints,
+        file_unique_id=ref.file_unique_id if ref else None,
+    )
+    if new and recorded.status == "open":
+        await _post_or_update_review(context, recorded, target)
+
+
 async def _post_or_update_review(
     context: HashguardContext, recorded: Report, target: Message
 ) -> None:
@@ -162,7 +196,7 @@ async def _post_or_update_locked(
 ) -> None:
     settings = await context.services.moderation.settings(recorded.chat_id)
     private = settings.review_destination != "group"
-    text = review_text(recorded, target.link, show_reason=private)
+    text = review_text(recorded, target.link, show_reason=private, bot_id=context.bot.id)
     bot = context.bot
     if recorded.review_message_id is not None and recorded.review_chat_id is not None:
         try:
@@ -260,7 +294,11 @@ async def on_review_button(update: Update, context: HashguardContext) -> None:
     try:
         await message.edit_text(
             review_text(
-                recorded, None, decided=by, show_reason=message.chat.id != recorded.chat_id
+                recorded,
+                None,
+                decided=by,
+                show_reason=message.chat.id != recorded.chat_id,
+                bot_id=context.bot.id,
             ),
             parse_mode=ParseMode.HTML,
             reply_markup=None,

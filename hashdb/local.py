@@ -36,6 +36,7 @@ DEFAULT_MIN_POINTS = 20
 #: best candidate (Lowe's ratio test), to count.
 MAX_DESCRIPTOR_DISTANCE = 64
 RATIO = 0.8
+SINGLE_NEIGHBOUR_DISTANCE = 48
 #: RANSAC tolerance, in pixels of the SIDE-pixel copies.
 REPROJECTION_PX = 4.0
 #: The stored photo may appear at 1/5 to 5 times its size in the query (a screenshot
@@ -178,10 +179,17 @@ class LocalIndex:
             return []
         votes: dict[int, int] = {}
         for pair in matcher.knnMatch(query.descriptors, k=2):
-            if len(pair) < 2:
+            if not pair:
                 continue
-            best, second = pair
-            if best.distance < RATIO * second.distance and best.distance < MAX_DESCRIPTOR_DISTANCE:
+            best = pair[0]
+            # LSH may find one neighbour only (a small index has sparse buckets): then no
+            # ratio test is possible, and a closer match is asked for. Votes only rank the
+            # candidates; the geometric check decides.
+            if len(pair) == 1:
+                distinct = best.distance < SINGLE_NEIGHBOUR_DISTANCE
+            else:
+                distinct = best.distance < RATIO * pair[1].distance
+            if distinct and best.distance < MAX_DESCRIPTOR_DISTANCE:
                 entry_id = int(owners[best.trainIdx])
                 stored = self._entries.get(entry_id)
                 if stored is not None and stored.bank_id in allowed:

@@ -1,0 +1,88 @@
+"""Crops, captions, tilts and screenshots of a blocked photo, end to end: deleted by
+default, held for the admins' review with /set local_match review, ignored when off."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PIL import Image
+
+from tests.e2e.conftest import RunBot, settle
+from tests.e2e.test_core_flow import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    OTHER,
+    block_by_reply,
+    bot_reply,
+    deleted,
+    post_photo,
+    send,
+)
+from tests.e2e.test_reports import answer, press
+from tests.fakebot import FakeBotAPI, command
+from tests.hashdb.test_local import EDITS
+from tests.media import photo
+
+ORIGINAL = photo(601, (1024, 768))
+
+
+async def kept(fake: FakeBotAPI, app: Any, message: dict[str, Any]) -> None:
+    await settle(fake, app, send(fake, command(CHAT, OTHER, "/help")))
+    assert not fake.is_deleted(CHAT["id"], message["message_id"])
+
+
+async def test_edited_copies_are_deleted_and_the_audit_says_how(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot() as app:
+        await block_by_reply(fake, post_photo(fake, MEMBER, ORIGINAL))
+        for name in ("crop to 75%", "caption banner and sticker", "inside a phone screenshot"):
+            copy = post_photo(fake, OTHER, EDITS[name](ORIGINAL))
+            await deleted(fake, copy)
+        stranger = post_photo(fake, OTHER, photo(602, (1024, 768)))
+        await kept(fake, app, stranger)
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/logs 3"))
+        logs = await bot_reply(fake, "audit events", since=mark)
+        assert "local features:" in logs and "matching points" in logs
+
+
+async def test_review_setting_holds_a_copy_for_the_admins(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot() as app:
+        await block_by_reply(fake, post_photo(fake, MEMBER, ORIGINAL))
+        send(fake, command(CHAT, ADMIN, "/set local_match review"))
+        await bot_reply(fake, "local_match is now review")
+
+        copy = post_photo(fake, OTHER, EDITS["crop to 75%"](ORIGINAL))
+        await fake.wait_for(
+            "sendMessage", lambda c: "looks like an edited copy" in (c.str_param("text") or "")
+        )
+        review = next(m for m in fake.sent_messages if "looks like" in (m.text or ""))
+        assert not fake.is_deleted(CHAT["id"], copy["message_id"])
+        assert "matching points" in (review.text or "")
+        # An exact copy is still deleted at once: only local matches wait for review.
+        exact = post_photo(fake, OTHER, ORIGINAL)
+        await deleted(fake, exact)
+
+        # An admin decides: Block deletes the copy and warns its sender.
+        mark = time.monotonic()
+        press(fake, ADMIN, review, "report:block:1")
+        await answer(fake, mark)
+        await deleted(fake, copy)
+        await bot_reply(fake, "Warning", since=mark)
+
+        send(fake, command(CHAT, ADMIN, "/set local_match off"))
+        await bot_reply(fake, "local_match is now off")
+        ignored = post_photo(fake, OTHER, EDITS["tilted 4 degrees"](_other_scene()))
+        await kept(fake, app, ignored)
+
+
+def _other_scene() -> Image.Image:
+    # A photo blocked nowhere, tilted: nothing to find, whatever the setting.
+    return photo(603, (1024, 768))
