@@ -268,6 +268,8 @@ async def _bank_index(config: Config, name: str, matcher: Matcher) -> ListIndex:
         bank = await store.bank_by_name(name)
         if bank is None:
             raise BankError(f"there is no bank named {name!r} in {config.storage.database}")
-        return ListIndex.of_entries(await store.bank_entries(bank.id), matcher)
+        entries = await store.bank_entries(bank.id)
+        features = await store.entry_features([e.id for e in entries])
+        return ListIndex.of_entries(entries, matcher, features)
     finally:
         await store.close()

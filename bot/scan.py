@@ -19,6 +19,7 @@ from bot.matcher import Match, Matcher
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.index import BlocklistIndex
 from hashdb.lists import ListItem
+from hashdb.local import LocalFeatures, LocalIndex
 from hashdb.store import Entry
 from hashdb.video import VideoBudget
 
@@ -138,6 +139,8 @@ class ListIndex:
     index: BlocklistIndex
     #: entry id -> what to call it in output (its label, or its line in the list).
     names: dict[int, str]
+    #: Local features of a bank's blocked photos (hash lists carry none).
+    local: LocalIndex | None = None
 
     @classmethod
     def of_items(cls, items: Iterable[ListItem], matcher: Matcher) -> ListIndex:
@@ -159,9 +162,16 @@ class ListIndex:
         return cls(BlocklistIndex.build(entries), names)
 
     @classmethod
-    def of_entries(cls, entries: Iterable[Entry], matcher: Matcher) -> ListIndex:
+    def of_entries(
+        cls,
+        entries: Iterable[Entry],
+        matcher: Matcher,
+        features: Iterable[tuple[int, int, bytes]] = (),
+    ) -> ListIndex:
         kept = [matcher.indexable(e) for e in entries]
-        return cls(BlocklistIndex.build(kept), {e.id: f"entry {e.id}" for e in kept})
+        local = LocalIndex()
+        local.add_many((i, b, LocalFeatures.from_bytes(data)) for i, b, data in features)
+        return cls(BlocklistIndex.build(kept), {e.id: f"entry {e.id}" for e in kept}, local or None)
 
     def banks(self) -> list[int]:
         return sorted({b for e in self.names if (b := self.index.bank_of(e)) is not None})
@@ -177,5 +187,6 @@ def best_match(
         fingerprints,
         include_phash=config.matching.phash_auto_delete,
         max_distance=config.matching.pdq_max_distance,
+        local=lists.local if config.matching.local_match != "off" else None,
     )
     return found[0] if found else None

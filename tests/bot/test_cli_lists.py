@@ -173,3 +173,45 @@ def test_case_review_suspends_and_resumes(
     assert main(["case", code.lower().replace("-", ""), "--resume"]) == 0
     assert "status active" in capsys.readouterr().out
     assert main(["case", "HG-NONE-NONE"]) == 2
+
+
+def test_match_against_a_bank_finds_crops_by_local_features(
+    database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from bot.config import load_config
+    from bot.moderation import ModerationService, Person
+    from hashdb.photo import hash_photo
+    from hashdb.sqlite_store import SQLiteStore
+
+    original = photo(870, (1024, 768))
+
+    async def block_it() -> None:
+        config = load_config(None, require_token=False)
+        store = SQLiteStore(database)
+        await store.open()
+        try:
+            service = ModerationService(store, config.matching, config.video, config.moderation)
+            await service.block(
+                -100888,
+                hash_photo(encode(original), for_block=True),
+                actor=Person(1, "admin"),
+                reason="",
+                message_id=None,
+                sender=None,
+                file_unique_id=None,
+            )
+            await service.close()
+        finally:
+            await store.close()
+
+    asyncio.run(block_it())
+    crop = tmp_path / "crop.jpg"
+    crop.write_bytes(encode(original.crop((128, 96, 896, 672))))
+    assert main(["match", "--bank", "group:-100888", "--format", "jsonl", str(crop)]) == 0
+    [record] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert record["match"] is True and record["algorithm"] == "local"
+    # A list file holds hashes only: the same crop is not found through one.
+    assert main(["export", "--bank", "group:-100888", "-o", str(tmp_path / "l.txt")]) == 0
+    assert main(["match", "--list", str(tmp_path / "l.txt"), str(crop)]) == 1

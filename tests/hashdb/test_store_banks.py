@@ -849,3 +849,32 @@ async def test_add_list_with_a_bad_item_stores_nothing(store: Store) -> None:
     with pytest.raises(ValueError, match="at least one fingerprint"):
         await store.add_list(bank, items, chat_id=0, added_by=None, source="import", at=T0)
     assert await store.count_active_entries(bank) == 0
+
+
+# -- local features ----------------------------------------------------------------------
+
+
+async def test_local_features_are_kept_with_active_entries_and_purged_with_them(
+    store: Store,
+) -> None:
+    blob = b"\x01\x00\x00\x00" + bytes(range(60))
+    with_features = await store.add_entry(dataclasses.replace(_new(), features=blob), at=T0)
+    without = await store.add_entry(_new(fingerprints=(PDQ_B,)), at=T0)
+    shared = await store.create_bank("kept-list", SHARED_BANK, owner_id=USER, at=T0)
+    elsewhere = await store.add_entry(
+        dataclasses.replace(_new(fingerprints=(PHASH_A,)), bank_id=shared.id, features=blob),
+        at=T0,
+    )
+    bank = with_features.bank_id
+    assert await store.entry_features() == [
+        (with_features.id, bank, blob),
+        (elsewhere.id, shared.id, blob),
+    ]
+    assert await store.entry_features([without.id, elsewhere.id]) == [
+        (elsewhere.id, shared.id, blob)
+    ]
+    await store.remove_entries(bank, [with_features.id], removed_by=ADMIN, at=T0)
+    assert [row[0] for row in await store.entry_features()] == [elsewhere.id]
+    removed = await store.purge_chat(CHAT)
+    assert removed["entry_features"] == 1
+    assert [row[0] for row in await store.entry_features()] == [elsewhere.id]
