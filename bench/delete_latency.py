@@ -25,12 +25,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import ALLOWED_UPDATES, build_application  # noqa: E402
-from bot.config import load_config  # noqa: E402
-from bot.moderation import Person  # noqa: E402
-from hashdb.photo import hash_photo  # noqa: E402
-from tests.fakebot import FakeBotAPI, group, message_update, photo_message, user  # noqa: E402
-from tests.media import edited_copy, encode, photo  # noqa: E402
+from bot.app import ALLOWED_UPDATES, build_application
+from bot.config import load_config
+from bot.moderation import Person
+from hashdb.photo import hash_photo
+from tests.fakebot import FakeBotAPI, group, message_update, photo_message, user
+from tests.media import edited_copy, encode, photo
 
 CHAT = group(-1001000000001, "Bench")
 SENDER = user(5001, "Sender")

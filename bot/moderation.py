@@ -185,6 +185,10 @@ class ModerationService:
         bank_id = self._own_banks.get(chat_id)
         return self._index.size(bank_id) if bank_id is not None else 0
 
+    def is_self_submitted(self, bank_id: int) -> bool:
+        """Whether the bank is the self-submission bank."""
+        return self._self_bank is not None and bank_id == self._self_bank
+
     @property
     def matcher(self) -> Matcher:
         return self._matcher
@@ -403,6 +407,12 @@ class ModerationService:
         if existing is not None:
             if file_unique_id:
                 await self._store.remember_file(file_unique_id, existing.id)
+            local = fingerprints.local
+            if local is not None and await self._store.add_entry_features(
+                existing.id, local.to_bytes()
+            ):
+                # Blocked before local features existed: blocking it again adds them.
+                await self._on_index(self._local.add, existing.id, existing.bank_id, local)
             await self._audit_admin(
                 chat_id,
                 "block",
@@ -477,8 +487,8 @@ class ModerationService:
         actor: Person,
         file_unique_id: str | None,
     ) -> list[Entry]:
-        """Remove every entry of the chat's own bank that this media matches, by PDQ or
-        pHash.
+        """Remove every entry of the chat's own bank that this media matches: by PDQ, pHash
+        or local features.
 
         pHash counts here even when it cannot delete on its own: an admin asked for the
         entry to go, and a wider net only removes more of what they pointed at.
@@ -677,7 +687,7 @@ class ModerationService:
         return await self._store.get_report(report_id)
 
     async def decide_report(
-        self, report: Report, *, block: bool, actor: Person
+        self, report: Report, *, block: bool, actor: Person, add_entry: bool = True
     ) -> tuple[bool, Entry | None]:
         """Close a report; with ``block``, its fingerprints join the blocklist.
 
@@ -690,7 +700,7 @@ class ModerationService:
             return False, None
         entry: Entry | None = None
         sender = Person(report.sender_id, report.sender_name) if report.sender_id else None
-        if block and report.fingerprints:
+        if block and add_entry and report.fingerprints:
             kind = (
                 VIDEO_KIND if any(f.signal == VPDQ.name for f in report.fingerprints) else "photo"
             )
@@ -1245,9 +1255,14 @@ def _features_of(fingerprints: MediaFingerprints) -> bytes | None:
 
 def _local_index(rows: list[tuple[int, int, bytes]]) -> LocalIndex:
     index = LocalIndex()
-    index.add_many(
-        (entry_id, bank_id, LocalFeatures.from_bytes(data)) for entry_id, bank_id, data in rows
-    )
+    loaded: list[tuple[int, int, LocalFeatures]] = []
+    for entry_id, bank_id, data in rows:
+        try:
+            loaded.append((entry_id, bank_id, LocalFeatures.from_bytes(data)))
+        except ValueError as exc:
+            # One unreadable row costs that entry its crop matching, not the bot its start.
+            log.error("local_features_unreadable entry=%d error=%s", entry_id, exc)
+    index.add_many(loaded)
     return index
 
 

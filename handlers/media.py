@@ -71,7 +71,12 @@ async def on_media(update: Update, context: HashguardContext) -> None:
         if (
             match is not None
             and match.signal == LOCAL_SIGNAL
-            and (await moderation.settings(chat.id)).local_match == "review"
+            and (
+                (await moderation.settings(chat.id)).local_match == "review"
+                # Nobody vetted a self-submission: a crop-like match against one is for
+                # the admins to judge, whatever the group's setting.
+                or moderation.is_self_submitted(match.bank_id)
+            )
             and not moderation.blocked_by_admin(chat.id, message.message_id)
         ):
             await _review(context, message, match, fetched.fingerprints)

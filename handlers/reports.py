@@ -128,7 +128,7 @@ def review_text(
         # The bot itself flagged it: a likely crop or edit of blocked media, left for the
         # admins because the group reviews such matches (/set local_match review).
         flagged = f"🔎 Report #{report.id}: {where} (message {report.message_id}) looks like "
-        flagged += f"an edited copy of blocked media ({html.escape(report.reason)})"
+        flagged += "an edited copy (crop, tilt or screenshot) of blocked media"
         lines = [flagged + (f"; also reported by {count} member(s)." if count else ".")]
     else:
         lines = [
@@ -274,7 +274,12 @@ async def on_review_button(update: Update, context: HashguardContext) -> None:
         return
     actor = person_of_user(query.from_user)
     block = found.group(1) == "block"
-    decided, entry = await moderation.decide_report(recorded, block=block, actor=actor)
+    # A copy the bot flagged already matches a blocklist entry (by local features): Block
+    # removes it without adding its hashes, so nothing outlives that entry (a withdrawn
+    # self-submission, an unblock).
+    decided, entry = await moderation.decide_report(
+        recorded, block=block, actor=actor, add_entry=context.bot.id not in recorded.reporters
+    )
     if not decided:
         await query.answer("This report was already decided.")
         return

@@ -638,6 +638,14 @@ class SQLiteStore:
                     ]
             return result
 
+    async def add_entry_features(self, entry_id: int, data: bytes) -> bool:
+        async with self._session("add local features") as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO entry_features (entry_id, data) VALUES (?, ?)",
+                (entry_id, data),
+            )
+            return cursor.rowcount == 1
+
     async def entry_features(
         self, entry_ids: Sequence[int] | None = None
     ) -> list[tuple[int, int, bytes]]:

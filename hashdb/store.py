@@ -272,6 +272,10 @@ class Store(Protocol):
 
     async def count_active_entries(self, bank_id: int) -> int: ...
 
+    async def add_entry_features(self, entry_id: int, data: bytes) -> bool:
+        """Give an entry local features if it has none (one blocked before they existed);
+        True if they were added."""
+
     async def entry_features(
         self, entry_ids: Sequence[int] | None = None
     ) -> list[tuple[int, int, bytes]]:

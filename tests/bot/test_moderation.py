@@ -334,3 +334,19 @@ async def test_a_withdrawal_stops_matching_even_after_an_offline_suspension(
     with pytest.raises(ValueError, match="stays withdrawn"):
         await running.set_case_status(case.code, "active", actor_id=None)
     await running.close()
+
+
+async def test_blocking_an_old_entry_again_gives_it_local_features(store: SQLiteStore) -> None:
+    moderation = await service(store)
+    original = photo(880, (1024, 768))
+    full = hash_image(original, for_block=True)
+    # Blocked before local features existed: hashes only.
+    await block(moderation, dataclasses.replace(full, local=None))
+    crop = hash_image(original.crop((128, 96, 896, 672)))
+    assert await moderation.find_match(CHAT, crop) is None
+    again = await moderation.block(
+        CHAT, full, actor=ADMIN, reason="", message_id=None, sender=None, file_unique_id=None
+    )
+    assert not again.created
+    match = await moderation.find_match(CHAT, crop)
+    assert match is not None and match.signal == "local" and match.entry_id == again.entry.id

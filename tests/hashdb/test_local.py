@@ -3,6 +3,7 @@ are not; the index keeps to the banks a query names."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -95,3 +96,69 @@ def test_features_round_trip_through_bytes_and_refuse_garbage() -> None:
         LocalFeatures.from_bytes(b"\x09" + original.to_bytes()[1:])
     with pytest.raises(ValueError, match="do not hold"):
         LocalFeatures.from_bytes(original.to_bytes()[:-5])
+
+
+def app_screenshot(picture: Image.Image, user: str, caption: str) -> Image.Image:
+    """A phone screenshot of one app's post layout: its chrome, with ``picture`` in it."""
+    shot = Image.new("RGB", (720, 1560), (250, 250, 250))
+    draw = ImageDraw.Draw(shot)
+    draw.rectangle((0, 0, 720, 60), fill=(240, 240, 240))
+    draw.text((20, 20), "9:41   LTE  87%", fill=(0, 0, 0))
+    draw.ellipse((20, 90, 80, 150), fill=(200, 80, 80))
+    draw.text((100, 110), user, fill=(0, 0, 0))
+    shot.paste(picture.resize((720, 720)), (0, 180))
+    for x in (30, 110, 190):
+        draw.ellipse((x, 920, x + 50, 970), outline=(0, 0, 0), width=3)
+    draw.text((30, 1000), "Liked by bob and 1,024 others", fill=(0, 0, 0))
+    draw.text((30, 1040), caption, fill=(0, 0, 0))
+    for x in range(40, 720, 140):
+        draw.rectangle((x, 1480, x + 40, 1520), outline=(0, 0, 0), width=3)
+    return shot
+
+
+def textured(seed: int) -> Image.Image:
+    """A picture with the fine detail real photos have all over (``photo`` is smoother)."""
+    picture = photo(seed, (1024, 768))
+    rng = np.random.default_rng(seed)
+    draw = ImageDraw.Draw(picture)
+    for _ in range(400):
+        x, y = int(rng.integers(0, 1000)), int(rng.integers(0, 750))
+        size = int(rng.integers(4, 24))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse((x, y, x + size, y + size), fill=colour)
+    return picture
+
+
+def test_a_blocked_screenshot_matches_its_copies_not_the_same_apps_other_posts() -> None:
+    blocked = app_screenshot(textured(519), "alice", "so much fun today")
+    index = LocalIndex()
+    index.add(7, BANK, features(blocked))
+    # The app's chrome fits one transform with many points, but not the photo in between.
+    for seed in range(520, 528):
+        other_post = app_screenshot(textured(seed), "bob", "another day")
+        assert index.search(features(other_post), [BANK], DEFAULT_MIN_POINTS) == []
+    cropped = blocked.crop((0, 100, 720, 1300))
+    assert [h.entry_id for h in index.search(features(cropped), [BANK], DEFAULT_MIN_POINTS)] == [7]
+
+
+def test_the_same_photo_blocked_twice_is_found_in_either_bank() -> None:
+    index = LocalIndex()
+    index.add(7, BANK, features(ORIGINAL))
+    index.add(8, OTHER_BANK, features(ORIGINAL))
+    crop = features(EDITS["crop to 75%"](ORIGINAL))
+    assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [7]
+    assert [h.entry_id for h in index.search(crop, [OTHER_BANK], DEFAULT_MIN_POINTS)] == [8]
+    assert [h.entry_id for h in index.search(crop, [BANK, OTHER_BANK], DEFAULT_MIN_POINTS)] in (
+        [7, 8],
+        [8, 7],
+    )
+
+
+def test_entries_added_after_a_build_are_searched_until_the_next_build() -> None:
+    index = LocalIndex()
+    index.add_many([(1, BANK, features(photo(530, (1024, 768))))])
+    index.add(7, BANK, features(ORIGINAL))  # into the recent part, searched by brute force
+    crop = features(EDITS["crop to 75%"](ORIGINAL))
+    assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [7]
+    index.build()
+    assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [7]

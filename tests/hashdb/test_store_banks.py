@@ -878,3 +878,10 @@ async def test_local_features_are_kept_with_active_entries_and_purged_with_them(
     removed = await store.purge_chat(CHAT)
     assert removed["entry_features"] == 1
     assert [row[0] for row in await store.entry_features()] == [elsewhere.id]
+
+
+async def test_features_can_be_added_once_to_an_entry_without_them(store: Store) -> None:
+    entry = await store.add_entry(_new(), at=T0)
+    assert await store.add_entry_features(entry.id, b"first")
+    assert not await store.add_entry_features(entry.id, b"second")
+    assert await store.entry_features([entry.id]) == [(entry.id, entry.bank_id, b"first")]
