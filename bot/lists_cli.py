@@ -12,29 +12,25 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from tqdm import tqdm
 
 from bot.config import Config, ConfigError, load_config
+from bot.exports import write_bank
 from bot.matcher import Matcher
 from bot.moderation import BankError, ModerationService, check_bank_name
 from bot.scan import ListIndex, best_match, hash_files, media_files
 from hashdb.lists import (
     ListFormatError,
-    ListItem,
     ParsedList,
-    for_text_export,
     read_list,
-    write_csv,
-    write_text,
 )
 from hashdb.sqlite_store import SQLiteStore
 from hashdb.store import (
     GROUP_BANK,
     SHARED_BANK,
     Bank,
-    Entry,
     Store,
     StoreError,
 )
@@ -123,54 +119,14 @@ async def export_bank(store: Store, args: argparse.Namespace) -> int:
     min_quality = _config(args.config).matching.pdq_min_quality
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as out:
-            _write_entries(bank, entries, args.format, out, min_quality)
+            dropped = write_bank(bank, entries, args.format, out, min_quality=min_quality)
     else:
-        _write_entries(bank, entries, args.format, sys.stdout, min_quality)
+        dropped = write_bank(bank, entries, args.format, sys.stdout, min_quality=min_quality)
         sys.stdout.flush()
+    if dropped:
+        print(f"hashguard: {dropped} low-detail PDQ hash(es) left out", file=sys.stderr)
     print(f"exported {len(entries)} entries of bank {bank.name}", file=sys.stderr)
     return 0
-
-
-def _write_entries(
-    bank: Bank, entries: list[Entry], fmt: str, out: TextIO, min_quality: int
-) -> None:
-    items = [ListItem(e.fingerprints, reason=e.reason) for e in entries]
-    if fmt == "csv":
-        write_csv(
-            items,
-            out,
-            extra=_columns_by_position(entries, items),
-            extra_fields=("entry_id", "source", "origin", "added_at", "hits"),
-        )
-    else:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        kept, dropped = for_text_export(items, min_quality)
-        header = f"hashguard export of {bank.name}, {stamp}"
-        if dropped:
-            header += (
-                f"\n{dropped} low-detail PDQ hash(es) left out: they only match exact "
-                "copies, and this format cannot say so (--format csv keeps them)"
-            )
-            print(f"hashguard: {dropped} low-detail PDQ hash(es) left out", file=sys.stderr)
-        write_text(kept, out, header=header)
-
-
-def _columns_by_position(entries: list[Entry], items: list[ListItem]) -> Any:
-    by_item = {id(item): entry for item, entry in zip(items, entries, strict=True)}
-
-    def columns(item: ListItem) -> dict[str, object]:
-        entry = by_item[id(item)]
-        return {
-            "entry_id": entry.id,
-            "source": entry.source,
-            "origin": entry.origin,
-            "added_at": dt.datetime.fromtimestamp(entry.added_at, dt.UTC).isoformat(
-                timespec="seconds"
-            ),
-            "hits": entry.hits,
-        }
-
-    return columns
 
 
 async def review_case(store: Store, args: argparse.Namespace) -> int:

@@ -16,18 +16,15 @@ import time
 from telegram import Document, Message, Update
 from telegram.error import Forbidden, TelegramError
 
+from bot.exports import write_bank
 from bot.moderation import BankError, ImportResult, Person
 from handlers.admin import MAX_ID, actor_of, admin_allowed, parse_number
 from handlers.common import MediaSkipped, fetch_and_hash, media_ref, person_of_user, sender_of
 from handlers.context import HashguardContext
 from hashdb.lists import (
     ListFormatError,
-    ListItem,
     ParsedList,
-    for_text_export,
     parse_list,
-    write_csv,
-    write_text,
 )
 from hashdb.store import Bank, Entry
 
@@ -486,34 +483,6 @@ async def export_command(update: Update, context: HashguardContext) -> None:
 
 
 def _export_bytes(bank: Bank, entries: list[Entry], fmt: str, min_quality: int) -> bytes:
-    items = [ListItem(e.fingerprints, reason=e.reason) for e in entries]
     out = io.StringIO()
-    if fmt == "csv":
-        by_item = {id(item): entry for item, entry in zip(items, entries, strict=True)}
-        write_csv(
-            items,
-            out,
-            extra=lambda item: _entry_columns(by_item[id(item)]),
-            extra_fields=("entry_id", "source", "origin", "added_at", "hits"),
-        )
-    else:
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        kept, dropped = for_text_export(items, min_quality)
-        header = f"hashguard export of {bank.name}, {stamp}"
-        if dropped:
-            header += (
-                f"\n{dropped} low-detail PDQ hash(es) left out: they only match exact "
-                "copies, and this format cannot say so (export as CSV to keep them)"
-            )
-        write_text(kept, out, header=header)
+    write_bank(bank, entries, "csv" if fmt == "csv" else "text", out, min_quality=min_quality)
     return out.getvalue().encode()
-
-
-def _entry_columns(entry: Entry) -> dict[str, object]:
-    return {
-        "entry_id": entry.id,
-        "source": entry.source,
-        "origin": entry.origin,
-        "added_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.added_at)),
-        "hits": entry.hits,
-    }
