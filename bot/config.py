@@ -81,7 +81,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "phash_max_distance": _Key(int, PHASH.default_max_distance, _int_range(0, 32)),
         "phash_auto_delete": _Key(bool, False),
         "local_match": _Key(str, "delete", _one_of("delete", "review", "off")),
-        "local_min_points": _Key(int, 20, _int_range(8, 500)),
+        "local_min_points": _Key(int, 24, _int_range(8, 1000)),
     },
     "media": {
         "max_file_bytes": _Key(int, BOT_API_DOWNLOAD_CAP, _int_range(1, 2**40)),
