@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.config import MatchingConfig, ModerationConfig, VideoConfig
-from bot.matcher import Match, Matcher
+from bot.matcher import LOCAL_SIGNAL, Match, Matcher
 from bot.settings import GroupSettings, parse_setting
 from bot.settings import apply as apply_settings
 from bot.settings import check_name as check_setting_name
@@ -185,9 +185,15 @@ class ModerationService:
         bank_id = self._own_banks.get(chat_id)
         return self._index.size(bank_id) if bank_id is not None else 0
 
-    def is_self_submitted(self, bank_id: int) -> bool:
-        """Whether the bank is the self-submission bank."""
-        return self._self_bank is not None and bank_id == self._self_bank
+    async def held_for_review(self, chat_id: int, match: Match) -> bool:
+        """Whether a match goes to the admins' review instead of being acted on: local
+        matches in a group that reviews them, and any local match against a self-submission
+        (nobody vetted what was submitted)."""
+        if match.signal != LOCAL_SIGNAL:
+            return False
+        if self._self_bank is not None and match.bank_id == self._self_bank:
+            return True
+        return (await self.settings(chat_id)).local_match == "review"
 
     @property
     def matcher(self) -> Matcher:
@@ -886,17 +892,24 @@ class ModerationService:
             )
         except BankExistsError:
             raise BankError(f"a bank named {checked!r} already exists; pick another name") from None
+        await self._audit_bank(chat_id, "bank_create", owner, bank)
+        return bank
+
+    async def _audit_bank(
+        self, chat_id: int, event: str, actor: Person, bank: Bank, *, target: Person | None = None
+    ) -> None:
         await self._audit(
             AuditEvent(
                 chat_id=chat_id,
-                event="bank_create",
-                actor_id=owner.id,
-                actor_name=owner.name,
+                event=event,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                target_id=target.id if target else None,
+                target_name=target.name if target else "",
                 detail=f"bank {bank.name}",
                 at=time.time(),
             )
         )
-        return bank
 
     async def find_bank(self, name: str) -> Bank:
         """A bank groups can subscribe to, by name; ``BankError`` if there is none."""
@@ -938,16 +951,8 @@ class ModerationService:
             changed = await self._store.unsubscribe(chat_id, bank.id)
         self._banks_changed(chat_id)
         if changed:
-            await self._audit(
-                AuditEvent(
-                    chat_id=chat_id,
-                    event="bank_subscribe" if on else "bank_unsubscribe",
-                    actor_id=actor.id,
-                    actor_name=actor.name,
-                    detail=f"bank {bank.name}",
-                    at=time.time(),
-                )
-            )
+            event = "bank_subscribe" if on else "bank_unsubscribe"
+            await self._audit_bank(chat_id, event, actor, bank)
         return changed
 
     async def set_bank_editor(
@@ -960,18 +965,8 @@ class ModerationService:
             bank.id, target.id, editor=editor, by=actor.id, at=time.time()
         )
         if changed:
-            await self._audit(
-                AuditEvent(
-                    chat_id=chat_id,
-                    event="bank_editor_add" if editor else "bank_editor_remove",
-                    actor_id=actor.id,
-                    actor_name=actor.name,
-                    target_id=target.id,
-                    target_name=target.name,
-                    detail=f"bank {bank.name}",
-                    at=time.time(),
-                )
-            )
+            event = "bank_editor_add" if editor else "bank_editor_remove"
+            await self._audit_bank(chat_id, event, actor, bank, target=target)
         return changed
 
     async def remove_from_bank(
@@ -1276,10 +1271,7 @@ def _keys_by_entry(hashes: list[tuple[int, str, int]]) -> dict[int, object]:
     grouped: dict[int, list[tuple[str, int]]] = {}
     for entry_id, signal, value in hashes:
         grouped.setdefault(entry_id, []).append((signal, value))
-    return {
-        entry_id: pairs[0] if len(pairs) == 1 else frozenset(pairs)
-        for entry_id, pairs in grouped.items()
-    }
+    return {entry_id: _key(pairs) for entry_id, pairs in grouped.items()}
 
 
 def _new_items(
@@ -1324,7 +1316,9 @@ def _list_entries(
 
 def _item_key(fingerprints: tuple[Fingerprint, ...]) -> object:
     """What makes two items the same: their set of (signal, value) pairs."""
-    if len(fingerprints) == 1:
-        # Most list items are one PDQ hash: skip building a set for each of a million.
-        return (fingerprints[0].signal, fingerprints[0].value)
-    return frozenset((f.signal, f.value) for f in fingerprints)
+    return _key([(f.signal, f.value) for f in fingerprints])
+
+
+def _key(pairs: list[tuple[str, int]]) -> object:
+    # Most list items are one PDQ hash: skip building a set for each of a million.
+    return pairs[0] if len(pairs) == 1 else frozenset(pairs)

@@ -7,7 +7,6 @@ import logging
 
 from telegram import Message, Update
 
-from bot.matcher import LOCAL_SIGNAL
 from bot.moderation import Match
 from handlers.common import (
     MediaRef,
@@ -70,13 +69,7 @@ async def on_media(update: Update, context: HashguardContext) -> None:
         match = await moderation.find_match(chat.id, fetched.fingerprints)
         if (
             match is not None
-            and match.signal == LOCAL_SIGNAL
-            and (
-                (await moderation.settings(chat.id)).local_match == "review"
-                # Nobody vetted a self-submission: a crop-like match against one is for
-                # the admins to judge, whatever the group's setting.
-                or moderation.is_self_submitted(match.bank_id)
-            )
+            and await moderation.held_for_review(chat.id, match)
             and not moderation.blocked_by_admin(chat.id, message.message_id)
         ):
             await _review(context, message, match, fetched.fingerprints)

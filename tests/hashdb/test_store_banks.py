@@ -1,8 +1,8 @@
 """The bank part of the ``hashdb.store.Store`` contract: banks, editors, subscriptions, bulk
 entries, hits, self-submission cases, and how banks follow a group's migration and purge.
 
-Like ``test_store_contract.py`` (whose ``BACKENDS`` and helpers these tests share), every
-test runs against each backend; a new backend is one more entry in ``BACKENDS``. The last
+Like ``test_store_contract.py`` (whose helpers these tests share), every test runs against
+each backend of ``conftest.py``'s ``BACKENDS`` through its fixtures. The last
 section is SQLite-only: it upgrades a schema-v6 file and checks where its entries went.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -35,9 +34,9 @@ from hashdb.store import (
     StoreError,
     group_bank_name,
 )
+from tests.hashdb.conftest import StoreFactory
 from tests.hashdb.test_store_contract import (
     ADMIN,
-    BACKENDS,
     CHAT,
     OTHER_CHAT,
     PDQ_A,
@@ -45,7 +44,6 @@ from tests.hashdb.test_store_contract import (
     PHASH_A,
     T0,
     USER,
-    StoreFactory,
     _bank,
     _new,
 )
@@ -54,20 +52,6 @@ from tests.hashdb.test_store_contract import (
 SUPERGROUP = -1005555555555555
 EDITOR = 7_000_000_002
 STRANGER = 7_000_000_003
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    make: Callable[[Path], StoreFactory] = BACKENDS[request.param]
-    return make(tmp_path)
-
-
-@pytest.fixture
-async def store(store_factory: StoreFactory) -> AsyncIterator[Store]:
-    opened = store_factory()
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 def _into(

@@ -1,35 +1,21 @@
 """The contract every ``hashdb.store.Store`` implementation must honour.
 
-The tests take a ``store`` fixture (opened, empty) or a ``store_factory`` (new, unopened
-store objects on the same backing database, for reopen tests). Both are parametrised over
-``BACKENDS``: a new backend (PostgreSQL) is one more entry there and must pass unchanged.
+The tests take the ``store`` and ``store_factory`` fixtures of ``conftest.py``, which run
+every test against each backend there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import PDQ, PHASH
-from hashdb.sqlite_store import SQLiteStore
 from hashdb.store import AuditEvent, NewEntry, Report, Store, StoreError
-
-StoreFactory = Callable[[], Store]
-
-
-def _sqlite_factory(tmp_path: Path) -> StoreFactory:
-    path = tmp_path / "hashguard.sqlite3"
-    return lambda: SQLiteStore(path)
-
-
-#: backend name -> (tmp_path -> factory of new store objects on one database)
-BACKENDS: dict[str, Callable[[Path], StoreFactory]] = {"sqlite": _sqlite_factory}
+from tests.hashdb.conftest import StoreFactory
 
 # Telegram ids as they really come: supergroup ids below -10**12, user ids above 2**32.
 CHAT = -1001234567890123
@@ -46,20 +32,6 @@ PHASH_A = Fingerprint(PHASH.name, 0x8000_0000_0000_0001, None)
 async def _bank(store: Store, chat_id: int) -> int:
     """The id of the chat's own bank (made on first use, as the bot does)."""
     return (await store.group_bank(chat_id, at=T0)).id
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    make: Callable[[Path], StoreFactory] = BACKENDS[request.param]
-    return make(tmp_path)
-
-
-@pytest.fixture
-async def store(store_factory: StoreFactory) -> AsyncIterator[Store]:
-    opened = store_factory()
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 def _new(
