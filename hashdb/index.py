@@ -17,12 +17,15 @@ is then verified with the exact distance, so results are identical to the linear
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from hashdb import kernels
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import SIGNAL_TYPES, SignalType
 from hashdb.store import Entry
@@ -40,24 +43,90 @@ _NO_GROUP = np.iinfo(np.int64).min
 #: Larger than any distance, for "no probe compared yet".
 _NO_DISTANCE = np.iinfo(np.uint16).max
 
-#: Multi-index hashing splits a hash into chunks of this many bits (256-bit hashes only).
-_CHUNK_BITS = 16
-_CHUNK_VALUES = 1 << _CHUNK_BITS
+#: Multi-index hashing is used for hashes this wide (PDQ, vPDQ).
 _MIH_BITS = 256
-_CHUNKS = _MIH_BITS // _CHUNK_BITS
 
 #: Below this many live hashes a linear scan is as fast as the index and needs no upkeep.
 _MIH_MIN_ROWS = 4096
 
-#: Per chunk radius -> the XOR masks reaching every chunk value within it. Radius 2 already
-#: means 137 lookups per chunk and ~16x the candidates of radius 1; beyond it (a search
-#: radius of 48 or more) the linear scan wins, so the index stops there.
-_FLIP_MASKS: tuple[npt.NDArray[np.uint16], ...] = tuple(
-    np.flatnonzero(np.bitwise_count(np.arange(_CHUNK_VALUES, dtype=np.uint16)) <= radius).astype(
-        np.uint16
-    )
-    for radius in range(3)
-)
+#: From this many live hashes, 13 chunks of 19-20 bits replace 16 of 16 bits.
+_WIDE_MIN_ROWS = 1 << 21
+
+#: No chunk is searched beyond this radius: radius 3 of a 16-bit chunk is 697 lookups, and
+#: the linear scan wins (a search radius of 48 or more with 16 chunks).
+_MAX_CHUNK_RADIUS = 2
+
+
+class _Layout:
+    """How multi-index hashing cuts a 256-bit hash into chunks.
+
+    A search within ``r`` uses the refined pigeonhole rule of Norouzi et al.: with ``m``
+    chunks, ``s = r // m`` and ``a = r - m * s``, a hash within ``r`` is within ``s`` bits
+    on one of the first ``a + 1`` chunks or within ``s - 1`` on one of the others (were
+    every chunk one bit further, the total would be at least ``(a + 1)(s + 1) +
+    (m - a - 1) s = r + 1``). Chunks are ordered widest first, so the wider ones get the
+    larger radius.
+
+    16 chunks of 16 bits at radius 31 give 272 lookups per probe, each bucket holding
+    ``n / 65536`` rows. At 10M hashes those ~42K candidate rows, each a random memory
+    read, dominate; 13 chunks (9 of 20 bits, 4 of 19) give 6 chunks at radius 2 and 7 at
+    radius 1: 1,409 lookups but about 14K candidates, for 44 MB of bucket tables instead
+    of 4 MB, which is why small indexes keep 16-bit chunks.
+    """
+
+    def __init__(self, widths: Sequence[int]) -> None:
+        if sum(widths) != _MIH_BITS or list(widths) != sorted(widths, reverse=True):
+            raise ValueError(f"chunk widths {widths} must be widest first and sum to 256")
+        self.widths = np.array(widths, dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.widths)[:-1]]).astype(np.int64)
+        sizes = (1 << self.widths) + 1
+        self.table_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.table_size = int(sizes.sum())
+        self._plans: dict[int, tuple[tuple[npt.NDArray[np.int64], ...], npt.NDArray[np.uint64]] | None] = {}
+
+    def plan(
+        self, max_distance: int
+    ) -> tuple[tuple[npt.NDArray[np.int64], ...], npt.NDArray[np.uint64]] | None:
+        """The kernel's layout tuple and XOR masks for a search within ``max_distance``, or
+        None when some chunk would need a radius past ``_MAX_CHUNK_RADIUS``."""
+        if max_distance not in self._plans:
+            chunks = len(self.widths)
+            share, extra = divmod(max_distance, chunks)
+            radii = np.array(
+                [share if chunk <= extra else share - 1 for chunk in range(chunks)],
+                dtype=np.int64,
+            )
+            if radii.max() > _MAX_CHUNK_RADIUS:
+                self._plans[max_distance] = None
+            else:
+                masks = [
+                    _masks(int(width), int(radius))
+                    for width, radius in zip(self.widths, radii, strict=True)
+                ]
+                mask_starts = np.concatenate([[0], np.cumsum([len(m) for m in masks])])
+                layout = (
+                    self.offsets,
+                    self.widths,
+                    radii,
+                    self.table_starts,
+                    mask_starts.astype(np.int64),
+                )
+                self._plans[max_distance] = (layout, np.concatenate(masks).astype(np.uint64))
+        return self._plans[max_distance]
+
+
+def _masks(width: int, radius: int) -> npt.NDArray[np.uint64]:
+    """Every ``width``-bit value with at most ``radius`` bits set (none if negative)."""
+    values = [0] if radius >= 0 else []
+    for flips in range(1, radius + 1):
+        values += [
+            sum(1 << bit for bit in bits) for bits in itertools.combinations(range(width), flips)
+        ]
+    return np.array(values, dtype=np.uint64)
+
+
+_NARROW = _Layout([16] * 16)
+_WIDE = _Layout([20] * 9 + [19] * 4)
 
 #: Hashes added since the buckets were last built are scanned linearly; the buckets are
 #: rebuilt (O(n)) once that tail exceeds this many rows or 1/16 of the indexed rows, so
@@ -72,10 +141,17 @@ class SignalIndex:
     its best distance.
     """
 
-    def __init__(self, signal: SignalType, *, min_index_rows: int = _MIH_MIN_ROWS) -> None:
+    def __init__(
+        self,
+        signal: SignalType,
+        *,
+        min_index_rows: int = _MIH_MIN_ROWS,
+        wide_index_rows: int = _WIDE_MIN_ROWS,
+    ) -> None:
         """``min_index_rows``: live hashes from which multi-index hashing is used rather
-        than a linear scan (for 256-bit signals); tests lower it to exercise the index on
-        small data. Results do not depend on it, only speed does.
+        than a linear scan (for 256-bit signals); ``wide_index_rows``: from which it uses
+        13 wide chunks instead of 16 narrow ones. Tests lower them to exercise the index
+        on small data. Results do not depend on them, only speed does.
         """
         if signal.bits % _WORD_BITS:
             raise ValueError(f"{signal.name} has {signal.bits} bits; expected a multiple of 64")
@@ -92,14 +168,22 @@ class SignalIndex:
         #: Rows in use (live or dead); rows past it are free capacity.
         self._used = 0
         self._live = 0
-        self._rows: dict[int, list[int]] = {}
+        #: Rows ``[0, _id_sorted)`` are findable by entry id with a binary search: over
+        #: ``_ids`` itself when ``_id_order`` is None (ids were added in increasing order),
+        #: else over ``_id_keys``, the ids sorted by the permutation ``_id_order``.
+        self._id_sorted = 0
+        self._id_order: npt.NDArray[np.intp] | None = None
+        self._id_keys: npt.NDArray[np.int64] | None = None
         self._min_index_rows = min_index_rows
-        #: Multi-index buckets over rows ``[0, _indexed)``: chunk ``c``'s live rows sorted by
-        #: chunk value, the chunks laid end to end; ``_bucket_starts[c, v]`` is where the
-        #: rows of chunk ``c`` with value ``v`` start in ``_bucket_rows`` (and
-        #: ``[c, v + 1]`` where they end). ``None`` until first needed and after compaction.
+        self._wide_index_rows = wide_index_rows
+        #: Multi-index buckets over rows ``[0, _indexed)``, cut by ``_layout``: chunk ``c``'s
+        #: live rows sorted by chunk value, the chunks laid end to end. With ``t`` the
+        #: chunk's ``table_starts``, ``_bucket_starts[t + v]`` is where its rows with value
+        #: ``v`` start in ``_bucket_rows`` (and ``[t + v + 1]`` where they end). ``None``
+        #: until first needed and after compaction.
         self._bucket_rows: npt.NDArray[np.uint32] | None = None
-        #: uint32 (4 MB per index): one is kept per chat and signal past ``min_index_rows``.
+        self._layout = _NARROW
+        #: uint32: 4 MB per index with 16-bit chunks, 44 MB with 20-bit ones.
         self._bucket_starts: npt.NDArray[np.uint32] | None = None
         self._indexed = 0
 
@@ -124,24 +208,40 @@ class SignalIndex:
             return
         if groups is not None and len(groups) != len(pairs):
             raise ValueError(f"{len(groups)} groups given for {len(pairs)} hashes")
-        packed = self._pack([value for _, value in pairs])
-        start, stop = self._used, self._used + len(pairs)
-        self._reserve(stop)
-        self._hashes[start:stop] = packed
-        self._ids[start:stop] = [entry_id for entry_id, _ in pairs]
-        self._groups[start:stop] = (
-            _NO_GROUP if groups is None else [_NO_GROUP if g is None else g for g in groups]
+        self.add_arrays(
+            np.array([entry_id for entry_id, _ in pairs], dtype=np.int64),
+            self._pack([value for _, value in pairs]),
+            None
+            if groups is None
+            else np.array([_NO_GROUP if g is None else g for g in groups], dtype=np.int64),
         )
+
+    def add_arrays(
+        self,
+        ids: npt.NDArray[np.int64],
+        hashes: npt.NDArray[np.uint64],
+        groups: npt.NDArray[np.int64] | None = None,
+    ) -> None:
+        """Bulk add without Python objects per hash: ``hashes`` has one row per id, of
+        ``bits / 64`` words, least significant first (start-up from the store uses this)."""
+        count = len(ids)
+        if hashes.shape != (count, self._words):
+            raise ValueError(
+                f"{hashes.shape} hash array for {count} ids; expected ({count}, {self._words})"
+            )
+        start, stop = self._used, self._used + count
+        self._reserve(stop)
+        self._hashes[start:stop] = hashes
+        self._ids[start:stop] = ids
+        self._groups[start:stop] = _NO_GROUP if groups is None else groups
         self._alive[start:stop] = True
-        for row, (entry_id, _) in enumerate(pairs, start):
-            self._rows.setdefault(entry_id, []).append(row)
         self._used = stop
-        self._live += len(pairs)
+        self._live += count
 
     def remove(self, entry_id: int) -> None:
         """Drop every hash of ``entry_id``; an id not in the index is ignored."""
-        rows = self._rows.pop(entry_id, None)
-        if not rows:
+        rows = self._rows_of(entry_id)
+        if not rows.size:
             return
         self._alive[rows] = False
         self._live -= len(rows)
@@ -174,15 +274,10 @@ class SignalIndex:
             raise ValueError(f"max_distance {max_distance} is negative; expected 0 or more")
         if not values or not self._live:
             return []
-        probes = self._pack(values)
-        candidates = self._candidates(probes, max_distance)
-        if candidates is None:
-            rows, best, closest = self._scan_all(probes, max_distance)
-        else:
-            rows, best, closest = self._scan_candidates(probes, max_distance, candidates)
+        probe_indexes, rows, distances = self._near(self._pack(values), max_distance)
         if not rows.size:
             return []
-        ids, distances, probe_indexes = self._ids[rows], best, closest
+        ids = self._ids[rows]
         order = np.lexsort((probe_indexes, ids, distances))
         ids, distances, probe_indexes = ids[order], distances[order], probe_indexes[order]
         # After the sort an entry's first row is its best; np.unique reports first
@@ -208,146 +303,132 @@ class SignalIndex:
             raise ValueError(f"max_distance {max_distance} is negative; expected 0 or more")
         if not values or not self._live:
             return []
-        probes = self._pack(values)
-        candidates = self._candidates(probes, max_distance)
-        used = self._used
-        alive = self._alive[:used]
-        found: list[tuple[int, int, int, int]] = []
-        for index, probe in enumerate(probes):
-            if candidates is None:
-                hits: list[tuple[int, int]] = []
-                for start in range(0, used, _SCAN_BLOCK):
-                    stop = min(start + _SCAN_BLOCK, used)
-                    distance = _distances(self._hashes[start:stop], probe)
-                    rows = np.flatnonzero((distance <= max_distance) & alive[start:stop])
-                    hits += zip((rows + start).tolist(), distance[rows].tolist(), strict=True)
-            else:
-                rows = candidates[index]
-                distance = _distances(np.take(self._hashes, rows, axis=0), probe)
-                near = distance <= max_distance
-                # Candidates repeat (once per chunk that matched); np.unique drops the
-                # repeats and restores index order.
-                rows, first = np.unique(rows[near], return_index=True)
-                live = alive[rows]
-                hits = list(
-                    zip(rows[live].tolist(), distance[near][first][live].tolist(), strict=True)
-                )
-            found += (
-                (index, int(self._ids[row]), self._group_key(row), distance)
-                for row, distance in hits
+        probe_indexes, rows, distances = self._near(self._pack(values), max_distance)
+        order = np.lexsort((rows, probe_indexes))
+        probe_indexes, rows, distances = probe_indexes[order], rows[order], distances[order]
+        groups = self._groups[rows]
+        # Hashes without a group count one by one; their keys stay clear of real groups.
+        groups = np.where(groups == _NO_GROUP, -1 - rows, groups)
+        return list(
+            zip(
+                probe_indexes.tolist(),
+                self._ids[rows].tolist(),
+                groups.tolist(),
+                distances.tolist(),
+                strict=True,
             )
-        return found
+        )
 
     def hash_count(self, entry_id: int) -> int:
         """How many hashes of this signal ``entry_id`` has (e.g. the frames of a video)."""
-        return len(self._rows.get(entry_id, ()))
+        return len(self._rows_of(entry_id))
 
     def group_count(self, entry_id: int) -> int:
         """How many distinct groups ``entry_id``'s hashes fall in (e.g. seconds of a video)."""
-        return len({self._group_key(row) for row in self._rows.get(entry_id, ())})
+        rows = self._rows_of(entry_id)
+        groups = self._groups[rows]
+        return len(np.unique(np.where(groups == _NO_GROUP, -1 - rows, groups)))
 
-    def _scan_all(
+    def _near(
         self, probes: npt.NDArray[np.uint64], max_distance: int
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint16], npt.NDArray[np.intp]]:
-        """Linear scan: the live rows within ``max_distance`` of some probe, in index order,
-        with their best distance and the (first) probe reaching it."""
-        used = self._used
-        best = np.full(used, _NO_DISTANCE, dtype=np.uint16)
-        closest = np.zeros(used, dtype=np.intp)
-        for start in range(0, used, _SCAN_BLOCK):
-            stop = min(start + _SCAN_BLOCK, used)
-            _best_of(self._hashes[start:stop], probes, best[start:stop], closest[start:stop])
-        rows = np.flatnonzero(self._alive[:used] & (best <= max_distance))
-        return rows, best[rows], closest[rows]
-
-    def _scan_candidates(
-        self,
-        probes: npt.NDArray[np.uint64],
-        max_distance: int,
-        candidates: list[npt.NDArray[np.intp]],
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint16], npt.NDArray[np.intp]]:
-        """Like ``_scan_all`` over each probe's candidates, but a row may come several
-        times (from several chunks or probes), and in no particular order.
-
-        Comparing a probe only with its own candidates is exact: a row left out is
-        farther than ``max_distance`` from that probe, so it cannot be its best.
-        """
-        rows, best, closest = [], [], []
-        for index, (probe, candidate_rows) in enumerate(zip(probes, candidates, strict=True)):
-            # np.take gathers rows about 3x faster than fancy indexing.
-            distance = _distances(np.take(self._hashes, candidate_rows, axis=0), probe)
-            near = distance <= max_distance
-            near_rows = candidate_rows[near]
-            live = self._alive[near_rows]
-            rows.append(near_rows[live])
-            best.append(distance[near][live])
-            closest.append(np.full(len(rows[-1]), index, dtype=np.intp))
-        return np.concatenate(rows), np.concatenate(best), np.concatenate(closest)
-
-    def _candidates(
-        self, probes: npt.NDArray[np.uint64], max_distance: int
-    ) -> list[npt.NDArray[np.intp]] | None:
-        """Per probe, rows (possibly repeated, possibly dead) that include every row within
-        ``max_distance`` of it, or ``None`` when a linear scan is the better way."""
-        chunk_radius = max_distance // _CHUNK_BITS
-        if (
-            self.signal.bits != _MIH_BITS
-            or chunk_radius >= len(_FLIP_MASKS)
-            or self._live < max(self._min_index_rows, 1)
-        ):
-            return None
-        tail_limit = max(self._min_index_rows, min(self._indexed // 16, _MAX_TAIL))
-        if self._bucket_rows is None or self._used - self._indexed > tail_limit:
-            self._build_buckets()
-        bucket_rows, bucket_starts = self._bucket_rows, self._bucket_starts
-        assert bucket_rows is not None and bucket_starts is not None
-        # (probe, chunk, neighbour) -> a chunk value within chunk_radius of the probe's.
-        values = probes.view(np.uint16)[:, :, None] ^ _FLIP_MASKS[chunk_radius]
-        chunk = np.arange(_CHUNKS)[None, :, None]
-        starts = bucket_starts[chunk, values].ravel().astype(np.int64)
-        lengths = bucket_starts[chunk, values.astype(np.intp) + 1].ravel().astype(np.int64) - starts
-        per_probe = lengths.reshape(len(probes), -1).sum(axis=1)
-        total = int(per_probe.sum())
-        tail = self._used - self._indexed
-        # Gathering a candidate costs a few times scanning a row: with too many candidates
-        # (huge clusters of near-identical hashes) the plain scan is faster.
-        if total + tail * len(probes) > self._used // 4 and self._used >= _MIH_MIN_ROWS:
-            return None
-        # Concatenate the buckets' row ranges without a Python loop: position i of the
-        # output reads bucket_rows[start of its range + offset within it].
-        ends = np.cumsum(lengths)
-        positions = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lengths), lengths)
-        rows: npt.NDArray[np.intp] = np.take(bucket_rows, positions).astype(np.intp)
-        split = np.split(rows, np.cumsum(per_probe)[:-1])
-        if not tail:
-            return split
-        tail_rows = np.arange(self._indexed, self._used, dtype=np.intp)
-        return [np.concatenate([part, tail_rows]) for part in split]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """``(probe index, row, distance)`` arrays: every live row within ``max_distance``
+        of a probe, each (probe, row) pair once, in no particular order."""
+        found = _Found(len(probes))
+        plan = None
+        if self.signal.bits == _MIH_BITS and self._live >= max(self._min_index_rows, 1):
+            tail_limit = max(self._min_index_rows, min(self._indexed // 16, _MAX_TAIL))
+            if self._bucket_rows is None or self._used - self._indexed > tail_limit:
+                self._build_buckets()
+            plan = self._layout.plan(max_distance)
+        if plan is not None:
+            layout, masks = plan
+            visits = kernels.candidate_count(self._bucket_starts, layout, masks, probes)
+            tail = self._used - self._indexed
+            # A visit costs a few times a scanned row: with too many (huge clusters of
+            # near-identical hashes) the plain scan is faster.
+            if (visits + tail * len(probes)) > self._used // 4:
+                plan = None
+        if plan is None:
+            found.run(
+                kernels.scan, self._hashes, self._alive, 0, self._used, probes, max_distance
+            )
+            return found.result()
+        found.run(
+            kernels.mih_search,
+            self._hashes,
+            self._alive,
+            self._bucket_rows,
+            self._bucket_starts,
+            layout,
+            masks,
+            probes,
+            max_distance,
+        )
+        if self._used > self._indexed:
+            found.run(
+                kernels.scan,
+                self._hashes,
+                self._alive,
+                self._indexed,
+                self._used,
+                probes,
+                max_distance,
+            )
+        return found.result()
 
     def _build_buckets(self) -> None:
         """Sort the live rows into per-chunk buckets; rows added later form the tail."""
         used = self._used
         live = np.flatnonzero(self._alive[:used]).astype(np.uint32)
-        count = len(live)
-        chunks = self._hashes[:used].view(np.uint16)
-        bucket_rows = np.empty(_CHUNKS * count, dtype=np.uint32)
-        bucket_starts = np.empty((_CHUNKS, _CHUNK_VALUES + 1), dtype=np.uint32)
-        for chunk in range(_CHUNKS):
-            column = chunks[:, chunk] if count == used else chunks[live, chunk]
-            # A stable sort of uint16 keys is a radix sort in numpy: O(n).
-            order = np.argsort(column, kind="stable")
-            bucket_rows[chunk * count : (chunk + 1) * count] = live[order]
-            bucket_starts[chunk, 0] = chunk * count
-            bucket_starts[chunk, 1:] = (
-                np.cumsum(np.bincount(column, minlength=_CHUNK_VALUES)) + chunk * count
-            )
+        layout = _WIDE if len(live) >= self._wide_index_rows else _NARROW
+        # Drop the old buckets first: at 10M hashes they are over 500 MB.
+        self._bucket_rows = self._bucket_starts = None
+        bucket_rows = np.empty(len(layout.widths) * len(live), dtype=np.uint32)
+        bucket_starts = np.empty(layout.table_size, dtype=np.uint32)
+        kernels.build_buckets(
+            self._hashes,
+            live,
+            layout.offsets,
+            layout.widths,
+            layout.table_starts,
+            bucket_rows,
+            bucket_starts,
+        )
+        self._layout = layout
         self._bucket_rows, self._bucket_starts = bucket_rows, bucket_starts
         self._indexed = used
 
-    def _group_key(self, row: int) -> int:
-        group = int(self._groups[row])
-        # Hashes without a group count one by one; their keys stay clear of real groups.
-        return group if group != _NO_GROUP else -1 - row
+    def _rows_of(self, entry_id: int) -> npt.NDArray[np.int64]:
+        """The live rows of ``entry_id``, in row order.
+
+        Rows up to ``_id_sorted`` are found by binary search (ids arrive in increasing order
+        from the store, so usually no sort is needed), later ones by a scan of that short
+        tail; the sorted part is extended like the buckets, amortised O(1) per add.
+        """
+        used, done = self._used, self._id_sorted
+        if used - done > max(_MIH_MIN_ROWS, done // 16):
+            self._sort_ids()
+            done = self._id_sorted
+        keys = self._ids[:done] if self._id_order is None else self._id_keys
+        low, high = np.searchsorted(keys, [entry_id, entry_id + 1])
+        head = (
+            np.arange(low, high, dtype=np.int64)
+            if self._id_order is None
+            else np.sort(self._id_order[low:high])
+        )
+        tail = np.flatnonzero(self._ids[done:used] == entry_id) + done
+        rows = np.concatenate([head, tail])
+        return rows[self._alive[rows]]
+
+    def _sort_ids(self) -> None:
+        ids = self._ids[: self._used]
+        if np.all(ids[1:] >= ids[:-1]):
+            self._id_order, self._id_keys = None, None
+        else:
+            self._id_order = np.argsort(ids, kind="stable")
+            self._id_keys = ids[self._id_order]
+        self._id_sorted = self._used
 
     def _pack(self, values: Sequence[int]) -> npt.NDArray[np.uint64]:
         """Hash ints as a ``(len(values), words)`` array, least significant word first."""
@@ -390,40 +471,37 @@ class SignalIndex:
         self._alive[:count] = True
         self._alive[count : self._used] = False
         self._used = count
-        # Row numbers changed: the buckets are rebuilt when next needed.
+        # Row numbers changed: the buckets and the id order are rebuilt when next needed.
         self._bucket_rows = self._bucket_starts = None
         self._indexed = 0
-        self._rows = {}
-        for row, entry_id in enumerate(self._ids[:count].tolist()):
-            self._rows.setdefault(entry_id, []).append(row)
+        self._id_order = self._id_keys = None
+        self._id_sorted = 0
 
 
-def _distances(
-    hashes: npt.NDArray[np.uint64], probe: npt.NDArray[np.uint64]
-) -> npt.NDArray[np.uint16]:
-    """The Hamming distance of each row of ``hashes`` to ``probe``."""
-    bits = np.bitwise_count(hashes ^ probe)
-    # Adding the columns is twice as fast as .sum(axis=1) over rows this short.
-    distances: npt.NDArray[np.uint16] = bits[:, 0].astype(np.uint16)
-    for word in range(1, bits.shape[1]):
-        distances += bits[:, word]
-    return distances
+class _Found:
+    """Output arrays for a kernel, grown and the kernel rerun when they were too small."""
 
+    def __init__(self, probes: int) -> None:
+        self._capacity = max(64, 16 * probes)
+        self._parts: list[tuple[npt.NDArray[np.int64], ...]] = []
 
-def _best_of(
-    hashes: npt.NDArray[np.uint64],
-    probes: npt.NDArray[np.uint64],
-    best: npt.NDArray[np.uint16],
-    closest: npt.NDArray[np.intp],
-) -> None:
-    """Lower ``best`` (per row of ``hashes``) to its distance to the closest probe, and
-    set ``closest`` to that probe's index."""
-    for index, probe in enumerate(probes):
-        distance = _distances(hashes, probe)
-        # Strictly less: on a tie the earlier probe is kept, so results are stable.
-        better = distance < best
-        best[better] = distance[better]
-        closest[better] = index
+    def run(self, kernel: Callable[..., int], *args: Any) -> None:
+        while True:
+            out = tuple(np.empty(self._capacity, dtype=np.int64) for _ in range(3))
+            count = int(kernel(*args, *out))
+            if count <= self._capacity:
+                self._parts.append(tuple(column[:count] for column in out))
+                return
+            self._capacity = count
+
+    def result(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        if len(self._parts) == 1:
+            probe, row, distance = self._parts[0]
+        else:
+            probe, row, distance = (np.concatenate(column) for column in zip(*self._parts))
+        return probe, row, distance
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,9 @@ def run_signal_index_against_model(data: st.DataObject, signal: SignalType) -> N
     # 0: multi-index hashing from the first hash; 8: linear while tiny, then MIH with a
     # tail of recent adds; 10_000 (like the default) keeps these small indexes linear.
     min_index_rows = data.draw(st.sampled_from([0, 8, 10_000]))
-    index = SignalIndex(signal, min_index_rows=min_index_rows)
+    # 0: 13 wide chunks (as past 2M hashes) instead of 16 narrow ones.
+    wide_index_rows = data.draw(st.sampled_from([0, 1 << 21]))
+    index = SignalIndex(signal, min_index_rows=min_index_rows, wide_index_rows=wide_index_rows)
     model: Model = {}
     #: Live (entry_id, value, group) in insertion order, the order ``pairs`` reports in.
     live: list[tuple[int, int, int | None]] = []
@@ -455,3 +457,33 @@ def test_a_query_sees_exactly_the_banks_it_names() -> None:
     assert index.bank_of(2) == CHAT_B and index.bank_of(3) is None
     pairs = index.pairs([CHAT_A, CHAT_B], PDQ.name, [probe.value], 0)
     assert sorted(p[1] for p in pairs) == [1, 2]
+
+
+@pytest.mark.parametrize("wide_index_rows", [0, 1 << 21], ids=["13 chunks", "16 chunks"])
+@pytest.mark.parametrize("radius", [31, 20, 8, 0])
+def test_hashes_at_the_pigeonhole_boundary_are_found(wide_index_rows: int, radius: int) -> None:
+    """Hashes exactly ``radius`` bits away, their flips packed so that as many chunks as
+    possible are one bit past the radius the index searches them with. Whichever chunk
+    is left within radius, it must be found: this is where a wrong radius split fails."""
+    rng = random.Random(radius)
+    index = SignalIndex(PDQ, min_index_rows=0, wide_index_rows=wide_index_rows)
+    widths = [20] * 9 + [19] * 4 if wide_index_rows == 0 else [16] * 16
+    offsets = [sum(widths[:chunk]) for chunk in range(len(widths))]
+    share, extra = divmod(radius, len(widths))
+    searched = [share if chunk <= extra else share - 1 for chunk in range(len(widths))]
+    probe = rng.getrandbits(256)
+    expected = []
+    for entry_id in range(200):
+        budget, flips = radius, []
+        # Fill chunks in a random order, each one bit past its radius while bits last.
+        for chunk in rng.sample(range(len(widths)), len(widths)):
+            take = min(budget, searched[chunk] + 1)
+            flips += rng.sample(range(offsets[chunk], offsets[chunk] + widths[chunk]), take)
+            budget -= take
+        assert budget == 0
+        index.add(entry_id, probe ^ sum(1 << bit for bit in flips))
+        expected.append((entry_id, radius))
+    for entry_id in range(200, 5000):
+        index.add(entry_id, rng.getrandbits(256))
+    assert index.query(probe, radius) == expected
+    assert index.query(probe, radius - 1) == [] if radius else True
