@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import load_config
 from bot.moderation import ModerationService
+from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.lists import ListItem, read_list, write_text
 from hashdb.sqlite_store import SQLiteStore
 
@@ -52,6 +53,7 @@ async def _run(n: int, folder: Path) -> dict[str, float]:
     parsed = read_list(listing)
     figures["parse_s"] = round(time.perf_counter() - started, 2)
     assert len(parsed.items) == n and not parsed.problems
+    first_value = parsed.items[0].fingerprints[0].value
 
     store = SQLiteStore(folder / "bench.sqlite3")
     await store.open()
@@ -78,11 +80,24 @@ async def _run(n: int, folder: Path) -> dict[str, float]:
         del entries, out, parsed
         await service.close()
 
+    finally:
+        await store.close()
+
+    # Start-up as the bot does it: open the database, load the index, then match.
+    started = time.perf_counter()
+    store = SQLiteStore(folder / "bench.sqlite3")
+    await store.open()
+    try:
         loader = ModerationService(store, config.matching, config.video, config.moderation)
-        started = time.perf_counter()
         loaded = await loader.load()
         figures["startup_load_s"] = round(time.perf_counter() - started, 2)
         assert loaded == n
+        probe = MediaFingerprints(
+            "photo", (), (Fingerprint("pdq", first_value ^ 0b111, 100),), 512, 512
+        )
+        match = await loader.find_match(-1, probe)
+        figures["ready_to_match_s"] = round(time.perf_counter() - started, 2)
+        assert match is not None and match.distance == 3
         await loader.close()
     finally:
         await store.close()

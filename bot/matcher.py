@@ -16,7 +16,7 @@ from bot.config import MatchingConfig, VideoConfig
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex, IndexHit
 from hashdb.local import LocalIndex
-from hashdb.signals import PDQ, PHASH, VPDQ
+from hashdb.signals import PDQ, PHASH, SIGNAL_TYPES, VPDQ
 from hashdb.store import Entry
 from hashdb.video import VIDEO_KIND
 from hashdb.video_match import VideoComparison, VideoMatchRule, comparison_from_pairs
@@ -74,6 +74,14 @@ class Matcher:
             quality = fingerprint.quality if fingerprint.quality is not None else 0
             return quality >= self._matching.pdq_min_quality
         return True
+
+    def min_quality(self) -> dict[str, int]:
+        """Per signal with a quality score, the least quality ``usable`` accepts."""
+        return {
+            name: self._matching.pdq_min_quality
+            for name, signal in SIGNAL_TYPES.items()
+            if signal.has_quality
+        }
 
     def indexable(self, entry: Entry) -> Entry:
         """The entry with only the fingerprints good enough to match on."""

@@ -29,8 +29,9 @@ from bot.settings import apply as apply_settings
 from bot.settings import check_name as check_setting_name
 from bot.settings import defaults as default_settings
 from bot.settings import describe as describe_setting
+from hashdb import kernels
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
-from hashdb.index import BlocklistIndex
+from hashdb.index import BlocklistIndex, ColumnBuilder
 from hashdb.local import LocalFeatures, LocalIndex
 from hashdb.signals import PDQ, VPDQ, get_signal_type
 from hashdb.store import (
@@ -135,17 +136,25 @@ class ModerationService:
 
     async def load(self) -> int:
         """Build the in-memory index from the store; returns the number of entries."""
-        entries = await self._store.active_entries()
-        indexable = [self._matcher.indexable(e) for e in entries]
-        self._index = await self._on_index(BlocklistIndex.build, indexable)
+        # Compile the index's loops (or load them from numba's disk cache) now, not on the
+        # first upload.
+        await self._on_index(kernels.warm_up)
+        builder = ColumnBuilder()
+        await self._store.load_index(builder)
+        columns, entry_ids, bank_ids = await self._on_index(builder.finish)
+        index = BlocklistIndex()
+        await self._on_index(
+            index.add_columns, columns, entry_ids, bank_ids, self._matcher.min_quality()
+        )
+        self._index = index
         features = await self._store.entry_features()
         self._local = await self._on_index(_local_index, features)
         self._loaded = True
         own = await self._store.bank_by_name(SELF_BANK_NAME)
         self._self_bank = own.id if own is not None else None
         self._banks_changed()
-        log.info("index_loaded entries=%d", len(entries))
-        return len(entries)
+        log.info("index_loaded entries=%d", len(entry_ids))
+        return len(entry_ids)
 
     async def _on_index(self, function: Callable[..., T], *args: Any) -> T:
         """Run an index operation on the index's own thread.

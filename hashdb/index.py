@@ -17,8 +17,8 @@ is then verified with the exact distance, so results are identical to the linear
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
 import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +82,9 @@ class _Layout:
         sizes = (1 << self.widths) + 1
         self.table_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.table_size = int(sizes.sum())
-        self._plans: dict[int, tuple[tuple[npt.NDArray[np.int64], ...], npt.NDArray[np.uint64]] | None] = {}
+        self._plans: dict[
+            int, tuple[tuple[npt.NDArray[np.int64], ...], npt.NDArray[np.uint64]] | None
+        ] = {}
 
     def plan(
         self, max_distance: int
@@ -342,6 +344,7 @@ class SignalIndex:
                 self._build_buckets()
             plan = self._layout.plan(max_distance)
         if plan is not None:
+            assert self._bucket_starts is not None
             layout, masks = plan
             visits = kernels.candidate_count(self._bucket_starts, layout, masks, probes)
             tail = self._used - self._indexed
@@ -350,9 +353,7 @@ class SignalIndex:
             if (visits + tail * len(probes)) > self._used // 4:
                 plan = None
         if plan is None:
-            found.run(
-                kernels.scan, self._hashes, self._alive, 0, self._used, probes, max_distance
-            )
+            found.run(kernels.scan, self._hashes, self._alive, 0, self._used, probes, max_distance)
             return found.result()
         found.run(
             kernels.mih_search,
@@ -410,15 +411,15 @@ class SignalIndex:
         if used - done > max(_MIH_MIN_ROWS, done // 16):
             self._sort_ids()
             done = self._id_sorted
-        keys = self._ids[:done] if self._id_order is None else self._id_keys
-        low, high = np.searchsorted(keys, [entry_id, entry_id + 1])
+        keys = self._ids[:done] if self._id_keys is None else self._id_keys
+        low, high = np.searchsorted(keys, [entry_id, entry_id + 1]).tolist()
         head = (
             np.arange(low, high, dtype=np.int64)
             if self._id_order is None
             else np.sort(self._id_order[low:high])
         )
         tail = np.flatnonzero(self._ids[done:used] == entry_id) + done
-        rows = np.concatenate([head, tail])
+        rows: npt.NDArray[np.int64] = np.concatenate([head, tail])
         return rows[self._alive[rows]]
 
     def _sort_ids(self) -> None:
@@ -500,8 +501,105 @@ class _Found:
         if len(self._parts) == 1:
             probe, row, distance = self._parts[0]
         else:
-            probe, row, distance = (np.concatenate(column) for column in zip(*self._parts))
+            columns = zip(*self._parts, strict=True)
+            probe, row, distance = (np.concatenate(column) for column in columns)
         return probe, row, distance
+
+
+@dataclass(frozen=True, slots=True)
+class SignalColumns:
+    """One signal's hashes of many entries as arrays: what start-up loads from the store."""
+
+    entry_ids: npt.NDArray[np.int64]
+    bank_ids: npt.NDArray[np.int64]
+    #: ``(n, bits / 64)``, least significant word first.
+    words: npt.NDArray[np.uint64]
+    #: PDQ quality, 0 where none was recorded.
+    qualities: npt.NDArray[np.int64]
+    #: The video second a frame is from, or ``_NO_GROUP``.
+    groups: npt.NDArray[np.int64]
+
+
+class ColumnBuilder:
+    """Collects ``(entry id, bank id, signal, hex hash, quality, seconds)`` rows into
+    ``SignalColumns``, batch by batch, so millions of hashes never exist as Python ints."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[SignalColumns]] = {}
+        self._entries: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+
+    def feed(self, rows: Sequence[tuple[int, int, str, str, int | None, float | None]]) -> None:
+        """Add rows; raises ``ValueError`` naming the entry of an unknown signal or a
+        malformed hash."""
+        by_signal: dict[str, list[tuple[int, int, str, str, int | None, float | None]]] = {}
+        for row in rows:
+            by_signal.setdefault(row[2], []).append(row)
+        for signal, part in by_signal.items():
+            signal_type = SIGNAL_TYPES.get(signal)
+            if signal_type is None:
+                raise ValueError(
+                    f"entry {part[0][0]} has a fingerprint of unknown signal {signal!r}; "
+                    f"this hashguard knows: {', '.join(SIGNAL_TYPES)}"
+                )
+            entry_ids, bank_ids, _, hexes, qualities, seconds = zip(*part, strict=True)
+            self._parts.setdefault(signal, []).append(
+                SignalColumns(
+                    np.array(entry_ids, dtype=np.int64),
+                    np.array(bank_ids, dtype=np.int64),
+                    _words_from_hex(signal_type, entry_ids, hexes),
+                    np.array([0 if q is None else q for q in qualities], dtype=np.int64),
+                    np.array([_NO_GROUP if t is None else int(t) for t in seconds], dtype=np.int64),
+                )
+            )
+        if rows:
+            ids = np.array([row[0] for row in rows], dtype=np.int64)
+            banks = np.array([row[1] for row in rows], dtype=np.int64)
+            first = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+            self._entries.append((ids[first], banks[first]))
+
+    def finish(
+        self,
+    ) -> tuple[dict[str, SignalColumns], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Per signal its columns, and every entry's id and bank (entries in id order)."""
+        columns = {
+            signal: SignalColumns(
+                *(np.concatenate([getattr(p, f) for p in parts]) for f in SignalColumns.__slots__)
+            )
+            for signal, parts in self._parts.items()
+        }
+        if not self._entries:
+            empty = np.empty(0, dtype=np.int64)
+            return columns, empty, empty
+        ids = np.concatenate([ids for ids, _ in self._entries])
+        banks = np.concatenate([banks for _, banks in self._entries])
+        # An entry's rows may straddle two batches.
+        first = np.concatenate([[True], ids[1:] != ids[:-1]])
+        return columns, ids[first], banks[first]
+
+
+def _words_from_hex(
+    signal: SignalType, entry_ids: Sequence[int], hexes: Sequence[str]
+) -> npt.NDArray[np.uint64]:
+    words = signal.bits // _WORD_BITS
+    text = "".join(hexes)
+    if len(text) == len(hexes) * signal.hex_length:
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            pass
+        else:
+            # Hex is most significant first; rows keep their least significant word first.
+            big_endian = np.frombuffer(raw, dtype=">u8").reshape(len(hexes), words)
+            return big_endian[:, ::-1].astype(np.uint64)
+    # Some value is not the store's own fixed-width form: parse one by one, naming the bad.
+    values = []
+    for entry_id, text in zip(entry_ids, hexes, strict=True):
+        try:
+            values.append(signal.parse(text))
+        except ValueError as exc:
+            raise ValueError(f"entry {entry_id} has a corrupt fingerprint: {exc}") from exc
+    raw = b"".join(value.to_bytes(signal.bits // 8, "little") for value in values)
+    return np.frombuffer(raw, dtype="<u8").astype(np.uint64).reshape(len(values), words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,9 +623,9 @@ class BlocklistIndex:
     def __init__(self) -> None:
         self._indexes: dict[tuple[int, str], SignalIndex] = {}
         #: entry id -> (bank id, the signals it has hashes in), to find it again on removal.
-        self._entries: dict[int, tuple[int, frozenset[str]]] = {}
+        #: entry id -> (bank id, bit mask of the signals it has hashes in).
+        self._entries = _EntryTable()
         self._bank_sizes: dict[int, int] = {}
-        self._signal_sets: dict[frozenset[str], frozenset[str]] = {}
 
     @classmethod
     def build(cls, entries: Iterable[Entry]) -> BlocklistIndex:
@@ -554,6 +652,41 @@ class BlocklistIndex:
         for key, (items, groups) in pending.items():
             self._index_for(key).add_many(items, groups)
 
+    def add_columns(
+        self,
+        columns: Mapping[str, SignalColumns],
+        entry_ids: npt.NDArray[np.int64],
+        bank_ids: npt.NDArray[np.int64],
+        min_quality: Mapping[str, int],
+    ) -> None:
+        """Bulk load (start-up): every entry in ``entry_ids`` (distinct, not yet indexed)
+        with its bank, and their hashes by signal. A hash with a quality below its
+        signal's ``min_quality`` is left out, as ``Matcher.indexable`` leaves it out."""
+        masks = np.zeros(len(entry_ids), dtype=np.int64)
+        for signal, column in columns.items():
+            limit = _VALUE_LIMITS.get(signal)
+            if limit is None:
+                raise ValueError(
+                    f"unknown signal {signal!r}; expected one of: {', '.join(SIGNAL_TYPES)}"
+                )
+            keep = column.qualities >= min_quality.get(signal, -1)
+            if not keep.all():
+                column = SignalColumns(*(getattr(column, f)[keep] for f in SignalColumns.__slots__))
+            # Entries are sorted, so each hash's entry is found by binary search.
+            at = np.searchsorted(entry_ids, column.entry_ids)
+            masks[np.unique(at)] |= _SIGNAL_BITS[signal]
+            order = np.argsort(column.bank_ids, kind="stable")
+            banks = column.bank_ids[order]
+            bounds = np.flatnonzero(np.concatenate([[True], banks[1:] != banks[:-1], [True]]))
+            for start, stop in itertools.pairwise(bounds.tolist()):
+                rows = order[start:stop]
+                self._index_for((int(banks[start]), signal)).add_arrays(
+                    column.entry_ids[rows], column.words[rows], column.groups[rows]
+                )
+        self._entries.put_many(entry_ids, bank_ids, masks)
+        for bank_id, count in zip(*np.unique(bank_ids, return_counts=True), strict=True):
+            self._bank_sizes[int(bank_id)] = self._bank_sizes.get(int(bank_id), 0) + int(count)
+
     def add_entry(self, entry: Entry) -> None:
         """Make an active entry's fingerprints matchable; re-adding an id replaces it."""
         self._register(entry)
@@ -564,11 +697,11 @@ class BlocklistIndex:
 
     def remove_entry(self, entry_id: int) -> None:
         """Stop matching an entry; an id not in the index is ignored."""
-        known = self._entries.pop(entry_id, None)
+        known = self._entries.pop(entry_id)
         if known is None:
             return
-        bank_id, signals = known
-        for signal in signals:
+        bank_id, signal_mask = known
+        for signal in _signals_of(signal_mask):
             key = (bank_id, signal)
             index = self._indexes[key]
             index.remove(entry_id)
@@ -643,13 +776,12 @@ class BlocklistIndex:
             limit = _VALUE_LIMITS.get(fingerprint.signal)
             if limit is None or not 0 <= fingerprint.value < limit:
                 raise ValueError(_refusal(entry.id, fingerprint))
-        if entry.id in self._entries:
+        if self._entries.get(entry.id) is not None:
             self.remove_entry(entry.id)
-        signals = frozenset(f.signal for f in entry.fingerprints)
-        # Nearly all entries share one or two signal sets; sharing the frozensets saves
-        # a few hundred bytes per entry on a million-entry blocklist.
-        signals = self._signal_sets.setdefault(signals, signals)
-        self._entries[entry.id] = (entry.bank_id, signals)
+        signal_mask = 0
+        for fingerprint in entry.fingerprints:
+            signal_mask |= _SIGNAL_BITS[fingerprint.signal]
+        self._entries.put(entry.id, entry.bank_id, signal_mask)
         self._bank_sizes[entry.bank_id] = self._bank_sizes.get(entry.bank_id, 0) + 1
 
     def _index_for(self, key: tuple[int, str]) -> SignalIndex:
@@ -662,6 +794,102 @@ class BlocklistIndex:
 def _group(fingerprint: Fingerprint) -> int | None:
     """Video frames count by the whole second they are from; other hashes one by one."""
     return None if fingerprint.seconds is None else int(fingerprint.seconds)
+
+
+#: Signal name -> its bit in an entry's signal mask.
+_SIGNAL_BITS = {name: 1 << bit for bit, name in enumerate(SIGNAL_TYPES)}
+
+
+def _signals_of(mask: int) -> list[str]:
+    return [name for name, bit in _SIGNAL_BITS.items() if mask & bit]
+
+
+class _EntryTable:
+    """entry id -> (bank id, signal mask), without Python objects per entry.
+
+    A dict of a million entries costs over 100 bytes each; here most entries sit in
+    id-sorted numpy arrays (17 bytes each) found by binary search, and recent ones in a
+    small dict that is merged into the arrays once it grows past 1/16 of them.
+    """
+
+    def __init__(self) -> None:
+        self._ids = np.empty(0, dtype=np.int64)
+        self._banks = np.empty(0, dtype=np.int64)
+        self._masks = np.empty(0, dtype=np.int64)
+        self._alive = np.empty(0, dtype=np.bool_)
+        self._recent: dict[int, tuple[int, int]] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def get(self, entry_id: int) -> tuple[int, int] | None:
+        known = self._recent.get(entry_id)
+        if known is not None:
+            return known
+        at = self._find(entry_id)
+        return None if at is None else (int(self._banks[at]), int(self._masks[at]))
+
+    def put(self, entry_id: int, bank_id: int, signal_mask: int) -> None:
+        """Add an id that is not in the table."""
+        self._recent[entry_id] = (bank_id, signal_mask)
+        self._count += 1
+        if len(self._recent) > max(_MIH_MIN_ROWS, len(self._ids) // 16):
+            self._merge()
+
+    def put_many(
+        self,
+        ids: npt.NDArray[np.int64],
+        banks: npt.NDArray[np.int64],
+        masks: npt.NDArray[np.int64],
+    ) -> None:
+        """Add distinct ids that are not in the table."""
+        self._count += len(ids)
+        self._merge(ids, banks, masks)
+
+    def pop(self, entry_id: int) -> tuple[int, int] | None:
+        known = self._recent.pop(entry_id, None)
+        if known is None:
+            at = self._find(entry_id)
+            if at is None:
+                return None
+            known = (int(self._banks[at]), int(self._masks[at]))
+            self._alive[at] = False
+        self._count -= 1
+        return known
+
+    def _find(self, entry_id: int) -> int | None:
+        at = int(np.searchsorted(self._ids, entry_id))
+        if at < len(self._ids) and self._ids[at] == entry_id and self._alive[at]:
+            return at
+        return None
+
+    def _merge(
+        self,
+        ids: npt.NDArray[np.int64] | None = None,
+        banks: npt.NDArray[np.int64] | None = None,
+        masks: npt.NDArray[np.int64] | None = None,
+    ) -> None:
+        recent = self._recent
+        keep = self._alive
+        parts = [
+            (self._ids[keep], self._banks[keep], self._masks[keep]),
+            (
+                np.fromiter(recent.keys(), dtype=np.int64, count=len(recent)),
+                np.fromiter((v[0] for v in recent.values()), dtype=np.int64, count=len(recent)),
+                np.fromiter((v[1] for v in recent.values()), dtype=np.int64, count=len(recent)),
+            ),
+        ]
+        if ids is not None and banks is not None and masks is not None:
+            parts.append((ids, banks, masks))
+        columns = zip(*parts, strict=True)
+        all_ids, all_banks, all_masks = (np.concatenate(column) for column in columns)
+        if not np.all(all_ids[1:] > all_ids[:-1]):
+            order = np.argsort(all_ids, kind="stable")
+            all_ids, all_banks, all_masks = all_ids[order], all_banks[order], all_masks[order]
+        self._ids, self._banks, self._masks = all_ids, all_banks, all_masks
+        self._alive = np.ones(len(all_ids), dtype=np.bool_)
+        self._recent = {}
 
 
 #: Signal name -> the first value too large for its width.

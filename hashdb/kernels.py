@@ -25,8 +25,7 @@ from numba import types
 from numba.extending import intrinsic
 
 
-
-@intrinsic  # type: ignore[misc]
+@intrinsic
 def _popcount(typing_context: Any, word: Any) -> Any:
     """One ``popcnt`` instruction (LLVM's ctpop) on a uint64."""
     signature = types.uint64(types.uint64)
@@ -37,7 +36,7 @@ def _popcount(typing_context: Any, word: Any) -> Any:
     return signature, codegen
 
 
-@numba.njit(inline="always")  # type: ignore[misc]
+@numba.njit(inline="always")
 def _bits(words: npt.NDArray[np.uint64], offset: int, width: int) -> int:
     """Bits ``[offset, offset + width)`` of a row of words (width < 64), as an int."""
     word, shift = offset >> 6, offset & 63
@@ -47,18 +46,18 @@ def _bits(words: npt.NDArray[np.uint64], offset: int, width: int) -> int:
     return int(value & ((np.uint64(1) << np.uint64(width)) - np.uint64(1)))
 
 
-@numba.njit(inline="always")  # type: ignore[misc]
+@numba.njit(inline="always")
 def _distance(
     hashes: npt.NDArray[np.uint64], row: int, probes: npt.NDArray[np.uint64], probe: int
 ) -> int:
     """Hamming distance of a row to a probe."""
     total = 0
     for word in range(hashes.shape[1]):
-        total += int(_popcount(hashes[row, word] ^ probes[probe, word]))
+        total += int(_popcount(hashes[row, word] ^ probes[probe, word]))  # type: ignore[call-arg]
     return total
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+@numba.njit(cache=True, nogil=True)
 def scan(
     hashes: npt.NDArray[np.uint64],
     alive: npt.NDArray[np.bool_],
@@ -87,7 +86,7 @@ def scan(
     return found
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+@numba.njit(cache=True, nogil=True)
 def candidate_count(
     bucket_starts: npt.NDArray[np.uint32],
     layout: tuple[npt.NDArray[np.int64], ...],
@@ -107,7 +106,7 @@ def candidate_count(
     return total
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+@numba.njit(cache=True, nogil=True)
 def mih_search(
     hashes: npt.NDArray[np.uint64],
     alive: npt.NDArray[np.bool_],
@@ -126,8 +125,9 @@ def mih_search(
 
     The layout splits a hash into chunks (bit ``offsets`` and ``widths``); chunk ``c``'s
     ``masks[mask_starts[c]:mask_starts[c + 1]]`` reach every chunk value within
-    ``radii[c]`` (none for a negative radius), and the radii are chosen so that every row within ``max_distance``
-    is within its radius on some chunk (``hashdb.index`` proves it). Each candidate is
+    ``radii[c]`` (none for a negative radius), and the radii are chosen so that every row
+    within ``max_distance`` is within its radius on some chunk (``hashdb.index._Layout``
+    proves it). Each candidate is
     verified with its full distance. A row found through chunk ``c`` is reported only if
     no earlier chunk was also within radius: that chunk's bucket reported it already.
     """
@@ -152,7 +152,7 @@ def mih_search(
                         bits = _bits(hashes[row], offset, width) ^ _bits(
                             probes[probe], offset, width
                         )
-                        if int(_popcount(np.uint64(bits))) <= radii[earlier]:
+                        if int(_popcount(np.uint64(bits))) <= radii[earlier]:  # type: ignore[call-arg]
                             seen = True
                             break
                     if seen:
@@ -165,7 +165,7 @@ def mih_search(
     return found
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+@numba.njit(cache=True, nogil=True)
 def build_buckets(
     hashes: npt.NDArray[np.uint64],
     rows: npt.NDArray[np.uint32],

@@ -24,6 +24,7 @@ from typing import Any
 import aiosqlite
 
 from hashdb.fingerprint import Fingerprint
+from hashdb.index import ColumnBuilder
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
 from hashdb.store import (
     BANK_KINDS,
@@ -50,6 +51,8 @@ _BUSY_TIMEOUT_MS = 5000
 #: enough that a million-row blocklist loads in a few hundred hops, small enough that
 #: assembling one batch never holds the event loop for long.
 _FETCH_BATCH = 10_000
+#: Rows per batch when loading the index: few thread hops, bounded transient memory.
+_INDEX_BATCH = 200_000
 
 #: Ids bound per ``IN (...)`` list; well under SQLite's host-parameter limit on any build.
 _IDS_PER_STATEMENT = 500
@@ -614,6 +617,21 @@ class SQLiteStore:
         """Every active entry of every bank, in id order, fingerprints in their order."""
         async with self._session("load active entries") as db:
             return await self._load_entries(db, "WHERE e.removed_at IS NULL", ())
+
+    async def load_index(self, builder: ColumnBuilder) -> None:
+        async with (
+            self._session("load the index") as db,
+            db.execute(
+                "SELECT e.id, e.bank_id, s.signal, s.hash, s.quality, s.seconds "
+                "FROM entries AS e JOIN entry_signals AS s ON s.entry_id = e.id "
+                "WHERE e.removed_at IS NULL ORDER BY e.id, s.position"
+            ) as cursor,
+        ):
+            while rows := await cursor.fetchmany(_INDEX_BATCH):
+                try:
+                    builder.feed(rows)  # type: ignore[arg-type]
+                except ValueError as exc:
+                    raise StoreError(str(exc)) from exc
 
     async def bank_entries(self, bank_id: int) -> list[Entry]:
         async with self._session("load a bank's entries") as db:

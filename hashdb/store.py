@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hashdb.fingerprint import Fingerprint
+
+if TYPE_CHECKING:
+    from hashdb.index import ColumnBuilder
 
 
 class StoreError(Exception):
@@ -262,6 +265,11 @@ class Store(Protocol):
 
     async def active_entries(self) -> list[Entry]:
         """Every active entry of every bank (used to build the in-memory index)."""
+
+    async def load_index(self, builder: ColumnBuilder) -> None:
+        """Feed every active entry's hashes to ``builder`` in batches of ``(entry id, bank
+        id, signal, hex hash, quality, seconds)`` rows, ordered by entry id then position:
+        start-up loads millions of hashes this way without an object per entry."""
 
     async def bank_entries(self, bank_id: int) -> list[Entry]:
         """The bank's active entries, oldest first."""

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hashdb.fingerprint import Fingerprint
-from hashdb.index import BlocklistIndex, IndexHit, SignalIndex
+from hashdb.index import BlocklistIndex, ColumnBuilder, IndexHit, SignalIndex
 from hashdb.signals import PDQ, PHASH, SignalType
 from hashdb.store import Entry
 
@@ -487,3 +487,98 @@ def test_hashes_at_the_pigeonhole_boundary_are_found(wide_index_rows: int, radiu
         index.add(entry_id, rng.getrandbits(256))
     assert index.query(probe, radius) == expected
     assert index.query(probe, radius - 1) == [] if radius else True
+
+
+def _bulk_rows(
+    entries: Sequence[Entry],
+) -> list[tuple[int, int, str, str, int | None, float | None]]:
+    """What ``Store.load_index`` feeds: one row per fingerprint, entries in id order."""
+    return [
+        (e.id, e.bank_id, f.signal, f.hex, f.quality, f.seconds)
+        for e in sorted(entries, key=lambda e: e.id)
+        for f in e.fingerprints
+    ]
+
+
+def _usable(entry: Entry, min_quality: int) -> Entry:
+    kept = tuple(
+        f
+        for f in entry.fingerprints
+        if not f.signal_type.has_quality or (f.quality or 0) >= min_quality
+    )
+    return Entry(entry.id, entry.chat_id, kept, None, 0.0, "", "test", bank_id=entry.bank_id)
+
+
+def test_bulk_load_from_columns_equals_adding_entries() -> None:
+    """Start-up's column path (``ColumnBuilder`` + ``add_columns``) builds the same index
+    as adding the entries one by one: same matches, pairs, frame counts, banks and sizes,
+    before and after removals. 6,000 entries cross the bulk tables' merge thresholds."""
+    rng = random.Random(5)
+    centres = [rng.getrandbits(256) for _ in range(50)]
+    entries = []
+    for entry_id in range(1, 6001):
+        bank_id = rng.choice([7, 8, 9])
+        if entry_id % 50 == 0:
+            frames = tuple(
+                Fingerprint("vpdq", rng.getrandbits(256), 100, seconds=t / 2) for t in range(6)
+            )
+            fingerprints = frames
+        else:
+            value = (
+                rng.choice(centres) ^ rng.getrandbits(24) if entry_id % 3 else rng.getrandbits(256)
+            )
+            fingerprints = (
+                Fingerprint("pdq", value, rng.choice([None, 20, 80, 100])),
+                Fingerprint("phash", rng.getrandbits(64)),
+            )
+        entries.append(
+            Entry(entry_id, CHAT_A, fingerprints, None, 0.0, "", "test", bank_id=bank_id)
+        )
+    one_by_one = BlocklistIndex.build(_usable(e, 50) for e in entries)
+    builder = ColumnBuilder()
+    rows = _bulk_rows(entries)
+    # Batches split entries, as the store's fetches do.
+    for start in range(0, len(rows), 997):
+        builder.feed(rows[start : start + 997])
+    bulk = BlocklistIndex()
+    bulk.add_columns(*builder.finish(), {"pdq": 50, "vpdq": 50})
+
+    removed: set[int] = set()
+
+    def same(probes: list[Fingerprint]) -> None:
+        limits = {"pdq": 31, "phash": 10, "vpdq": 31}
+        assert bulk.query([7, 8, 9], probes, limits) == one_by_one.query([7, 8, 9], probes, limits)
+        frame = entries[49].fingerprints[rng.randrange(6)].value
+        values = [p.value for p in probes if p.signal == "pdq"] + [frame ^ 1]
+        pairs = bulk.pairs([7, 8, 9], "vpdq", values, 31)
+        assert pairs == one_by_one.pairs([7, 8, 9], "vpdq", values, 31)
+        assert pairs or entries[49].id in removed
+
+    for _ in range(30):
+        probes = [
+            Fingerprint("pdq", rng.choice(centres) ^ rng.getrandbits(16)),
+            Fingerprint("phash", rng.getrandbits(64)),
+        ]
+        same(probes)
+    for entry in entries[::7]:
+        assert bulk.bank_of(entry.id) == one_by_one.bank_of(entry.id) == entry.bank_id
+        assert bulk.group_count("vpdq", entry.id) == one_by_one.group_count("vpdq", entry.id)
+    for bank_id in (None, 7, 8, 9):
+        assert bulk.size(bank_id) == one_by_one.size(bank_id)
+    assert bulk.size() == 6000
+    for entry in entries[::3]:
+        removed.add(entry.id)
+        bulk.remove_entry(entry.id)
+        one_by_one.remove_entry(entry.id)
+    for _ in range(30):
+        same([Fingerprint("pdq", rng.choice(centres) ^ rng.getrandbits(16))])
+    assert bulk.size() == one_by_one.size() == 4000
+    assert bulk.bank_of(entries[0].id) is None and bulk.bank_of(entries[1].id) == entries[1].bank_id
+
+
+def test_bulk_load_names_the_entry_of_a_bad_row() -> None:
+    builder = ColumnBuilder()
+    with pytest.raises(ValueError, match=r"entry 4 .*unknown signal 'tmk'"):
+        builder.feed([(4, 1, "tmk", "00", None, None)])
+    with pytest.raises(ValueError, match="entry 5 has a corrupt fingerprint"):
+        builder.feed([(3, 1, "pdq", "0" * 64, 100, None), (5, 1, "pdq", "z" * 64, 100, None)])

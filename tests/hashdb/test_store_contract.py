@@ -122,6 +122,31 @@ async def test_remove_entries_marks_them_removed(store: Store) -> None:
     assert await store.count_active_entries(await _bank(store, CHAT)) == 1
 
 
+async def test_load_index_feeds_active_hashes_in_entry_order(store: Store) -> None:
+    frames = (Fingerprint("vpdq", 5, 90, seconds=0.5), Fingerprint("vpdq", 6, 80, seconds=1.0))
+    first = await store.add_entry(_new(), at=T0)
+    gone = await store.add_entry(_new(fingerprints=(PDQ_B,)), at=T0)
+    video = await store.add_entry(_new(OTHER_CHAT, fingerprints=frames), at=T0)
+    await store.remove_entries(await _bank(store, CHAT), [gone.id], removed_by=ADMIN, at=T0)
+
+    class Rows:
+        def __init__(self) -> None:
+            self.rows: list[tuple[Any, ...]] = []
+
+        def feed(self, rows: Any) -> None:
+            self.rows += [tuple(row) for row in rows]
+
+    fed = Rows()
+    await store.load_index(fed)  # type: ignore[arg-type]
+
+    assert fed.rows == [
+        (first.id, first.bank_id, "pdq", PDQ_A.hex, 87, None),
+        (first.id, first.bank_id, "phash", PHASH_A.hex, None, None),
+        (video.id, video.bank_id, "vpdq", frames[0].hex, 90, 0.5),
+        (video.id, video.bank_id, "vpdq", frames[1].hex, 80, 1.0),
+    ]
+
+
 async def test_remove_ignores_other_chats_entries(store: Store) -> None:
     mine = await store.add_entry(_new(CHAT), at=T0)
     theirs = await store.add_entry(_new(OTHER_CHAT), at=T0)
