@@ -146,6 +146,7 @@ class ModerationService:
         await self._on_index(
             index.add_columns, columns, entry_ids, bank_ids, self._matcher.min_quality()
         )
+        await self._on_index(index.prepare)
         self._index = index
         features = await self._store.entry_features()
         self._local = await self._on_index(_local_index, features)

@@ -321,6 +321,11 @@ class SignalIndex:
             )
         )
 
+    def prepare(self) -> None:
+        """Sort the multi-index buckets now (start-up) rather than on the first query."""
+        if self.signal.bits == _MIH_BITS and self._live >= max(self._min_index_rows, 1):
+            self._build_buckets()
+
     def hash_count(self, entry_id: int) -> int:
         """How many hashes of this signal ``entry_id`` has (e.g. the frames of a video)."""
         return len(self._rows_of(entry_id))
@@ -521,8 +526,13 @@ class SignalColumns:
 
 
 class ColumnBuilder:
-    """Collects ``(entry id, bank id, signal, hex hash, quality, seconds)`` rows into
-    ``SignalColumns``, batch by batch, so millions of hashes never exist as Python ints."""
+    """Collects the active entries' hashes into ``SignalColumns``, batch by batch, so
+    millions of hashes never exist as Python ints.
+
+    ``feed`` takes rows of ``(entry id, bank id, signal, hex hash, quality, seconds)``;
+    ``feed_joined`` takes the same as columns with the hashes in one string, which a store
+    can produce without a Python object per row (SQLite's ``group_concat``).
+    """
 
     def __init__(self) -> None:
         self._parts: dict[str, list[SignalColumns]] = {}
@@ -531,75 +541,144 @@ class ColumnBuilder:
     def feed(self, rows: Sequence[tuple[int, int, str, str, int | None, float | None]]) -> None:
         """Add rows; raises ``ValueError`` naming the entry of an unknown signal or a
         malformed hash."""
-        by_signal: dict[str, list[tuple[int, int, str, str, int | None, float | None]]] = {}
-        for row in rows:
-            by_signal.setdefault(row[2], []).append(row)
-        for signal, part in by_signal.items():
+        if not rows:
+            return
+        entry_ids, bank_ids, signals, hexes, qualities, seconds = zip(*rows, strict=True)
+        self._add(
+            np.array(entry_ids, dtype=np.int64),
+            np.array(bank_ids, dtype=np.int64),
+            signals,
+            list(hexes),
+            # None becomes NaN in a float array: no Python loop per row.
+            np.array(qualities, dtype=np.float64),
+            np.array(seconds, dtype=np.float64),
+        )
+
+    def feed_joined(
+        self,
+        entry_ids: npt.NDArray[np.int64],
+        bank_ids: npt.NDArray[np.int64],
+        signals: Sequence[str],
+        hex_text: str,
+        qualities: npt.NDArray[np.float64],
+        seconds: npt.NDArray[np.float64],
+    ) -> bool:
+        """Like ``feed``, the hashes concatenated in row order in ``hex_text`` and NaN for
+        no quality or seconds. Returns False, adding nothing, when the text does not split
+        into the signals' hex lengths (an unknown signal or a hash of the wrong length):
+        the store then feeds that batch as rows, which names the bad entry."""
+        count = len(entry_ids)
+        if not (len(bank_ids) == len(signals) == len(qualities) == len(seconds) == count):
+            return False
+        kinds = set(signals)
+        if not kinds <= SIGNAL_TYPES.keys():
+            return False
+        if len(kinds) == 1:
+            if len(hex_text) != count * SIGNAL_TYPES[signals[0]].hex_length:
+                return False
+            self._add(entry_ids, bank_ids, signals, hex_text, qualities, seconds)
+            return True
+        lengths = {name: SIGNAL_TYPES[name].hex_length for name in kinds}
+        ends = np.cumsum([lengths[signal] for signal in signals]).tolist()
+        if not ends or ends[-1] != len(hex_text):
+            return False
+        hexes = [hex_text[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+        self._add(entry_ids, bank_ids, signals, hexes, qualities, seconds)
+        return True
+
+    def _add(
+        self,
+        ids: npt.NDArray[np.int64],
+        banks: npt.NDArray[np.int64],
+        signals: Sequence[str],
+        hexes: list[str] | str,
+        qualities: npt.NDArray[np.float64],
+        seconds: npt.NDArray[np.float64],
+    ) -> None:
+        """``hexes``: one string per row, or (one signal only) all of them joined."""
+        quality = np.nan_to_num(qualities, nan=0.0).astype(np.int64)
+        group = np.where(np.isnan(seconds), _NO_GROUP, np.nan_to_num(seconds).astype(np.int64))
+        kinds = set(signals)
+        for signal in kinds:
+            pick: slice | npt.NDArray[np.intp] = slice(None)
+            part_hexes = hexes
+            if len(kinds) > 1:
+                pick = np.flatnonzero(np.array(signals, dtype=object) == signal)
+                part_hexes = [hexes[at] for at in pick.tolist()]
             signal_type = SIGNAL_TYPES.get(signal)
             if signal_type is None:
                 raise ValueError(
-                    f"entry {part[0][0]} has a fingerprint of unknown signal {signal!r}; "
+                    f"entry {ids[pick][0]} has a fingerprint of unknown signal {signal!r}; "
                     f"this hashguard knows: {', '.join(SIGNAL_TYPES)}"
                 )
-            entry_ids, bank_ids, _, hexes, qualities, seconds = zip(*part, strict=True)
             self._parts.setdefault(signal, []).append(
                 SignalColumns(
-                    np.array(entry_ids, dtype=np.int64),
-                    np.array(bank_ids, dtype=np.int64),
-                    _words_from_hex(signal_type, entry_ids, hexes),
-                    np.array([0 if q is None else q for q in qualities], dtype=np.int64),
-                    np.array([_NO_GROUP if t is None else int(t) for t in seconds], dtype=np.int64),
+                    ids[pick],
+                    banks[pick],
+                    _words_from_hex(signal_type, ids[pick], part_hexes),
+                    quality[pick],
+                    group[pick],
                 )
             )
-        if rows:
-            ids = np.array([row[0] for row in rows], dtype=np.int64)
-            banks = np.array([row[1] for row in rows], dtype=np.int64)
-            first = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
-            self._entries.append((ids[first], banks[first]))
+        order = np.argsort(ids, kind="stable")
+        ids, banks = ids[order], banks[order]
+        first = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+        self._entries.append((ids[first], banks[first]))
 
     def finish(
         self,
     ) -> tuple[dict[str, SignalColumns], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Per signal its columns, and every entry's id and bank (entries in id order)."""
-        columns = {
-            signal: SignalColumns(
+        columns = {}
+        for signal, parts in self._parts.items():
+            column = SignalColumns(
                 *(np.concatenate([getattr(p, f) for p in parts]) for f in SignalColumns.__slots__)
             )
-            for signal, parts in self._parts.items()
-        }
+            # Rows in entry order let the index find an entry's rows by binary search.
+            if not np.all(column.entry_ids[1:] >= column.entry_ids[:-1]):
+                order = np.argsort(column.entry_ids, kind="stable")
+                fields = SignalColumns.__slots__
+                column = SignalColumns(*(getattr(column, f)[order] for f in fields))
+            columns[signal] = column
         if not self._entries:
             empty = np.empty(0, dtype=np.int64)
             return columns, empty, empty
         ids = np.concatenate([ids for ids, _ in self._entries])
         banks = np.concatenate([banks for _, banks in self._entries])
-        # An entry's rows may straddle two batches.
+        # Batches may come in any order, and an entry's rows may straddle two of them.
+        order = np.argsort(ids, kind="stable")
+        ids, banks = ids[order], banks[order]
         first = np.concatenate([[True], ids[1:] != ids[:-1]])
         return columns, ids[first], banks[first]
 
 
 def _words_from_hex(
-    signal: SignalType, entry_ids: Sequence[int], hexes: Sequence[str]
+    signal: SignalType, entry_ids: npt.NDArray[np.int64], hexes: list[str] | str
 ) -> npt.NDArray[np.uint64]:
-    words = signal.bits // _WORD_BITS
-    text = "".join(hexes)
-    if len(text) == len(hexes) * signal.hex_length:
+    """Rows of words from hex hashes, given one per entry or all joined in one string."""
+    words, width = signal.bits // _WORD_BITS, signal.hex_length
+    count = len(entry_ids)
+    text = hexes if isinstance(hexes, str) else "".join(hexes)
+    if len(text) == count * width:
         try:
             raw = bytes.fromhex(text)
         except ValueError:
             pass
         else:
             # Hex is most significant first; rows keep their least significant word first.
-            big_endian = np.frombuffer(raw, dtype=">u8").reshape(len(hexes), words)
+            big_endian = np.frombuffer(raw, dtype=">u8").reshape(count, words)
             return big_endian[:, ::-1].astype(np.uint64)
+    if isinstance(hexes, str):
+        hexes = [hexes[at : at + width] for at in range(0, len(hexes), width)]
     # Some value is not the store's own fixed-width form: parse one by one, naming the bad.
     values = []
-    for entry_id, text in zip(entry_ids, hexes, strict=True):
+    for entry_id, one in zip(entry_ids.tolist(), hexes, strict=True):
         try:
-            values.append(signal.parse(text))
+            values.append(signal.parse(one))
         except ValueError as exc:
             raise ValueError(f"entry {entry_id} has a corrupt fingerprint: {exc}") from exc
     raw = b"".join(value.to_bytes(signal.bits // 8, "little") for value in values)
-    return np.frombuffer(raw, dtype="<u8").astype(np.uint64).reshape(len(values), words)
+    return np.frombuffer(raw, dtype="<u8").astype(np.uint64).reshape(count, words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -672,20 +751,26 @@ class BlocklistIndex:
             keep = column.qualities >= min_quality.get(signal, -1)
             if not keep.all():
                 column = SignalColumns(*(getattr(column, f)[keep] for f in SignalColumns.__slots__))
-            # Entries are sorted, so each hash's entry is found by binary search.
-            at = np.searchsorted(entry_ids, column.entry_ids)
-            masks[np.unique(at)] |= _SIGNAL_BITS[signal]
+            # Entries are sorted, so each hash's entry is found by binary search (an entry
+            # with several hashes is set several times, to the same value).
+            masks[np.searchsorted(entry_ids, column.entry_ids)] |= _SIGNAL_BITS[signal]
             order = np.argsort(column.bank_ids, kind="stable")
             banks = column.bank_ids[order]
-            bounds = np.flatnonzero(np.concatenate([[True], banks[1:] != banks[:-1], [True]]))
-            for start, stop in itertools.pairwise(bounds.tolist()):
+            for start, stop in _runs(banks):
                 rows = order[start:stop]
                 self._index_for((int(banks[start]), signal)).add_arrays(
                     column.entry_ids[rows], column.words[rows], column.groups[rows]
                 )
         self._entries.put_many(entry_ids, bank_ids, masks)
-        for bank_id, count in zip(*np.unique(bank_ids, return_counts=True), strict=True):
-            self._bank_sizes[int(bank_id)] = self._bank_sizes.get(int(bank_id), 0) + int(count)
+        # Banks come in long runs of consecutive ids: count by run, not by entry.
+        for start, stop in _runs(bank_ids):
+            bank_id = int(bank_ids[start])
+            self._bank_sizes[bank_id] = self._bank_sizes.get(bank_id, 0) + stop - start
+
+    def prepare(self) -> None:
+        """Sort every index's buckets now, so no upload waits for it."""
+        for index in self._indexes.values():
+            index.prepare()
 
     def add_entry(self, entry: Entry) -> None:
         """Make an active entry's fingerprints matchable; re-adding an id replaces it."""
@@ -789,6 +874,14 @@ class BlocklistIndex:
         if index is None:
             index = self._indexes[key] = SignalIndex(SIGNAL_TYPES[key[1]])
         return index
+
+
+def _runs(values: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of equal values."""
+    if not len(values):
+        return []
+    bounds = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1], [True]]))
+    return list(itertools.pairwise(bounds.tolist()))
 
 
 def _group(fingerprint: Fingerprint) -> int | None:

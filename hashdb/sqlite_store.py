@@ -16,12 +16,15 @@ import dataclasses
 import logging
 import sqlite3
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import numpy as np
+import numpy.typing as npt
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.index import ColumnBuilder
@@ -51,8 +54,20 @@ _BUSY_TIMEOUT_MS = 5000
 #: enough that a million-row blocklist loads in a few hundred hops, small enough that
 #: assembling one batch never holds the event loop for long.
 _FETCH_BATCH = 10_000
-#: Rows per batch when loading the index: few thread hops, bounded transient memory.
+#: Entry ids per batch when loading the index: few round trips, bounded transient memory.
 _INDEX_BATCH = 200_000
+_INDEX_WHERE = "WHERE e.id >= ? AND e.id < ? AND e.removed_at IS NULL"
+_INDEX_JOINED = (
+    "SELECT count(*), group_concat(e.id), group_concat(e.bank_id), group_concat(s.signal), "
+    "group_concat(s.hash, ''), group_concat(ifnull(s.quality, 'nan')), "
+    "group_concat(ifnull(s.seconds, 'nan')) "
+    "FROM entries AS e JOIN entry_signals AS s ON s.entry_id = e.id " + _INDEX_WHERE
+)
+_INDEX_ROWS = (
+    "SELECT e.id, e.bank_id, s.signal, s.hash, s.quality, s.seconds "
+    "FROM entries AS e JOIN entry_signals AS s ON s.entry_id = e.id " + _INDEX_WHERE
+)
+_INDEX_ORDER = " ORDER BY e.id, s.position"
 
 #: Ids bound per ``IN (...)`` list; well under SQLite's host-parameter limit on any build.
 _IDS_PER_STATEMENT = 500
@@ -619,19 +634,42 @@ class SQLiteStore:
             return await self._load_entries(db, "WHERE e.removed_at IS NULL", ())
 
     async def load_index(self, builder: ColumnBuilder) -> None:
-        async with (
-            self._session("load the index") as db,
-            db.execute(
-                "SELECT e.id, e.bank_id, s.signal, s.hash, s.quality, s.seconds "
-                "FROM entries AS e JOIN entry_signals AS s ON s.entry_id = e.id "
-                "WHERE e.removed_at IS NULL ORDER BY e.id, s.position"
-            ) as cursor,
-        ):
-            while rows := await cursor.fetchmany(_INDEX_BATCH):
+        async with self._session("load the index") as db:
+            low, high = await (
+                await db.execute("SELECT min(id), max(id) FROM entries")
+            ).fetchone() or (None, None)
+            if low is None or high is None:
+                return
+            for start in range(low, high + 1, _INDEX_BATCH):
+                bounds = (start, start + _INDEX_BATCH)
+                # One row per batch, each column joined by group_concat: a million hashes
+                # load in a fraction of the time a million rows take. The aggregates see
+                # the rows in one pass, so their i-th items belong together.
+                cursor = await db.execute(_INDEX_JOINED, bounds)
+                joined = await cursor.fetchone()
+                if joined is None or not joined[0]:
+                    continue
+                count, ids, banks, signals, hashes, qualities, seconds = joined
                 try:
-                    builder.feed(rows)  # type: ignore[arg-type]
+                    fed = builder.feed_joined(
+                        _numbers(ids, np.int64, count),
+                        _numbers(banks, np.int64, count),
+                        signals.split(","),
+                        hashes,
+                        _numbers(qualities, np.float64, count),
+                        _numbers(seconds, np.float64, count),
+                    )
                 except ValueError as exc:
                     raise StoreError(str(exc)) from exc
+                if fed:
+                    continue
+                # Something in this batch is not as the store writes it: the row by row
+                # path names the entry.
+                async with db.execute(_INDEX_ROWS + _INDEX_ORDER, bounds) as cursor:
+                    try:
+                        builder.feed(list(await cursor.fetchall()))  # type: ignore[arg-type]
+                    except ValueError as exc:
+                        raise StoreError(str(exc)) from exc
 
     async def bank_entries(self, bank_id: int) -> list[Entry]:
         async with self._session("load a bank's entries") as db:
@@ -1441,6 +1479,21 @@ def _chat_record(row: sqlite3.Row | tuple[Any, ...]) -> ChatRecord:
         rights_ok=bool(row[3]),
         rights_notice_sent=bool(row[4]),
     )
+
+
+def _numbers(text: str, dtype: type[np.generic], count: int) -> npt.NDArray[Any]:
+    """A comma-separated column from ``group_concat`` as an array (``nan`` allowed)."""
+    # np.fromstring's text mode parses in C, ~8x faster than converting split strings; it
+    # only warns on a bad number, so warnings are made errors here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            values = np.fromstring(text, dtype=dtype, sep=",")
+        except (ValueError, DeprecationWarning) as exc:
+            raise StoreError(f"unreadable column from the index query: {exc}") from exc
+    if len(values) != count:
+        raise StoreError(f"expected {count} values from the index query, got {len(values)}")
+    return values
 
 
 async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int:

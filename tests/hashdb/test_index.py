@@ -582,3 +582,16 @@ def test_bulk_load_names_the_entry_of_a_bad_row() -> None:
         builder.feed([(4, 1, "tmk", "00", None, None)])
     with pytest.raises(ValueError, match="entry 5 has a corrupt fingerprint"):
         builder.feed([(3, 1, "pdq", "0" * 64, 100, None), (5, 1, "pdq", "z" * 64, 100, None)])
+
+
+def test_bulk_load_of_nothing_and_of_only_unusable_hashes() -> None:
+    empty = BlocklistIndex()
+    empty.add_columns(*ColumnBuilder().finish(), {"pdq": 50})
+    assert empty.size() == 0
+    builder = ColumnBuilder()
+    builder.feed([(3, 1, "pdq", "f" * 64, 10, None)])
+    low = BlocklistIndex()
+    low.add_columns(*builder.finish(), {"pdq": 50})
+    # Counted in its bank, as a blocked item, but nothing of it matches.
+    assert low.size(1) == 1 and low.bank_of(3) == 1
+    assert low.query([1], [Fingerprint("pdq", 2**256 - 1)], {"pdq": 31}) == []

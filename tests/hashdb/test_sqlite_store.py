@@ -14,6 +14,7 @@ import pytest
 
 from hashdb import sqlite_store
 from hashdb.fingerprint import Fingerprint
+from hashdb.index import ColumnBuilder
 from hashdb.signals import PDQ
 from hashdb.sqlite_store import MIGRATIONS, SQLiteStore
 from hashdb.store import AuditEvent, NewEntry, StoreError
@@ -238,3 +239,36 @@ async def test_a_version_1_database_is_upgraded_and_keeps_its_entries(db_path: P
         assert _pragma(db_path, "user_version") == len(MIGRATIONS)
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("hash", "abc", "entry {id} has a corrupt fingerprint: .*has 3 characters"),
+        ("hash", "z" * 64, "entry {id} has a corrupt fingerprint: .*non-hex character 'z'"),
+        ("signal", "tmk", "entry {id} has a fingerprint of unknown signal 'tmk'"),
+    ],
+)
+async def test_a_damaged_hash_row_is_named_when_loading_the_index(
+    db_path: Path, column: str, value: str, problem: str
+) -> None:
+    """The fast joined load falls back to rows for a batch it cannot split, so the error
+    still names the entry; entries in other batches are not the problem."""
+    store = SQLiteStore(db_path)
+    await store.open()
+    try:
+        good = NewEntry(chat_id=CHAT, fingerprints=(Fingerprint(PDQ.name, 7, 100),), added_by=None)
+        entries = await store.add_entries([good, good, good], at=1.0)
+    finally:
+        await store.close()
+    damaged = entries[1].id
+    with sqlite3.connect(db_path) as db:
+        db.execute(f"UPDATE entry_signals SET {column} = ? WHERE entry_id = ?", (value, damaged))
+
+    reopened = SQLiteStore(db_path)
+    await reopened.open()
+    try:
+        with pytest.raises(StoreError, match=problem.format(id=damaged)):
+            await reopened.load_index(ColumnBuilder())
+    finally:
+        await reopened.close()

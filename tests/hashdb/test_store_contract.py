@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from hashdb.fingerprint import Fingerprint
+from hashdb.index import ColumnBuilder
 from hashdb.signals import PDQ, PHASH
 from hashdb.store import AuditEvent, NewEntry, Report, Store, StoreError
 from tests.hashdb.conftest import StoreFactory
@@ -129,22 +130,25 @@ async def test_load_index_feeds_active_hashes_in_entry_order(store: Store) -> No
     video = await store.add_entry(_new(OTHER_CHAT, fingerprints=frames), at=T0)
     await store.remove_entries(await _bank(store, CHAT), [gone.id], removed_by=ADMIN, at=T0)
 
-    class Rows:
-        def __init__(self) -> None:
-            self.rows: list[tuple[Any, ...]] = []
+    builder = ColumnBuilder()
+    await store.load_index(builder)
+    columns, entry_ids, bank_ids = builder.finish()
 
-        def feed(self, rows: Any) -> None:
-            self.rows += [tuple(row) for row in rows]
+    assert entry_ids.tolist() == [first.id, video.id]
+    assert bank_ids.tolist() == [first.bank_id, video.bank_id]
+    assert sorted(columns) == ["pdq", "phash", "vpdq"]
+    pdq, phash, vpdq = columns["pdq"], columns["phash"], columns["vpdq"]
+    assert pdq.entry_ids.tolist() == [first.id] and pdq.qualities.tolist() == [87]
+    assert _values(pdq.words) == [PDQ_A.value]
+    assert phash.entry_ids.tolist() == [first.id] and _values(phash.words) == [PHASH_A.value]
+    assert vpdq.entry_ids.tolist() == [video.id, video.id]
+    assert vpdq.bank_ids.tolist() == [video.bank_id] * 2
+    assert _values(vpdq.words) == [5, 6]
+    assert vpdq.qualities.tolist() == [90, 80] and vpdq.groups.tolist() == [0, 1]
 
-    fed = Rows()
-    await store.load_index(fed)  # type: ignore[arg-type]
 
-    assert fed.rows == [
-        (first.id, first.bank_id, "pdq", PDQ_A.hex, 87, None),
-        (first.id, first.bank_id, "phash", PHASH_A.hex, None, None),
-        (video.id, video.bank_id, "vpdq", frames[0].hex, 90, 0.5),
-        (video.id, video.bank_id, "vpdq", frames[1].hex, 80, 1.0),
-    ]
+def _values(words: Any) -> list[int]:
+    return [sum(int(word) << (64 * at) for at, word in enumerate(row)) for row in words]
 
 
 async def test_remove_ignores_other_chats_entries(store: Store) -> None:
