@@ -83,8 +83,14 @@ class Fingerprinter:
             for _ in range(self._workers):
                 pool.submit(os.getpid)
 
-    async def hash_photo(self, data: bytes, *, for_block: bool = False) -> MediaFingerprints:
-        """Fingerprint an image; raises ``MediaDecodeError`` saying why it could not."""
+    async def hash_photo(
+        self, data: bytes, *, for_block: bool = False, local: bool = True
+    ) -> MediaFingerprints:
+        """Fingerprint an image; raises ``MediaDecodeError`` saying why it could not.
+
+        A check (not ``for_block``) decodes large JPEGs at reduced scale, and skips local
+        features unless ``local``; what is blocked is hashed from the exact pixels.
+        """
         return await self._run(
             functools.partial(
                 hash_photo,
@@ -92,6 +98,8 @@ class Fingerprinter:
                 max_pixels=self._media.max_image_pixels,
                 max_bytes=self._media.max_file_bytes,
                 for_block=for_block,
+                quick=not for_block,
+                local=local or for_block,
             )
         )
 

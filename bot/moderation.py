@@ -299,6 +299,13 @@ class ModerationService:
             )
         )
 
+    async def uses_local_features(self, chat_id: int) -> bool:
+        """Whether checking this chat's uploads looks at local features: local matching is
+        on and some bank it uses holds photos that have them."""
+        if not self._local.holds_any(await self.bank_ids(chat_id)):
+            return False
+        return (await self.settings(chat_id)).local_match != "off"
+
     def blocked_by_admin(self, chat_id: int, message_id: int) -> bool:
         """Whether an admin blocked this very message (so it is no re-upload)."""
         return (chat_id, message_id) in self._blocked_messages

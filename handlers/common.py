@@ -162,9 +162,15 @@ def chat_title(chat: Chat) -> str:
 
 
 async def fetch_and_hash(
-    context: HashguardContext, ref: MediaRef, *, for_block: bool = False
+    context: HashguardContext,
+    ref: MediaRef,
+    *,
+    for_block: bool = False,
+    local_features: bool = True,
 ) -> Fetched:
     """Download a file into memory and fingerprint it; raises ``MediaSkipped``.
+
+    ``local_features`` False skips a photo's local features (no bank the check uses has any).
 
     A file over the download cap (``media.max_file_bytes``; the Bot API's own cap is 20 MB)
     is judged by its Telegram thumbnail instead, when it has one.
@@ -174,13 +180,27 @@ async def fetch_and_hash(
     async with context.services.fingerprinter.admission:
         try:
             return Fetched(
-                await _fetch_and_hash(context, ref.file, ref.hasher, limit, for_block=for_block)
+                await _fetch_and_hash(
+                    context,
+                    ref.file,
+                    ref.hasher,
+                    limit,
+                    for_block=for_block,
+                    local_features=local_features,
+                )
             )
         except _TooLarge as too_large:
             if ref.thumbnail is None:
                 raise MediaSkipped(str(too_large)) from None
             log.info("thumbnail_only kind=%s reason=%s", ref.kind, too_large)
-            fingerprints = await _fetch_and_hash(context, ref.thumbnail, "photo", limit)
+            fingerprints = await _fetch_and_hash(
+                context,
+                ref.thumbnail,
+                "photo",
+                limit,
+                for_block=for_block,
+                local_features=local_features,
+            )
             return Fetched(fingerprints, thumbnail_only=True)
 
 
@@ -189,7 +209,13 @@ class _TooLarge(MediaSkipped):
 
 
 async def _fetch_and_hash(
-    context: HashguardContext, file: FileRef, hasher: str, limit: int, *, for_block: bool = False
+    context: HashguardContext,
+    file: FileRef,
+    hasher: str,
+    limit: int,
+    *,
+    for_block: bool = False,
+    local_features: bool = True,
 ) -> MediaFingerprints:
     # Check the size Telegram reports before downloading anything.
     if file.file_size is not None and file.file_size > limit:
@@ -223,7 +249,7 @@ async def _fetch_and_hash(
     try:
         if hasher == "video":
             return await fingerprinter.hash_video(data, for_block=for_block)
-        return await fingerprinter.hash_photo(data, for_block=for_block)
+        return await fingerprinter.hash_photo(data, for_block=for_block, local=local_features)
     except MediaDecodeError as exc:
         raise MediaSkipped(str(exc)) from None
     finally:

@@ -52,7 +52,9 @@ async def on_media(update: Update, context: HashguardContext) -> None:
     thumbnail_only = False
     if match is None:
         try:
-            fetched = await fetch_and_hash(context, ref)
+            fetched = await fetch_and_hash(
+                context, ref, local_features=await moderation.uses_local_features(chat.id)
+            )
         except MediaSkipped as exc:
             log.warning(
                 "media_skipped chat=%d message=%d kind=%s reason=%s",

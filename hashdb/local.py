@@ -17,6 +17,7 @@ query's descriptors are never stored.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -165,6 +166,8 @@ class LocalIndex:
 
     def __init__(self) -> None:
         self._entries: dict[int, _Stored] = {}
+        #: bank id -> how many of its entries are here.
+        self._bank_counts: collections.Counter[int] = collections.Counter()
         self._built: Any = None
         self._built_owners: npt.NDArray[np.int64] = np.zeros(0, np.int64)
         self._recent: list[int] = []
@@ -172,7 +175,9 @@ class LocalIndex:
         self._recent_owners: npt.NDArray[np.int64] = np.zeros(0, np.int64)
 
     def add(self, entry_id: int, bank_id: int, features: LocalFeatures) -> None:
+        self.remove(entry_id)
         self._entries[entry_id] = _Stored(features, bank_id)
+        self._bank_counts[bank_id] += 1
         self._recent.append(entry_id)
         self._recent_matcher = None
         if sum(len(self._entries[i].features) for i in self._recent if i in self._entries) > (
@@ -183,11 +188,22 @@ class LocalIndex:
     def add_many(self, items: Iterable[tuple[int, int, LocalFeatures]]) -> None:
         """Add many entries and rebuild once (start-up)."""
         for entry_id, bank_id, features in items:
+            self.remove(entry_id)
             self._entries[entry_id] = _Stored(features, bank_id)
+            self._bank_counts[bank_id] += 1
         self.build()
 
     def remove(self, entry_id: int) -> None:
-        self._entries.pop(entry_id, None)
+        stored = self._entries.pop(entry_id, None)
+        if stored is not None:
+            self._bank_counts[stored.bank_id] -= 1
+            if not self._bank_counts[stored.bank_id]:
+                del self._bank_counts[stored.bank_id]
+
+    def holds_any(self, bank_ids: Iterable[int]) -> bool:
+        """Whether any of these banks has an entry here (safe to ask from any thread)."""
+        counts = self._bank_counts
+        return any(bank_id in counts for bank_id in bank_ids)
 
     def __len__(self) -> int:
         return len(self._entries)

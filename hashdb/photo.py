@@ -114,8 +114,15 @@ def decode_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    draft_side: int | None = None,
 ) -> Image.Image:
     """Decode image bytes to an RGB image (first frame of animations), within size limits.
+
+    ``draft_side``: a JPEG is decoded at 1/2, 1/4 or 1/8 scale in libjpeg (``Image.draft``,
+    scaling in the DCT) as long as its longer side stays at least this long. Three to
+    four times faster for a 1280 px photo, but not the reference's pixels: PDQ hashes move
+    by a few bits (``bench/fingerprint.py --draft`` measures it), so only checks of uploads
+    use it, never what is stored or exported.
 
     Raises ``MediaDecodeError`` naming the problem for empty, oversized, unsupported,
     corrupt or truncated data and for images whose header promises more than
@@ -143,6 +150,10 @@ def decode_image(
     width, height = image.size
     try:
         _check_dimensions(width, height, max_pixels)
+        if draft_side is not None and image.format == "JPEG":
+            scale = next((k for k in (8, 4, 2) if max(width, height) // k >= draft_side), 1)
+            if scale > 1:
+                image.draft("RGB", (-(-width // scale), -(-height // scale)))
         image.load()
         rgb = to_rgb(image)
     except MediaDecodeError:
@@ -285,12 +296,15 @@ def phash_fingerprint(image: Image.Image) -> Fingerprint:
     return Fingerprint(PHASH.name, value)
 
 
-def hash_image(image: Image.Image, *, for_block: bool = False) -> MediaFingerprints:
+def hash_image(
+    image: Image.Image, *, for_block: bool = False, local: bool = True
+) -> MediaFingerprints:
     """Fingerprint an already-decoded image (any mode; converted as ``decode_image`` does).
 
     ``for_block`` adds the mirrored photo's own PDQ hash to what is stored (see
     ``mirrored_probe``): it costs as much as the whole-image hash, so it is paid once when
-    an item is blocked rather than on every upload.
+    an item is blocked rather than on every upload. ``local`` False skips the local
+    features (a third of the time), for a check where no bank has any.
     """
     rgb = to_rgb(image)
     whole, dihedral = pdq_fingerprints(rgb)
@@ -303,7 +317,7 @@ def hash_image(image: Image.Image, *, for_block: bool = False) -> MediaFingerpri
         probes=(*dihedral, phash),
         width=rgb.width,
         height=rgb.height,
-        local=extract_local(rgb),
+        local=extract_local(rgb) if local else None,
     )
 
 
@@ -313,7 +327,20 @@ def hash_photo(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     for_block: bool = False,
+    quick: bool = False,
+    local: bool = True,
 ) -> MediaFingerprints:
-    """Decode image bytes and fingerprint them; raises ``MediaDecodeError`` if undecodable."""
-    image = decode_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
-    return hash_image(image, for_block=for_block)
+    """Decode image bytes and fingerprint them; raises ``MediaDecodeError`` if undecodable.
+
+    ``quick`` decodes a large JPEG at reduced scale (see ``decode_image``'s ``draft_side``):
+    for checking an upload, not for hashes that are stored. ``local``: see ``hash_image``.
+    """
+    if quick and for_block:
+        raise ValueError("quick decoding is for checks; stored hashes use the exact pixels")
+    image = decode_image(
+        data,
+        max_pixels=max_pixels,
+        max_bytes=max_bytes,
+        draft_side=PDQ_REFERENCE_DIMS if quick else None,
+    )
+    return hash_image(image, for_block=for_block, local=local)

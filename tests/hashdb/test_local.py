@@ -73,13 +73,18 @@ def test_other_photos_are_not_found() -> None:
 def test_search_keeps_to_the_named_banks_and_forgets_removed_entries() -> None:
     index = LocalIndex()
     index.add(7, OTHER_BANK, features(ORIGINAL))
+    # Which banks hold features decides whether a check extracts any.
+    assert index.holds_any([OTHER_BANK, BANK]) and not index.holds_any([BANK])
     crop = features(EDITS["crop to 75%"](ORIGINAL))
     assert index.search(crop, [BANK], DEFAULT_MIN_POINTS) == []
     assert [h.entry_id for h in index.search(crop, [OTHER_BANK], DEFAULT_MIN_POINTS)] == [7]
     index.remove(7)
-    assert len(index) == 0
+    assert len(index) == 0 and not index.holds_any([OTHER_BANK])
     assert index.search(crop, [OTHER_BANK], DEFAULT_MIN_POINTS) == []
     index.remove(7)  # removing twice is harmless
+    index.add_many([(8, BANK, features(ORIGINAL)), (8, BANK, features(ORIGINAL))])
+    index.add(8, OTHER_BANK, features(ORIGINAL))  # re-adding an id moves it
+    assert index.holds_any([OTHER_BANK]) and not index.holds_any([BANK])
 
 
 def test_featureless_images_have_no_local_features() -> None:

@@ -31,7 +31,7 @@ from hashdb.photo import (
     reference_pixels,
 )
 from hashdb.signals import PDQ
-from tests.media import encode, photo
+from tests.media import edited_copy, encode, photo
 
 REFDATA = Path(__file__).resolve().parents[2].parent / "shared" / "refdata" / "threatexchange"
 MATCH = PDQ.default_max_distance  # 31, Meta's confident-match radius
@@ -476,3 +476,28 @@ def test_hostile_mutations_only_raise_media_decode_error(data: st.DataObject) ->
     except MediaDecodeError:
         return
     assert result.kind == "photo"
+
+
+def test_quick_decode_scales_large_jpegs_and_stays_near_the_exact_hashes() -> None:
+    image = photo(41, (1280, 960))
+    data = encode(image)
+    # libjpeg scales by 1/2 while the longer side stays >= 512; smaller or non-JPEG files
+    # are decoded as they are.
+    assert decode_image(data, draft_side=512).size == (640, 480)
+    assert decode_image(encode(photo(41, (900, 700))), draft_side=512).size == (900, 700)
+    assert decode_image(encode(image, "PNG"), draft_side=512).size == (1280, 960)
+    exact = hash_photo(data)
+    quick = hash_photo(data, quick=True)
+    assert quick.stored[0].distance(exact.stored[0]) <= 8
+    assert _nearest(exact.stored[0], quick.probes) <= 8
+    # Still found by an edited copy's quick check, and local features still come.
+    copy = hash_photo(encode(edited_copy(image)), quick=True)
+    assert _nearest(exact.stored[0], copy.probes) <= MATCH
+    assert quick.local is not None
+
+
+def test_local_features_can_be_skipped_and_quick_is_never_stored() -> None:
+    data = encode(photo(42, (1280, 960)))
+    assert hash_photo(data, quick=True, local=False).local is None
+    with pytest.raises(ValueError, match="stored hashes use the exact pixels"):
+        hash_photo(data, quick=True, for_block=True)
