@@ -1,7 +1,7 @@
 """Detection quality on a corpus built by ``../shared/corpus/make_corpus.py``.
 
 Blocks every blocklisted original image through the bot's own path (``hash_photo`` as the
-hashing pool runs it, then ``ModerationService.block`` on a fresh SQLite store), then checks
+hashing pool runs it: exact pixels to block, quick decoding to check, then ``ModerationService.block`` on a fresh SQLite store), then checks
 every image variant and distractor with ``ModerationService.find_match``, the call the bot
 makes for each upload. Prints, per transform, how many variants matched their own original,
 how many matched a wrong one, and how many distractors matched anything; then the totals,
@@ -40,7 +40,10 @@ def _hash(path: str, for_block: bool) -> tuple[str, MediaFingerprints | None, fl
     started = time.perf_counter()
     try:
         data = Path(path).read_bytes()
-        fingerprints: MediaFingerprints | None = hash_photo(data, for_block=for_block)
+        # As the bot hashes: exact pixels for what is blocked, a quick decode for checks.
+        fingerprints: MediaFingerprints | None = hash_photo(
+            data, for_block=for_block, quick=not for_block
+        )
     except MediaDecodeError:
         fingerprints = None
     return path, fingerprints, time.perf_counter() - started
