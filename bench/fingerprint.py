@@ -5,11 +5,11 @@ quality 85, fixed seed), then times each stage on its own and three whole paths:
 
 - the upload check in a group whose banks hold hash lists only: a quick decode (libjpeg
   scales the JPEG by 1/2 in the DCT, ``Image.draft``), the 512x512 nearest-neighbour step,
-  PDQ with its 8 dihedral hashes, pHash;
+  PDQ with its 8 dihedral hashes, a quick pHash (box reduction before Lanczos);
 - the same where some bank holds blocked photos, so local features (ORB) are extracted too;
 - hashing from the reference's exact pixels, as blocking and ``hashguard hash`` do.
 
-The quick decode is not bit-exact with Meta's reference; the JSON gives its PDQ and pHash
+The quick path is not bit-exact with Meta's reference; the JSON gives its PDQ and pHash
 distances from the exact hashes. The process is pinned to one CPU where the OS allows it,
 so the figures are per core. Prints a table, then one JSON line.
 

@@ -64,6 +64,8 @@ DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024
 
 #: The reference CLI squashes anything larger to exactly this size (``DOWNSAMPLE_DIMS``).
 PDQ_REFERENCE_DIMS: Final = 512
+#: imagehash's pHash works on a 32x32 greyscale copy.
+_PHASH_SIDE: Final = 32
 
 #: Order of the hashes ``pdqhash.compute_dihedral`` (and C++ ``--pdqdih``) returns.
 DIHEDRAL_TRANSFORMS: Final = (
@@ -289,26 +291,40 @@ def mirrored_probe(image: Image.Image) -> tuple[Fingerprint, ...]:
     return (Fingerprint(PDQ.name, int.from_bytes(packed.tobytes(), "big"), quality=int(quality)),)
 
 
-def phash_fingerprint(image: Image.Image) -> Fingerprint:
-    """imagehash pHash of the full image; ``.hex`` equals ``str(imagehash.phash(image))``."""
-    bits = imagehash.phash(image).hash  # 8x8 bools, row-major, MSB first in str()
+def phash_fingerprint(image: Image.Image, *, quick: bool = False) -> Fingerprint:
+    """imagehash pHash of the full image; ``.hex`` equals ``str(imagehash.phash(image))``.
+
+    ``quick`` (for checks only) shrinks by whole factors before the Lanczos step
+    (``reducing_gap``): three times faster, within 2 bits of the exact value.
+    """
+    if quick:
+        small = image.convert("L").resize(
+            (_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0
+        )
+        # imagehash resizes an "L" image of the target size again: a no-op.
+        bits = imagehash.phash(small).hash
+    else:
+        bits = imagehash.phash(image).hash  # 8x8 bools, row-major, MSB first in str()
     value = int.from_bytes(np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes(), "big")
     return Fingerprint(PHASH.name, value)
 
 
 def hash_image(
-    image: Image.Image, *, for_block: bool = False, local: bool = True
+    image: Image.Image, *, for_block: bool = False, local: bool = True, quick: bool = False
 ) -> MediaFingerprints:
     """Fingerprint an already-decoded image (any mode; converted as ``decode_image`` does).
 
     ``for_block`` adds the mirrored photo's own PDQ hash to what is stored (see
     ``mirrored_probe``): it costs as much as the whole-image hash, so it is paid once when
     an item is blocked rather than on every upload. ``local`` False skips the local
-    features (a third of the time), for a check where no bank has any.
+    features (a third of the time), for a check where no bank has any. ``quick``: see
+    ``phash_fingerprint``.
     """
+    if quick and for_block:
+        raise ValueError("quick hashing is for checks; stored hashes use the exact pixels")
     rgb = to_rgb(image)
     whole, dihedral = pdq_fingerprints(rgb)
-    phash = phash_fingerprint(rgb)
+    phash = phash_fingerprint(rgb, quick=quick)
     mirrored = mirrored_probe(rgb) if for_block else ()
     return MediaFingerprints(
         kind=PHOTO_KIND,
@@ -335,12 +351,10 @@ def hash_photo(
     ``quick`` decodes a large JPEG at reduced scale (see ``decode_image``'s ``draft_side``):
     for checking an upload, not for hashes that are stored. ``local``: see ``hash_image``.
     """
-    if quick and for_block:
-        raise ValueError("quick decoding is for checks; stored hashes use the exact pixels")
     image = decode_image(
         data,
         max_pixels=max_pixels,
         max_bytes=max_bytes,
         draft_side=PDQ_REFERENCE_DIMS if quick else None,
     )
-    return hash_image(image, for_block=for_block, local=local)
+    return hash_image(image, for_block=for_block, local=local, quick=quick)

@@ -489,6 +489,7 @@ def test_quick_decode_scales_large_jpegs_and_stays_near_the_exact_hashes() -> No
     exact = hash_photo(data)
     quick = hash_photo(data, quick=True)
     assert quick.stored[0].distance(exact.stored[0]) <= 8
+    assert quick.stored[1].distance(exact.stored[1]) <= 4  # pHash
     assert _nearest(exact.stored[0], quick.probes) <= 8
     # Still found by an edited copy's quick check, and local features still come.
     copy = hash_photo(encode(edited_copy(image)), quick=True)
@@ -501,3 +502,5 @@ def test_local_features_can_be_skipped_and_quick_is_never_stored() -> None:
     assert hash_photo(data, quick=True, local=False).local is None
     with pytest.raises(ValueError, match="stored hashes use the exact pixels"):
         hash_photo(data, quick=True, for_block=True)
+    with pytest.raises(ValueError, match="stored hashes use the exact pixels"):
+        hash_image(Image.open(io.BytesIO(data)), quick=True, for_block=True)
