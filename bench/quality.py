@@ -1,11 +1,12 @@
 """Detection quality on a corpus built by ``../shared/corpus/make_corpus.py``.
 
 Blocks every blocklisted original image through the bot's own path (``hash_photo`` as the
-hashing pool runs it: exact pixels to block, quick decoding to check, then ``ModerationService.block`` on a fresh SQLite store), then checks
-every image variant and distractor with ``ModerationService.find_match``, the call the bot
-makes for each upload. Prints, per transform, how many variants matched their own original,
-how many matched a wrong one, and how many distractors matched anything; then the totals,
-the hashing speed, and one JSON line.
+hashing pool runs it: exact pixels to block, quick decoding to check), then
+``ModerationService.block`` on a fresh SQLite store, then checks every image variant and
+distractor with ``ModerationService.find_match``, the call the bot makes for each upload.
+Prints, per transform, how many variants matched their own original, how many matched a
+wrong one, and how many distractors matched anything; then the totals, the hashing speed,
+and one JSON line.
 
     python bench/quality.py /path/to/corpus_dev [--workers 2]
 """
