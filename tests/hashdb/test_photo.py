@@ -97,6 +97,27 @@ def test_pdq_matches_cpp_reference_table(refdata: Path) -> None:
     assert not mismatches, f"quality differs: {summary}:\n" + "\n".join(mismatches)
 
 
+def test_quick_checks_stay_within_upstreams_decoder_rule(refdata: Path) -> None:
+    """Upload checks decode large JPEGs at reduced scale: on the reference images, their
+    PDQ hash stays within upstream's 10-bit rule for a different decoder, and images
+    too small to scale are hashed exactly as before."""
+    rows = _csv(refdata / "pdq/expected/cpp_reference_pdq.csv")
+    scaled = 0
+    for row in rows:
+        path = _local(refdata, row["local_path"])
+        if path is None or path.suffix.lower() not in (".jpg", ".jpeg"):
+            continue
+        data = path.read_bytes()
+        exact = hash_photo(data, local=False).stored[0]
+        quick = hash_photo(data, quick=True, local=False).stored[0]
+        if decode_image(data, draft_side=512).size != decode_image(data).size:
+            scaled += 1
+            assert exact.distance(quick) <= 10, f"{path.name}: {exact.distance(quick)} bits"
+        else:
+            assert quick == exact, path.name
+    assert scaled >= 5, f"only {scaled} reference JPEGs were large enough to scale"
+
+
 def test_dihedral_hashes_match_cpp_reference(refdata: Path) -> None:
     rows = _csv(refdata / "pdq/expected/cpp_reference_dihedral_bridge-1-original.csv")
     original = (refdata / "pdq/images/dih/bridge-1-original.jpg").read_bytes()
