@@ -56,6 +56,9 @@ def setup_logging(level: str, token: str = "") -> None:
     root.setLevel(level)
     # httpx logs every request URL, and Bot API URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # numba's debug log is its compiler's internals: tens of thousands of lines while the
+    # index's loops compile, which at DEBUG would drown the bot's own records.
+    logging.getLogger("numba").setLevel(logging.WARNING)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -769,15 +769,17 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def _safe(value: object) -> object:
     """A text cell made inert for spreadsheets: labels and reasons come from other people's
-    lists, and ``=HYPERLINK(...)`` in a cell runs when an admin opens the export."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    lists, and ``=HYPERLINK(...)`` in a cell runs when an admin opens the export. A cell
+    that already starts with "'" gets one more, so reading it back cannot mistake the
+    original "'" for the one added here."""
+    if isinstance(value, str) and value.startswith((*_FORMULA_STARTS, "'")):
         return "'" + value
     return value
 
 
 def _unsafe(text: str) -> str:
     """The inverse of ``_safe`` when reading a cell back."""
-    if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS):
+    if text.startswith("'") and text[1:].startswith((*_FORMULA_STARTS, "'")):
         return text[1:]
     return text
 

@@ -220,3 +220,22 @@ def test_purge_needs_yes_and_removes_only_that_chat(
     assert capsys.readouterr().out == ""
     assert main(["audit", "--chat", "-200", "--format", "jsonl"]) == 0
     assert '"other"' in capsys.readouterr().out
+
+
+def test_debug_logging_leaves_out_the_compilers_internals() -> None:
+    """At DEBUG the bot's own records stay readable: numba would otherwise log tens of
+    thousands of lines while the index's loops compile (and fill a stderr pipe)."""
+    import logging
+
+    from bot.cli import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging("DEBUG")
+        assert root.isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("numba.core.ssa").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)

@@ -824,3 +824,12 @@ def test_text_export_leaves_out_pdq_hashes_it_would_make_trusted() -> None:
     kept, dropped = for_text_export([sure, flat, mixed, frames], min_quality=50)
     assert dropped == 2
     assert kept == [sure, ListItem((Fingerprint("phash", 5),)), frames]
+
+
+@pytest.mark.parametrize("text", ["'=", "'", "''", "'abc", "''=x", "it's"])
+def test_csv_cells_starting_with_an_apostrophe_read_back_unchanged(text: str) -> None:
+    """The "'" that makes a formula cell inert must not be confused with one the text
+    itself starts with (found by the round-trip property: a reason of "'=")."""
+    item = ListItem((Fingerprint("phash", 0),), label=text, reason=text)
+    [back] = parse_list(write_csv_text([item]), strict=True).items
+    assert (back.label, back.reason) == (text, text)
