@@ -133,9 +133,12 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                     message = photo_message(chat, user(9), file, width=width, height=height)
                     warm_last = fake.push_update(message_update(message))
                     await asyncio.sleep(1 / args.rate)
-                while fake.confirmed_offset <= warm_last or len(
-                    fake.calls_to("getFile")
-                ) < len(groups):
+
+                def warmed() -> bool:
+                    fetched = len(fake.calls_to("getFile"))
+                    return fake.confirmed_offset > warm_last and fetched >= len(groups)
+
+                while not warmed():
                     await asyncio.sleep(0.1)
                 await asyncio.sleep(2.0)
 
