@@ -22,7 +22,6 @@ from handlers.context import HashguardContext
 from handlers.membership import report_missing_rights
 from handlers.reports import flag_for_review
 from handlers.strikes import warn
-from hashdb.fingerprint import MediaFingerprints
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ async def on_media(update: Update, context: HashguardContext) -> None:
             and await moderation.held_for_review(chat.id, match)
             and not moderation.blocked_by_admin(chat.id, message.message_id)
         ):
-            await _review(context, message, match, fetched.fingerprints)
+            await _review(context, message, match)
             return
         if thumbnail_only and match is None:
             await moderation.record_skip(
@@ -157,9 +156,7 @@ async def enforce(
         await warn(context, chat_id, sender, strikes)
 
 
-async def _review(
-    context: HashguardContext, message: Message, match: Match, fingerprints: MediaFingerprints
-) -> None:
+async def _review(context: HashguardContext, message: Message, match: Match) -> None:
     """A local-feature match in a group that reviews them: audited and posted for the
     admins, not deleted (Block on the review deletes it and warns the sender)."""
     await context.services.moderation.record_match(
@@ -174,7 +171,7 @@ async def _review(
         event="match_review",
     )
     points = f"{match.points} matching points" if match.points is not None else "local features"
-    await flag_for_review(context, message, fingerprints, f"entry #{match.entry_id}, {points}")
+    await flag_for_review(context, message, f"entry #{match.entry_id}, {points}")
 
 
 async def _remove_album(context: HashguardContext, message: Message, album: str) -> None:

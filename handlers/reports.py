@@ -30,7 +30,6 @@ from handlers.common import (
 )
 from handlers.context import HashguardContext
 from handlers.strikes import member_target, warn
-from hashdb.fingerprint import MediaFingerprints
 from hashdb.store import Report
 
 log = logging.getLogger(__name__)
@@ -158,10 +157,11 @@ def review_buttons(report_id: int) -> InlineKeyboardMarkup:
     )
 
 
-async def flag_for_review(
-    context: HashguardContext, target: Message, fingerprints: MediaFingerprints, note: str
-) -> None:
-    """Post a match the group wants to review (not delete) as a report filed by the bot."""
+async def flag_for_review(context: HashguardContext, target: Message, note: str) -> None:
+    """Post a match the group wants to review (not delete) as a report filed by the bot.
+
+    The report keeps no hashes: Block on a report the bot filed adds no entry, and the
+    check's hashes come from the quick path, which is never stored."""
     moderation = context.services.moderation
     ref = media_ref(target)
     me = Person(context.bot.id, context.bot.first_name or "Hashguard")
@@ -171,7 +171,7 @@ async def flag_for_review(
         sender=sender_of(target),
         reporter=me,
         reason=note,
-        fingerprints=fingerprints,
+        fingerprints=None,
         file_unique_id=ref.file_unique_id if ref else None,
     )
     if new and recorded.status == "open":

@@ -1,18 +1,19 @@
 """The in-memory near-match index: which blocked hashes lie within a distance of a probe.
 
-The index is rebuilt from the store at start (``BlocklistIndex.build``) and updated on every
-block and unblock, so a new entry is matchable at once. It answers with distances, not just
-yes/no, so the audit trail can say how close a match was.
+The index is loaded from the store at start (``add_columns``, no Python object per hash)
+and updated on every block and unblock, so a new entry is matchable at once. It answers
+with distances, not just yes/no, so the audit trail can say how close a match was.
 
 Hashes sit in a numpy ``uint64`` array, one row per hash and one column per 64-bit word;
-a distance is the XOR of two rows with its bits counted by ``np.bitwise_count``. Small
-indexes, 64-bit signals and wide radii are answered by an exact linear scan. Large 256-bit
-indexes (PDQ, vPDQ) use multi-index hashing (Norouzi et al., "Fast Search in Hamming Space
-with Multi-Index Hashing", CVPR 2012): the 256 bits are split into 16 chunks of 16 bits,
-and by pigeonhole a hash within distance ``d`` of a probe agrees with it within
-``d // 16`` bits on at least one chunk. Looking up the probe's chunk values and their
-near neighbours in per-chunk buckets therefore yields every possible match; each candidate
-is then verified with the exact distance, so results are identical to the linear scan.
+the loops over them are compiled (``hashdb.kernels``). Small indexes, 64-bit signals and
+wide radii are answered by an exact linear scan. Large 256-bit indexes (PDQ, vPDQ) use
+multi-index hashing (Norouzi et al., "Fast Search in Hamming Space with Multi-Index
+Hashing", CVPR 2012): the 256 bits are split into chunks (16 of 16 bits; 13 of 19-20 bits
+past 2M hashes), and by the pigeonhole rule a hash within distance ``d`` of a probe agrees
+with it within a small radius on at least one chunk (``_Layout`` gives the radii).
+Looking up the probe's chunk values and their near neighbours in per-chunk buckets
+therefore yields every possible match; each candidate is then verified with the exact
+distance, so results are identical to the linear scan.
 """
 
 from __future__ import annotations
@@ -33,15 +34,8 @@ from hashdb.store import Entry
 _WORD_BITS = 64
 _MIN_CAPACITY = 16
 
-#: Rows compared per numpy step: the XOR/popcount temporaries of one block stay in cache
-#: and memory use stays flat however large the index grows.
-_SCAN_BLOCK = 1 << 16
-
 #: The group of a hash added without one: it then counts on its own.
 _NO_GROUP = np.iinfo(np.int64).min
-
-#: Larger than any distance, for "no probe compared yet".
-_NO_DISTANCE = np.iinfo(np.uint16).max
 
 #: Multi-index hashing is used for hashes this wide (PDQ, vPDQ).
 _MIH_BITS = 256
@@ -564,9 +558,11 @@ class ColumnBuilder:
         seconds: npt.NDArray[np.float64],
     ) -> bool:
         """Like ``feed``, the hashes concatenated in row order in ``hex_text`` and NaN for
-        no quality or seconds. Returns False, adding nothing, when the text does not split
-        into the signals' hex lengths (an unknown signal or a hash of the wrong length):
-        the store then feeds that batch as rows, which names the bad entry."""
+        no quality or seconds. The caller vouches that each hash has its signal's hex
+        length (SQLite checks it in the same query); only the total is checked here.
+        Returns False, adding nothing, when an unknown signal comes or the text does not
+        split into the signals' lengths: the store then feeds that batch as rows, which
+        names the bad entry."""
         count = len(entry_ids)
         if not (len(bank_ids) == len(signals) == len(qualities) == len(seconds) == count):
             return False
@@ -659,12 +655,15 @@ def _words_from_hex(
     words, width = signal.bits // _WORD_BITS, signal.hex_length
     count = len(entry_ids)
     text = hexes if isinstance(hexes, str) else "".join(hexes)
-    if len(text) == count * width:
+    # Widths item by item: two bad lengths that add up must not shift every later hash.
+    widths_ok = isinstance(hexes, str) or all(len(one) == width for one in hexes)
+    if widths_ok and len(text) == count * width:
         try:
             raw = bytes.fromhex(text)
         except ValueError:
-            pass
-        else:
+            raw = b""
+        # fromhex skips whitespace, which would also shift the hashes after it.
+        if len(raw) == count * width // 2:
             # Hex is most significant first; rows keep their least significant word first.
             big_endian = np.frombuffer(raw, dtype=">u8").reshape(count, words)
             return big_endian[:, ::-1].astype(np.uint64)
@@ -901,7 +900,7 @@ class _EntryTable:
     """entry id -> (bank id, signal mask), without Python objects per entry.
 
     A dict of a million entries costs over 100 bytes each; here most entries sit in
-    id-sorted numpy arrays (17 bytes each) found by binary search, and recent ones in a
+    id-sorted numpy arrays (25 bytes each) found by binary search, and recent ones in a
     small dict that is merged into the arrays once it grows past 1/16 of them.
     """
 

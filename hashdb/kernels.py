@@ -10,12 +10,14 @@ out by ``hashdb.index.SignalIndex``. Results go into caller-provided output arra
 function returns how many results there were, which may exceed the arrays' length, in
 which case the caller grows them and calls again.
 
-The functions are compiled on first use and cached on disk next to this file (``cache``);
-``warm_up`` compiles them ahead of time so no user waits for it.
+The functions are compiled on first use and cached on disk (next to this file, or in
+numba's user-wide cache when this folder is read-only; with neither, they are compiled
+anew in each process); ``warm_up`` compiles them ahead of time so no user waits for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numba
@@ -57,7 +59,15 @@ def _distance(
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+def _compiled(function: Callable[..., Any]) -> Any:
+    """``numba.njit`` with the GIL released, cached on disk where numba finds a place."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(function)
+
+
+@_compiled
 def scan(
     hashes: npt.NDArray[np.uint64],
     alive: npt.NDArray[np.bool_],
@@ -86,7 +96,7 @@ def scan(
     return found
 
 
-@numba.njit(cache=True, nogil=True)
+@_compiled
 def candidate_count(
     bucket_starts: npt.NDArray[np.uint32],
     layout: tuple[npt.NDArray[np.int64], ...],
@@ -106,7 +116,7 @@ def candidate_count(
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+@_compiled
 def mih_search(
     hashes: npt.NDArray[np.uint64],
     alive: npt.NDArray[np.bool_],
@@ -165,7 +175,7 @@ def mih_search(
     return found
 
 
-@numba.njit(cache=True, nogil=True)
+@_compiled
 def build_buckets(
     hashes: npt.NDArray[np.uint64],
     rows: npt.NDArray[np.uint32],

@@ -57,10 +57,19 @@ _FETCH_BATCH = 10_000
 #: Entry ids per batch when loading the index: few round trips, bounded transient memory.
 _INDEX_BATCH = 200_000
 _INDEX_WHERE = "WHERE e.id >= ? AND e.id < ? AND e.removed_at IS NULL"
+#: Per row, 1 if its hash is not its signal's fixed-width hex (or the signal is unknown).
+_BAD_WIDTH = (
+    "(length(s.hash) IS NOT CASE s.signal "
+    + " ".join(f"WHEN '{name}' THEN {signal.hex_length}" for name, signal in SIGNAL_TYPES.items())
+    + " END)"
+)
 _INDEX_JOINED = (
-    "SELECT count(*), group_concat(e.id), group_concat(e.bank_id), group_concat(s.signal), "
-    "group_concat(s.hash, ''), group_concat(ifnull(s.quality, 'nan')), "
-    "group_concat(ifnull(s.seconds, 'nan')) "
+    f"SELECT count(*), total({_BAD_WIDTH}), group_concat(e.id), group_concat(e.bank_id), "
+    "group_concat(s.signal), group_concat(s.hash, ''), "
+    "group_concat(ifnull(s.quality, 'nan')), "
+    # %.17g keeps every bit of a frame time; the default text form rounds 2.9999999999999996
+    # up to second 3.
+    "group_concat(CASE WHEN s.seconds IS NULL THEN 'nan' ELSE printf('%.17g', s.seconds) END) "
     "FROM entries AS e JOIN entry_signals AS s ON s.entry_id = e.id " + _INDEX_WHERE
 )
 _INDEX_ROWS = (
@@ -635,41 +644,49 @@ class SQLiteStore:
 
     async def load_index(self, builder: ColumnBuilder) -> None:
         async with self._session("load the index") as db:
-            low, high = await (
-                await db.execute("SELECT min(id), max(id) FROM entries")
-            ).fetchone() or (None, None)
-            if low is None or high is None:
-                return
-            for start in range(low, high + 1, _INDEX_BATCH):
-                bounds = (start, start + _INDEX_BATCH)
-                # One row per batch, each column joined by group_concat: a million hashes
-                # load in a fraction of the time a million rows take. The aggregates see
-                # the rows in one pass, so their i-th items belong together.
-                cursor = await db.execute(_INDEX_JOINED, bounds)
-                joined = await cursor.fetchone()
-                if joined is None or not joined[0]:
-                    continue
-                count, ids, banks, signals, hashes, qualities, seconds = joined
+            # One read transaction: every batch sees the same snapshot, whatever another
+            # process writes meanwhile.
+            await db.execute("BEGIN")
+            try:
+                await self._load_index_batches(db, builder)
+            finally:
+                await db.execute("COMMIT")
+
+    async def _load_index_batches(self, db: aiosqlite.Connection, builder: ColumnBuilder) -> None:
+        low, high = await (await db.execute("SELECT min(id), max(id) FROM entries")).fetchone() or (
+            None,
+            None,
+        )
+        if low is None or high is None:
+            return
+        for start in range(low, high + 1, _INDEX_BATCH):
+            bounds = (start, start + _INDEX_BATCH)
+            # One row per batch, each column joined by group_concat: a million hashes load
+            # in a fraction of the time a million rows take. The aggregates see the rows
+            # in one pass, so their i-th items belong together.
+            joined = await (await db.execute(_INDEX_JOINED, bounds)).fetchone()
+            if joined is None or not joined[0]:
+                continue
+            count, bad_widths, ids, banks, signals, hashes, qualities, seconds = joined
+            columns = None
+            if not bad_widths:
+                columns = _joined_numbers(count, ids, banks, qualities, seconds)
+            if columns is not None:
+                entry_ids, bank_ids, quality, second = columns
                 try:
-                    fed = builder.feed_joined(
-                        _numbers(ids, np.int64, count),
-                        _numbers(banks, np.int64, count),
-                        signals.split(","),
-                        hashes,
-                        _numbers(qualities, np.float64, count),
-                        _numbers(seconds, np.float64, count),
-                    )
+                    if builder.feed_joined(
+                        entry_ids, bank_ids, signals.split(","), hashes, quality, second
+                    ):
+                        continue
+                except ValueError:
+                    pass  # the row by row path below says which entry
+            # Something in this batch is not as the store writes it: the row by row path
+            # names the entry.
+            async with db.execute(_INDEX_ROWS + _INDEX_ORDER, bounds) as cursor:
+                try:
+                    builder.feed(list(await cursor.fetchall()))  # type: ignore[arg-type]
                 except ValueError as exc:
                     raise StoreError(str(exc)) from exc
-                if fed:
-                    continue
-                # Something in this batch is not as the store writes it: the row by row
-                # path names the entry.
-                async with db.execute(_INDEX_ROWS + _INDEX_ORDER, bounds) as cursor:
-                    try:
-                        builder.feed(list(await cursor.fetchall()))  # type: ignore[arg-type]
-                    except ValueError as exc:
-                        raise StoreError(str(exc)) from exc
 
     async def bank_entries(self, bank_id: int) -> list[Entry]:
         async with self._session("load a bank's entries") as db:
@@ -1481,19 +1498,26 @@ def _chat_record(row: sqlite3.Row | tuple[Any, ...]) -> ChatRecord:
     )
 
 
-def _numbers(text: str, dtype: type[np.generic], count: int) -> npt.NDArray[Any]:
-    """A comma-separated column from ``group_concat`` as an array (``nan`` allowed)."""
+def _joined_numbers(
+    count: int, ids: str, banks: str, qualities: str, seconds: str
+) -> tuple[npt.NDArray[Any], ...] | None:
+    """The numeric ``group_concat`` columns as arrays, or None if one does not parse into
+    ``count`` numbers (``nan`` allowed)."""
+    columns = []
     # np.fromstring's text mode parses in C, ~8x faster than converting split strings; it
     # only warns on a bad number, so warnings are made errors here.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        try:
-            values = np.fromstring(text, dtype=dtype, sep=",")
-        except (ValueError, DeprecationWarning) as exc:
-            raise StoreError(f"unreadable column from the index query: {exc}") from exc
-    if len(values) != count:
-        raise StoreError(f"expected {count} values from the index query, got {len(values)}")
-    return values
+        for text, dtype in ((ids, np.int64), (banks, np.int64), (qualities, np.float64),
+                            (seconds, np.float64)):  # fmt: skip
+            try:
+                values = np.fromstring(text, dtype=dtype, sep=",")
+            except (ValueError, DeprecationWarning):
+                return None
+            if len(values) != count:
+                return None
+            columns.append(values)
+    return tuple(columns)
 
 
 async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int:

@@ -267,9 +267,12 @@ class Store(Protocol):
         """Every active entry of every bank (used to build the in-memory index)."""
 
     async def load_index(self, builder: ColumnBuilder) -> None:
-        """Feed every active entry's hashes to ``builder`` in batches of ``(entry id, bank
-        id, signal, hex hash, quality, seconds)`` rows, ordered by entry id then position:
-        start-up loads millions of hashes this way without an object per entry."""
+        """Feed every active entry's hashes to ``builder``, as one consistent snapshot:
+        start-up loads millions of hashes this way without an object per entry.
+
+        Batches go to ``builder.feed`` as ``(entry id, bank id, signal, hex hash, quality,
+        seconds)`` rows, or to ``builder.feed_joined`` as columns, in any order (the index
+        does not depend on it). A damaged hash raises ``StoreError`` naming its entry."""
 
     async def bank_entries(self, bank_id: int) -> list[Entry]:
         """The bank's active entries, oldest first."""

@@ -505,6 +505,9 @@ def test_quick_decode_scales_large_jpegs_and_stays_near_the_exact_hashes() -> No
     # libjpeg scales by 1/2 while the longer side stays >= 512; smaller or non-JPEG files
     # are decoded as they are.
     assert decode_image(data, draft_side=512).size == (640, 480)
+    # Odd sides too (3:2 photos are 1280x853), and a quarter when that still reaches 512.
+    assert decode_image(encode(photo(41, (1280, 853))), draft_side=512).size == (640, 427)
+    assert decode_image(encode(photo(41, (2561, 1441))), draft_side=512).size == (641, 361)
     assert decode_image(encode(photo(41, (900, 700))), draft_side=512).size == (900, 700)
     assert decode_image(encode(image, "PNG"), draft_side=512).size == (1280, 960)
     exact = hash_photo(data)

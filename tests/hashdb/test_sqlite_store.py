@@ -247,6 +247,8 @@ async def test_a_version_1_database_is_upgraded_and_keeps_its_entries(db_path: P
         ("hash", "abc", "entry {id} has a corrupt fingerprint: .*has 3 characters"),
         ("hash", "z" * 64, "entry {id} has a corrupt fingerprint: .*non-hex character 'z'"),
         ("signal", "tmk", "entry {id} has a fingerprint of unknown signal 'tmk'"),
+        ("hash", "a" * 63, "entry {id} has a corrupt fingerprint: .*has 63 characters"),
+        ("hash", "a" * 30 + " " + "a" * 33, "entry {id} has a corrupt fingerprint"),
     ],
 )
 async def test_a_damaged_hash_row_is_named_when_loading_the_index(
@@ -264,6 +266,11 @@ async def test_a_damaged_hash_row_is_named_when_loading_the_index(
     damaged = entries[1].id
     with sqlite3.connect(db_path) as db:
         db.execute(f"UPDATE entry_signals SET {column} = ? WHERE entry_id = ?", (value, damaged))
+        if value == "a" * 63:
+            # A neighbour one character too long: the batch's total length is right.
+            db.execute(
+                "UPDATE entry_signals SET hash = ? WHERE entry_id = ?", ("b" * 65, entries[2].id)
+            )
 
     reopened = SQLiteStore(db_path)
     await reopened.open()

@@ -124,7 +124,12 @@ async def test_remove_entries_marks_them_removed(store: Store) -> None:
 
 
 async def test_load_index_feeds_active_hashes_in_entry_order(store: Store) -> None:
-    frames = (Fingerprint("vpdq", 5, 90, seconds=0.5), Fingerprint("vpdq", 6, 80, seconds=1.0))
+    frames = (
+        Fingerprint("vpdq", 5, 90, seconds=0.5),
+        Fingerprint("vpdq", 6, 80, seconds=1.0),
+        # Just under 3 (as frame-time arithmetic makes): still second 2 after loading.
+        Fingerprint("vpdq", 7, 70, seconds=2.9999999999999996),
+    )
     first = await store.add_entry(_new(), at=T0)
     gone = await store.add_entry(_new(fingerprints=(PDQ_B,)), at=T0)
     video = await store.add_entry(_new(OTHER_CHAT, fingerprints=frames), at=T0)
@@ -141,10 +146,10 @@ async def test_load_index_feeds_active_hashes_in_entry_order(store: Store) -> No
     assert pdq.entry_ids.tolist() == [first.id] and pdq.qualities.tolist() == [87]
     assert _values(pdq.words) == [PDQ_A.value]
     assert phash.entry_ids.tolist() == [first.id] and _values(phash.words) == [PHASH_A.value]
-    assert vpdq.entry_ids.tolist() == [video.id, video.id]
-    assert vpdq.bank_ids.tolist() == [video.bank_id] * 2
-    assert _values(vpdq.words) == [5, 6]
-    assert vpdq.qualities.tolist() == [90, 80] and vpdq.groups.tolist() == [0, 1]
+    assert vpdq.entry_ids.tolist() == [video.id] * 3
+    assert vpdq.bank_ids.tolist() == [video.bank_id] * 3
+    assert _values(vpdq.words) == [5, 6, 7]
+    assert vpdq.qualities.tolist() == [90, 80, 70] and vpdq.groups.tolist() == [0, 1, 2]
 
 
 def _values(words: Any) -> list[int]:
