@@ -176,6 +176,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 bot.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 bot.kill()
+                bot.wait()
 
         deleted_at: dict[tuple[int, int], float] = {}
         for call in fake.calls_to("deleteMessage"):
