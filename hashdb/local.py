@@ -31,6 +31,8 @@ from PIL import Image
 #: than 500 keep enough points around a caption banner or sticker (dev corpus: 99% of
 #: captioned copies found, against 92.5% with 500).
 SIDE = 512
+#: Below this many pixels on a side (after scaling to ``SIDE``), no features are taken.
+MIN_SIDE = 32
 MAX_FEATURES = 1000
 #: Consistent matched points that make a local match, by default.
 DEFAULT_MIN_POINTS = 24
@@ -132,6 +134,10 @@ def extract(image: Image.Image, max_features: int = MAX_FEATURES) -> LocalFeatur
         grey = image.convert("L").resize(size, Image.Resampling.BILINEAR)
     else:
         grey = image.convert("L")
+    if min(grey.size) < MIN_SIDE:
+        # A sliver (a banner, or a hostile file's 96x1 image) has no room for features,
+        # and ORB's image pyramid fails on it.
+        return None
     pixels = np.asarray(grey)
     orb = cv2.ORB_create(nfeatures=max_features)
     keypoints, descriptors = orb.detectAndCompute(pixels, None)

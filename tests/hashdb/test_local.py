@@ -167,3 +167,13 @@ def test_entries_added_after_a_build_are_searched_until_the_next_build() -> None
     assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [7]
     index.build()
     assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [7]
+
+
+@pytest.mark.parametrize("size", [(96, 1), (1, 96), (4000, 20), (31, 31)])
+def test_slivers_have_no_local_features_and_do_not_break_the_extractor(
+    size: tuple[int, int],
+) -> None:
+    """Found by the decoder fuzzer: a BMP header claiming a height of -1 decoded to 96x1,
+    and ORB's image pyramid raised on it, failing the whole fingerprint."""
+    noise = np.random.default_rng(1).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    assert extract(Image.fromarray(noise)) is None
