@@ -518,6 +518,16 @@ class SignalColumns:
     #: The video second a frame is from, or ``_NO_GROUP``.
     groups: npt.NDArray[np.int64]
 
+    def take(self, rows: npt.NDArray[Any]) -> SignalColumns:
+        """These columns at ``rows`` (indexes or a boolean mask)."""
+        return SignalColumns(*(getattr(self, field)[rows] for field in self.__slots__))
+
+    @staticmethod
+    def concat(parts: Sequence[SignalColumns]) -> SignalColumns:
+        return SignalColumns(
+            *(np.concatenate([getattr(p, field) for p in parts]) for field in parts[0].__slots__)
+        )
+
 
 class ColumnBuilder:
     """Collects the active entries' hashes into ``SignalColumns``, batch by batch, so
@@ -616,9 +626,8 @@ class ColumnBuilder:
                     group[pick],
                 )
             )
-        order = np.argsort(ids, kind="stable")
-        ids, banks = ids[order], banks[order]
-        first = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+        # An entry's rows come together: one id per run here, the rest sorted out in finish.
+        first = _run_starts(ids)
         self._entries.append((ids[first], banks[first]))
 
     def finish(
@@ -627,14 +636,10 @@ class ColumnBuilder:
         """Per signal its columns, and every entry's id and bank (entries in id order)."""
         columns = {}
         for signal, parts in self._parts.items():
-            column = SignalColumns(
-                *(np.concatenate([getattr(p, f) for p in parts]) for f in SignalColumns.__slots__)
-            )
+            column = SignalColumns.concat(parts)
             # Rows in entry order let the index find an entry's rows by binary search.
             if not np.all(column.entry_ids[1:] >= column.entry_ids[:-1]):
-                order = np.argsort(column.entry_ids, kind="stable")
-                fields = SignalColumns.__slots__
-                column = SignalColumns(*(getattr(column, f)[order] for f in fields))
+                column = column.take(np.argsort(column.entry_ids, kind="stable"))
             columns[signal] = column
         if not self._entries:
             empty = np.empty(0, dtype=np.int64)
@@ -644,7 +649,7 @@ class ColumnBuilder:
         # Batches may come in any order, and an entry's rows may straddle two of them.
         order = np.argsort(ids, kind="stable")
         ids, banks = ids[order], banks[order]
-        first = np.concatenate([[True], ids[1:] != ids[:-1]])
+        first = _run_starts(ids)
         return columns, ids[first], banks[first]
 
 
@@ -742,14 +747,13 @@ class BlocklistIndex:
         signal's ``min_quality`` is left out, as ``Matcher.indexable`` leaves it out."""
         masks = np.zeros(len(entry_ids), dtype=np.int64)
         for signal, column in columns.items():
-            limit = _VALUE_LIMITS.get(signal)
-            if limit is None:
+            if signal not in SIGNAL_TYPES:
                 raise ValueError(
                     f"unknown signal {signal!r}; expected one of: {', '.join(SIGNAL_TYPES)}"
                 )
             keep = column.qualities >= min_quality.get(signal, -1)
             if not keep.all():
-                column = SignalColumns(*(getattr(column, f)[keep] for f in SignalColumns.__slots__))
+                column = column.take(keep)
             # Entries are sorted, so each hash's entry is found by binary search (an entry
             # with several hashes is set several times, to the same value).
             masks[np.searchsorted(entry_ids, column.entry_ids)] |= _SIGNAL_BITS[signal]
@@ -875,12 +879,16 @@ class BlocklistIndex:
         return index
 
 
+def _run_starts(values: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """Where each run of equal values starts."""
+    return np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+
+
 def _runs(values: npt.NDArray[np.int64]) -> list[tuple[int, int]]:
     """``(start, stop)`` of each run of equal values."""
     if not len(values):
         return []
-    bounds = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1], [True]]))
-    return list(itertools.pairwise(bounds.tolist()))
+    return list(itertools.pairwise([*_run_starts(values).tolist(), len(values)]))
 
 
 def _group(fingerprint: Fingerprint) -> int | None:
