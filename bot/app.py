@@ -31,7 +31,19 @@ from bot.config import Config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.operator_banks import OperatorBanks
-from handlers import admin, banks, help, logchat, media, membership, reports, selfsubmit, strikes
+from bot.outbox import Outbox
+from handlers import (
+    admin,
+    banks,
+    help,
+    logchat,
+    media,
+    membership,
+    outbox,
+    reports,
+    selfsubmit,
+    strikes,
+)
 from handlers import settings as group_settings
 from handlers.albums import AlbumTracker
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
@@ -180,6 +192,7 @@ async def _post_init(application: HashguardApp) -> None:
         fingerprinter=fingerprinter,
         admins=AdminCache(config.moderation.admin_cache_seconds),
         albums=AlbumTracker(),
+        outbox=Outbox(moderation.store),
     )
     try:
         await application.bot.set_my_commands(
@@ -199,6 +212,10 @@ async def _post_init(application: HashguardApp) -> None:
                 operator_banks.watch(config.banks.reload_seconds), name="operator-banks"
             )
         )
+    # Actions a previous run decided on but could not make are made first.
+    application.bot_data.background.add(
+        asyncio.create_task(outbox.worker(application), name="outbox")
+    )
     # Checked in the background: a bot in many groups must not delay polling for it.
     application.bot_data.background.add(
         asyncio.create_task(membership.check_all_chats(application), name="rights-check")

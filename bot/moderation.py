@@ -352,6 +352,20 @@ class ModerationService:
             chat_id, sender.id, at=now, entry_id=match.entry_id, since=self._strikes_since(now)
         )
 
+    async def record_deferred_delete(
+        self, chat_id: int, message_ids: list[int], *, refused: str
+    ) -> None:
+        """Audit a deletion made (or refused) on a retry, after its match was audited."""
+        await self._audit(
+            AuditEvent(
+                chat_id=chat_id,
+                event="delete_failed" if refused else "delete_retried",
+                message_id=message_ids[0] if message_ids else None,
+                detail=(refused or f"{len(message_ids)} message(s) deleted on a retry")[:200],
+                at=time.time(),
+            )
+        )
+
     async def record_skip(
         self, chat_id: int, *, message_id: int | None, sender: Person | None, detail: str
     ) -> None:
@@ -859,6 +873,9 @@ class ModerationService:
             return
         await self._store.upsert_chat(chat_id, title, at=time.time())
         self._known_chats.add(chat_id)
+
+    async def chat(self, chat_id: int) -> ChatRecord | None:
+        return await self._store.get_chat(chat_id)
 
     async def chats(self) -> list[ChatRecord]:
         return await self._store.list_chats()

@@ -6,19 +6,14 @@ dropped; nothing but fingerprints ever leaves this module.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import html
 import logging
-import warnings
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from telegram import Chat, Message, User
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.helpers import mention_html
 
 from bot.moderation import Person
@@ -256,24 +251,6 @@ async def _fetch_and_hash(
         del data
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteOutcome:
-    #: None when the message is gone (deleted now, or already gone); otherwise why not.
-    failure: str | None = None
-    #: Telegram refused outright (e.g. "message can't be deleted"): check the bot's rights.
-    refused: bool = False
-
-    @property
-    def deleted(self) -> bool:
-        return self.failure is None
-
-
-#: Attempts for a deletion that fails for passing reasons (flood control, timeouts).
-DELETE_ATTEMPTS = 4
-#: Longest flood-control wait honoured inline; longer ones are reported as failures.
-MAX_RETRY_AFTER = 60.0
-
-
 def _local_path(context: HashguardContext, file_path: str | None) -> str | None:
     """The file's path on this machine when a local Bot API server (local mode) serves it."""
     if not context.services.config.telegram.local_mode or not file_path:
@@ -282,66 +259,55 @@ def _local_path(context: HashguardContext, file_path: str | None) -> str | None:
     return str(path) if path.is_absolute() and path.is_file() else None
 
 
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    #: None when the message is gone, or will be; otherwise why not.
+    failure: str | None = None
+    #: Telegram refused outright (e.g. "message can't be deleted"): check the bot's rights.
+    refused: bool = False
+    #: The deletion failed for a passing reason (why) and waits in the outbox for a retry.
+    pending: str | None = None
+
+    @property
+    def deleted(self) -> bool:
+        """Deleted now, already gone, or queued to be deleted."""
+        return self.failure is None
+
+    @property
+    def note(self) -> str:
+        """A short note for the audit row ("" when the message is simply gone)."""
+        if self.pending is not None:
+            return f"deletion queued for retry ({self.pending})"
+        return self.failure or ""
+
+
 async def delete_message(context: HashguardContext, chat_id: int, message_id: int) -> DeleteOutcome:
-    """Delete a message, retrying flood-control and network failures.
+    """Delete a message through the outbox: tried at once, retried after flood control or
+    network failures until made (also after a restart).
 
     "Message to delete not found" (already deleted, or too old) counts as success: the
     message is gone either way.
     """
-    return await _delete(
-        lambda: context.bot.delete_message(chat_id, message_id), chat_id, [message_id]
-    )
+    return await _delete(context, chat_id, [message_id], batch=False)
 
 
 async def delete_messages(
     context: HashguardContext, chat_id: int, message_ids: list[int]
 ) -> DeleteOutcome:
-    """Delete several messages in one call (deleteMessages takes up to 100), with retries."""
-    outcome = DeleteOutcome()
-    for start in range(0, len(message_ids), 100):
-        batch = message_ids[start : start + 100]
-        result = await _delete(
-            functools.partial(context.bot.delete_messages, chat_id, batch), chat_id, batch
-        )
-        if not result.deleted:
-            outcome = result
-    return outcome
+    """Delete several messages (deleteMessages takes up to 100 a call) through the outbox."""
+    return await _delete(context, chat_id, message_ids, batch=True)
 
 
 async def _delete(
-    call: Callable[[], Awaitable[bool]], chat_id: int, message_ids: list[int]
+    context: HashguardContext, chat_id: int, message_ids: list[int], *, batch: bool
 ) -> DeleteOutcome:
-    failure = "not attempted"
-    for attempt in range(DELETE_ATTEMPTS):
-        try:
-            await call()
-            return DeleteOutcome()
-        except RetryAfter as exc:
-            delay = _seconds(exc)
-            failure = f"flood control (retry after {delay:.0f} s)"
-            if delay > MAX_RETRY_AFTER:
-                break
-            await asyncio.sleep(delay)
-        except BadRequest as exc:
-            if "not found" in exc.message.lower():
-                return DeleteOutcome()
-            log.warning(
-                "delete_refused chat=%d messages=%s error=%s", chat_id, message_ids, exc.message
-            )
-            return DeleteOutcome(failure=exc.message, refused=True)
-        except Forbidden as exc:
-            return DeleteOutcome(failure=exc.message, refused=True)
-        except TelegramError as exc:
-            # Timeouts and network errors pass; back off 0.5, 1, 2 s between attempts.
-            failure = type(exc).__name__
-            await asyncio.sleep(0.5 * 2**attempt)
-    log.warning("delete_failed chat=%d messages=%s error=%s", chat_id, message_ids, failure)
-    return DeleteOutcome(failure=failure)
+    from handlers import outbox
 
-
-def _seconds(exc: RetryAfter) -> float:
-    # PTB 22 warns that retry_after turns from int into timedelta; accept both.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        delay = exc.retry_after
-    return delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+    step = outbox.delete_step(message_ids, batch=batch)
+    done = await outbox.submit(context, chat_id, [step])
+    if done.pending is not None:
+        return DeleteOutcome(pending=done.pending)
+    result = str(done.results.get("delete", ""))
+    if result.startswith("refused: "):
+        return DeleteOutcome(failure=result.removeprefix("refused: "), refused=True)
+    return DeleteOutcome()

@@ -11,6 +11,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 from bot.config import Config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
+from bot.outbox import Outbox
 
 if TYPE_CHECKING:
     from handlers.albums import AlbumTracker
@@ -24,6 +25,7 @@ class Services:
     fingerprinter: Fingerprinter
     admins: AdminCache
     albums: AlbumTracker
+    outbox: Outbox
 
 
 class AppData:

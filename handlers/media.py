@@ -127,8 +127,8 @@ async def enforce(
     )
     if album is not None:
         notes.append(f"album item; album {'removed' if outcome.deleted else 'not removed'}")
-    if not outcome.deleted:
-        notes.append(outcome.failure or "")
+    if outcome.note:
+        notes.append(outcome.note)
     strikes = await context.services.moderation.record_match(
         chat_id,
         match,

@@ -61,12 +61,22 @@ async def apply_rights(
 
 async def report_missing_rights(context: HashguardContext, chat: Chat, *, why: str) -> None:
     """After a failed action, re-check the bot's rights (and tell the admins once)."""
+    await recheck_rights(context, chat.id, why=why, title=chat_title(chat))
+
+
+async def recheck_rights(
+    context: HashguardContext, chat_id: int, *, why: str, title: str | None = None
+) -> None:
+    """``report_missing_rights`` for a chat known by id (the title is the stored one)."""
     try:
-        member = await context.bot.get_chat_member(chat.id, context.bot.id)
+        member = await context.bot.get_chat_member(chat_id, context.bot.id)
     except TelegramError as exc:
-        log.warning("rights_check_failed chat=%d why=%s error=%s", chat.id, why, exc)
+        log.warning("rights_check_failed chat=%d why=%s error=%s", chat_id, why, exc)
         return
-    await apply_rights(context, chat.id, chat_title(chat), member)
+    if title is None:
+        record = await context.services.moderation.chat(chat_id)
+        title = record.title if record is not None else str(chat_id)
+    await apply_rights(context, chat_id, title, member)
 
 
 async def on_my_chat_member(update: Update, context: HashguardContext) -> None:

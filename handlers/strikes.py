@@ -3,14 +3,13 @@ the warn limit muted, kicked or banned; /warns and /resetwarns show and clear st
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
-from telegram import ChatPermissions, Message, Update
+from telegram import Message, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
 
 from bot.moderation import Person
+from handlers import outbox
 from handlers.admin import actor_of, admin_command, parse_number
 from handlers.common import mention, sender_of
 from handlers.context import HashguardContext
@@ -24,16 +23,12 @@ _DONE = {"ban": "banned", "kick": "removed from the group", "mute": "muted"}
 
 
 async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
-    """Warn the sender in the group, and escalate at the warn limit."""
+    """Warn the sender in the group, and escalate at the warn limit.
+
+    Both go through the outbox: flood control or an outage delays them, never drops them.
+    """
     moderation = context.services.moderation
     settings = await moderation.settings(chat_id)
-    limit = settings.warn_limit
-    count = f"Warning {strikes} of {limit}." if limit else f"Warning {strikes}."
-    # The warning names the sender and the count only: no hint of what the content was.
-    text = (
-        f"⚠️ {mention(sender)}, your message was removed because it matches content "
-        f"blocked in this group. {count}"
-    )
     action = moderation.escalation(settings, strikes)
     if action is not None and (
         sender.id == chat_id
@@ -45,43 +40,9 @@ async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes:
         # Telegram does not let a bot restrict the group's admins (or the group itself, for
         # an anonymous admin): they are warned only, without a failed attempt each time.
         action = None
-    if action is not None:
-        done, detail = await escalate(context, chat_id, sender, action, settings.mute_minutes)
-        await moderation.record_escalation(chat_id, sender, action, done=done, detail=detail)
-        if done:
-            text += f" {mention(sender)} has been {_DONE[action]}."
-    try:
-        await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
-    except TelegramError as exc:
-        log.warning("warn_failed chat=%d error=%s", chat_id, type(exc).__name__)
-
-
-async def escalate(
-    context: HashguardContext, chat_id: int, target: Person, action: str, mute_minutes: int
-) -> tuple[bool, str]:
-    """Mute, kick or ban ``target``; returns whether Telegram did it, and a note."""
-    bot = context.bot
-    now = dt.datetime.now(dt.UTC)
-    try:
-        if target.id < 0:
-            # A channel posting in the group: a channel cannot be muted or kicked, only
-            # banned from posting here (every user posting as it is then blocked).
-            await bot.ban_chat_sender_chat(chat_id, target.id)
-            return True, "posting as this channel is banned"
-        if action == "mute":
-            until = now + dt.timedelta(minutes=mute_minutes)
-            await bot.restrict_chat_member(
-                chat_id, target.id, ChatPermissions.no_permissions(), until_date=until
-            )
-            return True, f"muted for {mute_minutes} minutes"
-        await bot.ban_chat_member(chat_id, target.id)
-        if action == "kick":
-            # A kick is a ban lifted at once: the member is out but may rejoin.
-            await bot.unban_chat_member(chat_id, target.id, only_if_banned=True)
-        return True, ""
-    except TelegramError as exc:
-        log.warning("escalation_failed chat=%d action=%s error=%s", chat_id, action, exc)
-        return False, str(exc)[:200]
+    steps = [outbox.restrict_step(sender, action, settings.mute_minutes)] if action else []
+    steps.append(outbox.warn_step(sender, strikes, settings.warn_limit, action))
+    await outbox.submit(context, chat_id, steps)
 
 
 def member_target(message: Message, args: list[str]) -> Person | str | None:

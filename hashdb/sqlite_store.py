@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import sqlite3
 import time
@@ -39,6 +40,7 @@ from hashdb.store import (
     Case,
     ChatRecord,
     Entry,
+    Job,
     NewEntry,
     Report,
     StoreError,
@@ -291,9 +293,28 @@ CREATE TABLE entry_features (
 );
 """
 
+_SCHEMA_V9 = """
+-- The outbox: Telegram actions decided on (delete, restrict, warn) kept until they are
+-- made, so flood control, outages and restarts delay them but never drop them. Only ids
+-- and the names a warning mentions; rows go once the actions are made.
+CREATE TABLE jobs (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id       INTEGER NOT NULL,
+    steps         TEXT    NOT NULL,
+    done          INTEGER NOT NULL DEFAULT 0,
+    results       TEXT    NOT NULL DEFAULT '{}',
+    created_at    REAL    NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_at       REAL    NOT NULL,
+    last_error    TEXT    NOT NULL DEFAULT '',
+    claimed_until REAL    NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_by_due ON jobs (next_at);
+"""
+
 MIGRATIONS: list[str] = [
     _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6, _SCHEMA_V7,
-    _SCHEMA_V8,
+    _SCHEMA_V8, _SCHEMA_V9,
 ]  # fmt: skip
 
 _ENTRY_COLUMNS = """
@@ -1235,6 +1256,84 @@ class SQLiteStore:
                 )
             )
 
+    # -- outbox ----------------------------------------------------------------------------
+    async def add_job(
+        self, chat_id: int, steps: Sequence[dict[str, Any]], *, at: float, claim_until: float
+    ) -> Job:
+        text = json.dumps(list(steps), separators=(",", ":"))
+        async with self._session("queue a Telegram action") as db:
+            cursor = await db.execute(
+                "INSERT INTO jobs (chat_id, steps, created_at, next_at, claimed_until) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (chat_id, text, at, at, claim_until),
+            )
+            job_id = cursor.lastrowid
+        assert job_id is not None
+        return Job(job_id, chat_id, tuple(steps), 0, {}, at, 0, at)
+
+    async def due_jobs(self, now: float, limit: int) -> list[Job]:
+        async with self._session("read queued Telegram actions") as db:
+            rows = await db.execute_fetchall(
+                _JOB_COLUMNS + " WHERE next_at <= ? AND claimed_until <= ? ORDER BY next_at, id "
+                "LIMIT ?",
+                (now, now, limit),
+            )
+        return [_job(row) for row in rows]
+
+    async def claim_job(self, job_id: int, *, now: float, until: float) -> Job | None:
+        async with self._transaction("claim a queued Telegram action") as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET claimed_until = ? WHERE id = ? AND claimed_until <= ?",
+                (until, job_id, now),
+            )
+            if cursor.rowcount != 1:
+                return None
+            rows = await db.execute_fetchall(_JOB_COLUMNS + " WHERE id = ?", (job_id,))
+        return _job(next(iter(rows)))
+
+    async def update_job(
+        self,
+        job_id: int,
+        *,
+        done: int,
+        results: dict[str, Any],
+        attempts: int,
+        next_at: float,
+        last_error: str,
+        claim_until: float,
+    ) -> None:
+        async with self._session("update a queued Telegram action") as db:
+            await db.execute(
+                "UPDATE jobs SET done = ?, results = ?, attempts = ?, next_at = ?, "
+                "last_error = ?, claimed_until = ? WHERE id = ?",
+                (
+                    done,
+                    json.dumps(results, separators=(",", ":")),
+                    attempts,
+                    next_at,
+                    last_error[:200],
+                    claim_until,
+                    job_id,
+                ),
+            )
+
+    async def finish_job(self, job_id: int) -> None:
+        async with self._session("remove a finished Telegram action") as db:
+            await db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    async def next_job_at(self) -> float | None:
+        async with self._session("read queued Telegram actions") as db:
+            rows = list(
+                await db.execute_fetchall("SELECT min(max(next_at, claimed_until)) FROM jobs")
+            )
+        value = rows[0][0] if rows else None
+        return float(value) if value is not None else None
+
+    async def release_jobs(self) -> int:
+        async with self._session("release queued Telegram actions") as db:
+            cursor = await db.execute("UPDATE jobs SET claimed_until = 0 WHERE claimed_until > 0")
+            return cursor.rowcount
+
 
 async def _group_bank(db: aiosqlite.Connection, chat_id: int, at: float) -> Bank:
     name = group_bank_name(chat_id)
@@ -1468,6 +1567,26 @@ def _check_storable(fingerprint: Fingerprint) -> None:
             f"{signal_type.name} hash value {fingerprint.value} is out of range; expected "
             f"0 <= value < 2**{signal_type.bits}"
         )
+
+
+_JOB_COLUMNS = (
+    "SELECT id, chat_id, steps, done, results, created_at, attempts, next_at, last_error FROM jobs"
+)
+
+
+def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
+    steps = json.loads(row[2])
+    return Job(
+        id=row[0],
+        chat_id=row[1],
+        steps=tuple(steps),
+        done=row[3],
+        results=json.loads(row[4]),
+        created_at=row[5],
+        attempts=row[6],
+        next_at=row[7],
+        last_error=row[8],
+    )
 
 
 def _audit_event(row: sqlite3.Row | tuple[Any, ...]) -> AuditEvent:

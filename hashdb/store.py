@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hashdb.fingerprint import Fingerprint
 
@@ -195,6 +195,27 @@ class Report:
     review_message_id: int | None = None
     #: The reported message was hidden (deleted) once enough members reported it.
     hidden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Telegram actions the bot decided on, kept until they are made (the outbox).
+
+    ``steps`` run in order (each a small JSON object: which call, on what ids); ``done``
+    counts the steps made so far and ``results`` holds what they returned that later steps
+    need. A job that failed for a passing reason (flood control, a timeout) waits until
+    ``next_at``; a worker holding it sets ``claimed_until`` so no other worker runs it.
+    """
+
+    id: int
+    chat_id: int
+    steps: tuple[dict[str, Any], ...]
+    done: int
+    results: dict[str, Any]
+    created_at: float
+    attempts: int
+    next_at: float
+    last_error: str = ""
 
 
 class Store(Protocol):
@@ -431,3 +452,43 @@ class Store(Protocol):
         """Bar (or re-admit) a member from reporting in a chat; True if that changed."""
 
     async def is_report_banned(self, chat_id: int, user_id: int) -> bool: ...
+
+    async def add_job(
+        self, chat_id: int, steps: Sequence[dict[str, Any]], *, at: float, claim_until: float
+    ) -> Job:
+        """Persist a job of Telegram actions, claimed by the caller until ``claim_until``."""
+        ...
+
+    async def due_jobs(self, now: float, limit: int) -> list[Job]:
+        """Jobs whose ``next_at`` has come and that no worker holds, oldest first."""
+        ...
+
+    async def claim_job(self, job_id: int, *, now: float, until: float) -> Job | None:
+        """Take a job if it is still there and nobody holds it; None otherwise."""
+        ...
+
+    async def update_job(
+        self,
+        job_id: int,
+        *,
+        done: int,
+        results: dict[str, Any],
+        attempts: int,
+        next_at: float,
+        last_error: str,
+        claim_until: float,
+    ) -> None:
+        """Record progress (or a retry) of a job the caller holds."""
+        ...
+
+    async def finish_job(self, job_id: int) -> None:
+        """Remove a job whose steps are all made (or given up)."""
+        ...
+
+    async def next_job_at(self) -> float | None:
+        """When the earliest waiting job is due (None when there is none)."""
+        ...
+
+    async def release_jobs(self) -> int:
+        """Drop every claim (at start-up: whoever held them is gone); returns how many."""
+        ...

@@ -571,6 +571,22 @@ class FakeBotAPI:
     def is_deleted(self, chat_id: int, message_id: int) -> bool:
         return (chat_id, message_id) in self.deleted
 
+    async def wait_deleted(self, chat_id: int, message_id: int, timeout: float = 10.0) -> None:
+        """Wait until the bot deleted the message (retries included)."""
+        gone = await self._wait_until(
+            self._calls_changed,
+            lambda: True if self.is_deleted(chat_id, message_id) else None,
+            timeout,
+        )
+        if gone is None:
+            attempts = [
+                c.describe() for c in self.calls if c.method in ("deleteMessage", "deleteMessages")
+            ]
+            raise AssertionError(
+                f"message {message_id} in chat {chat_id} not deleted within {timeout} s; "
+                f"delete calls: {attempts}"
+            )
+
     def message_text(self, chat_id: int, message_id: int) -> str | None:
         """Current text of a known message, reflecting the bot's edits."""
         stored = self._messages.get((chat_id, message_id))

@@ -1,0 +1,292 @@
+"""Makes the outbox's jobs (``bot.outbox``): deletions, restrictions and warnings.
+
+Each step is one Bot API action. Its answer is sorted three ways:
+
+- made: Telegram did it, or the wanted state already holds ("message to delete not found"
+  means the message is gone);
+- refused: Telegram will not do it (no rights, the member is an admin); retrying cannot
+  help, so it is recorded and the job goes on with its next step;
+- passing: flood control, a 5xx, a timeout or a dropped connection; the job waits and is
+  retried from this step, honouring ``retry_after``.
+
+Deleting, banning and restricting are safe to repeat. Sending a warning is not: when the
+connection dropped after the request went out, Telegram may have posted it, so that one
+case counts as made (logged as unconfirmed) rather than risk a second warning in the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from telegram import ChatPermissions
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+
+from bot.moderation import Person
+from bot.outbox import Outbox
+from handlers.common import mention
+from handlers.context import HashguardApp, HashguardContext
+from handlers.membership import recheck_rights
+from hashdb.store import Job
+
+log = logging.getLogger(__name__)
+
+#: Seconds the worker sleeps at most between looks at the store (jobs queued by another
+#: path, e.g. a claim that lapsed).
+WORKER_POLL = 5.0
+#: Concurrent jobs of the worker.
+WORKER_CONCURRENCY = 16
+
+_DONE = {"ban": "banned", "kick": "removed from the group", "mute": "muted"}
+
+#: Read-side failures: the request reached Telegram and only the answer was lost.
+_ANSWER_LOST = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+
+
+@dataclass(frozen=True, slots=True)
+class Passing(Exception):
+    """A failure worth retrying later; ``after`` is Telegram's retry_after, if it gave one."""
+
+    error: str
+    after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    #: Each step's result by its name: "ok", "refused: ..." or (not yet made) absent.
+    results: dict[str, Any]
+    #: Steps are left for a later attempt (why, if so).
+    pending: str | None = None
+
+
+def delete_step(message_ids: list[int], *, batch: bool = False) -> dict[str, Any]:
+    """Delete messages: one with deleteMessage, or (``batch``) with deleteMessages, which
+    skips messages already gone."""
+    return {"do": "delete", "messages": message_ids, "batch": batch}
+
+
+def restrict_step(target: Person, action: str, mute_minutes: int) -> dict[str, Any]:
+    """Ban, kick or mute ``target`` (a channel posting in the group can only be banned)."""
+    until = None
+    if action == "mute":
+        until = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=mute_minutes)).timestamp()
+    return {
+        "do": "restrict",
+        "action": action,
+        "user": target.id,
+        "name": target.name,
+        "until": until,
+        "minutes": mute_minutes,
+    }
+
+
+def warn_step(target: Person, strikes: int, limit: int, escalation: str | None) -> dict[str, Any]:
+    """The warning in the group; it says so when the restriction before it was made."""
+    return {
+        "do": "warn",
+        "user": target.id,
+        "name": target.name,
+        "strikes": strikes,
+        "limit": limit,
+        "escalation": escalation,
+    }
+
+
+async def submit(
+    context: HashguardContext, chat_id: int, steps: list[dict[str, Any]]
+) -> JobOutcome:
+    """Persist a job and make its first attempt now; what fails for a passing reason is
+    left to the worker."""
+    outbox = context.services.outbox
+    job = await outbox.submit(chat_id, steps)
+    return await run(context, outbox, job)
+
+
+async def run(context: HashguardContext, outbox: Outbox, job: Job) -> JobOutcome:
+    """Make a job's remaining steps, recording each as it is made."""
+    results = dict(job.results)
+    done = job.done
+    try:
+        while done < len(job.steps):
+            step = job.steps[done]
+            try:
+                result = await _make(context, job.chat_id, step, results)
+            except Passing as failure:
+                if outbox.expired(job):
+                    attempts = job.attempts + 1
+                    result = f"refused: gave up after {attempts} attempts ({failure.error})"
+                    log.warning(
+                        "job_given_up job=%d chat=%d step=%s", job.id, job.chat_id, step["do"]
+                    )
+                else:
+                    delay = await outbox.retry(
+                        job, done, results, error=failure.error, after=failure.after
+                    )
+                    log.info(
+                        "job_retry job=%d chat=%d step=%s error=%s in=%.1fs",
+                        job.id,
+                        job.chat_id,
+                        step["do"],
+                        failure.error,
+                        delay,
+                    )
+                    return JobOutcome(results, pending=failure.error)
+            results[step["do"]] = result
+            await _after(context, job.chat_id, step, result, deferred=job.attempts > 0)
+            done += 1
+            if done < len(job.steps):
+                await outbox.progress(job, done, results)
+        await outbox.finish(job)
+    except BaseException:
+        # Anything else (the store failing, cancellation at shutdown): the job stays in the
+        # store and its claim lapses; the worker takes it up again.
+        outbox.forget(job)
+        raise
+    return JobOutcome(results)
+
+
+async def _make(
+    context: HashguardContext, chat_id: int, step: dict[str, Any], results: dict[str, Any]
+) -> str:
+    bot = context.bot
+    kind = step["do"]
+    try:
+        if kind == "delete":
+            ids = [int(i) for i in step["messages"]]
+            if not step.get("batch"):
+                for message_id in ids:
+                    await bot.delete_message(chat_id, message_id)
+            else:
+                for start in range(0, len(ids), 100):
+                    await bot.delete_messages(chat_id, ids[start : start + 100])
+        elif kind == "restrict":
+            await _restrict(context, chat_id, step)
+        elif kind == "warn":
+            try:
+                await bot.send_message(chat_id, _warning(step, results), parse_mode=ParseMode.HTML)
+            except TelegramError as exc:
+                if isinstance(exc.__cause__, _ANSWER_LOST):
+                    log.warning("warn_unconfirmed chat=%d error=%s", chat_id, type(exc).__name__)
+                    return "ok (unconfirmed)"
+                raise
+        else:
+            return f"refused: unknown step {kind!r}"
+    except RetryAfter as exc:
+        after = _seconds(exc)
+        raise Passing(f"flood control (retry after {after:.0f} s)", after) from None
+    except BadRequest as exc:
+        if kind == "delete" and "not found" in exc.message.lower():
+            return "ok"
+        log.warning("action_refused chat=%d step=%s error=%s", chat_id, kind, exc.message)
+        return f"refused: {exc.message}"
+    except Forbidden as exc:
+        log.warning("action_refused chat=%d step=%s error=%s", chat_id, kind, exc.message)
+        return f"refused: {exc.message}"
+    except TelegramError as exc:
+        raise Passing(type(exc).__name__) from None
+    return "ok"
+
+
+async def _restrict(context: HashguardContext, chat_id: int, step: dict[str, Any]) -> None:
+    bot = context.bot
+    user_id = int(step["user"])
+    action = step["action"]
+    if user_id < 0:
+        # A channel posting in the group cannot be muted or kicked, only banned from
+        # posting here (every user posting as it is then blocked).
+        await bot.ban_chat_sender_chat(chat_id, user_id)
+    elif action == "mute":
+        until = dt.datetime.fromtimestamp(float(step["until"]), dt.UTC)
+        await bot.restrict_chat_member(
+            chat_id, user_id, ChatPermissions.no_permissions(), until_date=until
+        )
+    else:
+        await bot.ban_chat_member(chat_id, user_id)
+        if action == "kick":
+            # A kick is a ban lifted at once: the member is out but may rejoin.
+            await bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
+
+
+def _warning(step: dict[str, Any], results: dict[str, Any]) -> str:
+    person = Person(int(step["user"]), str(step["name"]))
+    strikes, limit = int(step["strikes"]), int(step["limit"])
+    count = f"Warning {strikes} of {limit}." if limit else f"Warning {strikes}."
+    # The warning names the sender and the count only: no hint of what the content was.
+    text = (
+        f"⚠️ {mention(person)}, your message was removed because it matches content "
+        f"blocked in this group. {count}"
+    )
+    if step.get("escalation") and results.get("restrict") == "ok":
+        text += f" {mention(person)} has been {_DONE[step['escalation']]}."
+    return text
+
+
+async def _after(
+    context: HashguardContext, chat_id: int, step: dict[str, Any], result: str, *, deferred: bool
+) -> None:
+    """Audit what a step's result means for the group. A deletion refused on a retry (the
+    handler that queued it has moved on) is audited here and the bot's rights re-checked."""
+    if step["do"] == "delete" and deferred:
+        refused = result.startswith("refused: ")
+        await context.services.moderation.record_deferred_delete(
+            chat_id, [int(i) for i in step["messages"]], refused=result if refused else ""
+        )
+        if refused:
+            await recheck_rights(context, chat_id, why=result)
+    if step["do"] == "restrict":
+        person = Person(int(step["user"]), str(step["name"]))
+        action = str(step["action"])
+        done = result == "ok"
+        detail = ""
+        if int(step["user"]) < 0:
+            detail = "posting as this channel is banned"
+        elif action == "mute":
+            detail = f"muted for {step['minutes']} minutes"
+        await context.services.moderation.record_escalation(
+            chat_id, person, action, done=done, detail=detail if done else result
+        )
+
+
+def _seconds(exc: RetryAfter) -> float:
+    # PTB 22 warns that retry_after turns from int into timedelta; accept both.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        delay = exc.retry_after
+    return delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+
+
+async def worker(application: HashguardApp) -> None:
+    """Background task: retries jobs that are due, including those of a previous run."""
+    services = application.bot_data.services
+    assert services is not None, "post_init made the services"
+    outbox = services.outbox
+    context = HashguardContext(application)
+    recovered = await outbox.recover()
+    if recovered:
+        log.info("outbox_recovered jobs=%d", recovered)
+    limit = asyncio.Semaphore(WORKER_CONCURRENCY)
+
+    async def one(job: Job) -> None:
+        async with limit:
+            try:
+                await run(context, outbox, job)
+            except Exception:
+                log.exception("job_failed job=%d chat=%d", job.id, job.chat_id)
+
+    while True:
+        try:
+            jobs = await outbox.claim_due()
+        except Exception:
+            log.exception("outbox_read_failed")
+            jobs = []
+        if jobs:
+            await asyncio.gather(*(one(job) for job in jobs))
+            continue
+        await outbox.wait(WORKER_POLL)
