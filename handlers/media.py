@@ -8,11 +8,11 @@ import logging
 from telegram import Message, Update
 
 from bot.moderation import Match
+from handlers import outbox
 from handlers.common import (
     MediaRef,
     MediaSkipped,
     chat_title,
-    delete_message,
     delete_messages,
     fetch_and_hash,
     media_ref,
@@ -21,7 +21,6 @@ from handlers.common import (
 from handlers.context import HashguardContext
 from handlers.membership import report_missing_rights
 from handlers.reports import flag_for_review
-from handlers.strikes import warn
 
 log = logging.getLogger(__name__)
 
@@ -116,44 +115,37 @@ async def enforce(
         )
         return
     first_in_album = True
+    ids = [message.message_id]
     if album is not None:
         first_in_album = context.services.albums.block(chat_id, album, match.entry_id)
-        ids = context.services.albums.take_undeleted(chat_id, album)
-        outcome = await delete_messages(context, chat_id, ids or [message.message_id])
-    else:
-        outcome = await delete_message(context, chat_id, message.message_id)
+        ids = context.services.albums.take_undeleted(chat_id, album) or ids
     notes = (
         ["only the thumbnail was checked (file over the download cap)"] if thumbnail_only else []
     )
     if album is not None:
-        notes.append(f"album item; album {'removed' if outcome.deleted else 'not removed'}")
-    if outcome.note:
-        notes.append(outcome.note)
-    strikes = await context.services.moderation.record_match(
-        chat_id,
-        match,
-        sender=sender,
-        message_id=message.message_id,
-        file_unique_id=ref.file_unique_id if not thumbnail_only else None,
-        deleted=outcome.deleted,
-        detail="; ".join(notes),
-        strike=first_in_album,
-    )
+        notes.append("album item; album removed with it")
     log.info(
-        "match chat=%d message=%d entry=%d signal=%s distance=%d deleted=%s",
+        "match chat=%d message=%d entry=%d signal=%s distance=%d",
         chat_id,
         message.message_id,
         match.entry_id,
         match.signal,
         match.distance,
-        outcome.deleted,
     )
-    if outcome.refused:
-        await report_missing_rights(
-            context, message.chat, why=f"deleting failed: {outcome.failure}"
-        )
-    if strikes is not None:
-        await warn(context, chat_id, sender, strikes)
+    # One job: delete, audit and strike, then restrict and warn as the strikes call for.
+    # It is persisted first, so flood control, an outage or a restart delays it, never
+    # drops it.
+    steps = outbox.match_steps(
+        ids,
+        batch=album is not None,
+        match=match,
+        sender=sender,
+        message_id=message.message_id,
+        file_unique_id=ref.file_unique_id if not thumbnail_only else None,
+        notes=notes,
+        strike=first_in_album,
+    )
+    await outbox.submit(context, chat_id, steps)
 
 
 async def _review(context: HashguardContext, message: Message, match: Match) -> None:

@@ -17,8 +17,10 @@ case counts as made (logged as unconfirmed) rather than risk a second warning in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,8 +31,10 @@ from telegram import ChatPermissions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from bot.matcher import Match
 from bot.moderation import Person
 from bot.outbox import Outbox
+from bot.settings import GroupSettings
 from handlers.common import mention
 from handlers.context import HashguardApp, HashguardContext
 from handlers.membership import recheck_rights
@@ -99,6 +103,58 @@ def warn_step(target: Person, strikes: int, limit: int, escalation: str | None) 
     }
 
 
+def match_steps(
+    message_ids: list[int],
+    *,
+    batch: bool,
+    match: Match,
+    sender: Person,
+    message_id: int,
+    file_unique_id: str | None,
+    notes: list[str],
+    strike: bool,
+) -> list[dict[str, Any]]:
+    """The job of a matched upload: delete it, audit the match (and add the strike), then
+    restrict and warn the sender as the strike count calls for. Each step waits for the one
+    before it, so the warning never comes before the deletion it announces."""
+    delete = delete_step(message_ids, batch=batch)
+    delete["audited_by_record"] = True
+    record = {
+        "do": "record",
+        "match": dataclasses.asdict(match),
+        "user": sender.id,
+        "name": sender.name,
+        "message_id": message_id,
+        "file_unique_id": file_unique_id,
+        "notes": notes,
+        "strike": strike,
+    }
+    # Filled in by the record step: whether, and how, the sender is restricted and warned.
+    restrict = {"do": "restrict", "user": sender.id, "name": sender.name, "action": None}
+    warn = {"do": "warn", "user": sender.id, "name": sender.name, "strikes": None}
+    return [delete, record, restrict, warn]
+
+
+async def escalation_for(
+    context: HashguardContext, chat_id: int, sender: Person, strikes: int
+) -> tuple[str | None, GroupSettings]:
+    """The restriction due at ``strikes`` (None for none), with the group's settings."""
+    moderation = context.services.moderation
+    settings = await moderation.settings(chat_id)
+    action = moderation.escalation(settings, strikes)
+    if action is not None and (
+        sender.id == chat_id
+        or (
+            sender.id > 0
+            and await context.services.admins.is_user_admin(context.bot, chat_id, sender.id)
+        )
+    ):
+        # Telegram does not let a bot restrict the group's admins (or the group itself, for
+        # an anonymous admin): they are warned only, without a failed attempt each time.
+        action = None
+    return action, settings
+
+
 async def submit(
     context: HashguardContext, chat_id: int, steps: list[dict[str, Any]]
 ) -> JobOutcome:
@@ -139,7 +195,7 @@ async def run(context: HashguardContext, outbox: Outbox, job: Job) -> JobOutcome
                     )
                     return JobOutcome(results, pending=failure.error)
             results[step["do"]] = result
-            await _after(context, job.chat_id, step, result, deferred=job.attempts > 0)
+            await _after(context, job.chat_id, step, result, results, deferred=job.attempts > 0)
             done += 1
             if done < len(job.steps):
                 await outbox.progress(job, done, results)
@@ -157,6 +213,16 @@ async def _make(
 ) -> str:
     bot = context.bot
     kind = step["do"]
+    if kind == "record":
+        return await _record(context, chat_id, step, results)
+    if kind == "restrict":
+        step = {**step, **results.get("restrict_with", {})}
+        if not step.get("action"):
+            return "skipped"
+    if kind == "warn":
+        step = {**step, **results.get("warn_with", {})}
+        if step.get("strikes") is None:
+            return "skipped"
     try:
         if kind == "delete":
             ids = [int(i) for i in step["messages"]]
@@ -214,6 +280,40 @@ async def _restrict(context: HashguardContext, chat_id: int, step: dict[str, Any
             await bot.unban_chat_member(chat_id, user_id, only_if_banned=True)
 
 
+async def _record(
+    context: HashguardContext, chat_id: int, step: dict[str, Any], results: dict[str, Any]
+) -> str:
+    """Audit a match once its deletion is made or refused; decide the strike's effects."""
+    deleted = results.get("delete") == "ok"
+    notes = list(step["notes"])
+    if not deleted:
+        notes.append(str(results.get("delete", "")).removeprefix("refused: "))
+    sender = Person(int(step["user"]), str(step["name"]))
+    strikes = await context.services.moderation.record_match(
+        chat_id,
+        Match(**step["match"]),
+        sender=sender,
+        message_id=int(step["message_id"]),
+        file_unique_id=step["file_unique_id"],
+        deleted=deleted,
+        detail="; ".join(note for note in notes if note),
+        strike=bool(step["strike"]),
+    )
+    if not deleted:
+        await recheck_rights(context, chat_id, why=str(results.get("delete")))
+    if strikes is not None:
+        action, settings = await escalation_for(context, chat_id, sender, strikes)
+        results["restrict_with"] = {"action": action, "minutes": settings.mute_minutes}
+        if action == "mute":
+            results["restrict_with"]["until"] = time.time() + settings.mute_minutes * 60
+        results["warn_with"] = {
+            "strikes": strikes,
+            "limit": settings.warn_limit,
+            "escalation": action,
+        }
+    return "ok"
+
+
 def _warning(step: dict[str, Any], results: dict[str, Any]) -> str:
     person = Person(int(step["user"]), str(step["name"]))
     strikes, limit = int(step["strikes"]), int(step["limit"])
@@ -229,18 +329,25 @@ def _warning(step: dict[str, Any], results: dict[str, Any]) -> str:
 
 
 async def _after(
-    context: HashguardContext, chat_id: int, step: dict[str, Any], result: str, *, deferred: bool
+    context: HashguardContext,
+    chat_id: int,
+    step: dict[str, Any],
+    result: str,
+    results: dict[str, Any],
+    *,
+    deferred: bool,
 ) -> None:
     """Audit what a step's result means for the group. A deletion refused on a retry (the
     handler that queued it has moved on) is audited here and the bot's rights re-checked."""
-    if step["do"] == "delete" and deferred:
+    if step["do"] == "delete" and deferred and not step.get("audited_by_record"):
         refused = result.startswith("refused: ")
         await context.services.moderation.record_deferred_delete(
             chat_id, [int(i) for i in step["messages"]], refused=result if refused else ""
         )
         if refused:
             await recheck_rights(context, chat_id, why=result)
-    if step["do"] == "restrict":
+    if step["do"] == "restrict" and result != "skipped":
+        step = {**step, **results.get("restrict_with", {})}
         person = Person(int(step["user"]), str(step["name"]))
         action = str(step["action"])
         done = result == "ok"

@@ -27,19 +27,7 @@ async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes:
 
     Both go through the outbox: flood control or an outage delays them, never drops them.
     """
-    moderation = context.services.moderation
-    settings = await moderation.settings(chat_id)
-    action = moderation.escalation(settings, strikes)
-    if action is not None and (
-        sender.id == chat_id
-        or (
-            sender.id > 0
-            and await context.services.admins.is_user_admin(context.bot, chat_id, sender.id)
-        )
-    ):
-        # Telegram does not let a bot restrict the group's admins (or the group itself, for
-        # an anonymous admin): they are warned only, without a failed attempt each time.
-        action = None
+    action, settings = await outbox.escalation_for(context, chat_id, sender, strikes)
     steps = [outbox.restrict_step(sender, action, settings.mute_minutes)] if action else []
     steps.append(outbox.warn_step(sender, strikes, settings.warn_limit, action))
     await outbox.submit(context, chat_id, steps)

@@ -339,6 +339,12 @@ class FakeBotAPI:
         self._bot_rights: dict[int, BotRights] = {}
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        #: Methods whose calls wait (recorded, not yet made) until released.
+        self._held: dict[str, asyncio.Event] = {}
+        self._held_made: dict[str, bool] = {}
+        #: Methods whose next calls lose their answer: the connection closes (after making
+        #: the call when the flag is True).
+        self._lost_answers: dict[str, list[bool]] = {}
         #: Paths of files served as a local Bot API server would (absolute, on disk).
         self._local_files: set[str] = set()
 
@@ -503,6 +509,28 @@ class FakeBotAPI:
         self._failures.setdefault(method.lower(), []).append(
             _Failure(error_code, description, retry_after, times)
         )
+
+    def clear_failures(self) -> None:
+        """Forget queued failures and lost answers: Telegram works again."""
+        self._failures.clear()
+        self._lost_answers.clear()
+
+    def hold(self, method: str) -> None:
+        """Calls of ``method`` are recorded and then wait, unanswered, until ``release``."""
+        self._held[method.lower()] = asyncio.Event()
+
+    def release(self, method: str, *, make: bool = True) -> None:
+        """Let held calls go on: made and answered, or (``make=False``) dropped unmade with
+        their connections closed (what a caller killed meanwhile never hears anyway)."""
+        gate = self._held.pop(method.lower(), None)
+        self._held_made[method.lower()] = make
+        if gate is not None:
+            gate.set()
+
+    def lose_answer_next(self, method: str, *, made: bool, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` get no answer: the server closes the
+        connection, after making the call (``made``: only the answer is lost) or before."""
+        self._lost_answers.setdefault(method.lower(), []).extend([made] * times)
 
     # -- updates ------------------------------------------------------------------------
 
@@ -701,6 +729,18 @@ class FakeBotAPI:
         call = Call(method=known[0] if known else raw_name, params=params, at=time.monotonic())
         self.calls.append(call)
         self._calls_changed.notify()
+        gate = self._held.get(raw_name.lower())
+        if gate is not None:
+            await gate.wait()
+            if not self._held_made.get(raw_name.lower(), True):
+                return self._close(request)
+        lost = self._lost_answers.get(raw_name.lower())
+        if lost:
+            made = lost.pop(0)
+            if made and known is not None:
+                with contextlib.suppress(_ApiError):
+                    await known[1](call)
+            return self._close(request)
         try:
             failure = self._take_failure(call.method)
             if failure is not None:
@@ -713,6 +753,13 @@ class FakeBotAPI:
         except _ApiError as err:
             return err.response()
         return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _close(request: web.Request) -> web.Response:
+        """Drop the connection without an answer (the client sees it closed)."""
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=499)
 
     async def _handle_download(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:

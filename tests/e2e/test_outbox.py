@@ -1,0 +1,141 @@
+"""Faults between the bot and Telegram: every deletion, restriction and warning the bot
+decided on is made, once, through flood control, 5xx answers, dropped connections and
+restarts (the outbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from handlers.context import HashguardApp
+from tests.e2e.conftest import RunBot, settle
+from tests.e2e.test_core_flow import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    OTHER,
+    block_by_reply,
+    bot_reply,
+    post_photo,
+    send,
+)
+from tests.fakebot import FakeBotAPI, text_message
+from tests.media import edited_copy, photo
+
+
+def warnings_to(fake: FakeBotAPI, name: str) -> list[str]:
+    return [
+        m.text or ""
+        for m in fake.sent_messages
+        if m.chat_id == CHAT["id"] and "Warning" in (m.text or "") and name in (m.text or "")
+    ]
+
+
+async def warned(fake: FakeBotAPI, name: str, timeout: float = 10.0) -> str:
+    """The first warning naming ``name`` that Telegram accepted (failed attempts are
+    recorded as calls too, so calls alone do not tell)."""
+    deadline = time.monotonic() + timeout
+    while not warnings_to(fake, name):
+        assert time.monotonic() < deadline, f"no warning to {name} within {timeout} s"
+        await asyncio.sleep(0.05)
+    return warnings_to(fake, name)[0]
+
+
+async def outbox_empty(app: HashguardApp) -> bool:
+    services = app.bot_data.services
+    assert services is not None
+    return await services.moderation.store.next_job_at() is None
+
+
+async def test_ban_and_warning_are_made_once_through_flood_control_and_a_5xx(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(401)
+    async with run_bot(moderation_warn_limit="1") as app:
+        await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
+        fake.fail_next("banChatMember", error_code=429, retry_after=1)
+        fake.fail_next("sendMessage", error_code=502, description="Bad Gateway")
+        copy = post_photo(fake, OTHER, edited_copy(original))
+        text = await warned(fake, OTHER["first_name"])
+        assert "Warning 1 of 1" in text and "has been banned" in text
+        assert fake.is_deleted(CHAT["id"], copy["message_id"])
+        assert (CHAT["id"], OTHER["id"]) in fake.banned
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
+        assert len(fake.calls_to("banChatMember")) == 2  # the 429, then the ban
+        assert len(warnings_to(fake, OTHER["first_name"])) == 1
+        assert await outbox_empty(app)
+        # The deletion comes before the warning that announces it.
+        [delete] = fake.calls_to("deleteMessage")[-1:]
+        first_try = next(c for c in fake.calls_to("sendMessage") if "Warning 1" in str(c.params))
+        assert delete.at < first_try.at
+
+
+async def test_a_dropped_connection_retries_a_deletion_but_never_repeats_a_warning(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(402)
+    async with run_bot() as app:
+        await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
+        # The deletion's connection drops before Telegram made it: retried.
+        fake.lose_answer_next("deleteMessage", made=False)
+        # The warning's connection drops after Telegram posted it: the bot cannot tell,
+        # and sends no second warning.
+        fake.lose_answer_next("sendMessage", made=True)
+        copy = post_photo(fake, OTHER, edited_copy(original))
+        await fake.wait_deleted(CHAT["id"], copy["message_id"])
+        await fake.wait_for("sendMessage", lambda c: "Warning 1" in str(c.params))
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
+        assert (
+            len(
+                [
+                    c
+                    for c in fake.calls_to("deleteMessage")
+                    if c.int_param("message_id") == copy["message_id"]
+                ]
+            )
+            == 2
+        )
+        assert len(warnings_to(fake, OTHER["first_name"])) == 1
+        # Nothing is left to retry: the warning whose answer was lost counts as sent.
+        assert await outbox_empty(app)
+
+
+async def test_actions_a_stopped_bot_could_not_make_are_made_after_restart(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(403)
+    async with run_bot() as app:
+        await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
+        # Telegram is down for deletions for as long as this bot runs.
+        fake.fail_next("deleteMessage", error_code=502, description="Bad Gateway", times=10_000)
+        copy = post_photo(fake, OTHER, edited_copy(original))
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == copy["message_id"]
+        )
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
+        # Nothing announced yet: the warning waits for the deletion.
+        assert warnings_to(fake, OTHER["first_name"]) == []
+        services = app.bot_data.services
+        assert services is not None
+        logs = await services.moderation.audit_log(CHAT["id"], limit=5)
+        assert "match_deleted" not in [e.event for e in logs]
+    fake.clear_failures()
+    mark = time.monotonic()
+    async with run_bot() as app:
+        await fake.wait_deleted(CHAT["id"], copy["message_id"])
+        text = await bot_reply(fake, "Warning 1", since=mark)
+        assert OTHER["first_name"] in text
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
+        services = app.bot_data.services
+        assert services is not None
+        assert await services.moderation.strikes(CHAT["id"], OTHER["id"]) == 1
+        events = [e.event for e in await services.moderation.audit_log(CHAT["id"], limit=10)]
+        assert events.count("match_deleted") == 1
+        assert await outbox_empty(app)
+    assert len(warnings_to(fake, OTHER["first_name"])) == 1
