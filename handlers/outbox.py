@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import time
 import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -52,6 +53,12 @@ _DONE = {"ban": "banned", "kick": "removed from the group", "mute": "muted"}
 
 #: Read-side failures: the request reached Telegram and only the answer was lost.
 _ANSWER_LOST = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+
+
+#: Steps that are not one Bot API call, by name: made by the feature that owns them
+#: (registered when its module is imported).
+StepMaker = Callable[[HashguardContext, int, dict[str, Any]], Awaitable[str]]
+FEATURE_STEPS: dict[str, StepMaker] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +222,9 @@ async def _make(
     kind = step["do"]
     if kind == "record":
         return await _record(context, chat_id, step, results)
+    feature = FEATURE_STEPS.get(kind)
+    if feature is not None:
+        return await feature(context, chat_id, step)
     if kind == "restrict":
         step = {**step, **results.get("restrict_with", {})}
         if not step.get("action"):
@@ -244,9 +254,6 @@ async def _make(
                 raise
         else:
             return f"refused: unknown step {kind!r}"
-    except RetryAfter as exc:
-        after = _seconds(exc)
-        raise Passing(f"flood control (retry after {after:.0f} s)", after) from None
     except BadRequest as exc:
         if kind == "delete" and "not found" in exc.message.lower():
             return "ok"
@@ -256,8 +263,21 @@ async def _make(
         log.warning("action_refused chat=%d step=%s error=%s", chat_id, kind, exc.message)
         return f"refused: {exc.message}"
     except TelegramError as exc:
-        raise Passing(type(exc).__name__) from None
+        raise passing(exc) from None
     return "ok"
+
+
+def passing(exc: TelegramError) -> Passing:
+    """The retry for a failure that may pass (flood control honours retry_after)."""
+    if isinstance(exc, RetryAfter):
+        after = _seconds(exc)
+        return Passing(f"flood control (retry after {after:.0f} s)", after)
+    return Passing(type(exc).__name__)
+
+
+def may_pass(exc: TelegramError) -> bool:
+    """Whether retrying later can help (not a refusal such as no rights)."""
+    return not isinstance(exc, BadRequest | Forbidden)
 
 
 async def _restrict(context: HashguardContext, chat_id: int, step: dict[str, Any]) -> None:

@@ -11,12 +11,14 @@ import contextlib
 import html
 import logging
 import re
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.moderation import Person
+from handlers import outbox
 from handlers.admin import actor_of, admin_command
 from handlers.common import (
     MediaSkipped,
@@ -95,7 +97,7 @@ async def report(update: Update, context: HashguardContext) -> None:
     if not dry_run and await moderation.autohide_due(recorded):
         outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
         await moderation.record_autohide(recorded, deleted=outcome.deleted)
-    await _post_or_update_review(context, recorded, target)
+    await post_review(context, recorded, target)
 
 
 async def _tell_privately(context: HashguardContext, person: Person, text: str) -> None:
@@ -175,28 +177,40 @@ async def flag_for_review(context: HashguardContext, target: Message, note: str)
         file_unique_id=ref.file_unique_id if ref else None,
     )
     if new and recorded.status == "open":
-        await _post_or_update_review(context, recorded, target)
+        await post_review(context, recorded, target)
 
 
-async def _post_or_update_review(
-    context: HashguardContext, recorded: Report, target: Message
-) -> None:
+async def post_review(context: HashguardContext, recorded: Report, target: Message) -> None:
+    """Post (or update) the review message through the outbox: an outage or a restart
+    delays it, never loses it."""
+    step = {"do": "review", "report": recorded.id, "link": target.link}
+    await outbox.submit(context, recorded.chat_id, [step])
+
+
+async def _review_step(context: HashguardContext, chat_id: int, step: dict[str, Any]) -> str:
     """Post the review message where the group wants it, or update the one posted."""
     moderation = context.services.moderation
+    recorded = await moderation.get_report(int(step["report"]))
+    if recorded is None:
+        return "refused: report not found"
+    link = step.get("link")
     # Reports of one message arriving together must end up with one review message.
     async with moderation.keyed_lock("review", recorded.chat_id, recorded.message_id):
         current = await moderation.get_report(recorded.id)
         if current is None or current.status != "open":
-            return
-        await _post_or_update_locked(context, current, target)
+            return "ok"
+        return await _post_or_update_locked(context, current, link)
+
+
+outbox.FEATURE_STEPS["review"] = _review_step
 
 
 async def _post_or_update_locked(
-    context: HashguardContext, recorded: Report, target: Message
-) -> None:
+    context: HashguardContext, recorded: Report, link: str | None
+) -> str:
     settings = await context.services.moderation.settings(recorded.chat_id)
     private = settings.review_destination != "group"
-    text = review_text(recorded, target.link, show_reason=private, bot_id=context.bot.id)
+    text = review_text(recorded, link, show_reason=private, bot_id=context.bot.id)
     bot = context.bot
     if recorded.review_message_id is not None and recorded.review_chat_id is not None:
         try:
@@ -210,7 +224,10 @@ async def _post_or_update_locked(
             )
         except TelegramError as exc:
             log.warning("review_edit_failed chat=%d error=%s", recorded.chat_id, exc)
-        return
+            if outbox.may_pass(exc):
+                raise outbox.passing(exc) from None
+            return f"refused: {exc}"
+        return "ok"
     destinations = [recorded.chat_id]
     if settings.review_destination == "log_chat" and settings.log_chat:
         destinations = [settings.log_chat]
@@ -219,6 +236,7 @@ async def _post_or_update_locked(
         # Each admin who started a private chat with the bot; the group if none did.
         destinations = [a for a in sorted(admins) if a != bot.id] + [recorded.chat_id]
     first = None
+    failure: TelegramError | None = None
     for destination in destinations:
         if first is not None and destination == recorded.chat_id:
             break
@@ -232,14 +250,20 @@ async def _post_or_update_locked(
             )
         except TelegramError as exc:
             log.info("review_not_delivered report=%d error=%s", recorded.id, type(exc).__name__)
+            if failure is None or outbox.may_pass(exc):
+                failure = exc
             continue
         first = first or sent
     if first is None:
         log.warning("review_post_failed chat=%d", recorded.chat_id)
-        return
+        if failure is not None and outbox.may_pass(failure):
+            # Nobody got it for a passing reason (flood control, an outage): later.
+            raise outbox.passing(failure)
+        return f"refused: {failure}"
     await context.services.moderation.set_review_message(
         recorded.id, first.chat_id, first.message_id
     )
+    return "ok"
 
 
 async def on_review_button(update: Update, context: HashguardContext) -> None:

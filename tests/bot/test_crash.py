@@ -1,0 +1,258 @@
+"""The bot process is killed (SIGKILL) in the middle of its work, then started again.
+
+Each test runs ``hashguard run`` (or ``hashguard import``) as a real process, kills it at a
+known point (a Bot API call the fake holds unanswered, or a running import), restarts it,
+and checks that nothing it had acknowledged or decided is lost, nothing is done twice, and
+the database is consistent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bot.test_cli import hashguard_command, run_env
+from tests.fakebot import (
+    FakeBotAPI,
+    command,
+    group,
+    message_update,
+    photo_message,
+    text_message,
+    user,
+)
+from tests.media import edited_copy, encode, photo
+
+CHAT = group(-1001112223334, "Crash test")
+ADMIN = user(11, "Ada")
+MEMBER = user(12, "Ben")
+OTHER = user(13, "Cy")
+
+
+@asynccontextmanager
+async def bot_process(
+    fake: FakeBotAPI, tmp_path: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``hashguard run`` against the fake; killed (if still running) on the way out."""
+    log = (tmp_path / "bot.log").open("ab")
+    process = await asyncio.create_subprocess_exec(
+        *hashguard_command(),
+        "run",
+        env=run_env(fake, tmp_path, HASHGUARD_LOGGING_LEVEL="INFO"),
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        log.close()
+
+
+async def kill(process: asyncio.subprocess.Process) -> None:
+    process.send_signal(signal.SIGKILL)
+    assert await asyncio.wait_for(process.wait(), 10) == -signal.SIGKILL
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 20) == 0
+
+
+def db(tmp_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(tmp_path / "bot.sqlite3")
+
+
+def rows(tmp_path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with db(tmp_path) as connection:
+        return list(connection.execute(sql))
+
+
+def assert_consistent(tmp_path: Path) -> None:
+    assert rows(tmp_path, "PRAGMA integrity_check") == [("ok",)]
+    assert rows(tmp_path, "PRAGMA foreign_key_check") == []
+
+
+def post(fake: FakeBotAPI, sender: dict[str, Any], image_bytes: bytes) -> dict[str, Any]:
+    file = fake.add_file(image_bytes)
+    message = photo_message(CHAT, sender, file, width=640, height=480)
+    fake.push_update(message_update(message))
+    return message
+
+
+def texts(fake: FakeBotAPI, needle: str) -> list[str]:
+    return [m.text or "" for m in fake.sent_messages if needle in (m.text or "")]
+
+
+async def blocked_photo(fake: FakeBotAPI, seed: int) -> bytes:
+    """Post a photo and block it by reply; returns the original's bytes."""
+    original = photo(seed)
+    target = post(fake, MEMBER, encode(original))
+    block = command(CHAT, ADMIN, "/block", reply_to=target)
+    fake.push_update(message_update(block))
+    await fake.wait_for("sendMessage", lambda c: "entry #" in str(c.params), timeout=60)
+    await fake.wait_deleted(CHAT["id"], target["message_id"], timeout=30)
+    # The /block command itself goes too (after the reply).
+    await fake.wait_deleted(CHAT["id"], block["message_id"], timeout=30)
+    return encode(edited_copy(original))
+
+
+@pytest.fixture
+def chat(fake_server: FakeBotAPI) -> FakeBotAPI:
+    fake_server.set_admins(CHAT["id"], [ADMIN])
+    return fake_server
+
+
+@pytest.fixture
+async def fake_server() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as server:
+        yield server
+
+
+async def test_killed_while_deleting_a_match_deletes_strikes_and_warns_once_after_restart(
+    chat: FakeBotAPI, tmp_path: Path
+) -> None:
+    fake = chat
+    async with bot_process(fake, tmp_path) as process:
+        copy = await blocked_photo(fake, 31)
+        fake.hold("deleteMessage")
+        posted = post(fake, OTHER, copy)
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == posted["message_id"], 60
+        )
+        await kill(process)
+    # The held call never reaches Telegram: the killed process's decision sits in the outbox.
+    fake.release("deleteMessage", make=False)
+    assert not fake.is_deleted(CHAT["id"], posted["message_id"])
+    assert rows(tmp_path, "SELECT count(*) FROM jobs") == [(1,)]
+    assert_consistent(tmp_path)
+
+    async with bot_process(fake, tmp_path) as process:
+        await fake.wait_deleted(CHAT["id"], posted["message_id"], timeout=30)
+        await fake.wait_for("sendMessage", lambda c: "Warning 1" in str(c.params), 30)
+        # A later update proves the restarted bot is past its start-up work.
+        fake.push_update(message_update(text_message(CHAT, ADMIN, "/logs 3")))
+        await fake.wait_for("sendMessage", lambda c: "audit events" in str(c.params), 30)
+        await stop(process)
+    assert len(texts(fake, "Warning")) == 1
+    assert rows(tmp_path, "SELECT count(*) FROM strikes") == [(1,)]
+    assert rows(tmp_path, "SELECT count(*) FROM audit WHERE event = 'match_deleted'") == [(1,)]
+    assert rows(tmp_path, "SELECT count(*) FROM jobs") == [(0,)]
+    assert_consistent(tmp_path)
+
+
+async def test_killed_after_acknowledging_a_block_keeps_it_and_removes_the_target(
+    chat: FakeBotAPI, tmp_path: Path
+) -> None:
+    fake = chat
+    original = photo(32)
+    async with bot_process(fake, tmp_path) as process:
+        target = post(fake, MEMBER, encode(original))
+        # The admin's /block is acknowledged ("entry #1"); the target's deletion hangs.
+        fake.hold("deleteMessage")
+        fake.push_update(message_update(command(CHAT, ADMIN, "/block", reply_to=target)))
+        await fake.wait_for("sendMessage", lambda c: "entry #1" in str(c.params), 60)
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == target["message_id"], 30
+        )
+        await kill(process)
+    fake.release("deleteMessage", make=False)
+    assert rows(tmp_path, "SELECT count(*) FROM entries WHERE removed_at IS NULL") == [(1,)]
+    assert_consistent(tmp_path)
+
+    async with bot_process(fake, tmp_path) as process:
+        await fake.wait_deleted(CHAT["id"], target["message_id"], timeout=60)
+        # The block holds after the restart: an edited copy is deleted.
+        copy = post(fake, OTHER, encode(edited_copy(original)))
+        await fake.wait_deleted(CHAT["id"], copy["message_id"], timeout=60)
+        await stop(process)
+    assert rows(tmp_path, "SELECT count(*) FROM entries") == [(1,)]
+    assert_consistent(tmp_path)
+
+
+async def test_killed_while_posting_a_report_review_posts_it_after_restart(
+    chat: FakeBotAPI, tmp_path: Path
+) -> None:
+    fake = chat
+    async with bot_process(fake, tmp_path) as process:
+        target = post(fake, MEMBER, encode(photo(33)))
+        fake.hold("sendMessage")
+        fake.push_update(message_update(command(CHAT, OTHER, "/report", reply_to=target)))
+        await fake.wait_for("sendMessage", lambda c: "Report #1" in str(c.params), 60)
+        await kill(process)
+    fake.release("sendMessage", make=False)
+    fake.clear_calls()
+    assert rows(tmp_path, "SELECT count(*) FROM reports") == [(1,)]
+    assert_consistent(tmp_path)
+
+    async with bot_process(fake, tmp_path) as process:
+        await fake.wait_for("sendMessage", lambda c: "Report #1" in str(c.params), 60)
+        fake.push_update(message_update(text_message(CHAT, ADMIN, "/logs 3")))
+        await fake.wait_for("sendMessage", lambda c: "audit events" in str(c.params), 30)
+        await stop(process)
+    assert len(texts(fake, "Report #1")) == 1
+    [(review_message,)] = rows(tmp_path, "SELECT review_message_id FROM reports")
+    assert review_message is not None
+    assert_consistent(tmp_path)
+
+
+async def test_killed_during_an_import_loads_all_or_nothing(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    count = 200_000
+    lines = [f"pdq {rng.getrandbits(256):064x}" for _ in range(count)]
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HASHGUARD_")}
+    env["HASHGUARD_STORAGE_DATABASE"] = str(tmp_path / "bot.sqlite3")
+    process = await asyncio.create_subprocess_exec(
+        *hashguard_command(),
+        "import",
+        "--bank",
+        "crash-test",
+        "--owner",
+        "11",
+        str(tmp_path / "list.txt"),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    # Killed once the import's transaction is writing (its pages are in the WAL file).
+    wal = tmp_path / "bot.sqlite3-wal"
+    for _ in range(6000):
+        if (wal.exists() and wal.stat().st_size > 2_000_000) or process.returncode is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert process.returncode is None, "the import ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    await process.wait()
+    assert process.returncode == -signal.SIGKILL, "the import finished before the kill"
+    [(entries,)] = rows(tmp_path, "SELECT count(*) FROM entries")
+    assert entries in (0, count)
+    assert_consistent(tmp_path)
+    # Run again: the list loads whole.
+    again = await asyncio.create_subprocess_exec(
+        *hashguard_command(),
+        "import",
+        "--bank",
+        "crash-test",
+        "--owner",
+        "11",
+        str(tmp_path / "list.txt"),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(again.communicate(), 120)
+    assert again.returncode == 0, stderr.decode()
+    assert rows(tmp_path, "SELECT count(*) FROM entries") == [(count,)]
+    assert_consistent(tmp_path)
