@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from handlers.context import HashguardApp
 from tests.e2e.conftest import RunBot, settle
 from tests.e2e.test_core_flow import (
@@ -139,3 +141,46 @@ async def test_actions_a_stopped_bot_could_not_make_are_made_after_restart(
         assert events.count("match_deleted") == 1
         assert await outbox_empty(app)
     assert len(warnings_to(fake, OTHER["first_name"])) == 1
+
+
+async def test_polling_resumes_after_an_outage_without_handling_an_update_twice(
+    fake: FakeBotAPI, run_bot: RunBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(404)
+    async with run_bot() as app:
+        await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
+        # Telegram answers 502 twice, then once takes the request (and hands out the
+        # updates) but the answer never arrives; the copies wait for the bot meanwhile.
+        polls = len(fake.calls_to("getUpdates"))
+        fake.fail_next("getUpdates", error_code=502, description="Bad Gateway", times=2)
+        fake.lose_answer_next("getUpdates", made=True)
+        deadline = time.monotonic() + 10
+        while len(fake.calls_to("getUpdates")) < polls + 2:
+            assert time.monotonic() < deadline, "the bot stopped polling"
+            await asyncio.sleep(0.02)
+        copies = [post_photo(fake, OTHER, edited_copy(original)) for _ in range(2)]
+        for copy in copies:
+            await fake.wait_deleted(CHAT["id"], copy["message_id"], timeout=20)
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")), timeout=20)
+        for copy in copies:
+            assert (
+                len(
+                    [
+                        c
+                        for c in fake.calls_to("deleteMessage")
+                        if c.int_param("message_id") == copy["message_id"]
+                    ]
+                )
+                == 1
+            )
+        warnings = warnings_to(fake, OTHER["first_name"])
+        assert len(warnings) == 2
+        assert "Warning 1" in warnings[0] and "Warning 2" in warnings[1]
+        services = app.bot_data.services
+        assert services is not None
+        assert await services.moderation.strikes(CHAT["id"], OTHER["id"]) == 2
+    # PTB logged the outage; the token (in every Bot API URL) is in none of it.
+    assert any("getUpdates" in r.getMessage() or r.levelname == "ERROR" for r in caplog.records)
+    assert all(fake.token.split(":")[1] not in r.getMessage() for r in caplog.records)
