@@ -256,3 +256,28 @@ async def test_killed_during_an_import_loads_all_or_nothing(tmp_path: Path) -> N
     assert again.returncode == 0, stderr.decode()
     assert rows(tmp_path, "SELECT count(*) FROM entries") == [(count,)]
     assert_consistent(tmp_path)
+
+
+async def test_sigterm_mid_action_exits_promptly_and_the_action_is_made_after_restart(
+    chat: FakeBotAPI, tmp_path: Path
+) -> None:
+    fake = chat
+    async with bot_process(fake, tmp_path) as process:
+        copy = await blocked_photo(fake, 34)
+        fake.hold("deleteMessage")
+        posted = post(fake, OTHER, copy)
+        await fake.wait_for(
+            "deleteMessage", lambda c: c.int_param("message_id") == posted["message_id"], 60
+        )
+        process.send_signal(signal.SIGTERM)
+        # PTB's read timeout (5 s) ends the hanging call; the job stays queued. (The bound
+        # only catches a hang; it is not a speed target.)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    fake.release("deleteMessage", make=False)
+    assert rows(tmp_path, "SELECT count(*) FROM jobs") == [(1,)]
+    async with bot_process(fake, tmp_path) as process:
+        await fake.wait_deleted(CHAT["id"], posted["message_id"], timeout=30)
+        await fake.wait_for("sendMessage", lambda c: "Warning 1" in str(c.params), 30)
+        await stop(process)
+    assert len(texts(fake, "Warning")) == 1
+    assert rows(tmp_path, "SELECT count(*) FROM jobs") == [(0,)]
