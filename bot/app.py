@@ -24,6 +24,7 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -49,6 +50,7 @@ from handlers.albums import AlbumTracker
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
 from handlers.permissions import AdminCache
+from handlers.ratelimit import RateLimiter, gate
 from hashdb.sqlite_store import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,9 @@ PRIVATE_MEDIA_FILTER = (
 #: with an "/import" caption is still checked against the blocklist.
 IMPORT_GROUP = 1
 
+#: Handler group of the rate limit: runs first (PTB runs groups in ascending order).
+RATE_LIMIT_GROUP = -1
+
 #: Commands act on new messages only: editing an old message into "/block" does nothing.
 COMMAND_FILTER = filters.UpdateType.MESSAGE
 
@@ -125,6 +130,8 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
     application.bot_data.config = config
     application.bot_data.hash_in_threads = hash_in_threads
 
+    # Before every other handler: one person's commands and button presses are limited.
+    application.add_handler(TypeHandler(Update, gate), group=RATE_LIMIT_GROUP)
     for name, callback in (
         ("block", admin.block),
         ("unblock", admin.unblock),
@@ -193,6 +200,7 @@ async def _post_init(application: HashguardApp) -> None:
         admins=AdminCache(config.moderation.admin_cache_seconds),
         albums=AlbumTracker(),
         outbox=Outbox(moderation.store),
+        limiter=RateLimiter(config.moderation.actions_per_minute),
     )
     try:
         await application.bot.set_my_commands(

@@ -111,6 +111,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "strike_expiry_days": _Key(int, 0, _int_range(0, 3650)),
         "report_autohide": _Key(int, 3, _int_range(0, 1000)),
         "report_rate_per_hour": _Key(int, 10, _int_range(0, 10_000)),
+        "actions_per_minute": _Key(int, 20, _int_range(0, 10_000)),
         "dry_run": _Key(bool, False),
         "review_destination": _Key(str, "group", _one_of("group", "log_chat", "admins")),
         "log_chat": _Key(int, 0, _int_range(-(2**52), 0)),
@@ -203,6 +204,9 @@ class ModerationConfig:
     report_autohide: int
     #: Reports one member may file per hour in a chat; 0 = no limit.
     report_rate_per_hour: int
+    #: Commands, button presses and private messages one person may send per minute; the
+    #: rest are ignored. Media posted in groups is always checked. 0 = no limit.
+    actions_per_minute: int
     #: Log matches without deleting, warning or escalating; groups can change it with /set.
     dry_run: bool
     review_destination: str

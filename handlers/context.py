@@ -16,6 +16,7 @@ from bot.outbox import Outbox
 if TYPE_CHECKING:
     from handlers.albums import AlbumTracker
     from handlers.permissions import AdminCache
+    from handlers.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class Services:
     admins: AdminCache
     albums: AlbumTracker
     outbox: Outbox
+    limiter: RateLimiter
 
 
 class AppData:
