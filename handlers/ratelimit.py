@@ -90,22 +90,32 @@ def limited_action(update: Update) -> bool:
     return not has_media and bool(message.text and message.text.startswith("/"))
 
 
+def _actor_id(update: Update) -> int | None:
+    """Whose budget an action uses. A message posted as a chat (an anonymous admin, a
+    channel) comes from one shared Telegram account, so it counts against that chat."""
+    message = update.message
+    if message is not None and message.sender_chat is not None:
+        return message.sender_chat.id
+    user = update.effective_user
+    return user.id if user is not None else None
+
+
 async def gate(update: object, context: HashguardContext) -> None:
     """First handler of every update: stops a person's actions past their limit."""
     if not isinstance(update, Update) or not limited_action(update):
         return
-    user = update.effective_user
-    if user is None or context.services.limiter.allow(user.id):
-        return
+    who = _actor_id(update)
     limiter = context.services.limiter
-    log.info("rate_limited user=%d", user.id)
+    if who is None or limiter.allow(who):
+        return
+    log.info("rate_limited actor=%d", who)
     if update.callback_query is not None:
         # A pressed button must be answered, or the client keeps spinning.
         await update.callback_query.answer("Too many requests; please wait a minute.")
     elif (
         update.message is not None
         and update.message.chat.type == "private"
-        and limiter.first_refusal(user.id)
+        and limiter.first_refusal(who)
     ):
         await update.message.reply_text(
             "You are sending me messages faster than I answer; please wait a minute."

@@ -16,7 +16,7 @@ from tests.e2e.test_core_flow import (
     post_photo,
     send,
 )
-from tests.fakebot import FakeBotAPI, command, private_chat, text_message
+from tests.fakebot import FakeBotAPI, command, group, private_chat, text_message
 from tests.media import edited_copy, photo
 
 _query_ids = itertools.count(1)
@@ -84,3 +84,19 @@ async def test_private_messages_and_button_presses_are_limited_and_told_once(
         await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
         answers = [c.str_param("text") or "" for c in fake.calls_to("answerCallbackQuery")]
         assert answers == ["Too many requests; please wait a minute."] * 2
+
+
+async def test_anonymous_admins_of_different_groups_have_separate_budgets(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    # Telegram sends every anonymous admin's message from one shared account; the budget
+    # follows the group they post as.
+    anonymous = {"id": 1087968824, "is_bot": True, "first_name": "Group"}
+    second = group(-1002220002222, "Second")
+    async with run_bot(moderation_actions_per_minute="2") as app:
+        for chat in (CHAT, second):
+            for _ in range(3):
+                send(fake, command(chat, anonymous, "/warns", sender_chat=chat))
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
+        assert replies_to(fake, CHAT["id"], "warning(s)") == 2
+        assert replies_to(fake, second["id"], "warning(s)") == 2
