@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
+import logging
 import os
 import signal
 import sys
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli import RedactToken, main
 from hashdb.photo import hash_photo
 from tests.fakebot import FakeBotAPI, command, group, message_update, photo_message, user
 from tests.media import edited_copy, encode, photo
@@ -239,3 +241,26 @@ def test_debug_logging_leaves_out_the_compilers_internals() -> None:
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+
+
+def test_the_token_is_cut_from_messages_arguments_and_tracebacks() -> None:
+    token = "123456:SECRET-part_of-the-token"
+    url = f"https://api.telegram.org/bot{token}/getUpdates"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactToken(token))
+    logger = logging.getLogger("tests.redact")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("request to %s failed", url)
+        try:
+            raise ConnectionError(f"cannot reach {url}")
+        except ConnectionError:
+            logger.exception("polling failed")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "SECRET-part_of-the-token" not in text
+    assert text.count("<token>") == 2
+    assert "ConnectionError: cannot reach https://api.telegram.org/bot<token>/getUpdates" in text
