@@ -204,7 +204,8 @@ async def run(context: HashguardContext, outbox: Outbox, job: Job) -> JobOutcome
             results[step["do"]] = result
             await _after(context, job.chat_id, step, result, results, deferred=job.attempts > 0)
             done += 1
-            if done < len(job.steps):
+            # A skipped step changed nothing: repeating it after a crash is harmless.
+            if done < len(job.steps) and result != "skipped":
                 await outbox.progress(job, done, results)
         await outbox.finish(job)
     except BaseException:
