@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
     "DIHEDRAL_TRANSFORMS",
+    "MAX_SIDE",
     "PDQ_REFERENCE_DIMS",
     "PHOTO_KIND",
     "decode_image",
@@ -61,6 +62,10 @@ PHOTO_KIND: Final = "photo"
 DEFAULT_MAX_PIXELS: Final = 40_000_000
 #: Telegram bots can download at most 20 MB through the cloud Bot API.
 DEFAULT_MAX_BYTES: Final = 20 * 1024 * 1024
+#: Longest side decoded. JPEG and GIF cannot exceed it (WebP stops at 16383); a PNG or TIFF
+#: can, and Pillow keeps an 8-byte pointer per row of each copy: a 78 kB PNG of 1 x 40
+#: million pixels, within the pixel limit, took 875 MB and 3 s to hash.
+MAX_SIDE: Final = 65_535
 
 #: The reference CLI squashes anything larger to exactly this size (``DOWNSAMPLE_DIMS``).
 PDQ_REFERENCE_DIMS: Final = 512
@@ -181,6 +186,8 @@ def decode_image(
 def _check_dimensions(width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise MediaDecodeError(f"image is {width}x{height}; both sides must be at least 1")
+    if max(width, height) > MAX_SIDE:
+        raise MediaDecodeError(f"image is {width}x{height}; sides may be at most {MAX_SIDE} px")
     pixels = width * height
     limit = _pixel_limit(max_pixels)
     if pixels > limit:

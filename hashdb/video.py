@@ -20,12 +20,13 @@ from __future__ import annotations
 import io
 import logging
 import math
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import av
 import numpy as np
@@ -45,6 +46,22 @@ VIDEO_KIND: Final = "video"
 MAX_HASH_PIXELS: Final = 1920 * 1088
 #: A gap between samples longer than this is crossed by seeking, not by decoding.
 SEEK_GAP_SECONDS: Final = 2.0
+#: Frames (and audio samples) an MP4/MOV may list in its sample tables. FFmpeg builds an
+#: index entry (~35 bytes) for each while opening the file, before any budget applies, and
+#: run-length tables let a 1 kB file list 80 million of them (2.9 GB of index). 5 million
+#: is 46 hours at 30 fps, with an index of ~175 MB.
+MAX_LISTED_SAMPLES: Final = 5_000_000
+
+# Only these demuxers are tried. FFmpeg would otherwise sniff ~350 formats, among them
+# playlists (concat, HLS) that open other files: a "video" holding "ffconcat version 1.0
+# / file x.mp4" had the worker read x.mp4 from its working directory, or from the local Bot
+# API server's folder of other users' files. Still images stay (a photo sent as a video
+# hashes as a one-frame video).
+_DEMUXERS: Final = (
+    "mov,mp4,matroska,webm,avi,mpegts,mpeg,flv,asf,ogg,gif,"
+    "image2,jpeg_pipe,png_pipe,webp_pipe,bmp_pipe,tiff_pipe"
+)
+_DEMUXER_NAMES: Final = "MP4, MOV, 3GP, WebM, MKV, AVI, MPEG-TS, MPEG-PS, FLV, WMV, Ogg, GIF"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +171,18 @@ def scan_video(data: bytes | str, budget: VideoBudget, *, every_frame: bool = Fa
     started = time.monotonic()
     what = f"{len(data)} bytes" if isinstance(data, bytes) else "file"
     try:
+        _check_listed_samples(data)
         source = io.BytesIO(data) if isinstance(data, bytes) else data
-        container = av.open(source, mode="r", metadata_errors="ignore")
+        container = av.open(
+            source,
+            mode="r",
+            metadata_errors="ignore",
+            container_options={"format_whitelist": _DEMUXERS},
+        )
     except (av.FFmpegError, ValueError, OSError) as exc:
-        raise MediaDecodeError(f"not a readable video ({what}): {exc}") from None
+        raise MediaDecodeError(
+            f"not a readable video ({what}): {exc}; expected one of: {_DEMUXER_NAMES}"
+        ) from None
     try:
         return _scan(container, budget, every_frame, started)
     except MediaDecodeError:
@@ -179,46 +204,148 @@ def _scan(container: Any, budget: VideoBudget, every_frame: bool, started: float
     stream.thread_type = "AUTO"
     width, height = int(stream.codec_context.width), int(stream.codec_context.height)
     if width <= 0 or height <= 0:
-        raise MediaDecodeError(f"video frames are {width}x{height}; both sides must be at least 1")
-    if width * height > budget.max_pixels:
         raise MediaDecodeError(
-            f"video frames are {width}x{height} = {width * height} pixels; "
-            f"limit is {budget.max_pixels}"
+            f"video frames are {width}x{height} (no size, or one FFmpeg refused as too "
+            "large); both sides must be at least 1"
         )
+    _check_frame_size(width, height, budget.max_pixels)
+    # The header's size only describes the first frames: a stream can switch to far larger
+    # ones later. The decoder refuses those before allocating them.
+    codec = stream.codec_context
+    codec.options = {"max_pixels": str(budget.max_pixels)}
     duration = _duration(container, stream)
     interval = budget.seconds_per_sample
     if duration is not None and duration / interval > budget.max_frames:
         # Cover the whole video with at most max_frames samples rather than its start only.
         interval = duration / budget.max_frames
-    scale = _scale_for(width, height)
 
     frames: list[FrameHash] = []
     truncated = False
     # Shared with the frame reader, which seeks ahead to the next sample time.
     upcoming = _NextSample()
-    for frame, seconds in _frames(container, stream, upcoming, every_frame):
-        # The first frame is always hashed, whatever the clock says, so a scan that runs out
-        # of time still yields a fingerprint (and the first frame is always sampled).
-        if frames and time.monotonic() - started > budget.max_seconds:
-            truncated = True
-            break
-        if not every_frame and seconds + 1e-6 < upcoming.seconds:
-            continue
-        # Counted only when a frame is due: frames decoded after the last sample of a video
-        # that was fully covered do not make the scan "truncated".
-        if len(frames) >= budget.max_frames:
-            truncated = True
-            break
-        pixels = _rgb(frame, scale)
-        vector, quality = pdqhash.compute(pixels)
-        frames.append(FrameHash(len(frames), seconds, _bits_to_int(vector), int(quality)))
-        if not every_frame:
-            # The next sample is the first frame at or after the next multiple of the
-            # interval, as vPDQ samples; a frame gap larger than the interval skips ahead.
-            upcoming.seconds = (math.floor(seconds / interval + 1e-9) + 1) * interval
+    try:
+        for frame, seconds in _frames(container, stream, upcoming, every_frame):
+            # The first frame is always hashed, whatever the clock says, so a scan that runs
+            # out of time still yields a fingerprint (and the first frame is always sampled).
+            if frames and time.monotonic() - started > budget.max_seconds:
+                truncated = True
+                break
+            if not every_frame and seconds + 1e-6 < upcoming.seconds:
+                continue
+            # Counted only when a frame is due: frames decoded after the last sample of a
+            # video that was fully covered do not make the scan "truncated".
+            if len(frames) >= budget.max_frames:
+                truncated = True
+                break
+            _check_frame_size(frame.width, frame.height, budget.max_pixels)
+            pixels = _rgb(frame, _scale_for(frame.width, frame.height))
+            vector, quality = pdqhash.compute(pixels)
+            frames.append(FrameHash(len(frames), seconds, _bits_to_int(vector), int(quality)))
+            if not every_frame:
+                # The next sample is the first frame at or after the next multiple of the
+                # interval, as vPDQ samples; a frame gap larger than the interval skips ahead.
+                upcoming.seconds = (math.floor(seconds / interval + 1e-9) + 1) * interval
+    except av.FFmpegError:
+        # A decoder that refused an oversized frame has read its size by then.
+        _check_frame_size(int(codec.width), int(codec.height), budget.max_pixels)
+        raise
+    # With frame threads the decoder drops an oversized frame silently instead.
+    _check_frame_size(int(codec.width), int(codec.height), budget.max_pixels)
     if not frames and not truncated:
         raise MediaDecodeError("the video has no decodable frames")
     return VideoScan(tuple(frames), width, height, duration, truncated)
+
+
+def _check_frame_size(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise MediaDecodeError(
+            f"video frames are {width}x{height} = {width * height} pixels; limit is {max_pixels}"
+        )
+
+
+# Where each sample table keeps its 32-bit sample count, counted from its type field
+# (stsz and stz2: 4 bytes of version/flags and a size field first; trun: version/flags).
+_COUNT_AT: Final = {b"stsz": 12, b"stz2": 12, b"trun": 8}
+#: Top-level boxes read before refusing; a real MP4 has a few, a fragmented one two per
+#: fragment.
+_MAX_BOXES: Final = 100_000
+# Top-level boxes that make a file an MP4 (FFmpeg reads "free" and "hoov" as a moov too).
+_MP4_BOXES: Final = frozenset({b"ftyp", b"styp", b"moov", b"moof", b"mdat", b"free", b"hoov"})
+_CHUNK: Final = 1 << 20
+# Index entries are 24 bytes and FFmpeg allocates at most 2 GB at once (av_max_alloc).
+_FFMPEG_REFUSES: Final = (1 << 31) // 24
+
+
+def _check_listed_samples(data: bytes | str) -> None:
+    """Refuse an MP4/MOV whose sample tables list more than ``MAX_LISTED_SAMPLES`` samples.
+
+    FFmpeg reads every top-level box but ``mdat`` (the media) as structure, and applies a
+    table wherever it sits in one, so each such box is searched for table types rather
+    than walked the way a well-formed file nests them. Top-level boxes are followed as
+    FFmpeg follows them, whatever their type; a file none of whose boxes is an MP4 box
+    (every other format) is not searched, since its media would give chance matches.
+    """
+    with io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb") as source:
+        end = source.seek(0, io.SEEK_END)
+        boxes: list[tuple[int, int, bytes]] = []
+        at = 0
+        while at + 8 <= end:
+            if len(boxes) == _MAX_BOXES:
+                raise MediaDecodeError(f"the file has over {_MAX_BOXES} MP4 boxes; expected a few")
+            source.seek(at)
+            header = source.read(16)
+            size, kind = struct.unpack(">I4s", header[:8])
+            if size == 1 and len(header) == 16:  # a 64-bit size follows the type
+                (size,) = struct.unpack(">Q", header[8:])
+            elif size == 0:  # the box runs to the end of the file
+                size = end - at
+            if size < 8:
+                break
+            boxes.append((at, min(at + size, end), kind))
+            at += size
+        listed = 0
+        if any(kind in _MP4_BOXES for _, _, kind in boxes):
+            for start, stop, kind in boxes:
+                if kind != b"mdat":
+                    listed += _tables_in(source, start, stop)
+    if listed > MAX_LISTED_SAMPLES:
+        raise MediaDecodeError(
+            f"the file's MP4 sample tables list {listed} frames and audio samples; "
+            f"limit is {MAX_LISTED_SAMPLES}"
+        )
+
+
+def _tables_in(source: IO[bytes], start: int, end: int) -> int:
+    """Samples listed by the sample tables found anywhere in bytes ``start:end``."""
+    listed = 0
+    at = start
+    while at < end:
+        # Each chunk starts 4 bytes early (a table's size field) and runs 24 bytes long (the
+        # rest of its header), so a table cut at a chunk boundary is still read whole.
+        lead = min(4, at - start)
+        source.seek(at - lead)
+        chunk = source.read(lead + min(_CHUNK + 24, end - at))
+        found = chunk.find(b"cmov")
+        while found != -1:
+            if chunk[found + 8 : found + 12] == b"dcom":
+                # Compressed QuickTime headers would hide their tables from this search.
+                raise MediaDecodeError("compressed MOV headers (cmov) are not supported")
+            found = chunk.find(b"cmov", found + 1)
+        for kind, offset in _COUNT_AT.items():
+            found = chunk.find(kind, lead)
+            while found != -1 and found < lead + _CHUNK:
+                where = found + offset
+                if chunk[found - 4 : found] == b"\0\0\0\1":  # a 64-bit size: 8 more bytes
+                    where += 8
+                count = int.from_bytes(chunk[where : where + 4], "big")
+                # A larger count makes FFmpeg's index allocation fail outright (over 2 GB);
+                # skipping those also skips chance matches in text ("trunk"), whose
+                # bytes are all 0x20 or more.
+                if count < _FFMPEG_REFUSES:
+                    listed += count
+                found = chunk.find(kind, found + 1)
+        at += _CHUNK
+    return listed
 
 
 class _NextSample:
