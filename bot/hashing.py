@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.process import BaseProcess
 
 from bot.config import MediaConfig, VideoConfig
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
@@ -59,6 +60,12 @@ class Fingerprinter:
         self._workers = media.workers or os.cpu_count() or 1
         self._use_threads = use_threads
         self._executor: Executor | None = None
+        #: Jobs running in each pool, so a retired pool's workers are killed only once the
+        #: jobs of other files sharing it have finished.
+        self._running: dict[Executor, set[asyncio.Future[MediaFingerprints]]] = {}
+        self._reapers: set[asyncio.Task[None]] = set()
+        #: Workers of pools given up on, killed at the latest by ``close``.
+        self._retired: list[BaseProcess] = []
         # One job per worker, so the time budget measures hashing, not queueing.
         self._slots = asyncio.Semaphore(self._workers)
         #: Held by callers around download + hash: bounds the files held in memory at once.
@@ -123,13 +130,19 @@ class Fingerprinter:
         async with self._slots:
             loop = asyncio.get_running_loop()
             pool = self._pool()
+            future = loop.run_in_executor(pool, job)
+            running = self._running.setdefault(pool, set())
+            running.add(future)
             try:
-                future = loop.run_in_executor(pool, job)
                 return await asyncio.wait_for(future, timeout)
             except TimeoutError:
-                # The runaway job keeps its worker busy; give new jobs a fresh pool.
+                # The runaway job keeps its worker busy: new jobs get a fresh pool, and the
+                # old one's workers are killed once the other jobs in it are done.
                 log.warning("hash_timeout seconds=%.0f", timeout)
+                # Shutting a pool down forgets its workers: note them first.
+                workers = _workers(pool)
                 self._replace_pool(pool)
+                self._reap(pool, workers, timeout)
                 raise MediaDecodeError(
                     f"hashing took longer than {timeout:.0f} s (media.hash_timeout_seconds)"
                 ) from None
@@ -137,6 +150,10 @@ class Fingerprinter:
                 log.error("hash_worker_crashed")
                 self._replace_pool(pool)
                 raise MediaDecodeError("the decoder crashed on this file") from None
+            finally:
+                running.discard(future)
+                if not running and pool is not self._executor:
+                    self._running.pop(pool, None)
 
     def _replace_pool(self, broken: Executor) -> None:
         # Only the pool that failed is dropped: a concurrent failure of the same pool must
@@ -145,7 +162,44 @@ class Fingerprinter:
             self._executor = None
             broken.shutdown(wait=False, cancel_futures=True)
 
+    def _reap(self, pool: Executor, workers: list[BaseProcess], timeout: float) -> None:
+        """Kill a retired process pool's workers (a decoder stuck in a loop would hold its
+        CPU and memory for good) after the other files' jobs in it had their time."""
+        if not workers:
+            return  # threads cannot be killed; a stuck one ends with the process
+        self._retired = [p for p in self._retired if p.is_alive()] + workers
+
+        async def reap() -> None:
+            others = [f for f in self._running.get(pool, ()) if not f.done()]
+            if others:
+                await asyncio.wait(others, timeout=timeout)
+            self._running.pop(pool, None)
+            log.warning("hash_workers_killed count=%d", _kill(workers))
+
+        task = asyncio.get_running_loop().create_task(reap(), name="hash-reaper")
+        self._reapers.add(task)
+        task.add_done_callback(self._reapers.discard)
+
     def close(self) -> None:
+        for task in self._reapers:
+            task.cancel()
+        _kill(self._retired)
+        self._retired.clear()
+        self._running.clear()
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _workers(pool: Executor) -> list[BaseProcess]:
+    """A process pool's worker processes (none for a thread pool)."""
+    # ProcessPoolExecutor keeps them in _processes and has no public way to kill them.
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _kill(workers: list[BaseProcess]) -> int:
+    """Kill the workers still running; returns how many were."""
+    alive = [p for p in workers if p.is_alive()]
+    for process in alive:
+        process.kill()
+    return len(alive)
