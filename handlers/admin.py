@@ -421,10 +421,12 @@ async def on_logs_button(update: Update, context: HashguardContext) -> None:
         return
     found = _LOGS.match(query.data or "")
     message = query.message
-    if found is None or not isinstance(message, Message):
+    # Nineteen digits can still exceed SQLite's integer range: bounded like typed ids.
+    before = parse_number(found.group(2), 0, MAX_ID) if found else None
+    if found is None or before is None or not isinstance(message, Message):
         await query.answer("This button is not valid.", show_alert=True)
         return
-    chat_id, before, limit = int(found.group(1)), int(found.group(2)), int(found.group(3))
+    chat_id, limit = int(found.group(1)), int(found.group(3))
     # The chat id comes from the button, so the presser's rights are checked in that chat.
     if not 1 <= limit <= LOGS_MAX or not await context.services.admins.is_user_admin(
         context.bot, chat_id, query.from_user.id

@@ -1,14 +1,30 @@
-"""The one error handler: log what failed with its traceback, keep the bot running."""
+"""The one error handler: log what failed, keep the bot running.
+
+A database the operator has to fix (locked, read-only, full disk) is logged as one line
+with its cause, and the sender of a command is told that it could not be saved, so an admin
+does not take a block for done when it is not.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from telegram import Update
+from telegram.error import TelegramError
 
 from handlers.context import HashguardContext
+from hashdb.store import StoreUnavailableError
 
 log = logging.getLogger(__name__)
+
+#: What a command's sender is told, by ``StoreUnavailableError.reason``: what went wrong
+#: and what to do, never the server's paths.
+NOT_SAVED = {
+    "locked": "the bot's database is busy with another program. Try again in a minute.",
+    "read-only": "the bot's database is read-only. Please tell the bot's operator.",
+    "full": "the bot's disk is full. Please tell the bot's operator.",
+    "io-error": "the bot's disk is failing. Please tell the bot's operator.",
+}
 
 
 async def on_error(update: object, context: HashguardContext) -> None:
@@ -16,4 +32,24 @@ async def on_error(update: object, context: HashguardContext) -> None:
     if isinstance(update, Update):
         chat = update.effective_chat
         where = f" update={update.update_id} chat={chat.id if chat else None}"
-    log.error("handler_failed%s", where, exc_info=context.error)
+    error = context.error
+    if not isinstance(error, StoreUnavailableError):
+        log.error("handler_failed%s", where, exc_info=error)
+        return
+    # The message says what failed and why; a traceback per update would bury that while a
+    # full disk fails every write.
+    log.error(
+        "storage_failed%s reason=%s cause=%s error=%s",
+        where,
+        error.reason,
+        error.__cause__,
+        error,
+    )
+    message = update.message if isinstance(update, Update) else None
+    if message is None or not (message.text or message.caption or "").startswith("/"):
+        return
+    try:
+        why = NOT_SAVED.get(error.reason, "the bot's database failed. Please tell its operator.")
+        await message.reply_text(f"That could not be saved: {why}")
+    except TelegramError as exc:
+        log.warning("storage_failed_reply_failed%s error=%s", where, type(exc).__name__)

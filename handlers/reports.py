@@ -19,7 +19,7 @@ from telegram.error import TelegramError
 
 from bot.moderation import Person
 from handlers import outbox
-from handlers.admin import actor_of, admin_command
+from handlers.admin import MAX_ID, actor_of, admin_command, parse_number
 from handlers.common import (
     MediaSkipped,
     chat_title,
@@ -274,7 +274,9 @@ async def on_review_button(update: Update, context: HashguardContext) -> None:
     found = _CALLBACK.match(query.data or "")
     message = query.message
     moderation = context.services.moderation
-    recorded = await moderation.get_report(int(found.group(2))) if found else None
+    # Nineteen digits can still exceed SQLite's integer range: bounded like typed ids.
+    report_id = parse_number(found.group(2), 1, MAX_ID) if found else None
+    recorded = await moderation.get_report(report_id) if report_id is not None else None
     # The data is user-controlled: it must name a report reviewed in this very message,
     # or (reviews sent to admins privately) a report pressed in the presser's own chat.
     if (

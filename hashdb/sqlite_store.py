@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import sqlite3
 import time
 import warnings
@@ -44,6 +45,7 @@ from hashdb.store import (
     NewEntry,
     Report,
     StoreError,
+    StoreUnavailableError,
     group_bank_name,
 )
 
@@ -364,21 +366,26 @@ class SQLiteStore:
                 "exist; create it or choose a path in an existing directory"
             )
         try:
+            # A file SQLite cannot open fails here first: when aiosqlite's connect fails it
+            # leaves its worker thread to report to an event loop that may be gone by then,
+            # which prints a thread traceback after the CLI's one-line error.
+            await asyncio.to_thread(lambda: sqlite3.connect(self._path).close())
             # isolation_level=None: the sqlite3 module opens no implicit transactions, so
             # single statements commit at once and the store issues BEGIN/COMMIT itself.
             db = await aiosqlite.connect(
                 self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {self._path}: {exc}") from exc
+            raise self._open_error(exc) from exc
         try:
             await self._configure(db)
             await self._migrate(db)
+            await self._check_writable(db)
         except BaseException as exc:
             with suppress(Exception):
                 await db.close()
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"cannot open database {self._path}: {exc}") from exc
+                raise self._open_error(exc) from exc
             raise
         self._db = db
         self._closed = False
@@ -414,6 +421,17 @@ class SQLiteStore:
         # NORMAL in WAL mode: a committed transaction survives a crash of the process; only
         # a power loss can drop the last commits, and never corrupts the file.
         await db.execute("PRAGMA synchronous = NORMAL")
+
+    async def _check_writable(self, db: aiosqlite.Connection) -> None:
+        # SQLite quietly opens a file it may not write read-only, and a current schema needs
+        # no write to open: without this probe a read-only database would first show when
+        # an admin blocks something. The header write is rolled back, so nothing is saved.
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute(f"PRAGMA user_version = {await _user_version(db)}")
+        finally:
+            with suppress(sqlite3.Error):
+                await db.rollback()
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
         latest = len(MIGRATIONS)
@@ -455,7 +473,9 @@ class SQLiteStore:
             try:
                 yield db
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot {action} in database {self._path}: {exc}") from exc
+                raise self._error(
+                    exc, action, f"cannot {action} in database {self._path}: {exc}"
+                ) from exc
 
     @asynccontextmanager
     async def _transaction(self, action: str) -> AsyncIterator[aiosqlite.Connection]:
@@ -475,6 +495,62 @@ class SQLiteStore:
     def _not_open(self) -> StoreError:
         state = "closed" if self._closed else "not open; call open() first"
         return StoreError(f"database {self._path} is {state}")
+
+    def _open_error(self, exc: sqlite3.Error) -> StoreError:
+        return self._error(exc, "open it", f"cannot open database {self._path}: {exc}")
+
+    def _error(self, exc: sqlite3.Error, action: str, other: str) -> StoreError:
+        """``exc`` as a ``StoreUnavailableError`` saying what to do, when it is a fault the
+        operator fixes (locked, read-only, full, a failing disk); else ``StoreError(other)``.
+        """
+        path = self._path
+        # The primary result code: extended codes (SQLITE_BUSY_SNAPSHOT...) mean the same.
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code == sqlite3.SQLITE_BUSY:
+            return StoreUnavailableError(
+                f"database {path} is locked by another process: cannot {action} (still "
+                f"locked after {_BUSY_TIMEOUT_MS / 1000:g} s); stop the other program using it "
+                "(another hashguard, an import, a backup) or try again later",
+                path=str(path),
+                reason="locked",
+            )
+        if code == sqlite3.SQLITE_FULL:
+            return StoreUnavailableError(
+                f"database {path} is full (no space left on its disk): cannot {action}, and "
+                "nothing of it was saved; free some disk space and try again",
+                path=str(path),
+                reason="full",
+            )
+        if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
+            file_ok = not path.exists() or os.access(path, os.W_OK)
+            dir_ok = os.access(path.parent, os.W_OK)
+            # Unable to open for another reason (say, the path is a folder): not read-only.
+            if code == sqlite3.SQLITE_READONLY or not (file_ok and dir_ok):
+                if not (file_ok or dir_ok):
+                    why = " (neither the file nor its directory is writable)"
+                elif not file_ok:
+                    why = " (the file is not writable)"
+                elif not dir_ok:
+                    why = (
+                        f" (its directory {path.parent} is not writable, and SQLite keeps its "
+                        "-wal and -shm files beside the database)"
+                    )
+                else:
+                    why = ""
+                return StoreUnavailableError(
+                    f"database {path} is read-only{why}: cannot {action}; make the file and "
+                    "its directory writable for the user running hashguard",
+                    path=str(path),
+                    reason="read-only",
+                )
+        if code == sqlite3.SQLITE_IOERR:
+            return StoreUnavailableError(
+                f"database {path} could not be read or written ({exc}): cannot {action}; "
+                "check the disk and the file system it is on",
+                path=str(path),
+                reason="io-error",
+            )
+        return StoreError(other)
 
     # -- banks -----------------------------------------------------------------------------
     async def group_bank(self, chat_id: int, *, at: float) -> Bank:

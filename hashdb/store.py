@@ -28,6 +28,25 @@ class StoreError(Exception):
     """The database cannot be used (locked, read-only, full, newer schema...)."""
 
 
+#: Why a database refused an operation (``StoreUnavailableError.reason``).
+UNAVAILABLE_REASONS = ("locked", "read-only", "full", "io-error")
+
+
+class StoreUnavailableError(StoreError):
+    """The database refused an operation for a reason the operator has to fix, not the
+    bot: it is locked by another process, read-only, on a full disk, or the disk failed.
+
+    The operation was rolled back, so the database holds nothing of it and is still
+    consistent; the same call can succeed once the cause is gone. ``reason`` is one of
+    ``UNAVAILABLE_REASONS``; ``path`` names the database.
+    """
+
+    def __init__(self, message: str, *, path: str, reason: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+
 class BankExistsError(ValueError):
     """A bank of that name already exists."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -29,45 +30,47 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "hashguard.sqlite3"
 
 
+@asynccontextmanager
+async def bot_running(fake: FakeBotAPI, db_path: Path, **env: str) -> AsyncIterator[HashguardApp]:
+    """Start the bot as ``hashguard run`` would, with config from the environment."""
+    environ = {
+        "HASHGUARD_TELEGRAM_TOKEN": fake.token,
+        "HASHGUARD_TELEGRAM_API_URL": fake.base_url,
+        "HASHGUARD_TELEGRAM_FILE_URL": fake.base_file_url,
+        "HASHGUARD_STORAGE_DATABASE": str(db_path),
+        "HASHGUARD_MEDIA_WORKERS": "1",
+        **{f"HASHGUARD_{k.upper()}": v for k, v in env.items()},
+    }
+    config = load_config(None, environ=environ)
+    # Threads instead of processes: same code path, no process start-up per test.
+    app = build_application(config, hash_in_threads=True)
+    await app.initialize()
+    assert app.post_init is not None
+    await app.post_init(app)
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
+        assert app.post_shutdown is not None
+        await app.post_shutdown(app)
+
+
 @pytest.fixture
 def run_bot(fake: FakeBotAPI, db_path: Path) -> RunBot:
     """Start the bot as ``hashguard run`` would, with config from the environment."""
-
-    @asynccontextmanager
-    async def running(**env: str) -> AsyncIterator[HashguardApp]:
-        environ = {
-            "HASHGUARD_TELEGRAM_TOKEN": fake.token,
-            "HASHGUARD_TELEGRAM_API_URL": fake.base_url,
-            "HASHGUARD_TELEGRAM_FILE_URL": fake.base_file_url,
-            "HASHGUARD_STORAGE_DATABASE": str(db_path),
-            "HASHGUARD_MEDIA_WORKERS": "1",
-            **{f"HASHGUARD_{k.upper()}": v for k, v in env.items()},
-        }
-        config = load_config(None, environ=environ)
-        # Threads instead of processes: same code path, no process start-up per test.
-        app = build_application(config, hash_in_threads=True)
-        await app.initialize()
-        assert app.post_init is not None
-        await app.post_init(app)
-        assert app.updater is not None
-        await app.updater.start_polling(
-            poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES
-        )
-        await app.start()
-        try:
-            yield app
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.shutdown()
-            assert app.post_shutdown is not None
-            await app.post_shutdown(app)
-
-    return running
+    return functools.partial(bot_running, fake, db_path)
 
 
-async def settle(fake: FakeBotAPI, app: HashguardApp, update_id: int, timeout: float = 10) -> None:
-    """Wait until ``update_id`` was fetched and every handler has finished."""
+async def settle(
+    fake: FakeBotAPI, app: HashguardApp, update_id: int, timeout: float = 10, look: float = 0.02
+) -> None:
+    """Wait until ``update_id`` was fetched and every handler has finished (seen idle on
+    three looks ``look`` seconds apart)."""
     await fake.wait_until_consumed(update_id, timeout)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -79,4 +82,4 @@ async def settle(fake: FakeBotAPI, app: HashguardApp, update_id: int, timeout: f
         idle_checks = 0 if busy else idle_checks + 1
         if loop.time() > deadline:
             raise AssertionError(f"update {update_id} still being handled after {timeout} s")
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(look)

@@ -121,19 +121,6 @@ async def test_dismiss_blocks_nothing_and_reporters_count_once(
         assert not fake.is_deleted(CHAT["id"], copy["message_id"])
 
 
-async def test_forged_button_data_is_refused(fake: FakeBotAPI, run_bot: RunBot) -> None:
-    fake.set_admins(CHAT["id"], [ADMIN])
-    async with run_bot():
-        reported = post_photo(fake, OTHER, photo(403))
-        send(fake, command(CHAT, REPORTER, "/report", reply_to=reported))
-        review = await review_message(fake)
-        for data in ("report:block:99", "report:block:1x", "report:nuke:1", "x" * 64):
-            mark = time.monotonic()
-            press(fake, ADMIN, review, data)
-            assert "not valid" in str((await answer(fake, mark)).get("text"))
-        assert not fake.is_deleted(CHAT["id"], reported["message_id"])
-
-
 async def test_text_report_block_removes_the_message_without_a_fingerprint(
     fake: FakeBotAPI, run_bot: RunBot
 ) -> None:
