@@ -9,17 +9,26 @@ in flight, and deletions, bans and restrictions are safe to repeat.
 
 Claims keep two tasks (or processes) from running one job at once. One bot process serves
 one SQLite database, so the claims a killed process left behind are released at start-up.
+
+When the database cannot take a job (locked by another process past the busy timeout, a
+full disk), the job is kept in this process's memory instead and retried from there: the
+actions are still made, they only lose their protection against a crash meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from hashdb.store import Job, Store
+from hashdb.store import Job, Store, StoreError
+
+log = logging.getLogger(__name__)
 
 #: How long a claim on a job lasts; every step made renews it.
 CLAIM_SECONDS = 60.0
@@ -38,13 +47,26 @@ class Outbox:
         self._wake = asyncio.Event()
         #: Jobs this process is running now (the worker skips them).
         self._running: set[int] = set()
+        #: Jobs the database could not take, by their (negative) ids, waiting for a retry.
+        self._unsaved: dict[int, Job] = {}
+        self._unsaved_ids = itertools.count(-1, -1)
+        #: Jobs made whose removal from the database failed.
+        self._unfinished: set[int] = set()
 
     async def submit(self, chat_id: int, steps: Sequence[dict[str, Any]]) -> Job:
         """Persist a job, claimed by the caller, who makes the first attempt at once."""
         now = time.time()
-        job = await self._store.add_job(chat_id, steps, at=now, claim_until=now + CLAIM_SECONDS)
+        try:
+            job = await self._store.add_job(chat_id, steps, at=now, claim_until=now + CLAIM_SECONDS)
+        except StoreError as exc:
+            job = Job(next(self._unsaved_ids), chat_id, tuple(steps), 0, {}, now, 0, now)
+            log.error("outbox_unsaved chat=%d error=%s", chat_id, exc)
         self._running.add(job.id)
         return job
+
+    @staticmethod
+    def saved(job: Job) -> bool:
+        return job.id > 0
 
     async def recover(self) -> int:
         """At start-up: jobs a stopped or killed process held become due again."""
@@ -54,7 +76,13 @@ class Outbox:
 
     async def claim_due(self) -> list[Job]:
         now = time.time()
-        claimed = []
+        claimed = [job for job in self._unsaved.values() if job.next_at <= now]
+        for job in claimed:
+            del self._unsaved[job.id]
+            self._running.add(job.id)
+        for job_id in list(self._unfinished):
+            await self._store.finish_job(job_id)
+            self._unfinished.discard(job_id)
         for job in await self._store.due_jobs(now, BATCH):
             if job.id in self._running:
                 continue
@@ -65,16 +93,23 @@ class Outbox:
         return claimed
 
     async def progress(self, job: Job, done: int, results: dict[str, Any]) -> None:
-        """Record that the first ``done`` steps are made (the claim is renewed)."""
-        await self._store.update_job(
-            job.id,
-            done=done,
-            results=results,
-            attempts=job.attempts,
-            next_at=job.next_at,
-            last_error=job.last_error,
-            claim_until=time.time() + CLAIM_SECONDS,
-        )
+        """Record that the first ``done`` steps are made (the claim is renewed). When the
+        database cannot take it the job goes on; after a crash meanwhile it would resume
+        from its last recorded step."""
+        if not self.saved(job):
+            return
+        try:
+            await self._store.update_job(
+                job.id,
+                done=done,
+                results=results,
+                attempts=job.attempts,
+                next_at=job.next_at,
+                last_error=job.last_error,
+                claim_until=time.time() + CLAIM_SECONDS,
+            )
+        except StoreError as exc:
+            log.error("outbox_update_failed job=%d error=%s", job.id, exc)
 
     async def retry(
         self,
@@ -89,22 +124,46 @@ class Outbox:
         own retry_after, honoured when given."""
         attempts = job.attempts + 1
         delay = after if after is not None else min(2.0 ** (attempts - 1), MAX_BACKOFF)
-        await self._store.update_job(
-            job.id,
+        later = dataclasses.replace(
+            job,
             done=done,
-            results=results,
+            results=dict(results),
             attempts=attempts,
             next_at=time.time() + delay,
             last_error=error,
-            claim_until=0.0,
         )
+        if self.saved(job):
+            try:
+                await self._store.update_job(
+                    job.id,
+                    done=done,
+                    results=results,
+                    attempts=attempts,
+                    next_at=later.next_at,
+                    last_error=error,
+                    claim_until=0.0,
+                )
+            except StoreError as exc:
+                # The database holds the job as it was: it stays claimed there (and is
+                # made again from its last saved step after a restart); this process
+                # retries it from memory meanwhile.
+                log.error("outbox_update_failed job=%d error=%s", job.id, exc)
+                self._unsaved[job.id] = later
+        else:
+            self._unsaved[job.id] = later
         self._running.discard(job.id)
         self._wake.set()
         return delay
 
     async def finish(self, job: Job) -> None:
-        await self._store.finish_job(job.id)
         self._running.discard(job.id)
+        if self.saved(job):
+            try:
+                await self._store.finish_job(job.id)
+            except StoreError as exc:
+                # Made, but still in the database: removed later, never made again.
+                log.error("outbox_finish_failed job=%d error=%s", job.id, exc)
+                self._unfinished.add(job.id)
 
     def forget(self, job: Job) -> None:
         """The job was interrupted: it stays in the store, for the worker once its claim
@@ -118,7 +177,13 @@ class Outbox:
         """Sleep until the next job is due, a job is queued for retry, or ``longest``."""
         # Cleared before reading the store: a retry queued meanwhile sets it again.
         self._wake.clear()
-        due = await self._store.next_job_at()
+        try:
+            due = await self._store.next_job_at()
+        except StoreError:
+            due = None
+        if self._unsaved:
+            earliest = min(job.next_at for job in self._unsaved.values())
+            due = earliest if due is None else min(due, earliest)
         delay = longest if due is None else min(max(due - time.time(), 0.0), longest)
         if delay <= 0:
             return

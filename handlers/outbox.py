@@ -39,7 +39,7 @@ from bot.settings import GroupSettings
 from handlers.common import mention
 from handlers.context import HashguardApp, HashguardContext
 from handlers.membership import recheck_rights
-from hashdb.store import Job
+from hashdb.store import Job, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,8 @@ async def run(context: HashguardContext, outbox: Outbox, job: Job) -> JobOutcome
             step = job.steps[done]
             try:
                 result = await _make(context, job.chat_id, step, results)
-            except Passing as failure:
+            except (Passing, StoreError) as exc:
+                failure = exc if isinstance(exc, Passing) else Passing(f"database: {exc}")
                 if outbox.expired(job):
                     attempts = job.attempts + 1
                     result = f"refused: gave up after {attempts} attempts ({failure.error})"
@@ -202,7 +203,11 @@ async def run(context: HashguardContext, outbox: Outbox, job: Job) -> JobOutcome
                     )
                     return JobOutcome(results, pending=failure.error)
             results[step["do"]] = result
-            await _after(context, job.chat_id, step, result, results, deferred=job.attempts > 0)
+            try:
+                await _after(context, job.chat_id, step, result, results, deferred=job.attempts > 0)
+            except StoreError as exc:
+                # The action is made; only its audit row is lost.
+                log.error("job_audit_failed job=%d step=%s error=%s", job.id, step["do"], exc)
             done += 1
             # A skipped step changed nothing: repeating it after a crash is harmless.
             if done < len(job.steps) and result != "skipped":

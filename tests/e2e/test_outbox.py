@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
 from handlers.context import HashguardApp
+from hashdb import sqlite_store
 from tests.e2e.conftest import RunBot, settle
 from tests.e2e.test_core_flow import (
     ADMIN,
@@ -22,6 +24,7 @@ from tests.e2e.test_core_flow import (
     send,
 )
 from tests.fakebot import FakeBotAPI, text_message
+from tests.faults import LockHolder
 from tests.media import edited_copy, photo
 
 
@@ -184,3 +187,32 @@ async def test_polling_resumes_after_an_outage_without_handling_an_update_twice(
     # PTB logged the outage; the token (in every Bot API URL) is in none of it.
     assert any("getUpdates" in r.getMessage() or r.levelname == "ERROR" for r in caplog.records)
     assert all(fake.token.split(":")[1] not in r.getMessage() for r in caplog.records)
+
+
+async def test_a_locked_database_delays_the_audit_and_warning_but_not_the_deletion(
+    fake: FakeBotAPI, run_bot: RunBot, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another program (an import, a backup) holds the write lock past the busy timeout.
+    monkeypatch.setattr(sqlite_store, "_BUSY_TIMEOUT_MS", 300)
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(405)
+    async with run_bot() as app:
+        await block_by_reply(fake, post_photo(fake, MEMBER, original))
+        await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
+        holder = LockHolder(db_path)
+        try:
+            copy = post_photo(fake, OTHER, edited_copy(original))
+            await fake.wait_deleted(CHAT["id"], copy["message_id"])
+            await asyncio.sleep(1.5)
+            # The audit row and the strike cannot be written yet, so nobody is warned.
+            assert warnings_to(fake, OTHER["first_name"]) == []
+        finally:
+            holder.release()
+        text = await warned(fake, OTHER["first_name"], timeout=20)
+        assert "Warning 1" in text
+        services = app.bot_data.services
+        assert services is not None
+        assert await services.moderation.strikes(CHAT["id"], OTHER["id"]) == 1
+        events = [e.event for e in await services.moderation.audit_log(CHAT["id"], limit=10)]
+        assert events.count("match_deleted") == 1
+        assert await outbox_empty(app)
