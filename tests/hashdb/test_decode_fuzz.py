@@ -1,12 +1,13 @@
-"""Fuzzing the photo decoder's wrapper with mutated real files.
+"""Fuzzing the decoders' wrappers with mutated real files.
 
-Whatever bytes arrive under an image type, ``hash_photo`` (what the hashing workers run)
-either fingerprints them or raises ``MediaDecodeError`` saying why; no other exception may
-escape, since members control these bytes. Seeds are small real files in each format the
-bot reads; hypothesis flips, overwrites, truncates and splices their bytes.
+Whatever bytes arrive under an image or video type, ``hash_photo`` and ``hash_animation``
+(what the hashing workers run) either fingerprint them or raise ``MediaDecodeError`` saying
+why; no other exception may escape, since members control these bytes. Seeds are small real
+files in each format the bot reads; hypothesis flips, overwrites, truncates and splices
+their bytes.
 
 CI runs a short pass. ``HASHGUARD_FUZZ_EXAMPLES=20000 pytest tests/hashdb/test_decode_fuzz.py``
-runs a longer one.
+runs a longer one (videos get a tenth of that count: each decode costs more).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from PIL import Image
 
 from hashdb.fingerprint import MediaDecodeError
 from hashdb.photo import hash_photo
-from tests.media import photo
+from hashdb.video import VideoBudget, hash_animation
+from tests.media import gif, photo, video, webm
 
 EXAMPLES = int(os.environ.get("HASHGUARD_FUZZ_EXAMPLES", "300"))
+VIDEO_EXAMPLES = max(EXAMPLES // 10, 60)
 #: Small enough that decoding a mutant stays fast; big enough to exercise every stage.
 MAX_PIXELS = 4_000_000
 
@@ -50,9 +53,20 @@ SEEDS = {
 }
 
 
+VIDEO_SEEDS = {
+    "mp4": video(8, seconds=1.0, fps=10, size=(64, 48)),
+    "webm": webm(8, seconds=1.0, fps=10, size=(64, 48)),
+    "gif": gif(8, seconds=1.0, fps=5, size=(64, 48)),
+}
+#: A short budget: a mutant that claims a long or large video is cut off, not decoded.
+VIDEO_BUDGET = VideoBudget(
+    seconds_per_sample=0.25, max_frames=20, max_seconds=2.0, max_pixels=MAX_PIXELS
+)
+
+
 @st.composite
-def mutants(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(sorted(SEEDS.values(), key=len))))
+def mutants(draw: st.DrawFn, seeds: dict[str, bytes] = SEEDS) -> bytes:
+    data = bytearray(draw(st.sampled_from(sorted(seeds.values(), key=len))))
     for _ in range(draw(st.integers(1, 8))):
         action = draw(st.sampled_from(["flip", "overwrite", "truncate", "splice", "extend"]))
         if not data:
@@ -69,7 +83,7 @@ def mutants(draw: st.DrawFn) -> bytes:
         elif action == "truncate":
             del data[at:]
         elif action == "splice":
-            other = draw(st.sampled_from(list(SEEDS.values())))
+            other = draw(st.sampled_from(list(seeds.values())))
             data[at:] = other[draw(st.integers(0, len(other) - 1)) :]
         else:
             data += draw(st.binary(min_size=1, max_size=64))
@@ -90,6 +104,29 @@ def test_mutated_images_fingerprint_or_say_why(data: bytes) -> None:
         assert str(exc)
         return
     assert fingerprints.stored and fingerprints.width * fingerprints.height <= MAX_PIXELS
+
+
+@settings(
+    max_examples=VIDEO_EXAMPLES,
+    deadline=None,
+    derandomize=EXAMPLES <= 300,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(mutants(VIDEO_SEEDS))
+def test_mutated_videos_fingerprint_or_say_why(data: bytes) -> None:
+    try:
+        fingerprints = hash_animation(data, VIDEO_BUDGET)
+    except MediaDecodeError as exc:
+        assert str(exc)
+        return
+    assert fingerprints.stored
+    assert fingerprints.frame_count <= VIDEO_BUDGET.max_frames
+
+
+@pytest.mark.parametrize("name", sorted(VIDEO_SEEDS))
+def test_every_video_seed_decodes(name: str) -> None:
+    fingerprints = hash_animation(VIDEO_SEEDS[name], VIDEO_BUDGET)
+    assert fingerprints.frame_count >= 2
 
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
