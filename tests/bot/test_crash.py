@@ -108,6 +108,17 @@ async def blocked_photo(fake: FakeBotAPI, seed: int) -> bytes:
     return encode(edited_copy(original))
 
 
+async def copy_with_deletion_hanging(fake: FakeBotAPI, seed: int) -> dict[str, Any]:
+    """Block a photo, then post a copy; the bot's deleteMessage for it hangs (held)."""
+    copy = await blocked_photo(fake, seed)
+    fake.hold("deleteMessage")
+    posted = post(fake, OTHER, copy)
+    await fake.wait_for(
+        "deleteMessage", lambda c: c.int_param("message_id") == posted["message_id"], 60
+    )
+    return posted
+
+
 @pytest.fixture
 def chat(fake_server: FakeBotAPI) -> FakeBotAPI:
     fake_server.set_admins(CHAT["id"], [ADMIN])
@@ -125,12 +136,7 @@ async def test_killed_while_deleting_a_match_deletes_strikes_and_warns_once_afte
 ) -> None:
     fake = chat
     async with bot_process(fake, tmp_path) as process:
-        copy = await blocked_photo(fake, 31)
-        fake.hold("deleteMessage")
-        posted = post(fake, OTHER, copy)
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == posted["message_id"], 60
-        )
+        posted = await copy_with_deletion_hanging(fake, 31)
         await kill(process)
     # The held call never reaches Telegram: the killed process's decision sits in the outbox.
     fake.release("deleteMessage", make=False)
@@ -263,12 +269,7 @@ async def test_sigterm_mid_action_exits_promptly_and_the_action_is_made_after_re
 ) -> None:
     fake = chat
     async with bot_process(fake, tmp_path) as process:
-        copy = await blocked_photo(fake, 34)
-        fake.hold("deleteMessage")
-        posted = post(fake, OTHER, copy)
-        await fake.wait_for(
-            "deleteMessage", lambda c: c.int_param("message_id") == posted["message_id"], 60
-        )
+        posted = await copy_with_deletion_hanging(fake, 34)
         process.send_signal(signal.SIGTERM)
         # PTB's read timeout (5 s) ends the hanging call; the job stays queued. (The bound
         # only catches a hang; it is not a speed target.)

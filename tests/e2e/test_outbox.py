@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,16 @@ async def warned(fake: FakeBotAPI, name: str, timeout: float = 10.0) -> str:
         assert time.monotonic() < deadline, f"no warning to {name} within {timeout} s"
         await asyncio.sleep(0.05)
     return warnings_to(fake, name)[0]
+
+
+def attempts_to_delete(fake: FakeBotAPI, message: dict[str, Any]) -> int:
+    return len(
+        [
+            c
+            for c in fake.calls_to("deleteMessage")
+            if c.int_param("message_id") == message["message_id"]
+        ]
+    )
 
 
 async def outbox_empty(app: HashguardApp) -> bool:
@@ -94,16 +105,7 @@ async def test_a_dropped_connection_retries_a_deletion_but_never_repeats_a_warni
         await fake.wait_deleted(CHAT["id"], copy["message_id"])
         await fake.wait_for("sendMessage", lambda c: "Warning 1" in str(c.params))
         await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
-        assert (
-            len(
-                [
-                    c
-                    for c in fake.calls_to("deleteMessage")
-                    if c.int_param("message_id") == copy["message_id"]
-                ]
-            )
-            == 2
-        )
+        assert attempts_to_delete(fake, copy) == 2
         assert len(warnings_to(fake, OTHER["first_name"])) == 1
         # Nothing is left to retry: the warning whose answer was lost counts as sent.
         assert await outbox_empty(app)
@@ -168,16 +170,7 @@ async def test_polling_resumes_after_an_outage_without_handling_an_update_twice(
             await fake.wait_deleted(CHAT["id"], copy["message_id"], timeout=20)
         await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")), timeout=20)
         for copy in copies:
-            assert (
-                len(
-                    [
-                        c
-                        for c in fake.calls_to("deleteMessage")
-                        if c.int_param("message_id") == copy["message_id"]
-                    ]
-                )
-                == 1
-            )
+            assert attempts_to_delete(fake, copy) == 1
         warnings = warnings_to(fake, OTHER["first_name"])
         assert len(warnings) == 2
         assert "Warning 1" in warnings[0] and "Warning 2" in warnings[1]
