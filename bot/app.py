@@ -33,6 +33,7 @@ from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.operator_banks import OperatorBanks
 from bot.outbox import Outbox
+from bot.storage import open_config_store
 from handlers import (
     admin,
     banks,
@@ -51,7 +52,6 @@ from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
 from handlers.permissions import AdminCache
 from handlers.ratelimit import RateLimiter, gate
-from hashdb.sqlite_store import SQLiteStore
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
 async def _post_init(application: HashguardApp) -> None:
     config = application.bot_data.config
     assert config is not None, "build_application sets the config"
-    store = SQLiteStore(config.storage.database)
+    store = open_config_store(config.storage)
     await store.open()
     moderation = ModerationService(store, config.matching, config.video, config.moderation)
     await moderation.load()

@@ -18,9 +18,9 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from bot.config import ConfigError, load_config
-from hashdb.sqlite_store import SQLiteStore
-from hashdb.store import AuditEvent, StoreError
+from bot.config import ConfigError, load_config, redact_url
+from bot.storage import open_config_store, store_for_url
+from hashdb.store import TABLES, AuditEvent, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,19 @@ def _parser() -> argparse.ArgumentParser:
     purge.add_argument("--config", metavar="FILE", help="TOML config file (for the database)")
     purge.add_argument("--chat", type=int, required=True, metavar="ID", help="the group's chat id")
     purge.add_argument("--yes", action="store_true", help="really delete (required)")
+    migrate = commands.add_parser(
+        "migrate", help="apply the database schema's pending migrations, then exit"
+    )
+    migrate.add_argument("--config", metavar="FILE", help="TOML config file (for the database)")
+    copy = commands.add_parser(
+        "copy-store",
+        help="copy everything from one store to another, empty one (e.g. SQLite to PostgreSQL)",
+    )
+    copy.add_argument(
+        "--from", dest="source", required=True, metavar="URL",
+        help="sqlite:///path/to/file.sqlite3 or postgresql://user:password@host/dbname",
+    )  # fmt: skip
+    copy.add_argument("--to", dest="target", required=True, metavar="URL", help="same forms")
     return parser
 
 
@@ -164,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
         return _offline(args.config, lambda store: purge_chat(store, args.chat))
+    if args.command == "migrate":
+        return _offline(args.config, migrated)
+    if args.command == "copy-store":
+        return copy_store(args.source, args.target)
     return run(args.config)
 
 
@@ -173,7 +190,7 @@ AUDIT_FIELDS = (
 )  # fmt: skip
 
 
-def _offline(config_path: str | None, job: Callable[[SQLiteStore], Awaitable[int]]) -> int:
+def _offline(config_path: str | None, job: Callable[[Store], Awaitable[int]]) -> int:
     """Run a maintenance job against the configured database (no bot token needed)."""
     try:
         config = load_config(config_path, require_token=False)
@@ -182,7 +199,7 @@ def _offline(config_path: str | None, job: Callable[[SQLiteStore], Awaitable[int
         return 2
 
     async def main() -> int:
-        store = SQLiteStore(config.storage.database)
+        store = open_config_store(config.storage)
         await store.open()
         try:
             return await job(store)
@@ -199,7 +216,7 @@ def _offline(config_path: str | None, job: Callable[[SQLiteStore], Awaitable[int
         return 2
 
 
-async def export_audit(store: SQLiteStore, args: argparse.Namespace) -> int:
+async def export_audit(store: Store, args: argparse.Namespace) -> int:
     since = _parse_since(args.since) if args.since else None
     events = await store.audit_since(args.chat, since)
     out = sys.stdout
@@ -233,11 +250,62 @@ def _parse_since(text: str) -> float:
     return moment.timestamp()
 
 
-async def purge_chat(store: SQLiteStore, chat_id: int) -> int:
+async def purge_chat(store: Store, chat_id: int) -> int:
     removed = await store.purge_chat(chat_id)
     summary = ", ".join(f"{count} {name}" for name, count in removed.items() if count)
     print(f"purged chat {chat_id}: {summary or 'nothing was stored'}")
     return 0
+
+
+async def migrated(store: Store) -> int:
+    """Opening a store applies its pending migrations; say where it stands now."""
+    print(f"the database schema is up to date (version {await store.schema_version()})")
+    return 0
+
+
+#: Rows per batch when copying a store.
+COPY_BATCH = 5_000
+
+
+def copy_store(source_url: str, target_url: str) -> int:
+    """Copy every table of one store into another, empty one, ids included."""
+    try:
+        source, target = store_for_url(source_url), store_for_url(target_url)
+    except ConfigError as exc:
+        print(f"hashguard: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> int:
+        await source.open()
+        try:
+            await target.open()
+            try:
+                if not await target.is_empty():
+                    print(
+                        f"hashguard: {redact_url(target_url)} already holds data; copy-store "
+                        "only fills an empty store (a new database)",
+                        file=sys.stderr,
+                    )
+                    return 2
+                for table in TABLES:
+                    copied = 0
+                    async for columns, rows in source.dump_table(table, COPY_BATCH):
+                        await target.load_table(table, columns, rows)
+                        copied += len(rows)
+                    print(f"{table}: {copied} rows")
+                await target.after_load()
+            finally:
+                await target.close()
+        finally:
+            await source.close()
+        print(f"copied {redact_url(source_url)} to {redact_url(target_url)}")
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except StoreError as exc:
+        print(f"hashguard: database error: {exc}", file=sys.stderr)
+        return 1
 
 
 def run(config_path: str | None) -> int:

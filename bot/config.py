@@ -65,6 +65,29 @@ def _url(value: Any) -> str | None:
     return "a URL starting with http:// or https://"
 
 
+#: URL schemes ``storage.url`` accepts.
+STORAGE_SCHEMES = ("postgresql://", "postgres://", "sqlite:///")
+
+
+def _storage_url(value: Any) -> str | None:
+    if value == "" or str(value).startswith(STORAGE_SCHEMES):
+        return None
+    return (
+        'empty (SQLite at storage.database), "postgresql://user:password@host:port/dbname" '
+        'or "sqlite:///path/to/file.sqlite3"'
+    )
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) replaced, fit for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, at, host = rest.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}{at}{host}"
+
+
 _SCHEMA: dict[str, dict[str, _Key]] = {
     "telegram": {
         "token": _Key(str, ""),
@@ -74,6 +97,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     },
     "storage": {
         "database": _Key(str, "hashguard.sqlite3"),
+        "url": _Key(str, "", _storage_url),
     },
     "matching": {
         "pdq_max_distance": _Key(int, PDQ.default_max_distance, _int_range(0, 128)),
@@ -141,7 +165,15 @@ class TelegramConfig:
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
+    #: The SQLite file, used when ``url`` is empty.
     database: str
+    #: "postgresql://..." for PostgreSQL, "sqlite:///path" for SQLite; empty = ``database``.
+    url: str = ""
+
+    @property
+    def location(self) -> str:
+        """The store to open, as a URL (``sqlite:///...`` for the SQLite default)."""
+        return self.url or f"sqlite:///{self.database}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +374,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _coerce(section: str, key: str, value: Any, *, from_env: bool, env_name: str = "") -> Any:
     spec = _SCHEMA[section][key]
     where = f"{env_name} (for {section}.{key})" if from_env else f"{section}.{key}"
-    shown = repr(value)
+    # A database URL may carry a password: it never appears in an error.
+    shown = repr(redact_url(value) if isinstance(value, str) and key == "url" else value)
     if spec.kind is bool:
         if isinstance(value, bool):
             result: Any = value

@@ -16,17 +16,17 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, load_config, redact_url
 from bot.exports import write_bank
 from bot.matcher import Matcher
 from bot.moderation import BankError, ModerationService, check_bank_name
 from bot.scan import ListIndex, best_match, hash_files, media_files
+from bot.storage import open_config_store
 from hashdb.lists import (
     ListFormatError,
     ParsedList,
     read_list,
 )
-from hashdb.sqlite_store import SQLiteStore
 from hashdb.store import (
     GROUP_BANK,
     SHARED_BANK,
@@ -218,12 +218,13 @@ def _print_match(record: dict[str, Any], fmt: str) -> None:
 
 
 async def _bank_index(config: Config, name: str, matcher: Matcher) -> ListIndex:
-    store = SQLiteStore(config.storage.database)
+    store = open_config_store(config.storage)
     await store.open()
     try:
         bank = await store.bank_by_name(name)
         if bank is None:
-            raise BankError(f"there is no bank named {name!r} in {config.storage.database}")
+            where = redact_url(config.storage.location)
+            raise BankError(f"there is no bank named {name!r} in {where}")
         entries = await store.bank_entries(bank.id)
         features = await store.entry_features([e.id for e in entries])
         return ListIndex.of_entries(entries, matcher, features)

@@ -35,6 +35,7 @@ from hashdb.store import (
     BANK_KINDS,
     CASE_STATUSES,
     GROUP_BANK,
+    TABLES,
     AuditEvent,
     Bank,
     BankExistsError,
@@ -1410,6 +1411,51 @@ class SQLiteStore:
             cursor = await db.execute("UPDATE jobs SET claimed_until = 0 WHERE claimed_until > 0")
             return cursor.rowcount
 
+    # -- moving a deployment ---------------------------------------------------------------
+    async def dump_table(
+        self, table: str, batch: int
+    ) -> AsyncIterator[tuple[list[str], list[tuple[Any, ...]]]]:
+        _check_table(table)
+        # One read transaction and one cursor for the whole table: a consistent snapshot,
+        # streamed (copy-store runs offline, so holding the connection is fine).
+        async with self._session(f"read the {table} table") as db:
+            info = await db.execute_fetchall(f"PRAGMA table_info({table})")
+            columns = [str(r[1]) for r in info]
+            keys = [str(r[1]) for r in sorted(info, key=lambda r: r[5]) if r[5]] or ["rowid"]
+            listed = ", ".join(f'"{c}"' for c in columns)
+            order = ", ".join(f'"{k}"' if k != "rowid" else k for k in keys)
+            await db.execute("BEGIN")
+            try:
+                async with db.execute(f"SELECT {listed} FROM {table} ORDER BY {order}") as cursor:
+                    while rows := list(await cursor.fetchmany(batch)):
+                        yield columns, [tuple(row) for row in rows]
+            finally:
+                await db.execute("COMMIT")
+
+    async def load_table(
+        self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        _check_table(table)
+        listed = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        async with self._transaction(f"copy rows into the {table} table") as db:
+            await db.executemany(f"INSERT INTO {table} ({listed}) VALUES ({marks})", rows)
+
+    async def is_empty(self) -> bool:
+        async with self._session("check whether the database is empty") as db:
+            for table in TABLES:
+                if await _scalar(db, f"SELECT EXISTS (SELECT 1 FROM {table})", ()):
+                    return False
+        return True
+
+    async def schema_version(self) -> int:
+        async with self._session("read the schema version") as db:
+            return await _user_version(db)
+
+    async def after_load(self) -> None:
+        # AUTOINCREMENT's counters (sqlite_sequence) already moved past the copied ids.
+        return None
+
 
 async def _group_bank(db: aiosqlite.Connection, chat_id: int, at: float) -> Bank:
     name = group_bank_name(chat_id)
@@ -1733,6 +1779,12 @@ async def _strike_count(
 
 async def _user_version(db: aiosqlite.Connection) -> int:
     return await _scalar(db, "PRAGMA user_version", ())
+
+
+def _check_table(table: str) -> None:
+    # Table names go into SQL text: only the known ones.
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}; expected one of: {', '.join(TABLES)}")
 
 
 def _split_statements(script: str) -> list[str]:

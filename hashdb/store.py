@@ -14,7 +14,7 @@ Times are Unix timestamps (float seconds, UTC). Chat and user ids are 64-bit sig
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -235,6 +235,15 @@ class Job:
     attempts: int
     next_at: float
     last_error: str = ""
+
+
+#: Every table a store holds, parents before children: what ``hashguard copy-store`` moves,
+#: in this order. Both backends use these table and column names.
+TABLES = (
+    "banks", "bank_editors", "subscriptions", "chats", "chat_settings", "cases",
+    "self_submitters", "entries", "entry_signals", "entry_features", "known_files", "audit",
+    "strikes", "reports", "report_reporters", "report_signals", "report_bans", "jobs",
+)  # fmt: skip
 
 
 class Store(Protocol):
@@ -510,4 +519,29 @@ class Store(Protocol):
 
     async def release_jobs(self) -> int:
         """Drop every claim (at start-up: whoever held them is gone); returns how many."""
+        ...
+
+    async def schema_version(self) -> int:
+        """How many schema migrations the open database has (all of them, once open)."""
+        ...
+
+    # -- moving a deployment (``hashguard copy-store``) --------------------------------
+    def dump_table(
+        self, table: str, batch: int
+    ) -> AsyncIterator[tuple[list[str], list[tuple[Any, ...]]]]:
+        """A table's rows in primary-key order, ``batch`` at a time, with the column names."""
+        ...
+
+    async def load_table(
+        self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Insert rows dumped from another store, ids included, in one transaction."""
+        ...
+
+    async def is_empty(self) -> bool:
+        """Whether no table holds a row (a copy goes only into an empty store)."""
+        ...
+
+    async def after_load(self) -> None:
+        """After a copy: make new ids continue after the copied ones."""
         ...
