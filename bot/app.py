@@ -2,6 +2,8 @@
 
 ``post_init`` opens the store, loads the index, starts the hashing pool, publishes the
 command menus and checks the bot's rights in known groups; ``post_shutdown`` closes them.
+Updates come by long polling (``run_polling``) or as posts to a webhook server
+(``run_webhook``, several processes behind a load balancer).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import signal
+from collections.abc import Awaitable, Callable
 
 from telegram import (
     BotCommandScopeAllChatAdministrators,
@@ -28,7 +32,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.config import Config
+from bot.config import Config, WebhookConfig
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.operator_banks import OperatorBanks
@@ -243,6 +247,7 @@ async def _post_shutdown(application: HashguardApp) -> None:
     await services.moderation.close()
     await services.moderation.store.close()
     application.bot_data.services = None
+    log.info("closed")
 
 
 def run_polling(config: Config) -> None:
@@ -251,4 +256,99 @@ def run_polling(config: Config) -> None:
     application.run_polling(allowed_updates=ALLOWED_UPDATES)
 
 
-__all__ = ["ALLOWED_UPDATES", "Application", "build_application", "run_polling"]
+def run_webhook(config: Config) -> None:
+    """Run until SIGINT/SIGTERM as a webhook server: Telegram posts each update to
+    ``webhook.public_url``, so several processes behind a load balancer share one bot."""
+    application = build_application(config)
+    asyncio.run(_serve_webhook(application, config.webhook))
+
+
+async def _serve_webhook(application: HashguardApp, webhook: WebhookConfig) -> None:
+    # What Application.run_webhook does (initialize, post_init, listen, start; stop,
+    # shutdown, post_shutdown), which cannot be used as is: its server always calls
+    # setWebhook, and webhook.set_webhook = false must not.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    stop_listening: Callable[[], Awaitable[None]] | None = None
+    try:
+        await application.initialize()
+        await _post_init(application)
+        stop_listening = await start_webhook(application, webhook)
+        await application.start()
+        await stopping.wait()
+    finally:
+        if stop_listening is not None:
+            await stop_listening()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+        await _post_shutdown(application)
+
+
+async def start_webhook(
+    application: HashguardApp, webhook: WebhookConfig
+) -> Callable[[], Awaitable[None]]:
+    """Listen on ``webhook.listen:port/url_path`` for updates (posts without the secret
+    token are answered 403) and, if ``webhook.set_webhook``, point Telegram there.
+
+    ``application`` is initialized; returns what stops the server.
+    """
+    if webhook.set_webhook:
+        assert application.updater is not None, "build_application keeps the updater"
+        await application.updater.start_webhook(
+            listen=webhook.listen,
+            port=webhook.port,
+            url_path=webhook.url_path,
+            webhook_url=webhook.public_url,
+            secret_token=webhook.secret_token,
+            allowed_updates=ALLOWED_UPDATES,
+            drop_pending_updates=False,
+        )
+        stop: Callable[[], Awaitable[None]] = application.updater.stop
+    else:
+        # PTB's Updater calls setWebhook whenever it starts its server (given no
+        # webhook_url it makes one of listen and port), so its server is started here on
+        # its own: the same request handling and secret_token check, no Bot API call.
+        from telegram.ext._utils.webhookhandler import WebhookAppClass, WebhookServer
+
+        routes = WebhookAppClass(
+            "/" + webhook.url_path.lstrip("/"),
+            application.bot,
+            application.update_queue,
+            webhook.secret_token,
+        )
+        server = WebhookServer(webhook.listen, webhook.port, routes, None)
+        await server.serve_forever()
+        stop = server.shutdown
+        await _check_webhook_set(application)
+    log.info(
+        "webhook_listening listen=%s port=%d path=%s set_webhook=%s",
+        webhook.listen,
+        webhook.port,
+        webhook.url_path,
+        webhook.set_webhook,
+    )
+    return stop
+
+
+async def _check_webhook_set(application: HashguardApp) -> None:
+    """Warn when Telegram has no webhook to post to: updates would wait unseen."""
+    try:
+        info = await application.bot.get_webhook_info()
+    except TelegramError as exc:
+        log.warning("webhook_info_failed error=%s", type(exc).__name__)
+        return
+    if not info.url:
+        log.warning("webhook_not_set pending_updates=%d", info.pending_update_count)
+
+
+__all__ = [
+    "ALLOWED_UPDATES",
+    "Application",
+    "build_application",
+    "run_polling",
+    "run_webhook",
+    "start_webhook",
+]

@@ -13,12 +13,14 @@ import argparse
 import asyncio
 import csv
 import datetime as dt
+import errno
 import json
 import logging
 import sys
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from bot.config import ConfigError, load_config, redact_url
+from bot.config import ConfigError, check_webhook_mode, load_config, redact_url
 from bot.storage import open_config_store, store_for_url
 from hashdb.store import TABLES, AuditEvent, Store, StoreError
 
@@ -47,10 +49,12 @@ class RedactToken(logging.Filter):
         return True
 
 
-def setup_logging(level: str, token: str = "") -> None:
+def setup_logging(level: str, token: str = "", *secrets: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactToken(token))
+    # The webhook's secret_token is as good as the token for forging updates.
+    for secret in (token, *secrets):
+        handler.addFilter(RedactToken(secret))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -67,12 +71,20 @@ def _parser() -> argparse.ArgumentParser:
         description="Keep intimate images shared without consent out of Telegram groups.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser("run", help="run the bot with long polling")
+    run = commands.add_parser(
+        "run", help="run the bot with long polling, or as a webhook server (--webhook)"
+    )
     run.add_argument(
         "--config",
         metavar="FILE",
         help="TOML config file (see config.example.toml); HASHGUARD_<SECTION>_<KEY> "
         "environment variables override it",
+    )
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="take updates as posts from Telegram to a web server ([webhook] in the config), "
+        "so several processes behind a load balancer can serve one bot",
     )
     hash_cmd = commands.add_parser(
         "hash",
@@ -181,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _offline(args.config, migrated)
     if args.command == "copy-store":
         return copy_store(args.source, args.target)
-    return run(args.config)
+    return run(args.config, webhook=args.webhook)
 
 
 AUDIT_FIELDS = (
@@ -308,20 +320,27 @@ def copy_store(source_url: str, target_url: str) -> int:
         return 1
 
 
-def run(config_path: str | None) -> int:
+def run(config_path: str | None, *, webhook: bool = False) -> int:
     try:
         config = load_config(config_path)
+        if webhook:
+            check_webhook_mode(config.webhook)
     except ConfigError as exc:
         print(f"hashguard: config error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(config.logging.level, config.telegram.token)
+    secrets = [config.webhook.secret_token] if webhook else []
+    # The database password, should a driver ever log its connection string.
+    password = urllib.parse.urlsplit(config.storage.url).password if config.storage.url else None
+    if password:
+        secrets.append(password)
+    setup_logging(config.logging.level, config.telegram.token, *secrets)
     # Imported here so `hashguard hash` does not pay for the Telegram stack.
     from telegram.error import InvalidToken
 
-    from bot.app import run_polling
+    from bot.app import run_polling, run_webhook
 
     try:
-        run_polling(config)
+        (run_webhook if webhook else run_polling)(config)
     except StoreError as exc:
         print(f"hashguard: database error: {exc}", file=sys.stderr)
         return 1
@@ -331,6 +350,16 @@ def run(config_path: str | None) -> int:
             file=sys.stderr,
         )
         return 2
+    except OSError as exc:
+        if not webhook or exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        where = f"{config.webhook.listen}:{config.webhook.port}"
+        print(
+            f"hashguard: cannot listen on {where} (webhook.listen, webhook.port): "
+            f"{exc.strerror}; choose a free port or an address of this host",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

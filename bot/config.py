@@ -8,6 +8,7 @@ and ``config.example.toml`` can be checked against the schema by the tests.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -88,6 +89,34 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}{':***' if colon else ''}{at}{host}"
 
 
+#: What the Bot API accepts as a webhook's secret_token (sent back in a header).
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+#: The path the webhook server answers on: plain segments (PTB turns it into a pattern).
+_URL_PATH = re.compile(r"/?[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+
+
+def _https_url(value: Any) -> str | None:
+    if value == "" or str(value).startswith("https://"):
+        return None
+    return "empty or a URL starting with https:// (Telegram posts updates only over HTTPS)"
+
+
+def _secret_token(value: Any) -> str | None:
+    if value == "" or _SECRET_TOKEN.fullmatch(str(value)):
+        return None
+    return "empty or 1 to 256 characters of A-Z, a-z, 0-9, _ and - (what the Bot API accepts)"
+
+
+def _url_path(value: Any) -> str | None:
+    if _URL_PATH.fullmatch(str(value)):
+        return None
+    return "a path of A-Z, a-z, 0-9, _ and - segments separated by /, e.g. telegram"
+
+
+def _host(value: Any) -> str | None:
+    return None if value else "an IP address or host name, e.g. 127.0.0.1 or 0.0.0.0"
+
+
 _SCHEMA: dict[str, dict[str, _Key]] = {
     "telegram": {
         "token": _Key(str, ""),
@@ -151,6 +180,14 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     },
     "logging": {
         "level": _Key(str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
+    },
+    "webhook": {
+        "listen": _Key(str, "127.0.0.1", _host),
+        "port": _Key(int, 8443, _int_range(1, 65535)),
+        "url_path": _Key(str, "telegram", _url_path),
+        "public_url": _Key(str, "", _https_url),
+        "secret_token": _Key(str, "", _secret_token),
+        "set_webhook": _Key(bool, True),
     },
 }
 
@@ -270,6 +307,22 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    """``hashguard run --webhook``: Telegram posts updates to ``public_url`` (a load balancer
+    or reverse proxy that ends TLS), which forwards them to ``listen:port/url_path``."""
+
+    listen: str
+    port: int
+    url_path: str
+    public_url: str
+    #: Telegram sends it in every post; posts without it are refused (403). Required.
+    secret_token: str
+    #: Call setWebhook at start. With several processes one is enough, or none when the
+    #: operator sets the webhook once.
+    set_webhook: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     telegram: TelegramConfig
     storage: StorageConfig
@@ -280,6 +333,7 @@ class Config:
     banks: BanksConfig
     self_submission: SelfSubmissionConfig
     logging: LoggingConfig
+    webhook: WebhookConfig
 
 
 _SECTION_TYPES: dict[str, type] = {
@@ -292,6 +346,7 @@ _SECTION_TYPES: dict[str, type] = {
     "banks": BanksConfig,
     "self_submission": SelfSubmissionConfig,
     "logging": LoggingConfig,
+    "webhook": WebhookConfig,
 }
 
 
@@ -374,8 +429,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _coerce(section: str, key: str, value: Any, *, from_env: bool, env_name: str = "") -> Any:
     spec = _SCHEMA[section][key]
     where = f"{env_name} (for {section}.{key})" if from_env else f"{section}.{key}"
-    # A database URL may carry a password: it never appears in an error.
-    shown = repr(redact_url(value) if isinstance(value, str) and key == "url" else value)
+    # A database URL may carry a password, and secrets are secrets: never in an error.
+    if key in ("token", "secret_token"):
+        shown = "(hidden)"
+    else:
+        shown = repr(redact_url(value) if isinstance(value, str) and key == "url" else value)
     if spec.kind is bool:
         if isinstance(value, bool):
             result: Any = value
@@ -423,6 +481,22 @@ def _coerce(section: str, key: str, value: Any, *, from_env: bool, env_name: str
         if accepted_text is not None:
             raise ConfigError(f"{where} = {shown} is not valid; expected {accepted_text}")
     return result
+
+
+def check_webhook_mode(webhook: WebhookConfig) -> None:
+    """What ``hashguard run --webhook`` needs beyond what every mode accepts."""
+    if not webhook.secret_token:
+        raise ConfigError(
+            "webhook.secret_token is missing; webhook mode needs it so that only Telegram can "
+            "post updates: set 1 to 256 characters of A-Z, a-z, 0-9, _ and - in the config file "
+            "or in HASHGUARD_WEBHOOK_SECRET_TOKEN"
+        )
+    if webhook.set_webhook and not webhook.public_url:
+        raise ConfigError(
+            "webhook.public_url is missing; expected the https:// URL Telegram posts updates "
+            "to (e.g. https://bot.example.org/telegram), or webhook.set_webhook = false when "
+            "the webhook is set by another process or by the operator"
+        )
 
 
 def schema_keys() -> dict[str, tuple[str, ...]]:

@@ -44,6 +44,7 @@ from hashdb.store import (
     Bank,
     BankExistsError,
     Case,
+    Change,
     ChatRecord,
     Entry,
     NewEntry,
@@ -147,15 +148,48 @@ class ModerationService:
             index.add_columns, columns, entry_ids, bank_ids, self._matcher.min_quality()
         )
         await self._on_index(index.prepare)
-        self._index = index
         features = await self._store.entry_features()
-        self._local = await self._on_index(_local_index, features)
+        local = await self._on_index(_local_index, features)
+        # Swapped in at once: checks running meanwhile use the old index to the end.
+        self._index, self._local = index, local
         self._loaded = True
         own = await self._store.bank_by_name(SELF_BANK_NAME)
         self._self_bank = own.id if own is not None else None
+        self._settings.clear()
         self._banks_changed()
         log.info("index_loaded entries=%d", len(entry_ids))
         return len(entry_ids)
+
+    async def apply_change(self, change: Change) -> None:
+        """Take in what another process changed in the store (``Store.watch``)."""
+        if change.resync:
+            await self.load()
+            return
+        for chat_id in change.chats:
+            self._settings.pop(chat_id, None)
+            self._banks_changed(chat_id)
+        if not change.entries:
+            return
+        features = {
+            entry_id: data
+            for entry_id, _, data in await self._store.entry_features(list(change.entries))
+        }
+        for entry_id in change.entries:
+            entry = await self._store.get_entry(entry_id)
+            # Removed first, so an entry this process indexed already is not doubled.
+            await self._unindex(entry_id)
+            if entry is None or not entry.active:
+                continue
+            await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
+            data = features.get(entry_id)
+            if data is not None:
+                try:
+                    loaded = LocalFeatures.from_bytes(data)
+                except ValueError as exc:
+                    log.error("local_features_unreadable entry=%d error=%s", entry_id, exc)
+                    continue
+                await self._on_index(self._local.add, entry_id, entry.bank_id, loaded)
+        log.info("index_changed entries=%d", len(change.entries))
 
     async def _on_index(self, function: Callable[..., T], *args: Any) -> T:
         """Run an index operation on the index's own thread.

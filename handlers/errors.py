@@ -24,6 +24,7 @@ NOT_SAVED = {
     "read-only": "the bot's database is read-only. Please tell the bot's operator.",
     "full": "the bot's disk is full. Please tell the bot's operator.",
     "io-error": "the bot's disk is failing. Please tell the bot's operator.",
+    "unreachable": "the bot's database server cannot be reached. Please tell the bot's operator.",
 }
 
 

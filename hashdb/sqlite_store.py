@@ -19,7 +19,7 @@ import os
 import sqlite3
 import time
 import warnings
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.index import ColumnBuilder
-from hashdb.signals import SIGNAL_TYPES, HashFormatError
+from hashdb.signals import SIGNAL_TYPES
 from hashdb.store import (
     BANK_KINDS,
     CASE_STATUSES,
@@ -40,6 +40,7 @@ from hashdb.store import (
     Bank,
     BankExistsError,
     Case,
+    Change,
     ChatRecord,
     Entry,
     Job,
@@ -48,6 +49,15 @@ from hashdb.store import (
     StoreError,
     StoreUnavailableError,
     group_bank_name,
+)
+from hashdb.store_rows import (
+    EntryAssembler,
+    audit_event_from_row,
+    chat_record_from_row,
+    check_new_entry,
+    check_storable,
+    job_from_row,
+    stored_fingerprint,
 )
 
 log = logging.getLogger(__name__)
@@ -644,7 +654,7 @@ class SQLiteStore:
 
     async def add_entries(self, entries: Sequence[NewEntry], *, at: float) -> list[Entry]:
         for entry in entries:
-            _check_new_entry(entry)
+            check_new_entry(entry)
         if not entries:
             return []
         async with self._transaction("add entries") as db:
@@ -664,7 +674,7 @@ class SQLiteStore:
             if not fingerprints:
                 raise ValueError("a list item needs at least one fingerprint")
             for fingerprint in fingerprints:
-                _check_storable(fingerprint)
+                check_storable(fingerprint)
         if not items:
             return range(0)
         async with self._transaction("import a list") as db:
@@ -804,7 +814,11 @@ class SQLiteStore:
             ) as cursor:
                 while rows := await cursor.fetchmany(_FETCH_BATCH):
                     result += [
-                        (row[0], row[1], _fingerprint(row[0], row[1], row[2], None, None).value)
+                        (
+                            row[0],
+                            row[1],
+                            stored_fingerprint(row[0], row[1], row[2], None, None).value,
+                        )
                         for row in rows
                     ]
             return result
@@ -892,7 +906,7 @@ class SQLiteStore:
     ) -> tuple[Case, Entry]:
         if entry.bank_id is None:
             raise ValueError("a self-submission entry needs the self-submission bank's id")
-        _check_new_entry(entry)
+        check_new_entry(entry)
         async with self._transaction("record a self-submission") as db:
             cursor = await db.execute(
                 "INSERT INTO cases (code, user_id, created_at, kind) VALUES (?, ?, ?, ?)",
@@ -972,7 +986,7 @@ class SQLiteStore:
         self, db: aiosqlite.Connection, where: str, params: Sequence[object]
     ) -> list[Entry]:
         """Entries matching ``where`` (over alias ``e``), assembled from one streamed query."""
-        assembler = _EntryAssembler()
+        assembler = EntryAssembler()
         async with db.execute(_ENTRY_COLUMNS + where + _ENTRY_ORDER, params) as cursor:
             while rows := await cursor.fetchmany(_FETCH_BATCH):
                 assembler.feed(rows)
@@ -1019,7 +1033,7 @@ class SQLiteStore:
                 _AUDIT_COLUMNS + " WHERE chat_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
                 (chat_id, before_id if before_id is not None else 2**63 - 1, limit),
             )
-        return [_audit_event(row) for row in rows]
+        return [audit_event_from_row(row) for row in rows]
 
     # -- strikes ---------------------------------------------------------------------------
     async def add_strike(
@@ -1062,7 +1076,7 @@ class SQLiteStore:
                 (chat_id, title, at),
             )
             rows = await db.execute_fetchall(_CHAT_COLUMNS + " WHERE chat_id = ?", (chat_id,))
-        return _chat_record(next(iter(rows)))
+        return chat_record_from_row(next(iter(rows)))
 
     async def get_chat(self, chat_id: int) -> ChatRecord | None:
         """The tracked chat, or ``None`` if unknown or forgotten."""
@@ -1072,7 +1086,7 @@ class SQLiteStore:
                     _CHAT_COLUMNS + " WHERE chat_id = ? AND active = 1", (chat_id,)
                 )
             )
-        return _chat_record(rows[0]) if rows else None
+        return chat_record_from_row(rows[0]) if rows else None
 
     async def list_chats(self) -> list[ChatRecord]:
         """Every tracked (not forgotten) chat, by chat id."""
@@ -1080,7 +1094,7 @@ class SQLiteStore:
             rows = await db.execute_fetchall(
                 _CHAT_COLUMNS + " WHERE active = 1 ORDER BY chat_id", ()
             )
-        return [_chat_record(row) for row in rows]
+        return [chat_record_from_row(row) for row in rows]
 
     async def set_chat_rights(self, chat_id: int, *, rights_ok: bool, notice_sent: bool) -> None:
         """Record the bot's rights in a chat; does nothing for a chat never upserted."""
@@ -1171,7 +1185,7 @@ class SQLiteStore:
         at: float,
     ) -> tuple[Report, bool]:
         for fingerprint in fingerprints:
-            _check_storable(fingerprint)
+            check_storable(fingerprint)
         async with self._transaction("record a report") as db:
             await db.execute(
                 "INSERT INTO reports (chat_id, message_id, sender_id, sender_name, reason, "
@@ -1238,7 +1252,7 @@ class SQLiteStore:
                 _AUDIT_COLUMNS + " WHERE chat_id = ? AND at >= ? ORDER BY id",
                 (chat_id, since if since is not None else float("-inf")),
             )
-        return [_audit_event(row) for row in rows]
+        return [audit_event_from_row(row) for row in rows]
 
     async def purge_chat(self, chat_id: int) -> dict[str, int]:
         removed: dict[str, int] = {}
@@ -1355,7 +1369,7 @@ class SQLiteStore:
                 "LIMIT ?",
                 (now, now, limit),
             )
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def claim_job(self, job_id: int, *, now: float, until: float) -> Job | None:
         async with self._transaction("claim a queued Telegram action") as db:
@@ -1366,7 +1380,7 @@ class SQLiteStore:
             if cursor.rowcount != 1:
                 return None
             rows = await db.execute_fetchall(_JOB_COLUMNS + " WHERE id = ?", (job_id,))
-        return _job(next(iter(rows)))
+        return job_from_row(next(iter(rows)))
 
     async def update_job(
         self,
@@ -1447,6 +1461,10 @@ class SQLiteStore:
                 if await _scalar(db, f"SELECT EXISTS (SELECT 1 FROM {table})", ()):
                     return False
         return True
+
+    async def watch(self, on_change: Callable[[Change], Awaitable[None]]) -> None:
+        # One bot process per SQLite file: no other process changes what it holds.
+        return None
 
     async def schema_version(self) -> int:
         async with self._session("read the schema version") as db:
@@ -1598,145 +1616,13 @@ async def _load_report(db: aiosqlite.Connection, report_id: int) -> Report | Non
         review_message_id=row[11],
         hidden=bool(row[12]),
         reporters=tuple(r[0] for r in reporters),
-        fingerprints=tuple(_fingerprint(report_id, *signal) for signal in signals),
+        fingerprints=tuple(stored_fingerprint(report_id, *signal) for signal in signals),
     )
-
-
-class _EntryAssembler:
-    """Groups joined (entry, fingerprint) rows, ordered by entry id, into ``Entry`` values."""
-
-    def __init__(self) -> None:
-        self._entries: list[Entry] = []
-        self._head: sqlite3.Row | tuple[Any, ...] | None = None
-        self._fingerprints: list[Fingerprint] = []
-
-    def feed(self, rows: Iterable[sqlite3.Row | tuple[Any, ...]]) -> None:
-        for row in rows:
-            if self._head is None or row[0] != self._head[0]:
-                self._flush()
-                self._head = row
-            if row[8] is not None:  # NULL when an entry has no fingerprints (LEFT JOIN)
-                self._fingerprints.append(_fingerprint(row[0], row[8], row[9], row[10], row[11]))
-
-    def finish(self) -> list[Entry]:
-        self._flush()
-        return self._entries
-
-    def _flush(self) -> None:
-        head = self._head
-        if head is None:
-            return
-        self._entries.append(
-            Entry(
-                id=head[0],
-                chat_id=head[1],
-                fingerprints=tuple(self._fingerprints),
-                added_by=head[2],
-                added_at=head[3],
-                reason=head[4],
-                source=head[5],
-                removed_at=head[6],
-                removed_by=head[7],
-                bank_id=head[12],
-                origin=head[13],
-                case_id=head[14],
-                hits=head[15],
-                last_hit_at=head[16],
-            )
-        )
-        self._head = None
-        self._fingerprints = []
-
-
-def _fingerprint(
-    entry_id: int, signal: str, text: str, quality: int | None, seconds: float | None
-) -> Fingerprint:
-    signal_type = SIGNAL_TYPES.get(signal)
-    if signal_type is None:
-        raise StoreError(
-            f"entry {entry_id} has a fingerprint of unknown signal {signal!r}; this hashguard "
-            f"knows: {', '.join(SIGNAL_TYPES)}"
-        )
-    # Fast path for what the store itself wrote (fixed-width hex): loading a large blocklist
-    # parses millions of hashes. isalnum() shuts out the '_', sign and space int() allows.
-    if len(text) == signal_type.hex_length and text.isascii() and text.isalnum():
-        with suppress(ValueError):
-            return Fingerprint(signal, int(text, 16), quality, seconds)
-    try:
-        value = signal_type.parse(text)
-    except HashFormatError as exc:
-        raise StoreError(f"entry {entry_id} has a corrupt fingerprint: {exc}") from exc
-    return Fingerprint(signal, value, quality, seconds)
-
-
-def _check_new_entry(entry: NewEntry) -> None:
-    if not entry.fingerprints:
-        raise ValueError(f"an entry for chat {entry.chat_id} needs at least one fingerprint")
-    for fingerprint in entry.fingerprints:
-        _check_storable(fingerprint)
-
-
-def _check_storable(fingerprint: Fingerprint) -> None:
-    # Checked before writing: a value that does not round-trip through its hex form would
-    # make the entry unreadable at the next start.
-    signal_type = SIGNAL_TYPES.get(fingerprint.signal)
-    if signal_type is None:
-        raise ValueError(
-            f"unknown signal {fingerprint.signal!r}; expected one of: {', '.join(SIGNAL_TYPES)}"
-        )
-    if not 0 <= fingerprint.value < 1 << signal_type.bits:
-        raise ValueError(
-            f"{signal_type.name} hash value {fingerprint.value} is out of range; expected "
-            f"0 <= value < 2**{signal_type.bits}"
-        )
 
 
 _JOB_COLUMNS = (
     "SELECT id, chat_id, steps, done, results, created_at, attempts, next_at, last_error FROM jobs"
 )
-
-
-def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
-    steps = json.loads(row[2])
-    return Job(
-        id=row[0],
-        chat_id=row[1],
-        steps=tuple(steps),
-        done=row[3],
-        results=json.loads(row[4]),
-        created_at=row[5],
-        attempts=row[6],
-        next_at=row[7],
-        last_error=row[8],
-    )
-
-
-def _audit_event(row: sqlite3.Row | tuple[Any, ...]) -> AuditEvent:
-    return AuditEvent(
-        id=row[0],
-        chat_id=row[1],
-        at=row[2],
-        event=row[3],
-        actor_id=row[4],
-        actor_name=row[5],
-        target_id=row[6],
-        target_name=row[7],
-        message_id=row[8],
-        entry_id=row[9],
-        signal=row[10],
-        distance=row[11],
-        detail=row[12],
-    )
-
-
-def _chat_record(row: sqlite3.Row | tuple[Any, ...]) -> ChatRecord:
-    return ChatRecord(
-        chat_id=row[0],
-        title=row[1],
-        added_at=row[2],
-        rights_ok=bool(row[3]),
-        rights_notice_sent=bool(row[4]),
-    )
 
 
 def _joined_numbers(

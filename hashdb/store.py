@@ -14,7 +14,7 @@ Times are Unix timestamps (float seconds, UTC). Chat and user ids are 64-bit sig
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,16 +29,18 @@ class StoreError(Exception):
 
 
 #: Why a database refused an operation (``StoreUnavailableError.reason``).
-UNAVAILABLE_REASONS = ("locked", "read-only", "full", "io-error")
+UNAVAILABLE_REASONS = ("locked", "read-only", "full", "io-error", "unreachable")
 
 
 class StoreUnavailableError(StoreError):
     """The database refused an operation for a reason the operator has to fix, not the
-    bot: it is locked by another process, read-only, on a full disk, or the disk failed.
+    bot: it is locked by another process, read-only, on a full disk, the disk failed, or
+    (a database server) it cannot be reached.
 
     The operation was rolled back, so the database holds nothing of it and is still
     consistent; the same call can succeed once the cause is gone. ``reason`` is one of
-    ``UNAVAILABLE_REASONS``; ``path`` names the database.
+    ``UNAVAILABLE_REASONS``; ``path`` names the database (a server's URL without its
+    password).
     """
 
     def __init__(self, message: str, *, path: str, reason: str) -> None:
@@ -244,6 +246,16 @@ TABLES = (
     "self_submitters", "entries", "entry_signals", "entry_features", "known_files", "audit",
     "strikes", "reports", "report_reporters", "report_signals", "report_bans", "jobs",
 )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What another process changed: entries added or removed (their ids), chats whose
+    settings or subscribed banks changed, or everything (``resync``: reload it all)."""
+
+    entries: tuple[int, ...] = ()
+    chats: tuple[int, ...] = ()
+    resync: bool = False
 
 
 class Store(Protocol):
@@ -519,6 +531,13 @@ class Store(Protocol):
 
     async def release_jobs(self) -> int:
         """Drop every claim (at start-up: whoever held them is gone); returns how many."""
+        ...
+
+    async def watch(self, on_change: Callable[[Change], Awaitable[None]]) -> None:
+        """Call ``on_change`` for every change other processes commit to what the index and
+        the caches hold, until cancelled; a ``Change(resync=True)`` comes first and after
+        every reconnect (catch up from the database). A store only one process uses (SQLite)
+        returns at once."""
         ...
 
     async def schema_version(self) -> int:

@@ -541,16 +541,22 @@ class FakeBotAPI:
         reply to the message and getChat/getChatMember know the names. A my_chat_member
         update about the bot also changes the bot's rights in that chat.
         """
-        update = copy.deepcopy(update)
-        if "update_id" not in update:
-            update["update_id"] = max(self._next_update_id, self.confirmed_offset)
-        update_id = int(update["update_id"])
-        self._next_update_id = max(self._next_update_id, update_id + 1)
-        self._observe_update(update)
+        update = self.prepare_update(update)
         self._pending.append(update)
         self._pending.sort(key=lambda u: int(u["update_id"]))
         self._updates_changed.notify()
-        return update_id
+        return int(update["update_id"])
+
+    def prepare_update(self, update: JSON) -> JSON:
+        """A copy of ``update`` as ``push_update`` would queue it (update_id assigned if
+        missing; its messages, chats and users remembered) without queuing it: for a test
+        that posts it to the bot's webhook itself, as Telegram would."""
+        update = copy.deepcopy(update)
+        if "update_id" not in update:
+            update["update_id"] = max(self._next_update_id, self.confirmed_offset)
+        self._next_update_id = max(self._next_update_id, int(update["update_id"]) + 1)
+        self._observe_update(update)
+        return update
 
     @property
     def pending_updates(self) -> list[JSON]:
@@ -796,7 +802,12 @@ class FakeBotAPI:
         return True
 
     async def _set_webhook(self, call: Call) -> bool:
-        self.webhook_url = call.str_param("url", "") or ""
+        url = call.str_param("url", "") or ""
+        if url and not url.startswith("https://"):
+            raise _ApiError(
+                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
+        self.webhook_url = url
         return True
 
     async def _get_webhook_info(self, call: Call) -> JSON:

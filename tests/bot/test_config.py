@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import TELEGRAM_API_URL, ConfigError, load_config, schema_keys
+from bot.config import (
+    TELEGRAM_API_URL,
+    ConfigError,
+    WebhookConfig,
+    check_webhook_mode,
+    load_config,
+    schema_keys,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,3 +120,126 @@ def test_operator_list_files_must_make_distinct_banks(tmp_path: Path) -> None:
         None, environ={"HASHGUARD_BANKS_FILES": "a/one.txt,b/two.csv"}, require_token=False
     )
     assert config.banks.files == ("a/one.txt", "b/two.csv")
+
+
+def test_webhook_defaults_listen_locally_and_set_the_webhook() -> None:
+    config = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"})
+    assert config.webhook == WebhookConfig(
+        listen="127.0.0.1",
+        port=8443,
+        url_path="telegram",
+        public_url="",
+        secret_token="",
+        set_webhook=True,
+    )
+
+
+def test_every_webhook_key_is_overridden_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, '[webhook]\nport = 9000\nsecret_token = "from_file"\n')
+    config = load_config(
+        path,
+        environ={
+            "HASHGUARD_TELEGRAM_TOKEN": "x",
+            "HASHGUARD_WEBHOOK_LISTEN": "0.0.0.0",
+            "HASHGUARD_WEBHOOK_PORT": "8080",
+            "HASHGUARD_WEBHOOK_URL_PATH": "hooks/tg-1",
+            "HASHGUARD_WEBHOOK_PUBLIC_URL": "https://bot.example.org/hooks/tg-1",
+            "HASHGUARD_WEBHOOK_SECRET_TOKEN": "A-z_09" * 40,
+            "HASHGUARD_WEBHOOK_SET_WEBHOOK": "off",
+        },
+    )
+    assert config.webhook == WebhookConfig(
+        listen="0.0.0.0",
+        port=8080,
+        url_path="hooks/tg-1",
+        public_url="https://bot.example.org/hooks/tg-1",
+        secret_token="A-z_09" * 40,
+        set_webhook=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "pattern"),
+    [
+        ("[webhook]\nport = 0\n", {}, r"webhook\.port = 0 is not valid; expected .*1 to 65535"),
+        (
+            "",
+            {"HASHGUARD_WEBHOOK_PORT": "https"},
+            r"HASHGUARD_WEBHOOK_PORT \(for webhook\.port\) = 'https'.*integer",
+        ),
+        (
+            '[webhook]\nsecret_token = "pass word"\n',
+            {},
+            # A secret is never echoed, even a wrong one.
+            r"webhook\.secret_token = \(hidden\) is not valid; expected empty or 1 to 256 "
+            r"characters of A-Z, a-z, 0-9, _ and -",
+        ),
+        (
+            "",
+            {"HASHGUARD_WEBHOOK_SECRET_TOKEN": "a" * 257},
+            r"HASHGUARD_WEBHOOK_SECRET_TOKEN \(for webhook\.secret_token\) = \(hidden\).*"
+            r"1 to 256 characters",
+        ),
+        (
+            '[webhook]\npublic_url = "http://bot.example.org/telegram"\n',
+            {},
+            r"webhook\.public_url = 'http://bot\.example\.org/telegram' is not valid; expected "
+            r"empty or a URL starting with https://",
+        ),
+        (
+            '[webhook]\nurl_path = "tele gram"\n',
+            {},
+            r"webhook\.url_path = 'tele gram' is not valid; expected a path of A-Z, a-z, 0-9, "
+            r"_ and - segments separated by /",
+        ),
+        ('[webhook]\nurl_path = "a//b"\n', {}, r"webhook\.url_path = 'a//b'"),
+        ('[webhook]\nlisten = " "\n', {}, r"webhook\.listen = ' ' .*an IP address or host"),
+        (
+            "",
+            {"HASHGUARD_WEBHOOK_SET_WEBHOOK": "maybe"},
+            r"HASHGUARD_WEBHOOK_SET_WEBHOOK \(for webhook\.set_webhook\) = 'maybe'.*"
+            r"true or false",
+        ),
+        (
+            "[webhook]\nsecret = 1\n",
+            {},
+            r"unknown config key webhook\.secret; expected one of: .*webhook\.secret_token",
+        ),
+    ],
+)
+def test_bad_webhook_values_name_key_value_and_accepted(
+    tmp_path: Path, text: str, env: dict[str, str], pattern: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(path, environ={"HASHGUARD_TELEGRAM_TOKEN": "x", **env})
+
+
+def test_url_path_may_start_with_a_slash() -> None:
+    config = load_config(
+        None, environ={"HASHGUARD_WEBHOOK_URL_PATH": "/telegram"}, require_token=False
+    )
+    assert config.webhook.url_path == "/telegram"
+
+
+def test_webhook_mode_needs_a_secret_and_a_public_url_unless_set_elsewhere() -> None:
+    def webhook(**env: str) -> WebhookConfig:
+        environ = {f"HASHGUARD_WEBHOOK_{k.upper()}": v for k, v in env.items()}
+        return load_config(None, environ=environ, require_token=False).webhook
+
+    # Polling ignores the section: the defaults load without a secret.
+    with pytest.raises(ConfigError) as raised:
+        check_webhook_mode(webhook(public_url="https://bot.example.org/telegram"))
+    assert str(raised.value).startswith("webhook.secret_token is missing;")
+    assert "HASHGUARD_WEBHOOK_SECRET_TOKEN" in str(raised.value)
+    assert "A-Z, a-z, 0-9, _ and -" in str(raised.value)
+
+    with pytest.raises(ConfigError) as raised:
+        check_webhook_mode(webhook(secret_token="s3cret"))
+    assert str(raised.value).startswith("webhook.public_url is missing;")
+    assert "webhook.set_webhook = false" in str(raised.value)
+
+    check_webhook_mode(webhook(secret_token="s3cret", set_webhook="false"))
+    check_webhook_mode(
+        webhook(secret_token="s3cret", public_url="https://bot.example.org/telegram")
+    )

@@ -18,6 +18,7 @@ from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.photo import hash_image
 from hashdb.signals import PDQ, HashFormatError
 from hashdb.sqlite_store import SQLiteStore
+from hashdb.store import Change
 from tests.media import edited_copy, photo
 
 CHAT, OTHER_CHAT = -1001, -1002
@@ -350,3 +351,45 @@ async def test_blocking_an_old_entry_again_gives_it_local_features(store: SQLite
     assert not again.created
     match = await moderation.find_match(CHAT, crop)
     assert match is not None and match.signal == "local" and match.entry_id == again.entry.id
+
+
+async def test_changes_made_by_another_process_reach_the_index_and_caches(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    # Two services on one database stand for two bot processes; ``apply_change`` is what
+    # ``Store.watch`` calls when the other one commits.
+    here = await service(store)
+    other_store = SQLiteStore(tmp_path / "db.sqlite3")
+    await other_store.open()
+    try:
+        there = await service(other_store)
+        original = photo(61)
+        entry_id = await block(there, hash_image(original))
+        copy = hash_image(edited_copy(original))
+        assert await here.find_match(CHAT, copy) is None
+        await here.apply_change(Change(entries=(entry_id,)))
+        found = await here.find_match(CHAT, copy)
+        assert found is not None and found.entry_id == entry_id
+        # Applying the same change twice changes nothing.
+        await here.apply_change(Change(entries=(entry_id,)))
+        assert here.index_size() == 1
+
+        await there.unblock_entry(CHAT, entry_id, actor=ADMIN)
+        await here.apply_change(Change(entries=(entry_id,)))
+        assert await here.find_match(CHAT, copy) is None
+
+        # A setting changed elsewhere is read again once its chat is named.
+        assert (await here.settings(CHAT)).warn_limit == 3
+        await there.change_setting(CHAT, "warn_limit", "5", actor=ADMIN)
+        assert (await here.settings(CHAT)).warn_limit == 3  # cached
+        await here.apply_change(Change(chats=(CHAT,)))
+        assert (await here.settings(CHAT)).warn_limit == 5
+
+        # A resync reloads everything from the database.
+        again = await block(there, hash_image(photo(62)))
+        await here.apply_change(Change(resync=True))
+        assert here.index_size() == 1
+        assert await here.find_match(CHAT, hash_image(edited_copy(photo(62)))) is not None
+        assert again
+    finally:
+        await other_store.close()

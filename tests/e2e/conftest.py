@@ -72,6 +72,14 @@ async def settle(
     """Wait until ``update_id`` was fetched and every handler has finished (seen idle on
     three looks ``look`` seconds apart)."""
     await fake.wait_until_consumed(update_id, timeout)
+    await idle(app, timeout, look, what=f"update {update_id}")
+
+
+async def idle(
+    app: HashguardApp, timeout: float = 10, look: float = 0.02, *, what: str = "an update"
+) -> None:
+    """Wait until every update the application has received was handled (seen idle on
+    three looks ``look`` seconds apart)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     idle_checks = 0
@@ -81,5 +89,5 @@ async def settle(
         busy = app.update_processor.current_concurrent_updates or not app.update_queue.empty()
         idle_checks = 0 if busy else idle_checks + 1
         if loop.time() > deadline:
-            raise AssertionError(f"update {update_id} still being handled after {timeout} s")
+            raise AssertionError(f"{what} still being handled after {timeout} s")
         await asyncio.sleep(look)

@@ -2,36 +2,47 @@
 ``test_store_banks.py``).
 
 ``store`` is an opened, empty store; ``store_factory`` makes new, unopened store objects
-on one backing database (for reopen tests). Both are parametrised over ``BACKENDS``: a new
-backend (PostgreSQL) is one more entry there and must pass both suites unchanged.
+on one backing database (for reopen tests). Both are parametrised over ``BACKENDS``; each
+backend must pass both suites unchanged. PostgreSQL runs on the throwaway server of
+``tests/pg.py``, a fresh database per test (skipped, saying why, when there is no server).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
+from hashdb.postgres_store import PostgresStore
 from hashdb.sqlite_store import SQLiteStore
 from hashdb.store import Store
+from tests import pg
 
 StoreFactory = Callable[[], Store]
 
 
-def _sqlite_factory(tmp_path: Path) -> StoreFactory:
+async def _sqlite_factory(tmp_path: Path) -> StoreFactory:
     path = tmp_path / "hashguard.sqlite3"
     return lambda: SQLiteStore(path)
 
 
+async def _postgres_factory(tmp_path: Path) -> StoreFactory:
+    url = await pg.fresh_database()
+    return lambda: PostgresStore(url)
+
+
 #: backend name -> (tmp_path -> factory of new store objects on one database)
-BACKENDS: dict[str, Callable[[Path], StoreFactory]] = {"sqlite": _sqlite_factory}
+BACKENDS: dict[str, Callable[[Path], Awaitable[StoreFactory]]] = {
+    "sqlite": _sqlite_factory,
+    "postgres": _postgres_factory,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    make: Callable[[Path], StoreFactory] = BACKENDS[request.param]
-    return make(tmp_path)
+async def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    make: Callable[[Path], Awaitable[StoreFactory]] = BACKENDS[request.param]
+    return await make(tmp_path)
 
 
 @pytest.fixture

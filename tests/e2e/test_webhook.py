@@ -1,0 +1,347 @@
+"""Webhook mode end to end: Telegram's posts reach the real application through PTB's
+webhook server, the secret token keeps everyone else out, and several instances can serve
+one bot.
+
+The tests post updates themselves (with aiohttp), as Telegram would post them to the public
+URL behind a load balancer; the fake Bot API answers the bot's own calls as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.app import ALLOWED_UPDATES, build_application, start_webhook
+from bot.config import check_webhook_mode, load_config
+from handlers.context import HashguardApp
+from tests.bot.test_cli import hashguard_command, run_env
+from tests.e2e.conftest import idle
+from tests.fakebot import JSON, FakeBotAPI, command, group, message_update, photo_message, user
+from tests.media import edited_copy, encode, photo
+
+CHAT = group(-1001234567890123, "Friends")
+ADMIN = user(1001, "Alice")
+MEMBER = user(5_000_000_001, "Mallory")
+OTHER = user(1003, "Bob")
+
+SECRET = "Webhook_secret-0123456789"
+PUBLIC_URL = "https://bot.example.org/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def webhook_env(port: int, **extra: str) -> dict[str, str]:
+    return {
+        "HASHGUARD_WEBHOOK_PORT": str(port),
+        "HASHGUARD_WEBHOOK_SECRET_TOKEN": SECRET,
+        "HASHGUARD_WEBHOOK_PUBLIC_URL": PUBLIC_URL,
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def webhook_running(
+    fake: FakeBotAPI, db_path: Path, port: int, **env: str
+) -> AsyncIterator[HashguardApp]:
+    """Start the bot as ``hashguard run --webhook`` would, with config from the environment."""
+    environ = {
+        "HASHGUARD_TELEGRAM_TOKEN": fake.token,
+        "HASHGUARD_TELEGRAM_API_URL": fake.base_url,
+        "HASHGUARD_TELEGRAM_FILE_URL": fake.base_file_url,
+        "HASHGUARD_STORAGE_DATABASE": str(db_path),
+        "HASHGUARD_MEDIA_WORKERS": "1",
+        **webhook_env(port, **env),
+    }
+    config = load_config(None, environ=environ)
+    check_webhook_mode(config.webhook)
+    # Threads instead of processes: same code path, no process start-up per test.
+    app = build_application(config, hash_in_threads=True)
+    await app.initialize()
+    assert app.post_init is not None and app.post_shutdown is not None
+    stop_listening = None
+    try:
+        await app.post_init(app)
+        stop_listening = await start_webhook(app, config.webhook)
+        await app.start()
+        yield app
+    finally:
+        if stop_listening is not None:
+            await stop_listening()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+        await app.post_shutdown(app)
+
+
+class Telegram:
+    """Posts updates to one bot instance's webhook, as Telegram does."""
+
+    def __init__(self, fake: FakeBotAPI, session: aiohttp.ClientSession, port: int) -> None:
+        self.fake = fake
+        self.session = session
+        self.url = f"http://127.0.0.1:{port}/telegram"
+
+    async def post(self, message: JSON, *, secret: str | None = SECRET) -> int:
+        """Post ``message`` as an update; returns the HTTP status the bot answered."""
+        update = self.fake.prepare_update(message_update(message))
+        headers = {} if secret is None else {SECRET_HEADER: secret}
+        async with self.session.post(self.url, json=update, headers=headers) as response:
+            return response.status
+
+    async def photo(self, sender: JSON, data: bytes) -> JSON:
+        message = photo_message(CHAT, sender, self.fake.add_file(data), width=640, height=480)
+        assert await self.post(message) == 200
+        return message
+
+    async def block(self, target: JSON) -> str:
+        mark = time.monotonic()
+        assert await self.post(command(CHAT, ADMIN, "/block", reply_to=target)) == 200
+        return await bot_said(self.fake, "entry #", since=mark)
+
+
+async def bot_said(fake: FakeBotAPI, needle: str, *, since: float = 0.0) -> str:
+    call = await fake.wait_for(
+        "sendMessage",
+        lambda c: c.at >= since and needle in (c.str_param("text") or ""),
+        timeout=30,
+    )
+    return call.str_param("text") or ""
+
+
+async def deleted(fake: FakeBotAPI, message: JSON) -> None:
+    await fake.wait_for(
+        "deleteMessage", lambda c: c.int_param("message_id") == message["message_id"], timeout=30
+    )
+    assert fake.is_deleted(CHAT["id"], message["message_id"])
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def test_start_points_telegram_at_the_public_url_with_secret_and_update_kinds(
+    fake: FakeBotAPI, db_path: Path
+) -> None:
+    async with webhook_running(fake, db_path, free_port()):
+        (call,) = fake.calls_to("setWebhook")
+        assert call.str_param("url") == PUBLIC_URL
+        assert call.str_param("secret_token") == SECRET
+        assert call.params["allowed_updates"] == ALLOWED_UPDATES
+        # Updates Telegram holds for the bot are delivered, not dropped.
+        assert not call.bool_param("drop_pending_updates")
+        assert fake.webhook_url == PUBLIC_URL
+    # No polling, and stopping one process leaves the webhook to the others.
+    assert not fake.calls_to("getUpdates")
+    assert not fake.calls_to("deleteWebhook")
+    assert fake.webhook_url == PUBLIC_URL
+
+
+async def test_posted_updates_are_handled_block_then_copy_deleted(
+    fake: FakeBotAPI, db_path: Path, session: aiohttp.ClientSession
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(1)
+    port = free_port()
+    async with webhook_running(fake, db_path, port):
+        telegram = Telegram(fake, session, port)
+        first = await telegram.photo(MEMBER, encode(original))
+        assert "Blocked as entry #1" in await telegram.block(first)
+        assert fake.is_deleted(CHAT["id"], first["message_id"])
+
+        copy = await telegram.photo(OTHER, encode(edited_copy(original)))
+        await deleted(fake, copy)
+        await bot_said(fake, "Warning 1")
+    assert not fake.calls_to("getUpdates")
+
+
+async def test_wrong_or_missing_secret_is_refused_and_nothing_handled(
+    fake: FakeBotAPI, db_path: Path, session: aiohttp.ClientSession
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(2)
+    port = free_port()
+    async with webhook_running(fake, db_path, port) as app:
+        telegram = Telegram(fake, session, port)
+        target = await telegram.photo(MEMBER, encode(original))
+        await telegram.block(target)
+        await idle(app)
+        copy_file = fake.add_file(encode(edited_copy(original)))
+        copy = photo_message(CHAT, OTHER, copy_file, width=640, height=480)
+        # Made up by someone who found the URL: an admin lifting the block, then the copy.
+        forged = command(CHAT, ADMIN, "/unblock 1")
+        fake.clear_calls()
+        for secret in (SECRET + "x", SECRET[:-1], "wrong", "", None):
+            assert await telegram.post(forged, secret=secret) == 403
+            assert await telegram.post(copy, secret=secret) == 403
+        await idle(app)
+        assert not fake.calls, [c.describe() for c in fake.calls]
+        # The copy posted with the right secret is deleted: the refusals were the secret's,
+        # and the forged /unblock never ran.
+        assert await telegram.post(copy) == 200
+        await deleted(fake, copy)
+
+
+async def test_two_instances_on_one_database_each_take_updates(
+    fake: FakeBotAPI, db_path: Path, session: aiohttp.ClientSession
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = photo(3)
+    first_port, second_port = free_port(), free_port()
+    first_telegram = Telegram(fake, session, first_port)
+    second_telegram = Telegram(fake, session, second_port)
+    async with webhook_running(fake, db_path, first_port):
+        async with webhook_running(fake, db_path, second_port):
+            target = await first_telegram.photo(MEMBER, encode(original))
+            assert "Blocked as entry #1" in await first_telegram.block(target)
+            mark = time.monotonic()
+            assert await second_telegram.post(command(CHAT, MEMBER, "/help")) == 200
+            await bot_said(fake, "/report", since=mark)
+            copy = await first_telegram.photo(OTHER, encode(edited_copy(original)))
+            await deleted(fake, copy)
+        # The second instance, started again, has the entry the first one stored.
+        async with webhook_running(fake, db_path, second_port):
+            again = await second_telegram.photo(OTHER, encode(edited_copy(original)))
+            await deleted(fake, again)
+    assert len(fake.calls_to("setWebhook")) == 3
+
+
+async def test_without_set_webhook_it_listens_and_leaves_the_webhook_alone(
+    fake: FakeBotAPI,
+    db_path: Path,
+    session: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    port = free_port()
+    env = {"HASHGUARD_WEBHOOK_SET_WEBHOOK": "false", "HASHGUARD_WEBHOOK_PUBLIC_URL": ""}
+    async with webhook_running(fake, db_path, port, **env):
+        telegram = Telegram(fake, session, port)
+        assert await telegram.post(command(CHAT, ADMIN, "/help"), secret="wrong") == 403
+        target = await telegram.photo(MEMBER, encode(photo(4)))
+        assert "Blocked as entry #1" in await telegram.block(target)
+    assert not fake.calls_to("setWebhook")
+    assert not fake.calls_to("deleteWebhook")
+    assert not fake.calls_to("getUpdates")
+    # Nobody has set the webhook yet: the operator is told updates will not arrive.
+    assert "webhook_not_set" in caplog.text
+
+
+async def _post_when_listening(url: str, update: JSON, secret: str, timeout: float = 60) -> int:
+    """Post ``update`` once the process listens; returns the HTTP status."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession() as client:
+        while True:
+            try:
+                async with client.post(url, json=update, headers={SECRET_HEADER: secret}) as r:
+                    return r.status
+            except aiohttp.ClientConnectionError:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+
+async def test_run_webhook_process_refuses_bad_secret_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    async with FakeBotAPI() as fake:
+        process = await asyncio.create_subprocess_exec(
+            *hashguard_command(),
+            "run",
+            "--webhook",
+            env=run_env(fake, tmp_path, **webhook_env(port)),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            admin = user(1)
+            fake.set_admins(CHAT["id"], [admin])
+            posted = photo_message(
+                CHAT, user(2), fake.add_file(encode(photo(5))), width=640, height=480
+            )
+            block = command(CHAT, admin, "/block", reply_to=posted)
+            unsigned = fake.prepare_update(message_update(posted))
+            refused = await _post_when_listening(url, unsigned, "wrong")
+            assert refused == 403
+            for message in (posted, block):
+                update = fake.prepare_update(message_update(message))
+                status = await _post_when_listening(url, update, SECRET)
+                assert status == 200
+            await fake.wait_for("sendMessage", lambda c: "entry #1" in str(c.params), timeout=30)
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+        finally:
+            if process.returncode is None:
+                # The whole group: hashing workers left behind would keep the pipes open.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    (call,) = fake.calls_to("setWebhook")
+    assert call.str_param("url") == PUBLIC_URL and call.str_param("secret_token") == SECRET
+    assert call.params["allowed_updates"] == ALLOWED_UPDATES
+    assert not fake.calls_to("getUpdates") and not fake.calls_to("deleteWebhook")
+    assert "ready bot=hashguard_test_bot" in log and "webhook_listening" in log
+    # post_shutdown ran: the store and the hashing pool were closed.
+    assert re.search(r"INFO bot\.app: closed$", log, re.M), log[-2000:]
+    # Logged at DEBUG by PTB's setWebhook call; it must never reach the logs.
+    assert SECRET not in log
+    assert fake.token not in log
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"HASHGUARD_WEBHOOK_SECRET_TOKEN": ""},
+            "webhook.secret_token is missing; webhook mode needs it",
+        ),
+        (
+            {"HASHGUARD_WEBHOOK_PUBLIC_URL": ""},
+            "webhook.public_url is missing; expected the https:// URL",
+        ),
+        (
+            {"HASHGUARD_WEBHOOK_SECRET_TOKEN": "not allowed!"},
+            "HASHGUARD_WEBHOOK_SECRET_TOKEN (for webhook.secret_token) = (hidden) is not "
+            "valid; expected empty or 1 to 256 characters of A-Z, a-z, 0-9, _ and -",
+        ),
+    ],
+)
+async def test_run_webhook_refuses_incomplete_config_naming_the_key(
+    tmp_path: Path, extra: dict[str, str], message: str
+) -> None:
+    async with FakeBotAPI() as fake:
+        process = await asyncio.create_subprocess_exec(
+            *hashguard_command(),
+            "run",
+            "--webhook",
+            env=run_env(fake, tmp_path, **{**webhook_env(free_port()), **extra}),
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 2, stderr.decode()
+    assert message in stderr.decode()
+    assert not fake.calls
