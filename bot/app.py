@@ -56,6 +56,7 @@ from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
 from handlers.permissions import AdminCache
 from handlers.ratelimit import RateLimiter, gate
+from hashdb.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,11 @@ async def _post_init(application: HashguardApp) -> None:
                 operator_banks.watch(config.banks.reload_seconds), name="operator-banks"
             )
         )
+    # Other processes sharing the database (webhook workers on PostgreSQL): their blocks,
+    # unblocks and setting changes reach this process's index and caches.
+    application.bot_data.background.add(
+        asyncio.create_task(_follow_changes(store, moderation), name="store-changes")
+    )
     # Actions a previous run decided on but could not make are made first.
     application.bot_data.background.add(
         asyncio.create_task(outbox.worker(application), name="outbox")
@@ -233,6 +239,14 @@ async def _post_init(application: HashguardApp) -> None:
         asyncio.create_task(membership.check_all_chats(application), name="rights-check")
     )
     log.info("ready bot=%s", application.bot.username)
+
+
+async def _follow_changes(store: Store, moderation: ModerationService) -> None:
+    try:
+        await store.watch(moderation.apply_change)
+    except Exception:
+        # The index then only knows this process's own changes until the next start.
+        log.exception("store_watch_failed")
 
 
 async def _post_shutdown(application: HashguardApp) -> None:

@@ -383,8 +383,19 @@ class ModerationService:
         if not deleted or not strike:
             return None
         return await self._store.add_strike(
-            chat_id, sender.id, at=now, entry_id=match.entry_id, since=self._strikes_since(now)
+            chat_id,
+            sender.id,
+            at=now,
+            entry_id=match.entry_id,
+            since=self._strikes_since(now),
+            reset_at=await self._warn_limit(chat_id),
         )
+
+    async def _warn_limit(self, chat_id: int) -> int | None:
+        """The strike count that escalates, if any: reaching it starts the count again (in
+        the same transaction), so the escalation happens once however many processes add
+        strikes at the same moment."""
+        return (await self.settings(chat_id)).warn_limit or None
 
     async def record_deferred_delete(
         self, chat_id: int, message_ids: list[int], *, refused: str
@@ -812,6 +823,7 @@ class ModerationService:
             at=now,
             entry_id=entry.id if entry else None,
             since=self._strikes_since(now),
+            reset_at=await self._warn_limit(report.chat_id),
         )
 
     # -- strikes and escalation --------------------------------------------------------
@@ -870,7 +882,8 @@ class ModerationService:
     async def record_escalation(
         self, chat_id: int, target: Person, action: str, *, done: bool, detail: str = ""
     ) -> None:
-        """Audit an escalation; once it is done, the member's strikes start again at zero."""
+        """Audit an escalation (the member's strikes started again at zero when the strike
+        that reached the limit was added)."""
         await self._audit(
             AuditEvent(
                 chat_id=chat_id,
@@ -881,8 +894,6 @@ class ModerationService:
                 at=time.time(),
             )
         )
-        if done:
-            await self._store.clear_strikes(chat_id, target.id)
 
     async def reset_strikes(self, chat_id: int, target: Person, *, actor: Person) -> int:
         cleared = await self._store.clear_strikes(chat_id, target.id)

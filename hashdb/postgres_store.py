@@ -1150,6 +1150,7 @@ class PostgresStore:
         at: float,
         entry_id: int | None = None,
         since: float | None = None,
+        reset_at: int | None = None,
     ) -> int:
         """Add one strike and return the user's strike count in the chat after it."""
         async with self._transaction("add a strike") as conn:
@@ -1171,7 +1172,12 @@ class PostgresStore:
                 at,
                 entry_id,
             )
-            return await _strike_count(conn, chat_id, user_id, since)
+            count = await _strike_count(conn, chat_id, user_id, since)
+            if reset_at and count >= reset_at:
+                await conn.execute(
+                    "DELETE FROM strikes WHERE chat_id = $1 AND user_id = $2", chat_id, user_id
+                )
+            return count
 
     async def strike_count(self, chat_id: int, user_id: int, *, since: float | None = None) -> int:
         async with self._session("count strikes") as conn:

@@ -1044,6 +1044,7 @@ class SQLiteStore:
         at: float,
         entry_id: int | None = None,
         since: float | None = None,
+        reset_at: int | None = None,
     ) -> int:
         """Add one strike and return the user's strike count in the chat after it."""
         # Insert and count in one transaction, so the count returned includes this strike
@@ -1053,7 +1054,12 @@ class SQLiteStore:
                 "INSERT INTO strikes (chat_id, user_id, at, entry_id) VALUES (?, ?, ?, ?)",
                 (chat_id, user_id, at, entry_id),
             )
-            return await _strike_count(db, chat_id, user_id, since)
+            count = await _strike_count(db, chat_id, user_id, since)
+            if reset_at and count >= reset_at:
+                await db.execute(
+                    "DELETE FROM strikes WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
+                )
+            return count
 
     async def strike_count(self, chat_id: int, user_id: int, *, since: float | None = None) -> int:
         async with self._session("count strikes") as db:

@@ -406,9 +406,14 @@ class Store(Protocol):
         at: float,
         entry_id: int | None = None,
         since: float | None = None,
+        reset_at: int | None = None,
     ) -> int:
         """Add one strike; return the user's strike count in the chat after it (counting
-        strikes at or after ``since`` only, when given: older ones have expired)."""
+        strikes at or after ``since`` only, when given: older ones have expired).
+
+        With ``reset_at``, a count that reaches it also clears the user's strikes in the
+        same transaction: of several processes striking one member at once, exactly one
+        sees the limit reached, so exactly one escalation follows."""
 
     async def strike_count(
         self, chat_id: int, user_id: int, *, since: float | None = None

@@ -704,3 +704,27 @@ async def test_released_jobs_are_due_again_in_order(store: Store) -> None:
     assert await store.release_jobs() == 2
     assert [j.id for j in await store.due_jobs(T0 + 2, 10)] == [first.id, second.id]
     assert [j.id for j in await store.due_jobs(T0 + 2, 1)] == [first.id]
+
+
+async def test_the_strike_reaching_the_limit_resets_the_count_once(
+    store_factory: StoreFactory,
+) -> None:
+    # Two store objects stand for two bot processes striking one member at once.
+    first, second = store_factory(), store_factory()
+    await first.open()
+    await second.open()
+    try:
+        counts = await asyncio.gather(
+            *(
+                store.add_strike(CHAT, USER, at=T0 + n, reset_at=3)
+                for n, store in enumerate([first, second] * 4)
+            )
+        )
+        # 8 strikes with a limit of 3: the limit is reached exactly twice (strikes 3 and 6),
+        # and 2 strikes are left over.
+        assert sorted(counts).count(3) == 2
+        assert max(counts) == 3
+        assert await first.strike_count(CHAT, USER) == 2
+    finally:
+        await first.close()
+        await second.close()
