@@ -8,7 +8,9 @@ is recorded as made right after Telegram confirms it, so a job resumes at the st
 in flight, and deletions, bans and restrictions are safe to repeat.
 
 Claims keep two tasks (or processes) from running one job at once. One bot process serves
-one SQLite database, so the claims a killed process left behind are released at start-up.
+one SQLite database, so the claims a killed process left behind are released at start-up;
+on PostgreSQL, which several workers share, they lapse after ``CLAIM_SECONDS`` and another
+worker takes the job up.
 
 When the database cannot take a job (locked by another process past the busy timeout, a
 full disk), the job is kept in this process's memory instead and retried from there: the
@@ -69,8 +71,10 @@ class Outbox:
         return job.id > 0
 
     async def recover(self) -> int:
-        """At start-up: jobs a stopped or killed process held become due again."""
-        released = await self._store.release_jobs()
+        """At start-up: jobs a stopped or killed process held become due again. On a
+        database other workers share, their claims are left to lapse (``CLAIM_SECONDS``):
+        the holder may be running."""
+        released = await self._store.release_jobs() if self._store.single_process else 0
         self._wake.set()
         return released
 

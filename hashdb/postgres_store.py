@@ -445,6 +445,8 @@ class PostgresStore:
     PG* environment variables and ``~/.pgpass`` fill in what it leaves out).
     """
 
+    single_process = False
+
     def __init__(self, url: str, *, max_connections: int = _POOL_SIZE) -> None:
         self._url = url
         self._display = redact_url(url)

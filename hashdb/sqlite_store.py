@@ -353,6 +353,8 @@ _CHAT_COLUMNS = "SELECT chat_id, title, added_at, rights_ok, rights_notice_sent 
 class SQLiteStore:
     """A ``Store`` in one SQLite file, opened with ``open()`` and released with ``close()``."""
 
+    single_process = True
+
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
         self._db: aiosqlite.Connection | None = None

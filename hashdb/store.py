@@ -261,6 +261,11 @@ class Change:
 class Store(Protocol):
     """Async persistence for the moderation core."""
 
+    #: Whether one bot process has the database to itself (SQLite), so claims left at
+    #: start-up are a dead process's; a shared database (PostgreSQL) keeps them until they
+    #: lapse, since their holder may be another worker still running.
+    single_process: bool
+
     async def open(self) -> None:
         """Open the database and apply pending schema migrations."""
 
