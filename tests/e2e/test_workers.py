@@ -7,6 +7,9 @@ reached with strikes from both workers bans the member exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -15,9 +18,18 @@ from pathlib import Path
 import aiohttp
 
 from handlers.context import HashguardApp
+from tests.bot.test_cli import hashguard_command, run_env
 from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, OTHER
-from tests.e2e.test_webhook import Telegram, deleted, free_port, webhook_running
-from tests.fakebot import FakeBotAPI
+from tests.e2e.test_webhook import (
+    SECRET,
+    Telegram,
+    _post_when_listening,
+    deleted,
+    free_port,
+    webhook_env,
+    webhook_running,
+)
+from tests.fakebot import FakeBotAPI, command, message_update, photo_message
 from tests.media import edited_copy, encode, photo
 from tests.pg import fresh_database
 
@@ -70,7 +82,7 @@ async def test_a_block_through_one_worker_makes_the_other_delete_a_reupload(
         # And an unblock through the second worker reaches the first.
         first = apps[0].bot_data.services
         assert first is not None
-        await telegram[1].post(_command("/unblock 1"))
+        await telegram[1].post(command(CHAT, ADMIN, "/unblock 1"))
         await until(lambda: first.moderation.index_size() == 0)
 
 
@@ -105,7 +117,62 @@ async def test_a_warn_limit_reached_across_both_workers_bans_exactly_once(
         assert sum("has been banned" in w for w in warnings) == 1
 
 
-def _command(text: str) -> dict[str, object]:
-    from tests.fakebot import command
-
-    return command(CHAT, ADMIN, text)
+async def test_two_hashguard_processes_share_blocks_through_postgresql(tmp_path: Path) -> None:
+    # As deployed: two `hashguard run --webhook` processes, one database.
+    url = await fresh_database()
+    ports = [free_port(), free_port()]
+    async with FakeBotAPI() as fake:
+        fake.set_admins(CHAT["id"], [ADMIN])
+        processes = []
+        for n, port in enumerate(ports):
+            env = run_env(fake, tmp_path, **webhook_env(port), HASHGUARD_STORAGE_URL=url)
+            if n:
+                env.update(HASHGUARD_WEBHOOK_SET_WEBHOOK="false", HASHGUARD_WEBHOOK_PUBLIC_URL="")
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    *hashguard_command(),
+                    "run",
+                    "--webhook",
+                    env=env,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        try:
+            hooks = [f"http://127.0.0.1:{port}/telegram" for port in ports]
+            original = photo(703)
+            posted = photo_message(
+                CHAT, MEMBER, fake.add_file(encode(original)), width=640, height=480
+            )
+            for update in (posted, command(CHAT, ADMIN, "/block", reply_to=posted)):
+                status = await _post_when_listening(
+                    hooks[0], fake.prepare_update(message_update(update)), SECRET
+                )
+                assert status == 200
+            await fake.wait_for("sendMessage", lambda c: "entry #1" in str(c.params), timeout=60)
+            # Worker 2 was started at the same time and never restarted: the block reaches
+            # its index through the database's notifications.
+            copy = photo_message(
+                CHAT, OTHER, fake.add_file(encode(edited_copy(original))), width=480, height=360
+            )
+            deadline = time.monotonic() + 30
+            while not fake.is_deleted(CHAT["id"], copy["message_id"]):
+                # Posted again until worker 2 has caught up (Telegram would retry the
+                # post too); each post is a new update of the same message.
+                assert time.monotonic() < deadline, "worker 2 never deleted the copy"
+                status = await _post_when_listening(
+                    hooks[1], fake.prepare_update(message_update(copy)), SECRET
+                )
+                assert status == 200
+                await asyncio.sleep(0.5)
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                assert await asyncio.wait_for(process.wait(), 30) == 0
+        finally:
+            for process in processes:
+                if process.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    await process.wait()
