@@ -30,15 +30,22 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "hashguard.sqlite3"
 
 
-@asynccontextmanager
-async def bot_running(fake: FakeBotAPI, db_path: Path, **env: str) -> AsyncIterator[HashguardApp]:
-    """Start the bot as ``hashguard run`` would, with config from the environment."""
-    environ = {
+def bot_environ(fake: FakeBotAPI, db_path: Path) -> dict[str, str]:
+    """The environment of a bot talking to ``fake``, on the database ``db_path``."""
+    return {
         "HASHGUARD_TELEGRAM_TOKEN": fake.token,
         "HASHGUARD_TELEGRAM_API_URL": fake.base_url,
         "HASHGUARD_TELEGRAM_FILE_URL": fake.base_file_url,
         "HASHGUARD_STORAGE_DATABASE": str(db_path),
         "HASHGUARD_MEDIA_WORKERS": "1",
+    }
+
+
+@asynccontextmanager
+async def bot_running(fake: FakeBotAPI, db_path: Path, **env: str) -> AsyncIterator[HashguardApp]:
+    """Start the bot as ``hashguard run`` would, with config from the environment."""
+    environ = {
+        **bot_environ(fake, db_path),
         **{f"HASHGUARD_{k.upper()}": v for k, v in env.items()},
     }
     config = load_config(None, environ=environ)

@@ -26,7 +26,7 @@ from bot.app import ALLOWED_UPDATES, build_application, start_webhook
 from bot.config import check_webhook_mode, load_config
 from handlers.context import HashguardApp
 from tests.bot.test_cli import hashguard_command, run_env
-from tests.e2e.conftest import idle
+from tests.e2e.conftest import bot_environ, idle
 from tests.fakebot import JSON, FakeBotAPI, command, group, message_update, photo_message, user
 from tests.media import edited_copy, encode, photo
 
@@ -61,14 +61,7 @@ async def webhook_running(
     fake: FakeBotAPI, db_path: Path, port: int, **env: str
 ) -> AsyncIterator[HashguardApp]:
     """Start the bot as ``hashguard run --webhook`` would, with config from the environment."""
-    environ = {
-        "HASHGUARD_TELEGRAM_TOKEN": fake.token,
-        "HASHGUARD_TELEGRAM_API_URL": fake.base_url,
-        "HASHGUARD_TELEGRAM_FILE_URL": fake.base_file_url,
-        "HASHGUARD_STORAGE_DATABASE": str(db_path),
-        "HASHGUARD_MEDIA_WORKERS": "1",
-        **webhook_env(port, **env),
-    }
+    environ = {**bot_environ(fake, db_path), **webhook_env(port, **env)}
     config = load_config(None, environ=environ)
     check_webhook_mode(config.webhook)
     # Threads instead of processes: same code path, no process start-up per test.
