@@ -17,12 +17,12 @@ import errno
 import json
 import logging
 import sys
-import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from bot.config import ConfigError, check_webhook_mode, load_config, redact_url
+from bot.config import ConfigError, check_webhook_mode, load_config
 from bot.storage import open_config_store, store_for_url
 from hashdb.store import TABLES, AuditEvent, Store, StoreError
+from hashdb.urls import redact_url, url_passwords
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +305,7 @@ def copy_store(source_url: str, target_url: str) -> int:
                         await target.load_table(table, columns, rows)
                         copied += len(rows)
                     print(f"{table}: {copied} rows")
-                await target.after_load()
+                await target.after_load(await source.id_high_water())
             finally:
                 await target.close()
         finally:
@@ -329,10 +329,8 @@ def run(config_path: str | None, *, webhook: bool = False) -> int:
         print(f"hashguard: config error: {exc}", file=sys.stderr)
         return 2
     secrets = [config.webhook.secret_token] if webhook else []
-    # The database password, should a driver ever log its connection string.
-    password = urllib.parse.urlsplit(config.storage.url).password if config.storage.url else None
-    if password:
-        secrets.append(password)
+    # The database password (as written and decoded), should a driver ever log it.
+    secrets += url_passwords(config.storage.url)
     setup_logging(config.logging.level, config.telegram.token, *secrets)
     # Imported here so `hashguard hash` does not pay for the Telegram stack.
     from telegram.error import InvalidToken

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hashdb.signals import PDQ, PHASH
+from hashdb.urls import redact_url
 
 ENV_PREFIX = "HASHGUARD_"
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
@@ -77,16 +78,6 @@ def _storage_url(value: Any) -> str | None:
         'empty (SQLite at storage.database), "postgresql://user:password@host:port/dbname" '
         'or "sqlite:///path/to/file.sqlite3"'
     )
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password (if any) replaced, fit for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, at, host = rest.rpartition("@")
-    user, colon, _ = credentials.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}{at}{host}"
 
 
 #: What the Bot API accepts as a webhook's secret_token (sent back in a header).

@@ -16,7 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot.config import Config, ConfigError, load_config, redact_url
+from bot.config import Config, ConfigError, load_config
 from bot.exports import write_bank
 from bot.matcher import Matcher
 from bot.moderation import BankError, ModerationService, check_bank_name
@@ -34,6 +34,7 @@ from hashdb.store import (
     Store,
     StoreError,
 )
+from hashdb.urls import redact_url
 
 
 def _config(path: str | None) -> Config:

@@ -123,6 +123,9 @@ class ModerationService:
         self._self_bank: int | None = None
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="index")
         self._known_chats: set[int] = set()
+        # A reload and the changes applied from the store's notices take turns: a change
+        # applied to an index that a reload is about to replace would be lost.
+        self._changes_lock = asyncio.Lock()
         # Serialises "is it already blocked? then add it", so two admins blocking the same
         # image at once make one entry.
         self._block_lock = asyncio.Lock()
@@ -137,6 +140,10 @@ class ModerationService:
 
     async def load(self) -> int:
         """Build the in-memory index from the store; returns the number of entries."""
+        async with self._changes_lock:
+            return await self._load()
+
+    async def _load(self) -> int:
         # Compile the index's loops (or load them from numba's disk cache) now, not on the
         # first upload.
         await self._on_index(kernels.warm_up)
@@ -161,12 +168,18 @@ class ModerationService:
         return len(entry_ids)
 
     async def apply_change(self, change: Change) -> None:
-        """Take in what another process changed in the store (``Store.watch``)."""
+        """Take in a change committed to the store, by another process or this one
+        (``Store.watch``); applying one twice changes nothing, since it re-reads the store."""
+        async with self._changes_lock:
+            await self._apply_change(change)
+
+    async def _apply_change(self, change: Change) -> None:
         if change.resync:
-            await self.load()
+            await self._load()
             return
         for chat_id in change.chats:
             self._settings.pop(chat_id, None)
+            self._known_chats.discard(chat_id)
             self._banks_changed(chat_id)
         if not change.entries:
             return

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bot.config import STORAGE_SCHEMES, ConfigError, StorageConfig, redact_url
+from bot.config import STORAGE_SCHEMES, ConfigError, StorageConfig
 from hashdb.sqlite_store import SQLiteStore
 from hashdb.store import Store
+from hashdb.urls import redact_url
 
 
 def store_for_url(url: str) -> Store:

@@ -29,10 +29,9 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import asyncpg
 import numpy as np
@@ -69,6 +68,7 @@ from hashdb.store_rows import (
     job_from_row,
     stored_fingerprint,
 )
+from hashdb.urls import redact_url, url_passwords
 
 log = logging.getLogger(__name__)
 
@@ -401,42 +401,6 @@ _LOCKED_STATES = {"55P03", "40P01", "40001"}
 _IO_STATES = {"58030", "XX001", "XX002"}
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password (in the user part or a ``password`` parameter) shown as
-    ``***``: the form every message and log line uses."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<a database URL that cannot be parsed>"
-    netloc = parts.netloc
-    user_part, at, hosts = netloc.rpartition("@")
-    if at and ":" in user_part:
-        netloc = f"{user_part.split(':', 1)[0]}:***@{hosts}"
-    query = "&".join(
-        "password=***" if pair.split("=", 1)[0].lower() == "password" else pair
-        for pair in parts.query.split("&")
-    )
-    # Put together by hand: urlunsplit drops the "//" of a URL without a host.
-    shown = f"{parts.scheme}://{netloc}{parts.path}"
-    return shown + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
-
-
-def _passwords(url: str) -> list[str]:
-    """The password as it may appear in a message: as written in the URL and decoded."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    found = [parts.password or ""]
-    found += [
-        pair.split("=", 1)[1]
-        for pair in parts.query.split("&")
-        if "=" in pair and pair.split("=", 1)[0].lower() == "password"
-    ]
-    found += [unquote(one) for one in found]
-    return sorted({one for one in found if one}, key=len, reverse=True)
-
-
 class PostgresStore:
     """A ``Store`` in a PostgreSQL database, opened with ``open()`` and released with
     ``close()``.
@@ -450,7 +414,7 @@ class PostgresStore:
     def __init__(self, url: str, *, max_connections: int = _POOL_SIZE) -> None:
         self._url = url
         self._display = redact_url(url)
-        self._passwords = _passwords(url)
+        self._passwords = url_passwords(url)
         self._max_connections = max_connections
         self._pool: asyncpg.Pool | None = None
         self._closed = False
@@ -1315,8 +1279,10 @@ class PostgresStore:
 
     async def forget_chat(self, chat_id: int) -> None:
         """Stop tracking the chat; its row stays so a later upsert keeps added_at and flags."""
-        async with self._session("forget a chat") as conn:
+        async with self._transaction("forget a chat") as conn:
             await conn.execute("UPDATE chats SET active = false WHERE chat_id = $1", chat_id)
+            # Other workers must record the chat again when the bot is added back.
+            await self._notify(conn, chats=[chat_id])
 
     async def chat_settings(self, chat_id: int) -> dict[str, str]:
         async with self._session("read chat settings") as conn:
@@ -1664,11 +1630,11 @@ class PostgresStore:
             conn.terminate()
 
     def _parse_change(self, payload: str) -> Change | None:
-        """The change a notification names; None for this store's own or one unreadable."""
+        """The change a notification names (a resync for one that cannot be read)."""
         try:
             data = json.loads(payload)
-            if data.get("o") == self._origin:
-                return None
+            # This store's own notices too: applying a change re-reads the store, so it is
+            # safe twice, and an index reloaded meanwhile gets what it missed.
             if data.get("r"):
                 return Change(resync=True)
             return Change(
@@ -1734,21 +1700,36 @@ class PostgresStore:
             query = " OR ".join(f"EXISTS (SELECT 1 FROM {table})" for table in TABLES)
             return not await conn.fetchval(f"SELECT {query}")
 
-    async def after_load(self) -> None:
-        """Move every id sequence past the ids copied in, so new rows never reuse them, and
-        gather the planner's statistics of the filled tables."""
+    async def _id_sequences(self, conn: asyncpg.Connection) -> dict[str, str]:
+        """Each table's id sequence, for the tables that have one."""
+        found = {}
+        for table in TABLES:
+            if table == "entries":
+                found[table] = "entry_ids"
+            elif any(name == "id" for name, _, _ in await _table_columns(conn, table)):
+                found[table] = await conn.fetchval("SELECT pg_get_serial_sequence($1, 'id')", table)
+        return found
+
+    async def id_high_water(self) -> dict[str, int]:
+        async with self._session("read the id counters") as conn:
+            found = {}
+            for table, sequence in (await self._id_sequences(conn)).items():
+                value = await conn.fetchval("SELECT pg_sequence_last_value($1)", sequence)
+                if value is not None:
+                    found[table] = int(value)
+        return found
+
+    async def after_load(self, high_water: Mapping[str, int]) -> None:
+        """Move every id sequence past the ids copied in and past the source's counters, so
+        new rows never reuse an id, and gather the planner's statistics of the filled
+        tables."""
         async with self._transaction("move id counters past the copied rows") as conn:
-            for table in TABLES:
-                if table == "entries":
-                    sequence = "entry_ids"
-                elif any(name == "id" for name, _, _ in await _table_columns(conn, table)):
-                    sequence = await conn.fetchval("SELECT pg_get_serial_sequence($1, 'id')", table)
-                else:
-                    continue  # no id column: no counter to move
+            for table, sequence in (await self._id_sequences(conn)).items():
                 await conn.execute(
                     f"SELECT setval($1, greatest(max(id), coalesce(pg_sequence_last_value($1), "
-                    f"0))) FROM {table} HAVING max(id) IS NOT NULL",
+                    f"0), $2)) FROM {table} HAVING max(id) IS NOT NULL OR $2 > 0",
                     sequence,
+                    high_water.get(table, 0),
                 )
         await self._analyze(*TABLES)
 

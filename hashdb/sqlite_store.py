@@ -19,7 +19,7 @@ import os
 import sqlite3
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -1478,9 +1478,24 @@ class SQLiteStore:
         async with self._session("read the schema version") as db:
             return await _user_version(db)
 
-    async def after_load(self) -> None:
-        # AUTOINCREMENT's counters (sqlite_sequence) already moved past the copied ids.
-        return None
+    async def id_high_water(self) -> dict[str, int]:
+        async with self._session("read the id counters") as db:
+            rows = await db.execute_fetchall("SELECT name, seq FROM sqlite_sequence")
+        return {str(name): int(seq) for name, seq in rows if name in TABLES}
+
+    async def after_load(self, high_water: Mapping[str, int]) -> None:
+        # AUTOINCREMENT's counters (sqlite_sequence) moved past the copied ids already; the
+        # source's own counters may be higher still (rows purged before the copy).
+        async with self._transaction("move id counters past the copied rows") as db:
+            for table, seq in high_water.items():
+                _check_table(table)
+                updated = await db.execute(
+                    "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (seq, table)
+                )
+                if updated.rowcount == 0:
+                    await db.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, seq)
+                    )
 
 
 async def _group_bank(db: aiosqlite.Connection, chat_id: int, at: float) -> Bank:

@@ -14,7 +14,7 @@ Times are Unix timestamps (float seconds, UTC). Chat and user ids are 64-bit sig
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -571,6 +571,12 @@ class Store(Protocol):
         """Whether no table holds a row (a copy goes only into an empty store)."""
         ...
 
-    async def after_load(self) -> None:
-        """After a copy: make new ids continue after the copied ones."""
+    async def id_high_water(self) -> dict[str, int]:
+        """Per table with an id counter, the highest id it ever issued (ids of purged rows
+        included: admins and audit rows may still name them)."""
+        ...
+
+    async def after_load(self, high_water: Mapping[str, int]) -> None:
+        """After a copy: new ids continue past the copied ones and past the source's
+        ``id_high_water``, so no id is ever issued twice."""
         ...

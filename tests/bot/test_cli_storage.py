@@ -179,3 +179,27 @@ async def test_copy_store_sqlite_to_postgresql_and_back_loses_nothing(
         assert entry.id == 31
     finally:
         await moved.close()
+
+
+async def test_ids_of_rows_purged_before_a_copy_are_never_issued_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = SQLiteStore(tmp_path / "a.sqlite3")
+    await source.open()
+    try:
+        await _fill(source)
+        await source.purge_chat(CHAT)  # entries 1-30 are gone, but audit rows named them
+    finally:
+        await source.close()
+    targets = [f"sqlite:///{tmp_path / 'b.sqlite3'}", await fresh_database()]
+    for target in targets:
+        status, _, err = await asyncio.to_thread(
+            _copy, f"sqlite:///{tmp_path / 'a.sqlite3'}", target, capsys
+        )
+        assert status == 0, err
+        copied = await _opened(target)
+        try:
+            new = NewEntry(CHAT, (Fingerprint(PDQ.name, 7, 100),), ADMIN)
+            assert (await copied.add_entry(new, at=T0)).id == 31
+        finally:
+            await copied.close()
