@@ -1084,8 +1084,9 @@ class ModerationService:
         source: str = "import",
     ) -> ImportResult:
         """Add a parsed hash list to a bank; items already in it are skipped."""
-        # One import per bank at a time: two at once would each miss the other's items.
-        async with self.keyed_lock("import", 0, bank.id):
+        # One import per bank at a time, in this process and across processes sharing the
+        # database: two at once would each miss the other's items.
+        async with self.keyed_lock("import", 0, bank.id), self._store.bank_lock(bank.id):
             ids = await self._import(bank, items, actor, chat_id, origin, source)
         await self._audit(
             AuditEvent(

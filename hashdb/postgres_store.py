@@ -110,6 +110,8 @@ _WATCH_RETRY_S = 5.0
 #: The first of the two int keys that serialise one user's strikes in one chat (the two-key
 #: space is apart from the one-bigint space above).
 _STRIKES_LOCK_CLASS = 0x6867
+#: Advisory lock class of ``bank_lock`` (one bank's import at a time, over processes).
+_BANK_LOCK_CLASS = 0x6868
 
 _SCHEMA_V1 = """
 -- Banks: named lists of fingerprints. A group's own entries go to its bank
@@ -1709,6 +1711,22 @@ class PostgresStore:
             elif any(name == "id" for name, _, _ in await _table_columns(conn, table)):
                 found[table] = await conn.fetchval("SELECT pg_get_serial_sequence($1, 'id')", table)
         return found
+
+    @asynccontextmanager
+    async def bank_lock(self, bank_id: int) -> AsyncIterator[None]:
+        async with self._session("lock a bank for an import") as conn:
+            # An import elsewhere may take a while: wait for it, however long.
+            await conn.execute("SET lock_timeout = 0")
+            try:
+                await conn.execute("SELECT pg_advisory_lock($1, $2)", _BANK_LOCK_CLASS, bank_id)
+                try:
+                    yield
+                finally:
+                    await conn.execute(
+                        "SELECT pg_advisory_unlock($1, $2)", _BANK_LOCK_CLASS, bank_id
+                    )
+            finally:
+                await conn.execute(f"SET lock_timeout = {_LOCK_TIMEOUT_MS}")
 
     async def id_high_water(self) -> dict[str, int]:
         async with self._session("read the id counters") as conn:

@@ -20,7 +20,7 @@ import sqlite3
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -1477,6 +1477,10 @@ class SQLiteStore:
     async def schema_version(self) -> int:
         async with self._session("read the schema version") as db:
             return await _user_version(db)
+
+    def bank_lock(self, bank_id: int) -> AbstractAsyncContextManager[None]:
+        # One process per file: the moderation service's own lock is enough.
+        return nullcontext()
 
     async def id_high_water(self) -> dict[str, int]:
         async with self._session("read the id counters") as db:

@@ -15,6 +15,7 @@ Times are Unix timestamps (float seconds, UTC). Chat and user ids are 64-bit sig
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -569,6 +570,11 @@ class Store(Protocol):
 
     async def is_empty(self) -> bool:
         """Whether no table holds a row (a copy goes only into an empty store)."""
+        ...
+
+    def bank_lock(self, bank_id: int) -> AbstractAsyncContextManager[None]:
+        """Held around "read the bank's hashes, add the new ones", so two processes
+        importing one list at once do not both add it (a no-op for a single-process store)."""
         ...
 
     async def id_high_water(self) -> dict[str, int]:

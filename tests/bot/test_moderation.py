@@ -311,6 +311,39 @@ async def test_concurrent_imports_into_one_bank_add_each_item_once(store: SQLite
     await service.close()
 
 
+async def test_imports_of_one_list_by_two_processes_add_each_item_once() -> None:
+    import asyncio
+
+    from hashdb.lists import ListItem
+    from hashdb.postgres_store import PostgresStore
+    from tests.pg import fresh_database
+
+    # Two services on two stores (two connection pools) stand for two bot processes that
+    # load the same operator list at the same moment.
+    url = await fresh_database()
+    stores = [PostgresStore(url), PostgresStore(url)]
+    services = []
+    for one in stores:
+        await one.open()
+        services.append(
+            ModerationService(one, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
+        )
+    try:
+        bank = await services[0].own_bank(CHAT)
+        items = [ListItem((Fingerprint(PDQ.name, (n + 1) << 100, 100),)) for n in range(300)]
+        results = await asyncio.gather(
+            *(
+                service.import_items(bank, items, actor=ADMIN, chat_id=CHAT, origin="x.txt")
+                for service in services * 2
+            )
+        )
+        assert sorted(r.added for r in results) == [0, 0, 0, 300]
+        assert await stores[1].count_active_entries(bank.id) == 300
+    finally:
+        for one in stores:
+            await one.close()
+
+
 async def test_a_withdrawal_stops_matching_even_after_an_offline_suspension(
     store: SQLiteStore,
 ) -> None:
