@@ -27,7 +27,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -420,8 +419,6 @@ class PostgresStore:
         self._max_connections = max_connections
         self._pool: asyncpg.Pool | None = None
         self._closed = False
-        # Names this store's notifications, so its own watcher skips what it wrote itself.
-        self._origin = secrets.token_hex(8)
 
     @property
     def url(self) -> str:
@@ -568,11 +565,11 @@ class PostgresStore:
         chats: Collection[int] = (),
         resync: bool = False,
     ) -> None:
-        """Tell other processes' watchers what the caller's transaction changed; the
-        notification goes out when (and only if) it commits."""
+        """Tell every watcher (this process's too) what the caller's transaction changed;
+        the notification goes out when (and only if) it commits."""
         if not (entries or chats or resync):
             return
-        payload: dict[str, Any] = {"o": self._origin}
+        payload: dict[str, Any] = {}
         if resync or len(entries) + len(chats) > _NOTIFY_MAX_IDS:
             payload["r"] = 1
         else:
