@@ -213,14 +213,9 @@ async def test_killed_while_posting_a_report_review_posts_it_after_restart(
     assert_consistent(tmp_path)
 
 
-async def test_killed_during_an_import_loads_all_or_nothing(tmp_path: Path) -> None:
-    rng = random.Random(7)
-    count = 200_000
-    lines = [f"pdq {rng.getrandbits(256):064x}" for _ in range(count)]
-    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HASHGUARD_")}
-    env["HASHGUARD_STORAGE_DATABASE"] = str(tmp_path / "bot.sqlite3")
-    process = await asyncio.create_subprocess_exec(
+async def _import(tmp_path: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """``hashguard import`` of the test's list into a new shared bank."""
+    return await asyncio.create_subprocess_exec(
         *hashguard_command(),
         "import",
         "--bank",
@@ -232,6 +227,16 @@ async def test_killed_during_an_import_loads_all_or_nothing(tmp_path: Path) -> N
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def test_killed_during_an_import_loads_all_or_nothing(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    count = 200_000
+    lines = [f"pdq {rng.getrandbits(256):064x}" for _ in range(count)]
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HASHGUARD_")}
+    env["HASHGUARD_STORAGE_DATABASE"] = str(tmp_path / "bot.sqlite3")
+    process = await _import(tmp_path, env)
     # Killed once the import's transaction is writing (its pages are in the WAL file).
     wal = tmp_path / "bot.sqlite3-wal"
     for _ in range(6000):
@@ -246,18 +251,7 @@ async def test_killed_during_an_import_loads_all_or_nothing(tmp_path: Path) -> N
     assert entries in (0, count)
     assert_consistent(tmp_path)
     # Run again: the list loads whole.
-    again = await asyncio.create_subprocess_exec(
-        *hashguard_command(),
-        "import",
-        "--bank",
-        "crash-test",
-        "--owner",
-        "11",
-        str(tmp_path / "list.txt"),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    again = await _import(tmp_path, env)
     _, stderr = await asyncio.wait_for(again.communicate(), 120)
     assert again.returncode == 0, stderr.decode()
     assert rows(tmp_path, "SELECT count(*) FROM entries") == [(count,)]
