@@ -1,5 +1,7 @@
 """One person cannot keep the bot busy: commands, button presses and private messages are
-rate limited per user (``moderation.actions_per_minute``), before any handler runs.
+rate limited per user (``moderation.actions_per_minute``), before any handler runs. One
+bot process counts in memory; workers sharing a PostgreSQL database count in it, so the
+limit holds over all of them.
 
 Media posted in groups is never limited: every upload is checked against the blocklist,
 however fast it comes. Reports and self-submissions have their own, slower limits on top
@@ -15,6 +17,7 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
 from handlers.context import HashguardContext
+from hashdb.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,20 @@ class RateLimiter:
         if len(self._buckets) > MAX_TRACKED:
             self._forget_idle(now)
         return True
+
+    async def allow_across(self, store: Store, user_id: int) -> bool:
+        """``allow`` for a database several worker processes share: the count is kept
+        there (the last minute's actions), so the limit holds over all of them."""
+        if self._capacity <= 0:
+            return True
+        try:
+            count = await store.count_action(user_id, at=time.time(), window=60.0)
+        except StoreError as exc:
+            # The database is failing: let the action through rather than lock everyone
+            # out; the action's own work reports the failure.
+            log.warning("rate_limit_unavailable error=%s", exc)
+            return True
+        return count <= self._capacity
 
     def first_refusal(self, user_id: int) -> bool:
         """True the first time a limited user is refused (to tell them once)."""
@@ -105,8 +122,13 @@ async def gate(update: object, context: HashguardContext) -> None:
     if not isinstance(update, Update) or not limited_action(update):
         return
     who = _actor_id(update)
+    if who is None:
+        return
     limiter = context.services.limiter
-    if who is None or limiter.allow(who):
+    store = context.services.moderation.store
+    # One process: counted in memory. Workers sharing a database: counted there.
+    allowed = limiter.allow(who) if store.single_process else await limiter.allow_across(store, who)
+    if allowed:
         return
     log.info("rate_limited actor=%d", who)
     if update.callback_query is not None:

@@ -111,6 +111,8 @@ _WATCH_RETRY_S = 5.0
 _STRIKES_LOCK_CLASS = 0x6867
 #: Advisory lock class of ``bank_lock`` (one bank's import at a time, over processes).
 _BANK_LOCK_CLASS = 0x6868
+#: Advisory lock class of ``count_action`` (one person's actions counted at a time).
+_ACTIONS_LOCK_CLASS = 0x6869
 
 _SCHEMA_V1 = """
 -- Banks: named lists of fingerprints. A group's own entries go to its bank
@@ -322,7 +324,17 @@ CREATE INDEX jobs_by_due ON jobs (next_at);
 #: Schema migrations in order; migration ``i`` (0-based) brings the schema to version
 #: ``i + 1``. The first is the whole schema as the SQLite store's nine migrations left it.
 #: Append new scripts; never edit one that has shipped.
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+_SCHEMA_V2 = """
+-- Recent actions per person, for a rate limit that holds across worker processes; kept
+-- for a minute or so.
+CREATE TABLE actions (
+    actor_id  BIGINT           NOT NULL,
+    at        DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX actions_by_actor ON actions (actor_id, at);
+"""
+
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
 
 _VERSION_TABLE = """
 CREATE TABLE schema_migrations (
@@ -1480,6 +1492,23 @@ class PostgresStore:
                     "DELETE FROM report_bans WHERE chat_id = $1 AND user_id = $2", chat_id, user_id
                 )
         return _rowcount(status) == 1
+
+    async def count_action(self, actor_id: int, *, at: float, window: float) -> int:
+        async with self._transaction("count an action") as conn:
+            # One person's actions are counted one transaction at a time: each count is
+            # exact even when several workers count the same person at once.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2::bigint::text))",
+                _ACTIONS_LOCK_CLASS,
+                actor_id,
+            )
+            await conn.execute(
+                "DELETE FROM actions WHERE actor_id = $1 AND at <= $2", actor_id, at - window
+            )
+            await conn.execute("INSERT INTO actions (actor_id, at) VALUES ($1, $2)", actor_id, at)
+            return int(
+                await conn.fetchval("SELECT count(*) FROM actions WHERE actor_id = $1", actor_id)
+            )
 
     async def is_report_banned(self, chat_id: int, user_id: int) -> bool:
         async with self._session("read a report ban") as conn:

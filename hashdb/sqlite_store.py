@@ -325,9 +325,19 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_by_due ON jobs (next_at);
 """
 
+_SCHEMA_V10 = """
+-- Recent actions per person, for a rate limit that holds across processes (a store several
+-- processes share); kept for a minute or so.
+CREATE TABLE actions (
+    actor_id  INTEGER NOT NULL,
+    at        REAL    NOT NULL
+);
+CREATE INDEX actions_by_actor ON actions (actor_id, at);
+"""
+
 MIGRATIONS: list[str] = [
     _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6, _SCHEMA_V7,
-    _SCHEMA_V8, _SCHEMA_V9,
+    _SCHEMA_V8, _SCHEMA_V9, _SCHEMA_V10,
 ]  # fmt: skip
 
 _ENTRY_COLUMNS = """
@@ -1344,6 +1354,14 @@ class SQLiteStore:
                     "DELETE FROM report_bans WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
                 )
             return cursor.rowcount == 1
+
+    async def count_action(self, actor_id: int, *, at: float, window: float) -> int:
+        async with self._transaction("count an action") as db:
+            await db.execute(
+                "DELETE FROM actions WHERE actor_id = ? AND at <= ?", (actor_id, at - window)
+            )
+            await db.execute("INSERT INTO actions (actor_id, at) VALUES (?, ?)", (actor_id, at))
+            return await _scalar(db, "SELECT count(*) FROM actions WHERE actor_id = ?", (actor_id,))
 
     async def is_report_banned(self, chat_id: int, user_id: int) -> bool:
         async with self._session("read a report ban") as db:

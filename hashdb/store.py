@@ -504,6 +504,12 @@ class Store(Protocol):
 
     async def is_report_banned(self, chat_id: int, user_id: int) -> bool: ...
 
+    async def count_action(self, actor_id: int, *, at: float, window: float) -> int:
+        """Record one action (a command, a button press) by ``actor_id`` at ``at``; return
+        how many the actor made in the ``window`` seconds up to it, this one included.
+        Exact however many processes count at once; older records are dropped."""
+        ...
+
     async def add_job(
         self, chat_id: int, steps: Sequence[dict[str, Any]], *, at: float, claim_until: float
     ) -> Job:

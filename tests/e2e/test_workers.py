@@ -176,3 +176,20 @@ async def test_two_hashguard_processes_share_blocks_through_postgresql(tmp_path:
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(process.pid, signal.SIGKILL)
                     await process.wait()
+
+
+async def test_the_per_person_limit_holds_over_both_workers(
+    fake: FakeBotAPI, tmp_path: Path
+) -> None:
+    async with two_workers(fake, tmp_path, HASHGUARD_MODERATION_ACTIONS_PER_MINUTE="3") as (
+        _,
+        telegram,
+    ):
+        for n in range(8):
+            assert await telegram[n % 2].post(command(CHAT, OTHER, "/warns")) == 200
+        await until(
+            lambda: len([m for m in fake.sent_messages if "warning(s)" in (m.text or "")]) >= 3
+        )
+        await asyncio.sleep(1.0)  # time for any extra reply that should not come
+        replies = [m for m in fake.sent_messages if "warning(s)" in (m.text or "")]
+        assert len(replies) == 3

@@ -728,3 +728,26 @@ async def test_the_strike_reaching_the_limit_resets_the_count_once(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_actions_are_counted_exactly_over_a_sliding_window(
+    store_factory: StoreFactory,
+) -> None:
+    first, second = store_factory(), store_factory()
+    await first.open()
+    await second.open()
+    try:
+        counts = await asyncio.gather(
+            *(
+                store.count_action(USER, at=T0 + n * 0.001, window=60.0)
+                for n, store in enumerate([first, second] * 5)
+            )
+        )
+        # Ten actions from two processes at once: each count is distinct and exact.
+        assert sorted(counts) == list(range(1, 11))
+        assert await first.count_action(ADMIN, at=T0, window=60.0) == 1  # per person
+        # A minute on, the old ones no longer count.
+        assert await second.count_action(USER, at=T0 + 61, window=60.0) == 1
+    finally:
+        await first.close()
+        await second.close()
