@@ -1,4 +1,5 @@
-"""Makes the outbox's jobs (``bot.outbox``): deletions, restrictions and warnings.
+"""Makes the outbox's jobs (``bot.outbox``): deletions, restrictions, warnings and report
+review messages.
 
 Each step is one Bot API action. Its answer is sorted three ways:
 

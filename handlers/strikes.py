@@ -19,8 +19,6 @@ log = logging.getLogger(__name__)
 #: Telegram user ids are positive and below 2**52.
 MAX_USER_ID = 2**52
 
-_DONE = {"ban": "banned", "kick": "removed from the group", "mute": "muted"}
-
 
 async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
     """Warn the sender in the group, and escalate at the warn limit.
