@@ -229,6 +229,14 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     return figures
 
 
+def print_figures(figures: dict[str, Any]) -> None:
+    """One aligned line per figure, then all of them as one JSON line."""
+    width = max(len(key) for key in figures)
+    for key, value in figures.items():
+        print(f"{key:>{width}}: {value}")
+    print(json.dumps(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=100, help="photos offered per second")
@@ -252,11 +260,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        figures = asyncio.run(run(args, Path(folder)))
-    width = max(len(key) for key in figures)
-    for key, value in figures.items():
-        print(f"{key:>{width}}: {value}")
-    print(json.dumps(figures))
+        print_figures(asyncio.run(run(args, Path(folder))))
 
 
 if __name__ == "__main__":

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,20 +33,14 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bot_load import make_media, percentile  # noqa: E402
+from bench.bot_load import make_media, percentile, print_figures  # noqa: E402
 from hashdb.lists import ListItem, write_text  # noqa: E402
 from tests.fakebot import FakeBotAPI, group, message_update, photo_message, user  # noqa: E402
-from tests.pg import fresh_database  # noqa: E402
+from tests.pg import free_port, fresh_database  # noqa: E402
 
 SECRET = "bench-secret"
 PUBLIC_URL = "https://bot.example.org/telegram"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
@@ -217,11 +209,7 @@ def main() -> None:
     parser.add_argument("--no-warm-up", dest="warm_up", action="store_false")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        figures = asyncio.run(run(args, Path(folder)))
-    width = max(len(key) for key in figures)
-    for key, value in figures.items():
-        print(f"{key:>{width}}: {value}")
-    print(json.dumps(figures))
+        print_figures(asyncio.run(run(args, Path(folder))))
 
 
 if __name__ == "__main__":

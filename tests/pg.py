@@ -34,7 +34,8 @@ def _binary(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -64,7 +65,7 @@ def _server() -> tuple[str | None, str]:
         except (LookupError, OSError) as exc:
             return None, f"running as root and cannot hand {root} to postgres: {exc}"
         prefix = [runuser, "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     try:
         subprocess.run(
             [*prefix, initdb, "-D", str(data), "-U", "hashguard", "--auth=trust", "-E", "UTF8"],

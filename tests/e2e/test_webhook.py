@@ -13,7 +13,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +28,7 @@ from tests.bot.test_cli import hashguard_command, run_env
 from tests.e2e.conftest import bot_environ, idle
 from tests.fakebot import JSON, FakeBotAPI, command, group, message_update, photo_message, user
 from tests.media import edited_copy, encode, photo
+from tests.pg import free_port
 
 CHAT = group(-1001234567890123, "Friends")
 ADMIN = user(1001, "Alice")
@@ -38,13 +38,6 @@ OTHER = user(1003, "Bob")
 SECRET = "Webhook_secret-0123456789"
 PUBLIC_URL = "https://bot.example.org/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def webhook_env(port: int, **extra: str) -> dict[str, str]:

@@ -25,13 +25,12 @@ from tests.e2e.test_webhook import (
     Telegram,
     _post_when_listening,
     deleted,
-    free_port,
     webhook_env,
     webhook_running,
 )
 from tests.fakebot import FakeBotAPI, command, message_update, photo_message
 from tests.media import edited_copy, encode, photo
-from tests.pg import fresh_database
+from tests.pg import free_port, fresh_database
 
 
 @asynccontextmanager
