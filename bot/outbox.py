@@ -25,10 +25,10 @@ import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from hashdb.store import Job, Store, StoreError
+from hashdb.store import Job, JobStep, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,16 @@ class Outbox:
             )
         except StoreError as exc:
             log.error("outbox_update_failed job=%d error=%s", job.id, exc)
+
+    def step(
+        self, job: Job, done: int, results: Callable[[int | None], dict[str, Any]]
+    ) -> JobStep | None:
+        """The step at index ``done`` for a store write that marks it made in the same
+        transaction (``Store.record_match``); None for a job the database does not hold,
+        which has no transaction to join (as ``progress`` does nothing for it)."""
+        if not self.saved(job):
+            return None
+        return JobStep(job.id, done, results, time.time() + CLAIM_SECONDS)
 
     async def retry(
         self,
