@@ -5,7 +5,8 @@ before the first Bot API call. The handler that decided it makes the first attem
 what fails for a passing reason (flood control, 5xx, a timeout, a dropped connection) waits
 in the store and a background worker retries it with backoff, also after a restart. A step
 is recorded as made right after Telegram confirms it, so a job resumes at the step that was
-in flight, and deletions, bans and restrictions are safe to repeat.
+in flight, and deletions, bans and restrictions are safe to repeat. A step that is database
+work (recording a match) marks itself made in its own transaction (``step``).
 
 Claims keep two tasks (or processes) from running one job at once. One bot process serves
 one SQLite database, so the claims a killed process left behind are released at start-up;
