@@ -47,7 +47,10 @@ from hashdb.store import (
     Change,
     ChatRecord,
     Entry,
+    JobStep,
+    MatchRecord,
     NewEntry,
+    RecordedMatch,
     Report,
     Store,
     group_bank_name,
@@ -225,11 +228,15 @@ class ModerationService:
 
     async def _audit(self, event: AuditEvent) -> int:
         event_id = await self._store.add_audit(event)
+        self._announce(event, event_id)
+        return event_id
+
+    def _announce(self, event: AuditEvent, event_id: int) -> None:
+        """Pass a committed audit row to the listener (the log chat)."""
         if self.audit_listener is not None:
             task = asyncio.create_task(self.audit_listener(dataclasses.replace(event, id=event_id)))
             self._listener_tasks.add(task)
             task.add_done_callback(self._listener_tasks.discard)
-        return event_id
 
     async def close(self) -> None:
         await asyncio.gather(*self._listener_tasks, return_exceptions=True)
@@ -374,35 +381,64 @@ class ModerationService:
 
         ``strike=False`` audits without a strike (further items of an album already struck).
         """
+        recorded = await self.record_match_step(
+            chat_id,
+            match,
+            sender=sender,
+            message_id=message_id,
+            file_unique_id=file_unique_id,
+            deleted=deleted,
+            detail=detail,
+            strike=strike,
+            event=event,
+        )
+        return recorded.strikes
+
+    async def record_match_step(
+        self,
+        chat_id: int,
+        match: Match,
+        *,
+        sender: Person,
+        message_id: int,
+        file_unique_id: str | None,
+        deleted: bool,
+        detail: str = "",
+        strike: bool = True,
+        event: str | None = None,
+        job: JobStep | None = None,
+    ) -> RecordedMatch:
+        """``record_match`` as one transaction, which (with ``job``) also marks the outbox
+        job's step made with the results it decided from the strike count: after a crash
+        the match is recorded with its decision, or not at all, and never twice."""
         now = time.time()
         bank = await self._bank_note(match.bank_id)
-        await self._audit(
-            AuditEvent(
-                chat_id=chat_id,
-                event=event or ("match_deleted" if deleted else "match_not_deleted"),
-                target_id=sender.id,
-                target_name=sender.name,
-                message_id=message_id,
-                entry_id=match.entry_id,
-                signal=match.signal,
-                distance=match.distance,
-                detail="; ".join(part for part in (match.describe(), bank, detail) if part)[:200],
-                at=now,
+        striking = deleted and strike
+        audit = AuditEvent(
+            chat_id=chat_id,
+            event=event or ("match_deleted" if deleted else "match_not_deleted"),
+            target_id=sender.id,
+            target_name=sender.name,
+            message_id=message_id,
+            entry_id=match.entry_id,
+            signal=match.signal,
+            distance=match.distance,
+            detail="; ".join(part for part in (match.describe(), bank, detail) if part)[:200],
+            at=now,
+        )
+        recorded = await self._store.record_match(
+            MatchRecord(
+                audit=audit,
+                file_unique_id=file_unique_id if not match.by_file_id else None,
+                strike=striking,
+                strikes_since=self._strikes_since(now) if striking else None,
+                reset_at=await self._warn_limit(chat_id) if striking else None,
+                job=job,
             )
         )
-        await self._store.record_hit(match.entry_id, at=now)
-        if file_unique_id and not match.by_file_id:
-            await self._store.remember_file(file_unique_id, match.entry_id)
-        if not deleted or not strike:
-            return None
-        return await self._store.add_strike(
-            chat_id,
-            sender.id,
-            at=now,
-            entry_id=match.entry_id,
-            since=self._strikes_since(now),
-            reset_at=await self._warn_limit(chat_id),
-        )
+        if recorded.audit_id is not None:
+            self._announce(audit, recorded.audit_id)
+        return recorded
 
     async def _warn_limit(self, chat_id: int) -> int | None:
         """The strike count that escalates, if any: reaching it starts the count again (in

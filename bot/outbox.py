@@ -5,7 +5,8 @@ before the first Bot API call. The handler that decided it makes the first attem
 what fails for a passing reason (flood control, 5xx, a timeout, a dropped connection) waits
 in the store and a background worker retries it with backoff, also after a restart. A step
 is recorded as made right after Telegram confirms it, so a job resumes at the step that was
-in flight, and deletions, bans and restrictions are safe to repeat.
+in flight, and deletions, bans and restrictions are safe to repeat. A step that is database
+work (recording a match) marks itself made in its own transaction (``step``).
 
 Claims keep two tasks (or processes) from running one job at once. One bot process serves
 one SQLite database, so the claims a killed process left behind are released at start-up;
@@ -25,10 +26,10 @@ import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from hashdb.store import Job, Store, StoreError
+from hashdb.store import Job, JobStep, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,16 @@ class Outbox:
             )
         except StoreError as exc:
             log.error("outbox_update_failed job=%d error=%s", job.id, exc)
+
+    def step(
+        self, job: Job, done: int, results: Callable[[int | None], dict[str, Any]]
+    ) -> JobStep | None:
+        """The step at index ``done`` for a store write that marks it made in the same
+        transaction (``Store.record_match``); None for a job the database does not hold,
+        which has no transaction to join (as ``progress`` does nothing for it)."""
+        if not self.saved(job):
+            return None
+        return JobStep(job.id, done, results, time.time() + CLAIM_SECONDS)
 
     async def retry(
         self,

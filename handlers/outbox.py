@@ -150,17 +150,19 @@ async def escalation_for(
     moderation = context.services.moderation
     settings = await moderation.settings(chat_id)
     action = moderation.escalation(settings, strikes)
-    if action is not None and (
-        sender.id == chat_id
-        or (
-            sender.id > 0
-            and await context.services.admins.is_user_admin(context.bot, chat_id, sender.id)
-        )
-    ):
-        # Telegram does not let a bot restrict the group's admins (or the group itself, for
-        # an anonymous admin): they are warned only, without a failed attempt each time.
+    if action is not None and await _exempt(context, chat_id, sender):
         action = None
     return action, settings
+
+
+async def _exempt(context: HashguardContext, chat_id: int, sender: Person) -> bool:
+    """Whether the sender cannot be restricted: Telegram does not let a bot restrict the
+    group's admins (or the group itself, for an anonymous admin); they are warned only,
+    without a failed attempt each time."""
+    return sender.id == chat_id or (
+        sender.id > 0
+        and await context.services.admins.is_user_admin(context.bot, chat_id, sender.id)
+    )
 
 
 async def submit(
@@ -181,7 +183,10 @@ async def run(context: HashguardContext, outbox: Outbox, job: Job) -> JobOutcome
         while done < len(job.steps):
             step = job.steps[done]
             try:
-                result = await _make(context, job.chat_id, step, results)
+                if step["do"] == "record":
+                    result = await _record(context, outbox, job, done, results)
+                else:
+                    result = await _make(context, job.chat_id, step, results)
             except (Passing, StoreError) as exc:
                 failure = exc if isinstance(exc, Passing) else Passing(f"database: {exc}")
                 if outbox.expired(job):
@@ -210,8 +215,9 @@ async def run(context: HashguardContext, outbox: Outbox, job: Job) -> JobOutcome
                 # The action is made; only its audit row is lost.
                 log.error("job_audit_failed job=%d step=%s error=%s", job.id, step["do"], exc)
             done += 1
-            # A skipped step changed nothing: repeating it after a crash is harmless.
-            if done < len(job.steps) and result != "skipped":
+            # A skipped step changed nothing: repeating it after a crash is harmless. A
+            # record step saved its progress in its own transaction.
+            if done < len(job.steps) and result != "skipped" and step["do"] != "record":
                 await outbox.progress(job, done, results)
         await outbox.finish(job)
     except BaseException:
@@ -227,8 +233,6 @@ async def _make(
 ) -> str:
     bot = context.bot
     kind = step["do"]
-    if kind == "record":
-        return await _record(context, chat_id, step, results)
     feature = FEATURE_STEPS.get(kind)
     if feature is not None:
         return await feature(context, chat_id, step)
@@ -308,15 +312,45 @@ async def _restrict(context: HashguardContext, chat_id: int, step: dict[str, Any
 
 
 async def _record(
-    context: HashguardContext, chat_id: int, step: dict[str, Any], results: dict[str, Any]
+    context: HashguardContext, outbox: Outbox, job: Job, done: int, results: dict[str, Any]
 ) -> str:
-    """Audit a match once its deletion is made or refused; decide the strike's effects."""
+    """Audit a match once its deletion is made or refused, add the strike and decide its
+    effects: one transaction, which also marks this step made (its own progress)."""
+    step = job.steps[done]
+    chat_id = job.chat_id
+    moderation = context.services.moderation
     deleted = results.get("delete") == "ok"
     notes = list(step["notes"])
     if not deleted:
         notes.append(str(results.get("delete", "")).removeprefix("refused: "))
     sender = Person(int(step["user"]), str(step["name"]))
-    strikes = await context.services.moderation.record_match(
+    striking = deleted and bool(step["strike"])
+    settings = await moderation.settings(chat_id)
+    # Telegram is asked before the transaction, which is pure database work: a kill after
+    # it commits leaves the decision saved with the strike. Asked only when this strike
+    # can reach the limit; should another process's strike get there first, an admin
+    # meets one refused restriction, which is harmless.
+    exempt = False
+    if striking and settings.warn_limit:
+        before = await moderation.strikes(chat_id, sender.id)
+        if moderation.escalation(settings, before + 1) is not None:
+            exempt = await _exempt(context, chat_id, sender)
+
+    def decided(strikes: int | None) -> dict[str, Any]:
+        saved = {**results, "record": "ok"}
+        if strikes is not None:
+            action = None if exempt else moderation.escalation(settings, strikes)
+            saved["restrict_with"] = {"action": action, "minutes": settings.mute_minutes}
+            if action == "mute":
+                saved["restrict_with"]["until"] = time.time() + settings.mute_minutes * 60
+            saved["warn_with"] = {
+                "strikes": strikes,
+                "limit": settings.warn_limit,
+                "escalation": action,
+            }
+        return saved
+
+    recorded = await moderation.record_match_step(
         chat_id,
         Match(**step["match"]),
         sender=sender,
@@ -325,19 +359,19 @@ async def _record(
         deleted=deleted,
         detail="; ".join(note for note in notes if note),
         strike=bool(step["strike"]),
+        job=outbox.step(job, done, decided),
     )
+    if recorded.recorded:
+        saved = recorded.results if recorded.results is not None else decided(recorded.strikes)
+    else:
+        # A run of this job (another worker's, whose claim this one took over) recorded it
+        # already: its saved decision stands, so the ban it called for is still made.
+        log.info("match_already_recorded job=%d chat=%d", job.id, chat_id)
+        saved = recorded.results if recorded.results is not None else results
+    results.clear()
+    results.update(saved)
     if not deleted:
         await recheck_rights(context, chat_id, why=str(results.get("delete")))
-    if strikes is not None:
-        action, settings = await escalation_for(context, chat_id, sender, strikes)
-        results["restrict_with"] = {"action": action, "minutes": settings.mute_minutes}
-        if action == "mute":
-            results["restrict_with"]["until"] = time.time() + settings.mute_minutes * 60
-        results["warn_with"] = {
-            "strikes": strikes,
-            "limit": settings.warn_limit,
-            "escalation": action,
-        }
     return "ok"
 
 

@@ -27,7 +27,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -52,7 +51,9 @@ from hashdb.store import (
     ChatRecord,
     Entry,
     Job,
+    MatchRecord,
     NewEntry,
+    RecordedMatch,
     Report,
     StoreError,
     StoreUnavailableError,
@@ -61,9 +62,11 @@ from hashdb.store import (
 from hashdb.store_rows import (
     EntryAssembler,
     audit_event_from_row,
+    audit_values,
     chat_record_from_row,
     check_new_entry,
     check_storable,
+    checked_match_record,
     job_from_row,
     stored_fingerprint,
 )
@@ -1073,26 +1076,8 @@ class PostgresStore:
     # -- audit -----------------------------------------------------------------------------
     async def add_audit(self, event: AuditEvent) -> int:
         """Append an audit record (``at`` 0.0 means now) and return its id."""
-        at = event.at or time.time()
         async with self._session("add an audit record") as conn:
-            audit_id = await conn.fetchval(
-                "INSERT INTO audit (chat_id, at, event, actor_id, actor_name, target_id, "
-                "target_name, message_id, entry_id, signal, distance, detail) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-                event.chat_id,
-                at,
-                event.event,
-                event.actor_id,
-                event.actor_name,
-                event.target_id,
-                event.target_name,
-                event.message_id,
-                event.entry_id,
-                event.signal,
-                event.distance,
-                event.detail,
-            )
-        return int(audit_id)
+            return await _insert_audit(conn, event)
 
     async def recent_audit(
         self, chat_id: int, limit: int, *, before_id: int | None = None
@@ -1131,30 +1116,64 @@ class PostgresStore:
     ) -> int:
         """Add one strike and return the user's strike count in the chat after it."""
         async with self._transaction("add a strike") as conn:
-            # One user's strikes in one chat are added one transaction at a time (the lock
-            # is held until commit), so each count returned includes every strike committed
-            # before it and is never the same as another's: warn/escalate levels are
-            # reached exactly once even when bot processes strike the same user at once.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2::bigint::text || ':' || "
-                "$3::bigint::text))",
-                _STRIKES_LOCK_CLASS,
-                chat_id,
-                user_id,
-            )
-            await conn.execute(
-                "INSERT INTO strikes (chat_id, user_id, at, entry_id) VALUES ($1, $2, $3, $4)",
-                chat_id,
-                user_id,
-                at,
-                entry_id,
-            )
-            count = await _strike_count(conn, chat_id, user_id, since)
-            if reset_at and count >= reset_at:
-                await conn.execute(
-                    "DELETE FROM strikes WHERE chat_id = $1 AND user_id = $2", chat_id, user_id
+            return await _add_strike(conn, chat_id, user_id, at, entry_id, since, reset_at)
+
+    async def record_match(self, record: MatchRecord) -> RecordedMatch:
+        record = checked_match_record(record)
+        audit, job = record.audit, record.job
+        async with self._transaction("record a match") as conn:
+            if job is not None:
+                # Taken first (the row stays locked until commit): of two workers running
+                # one job, the second waits here and then finds the step made, so it
+                # writes nothing.
+                status = await conn.execute(
+                    "UPDATE jobs SET done = $1, claimed_until = $2 WHERE id = $3 AND done <= $4",
+                    job.step + 1,
+                    job.claim_until,
+                    job.job_id,
+                    job.step,
                 )
-            return count
+                if _rowcount(status) != 1:
+                    text = await conn.fetchval("SELECT results FROM jobs WHERE id = $1", job.job_id)
+                    stored = json.loads(text) if text is not None else None
+                    return RecordedMatch(recorded=False, results=stored)
+            audit_id = await _insert_audit(conn, audit)
+            strikes = None
+            if audit.entry_id is not None:
+                await conn.execute(
+                    "UPDATE entries SET hits = hits + 1, last_hit_at = $1 WHERE id = $2",
+                    audit.at,
+                    audit.entry_id,
+                )
+                if record.file_unique_id:
+                    # Through a SELECT: an entry purged meanwhile is skipped, not an error
+                    # that would fail the whole record.
+                    await conn.execute(
+                        "INSERT INTO known_files (file_unique_id, entry_id) "
+                        "SELECT $1, id FROM entries WHERE id = $2 ON CONFLICT DO NOTHING",
+                        record.file_unique_id,
+                        audit.entry_id,
+                    )
+            if record.strike:
+                assert audit.target_id is not None  # checked_match_record
+                strikes = await _add_strike(
+                    conn,
+                    audit.chat_id,
+                    audit.target_id,
+                    audit.at,
+                    audit.entry_id,
+                    record.strikes_since,
+                    record.reset_at,
+                )
+            results = None
+            if job is not None:
+                results = job.results(strikes)
+                await conn.execute(
+                    "UPDATE jobs SET results = $1 WHERE id = $2",
+                    json.dumps(results, separators=(",", ":")),
+                    job.job_id,
+                )
+        return RecordedMatch(recorded=True, strikes=strikes, results=results, audit_id=audit_id)
 
     async def strike_count(self, chat_id: int, user_id: int, *, since: float | None = None) -> int:
         async with self._session("count strikes") as conn:
@@ -2037,6 +2056,52 @@ async def _feed_index_batch(
             builder.feed(await conn.fetch(_INDEX_ROWS, *bounds, signal))
         except ValueError as exc:
             raise StoreError(str(exc)) from exc
+
+
+async def _insert_audit(conn: asyncpg.Connection, event: AuditEvent) -> int:
+    return int(
+        await conn.fetchval(
+            "INSERT INTO audit (chat_id, at, event, actor_id, actor_name, target_id, "
+            "target_name, message_id, entry_id, signal, distance, detail) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            *audit_values(event),
+        )
+    )
+
+
+async def _add_strike(
+    conn: asyncpg.Connection,
+    chat_id: int,
+    user_id: int,
+    at: float,
+    entry_id: int | None,
+    since: float | None,
+    reset_at: int | None,
+) -> int:
+    """Add a strike inside the caller's transaction; the count after it (see add_strike)."""
+    # One user's strikes in one chat are added one transaction at a time (the lock is held
+    # until commit), so each count returned includes every strike committed before it and
+    # is never the same as another's: warn/escalate levels are reached exactly once even
+    # when bot processes strike the same user at once.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2::bigint::text || ':' || $3::bigint::text))",
+        _STRIKES_LOCK_CLASS,
+        chat_id,
+        user_id,
+    )
+    await conn.execute(
+        "INSERT INTO strikes (chat_id, user_id, at, entry_id) VALUES ($1, $2, $3, $4)",
+        chat_id,
+        user_id,
+        at,
+        entry_id,
+    )
+    count = await _strike_count(conn, chat_id, user_id, since)
+    if reset_at and count >= reset_at:
+        await conn.execute(
+            "DELETE FROM strikes WHERE chat_id = $1 AND user_id = $2", chat_id, user_id
+        )
+    return count
 
 
 async def _strike_count(

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import sqlite3
-import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
@@ -44,7 +43,9 @@ from hashdb.store import (
     ChatRecord,
     Entry,
     Job,
+    MatchRecord,
     NewEntry,
+    RecordedMatch,
     Report,
     StoreError,
     StoreUnavailableError,
@@ -53,9 +54,11 @@ from hashdb.store import (
 from hashdb.store_rows import (
     EntryAssembler,
     audit_event_from_row,
+    audit_values,
     chat_record_from_row,
     check_new_entry,
     check_storable,
+    checked_match_record,
     job_from_row,
     stored_fingerprint,
 )
@@ -1007,32 +1010,8 @@ class SQLiteStore:
     # -- audit -----------------------------------------------------------------------------
     async def add_audit(self, event: AuditEvent) -> int:
         """Append an audit record (``at`` 0.0 means now) and return its id."""
-        at = event.at or time.time()
-        async with (
-            self._session("add an audit record") as db,
-            db.execute(
-                "INSERT INTO audit (chat_id, at, event, actor_id, actor_name, target_id, "
-                "target_name, message_id, entry_id, signal, distance, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event.chat_id,
-                    at,
-                    event.event,
-                    event.actor_id,
-                    event.actor_name,
-                    event.target_id,
-                    event.target_name,
-                    event.message_id,
-                    event.entry_id,
-                    event.signal,
-                    event.distance,
-                    event.detail,
-                ),
-            ) as cursor,
-        ):
-            audit_id = cursor.lastrowid
-        assert audit_id is not None  # always set after a successful INSERT
-        return audit_id
+        async with self._session("add an audit record") as db:
+            return await _insert_audit(db, event)
 
     async def recent_audit(
         self, chat_id: int, limit: int, *, before_id: int | None = None
@@ -1062,16 +1041,61 @@ class SQLiteStore:
         # Insert and count in one transaction, so the count returned includes this strike
         # and no other writer's strike lands in between.
         async with self._transaction("add a strike") as db:
-            await db.execute(
-                "INSERT INTO strikes (chat_id, user_id, at, entry_id) VALUES (?, ?, ?, ?)",
-                (chat_id, user_id, at, entry_id),
-            )
-            count = await _strike_count(db, chat_id, user_id, since)
-            if reset_at and count >= reset_at:
-                await db.execute(
-                    "DELETE FROM strikes WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
+            return await _add_strike(db, chat_id, user_id, at, entry_id, since, reset_at)
+
+    async def record_match(self, record: MatchRecord) -> RecordedMatch:
+        record = checked_match_record(record)
+        audit, job = record.audit, record.job
+        async with self._transaction("record a match") as db:
+            if job is not None:
+                # Taken first: a step already made (by a run of the job that got here
+                # before a crash, or another worker) writes nothing.
+                cursor = await db.execute(
+                    "UPDATE jobs SET done = ?, claimed_until = ? WHERE id = ? AND done <= ?",
+                    (job.step + 1, job.claim_until, job.job_id, job.step),
                 )
-            return count
+                if cursor.rowcount != 1:
+                    rows = list(
+                        await db.execute_fetchall(
+                            "SELECT results FROM jobs WHERE id = ?", (job.job_id,)
+                        )
+                    )
+                    stored = json.loads(rows[0][0]) if rows else None
+                    return RecordedMatch(recorded=False, results=stored)
+            audit_id = await _insert_audit(db, audit)
+            strikes = None
+            if audit.entry_id is not None:
+                await db.execute(
+                    "UPDATE entries SET hits = hits + 1, last_hit_at = ? WHERE id = ?",
+                    (audit.at, audit.entry_id),
+                )
+                if record.file_unique_id:
+                    # Through a SELECT: an entry purged meanwhile is skipped, not an error
+                    # that would fail the whole record.
+                    await db.execute(
+                        "INSERT OR IGNORE INTO known_files (file_unique_id, entry_id) "
+                        "SELECT ?, id FROM entries WHERE id = ?",
+                        (record.file_unique_id, audit.entry_id),
+                    )
+            if record.strike:
+                assert audit.target_id is not None  # checked_match_record
+                strikes = await _add_strike(
+                    db,
+                    audit.chat_id,
+                    audit.target_id,
+                    audit.at,
+                    audit.entry_id,
+                    record.strikes_since,
+                    record.reset_at,
+                )
+            results = None
+            if job is not None:
+                results = job.results(strikes)
+                await db.execute(
+                    "UPDATE jobs SET results = ? WHERE id = ?",
+                    (json.dumps(results, separators=(",", ":")), job.job_id),
+                )
+        return RecordedMatch(recorded=True, strikes=strikes, results=results, audit_id=audit_id)
 
     async def strike_count(self, chat_id: int, user_id: int, *, since: float | None = None) -> int:
         async with self._session("count strikes") as db:
@@ -1696,6 +1720,40 @@ async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[object]) 
     async with db.execute(sql, params) as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row is not None else 0
+
+
+async def _insert_audit(db: aiosqlite.Connection, event: AuditEvent) -> int:
+    async with db.execute(
+        "INSERT INTO audit (chat_id, at, event, actor_id, actor_name, target_id, "
+        "target_name, message_id, entry_id, signal, distance, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        audit_values(event),
+    ) as cursor:
+        audit_id = cursor.lastrowid
+    assert audit_id is not None  # always set after a successful INSERT
+    return audit_id
+
+
+async def _add_strike(
+    db: aiosqlite.Connection,
+    chat_id: int,
+    user_id: int,
+    at: float,
+    entry_id: int | None,
+    since: float | None,
+    reset_at: int | None,
+) -> int:
+    """Add a strike inside the caller's transaction; the count after it (see add_strike)."""
+    await db.execute(
+        "INSERT INTO strikes (chat_id, user_id, at, entry_id) VALUES (?, ?, ?, ?)",
+        (chat_id, user_id, at, entry_id),
+    )
+    count = await _strike_count(db, chat_id, user_id, since)
+    if reset_at and count >= reset_at:
+        await db.execute(
+            "DELETE FROM strikes WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
+        )
+    return count
 
 
 async def _strike_count(

@@ -240,6 +240,55 @@ class Job:
     last_error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class JobStep:
+    """An outbox job's step whose database work is written together with its progress
+    (``Store.record_match``): the step is marked made in the same transaction.
+
+    ``step`` is the step's index. The job's saved ``done`` must not be past it (else a run
+    of the job made this step already, and nothing is written); it may lag behind, when
+    saving an earlier step's progress failed. ``results`` gives the job's results
+    to save from the strike count the transaction reached (None when no strike was added);
+    it runs inside the transaction, so it must be pure computation, no I/O.
+    """
+
+    job_id: int
+    step: int
+    results: Callable[[int | None], dict[str, Any]]
+    claim_until: float
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRecord:
+    """What recording one matched upload writes, all in one transaction: the audit row, a
+    hit on the matched entry (``audit.entry_id``), the Telegram file remembered as matching
+    it, a strike against ``audit.target_id`` and the job step's progress."""
+
+    audit: AuditEvent
+    #: Remembered as matching the entry (skipped when the entry no longer exists).
+    file_unique_id: str | None = None
+    #: Add a strike (counting strikes at or after ``strikes_since``; ``reset_at`` as in
+    #: ``Store.add_strike``).
+    strike: bool = False
+    strikes_since: float | None = None
+    reset_at: int | None = None
+    job: JobStep | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedMatch:
+    """What ``Store.record_match`` did."""
+
+    #: False when the job's step had been made already: nothing was written.
+    recorded: bool
+    #: The sender's strike count after the strike (None when none was added).
+    strikes: int | None = None
+    #: The job's results as saved (its stored ones when nothing was written; None without
+    #: a job, or when the job is gone).
+    results: dict[str, Any] | None = None
+    audit_id: int | None = None
+
+
 #: Every table a store holds, parents before children: what ``hashguard copy-store`` moves,
 #: in this order. Both backends use these table and column names.
 TABLES = (
@@ -424,6 +473,13 @@ class Store(Protocol):
     async def strike_count(
         self, chat_id: int, user_id: int, *, since: float | None = None
     ) -> int: ...
+
+    async def record_match(self, record: MatchRecord) -> RecordedMatch:
+        """Write a matched upload's audit row, hit, known file and strike, and (with
+        ``record.job``) mark the job's step made with the results it decided, all in one
+        transaction: a crash leaves all of it or none, and repeating the step once it is
+        made writes nothing. Raises whatever ``record.job.results`` raises, having written
+        nothing."""
 
     async def clear_strikes(self, chat_id: int, user_id: int) -> int:
         """Remove the user's strikes in the chat; returns how many there were."""

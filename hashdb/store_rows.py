@@ -10,14 +10,24 @@ value is reported naming its entry rather than loaded as something else.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any, Protocol
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
-from hashdb.store import AuditEvent, ChatRecord, Entry, Job, NewEntry, StoreError
+from hashdb.store import (
+    AuditEvent,
+    ChatRecord,
+    Entry,
+    Job,
+    MatchRecord,
+    NewEntry,
+    StoreError,
+)
 
 
 class Row(Protocol):
@@ -141,6 +151,37 @@ def job_from_row(row: Row) -> Job:
         next_at=row[7],
         last_error=row[8],
     )
+
+
+def audit_values(event: AuditEvent) -> tuple[Any, ...]:
+    """An audit event's values for an INSERT of the ``audit`` columns after ``id``, in
+    table order (``at`` 0.0 means now)."""
+    return (
+        event.chat_id,
+        event.at or time.time(),
+        event.event,
+        event.actor_id,
+        event.actor_name,
+        event.target_id,
+        event.target_name,
+        event.message_id,
+        event.entry_id,
+        event.signal,
+        event.distance,
+        event.detail,
+    )
+
+
+def checked_match_record(record: MatchRecord) -> MatchRecord:
+    """``record`` with its time set (0.0 means now), or ``ValueError`` when a strike has
+    nobody to count against; checked before any write."""
+    if record.strike and record.audit.target_id is None:
+        raise ValueError(
+            f"a strike needs the sender: audit event {record.audit.event!r} has no target_id"
+        )
+    if record.audit.at:
+        return record
+    return dataclasses.replace(record, audit=dataclasses.replace(record.audit, at=time.time()))
 
 
 def audit_event_from_row(row: Row) -> AuditEvent:

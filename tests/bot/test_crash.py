@@ -13,6 +13,7 @@ import os
 import random
 import signal
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,14 +41,15 @@ OTHER = user(13, "Cy")
 
 @asynccontextmanager
 async def bot_process(
-    fake: FakeBotAPI, tmp_path: Path
+    fake: FakeBotAPI, tmp_path: Path, **env: str
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``hashguard run`` against the fake; killed (if still running) on the way out."""
+    """``hashguard run`` against the fake (``env``: more settings); killed (if still
+    running) on the way out."""
     log = (tmp_path / "bot.log").open("ab")
     process = await asyncio.create_subprocess_exec(
         *hashguard_command(),
         "run",
-        env=run_env(fake, tmp_path, HASHGUARD_LOGGING_LEVEL="INFO"),
+        env=run_env(fake, tmp_path, HASHGUARD_LOGGING_LEVEL="INFO", **env),
         stdout=log,
         stderr=log,
     )
@@ -276,3 +278,100 @@ async def test_sigterm_mid_action_exits_promptly_and_the_action_is_made_after_re
         await stop(process)
     assert len(texts(fake, "Warning")) == 1
     assert rows(tmp_path, "SELECT count(*) FROM jobs") == [(0,)]
+
+
+#: A ban at the second strike; Telegram asked at every admin check (no cached admin list),
+#: so the check the record step makes is a call the fake can hold.
+BAN_AT_TWO = {
+    "HASHGUARD_MODERATION_WARN_LIMIT": "2",
+    "HASHGUARD_MODERATION_WARN_ACTION": "ban",
+    "HASHGUARD_MODERATION_ADMIN_CACHE_SECONDS": "0",
+}
+
+
+async def second_strike_held_at(fake: FakeBotAPI, seed: int, method: str) -> dict[str, Any]:
+    """Block a photo; a copy gets OTHER's first strike and warning; a second copy's job is
+    left hanging at the first ``method`` call made after its deletion."""
+    copy = await blocked_photo(fake, seed)
+    post(fake, OTHER, copy)
+    await fake.wait_for("sendMessage", lambda c: "Warning 1 of 2" in str(c.params), 60)
+    fake.hold("deleteMessage")
+    second = post(fake, OTHER, copy)
+    await fake.wait_for(
+        "deleteMessage", lambda c: c.int_param("message_id") == second["message_id"], 60
+    )
+    mark = time.monotonic()
+    fake.hold(method)
+    fake.release("deleteMessage")
+    await fake.wait_for(method, lambda c: c.at > mark, 60)
+    return second
+
+
+async def restart_until_warned(fake: FakeBotAPI, tmp_path: Path) -> int:
+    """Restart the bot until it warns OTHER (the job's last step); returns the
+    banChatMember calls the restarted bot made."""
+    before = len(fake.calls_to("banChatMember"))
+    mark = time.monotonic()
+    async with bot_process(fake, tmp_path, **BAN_AT_TWO) as process:
+        await fake.wait_for("sendMessage", lambda c: c.at > mark and "Warning" in str(c.params), 60)
+        # A later update proves the restarted bot is past its start-up work.
+        fake.push_update(message_update(text_message(CHAT, ADMIN, "/logs 3")))
+        await fake.wait_for("sendMessage", lambda c: "audit events" in str(c.params), 30)
+        await stop(process)
+    return len(fake.calls_to("banChatMember")) - before
+
+
+def assert_one_strike_and_one_ban(tmp_path: Path, fake: FakeBotAPI, second: dict[str, Any]) -> None:
+    match_rows = (
+        "SELECT count(*) FROM audit WHERE event = 'match_deleted' AND message_id = "
+        f"{second['message_id']}"
+    )
+    assert rows(tmp_path, match_rows) == [(1,)]
+    # The second strike reached the limit and reset the count: a strike repeated after the
+    # restart would be left over here (and have started the count again, losing the ban).
+    assert rows(tmp_path, f"SELECT count(*) FROM strikes WHERE user_id = {OTHER['id']}") == [(0,)]
+    assert rows(tmp_path, "SELECT count(*) FROM audit WHERE event = 'ban'") == [(1,)]
+    assert (CHAT["id"], OTHER["id"]) in fake.banned
+    assert len(texts(fake, "Warning 1 of 2")) == 1
+    [warning] = texts(fake, "Warning 2 of 2")
+    assert "has been banned" in warning
+    assert rows(tmp_path, "SELECT count(*) FROM jobs") == [(0,)]
+    assert_consistent(tmp_path)
+
+
+async def test_killed_right_after_the_strike_reaching_the_limit_bans_once_after_restart(
+    chat: FakeBotAPI, tmp_path: Path
+) -> None:
+    fake = chat
+    async with bot_process(fake, tmp_path, **BAN_AT_TWO) as process:
+        # The strike, its audit row and the decision to ban are committed; the ban hangs.
+        second = await second_strike_held_at(fake, 36, "banChatMember")
+        await kill(process)
+    fake.release("banChatMember", make=False)
+    assert (CHAT["id"], OTHER["id"]) not in fake.banned
+    [(done, results)] = rows(tmp_path, "SELECT done, results FROM jobs")
+    assert done == 2 and '"action":"ban"' in results
+    assert_consistent(tmp_path)
+
+    bans = await restart_until_warned(fake, tmp_path)
+    assert_one_strike_and_one_ban(tmp_path, fake, second)
+    assert bans == 1
+
+
+async def test_killed_while_asking_whether_the_sender_is_an_admin_bans_once_after_restart(
+    chat: FakeBotAPI, tmp_path: Path
+) -> None:
+    """The record step asks Telegram whether the sender may be restricted. A kill there
+    must not leave the strike committed without the ban it calls for: replayed, it would
+    be a second strike after the count was reset, and no ban."""
+    fake = chat
+    async with bot_process(fake, tmp_path, **BAN_AT_TWO) as process:
+        second = await second_strike_held_at(fake, 37, "getChatAdministrators")
+        await kill(process)
+    fake.release("getChatAdministrators", make=False)
+    assert rows(tmp_path, "SELECT count(*) FROM jobs") == [(1,)]
+    assert_consistent(tmp_path)
+
+    bans = await restart_until_warned(fake, tmp_path)
+    assert_one_strike_and_one_ban(tmp_path, fake, second)
+    assert bans == 1
