@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from bot.config import ConfigError, check_webhook_mode, load_config
 from bot.storage import open_config_store, store_for_url
+from hashdb.lists import spreadsheet_safe
 from hashdb.store import TABLES, AuditEvent, Store, StoreError
 from hashdb.urls import redact_url, url_passwords
 
@@ -236,7 +237,10 @@ async def export_audit(store: Store, args: argparse.Namespace) -> int:
         writer = csv.DictWriter(out, fieldnames=AUDIT_FIELDS, lineterminator="\n")
         writer.writeheader()
         for event in events:
-            writer.writerow(_audit_row(event))
+            # Names and details are attacker-controlled (a display name "=HYPERLINK(...)"
+            # runs when an admin opens the file): cells are made inert as bank exports are.
+            row = _audit_row(event)
+            writer.writerow({name: spreadsheet_safe(value) for name, value in row.items()})
     else:
         for event in events:
             out.write(json.dumps(_audit_row(event), ensure_ascii=False) + "\n")
