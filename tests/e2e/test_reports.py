@@ -238,6 +238,29 @@ async def test_review_goes_to_admins_privately_and_actions_to_the_log_chat(
         assert not fake.calls_to("sendPhoto") and not fake.calls_to("forwardMessage")
 
 
+async def test_log_chat_right_is_checked_on_the_parsed_id_whatever_its_spelling(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    """Leading zeros spell the same chat id: they must not skip the check that the admin
+    runs that chat too, and the id is stored in its one canonical form."""
+    fake.set_admins(CHAT["id"], [ADMIN])
+    padded = "-" + str(-LOG_CHAT).rjust(22, "0")
+    async with run_bot():
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, f"/set log_chat {padded}"))
+        await bot_reply(fake, f"log_chat {LOG_CHAT} is not a chat you administer", since=mark)
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/settings"))
+        assert "<code>log_chat</code> = 0" in (await bot_reply(fake, "log_chat", since=mark))
+
+        # A chat the admin does run: the padded spelling is stored as the plain id.
+        own = LOG_CHAT - 1
+        fake.set_admins(own, [ADMIN])
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/set log_chat -" + str(-own).rjust(22, "0")))
+        await bot_reply(fake, f"log_chat is now {own}", since=mark)
+
+
 async def test_review_can_go_to_the_log_chat(fake: FakeBotAPI, run_bot: RunBot) -> None:
     fake.set_admins(CHAT["id"], [ADMIN])
     async with run_bot(moderation_review_destination="log_chat", moderation_log_chat=str(LOG_CHAT)):
