@@ -31,6 +31,7 @@ from handlers.common import (
     sender_of,
 )
 from handlers.context import HashguardContext
+from handlers.permissions import AdminsUnknown
 from handlers.strikes import member_target, warn
 from hashdb.store import Report
 
@@ -232,7 +233,10 @@ async def _post_or_update_locked(
     if settings.review_destination == "log_chat" and settings.log_chat:
         destinations = [settings.log_chat]
     elif settings.review_destination == "admins":
-        admins = await context.services.admins.admin_ids(bot, recorded.chat_id)
+        try:
+            admins = await context.services.admins.admin_ids(bot, recorded.chat_id)
+        except AdminsUnknown:
+            admins = frozenset()  # the review goes to the group, as when no admin is reachable
         # Each admin who started a private chat with the bot; the group if none did.
         destinations = [a for a in sorted(admins) if a != bot.id] + [recorded.chat_id]
     first = None
