@@ -56,6 +56,7 @@ from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
 from handlers.permissions import AdminCache
 from handlers.ratelimit import RateLimiter, gate
+from handlers.webhook import WebhookServer
 from hashdb.store import Store
 
 log = logging.getLogger(__name__)
@@ -309,34 +310,28 @@ async def start_webhook(
 
     ``application`` is initialized; returns what stops the server.
     """
-    if webhook.set_webhook:
-        assert application.updater is not None, "build_application keeps the updater"
-        await application.updater.start_webhook(
-            listen=webhook.listen,
-            port=webhook.port,
-            url_path=webhook.url_path,
-            webhook_url=webhook.public_url,
-            secret_token=webhook.secret_token,
-            allowed_updates=ALLOWED_UPDATES,
-            drop_pending_updates=False,
-        )
-        stop: Callable[[], Awaitable[None]] = application.updater.stop
-    else:
-        # PTB's Updater calls setWebhook whenever it starts its server (given no
-        # webhook_url it makes one of listen and port), so its server is started here on
-        # its own: the same request handling and secret_token check, no Bot API call.
-        from telegram.ext._utils.webhookhandler import WebhookAppClass, WebhookServer
-
-        routes = WebhookAppClass(
-            "/" + webhook.url_path.lstrip("/"),
-            application.bot,
-            application.update_queue,
-            webhook.secret_token,
-        )
-        server = WebhookServer(webhook.listen, webhook.port, routes, None)
-        await server.serve_forever()
-        stop = server.shutdown
-        await _check_webhook_set(application)
+    server = WebhookServer(
+        webhook.listen,
+        webhook.port,
+        webhook.url_path,
+        application.bot,
+        application.update_queue,
+        webhook.secret_token,
+    )
+    server.start()
+    try:
+        if webhook.set_webhook:
+            await application.bot.set_webhook(
+                url=webhook.public_url,
+                secret_token=webhook.secret_token,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            )
+        else:
+            await _check_webhook_set(application)
+    except BaseException:
+        await server.stop()
+        raise
     log.info(
         "webhook_listening listen=%s port=%d path=%s set_webhook=%s",
         webhook.listen,
@@ -344,7 +339,7 @@ async def start_webhook(
         webhook.url_path,
         webhook.set_webhook,
     )
-    return stop
+    return server.stop
 
 
 async def _check_webhook_set(application: HashguardApp) -> None:
