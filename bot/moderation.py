@@ -30,7 +30,7 @@ from bot.settings import check_name as check_setting_name
 from bot.settings import defaults as default_settings
 from bot.settings import describe as describe_setting
 from hashdb import kernels
-from hashdb.fingerprint import Fingerprint, MediaFingerprints
+from hashdb.fingerprint import Fingerprint, MediaFingerprints, SkipReason
 from hashdb.index import BlocklistIndex, ColumnBuilder
 from hashdb.local import LocalFeatures, LocalIndex
 from hashdb.signals import PDQ, VPDQ, get_signal_type
@@ -425,9 +425,13 @@ class ModerationService:
         )
 
     async def record_skip(
-        self, chat_id: int, *, message_id: int | None, sender: Person | None, detail: str
+        self, chat_id: int, *, message_id: int | None, sender: Person | None, reason: SkipReason
     ) -> None:
-        """Audit media that could not be checked (corrupt, too large, too slow)."""
+        """Audit media that could not be checked (corrupt, too large, too slow).
+
+        Only the reason's code and plain text are kept: the decoder's own words can quote a
+        file path holding the bot token, and the audit is shown in /logs and the log chat.
+        """
         await self._audit(
             AuditEvent(
                 chat_id=chat_id,
@@ -435,7 +439,7 @@ class ModerationService:
                 target_id=sender.id if sender else None,
                 target_name=sender.name if sender else "",
                 message_id=message_id,
-                detail=detail[:200],
+                detail=f"{reason.value}: {reason.text}",
                 at=time.time(),
             )
         )

@@ -82,7 +82,12 @@ async def report(update: Update, context: HashguardContext) -> None:
             try:
                 fingerprints = (await fetch_and_hash(context, ref, for_block=True)).fingerprints
             except MediaSkipped as exc:
-                log.info("report_media_skipped chat=%d reason=%s", message.chat.id, exc)
+                log.info(
+                    "report_media_skipped chat=%d reason=%s detail=%s",
+                    message.chat.id,
+                    exc.reason,
+                    exc.detail,
+                )
         recorded, new_reporter = await moderation.report(
             message.chat.id,
             target.message_id,
