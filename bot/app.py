@@ -37,6 +37,7 @@ from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.operator_banks import OperatorBanks
 from bot.outbox import Outbox
+from bot.posters import PosterMemory
 from bot.storage import open_config_store
 from handlers import (
     admin,
@@ -113,6 +114,14 @@ IMPORT_GROUP = 1
 #: Handler group of the rate limit: runs first (PTB runs groups in ascending order).
 RATE_LIMIT_GROUP = -1
 
+#: Handler group that notes who posts in each group: before the rate limit, which may stop
+#: an update, so every group message the bot receives is seen.
+POSTERS_GROUP = -2
+
+#: Messages that show a member posting: not joins, leaves and other service messages (a
+#: fresh account's join would otherwise count as having posted).
+POST_FILTER = filters.ChatType.GROUPS & ~filters.StatusUpdate.ALL
+
 #: Commands act on new messages only: editing an old message into "/block" does nothing.
 COMMAND_FILTER = filters.UpdateType.MESSAGE
 
@@ -136,6 +145,7 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
     application.bot_data.config = config
     application.bot_data.hash_in_threads = hash_in_threads
 
+    application.add_handler(MessageHandler(POST_FILTER, reports.note_poster), group=POSTERS_GROUP)
     # Before every other handler: one person's commands and button presses are limited.
     application.add_handler(TypeHandler(Update, gate), group=RATE_LIMIT_GROUP)
     for name, callback in (
@@ -207,6 +217,7 @@ async def _post_init(application: HashguardApp) -> None:
         albums=AlbumTracker(),
         outbox=Outbox(moderation.store),
         limiter=RateLimiter(config.moderation.actions_per_minute),
+        posters=PosterMemory(moderation.store),
     )
     try:
         await application.bot.set_my_commands(

@@ -33,7 +33,7 @@ from handlers.common import (
 from handlers.context import HashguardContext
 from handlers.permissions import AdminsUnknown
 from handlers.strikes import member_target, warn
-from hashdb.store import Report
+from hashdb.store import Report, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,43 @@ async def report(update: Update, context: HashguardContext) -> None:
         if not new_reporter or recorded.status != "open":
             return
     dry_run = (await moderation.settings(recorded.chat_id)).dry_run
-    if not dry_run and await moderation.autohide_due(recorded):
+    if not dry_run and await moderation.autohide_due(
+        recorded, sender_is_admin=await _posted_by_admin(context, target)
+    ):
         outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
         await moderation.record_autohide(recorded, deleted=outcome.deleted)
     await post_review(context, recorded, target)
+
+
+async def _posted_by_admin(context: HashguardContext, message: Message) -> bool:
+    """Whether an admin posted ``message``: as themselves, anonymously as the group, or as
+    the group's linked channel. When Telegram cannot say, assume so: hiding is not undone."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id == message.chat.id or bool(message.is_automatic_forward)
+    if message.from_user is None:
+        return False
+    try:
+        return await context.services.admins.is_user_admin(
+            context.bot, message.chat.id, message.from_user.id
+        )
+    except AdminsUnknown:
+        return True
+
+
+async def note_poster(update: Update, context: HashguardContext) -> None:
+    """Every message posted in a group: remember when its sender was first seen posting
+    (reports count toward auto-hide only from members who posted before the message)."""
+    message = update.effective_message
+    if message is None:
+        return
+    sender = sender_of(message)
+    if sender.id == 0:
+        return
+    try:
+        await context.services.posters.saw(message.chat.id, sender.id, message.message_id)
+    except StoreError as exc:
+        # Not worth failing the update for: the member is noted on their next message.
+        log.warning("first_post_not_recorded chat=%d error=%s", message.chat.id, exc)
 
 
 async def _tell_privately(context: HashguardContext, person: Person, text: str) -> None:
