@@ -17,7 +17,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -736,24 +736,25 @@ class ModerationService:
                 return "rate"
         return None
 
-    async def autohide_due(self, report: Report, *, sender_is_admin: bool) -> bool:
+    async def autohide_due(
+        self, report: Report, *, sender_is_admin: Callable[[], Awaitable[bool]]
+    ) -> bool:
         """Whether enough members reported this message to hide it now (claimed once).
 
         An admin's message, or one posted as the group itself, is never hidden: reports of
         it wait for review like any other. A reporter counts only if the bot had seen them
         post in the group before the reported message: otherwise a few accounts made for the
         purpose could delete anything (their reports still go to review).
+        ``sender_is_admin`` is asked only when the reporters would hide the message.
         """
         threshold = (await self.settings(report.chat_id)).report_autohide
         if not threshold or report.status != "open" or report.hidden:
             return False
-        if sender_is_admin or report.sender_id == report.chat_id:
-            return False
-        if len(report.reporters) < threshold:
+        if report.sender_id == report.chat_id or len(report.reporters) < threshold:
             return False
         first = await self._store.first_posts(report.chat_id, report.reporters)
         established = [r for r in report.reporters if first.get(r, math.inf) < report.message_id]
-        if len(established) < threshold:
+        if len(established) < threshold or await sender_is_admin():
             return False
         return await self._store.mark_report_hidden(report.id)
 

@@ -8,6 +8,7 @@ re-sends the media. The button labels "Block" and "Dismiss" are relied on by use
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import logging
 import re
@@ -101,7 +102,7 @@ async def report(update: Update, context: HashguardContext) -> None:
             return
     dry_run = (await moderation.settings(recorded.chat_id)).dry_run
     if not dry_run and await moderation.autohide_due(
-        recorded, sender_is_admin=await _posted_by_admin(context, target)
+        recorded, sender_is_admin=functools.partial(_posted_by_admin, context, target)
     ):
         outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
         await moderation.record_autohide(recorded, deleted=outcome.deleted)
