@@ -38,7 +38,7 @@ from hashdb.lists import ListItem, write_text  # noqa: E402
 from tests.fakebot import FakeBotAPI, group, message_update, photo_message, user  # noqa: E402
 from tests.pg import free_port, fresh_database  # noqa: E402
 
-SECRET = "bench-secret"
+SECRET = "bench-secret-0123456789"
 PUBLIC_URL = "https://bot.example.org/telegram"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 

@@ -37,6 +37,7 @@ from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.operator_banks import OperatorBanks
 from bot.outbox import Outbox
+from bot.posters import PosterMemory
 from bot.storage import open_config_store
 from handlers import (
     admin,
@@ -56,6 +57,7 @@ from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
 from handlers.permissions import AdminCache
 from handlers.ratelimit import RateLimiter, gate
+from handlers.webhook import WebhookServer
 from hashdb.store import Store
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,14 @@ IMPORT_GROUP = 1
 #: Handler group of the rate limit: runs first (PTB runs groups in ascending order).
 RATE_LIMIT_GROUP = -1
 
+#: Handler group that notes who posts in each group: before the rate limit, which may stop
+#: an update, so every group message the bot receives is seen.
+POSTERS_GROUP = -2
+
+#: Messages that show a member posting: not joins, leaves and other service messages (a
+#: fresh account's join would otherwise count as having posted).
+POST_FILTER = filters.ChatType.GROUPS & ~filters.StatusUpdate.ALL
+
 #: Commands act on new messages only: editing an old message into "/block" does nothing.
 COMMAND_FILTER = filters.UpdateType.MESSAGE
 
@@ -135,6 +145,7 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
     application.bot_data.config = config
     application.bot_data.hash_in_threads = hash_in_threads
 
+    application.add_handler(MessageHandler(POST_FILTER, reports.note_poster), group=POSTERS_GROUP)
     # Before every other handler: one person's commands and button presses are limited.
     application.add_handler(TypeHandler(Update, gate), group=RATE_LIMIT_GROUP)
     for name, callback in (
@@ -206,6 +217,7 @@ async def _post_init(application: HashguardApp) -> None:
         albums=AlbumTracker(),
         outbox=Outbox(moderation.store),
         limiter=RateLimiter(config.moderation.actions_per_minute),
+        posters=PosterMemory(moderation.store),
     )
     try:
         await application.bot.set_my_commands(
@@ -309,34 +321,28 @@ async def start_webhook(
 
     ``application`` is initialized; returns what stops the server.
     """
-    if webhook.set_webhook:
-        assert application.updater is not None, "build_application keeps the updater"
-        await application.updater.start_webhook(
-            listen=webhook.listen,
-            port=webhook.port,
-            url_path=webhook.url_path,
-            webhook_url=webhook.public_url,
-            secret_token=webhook.secret_token,
-            allowed_updates=ALLOWED_UPDATES,
-            drop_pending_updates=False,
-        )
-        stop: Callable[[], Awaitable[None]] = application.updater.stop
-    else:
-        # PTB's Updater calls setWebhook whenever it starts its server (given no
-        # webhook_url it makes one of listen and port), so its server is started here on
-        # its own: the same request handling and secret_token check, no Bot API call.
-        from telegram.ext._utils.webhookhandler import WebhookAppClass, WebhookServer
-
-        routes = WebhookAppClass(
-            "/" + webhook.url_path.lstrip("/"),
-            application.bot,
-            application.update_queue,
-            webhook.secret_token,
-        )
-        server = WebhookServer(webhook.listen, webhook.port, routes, None)
-        await server.serve_forever()
-        stop = server.shutdown
-        await _check_webhook_set(application)
+    server = WebhookServer(
+        webhook.listen,
+        webhook.port,
+        webhook.url_path,
+        application.bot,
+        application.update_queue,
+        webhook.secret_token,
+    )
+    server.start()
+    try:
+        if webhook.set_webhook:
+            await application.bot.set_webhook(
+                url=webhook.public_url,
+                secret_token=webhook.secret_token,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            )
+        else:
+            await _check_webhook_set(application)
+    except BaseException:
+        await server.stop()
+        raise
     log.info(
         "webhook_listening listen=%s port=%d path=%s set_webhook=%s",
         webhook.listen,
@@ -344,7 +350,7 @@ async def start_webhook(
         webhook.url_path,
         webhook.set_webhook,
     )
-    return stop
+    return server.stop
 
 
 async def _check_webhook_set(application: HashguardApp) -> None:

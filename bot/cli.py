@@ -20,7 +20,9 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from bot.config import ConfigError, check_webhook_mode, load_config
+from bot.redact import redact
 from bot.storage import open_config_store, store_for_url
+from hashdb.lists import spreadsheet_safe
 from hashdb.store import TABLES, AuditEvent, Store, StoreError
 from hashdb.urls import redact_url, url_passwords
 
@@ -39,12 +41,12 @@ class RedactToken(logging.Filter):
             return True
         message = record.getMessage()
         if self._token in message:
-            record.msg = message.replace(self._token, "<token>")
+            record.msg = redact(message, self._token)
             record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             text = logging.Formatter().formatException(record.exc_info)
             if self._token in text:
-                record.exc_text = text.replace(self._token, "<token>")
+                record.exc_text = redact(text, self._token)
                 record.exc_info = None
         return True
 
@@ -236,7 +238,10 @@ async def export_audit(store: Store, args: argparse.Namespace) -> int:
         writer = csv.DictWriter(out, fieldnames=AUDIT_FIELDS, lineterminator="\n")
         writer.writeheader()
         for event in events:
-            writer.writerow(_audit_row(event))
+            # Names and details are attacker-controlled (a display name "=HYPERLINK(...)"
+            # runs when an admin opens the file): cells are made inert as bank exports are.
+            row = _audit_row(event)
+            writer.writerow({name: spreadsheet_safe(value) for name, value in row.items()})
     else:
         for event in events:
             out.write(json.dumps(_audit_row(event), ensure_ascii=False) + "\n")

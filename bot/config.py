@@ -80,8 +80,10 @@ def _storage_url(value: Any) -> str | None:
     )
 
 
-#: What the Bot API accepts as a webhook's secret_token (sent back in a header).
-_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+#: A webhook's secret_token: the characters the Bot API accepts (it is sent back in a
+#: header), and at least 16 of them: anyone who guesses it can post forged updates (an
+#: admin's /unblock), and 16 such characters are about 95 bits.
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,256}")
 #: The path the webhook server answers on: plain segments (PTB turns it into a pattern).
 _URL_PATH = re.compile(r"/?[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 
@@ -95,7 +97,10 @@ def _https_url(value: Any) -> str | None:
 def _secret_token(value: Any) -> str | None:
     if value == "" or _SECRET_TOKEN.fullmatch(str(value)):
         return None
-    return "empty or 1 to 256 characters of A-Z, a-z, 0-9, _ and - (what the Bot API accepts)"
+    return (
+        "empty or 16 to 256 characters of A-Z, a-z, 0-9, _ and - (at least 16 so it cannot "
+        "be guessed; the characters are what the Bot API accepts)"
+    )
 
 
 def _url_path(value: Any) -> str | None:
@@ -479,7 +484,7 @@ def check_webhook_mode(webhook: WebhookConfig) -> None:
     if not webhook.secret_token:
         raise ConfigError(
             "webhook.secret_token is missing; webhook mode needs it so that only Telegram can "
-            "post updates: set 1 to 256 characters of A-Z, a-z, 0-9, _ and - in the config file "
+            "post updates: set 16 to 256 characters of A-Z, a-z, 0-9, _ and - in the config file "
             "or in HASHGUARD_WEBHOOK_SECRET_TOKEN"
         )
     if webhook.set_webhook and not webhook.public_url:

@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.process import BaseProcess
 
 from bot.config import MediaConfig, VideoConfig
-from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
+from hashdb.fingerprint import MediaDecodeError, MediaFingerprints, SkipReason
 from hashdb.photo import hash_photo
 from hashdb.video import VideoBudget, hash_animation
 
@@ -144,12 +144,15 @@ class Fingerprinter:
                 self._replace_pool(pool)
                 self._reap(pool, workers, timeout)
                 raise MediaDecodeError(
-                    f"hashing took longer than {timeout:.0f} s (media.hash_timeout_seconds)"
+                    f"hashing took longer than {timeout:.0f} s (media.hash_timeout_seconds)",
+                    SkipReason.TIMEOUT,
                 ) from None
             except BrokenProcessPool:
                 log.error("hash_worker_crashed")
                 self._replace_pool(pool)
-                raise MediaDecodeError("the decoder crashed on this file") from None
+                raise MediaDecodeError(
+                    "the decoder crashed on this file", SkipReason.DECODER_CRASHED
+                ) from None
             finally:
                 running.discard(future)
                 if not running and pool is not self._executor:

@@ -13,10 +13,11 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import math
 import re
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from bot.settings import check_name as check_setting_name
 from bot.settings import defaults as default_settings
 from bot.settings import describe as describe_setting
 from hashdb import kernels
-from hashdb.fingerprint import Fingerprint, MediaFingerprints
+from hashdb.fingerprint import Fingerprint, MediaFingerprints, SkipReason
 from hashdb.index import BlocklistIndex, ColumnBuilder
 from hashdb.local import LocalFeatures, LocalIndex
 from hashdb.signals import PDQ, VPDQ, get_signal_type
@@ -461,9 +462,13 @@ class ModerationService:
         )
 
     async def record_skip(
-        self, chat_id: int, *, message_id: int | None, sender: Person | None, detail: str
+        self, chat_id: int, *, message_id: int | None, sender: Person | None, reason: SkipReason
     ) -> None:
-        """Audit media that could not be checked (corrupt, too large, too slow)."""
+        """Audit media that could not be checked (corrupt, too large, too slow).
+
+        Only the reason's code and plain text are kept: the decoder's own words can quote a
+        file path holding the bot token, and the audit is shown in /logs and the log chat.
+        """
         await self._audit(
             AuditEvent(
                 chat_id=chat_id,
@@ -471,7 +476,7 @@ class ModerationService:
                 target_id=sender.id if sender else None,
                 target_name=sender.name if sender else "",
                 message_id=message_id,
-                detail=detail[:200],
+                detail=f"{reason.value}: {reason.text}",
                 at=time.time(),
             )
         )
@@ -767,12 +772,25 @@ class ModerationService:
                 return "rate"
         return None
 
-    async def autohide_due(self, report: Report) -> bool:
-        """Whether enough members reported this message to hide it now (claimed once)."""
+    async def autohide_due(
+        self, report: Report, *, sender_is_admin: Callable[[], Awaitable[bool]]
+    ) -> bool:
+        """Whether enough members reported this message to hide it now (claimed once).
+
+        An admin's message, or one posted as the group itself, is never hidden: reports of
+        it wait for review like any other. A reporter counts only if the bot had seen them
+        post in the group before the reported message: otherwise a few accounts made for the
+        purpose could delete anything (their reports still go to review).
+        ``sender_is_admin`` is asked only when the reporters would hide the message.
+        """
         threshold = (await self.settings(report.chat_id)).report_autohide
         if not threshold or report.status != "open" or report.hidden:
             return False
-        if len(report.reporters) < threshold:
+        if report.sender_id == report.chat_id or len(report.reporters) < threshold:
+            return False
+        first = await self._store.first_posts(report.chat_id, report.reporters)
+        established = [r for r in report.reporters if first.get(r, math.inf) < report.message_id]
+        if len(established) < threshold or await sender_is_admin():
             return False
         return await self._store.mark_report_hidden(report.id)
 

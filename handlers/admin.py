@@ -124,7 +124,10 @@ async def block(update: Update, context: HashguardContext) -> None:
     try:
         fetched = await fetch_and_hash(context, ref, for_block=True)
     except MediaSkipped as exc:
-        await message.reply_text(f"I could not read that file, so nothing was blocked: {exc}")
+        log.info("block_media_skipped reason=%s detail=%s", exc.reason, exc.detail)
+        await message.reply_text(
+            f"I could not read that file, so nothing was blocked: {exc.reason.text}."
+        )
         return
     result = await context.services.moderation.block(
         message.chat.id,

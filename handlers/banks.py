@@ -191,7 +191,10 @@ async def _add(message: Message, context: HashguardContext, args: list[str]) -> 
     try:
         fetched = await fetch_and_hash(context, ref, for_block=True)
     except MediaSkipped as exc:
-        raise BankError(f"I could not read that file, so nothing was added: {exc}") from None
+        log.info("bank_add_media_skipped reason=%s detail=%s", exc.reason, exc.detail)
+        raise BankError(
+            f"I could not read that file, so nothing was added: {exc.reason.text}"
+        ) from None
     result = await moderation.block(
         message.chat.id,
         fetched.fingerprints,

@@ -17,8 +17,9 @@ from telegram.error import BadRequest, TelegramError
 from telegram.helpers import mention_html
 
 from bot.moderation import Person
+from bot.redact import redact
 from handlers.context import HashguardContext
-from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
+from hashdb.fingerprint import MediaDecodeError, MediaFingerprints, SkipReason
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,17 @@ IMAGE_EXTENSIONS = (
 
 
 class MediaSkipped(Exception):
-    """The media could not be checked; the message says why (for logs and the audit)."""
+    """The media could not be checked.
+
+    ``reason`` is all that users and the audit are told (``str()`` of the exception is its
+    plain text, so an echo cannot leak more); ``detail`` is the raw cause, for operational
+    logs only, with the bot token already cut out.
+    """
+
+    def __init__(self, reason: SkipReason, detail: str = "") -> None:
+        super().__init__(reason.text)
+        self.reason = reason
+        self.detail = detail or reason.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +197,8 @@ async def fetch_and_hash(
             )
         except _TooLarge as too_large:
             if ref.thumbnail is None:
-                raise MediaSkipped(str(too_large)) from None
-            log.info("thumbnail_only kind=%s reason=%s", ref.kind, too_large)
+                raise MediaSkipped(SkipReason.TOO_LARGE, too_large.detail) from None
+            log.info("thumbnail_only kind=%s reason=%s", ref.kind, too_large.detail)
             fingerprints = await _fetch_and_hash(
                 context,
                 ref.thumbnail,
@@ -200,7 +211,14 @@ async def fetch_and_hash(
 
 
 class _TooLarge(MediaSkipped):
-    pass
+    def __init__(self, detail: str) -> None:
+        super().__init__(SkipReason.TOO_LARGE, detail)
+
+
+def _decode_failed(context: HashguardContext, error: MediaDecodeError) -> MediaSkipped:
+    # The decoder's words can quote the file's path, which a local Bot API server names
+    # after the bot token: cut before the text goes anywhere, logs included.
+    return MediaSkipped(error.reason, redact(str(error), context.bot.token))
 
 
 async def _fetch_and_hash(
@@ -218,11 +236,14 @@ async def _fetch_and_hash(
     try:
         telegram_file = await context.bot.get_file(file.file_id)
     except BadRequest as exc:
+        detail = redact(f"Telegram refused the download: {exc.message}", context.bot.token)
         if "too big" in exc.message.lower():
-            raise _TooLarge(f"Telegram refused the download: {exc.message}") from None
-        raise MediaSkipped(f"Telegram refused the download: {exc.message}") from None
+            raise _TooLarge(detail) from None
+        raise MediaSkipped(SkipReason.DOWNLOAD_FAILED, detail) from None
     except TelegramError as exc:
-        raise MediaSkipped(f"download failed: {type(exc).__name__}") from None
+        raise MediaSkipped(
+            SkipReason.DOWNLOAD_FAILED, f"download failed: {type(exc).__name__}"
+        ) from None
     size = telegram_file.file_size
     if size is not None and size > limit:
         raise _TooLarge(f"file is {size} bytes; limit is {limit} (media.max_file_bytes)")
@@ -233,11 +254,14 @@ async def _fetch_and_hash(
         try:
             return await context.services.fingerprinter.hash_video(local, for_block=for_block)
         except MediaDecodeError as exc:
-            raise MediaSkipped(str(exc)) from None
+            raise _decode_failed(context, exc) from None
     try:
         data = bytes(await telegram_file.download_as_bytearray())
-    except TelegramError as exc:
-        raise MediaSkipped(f"download failed: {type(exc).__name__}") from None
+    except (TelegramError, OSError) as exc:
+        # OSError: in local mode the file is read from the server's directory.
+        raise MediaSkipped(
+            SkipReason.DOWNLOAD_FAILED, f"download failed: {type(exc).__name__}"
+        ) from None
     if len(data) > limit:
         raise _TooLarge(f"file is {len(data)} bytes; limit is {limit} (media.max_file_bytes)")
     fingerprinter = context.services.fingerprinter
@@ -246,7 +270,7 @@ async def _fetch_and_hash(
             return await fingerprinter.hash_video(data, for_block=for_block)
         return await fingerprinter.hash_photo(data, for_block=for_block, local=local_features)
     except MediaDecodeError as exc:
-        raise MediaSkipped(str(exc)) from None
+        raise _decode_failed(context, exc) from None
     finally:
         del data
 

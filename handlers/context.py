@@ -12,6 +12,7 @@ from bot.config import Config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.outbox import Outbox
+from bot.posters import PosterMemory
 
 if TYPE_CHECKING:
     from handlers.albums import AlbumTracker
@@ -28,6 +29,7 @@ class Services:
     albums: AlbumTracker
     outbox: Outbox
     limiter: RateLimiter
+    posters: PosterMemory
 
 
 class AppData:

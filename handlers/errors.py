@@ -3,6 +3,9 @@
 A database the operator has to fix (locked, read-only, full disk) is logged as one line
 with its cause, and the sender of a command is told that it could not be saved, so an admin
 does not take a block for done when it is not.
+
+When Telegram cannot say who a group's admins are (``AdminsUnknown``), an admin-only action
+is not done and its sender is asked to try again.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from handlers.context import HashguardContext
+from handlers.permissions import AdminsUnknown
 from hashdb.store import StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,9 @@ async def on_error(update: object, context: HashguardContext) -> None:
         chat = update.effective_chat
         where = f" update={update.update_id} chat={chat.id if chat else None}"
     error = context.error
+    if isinstance(error, AdminsUnknown):
+        await _try_again(update, where)
+        return
     if not isinstance(error, StoreUnavailableError):
         log.error("handler_failed%s", where, exc_info=error)
         return
@@ -54,3 +61,23 @@ async def on_error(update: object, context: HashguardContext) -> None:
         await message.reply_text(f"That could not be saved: {why}")
     except TelegramError as exc:
         log.warning("storage_failed_reply_failed%s error=%s", where, type(exc).__name__)
+
+
+#: The answer to an admin-only action while Telegram cannot say who the admins are.
+TRY_AGAIN = (
+    "I could not check with Telegram who this group's admins are, so nothing was done. "
+    "Please try again in a minute."
+)
+
+
+async def _try_again(update: object, where: str) -> None:
+    log.warning("admin_check_unavailable%s", where)
+    if not isinstance(update, Update):
+        return
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(TRY_AGAIN, show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(TRY_AGAIN)
+    except TelegramError as exc:
+        log.warning("admin_check_reply_failed%s error=%s", where, type(exc).__name__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import BotCommand, Update
 
 from handlers.context import HashguardContext
+from handlers.permissions import AdminsUnknown
 
 ABOUT = (
     "Hashguard keeps intimate images shared without consent out of this group. It "
@@ -75,5 +76,8 @@ async def help_command(update: Update, context: HashguardContext) -> None:
     if message is None:
         return
     in_group = message.chat.type in ("group", "supergroup")
-    admin = in_group and await context.services.admins.is_admin(context.bot, message)
+    try:
+        admin = in_group and await context.services.admins.is_admin(context.bot, message)
+    except AdminsUnknown:
+        admin = False  # the member's commands are listed; admin ones work when asked
     await message.reply_text(help_text(admin=admin, in_group=in_group))

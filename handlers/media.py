@@ -21,6 +21,7 @@ from handlers.common import (
 from handlers.context import HashguardContext
 from handlers.membership import report_missing_rights
 from handlers.reports import flag_for_review
+from hashdb.fingerprint import SkipReason
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,15 @@ async def on_media(update: Update, context: HashguardContext) -> None:
             )
         except MediaSkipped as exc:
             log.warning(
-                "media_skipped chat=%d message=%d kind=%s reason=%s",
+                "media_skipped chat=%d message=%d kind=%s reason=%s detail=%s",
                 chat.id,
                 message.message_id,
                 ref.kind,
-                exc,
+                exc.reason,
+                exc.detail,
             )
             await moderation.record_skip(
-                chat.id, message_id=message.message_id, sender=sender_of(message), detail=str(exc)
+                chat.id, message_id=message.message_id, sender=sender_of(message), reason=exc.reason
             )
             return
         thumbnail_only = fetched.thumbnail_only
@@ -79,7 +81,7 @@ async def on_media(update: Update, context: HashguardContext) -> None:
                 chat.id,
                 message_id=message.message_id,
                 sender=sender_of(message),
-                detail="file over the download cap: only its thumbnail was checked (no match)",
+                reason=SkipReason.THUMBNAIL_ONLY,
             )
     if match is None or moderation.blocked_by_admin(chat.id, message.message_id):
         if album is not None and services.albums.blocked_entry(chat.id, album) is not None:

@@ -40,6 +40,7 @@ from bot.settings import GroupSettings
 from handlers.common import mention
 from handlers.context import HashguardApp, HashguardContext
 from handlers.membership import recheck_rights
+from handlers.permissions import AdminsUnknown
 from hashdb.store import Job, StoreError
 
 log = logging.getLogger(__name__)
@@ -160,9 +161,16 @@ async def _exempt(context: HashguardContext, chat_id: int, sender: Person) -> bo
     group's admins (or the group itself, for an anonymous admin); they are warned only,
     without a failed attempt each time."""
     return sender.id == chat_id or (
-        sender.id > 0
-        and await context.services.admins.is_user_admin(context.bot, chat_id, sender.id)
+        sender.id > 0 and await _known_admin(context, chat_id, sender.id)
     )
+
+
+async def _known_admin(context: HashguardContext, chat_id: int, user_id: int) -> bool:
+    try:
+        return await context.services.admins.is_user_admin(context.bot, chat_id, user_id)
+    except AdminsUnknown:
+        # Telegram answers the restriction itself then: it refuses to restrict an admin.
+        return False
 
 
 async def submit(

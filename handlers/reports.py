@@ -8,6 +8,7 @@ re-sends the media. The button labels "Block" and "Dismiss" are relied on by use
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import logging
 import re
@@ -31,8 +32,9 @@ from handlers.common import (
     sender_of,
 )
 from handlers.context import HashguardContext
+from handlers.permissions import AdminsUnknown
 from handlers.strikes import member_target, warn
-from hashdb.store import Report
+from hashdb.store import Report, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,12 @@ async def report(update: Update, context: HashguardContext) -> None:
             try:
                 fingerprints = (await fetch_and_hash(context, ref, for_block=True)).fingerprints
             except MediaSkipped as exc:
-                log.info("report_media_skipped chat=%d reason=%s", message.chat.id, exc)
+                log.info(
+                    "report_media_skipped chat=%d reason=%s detail=%s",
+                    message.chat.id,
+                    exc.reason,
+                    exc.detail,
+                )
         recorded, new_reporter = await moderation.report(
             message.chat.id,
             target.message_id,
@@ -94,10 +101,43 @@ async def report(update: Update, context: HashguardContext) -> None:
         if not new_reporter or recorded.status != "open":
             return
     dry_run = (await moderation.settings(recorded.chat_id)).dry_run
-    if not dry_run and await moderation.autohide_due(recorded):
+    if not dry_run and await moderation.autohide_due(
+        recorded, sender_is_admin=functools.partial(_posted_by_admin, context, target)
+    ):
         outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
         await moderation.record_autohide(recorded, deleted=outcome.deleted)
     await post_review(context, recorded, target)
+
+
+async def _posted_by_admin(context: HashguardContext, message: Message) -> bool:
+    """Whether an admin posted ``message``: as themselves, anonymously as the group, or as
+    the group's linked channel. When Telegram cannot say, assume so: hiding is not undone."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id == message.chat.id or bool(message.is_automatic_forward)
+    if message.from_user is None:
+        return False
+    try:
+        return await context.services.admins.is_user_admin(
+            context.bot, message.chat.id, message.from_user.id
+        )
+    except AdminsUnknown:
+        return True
+
+
+async def note_poster(update: Update, context: HashguardContext) -> None:
+    """Every message posted in a group: remember when its sender was first seen posting
+    (reports count toward auto-hide only from members who posted before the message)."""
+    message = update.effective_message
+    if message is None:
+        return
+    sender = sender_of(message)
+    if sender.id == 0:
+        return
+    try:
+        await context.services.posters.saw(message.chat.id, sender.id, message.message_id)
+    except StoreError as exc:
+        # Not worth failing the update for: the member is noted on their next message.
+        log.warning("first_post_not_recorded chat=%d error=%s", message.chat.id, exc)
 
 
 async def _tell_privately(context: HashguardContext, person: Person, text: str) -> None:
@@ -232,7 +272,10 @@ async def _post_or_update_locked(
     if settings.review_destination == "log_chat" and settings.log_chat:
         destinations = [settings.log_chat]
     elif settings.review_destination == "admins":
-        admins = await context.services.admins.admin_ids(bot, recorded.chat_id)
+        try:
+            admins = await context.services.admins.admin_ids(bot, recorded.chat_id)
+        except AdminsUnknown:
+            admins = frozenset()  # the review goes to the group, as when no admin is reachable
         # Each admin who started a private chat with the bot; the group if none did.
         destinations = [a for a in sorted(admins) if a != bot.id] + [recorded.chat_id]
     first = None

@@ -125,8 +125,10 @@ async def on_private_media(update: Update, context: HashguardContext) -> None:
     try:
         fetched = await fetch_and_hash(context, ref, for_block=True)
     except MediaSkipped as exc:
-        log.info("self_submission_skipped reason=%s", exc)
-        await message.reply_text(f"I could not read that file, so nothing was kept: {exc}")
+        log.info("self_submission_skipped reason=%s detail=%s", exc.reason, exc.detail)
+        await message.reply_text(
+            f"I could not read that file, so nothing was kept: {exc.reason.text}."
+        )
         return
     case = await moderation.self_submit(
         person, fetched.fingerprints, per_day=services.config.self_submission.per_day

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import re
 
 from telegram import Update
 from telegram.constants import ParseMode
 
-from bot.settings import SETTINGS, describe
+from bot.settings import SETTINGS, describe, parse_setting
 from handlers.admin import actor_of, admin_command
 from handlers.context import HashguardContext
 
@@ -46,20 +45,27 @@ async def change(update: Update, context: HashguardContext) -> None:
         )
         return
     key, value = args
-    if key.lower() == "log_chat" and value not in ("0", "default"):
+    if key.lower() == "log_chat" and value.lower() != "default":
+        # Parsed before anything else, so the right to the chat is checked on the id that
+        # is stored, whatever its spelling ("-000…1001234567890" is -1001234567890).
+        try:
+            target = parse_setting("log_chat", value)
+        except ValueError as exc:
+            await message.reply_text(str(exc))
+            return
         # Actions of this group would be posted there: only someone who runs that chat too
         # may point them at it.
-        target = int(value) if re.fullmatch(r"-?[0-9]{1,19}", value) else None
         user = message.from_user if message.sender_chat is None else None
-        if target is not None and (
+        if target != 0 and (
             user is None
             or not await context.services.admins.is_user_admin(context.bot, target, user.id)
         ):
             await message.reply_text(
-                f"log_chat {value} is not a chat you administer (as yourself, not anonymously) "
+                f"log_chat {target} is not a chat you administer (as yourself, not anonymously) "
                 "with me in it; add me there and try again."
             )
             return
+        value = str(target)
     try:
         updated = await context.services.moderation.change_setting(
             message.chat.id,

@@ -9,6 +9,7 @@ mirrored or rotated copy meets the single stored hash).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from hashdb.signals import SIGNAL_TYPES, SignalType
@@ -17,8 +18,57 @@ if TYPE_CHECKING:
     from hashdb.local import LocalFeatures
 
 
+class SkipReason(StrEnum):
+    """Why a file was not checked: the only thing users and the audit trail are told.
+
+    The decoder's own words stay in the operational logs: they can quote the file's path,
+    and with a local Bot API server that path holds the bot token. The value is the code
+    kept in audit rows; never renamed.
+    """
+
+    TOO_LARGE = "too_large"
+    DOWNLOAD_FAILED = "download_failed"
+    EMPTY = "empty"
+    UNSUPPORTED = "unsupported"
+    UNDECODABLE = "undecodable"
+    TIMEOUT = "timeout"
+    DECODER_CRASHED = "decoder_crashed"
+    THUMBNAIL_ONLY = "thumbnail_only"
+
+    @property
+    def text(self) -> str:
+        """What it means, in plain words (for replies and the audit detail)."""
+        return _SKIP_TEXT[self]
+
+
+_SKIP_TEXT = {
+    SkipReason.TOO_LARGE: "the file is larger than this bot checks",
+    SkipReason.DOWNLOAD_FAILED: "Telegram did not let me download the file",
+    SkipReason.EMPTY: "the file is empty",
+    SkipReason.UNSUPPORTED: "the file's format is not one I can read",
+    SkipReason.UNDECODABLE: "the file is damaged or not a readable image or video",
+    SkipReason.TIMEOUT: "reading the file took too long",
+    SkipReason.DECODER_CRASHED: "the decoder failed on this file",
+    SkipReason.THUMBNAIL_ONLY: (
+        "the file is over the download cap: only its thumbnail was checked (no match)"
+    ),
+}
+
+
 class MediaDecodeError(Exception):
-    """Media could not be decoded or broke a size/time budget; the message says why."""
+    """Media could not be decoded or broke a size/time budget.
+
+    ``reason`` is what users and the audit see; the message is the decoder's own detail,
+    for operational logs only (it may quote a file path).
+    """
+
+    def __init__(self, message: str, reason: SkipReason = SkipReason.UNDECODABLE) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[MediaDecodeError], tuple[str, SkipReason]]:
+        # Raised in worker processes: the reason must survive the trip back.
+        return (type(self), (str(self), self.reason))
 
 
 @dataclass(frozen=True, slots=True)

@@ -767,14 +767,17 @@ def write_csv(
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _safe(value: object) -> object:
+def spreadsheet_safe(value: object) -> object:
     """A text cell made inert for spreadsheets: labels and reasons come from other people's
     lists, and ``=HYPERLINK(...)`` in a cell runs when an admin opens the export. A cell
     that already starts with "'" gets one more, so reading it back cannot mistake the
-    original "'" for the one added here."""
+    original "'" for the one added here. Every CSV the bot writes goes through this."""
     if isinstance(value, str) and value.startswith((*_FORMULA_STARTS, "'")):
         return "'" + value
     return value
+
+
+_safe = spreadsheet_safe
 
 
 def _unsafe(text: str) -> str:

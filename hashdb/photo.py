@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pdqhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints
+from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints, SkipReason
 from hashdb.local import extract as extract_local
 from hashdb.signals import PDQ, PHASH
 
@@ -138,18 +138,21 @@ def decode_image(
     """
     size = len(data)
     if size == 0:
-        raise MediaDecodeError("image data is empty (0 bytes)")
+        raise MediaDecodeError("image data is empty (0 bytes)", SkipReason.EMPTY)
     if size > max_bytes:
-        raise MediaDecodeError(f"image data is {size} bytes; limit is {max_bytes}")
+        raise MediaDecodeError(
+            f"image data is {size} bytes; limit is {max_bytes}", SkipReason.TOO_LARGE
+        )
     formats = _formats()
     try:
         image = Image.open(io.BytesIO(data), formats=list(formats))
     except UnidentifiedImageError as exc:
         raise MediaDecodeError(
-            f"not a supported image format ({size} bytes); expected one of: {_FORMAT_NAMES}"
+            f"not a supported image format ({size} bytes); expected one of: {_FORMAT_NAMES}",
+            SkipReason.UNSUPPORTED,
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise MediaDecodeError(_bomb_message(exc, max_pixels)) from exc
+        raise MediaDecodeError(_bomb_message(exc, max_pixels), SkipReason.TOO_LARGE) from exc
     except Exception as exc:  # hostile headers can trip any exception type in a plugin
         raise MediaDecodeError(f"cannot read image header: {type(exc).__name__}: {exc}") from exc
 
@@ -170,7 +173,7 @@ def decode_image(
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         image.close()
-        raise MediaDecodeError(_bomb_message(exc, max_pixels)) from exc
+        raise MediaDecodeError(_bomb_message(exc, max_pixels), SkipReason.TOO_LARGE) from exc
     except Exception as exc:  # truncated/corrupt data: OSError, SyntaxError, ValueError, ...
         image.close()
         raise MediaDecodeError(
@@ -187,11 +190,15 @@ def _check_dimensions(width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise MediaDecodeError(f"image is {width}x{height}; both sides must be at least 1")
     if max(width, height) > MAX_SIDE:
-        raise MediaDecodeError(f"image is {width}x{height}; sides may be at most {MAX_SIDE} px")
+        raise MediaDecodeError(
+            f"image is {width}x{height}; sides may be at most {MAX_SIDE} px", SkipReason.TOO_LARGE
+        )
     pixels = width * height
     limit = _pixel_limit(max_pixels)
     if pixels > limit:
-        raise MediaDecodeError(f"image is {width}x{height} = {pixels} pixels; limit is {limit}")
+        raise MediaDecodeError(
+            f"image is {width}x{height} = {pixels} pixels; limit is {limit}", SkipReason.TOO_LARGE
+        )
 
 
 def _pixel_limit(max_pixels: int) -> int:

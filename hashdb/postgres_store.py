@@ -337,7 +337,18 @@ CREATE TABLE actions (
 CREATE INDEX actions_by_actor ON actions (actor_id, at);
 """
 
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
+_SCHEMA_V3 = """
+-- The earliest message the bot saw each member post in a chat: only reports from members
+-- who posted before the reported message count toward auto-hide.
+CREATE TABLE first_posts (
+    chat_id     BIGINT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    message_id  BIGINT NOT NULL,
+    PRIMARY KEY (chat_id, user_id)
+);
+"""
+
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
 
 _VERSION_TABLE = """
 CREATE TABLE schema_migrations (
@@ -1294,6 +1305,8 @@ class PostgresStore:
                 )
             for table in ("subscriptions", "report_bans", "chat_settings"):
                 await conn.execute(f"DELETE FROM {table} WHERE chat_id = $1", old_chat_id)
+            # The supergroup numbers its messages afresh: old ids say nothing there.
+            await conn.execute("DELETE FROM first_posts WHERE chat_id = $1", old_chat_id)
             await conn.execute(
                 "INSERT INTO chats (chat_id, title, added_at, rights_ok, rights_notice_sent, "
                 "active) SELECT $1, title, added_at, false, false, true FROM chats "
@@ -1358,6 +1371,7 @@ class PostgresStore:
                 "(SELECT id FROM reports WHERE chat_id = $1)",
                 "reports": "DELETE FROM reports WHERE chat_id = $1",
                 "report_bans": "DELETE FROM report_bans WHERE chat_id = $1",
+                "first_posts": "DELETE FROM first_posts WHERE chat_id = $1",
                 "chat_settings": "DELETE FROM chat_settings WHERE chat_id = $1",
                 "strikes": "DELETE FROM strikes WHERE chat_id = $1",
                 "audit": "DELETE FROM audit WHERE chat_id = $1",
@@ -1538,6 +1552,29 @@ class PostgresStore:
                     user_id,
                 )
             )
+
+    async def record_first_post(self, chat_id: int, user_id: int, message_id: int) -> None:
+        async with self._session("remember a member's first post") as conn:
+            await conn.execute(
+                "INSERT INTO first_posts (chat_id, user_id, message_id) VALUES ($1, $2, $3) "
+                "ON CONFLICT (chat_id, user_id) DO UPDATE "
+                "SET message_id = LEAST(first_posts.message_id, excluded.message_id)",
+                chat_id,
+                user_id,
+                message_id,
+            )
+
+    async def first_posts(self, chat_id: int, user_ids: Sequence[int]) -> dict[int, int]:
+        if not user_ids:
+            return {}
+        async with self._session("read members' first posts") as conn:
+            rows = await conn.fetch(
+                "SELECT user_id, message_id FROM first_posts "
+                "WHERE chat_id = $1 AND user_id = ANY($2::bigint[])",
+                chat_id,
+                list(user_ids),
+            )
+        return {int(row[0]): int(row[1]) for row in rows}
 
     # -- outbox ----------------------------------------------------------------------------
     async def add_job(

@@ -338,9 +338,20 @@ CREATE TABLE actions (
 CREATE INDEX actions_by_actor ON actions (actor_id, at);
 """
 
+_SCHEMA_V11 = """
+-- The earliest message the bot saw each member post in a chat: only reports from members
+-- who posted before the reported message count toward auto-hide.
+CREATE TABLE first_posts (
+    chat_id     INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL,
+    message_id  INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, user_id)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: list[str] = [
     _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6, _SCHEMA_V7,
-    _SCHEMA_V8, _SCHEMA_V9, _SCHEMA_V10,
+    _SCHEMA_V8, _SCHEMA_V9, _SCHEMA_V10, _SCHEMA_V11,
 ]  # fmt: skip
 
 _ENTRY_COLUMNS = """
@@ -1198,6 +1209,8 @@ class SQLiteStore:
             # theirs: their reporters and signals point at them).
             for table in ("subscriptions", "report_bans", "chat_settings"):
                 await db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (old_chat_id,))
+            # The supergroup numbers its messages afresh: old ids say nothing there.
+            await db.execute("DELETE FROM first_posts WHERE chat_id = ?", (old_chat_id,))
             await db.execute(
                 "INSERT OR IGNORE INTO chats (chat_id, title, added_at, rights_ok, "
                 "rights_notice_sent, active) SELECT ?, title, added_at, 0, 0, 1 FROM chats "
@@ -1317,6 +1330,7 @@ class SQLiteStore:
                 "(SELECT id FROM reports WHERE chat_id = ?)",
                 "reports": "DELETE FROM reports WHERE chat_id = ?",
                 "report_bans": "DELETE FROM report_bans WHERE chat_id = ?",
+                "first_posts": "DELETE FROM first_posts WHERE chat_id = ?",
                 "chat_settings": "DELETE FROM chat_settings WHERE chat_id = ?",
                 "strikes": "DELETE FROM strikes WHERE chat_id = ?",
                 "audit": "DELETE FROM audit WHERE chat_id = ?",
@@ -1396,6 +1410,27 @@ class SQLiteStore:
                     (chat_id, user_id),
                 )
             )
+
+    async def record_first_post(self, chat_id: int, user_id: int, message_id: int) -> None:
+        async with self._session("remember a member's first post") as db:
+            await db.execute(
+                "INSERT INTO first_posts (chat_id, user_id, message_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (chat_id, user_id) DO UPDATE "
+                "SET message_id = min(message_id, excluded.message_id)",
+                (chat_id, user_id, message_id),
+            )
+
+    async def first_posts(self, chat_id: int, user_ids: Sequence[int]) -> dict[int, int]:
+        if not user_ids:
+            return {}
+        marks = ", ".join("?" for _ in user_ids)
+        async with self._session("read members' first posts") as db:
+            rows = await db.execute_fetchall(
+                f"SELECT user_id, message_id FROM first_posts "
+                f"WHERE chat_id = ? AND user_id IN ({marks})",
+                (chat_id, *user_ids),
+            )
+        return {int(row[0]): int(row[1]) for row in rows}
 
     # -- outbox ----------------------------------------------------------------------------
     async def add_job(

@@ -295,6 +295,7 @@ TABLES = (
     "banks", "bank_editors", "subscriptions", "chats", "chat_settings", "cases",
     "self_submitters", "entries", "entry_signals", "entry_features", "known_files", "audit",
     "strikes", "reports", "report_reporters", "report_signals", "report_bans", "jobs",
+    "first_posts",
 )  # fmt: skip
 
 
@@ -559,6 +560,14 @@ class Store(Protocol):
         """Bar (or re-admit) a member from reporting in a chat; True if that changed."""
 
     async def is_report_banned(self, chat_id: int, user_id: int) -> bool: ...
+
+    async def record_first_post(self, chat_id: int, user_id: int, message_id: int) -> None:
+        """Remember a message ``user_id`` posted in the chat; only the earliest is kept."""
+
+    async def first_posts(self, chat_id: int, user_ids: Sequence[int]) -> dict[int, int]:
+        """The earliest message id seen from each of ``user_ids`` in the chat (members
+        never seen posting are absent)."""
+        ...
 
     async def count_action(self, actor_id: int, *, at: float, window: float) -> int:
         """Record one action (a command, a button press) by ``actor_id`` at ``at``; return

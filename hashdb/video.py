@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import pdqhash
 
-from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints
+from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints, SkipReason
 from hashdb.photo import hash_photo
 from hashdb.signals import VPDQ
 
@@ -167,7 +167,7 @@ def scan_video(data: bytes | str, budget: VideoBudget, *, every_frame: bool = Fa
     conformance checks against the reference's per-frame files.
     """
     if not data:
-        raise MediaDecodeError("video data is empty (0 bytes)")
+        raise MediaDecodeError("video data is empty (0 bytes)", SkipReason.EMPTY)
     started = time.monotonic()
     what = f"{len(data)} bytes" if isinstance(data, bytes) else "file"
     try:
@@ -195,12 +195,14 @@ def scan_video(data: bytes | str, budget: VideoBudget, *, every_frame: bool = Fa
 
 def _scan(container: Any, budget: VideoBudget, every_frame: bool, started: float) -> VideoScan:
     if not container.streams.video:
-        raise MediaDecodeError("the file has no video stream")
+        raise MediaDecodeError("the file has no video stream", SkipReason.UNSUPPORTED)
     stream = container.streams.video[0]
     if stream.codec_context is None:
         # PyAV gives no decoder context for a codec id FFmpeg cannot decode (unknown or
         # corrupted header); without this check the scan fails with an AttributeError.
-        raise MediaDecodeError("the video stream's codec is unknown or has no decoder")
+        raise MediaDecodeError(
+            "the video stream's codec is unknown or has no decoder", SkipReason.UNSUPPORTED
+        )
     stream.thread_type = "AUTO"
     width, height = int(stream.codec_context.width), int(stream.codec_context.height)
     if width <= 0 or height <= 0:
@@ -259,7 +261,8 @@ def _scan(container: Any, budget: VideoBudget, every_frame: bool, started: float
 def _check_frame_size(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise MediaDecodeError(
-            f"video frames are {width}x{height} = {width * height} pixels; limit is {max_pixels}"
+            f"video frames are {width}x{height} = {width * height} pixels; limit is {max_pixels}",
+            SkipReason.TOO_LARGE,
         )
 
 
@@ -291,7 +294,10 @@ def _check_listed_samples(data: bytes | str) -> None:
         at = 0
         while at + 8 <= end:
             if len(boxes) == _MAX_BOXES:
-                raise MediaDecodeError(f"the file has over {_MAX_BOXES} MP4 boxes; expected a few")
+                raise MediaDecodeError(
+                    f"the file has over {_MAX_BOXES} MP4 boxes; expected a few",
+                    SkipReason.TOO_LARGE,
+                )
             source.seek(at)
             header = source.read(16)
             size, kind = struct.unpack(">I4s", header[:8])
@@ -311,7 +317,8 @@ def _check_listed_samples(data: bytes | str) -> None:
     if listed > MAX_LISTED_SAMPLES:
         raise MediaDecodeError(
             f"the file's MP4 sample tables list {listed} frames and audio samples; "
-            f"limit is {MAX_LISTED_SAMPLES}"
+            f"limit is {MAX_LISTED_SAMPLES}",
+            SkipReason.TOO_LARGE,
         )
 
 
@@ -329,7 +336,9 @@ def _tables_in(source: IO[bytes], start: int, end: int) -> int:
         while found != -1:
             if chunk[found + 8 : found + 12] == b"dcom":
                 # Compressed QuickTime headers would hide their tables from this search.
-                raise MediaDecodeError("compressed MOV headers (cmov) are not supported")
+                raise MediaDecodeError(
+                    "compressed MOV headers (cmov) are not supported", SkipReason.UNSUPPORTED
+                )
             found = chunk.find(b"cmov", found + 1)
         for kind, offset in _COUNT_AT.items():
             found = chunk.find(kind, lead)

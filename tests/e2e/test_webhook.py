@@ -1,4 +1,4 @@
-"""Webhook mode end to end: Telegram's posts reach the real application through PTB's
+"""Webhook mode end to end: Telegram's posts reach the real application through its
 webhook server, the secret token keeps everyone else out, and several instances can serve
 one bot.
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ import pytest
 from bot.app import ALLOWED_UPDATES, build_application, start_webhook
 from bot.config import check_webhook_mode, load_config
 from handlers.context import HashguardApp
+from handlers.webhook import MAX_BODY_BYTES
 from tests.bot.test_cli import hashguard_command, run_env
 from tests.e2e.conftest import bot_environ, idle
 from tests.fakebot import JSON, FakeBotAPI, command, group, message_update, photo_message, user
@@ -175,7 +177,8 @@ async def test_wrong_or_missing_secret_is_refused_and_nothing_handled(
         # Made up by someone who found the URL: an admin lifting the block, then the copy.
         forged = command(CHAT, ADMIN, "/unblock 1")
         fake.clear_calls()
-        for secret in (SECRET + "x", SECRET[:-1], "wrong", "", None):
+        # The same length with one character off, too: refused as any other.
+        for secret in (SECRET + "x", SECRET[:-1], SECRET[:-1] + "y", "wrong", "", None):
             assert await telegram.post(forged, secret=secret) == 403
             assert await telegram.post(copy, secret=secret) == 403
         await idle(app)
@@ -184,6 +187,36 @@ async def test_wrong_or_missing_secret_is_refused_and_nothing_handled(
         # and the forged /unblock never ran.
         assert await telegram.post(copy) == 200
         await deleted(fake, copy)
+
+
+async def test_json_with_a_charset_is_taken_and_oversized_or_other_bodies_are_not(
+    fake: FakeBotAPI, db_path: Path, session: aiohttp.ClientSession
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    async with webhook_running(fake, db_path, port) as app:
+
+        async def post(body: bytes, content_type: str) -> int:
+            headers = {SECRET_HEADER: SECRET, "Content-Type": content_type}
+            async with session.post(url, data=body, headers=headers) as response:
+                return response.status
+
+        def update(text: str) -> bytes:
+            message = command(CHAT, MEMBER, text)
+            return json.dumps(fake.prepare_update(message_update(message))).encode()
+
+        # A charset parameter is still JSON (proxies add one).
+        mark = time.monotonic()
+        assert await post(update("/help"), "application/json; charset=utf-8") == 200
+        await bot_said(fake, "/report", since=mark)
+        # Over the cap: refused without being read into an update.
+        huge = update("/help " + "x" * MAX_BODY_BYTES)
+        assert await post(huge, "application/json") == 400
+        assert await post(update("/help"), "text/plain") == 415
+        assert await post(b"{not json", "application/json") == 400
+        assert await post(b"[1, 2]", "application/json") == 400
+        await idle(app)
+        assert len([c for c in fake.calls_to("sendMessage") if c.at >= mark]) == 1
 
 
 async def test_two_instances_on_one_database_each_take_updates(
@@ -312,7 +345,14 @@ async def test_run_webhook_process_refuses_bad_secret_and_stops_cleanly_on_sigte
         (
             {"HASHGUARD_WEBHOOK_SECRET_TOKEN": "not allowed!"},
             "HASHGUARD_WEBHOOK_SECRET_TOKEN (for webhook.secret_token) = (hidden) is not "
-            "valid; expected empty or 1 to 256 characters of A-Z, a-z, 0-9, _ and -",
+            "valid; expected empty or 16 to 256 characters of A-Z, a-z, 0-9, _ and -",
+        ),
+        (
+            # 15 characters: guessable, refused before anything listens.
+            {"HASHGUARD_WEBHOOK_SECRET_TOKEN": "Webhook_secret1"},
+            "HASHGUARD_WEBHOOK_SECRET_TOKEN (for webhook.secret_token) = (hidden) is not "
+            "valid; expected empty or 16 to 256 characters of A-Z, a-z, 0-9, _ and - (at "
+            "least 16 so it cannot be guessed",
         ),
     ],
 )

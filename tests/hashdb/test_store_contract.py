@@ -658,6 +658,28 @@ async def test_a_report_is_marked_hidden_once(store: Store) -> None:
     assert again is not None and again.hidden
 
 
+async def test_first_posts_keep_the_earliest_message_per_chat_and_member(store: Store) -> None:
+    assert await store.first_posts(CHAT, [USER, ADMIN]) == {}
+    assert await store.first_posts(CHAT, []) == {}
+    await store.record_first_post(CHAT, USER, 40)
+    await store.record_first_post(CHAT, USER, 90)  # later: the first one stays
+    await store.record_first_post(CHAT, USER, 2**40)
+    await store.record_first_post(CHAT, ADMIN, 70)
+    await store.record_first_post(CHAT, ADMIN, 12)  # an earlier one seen late (an edit) wins
+    await store.record_first_post(OTHER_CHAT, USER, 5)
+    assert await store.first_posts(CHAT, [USER, ADMIN, 99]) == {USER: 40, ADMIN: 12}
+    assert await store.first_posts(OTHER_CHAT, [USER, ADMIN]) == {USER: 5}
+
+    # Purged with the group's other data; a migrated group's new ids start afresh.
+    removed = await store.purge_chat(OTHER_CHAT)
+    assert removed["first_posts"] == 1
+    assert await store.first_posts(OTHER_CHAT, [USER]) == {}
+    await store.upsert_chat(CHAT, "Basic group", at=T0)
+    await store.migrate_chat(CHAT, -100777)
+    assert await store.first_posts(CHAT, [USER]) == {}
+    assert await store.first_posts(-100777, [USER]) == {}
+
+
 # -- outbox ------------------------------------------------------------------------------
 
 
