@@ -133,6 +133,11 @@ class ModerationService:
         # Messages admins just blocked by reply: a check of the same message that was still
         # running when the block landed must not warn its sender as for a re-upload.
         self._blocked_messages: collections.deque[tuple[int, int]] = collections.deque(maxlen=1024)
+        #: Reports (chat, message, reporter) claimed and not yet recorded (being hashed).
+        self._pending_reports: set[tuple[int, int, int]] = set()
+        #: Per (chat, reporter), when they repeated a report in the last hour: repeats are
+        #: not stored as reports, yet count toward the hourly limit (in this process).
+        self._repeats: dict[tuple[int, int], collections.deque[float]] = {}
 
     @property
     def store(self) -> Store:
@@ -391,8 +396,10 @@ class ModerationService:
             )
         )
         await self._store.record_hit(match.entry_id, at=now)
-        if file_unique_id and not match.by_file_id:
-            await self._store.remember_file(file_unique_id, match.entry_id)
+        # The matched file is not remembered as the entry's: its match held under this
+        # chat's threshold and banks only, and a file id short-cuts every chat's check
+        # (``known_match``). Forwards of it are answered from the fingerprint cache instead,
+        # with each chat's own rules.
         if not deleted or not strike:
             return None
         return await self._store.add_strike(
@@ -720,13 +727,55 @@ class ModerationService:
             del self._reporter_locks[oldest]
         return lock
 
+    async def claim_report(self, chat_id: int, message_id: int, reporter_id: int) -> str | None:
+        """Whether a member's report of a message goes ahead, decided before its media is
+        fetched: "banned", "rate" (over ``report_rate_per_hour``), "repeat" (this member
+        reported this message already; counted toward the limit all the same) or None.
+
+        None claims the report until ``release_report``: reports being hashed count toward
+        the limit, so a burst of reports cannot all pass the check before one is recorded.
+        """
+        async with self.reporter_lock(chat_id, reporter_id):
+            refusal = await self.report_refusal(chat_id, reporter_id)
+            if refusal is not None:
+                return refusal
+            key = (chat_id, message_id, reporter_id)
+            if key in self._pending_reports or await self._store.has_reported(*key):
+                self._repeats.setdefault((chat_id, reporter_id), collections.deque()).append(
+                    time.time()
+                )
+                if len(self._repeats) > 10_000:
+                    del self._repeats[next(iter(self._repeats))]  # the longest known
+                return "repeat"
+            self._pending_reports.add(key)
+            return None
+
+    def release_report(self, chat_id: int, message_id: int, reporter_id: int) -> None:
+        """A claimed report was recorded (or given up): the store counts it from now on."""
+        self._pending_reports.discard((chat_id, message_id, reporter_id))
+
+    def _recent_repeats(self, chat_id: int, reporter_id: int, since: float) -> int:
+        repeats = self._repeats.get((chat_id, reporter_id))
+        if repeats is None:
+            return 0
+        while repeats and repeats[0] < since:
+            repeats.popleft()
+        if not repeats:
+            del self._repeats[(chat_id, reporter_id)]
+        return len(repeats)
+
     async def report_refusal(self, chat_id: int, reporter_id: int) -> str | None:
         """Why a member may not report now ("banned", "rate"), or None if they may."""
         if await self._store.is_report_banned(chat_id, reporter_id):
             return "banned"
         per_hour = self._moderation.report_rate_per_hour
         if per_hour:
-            recent = await self._store.count_reports_since(chat_id, reporter_id, time.time() - 3600)
+            since = time.time() - 3600
+            recent = await self._store.count_reports_since(chat_id, reporter_id, since)
+            pending = sum(
+                1 for c, _, r in self._pending_reports if (c, r) == (chat_id, reporter_id)
+            )
+            recent += pending + self._recent_repeats(chat_id, reporter_id, since)
             if recent >= per_hour:
                 return "rate"
         return None

@@ -3,10 +3,13 @@ matches (with the rest of their album) and warns the sender."""
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from telegram import Message, Update
 
+from bot.fair_queue import QUEUE_FULL
+from bot.fingerprint_cache import HashMode
 from bot.moderation import Match
 from handlers import outbox
 from handlers.common import (
@@ -47,42 +50,110 @@ async def on_media(update: Update, context: HashguardContext) -> None:
             return
 
     match = await moderation.known_match(chat.id, ref.file_unique_id)
-    thumbnail_only = False
-    if match is None:
-        try:
-            fetched = await fetch_and_hash(
-                context, ref, local_features=await moderation.uses_local_features(chat.id)
-            )
-        except MediaSkipped as exc:
-            log.warning(
-                "media_skipped chat=%d message=%d kind=%s reason=%s",
-                chat.id,
-                message.message_id,
-                ref.kind,
-                exc,
-            )
-            await moderation.record_skip(
-                chat.id, message_id=message.message_id, sender=sender_of(message), detail=str(exc)
-            )
-            return
-        thumbnail_only = fetched.thumbnail_only
-        match = await moderation.find_match(chat.id, fetched.fingerprints)
-        if (
-            match is not None
-            and await moderation.held_for_review(chat.id, match)
-            and not moderation.blocked_by_admin(chat.id, message.message_id)
-        ):
-            await _review(context, message, match)
-            return
-        if thumbnail_only and match is None:
-            await moderation.record_skip(
-                chat.id,
-                message_id=message.message_id,
-                sender=sender_of(message),
-                detail="file over the download cap: only its thumbnail was checked (no match)",
-            )
-    if match is None or moderation.blocked_by_admin(chat.id, message.message_id):
-        if album is not None and services.albums.blocked_entry(chat.id, album) is not None:
+    if match is not None:
+        await _act(context, message, match, ref, album=album)
+        return
+    local = await moderation.uses_local_features(chat.id)
+    check = functools.partial(_check, context, update, message, ref, local=local, album=album)
+    mode = HashMode.of(for_block=False, local=local)
+    if services.hashes.peek(ref.file_unique_id, mode) is not None:
+        # Seen before (a forward): only this group's rules are left to apply, which is quick.
+        await check()
+        return
+    # The download and hash wait their chat's turn in the queue, not in an update slot: a
+    # flood of slow files in one group must not hold up the updates of every other group.
+    if not services.queue.submit(chat.id, check):
+        log.warning(
+            "media_skipped chat=%d message=%d kind=%s reason=queue_full limit=%d",
+            chat.id,
+            message.message_id,
+            ref.kind,
+            services.queue.per_chat,
+        )
+        await moderation.record_skip(
+            chat.id,
+            message_id=message.message_id,
+            sender=sender_of(message),
+            detail=QUEUE_FULL,
+        )
+
+
+async def _check(
+    context: HashguardContext,
+    update: Update,
+    message: Message,
+    ref: MediaRef,
+    *,
+    local: bool,
+    album: str | None,
+) -> None:
+    """Fetch and hash an upload (or take its cached fingerprints), apply the chat's rules
+    and act on a match; run by the queue, so failures go to the error handler here."""
+    try:
+        await _check_upload(context, message, ref, local=local, album=album)
+    except Exception as exc:
+        await context.application.process_error(update, exc)
+
+
+async def _check_upload(
+    context: HashguardContext,
+    message: Message,
+    ref: MediaRef,
+    *,
+    local: bool,
+    album: str | None,
+) -> None:
+    moderation = context.services.moderation
+    chat = message.chat
+    try:
+        fetched = await fetch_and_hash(context, ref, local_features=local)
+    except MediaSkipped as exc:
+        log.warning(
+            "media_skipped chat=%d message=%d kind=%s reason=%s",
+            chat.id,
+            message.message_id,
+            ref.kind,
+            exc,
+        )
+        await moderation.record_skip(
+            chat.id, message_id=message.message_id, sender=sender_of(message), detail=str(exc)
+        )
+        return
+    thumbnail_only = fetched.thumbnail_only
+    match = await moderation.find_match(chat.id, fetched.fingerprints)
+    if (
+        match is not None
+        and await moderation.held_for_review(chat.id, match)
+        and not moderation.blocked_by_admin(chat.id, message.message_id)
+    ):
+        await _review(context, message, match)
+        return
+    if thumbnail_only and match is None:
+        await moderation.record_skip(
+            chat.id,
+            message_id=message.message_id,
+            sender=sender_of(message),
+            detail="file over the download cap: only its thumbnail was checked (no match)",
+        )
+    await _act(context, message, match, ref, thumbnail_only=thumbnail_only, album=album)
+
+
+async def _act(
+    context: HashguardContext,
+    message: Message,
+    match: Match | None,
+    ref: MediaRef,
+    *,
+    thumbnail_only: bool = False,
+    album: str | None,
+) -> None:
+    """Enforce a match, unless an admin just blocked this very message; an item of an album
+    that matched meanwhile goes with it."""
+    moderation = context.services.moderation
+    chat_id = message.chat.id
+    if match is None or moderation.blocked_by_admin(chat_id, message.message_id):
+        albums = context.services.albums
+        if album is not None and albums.blocked_entry(chat_id, album) is not None:
             await _remove_album(context, message, album)
         return
     await enforce(context, message, match, ref, thumbnail_only=thumbnail_only, album=album)

@@ -497,6 +497,10 @@ class Store(Protocol):
     async def count_reports_since(self, chat_id: int, reporter_id: int, since: float) -> int:
         """How many messages of the chat the member reported at or after ``since``."""
 
+    async def has_reported(self, chat_id: int, message_id: int, reporter_id: int) -> bool:
+        """Whether the member already reported this message (a repeat is answered before
+        its media is fetched again)."""
+
     async def set_report_ban(
         self, chat_id: int, user_id: int, *, banned: bool, by: int | None, at: float
     ) -> bool:

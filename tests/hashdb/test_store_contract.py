@@ -605,6 +605,17 @@ async def test_report_counts_and_report_bans(store: Store) -> None:
     assert not await store.is_report_banned(CHAT, USER)
 
 
+async def test_has_reported_knows_who_reported_which_message(store: Store) -> None:
+    assert not await store.has_reported(CHAT, 42, ADMIN)
+    await _report(store, chat_id=CHAT, message_id=42)
+    await _report(store, chat_id=CHAT, message_id=42, reporter_id=7)
+    assert await store.has_reported(CHAT, 42, ADMIN)
+    assert await store.has_reported(CHAT, 42, 7)
+    assert not await store.has_reported(CHAT, 43, ADMIN)
+    assert not await store.has_reported(OTHER_CHAT, 42, ADMIN)
+    assert not await store.has_reported(CHAT, 42, 8)
+
+
 async def test_audit_since_and_purge_chat(store: Store) -> None:
     await store.upsert_chat(CHAT, "One", at=T0)
     entry = await store.add_entry(_new(file_unique_id="F"), at=T0)
