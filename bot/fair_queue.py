@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -83,18 +84,21 @@ class FairQueue:
         """Return once nothing is queued or running."""
         await self._idle.wait()
 
-    async def close(self) -> None:
-        """Drop the jobs not started and cancel the running ones (at shutdown: what was
-        decided is in the outbox; a check cut short is like one the update never reached)."""
+    async def close(self, grace: float = 10.0) -> None:
+        """Take no more jobs, give the queued and running ones ``grace`` seconds to finish,
+        then drop the rest (at shutdown: what was decided is in the outbox; a check cut
+        short is like one the update never reached, and is logged)."""
         self._closed = True
-        dropped = sum(self._queued.values())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
+        dropped = sum(self._queued.values()) + len(self._tasks)
         self._waiting.clear()
         self._queued.clear()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if dropped:
-            log.warning("queue_closed dropped=%d", dropped)
+            log.warning("queue_closed unfinished=%d", dropped)
         self._idle.set()
 
     def _pump(self) -> None:
@@ -139,7 +143,4 @@ class FairQueue:
             task = asyncio.current_task()
             if task is not None:
                 self._tasks.discard(task)
-            if not self._closed:
-                self._pump()
-            elif not self._tasks:
-                self._idle.set()
+            self._pump()

@@ -135,9 +135,10 @@ class ModerationService:
         self._blocked_messages: collections.deque[tuple[int, int]] = collections.deque(maxlen=1024)
         #: Reports (chat, message, reporter) claimed and not yet recorded (being hashed).
         self._pending_reports: set[tuple[int, int, int]] = set()
-        #: Per (chat, reporter), when they repeated a report in the last hour: repeats are
-        #: not stored as reports, yet count toward the hourly limit (in this process).
-        self._repeats: dict[tuple[int, int], collections.deque[float]] = {}
+        #: Per (chat, reporter), when in the last hour they sent a report that was not
+        #: stored (a repeat, or one refused for a full queue): each counts toward the hourly
+        #: limit all the same (in this process).
+        self._attempts: dict[tuple[int, int], collections.deque[float]] = {}
 
     @property
     def store(self) -> Store:
@@ -741,28 +742,38 @@ class ModerationService:
                 return refusal
             key = (chat_id, message_id, reporter_id)
             if key in self._pending_reports or await self._store.has_reported(*key):
-                self._repeats.setdefault((chat_id, reporter_id), collections.deque()).append(
-                    time.time()
-                )
-                if len(self._repeats) > 10_000:
-                    del self._repeats[next(iter(self._repeats))]  # the longest known
+                self._count_attempt(chat_id, reporter_id)
                 return "repeat"
             self._pending_reports.add(key)
             return None
 
-    def release_report(self, chat_id: int, message_id: int, reporter_id: int) -> None:
-        """A claimed report was recorded (or given up): the store counts it from now on."""
+    def release_report(
+        self, chat_id: int, message_id: int, reporter_id: int, *, count: bool = False
+    ) -> None:
+        """A claimed report was recorded (the store counts it from now on), or given up;
+        ``count`` counts one given up (the chat's queue was full) toward the limit all the
+        same, so a flood of reports bounced off a full queue is not free."""
         self._pending_reports.discard((chat_id, message_id, reporter_id))
+        if count:
+            self._count_attempt(chat_id, reporter_id)
 
-    def _recent_repeats(self, chat_id: int, reporter_id: int, since: float) -> int:
-        repeats = self._repeats.get((chat_id, reporter_id))
-        if repeats is None:
+    def _count_attempt(self, chat_id: int, reporter_id: int) -> None:
+        if not self._moderation.report_rate_per_hour:
+            return  # no limit to count toward
+        key = (chat_id, reporter_id)
+        self._attempts.setdefault(key, collections.deque()).append(time.time())
+        if len(self._attempts) > 10_000:
+            del self._attempts[next(iter(self._attempts))]  # the longest known
+
+    def _recent_attempts(self, chat_id: int, reporter_id: int, since: float) -> int:
+        attempts = self._attempts.get((chat_id, reporter_id))
+        if attempts is None:
             return 0
-        while repeats and repeats[0] < since:
-            repeats.popleft()
-        if not repeats:
-            del self._repeats[(chat_id, reporter_id)]
-        return len(repeats)
+        while attempts and attempts[0] < since:
+            attempts.popleft()
+        if not attempts:
+            del self._attempts[(chat_id, reporter_id)]
+        return len(attempts)
 
     async def report_refusal(self, chat_id: int, reporter_id: int) -> str | None:
         """Why a member may not report now ("banned", "rate"), or None if they may."""
@@ -775,7 +786,7 @@ class ModerationService:
             pending = sum(
                 1 for c, _, r in self._pending_reports if (c, r) == (chat_id, reporter_id)
             )
-            recent += pending + self._recent_repeats(chat_id, reporter_id, since)
+            recent += pending + self._recent_attempts(chat_id, reporter_id, since)
             if recent >= per_hour:
                 return "rate"
         return None

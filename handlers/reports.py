@@ -93,12 +93,15 @@ async def report(update: Update, context: HashguardContext) -> None:
         return
     # The media waits its chat's turn for hashing, like an upload, outside the update slots.
     if not services.queue.submit(chat_id, file):
-        moderation.release_report(chat_id, target.message_id, reporter.id)
+        moderation.release_report(chat_id, target.message_id, reporter.id, count=True)
         log.warning(
             "report_skipped chat=%d message=%d reason=queue_full", chat_id, target.message_id
         )
         await moderation.record_skip(
-            chat_id, message_id=target.message_id, sender=reporter, detail=f"report: {QUEUE_FULL}"
+            chat_id,
+            message_id=target.message_id,
+            sender=sender_of(target),
+            detail=f"report: {QUEUE_FULL}",
         )
         await _tell_privately(
             context, reporter, "The bot is busy checking this group's media; try again later."

@@ -153,3 +153,28 @@ def test_bad_bounds_are_refused() -> None:
         FairQueue(concurrency=0, per_chat=1, running_per_chat=1)
     with pytest.raises(ValueError, match="0 or more"):
         FingerprintCache(-1, 0, len)
+
+
+async def test_close_lets_jobs_finish_within_the_grace_then_drops_the_rest() -> None:
+    queue = FairQueue(concurrency=1, per_chat=5, running_per_chat=1)
+    done: list[str] = []
+    forever = asyncio.Event()
+
+    async def quick() -> None:
+        await asyncio.sleep(0)
+        done.append("quick")
+
+    async def stuck() -> None:
+        await forever.wait()
+        done.append("stuck")
+
+    queue.submit(1, quick)
+    queue.submit(1, quick)
+    await queue.close(grace=5.0)
+    assert done == ["quick", "quick"]
+
+    stalled = FairQueue(concurrency=1, per_chat=5, running_per_chat=1)
+    stalled.submit(1, stuck)
+    stalled.submit(1, quick)
+    await stalled.close(grace=0.05)
+    assert done == ["quick", "quick"] and not stalled.busy
