@@ -1,5 +1,9 @@
 """Checks every photo, video, animation and sticker posted in a group; deletes blocklist
-matches (with the rest of their album) and warns the sender."""
+matches (with the rest of their album) and warns the sender.
+
+The handler answers what it can at once (the file an admin blocked, fingerprints already in
+the cache) and hands downloading and hashing to the fair queue, so it never holds an update
+slot while a file waits its turn."""
 
 from __future__ import annotations
 
