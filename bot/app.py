@@ -33,6 +33,8 @@ from telegram.ext import (
 )
 
 from bot.config import Config, WebhookConfig
+from bot.fair_queue import FairQueue
+from bot.fingerprint_cache import FingerprintCache
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.operator_banks import OperatorBanks
@@ -53,6 +55,7 @@ from handlers import (
 )
 from handlers import settings as group_settings
 from handlers.albums import AlbumTracker
+from handlers.common import fetched_size
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
 from handlers.permissions import AdminCache
@@ -218,6 +221,19 @@ async def _post_init(application: HashguardApp) -> None:
         outbox=Outbox(moderation.store),
         limiter=RateLimiter(config.moderation.actions_per_minute),
         posters=PosterMemory(moderation.store),
+        hashes=FingerprintCache(
+            config.media.fingerprint_cache_size,
+            config.media.fingerprint_cache_mb * 1024 * 1024,
+            fetched_size,
+        ),
+        queue=FairQueue(
+            # As many files in download or hashing as the pool admits at once ...
+            concurrency=4 * fingerprinter.workers,
+            per_chat=config.media.queue_per_chat,
+            # ... but one chat never on every hashing worker: another chat's upload finds
+            # one free instead of waiting for a long video to finish.
+            running_per_chat=max(1, fingerprinter.workers - 1),
+        ),
     )
     try:
         await application.bot.set_my_commands(
@@ -269,6 +285,7 @@ async def _post_shutdown(application: HashguardApp) -> None:
     services = application.bot_data.services
     if services is None:
         return
+    await services.queue.close()
     services.fingerprinter.close()
     await services.moderation.close()
     await services.moderation.store.close()

@@ -138,6 +138,9 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "hash_timeout_seconds": _Key(int, 30, _int_range(1, 3600)),
         "workers": _Key(int, 0, _int_range(0, 256)),
         "album_action": _Key(str, "album", _one_of("album", "item")),
+        "fingerprint_cache_size": _Key(int, 100_000, _int_range(0, 100_000_000)),
+        "fingerprint_cache_mb": _Key(int, 256, _int_range(1, 1_000_000)),
+        "queue_per_chat": _Key(int, 20, _int_range(1, 100_000)),
     },
     "video": {
         "seconds_per_sample": _Key(float, 1.0, _float_range(0.1, 60.0)),
@@ -231,6 +234,13 @@ class MediaConfig:
     workers: int
     #: "album": a match in an album removes the whole album; "item": just that item.
     album_action: str
+    #: Files whose fingerprints are kept (by file_unique_id) so a forward is not fetched
+    #: and hashed again; 0 keeps none.
+    fingerprint_cache_size: int = 100_000
+    #: The cache's memory budget; the least recently seen files go first when it is full.
+    fingerprint_cache_mb: int = 256
+    #: Uploads of one chat waiting for or in hashing at once; more are skipped (audited).
+    queue_per_chat: int = 20
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,11 @@ class Fingerprinter:
         #: Held by callers around download + hash: bounds the files held in memory at once.
         self.admission = asyncio.Semaphore(4 * self._workers)
 
+    @property
+    def workers(self) -> int:
+        """Files hashed at once."""
+        return self._workers
+
     def _pool(self) -> Executor:
         if self._executor is None:
             if self._use_threads:

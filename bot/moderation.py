@@ -137,6 +137,12 @@ class ModerationService:
         # Messages admins just blocked by reply: a check of the same message that was still
         # running when the block landed must not warn its sender as for a re-upload.
         self._blocked_messages: collections.deque[tuple[int, int]] = collections.deque(maxlen=1024)
+        #: Reports (chat, message, reporter) claimed and not yet recorded (being hashed).
+        self._pending_reports: set[tuple[int, int, int]] = set()
+        #: Per (chat, reporter), when in the last hour they sent a report that was not
+        #: stored (a repeat, or one refused for a full queue): each counts toward the hourly
+        #: limit all the same (in this process).
+        self._attempts: dict[tuple[int, int], collections.deque[float]] = {}
 
     @property
     def store(self) -> Store:
@@ -372,7 +378,6 @@ class ModerationService:
         *,
         sender: Person,
         message_id: int,
-        file_unique_id: str | None,
         deleted: bool,
         detail: str = "",
         strike: bool = True,
@@ -387,7 +392,6 @@ class ModerationService:
             match,
             sender=sender,
             message_id=message_id,
-            file_unique_id=file_unique_id,
             deleted=deleted,
             detail=detail,
             strike=strike,
@@ -402,7 +406,6 @@ class ModerationService:
         *,
         sender: Person,
         message_id: int,
-        file_unique_id: str | None,
         deleted: bool,
         detail: str = "",
         strike: bool = True,
@@ -430,7 +433,6 @@ class ModerationService:
         recorded = await self._store.record_match(
             MatchRecord(
                 audit=audit,
-                file_unique_id=file_unique_id if not match.by_file_id else None,
                 strike=striking,
                 strikes_since=self._strikes_since(now) if striking else None,
                 reset_at=await self._warn_limit(chat_id) if striking else None,
@@ -761,13 +763,65 @@ class ModerationService:
             del self._reporter_locks[oldest]
         return lock
 
+    async def claim_report(self, chat_id: int, message_id: int, reporter_id: int) -> str | None:
+        """Whether a member's report of a message goes ahead, decided before its media is
+        fetched: "banned", "rate" (over ``report_rate_per_hour``), "repeat" (this member
+        reported this message already; counted toward the limit all the same) or None.
+
+        None claims the report until ``release_report``: reports being hashed count toward
+        the limit, so a burst of reports cannot all pass the check before one is recorded.
+        """
+        async with self.reporter_lock(chat_id, reporter_id):
+            refusal = await self.report_refusal(chat_id, reporter_id)
+            if refusal is not None:
+                return refusal
+            key = (chat_id, message_id, reporter_id)
+            if key in self._pending_reports or await self._store.has_reported(*key):
+                self._count_attempt(chat_id, reporter_id)
+                return "repeat"
+            self._pending_reports.add(key)
+            return None
+
+    def release_report(
+        self, chat_id: int, message_id: int, reporter_id: int, *, count: bool = False
+    ) -> None:
+        """A claimed report was recorded (the store counts it from now on), or given up;
+        ``count`` counts one given up (the chat's queue was full) toward the limit all the
+        same, so a flood of reports bounced off a full queue is not free."""
+        self._pending_reports.discard((chat_id, message_id, reporter_id))
+        if count:
+            self._count_attempt(chat_id, reporter_id)
+
+    def _count_attempt(self, chat_id: int, reporter_id: int) -> None:
+        if not self._moderation.report_rate_per_hour:
+            return  # no limit to count toward
+        key = (chat_id, reporter_id)
+        self._attempts.setdefault(key, collections.deque()).append(time.time())
+        if len(self._attempts) > 10_000:
+            del self._attempts[next(iter(self._attempts))]  # the longest known
+
+    def _recent_attempts(self, chat_id: int, reporter_id: int, since: float) -> int:
+        attempts = self._attempts.get((chat_id, reporter_id))
+        if attempts is None:
+            return 0
+        while attempts and attempts[0] < since:
+            attempts.popleft()
+        if not attempts:
+            del self._attempts[(chat_id, reporter_id)]
+        return len(attempts)
+
     async def report_refusal(self, chat_id: int, reporter_id: int) -> str | None:
         """Why a member may not report now ("banned", "rate"), or None if they may."""
         if await self._store.is_report_banned(chat_id, reporter_id):
             return "banned"
         per_hour = self._moderation.report_rate_per_hour
         if per_hour:
-            recent = await self._store.count_reports_since(chat_id, reporter_id, time.time() - 3600)
+            since = time.time() - 3600
+            recent = await self._store.count_reports_since(chat_id, reporter_id, since)
+            pending = sum(
+                1 for c, _, r in self._pending_reports if (c, r) == (chat_id, reporter_id)
+            )
+            recent += pending + self._recent_attempts(chat_id, reporter_id, since)
             if recent >= per_hour:
                 return "rate"
         return None

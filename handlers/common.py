@@ -6,6 +6,7 @@ dropped; nothing but fingerprints ever leaves this module.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from telegram import Chat, Message, User
 from telegram.error import BadRequest, TelegramError
 from telegram.helpers import mention_html
 
+from bot.fingerprint_cache import HashMode, footprint
 from bot.moderation import Person
 from bot.redact import redact
 from handlers.context import HashguardContext
@@ -181,6 +183,23 @@ async def fetch_and_hash(
     A file over the download cap (``media.max_file_bytes``; the Bot API's own cap is 20 MB)
     is judged by its Telegram thumbnail instead, when it has one.
     """
+    mode = HashMode.of(for_block=for_block, local=local_features)
+    # Recently seen files (forwards keep their file_unique_id) are answered from the cache,
+    # and uploads of one file at the same moment share one download and hash.
+    return await context.services.hashes.get(
+        ref.file_unique_id,
+        mode,
+        functools.partial(_fetch_and_hash_ref, context, ref, mode),
+    )
+
+
+def fetched_size(fetched: Fetched) -> int:
+    """Estimated bytes of a cached result (the fingerprint cache's budget counts them)."""
+    return footprint(fetched.fingerprints)
+
+
+async def _fetch_and_hash_ref(context: HashguardContext, ref: MediaRef, mode: HashMode) -> Fetched:
+    for_block, local_features = mode.for_block, mode.local
     limit = context.services.config.media.max_file_bytes
     # Bounds how many files sit in memory at once, downloads included.
     async with context.services.fingerprinter.admission:

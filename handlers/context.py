@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Config
+from bot.fair_queue import FairQueue
+from bot.fingerprint_cache import FingerprintCache
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.outbox import Outbox
@@ -16,6 +18,7 @@ from bot.posters import PosterMemory
 
 if TYPE_CHECKING:
     from handlers.albums import AlbumTracker
+    from handlers.common import Fetched
     from handlers.permissions import AdminCache
     from handlers.ratelimit import RateLimiter
 
@@ -30,6 +33,10 @@ class Services:
     outbox: Outbox
     limiter: RateLimiter
     posters: PosterMemory
+    #: Fingerprints of recently seen files by file_unique_id (never media, never verdicts).
+    hashes: FingerprintCache[Fetched]
+    #: Checks of uploads waiting for (or in) download and hashing, chats taking turns.
+    queue: FairQueue
 
 
 class AppData:

@@ -1,12 +1,18 @@
 """Checks every photo, video, animation and sticker posted in a group; deletes blocklist
-matches (with the rest of their album) and warns the sender."""
+matches (with the rest of their album) and warns the sender.
+
+The handler answers what it can at once (the file an admin blocked, fingerprints already in
+the cache) and hands downloading and hashing to the fair queue, so it never holds an update
+slot while a file waits its turn."""
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from telegram import Message, Update
 
+from bot.fingerprint_cache import HashMode
 from bot.moderation import Match
 from handlers import outbox
 from handlers.common import (
@@ -48,53 +54,120 @@ async def on_media(update: Update, context: HashguardContext) -> None:
             return
 
     match = await moderation.known_match(chat.id, ref.file_unique_id)
-    thumbnail_only = False
-    if match is None:
-        try:
-            fetched = await fetch_and_hash(
-                context, ref, local_features=await moderation.uses_local_features(chat.id)
-            )
-        except MediaSkipped as exc:
-            log.warning(
-                "media_skipped chat=%d message=%d kind=%s reason=%s detail=%s",
-                chat.id,
-                message.message_id,
-                ref.kind,
-                exc.reason,
-                exc.detail,
-            )
-            await moderation.record_skip(
-                chat.id, message_id=message.message_id, sender=sender_of(message), reason=exc.reason
-            )
-            return
-        thumbnail_only = fetched.thumbnail_only
-        match = await moderation.find_match(chat.id, fetched.fingerprints)
-        if (
-            match is not None
-            and await moderation.held_for_review(chat.id, match)
-            and not moderation.blocked_by_admin(chat.id, message.message_id)
-        ):
-            await _review(context, message, match)
-            return
-        if thumbnail_only and match is None:
-            await moderation.record_skip(
-                chat.id,
-                message_id=message.message_id,
-                sender=sender_of(message),
-                reason=SkipReason.THUMBNAIL_ONLY,
-            )
-    if match is None or moderation.blocked_by_admin(chat.id, message.message_id):
-        if album is not None and services.albums.blocked_entry(chat.id, album) is not None:
+    if match is not None:
+        await _act(context, message, match, ref, album=album)
+        return
+    local = await moderation.uses_local_features(chat.id)
+    check = functools.partial(_check, context, update, message, ref, local=local, album=album)
+    mode = HashMode.of(for_block=False, local=local)
+    if services.hashes.peek(ref.file_unique_id, mode) is not None:
+        # Seen before (a forward): only this group's rules are left to apply, which is quick.
+        await check()
+        return
+    # The download and hash wait their chat's turn in the queue, not in an update slot: a
+    # flood of slow files in one group must not hold up the updates of every other group.
+    if not services.queue.submit(chat.id, check):
+        log.warning(
+            "media_skipped chat=%d message=%d kind=%s reason=queue_full limit=%d",
+            chat.id,
+            message.message_id,
+            ref.kind,
+            services.queue.per_chat,
+        )
+        await moderation.record_skip(
+            chat.id,
+            message_id=message.message_id,
+            sender=sender_of(message),
+            reason=SkipReason.QUEUE_FULL,
+        )
+
+
+async def _check(
+    context: HashguardContext,
+    update: Update,
+    message: Message,
+    ref: MediaRef,
+    *,
+    local: bool,
+    album: str | None,
+) -> None:
+    """Fetch and hash an upload (or take its cached fingerprints), apply the chat's rules
+    and act on a match; run by the queue, so failures go to the error handler here."""
+    try:
+        await _check_upload(context, message, ref, local=local, album=album)
+    except Exception as exc:
+        await context.application.process_error(update, exc)
+
+
+async def _check_upload(
+    context: HashguardContext,
+    message: Message,
+    ref: MediaRef,
+    *,
+    local: bool,
+    album: str | None,
+) -> None:
+    moderation = context.services.moderation
+    chat = message.chat
+    try:
+        fetched = await fetch_and_hash(context, ref, local_features=local)
+    except MediaSkipped as exc:
+        log.warning(
+            "media_skipped chat=%d message=%d kind=%s reason=%s detail=%s",
+            chat.id,
+            message.message_id,
+            ref.kind,
+            exc.reason,
+            exc.detail,
+        )
+        await moderation.record_skip(
+            chat.id, message_id=message.message_id, sender=sender_of(message), reason=exc.reason
+        )
+        return
+    thumbnail_only = fetched.thumbnail_only
+    match = await moderation.find_match(chat.id, fetched.fingerprints)
+    if (
+        match is not None
+        and await moderation.held_for_review(chat.id, match)
+        and not moderation.blocked_by_admin(chat.id, message.message_id)
+    ):
+        await _review(context, message, match)
+        return
+    if thumbnail_only and match is None:
+        await moderation.record_skip(
+            chat.id,
+            message_id=message.message_id,
+            sender=sender_of(message),
+            reason=SkipReason.THUMBNAIL_ONLY,
+        )
+    await _act(context, message, match, ref, thumbnail_only=thumbnail_only, album=album)
+
+
+async def _act(
+    context: HashguardContext,
+    message: Message,
+    match: Match | None,
+    ref: MediaRef,
+    *,
+    thumbnail_only: bool = False,
+    album: str | None,
+) -> None:
+    """Enforce a match, unless an admin just blocked this very message; an item of an album
+    that matched meanwhile goes with it."""
+    moderation = context.services.moderation
+    chat_id = message.chat.id
+    if match is None or moderation.blocked_by_admin(chat_id, message.message_id):
+        albums = context.services.albums
+        if album is not None and albums.blocked_entry(chat_id, album) is not None:
             await _remove_album(context, message, album)
         return
-    await enforce(context, message, match, ref, thumbnail_only=thumbnail_only, album=album)
+    await enforce(context, message, match, thumbnail_only=thumbnail_only, album=album)
 
 
 async def enforce(
     context: HashguardContext,
     message: Message,
     match: Match,
-    ref: MediaRef,
     *,
     thumbnail_only: bool = False,
     album: str | None = None,
@@ -110,7 +183,6 @@ async def enforce(
             match,
             sender=sender,
             message_id=message.message_id,
-            file_unique_id=ref.file_unique_id if not thumbnail_only else None,
             deleted=False,
             detail="dry run: not deleted",
             event="match_dry_run",
@@ -143,7 +215,6 @@ async def enforce(
         match=match,
         sender=sender,
         message_id=message.message_id,
-        file_unique_id=ref.file_unique_id if not thumbnail_only else None,
         notes=notes,
         strike=first_in_album,
     )
@@ -158,7 +229,6 @@ async def _review(context: HashguardContext, message: Message, match: Match) -> 
         match,
         sender=sender_of(message),
         message_id=message.message_id,
-        file_unique_id=None,
         deleted=False,
         detail="held for review (local_match review)",
         strike=False,
@@ -183,7 +253,6 @@ async def _remove_album(context: HashguardContext, message: Message, album: str)
         Match(entry_id=entry_id, signal="album", distance=0),
         sender=sender_of(message),
         message_id=message.message_id,
-        file_unique_id=None,
         deleted=outcome.deleted,
         detail=f"removed with its album ({len(ids)} item(s))",
         strike=False,

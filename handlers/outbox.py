@@ -119,7 +119,6 @@ def match_steps(
     match: Match,
     sender: Person,
     message_id: int,
-    file_unique_id: str | None,
     notes: list[str],
     strike: bool,
 ) -> list[dict[str, Any]]:
@@ -134,7 +133,6 @@ def match_steps(
         "user": sender.id,
         "name": sender.name,
         "message_id": message_id,
-        "file_unique_id": file_unique_id,
         "notes": notes,
         "strike": strike,
     }
@@ -363,7 +361,6 @@ async def _record(
         Match(**step["match"]),
         sender=sender,
         message_id=int(step["message_id"]),
-        file_unique_id=step["file_unique_id"],
         deleted=deleted,
         detail="; ".join(note for note in notes if note),
         strike=bool(step["strike"]),

@@ -18,10 +18,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
+from bot.fingerprint_cache import HashMode
 from bot.moderation import Person
 from handlers import outbox
 from handlers.admin import MAX_ID, actor_of, admin_command, parse_number
 from handlers.common import (
+    MediaRef,
     MediaSkipped,
     chat_title,
     delete_message,
@@ -34,6 +36,7 @@ from handlers.common import (
 from handlers.context import HashguardContext
 from handlers.permissions import AdminsUnknown
 from handlers.strikes import member_target, warn
+from hashdb.fingerprint import SkipReason
 from hashdb.store import Report, StoreError
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,9 @@ log = logging.getLogger(__name__)
 #: Callback data of the review buttons: user-controlled input, so parsed strictly.
 CALLBACK_PATTERN = r"^report:(block|dismiss):(\d{1,19})$"
 _CALLBACK = re.compile(CALLBACK_PATTERN)
+
+#: Reported media is hashed as for a block: Block on the review adds these fingerprints.
+BLOCK_MODE = HashMode.of(for_block=True, local=True)
 
 
 async def report(update: Update, context: HashguardContext) -> None:
@@ -62,22 +68,60 @@ async def report(update: Update, context: HashguardContext) -> None:
     # Deleted first, so the group does not see who reported.
     await delete_message(context, message.chat.id, message.message_id)
     moderation = context.services.moderation
-    await moderation.ensure_chat(message.chat.id, chat_title(message.chat))
-    async with moderation.reporter_lock(message.chat.id, reporter.id):
-        refusal = await moderation.report_refusal(message.chat.id, reporter.id)
-        if refusal is not None:
-            # Told privately where possible: a reply in the group would name the reporter.
-            await _tell_privately(
-                context,
-                reporter,
-                "The admins of this group have turned off reports from you."
-                if refusal == "banned"
-                else "You have sent many reports in the last hour; please wait a while.",
-            )
-            log.info("report_refused chat=%d reason=%s", message.chat.id, refusal)
-            return
+    chat_id = message.chat.id
+    await moderation.ensure_chat(chat_id, chat_title(message.chat))
+    # Decided before anything is downloaded: a member repeating a report costs no hashing.
+    refusal = await moderation.claim_report(chat_id, target.message_id, reporter.id)
+    if refusal == "repeat":
+        log.info("report_repeated chat=%d message=%d", chat_id, target.message_id)
+        return
+    if refusal is not None:
+        # Told privately where possible: a reply in the group would name the reporter.
+        await _tell_privately(
+            context,
+            reporter,
+            "The admins of this group have turned off reports from you."
+            if refusal == "banned"
+            else "You have sent many reports in the last hour; please wait a while.",
+        )
+        log.info("report_refused chat=%d reason=%s", chat_id, refusal)
+        return
+    ref = media_ref(target)
+    file = functools.partial(_file_report, context, update, target, reporter, reason, ref)
+    services = context.services
+    if ref is None or services.hashes.peek(ref.file_unique_id, BLOCK_MODE) is not None:
+        await file()
+        return
+    # The media waits its chat's turn for hashing, like an upload, outside the update slots.
+    if not services.queue.submit(chat_id, file):
+        moderation.release_report(chat_id, target.message_id, reporter.id, count=True)
+        log.warning(
+            "report_skipped chat=%d message=%d reason=queue_full", chat_id, target.message_id
+        )
+        await moderation.record_skip(
+            chat_id,
+            message_id=target.message_id,
+            sender=sender_of(target),
+            reason=SkipReason.REPORT_QUEUE_FULL,
+        )
+        await _tell_privately(
+            context, reporter, "The bot is busy checking this group's media; try again later."
+        )
 
-        ref = media_ref(target)
+
+async def _file_report(
+    context: HashguardContext,
+    update: Update,
+    target: Message,
+    reporter: Person,
+    reason: str,
+    ref: MediaRef | None,
+) -> None:
+    """Hash the reported media, record the report (claimed by ``claim_report``), hide the
+    message if enough members reported it, and post it for review."""
+    moderation = context.services.moderation
+    chat_id = target.chat.id
+    try:
         fingerprints = None
         if ref is not None:
             try:
@@ -85,12 +129,12 @@ async def report(update: Update, context: HashguardContext) -> None:
             except MediaSkipped as exc:
                 log.info(
                     "report_media_skipped chat=%d reason=%s detail=%s",
-                    message.chat.id,
+                    chat_id,
                     exc.reason,
                     exc.detail,
                 )
         recorded, new_reporter = await moderation.report(
-            message.chat.id,
+            chat_id,
             target.message_id,
             sender=sender_of(target),
             reporter=reporter,
@@ -98,8 +142,13 @@ async def report(update: Update, context: HashguardContext) -> None:
             fingerprints=fingerprints,
             file_unique_id=ref.file_unique_id if ref else None,
         )
-        if not new_reporter or recorded.status != "open":
-            return
+    except Exception as exc:
+        await context.application.process_error(update, exc)
+        return
+    finally:
+        moderation.release_report(chat_id, target.message_id, reporter.id)
+    if not new_reporter or recorded.status != "open":
+        return
     dry_run = (await moderation.settings(recorded.chat_id)).dry_run
     if not dry_run and await moderation.autohide_due(
         recorded, sender_is_admin=functools.partial(_posted_by_admin, context, target)

@@ -34,6 +34,8 @@ class SkipReason(StrEnum):
     TIMEOUT = "timeout"
     DECODER_CRASHED = "decoder_crashed"
     THUMBNAIL_ONLY = "thumbnail_only"
+    QUEUE_FULL = "queue_full"
+    REPORT_QUEUE_FULL = "report_queue_full"
 
     @property
     def text(self) -> str:
@@ -51,6 +53,10 @@ _SKIP_TEXT = {
     SkipReason.DECODER_CRASHED: "the decoder failed on this file",
     SkipReason.THUMBNAIL_ONLY: (
         "the file is over the download cap: only its thumbnail was checked (no match)"
+    ),
+    SkipReason.QUEUE_FULL: "queue full: too many uploads of this chat waiting to be checked",
+    SkipReason.REPORT_QUEUE_FULL: (
+        "report not filed: too many uploads of this chat waiting to be checked"
     ),
 }
 

@@ -348,7 +348,18 @@ CREATE TABLE first_posts (
 );
 """
 
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
+_SCHEMA_V4 = """
+-- Files used to be remembered from matches, which held under one group's threshold and
+-- banks only, yet a known file short-cuts every group's check. Only the file an admin
+-- blocked is exact for all; old rows cannot say which they are, so an entry blocked by
+-- reply or self-submitted keeps its file when it has just one, and the other remembered
+-- files are forgotten (their re-uploads are hashed and matched by each group's rules).
+DELETE FROM known_files
+WHERE entry_id NOT IN (SELECT id FROM entries WHERE source IN ('reply', 'self'))
+   OR entry_id IN (SELECT entry_id FROM known_files GROUP BY entry_id HAVING count(*) > 1);
+"""
+
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
 
 _VERSION_TABLE = """
 CREATE TABLE schema_migrations (
@@ -1156,15 +1167,6 @@ class PostgresStore:
                     audit.at,
                     audit.entry_id,
                 )
-                if record.file_unique_id:
-                    # Through a SELECT: an entry purged meanwhile is skipped, not an error
-                    # that would fail the whole record.
-                    await conn.execute(
-                        "INSERT INTO known_files (file_unique_id, entry_id) "
-                        "SELECT $1, id FROM entries WHERE id = $2 ON CONFLICT DO NOTHING",
-                        record.file_unique_id,
-                        audit.entry_id,
-                    )
             if record.strike:
                 assert audit.target_id is not None  # checked_match_record
                 strikes = await _add_strike(
@@ -1506,6 +1508,17 @@ class PostgresStore:
                     chat_id,
                 )
             )
+
+    async def has_reported(self, chat_id: int, message_id: int, reporter_id: int) -> bool:
+        async with self._session("look up a report") as conn:
+            found = await conn.fetchval(
+                "SELECT 1 FROM reports AS p JOIN report_reporters AS r ON r.report_id = p.id "
+                "WHERE p.chat_id = $1 AND p.message_id = $2 AND r.reporter_id = $3",
+                chat_id,
+                message_id,
+                reporter_id,
+            )
+            return found is not None
 
     async def set_report_ban(
         self, chat_id: int, user_id: int, *, banned: bool, by: int | None, at: float

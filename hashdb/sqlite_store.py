@@ -349,9 +349,20 @@ CREATE TABLE first_posts (
 ) WITHOUT ROWID;
 """
 
+_SCHEMA_V12 = """
+-- Files used to be remembered from matches, which held under one group's threshold and
+-- banks only, yet a known file short-cuts every group's check. Only the file an admin
+-- blocked is exact for all; old rows cannot say which they are, so an entry blocked by
+-- reply or self-submitted keeps its file when it has just one, and the other remembered
+-- files are forgotten (their re-uploads are hashed and matched by each group's rules).
+DELETE FROM known_files
+WHERE entry_id NOT IN (SELECT id FROM entries WHERE source IN ('reply', 'self'))
+   OR entry_id IN (SELECT entry_id FROM known_files GROUP BY entry_id HAVING count(*) > 1);
+"""
+
 MIGRATIONS: list[str] = [
     _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6, _SCHEMA_V7,
-    _SCHEMA_V8, _SCHEMA_V9, _SCHEMA_V10, _SCHEMA_V11,
+    _SCHEMA_V8, _SCHEMA_V9, _SCHEMA_V10, _SCHEMA_V11, _SCHEMA_V12,
 ]  # fmt: skip
 
 _ENTRY_COLUMNS = """
@@ -1080,14 +1091,6 @@ class SQLiteStore:
                     "UPDATE entries SET hits = hits + 1, last_hit_at = ? WHERE id = ?",
                     (audit.at, audit.entry_id),
                 )
-                if record.file_unique_id:
-                    # Through a SELECT: an entry purged meanwhile is skipped, not an error
-                    # that would fail the whole record.
-                    await db.execute(
-                        "INSERT OR IGNORE INTO known_files (file_unique_id, entry_id) "
-                        "SELECT ?, id FROM entries WHERE id = ?",
-                        (record.file_unique_id, audit.entry_id),
-                    )
             if record.strike:
                 assert audit.target_id is not None  # checked_match_record
                 strikes = await _add_strike(
@@ -1376,6 +1379,15 @@ class SQLiteStore:
                 "ON p.id = r.report_id WHERE r.reporter_id = ? AND r.at >= ? AND p.chat_id = ?",
                 (reporter_id, since, chat_id),
             )
+
+    async def has_reported(self, chat_id: int, message_id: int, reporter_id: int) -> bool:
+        async with self._session("look up a report") as db:
+            rows = await db.execute_fetchall(
+                "SELECT 1 FROM reports AS p JOIN report_reporters AS r ON r.report_id = p.id "
+                "WHERE p.chat_id = ? AND p.message_id = ? AND r.reporter_id = ?",
+                (chat_id, message_id, reporter_id),
+            )
+            return bool(list(rows))
 
     async def set_report_ban(
         self, chat_id: int, user_id: int, *, banned: bool, by: int | None, at: float

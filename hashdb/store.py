@@ -261,12 +261,14 @@ class JobStep:
 @dataclass(frozen=True, slots=True)
 class MatchRecord:
     """What recording one matched upload writes, all in one transaction: the audit row, a
-    hit on the matched entry (``audit.entry_id``), the Telegram file remembered as matching
-    it, a strike against ``audit.target_id`` and the job step's progress."""
+    hit on the matched entry (``audit.entry_id``), a strike against ``audit.target_id`` and
+    the job step's progress.
+
+    The matched file is not remembered as the entry's (``remember_file``): its match held
+    under one chat's threshold and banks only, and a known file short-cuts every chat's
+    check; forwards of it are answered from the fingerprint cache, by each chat's rules."""
 
     audit: AuditEvent
-    #: Remembered as matching the entry (skipped when the entry no longer exists).
-    file_unique_id: str | None = None
     #: Add a strike (counting strikes at or after ``strikes_since``; ``reset_at`` as in
     #: ``Store.add_strike``).
     strike: bool = False
@@ -553,6 +555,10 @@ class Store(Protocol):
 
     async def count_reports_since(self, chat_id: int, reporter_id: int, since: float) -> int:
         """How many messages of the chat the member reported at or after ``since``."""
+
+    async def has_reported(self, chat_id: int, message_id: int, reporter_id: int) -> bool:
+        """Whether the member already reported this message (a repeat is answered before
+        its media is fetched again)."""
 
     async def set_report_ban(
         self, chat_id: int, user_id: int, *, banned: bool, by: int | None, at: float

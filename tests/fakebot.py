@@ -347,6 +347,8 @@ class FakeBotAPI:
         self._lost_answers: dict[str, list[bool]] = {}
         #: Paths of files served as a local Bot API server would (absolute, on disk).
         self._local_files: set[str] = set()
+        #: Paths of files whose downloads wait (counted, not yet served) until released.
+        self._held_downloads: dict[str, asyncio.Event] = {}
 
         self._calls_changed = _Signal()
         self._updates_changed = _Signal()
@@ -407,6 +409,8 @@ class FakeBotAPI:
             return
         self._closing = True
         self._updates_changed.notify()
+        for gate in self._held_downloads.values():
+            gate.set()
         await self._runner.cleanup()
         self._runner = None
 
@@ -660,6 +664,20 @@ class FakeBotAPI:
         self._file_data[file.file_path] = data
         return file
 
+    def hold_download(self, file: FakeFile) -> None:
+        """Downloads of ``file`` are counted and then wait until ``release_download``: a
+        slow file, without slowing down any other."""
+        self._held_downloads[file.file_path] = asyncio.Event()
+
+    def release_download(self, file: FakeFile) -> None:
+        gate = self._held_downloads.pop(file.file_path, None)
+        if gate is not None:
+            gate.set()
+
+    def downloads_of(self, file: FakeFile) -> int:
+        """How many times ``file`` was downloaded (a held download counts once started)."""
+        return self.downloads.count(file.file_path)
+
     # -- chats and members --------------------------------------------------------------
 
     def set_user(self, id: int, first_name: str, username: str | None = None) -> None:
@@ -775,6 +793,9 @@ class FakeBotAPI:
         if data is None:
             return _ApiError(404, "Not Found").response()
         self.downloads.append(file_path)
+        gate = self._held_downloads.get(file_path)
+        if gate is not None:
+            await gate.wait()
         return web.Response(body=data, content_type="application/octet-stream")
 
     def _take_failure(self, method: str) -> _ApiError | None:

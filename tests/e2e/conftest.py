@@ -85,15 +85,21 @@ async def settle(
 async def idle(
     app: HashguardApp, timeout: float = 10, look: float = 0.02, *, what: str = "an update"
 ) -> None:
-    """Wait until every update the application has received was handled (seen idle on
-    three looks ``look`` seconds apart)."""
+    """Wait until every update the application has received was handled, uploads queued
+    for checking included (seen idle on three looks ``look`` seconds apart)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     idle_checks = 0
     # The fetcher hands an update to a new task between leaving the queue and entering the
     # processor, so idleness must be seen on a few consecutive looks.
     while idle_checks < 3:
-        busy = app.update_processor.current_concurrent_updates or not app.update_queue.empty()
+        services = app.bot_data.services
+        busy = (
+            app.update_processor.current_concurrent_updates
+            or not app.update_queue.empty()
+            # Uploads handed to the hashing queue are still being checked.
+            or (services is not None and services.queue.busy)
+        )
         idle_checks = 0 if busy else idle_checks + 1
         if loop.time() > deadline:
             raise AssertionError(f"{what} still being handled after {timeout} s")

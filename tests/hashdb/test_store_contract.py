@@ -615,6 +615,17 @@ async def test_report_counts_and_report_bans(store: Store) -> None:
     assert not await store.is_report_banned(CHAT, USER)
 
 
+async def test_has_reported_knows_who_reported_which_message(store: Store) -> None:
+    assert not await store.has_reported(CHAT, 42, ADMIN)
+    await _report(store, chat_id=CHAT, message_id=42)
+    await _report(store, chat_id=CHAT, message_id=42, reporter_id=7)
+    assert await store.has_reported(CHAT, 42, ADMIN)
+    assert await store.has_reported(CHAT, 42, 7)
+    assert not await store.has_reported(CHAT, 43, ADMIN)
+    assert not await store.has_reported(OTHER_CHAT, 42, ADMIN)
+    assert not await store.has_reported(CHAT, 42, 8)
+
+
 async def test_audit_since_and_purge_chat(store: Store) -> None:
     await store.upsert_chat(CHAT, "One", at=T0)
     entry = await store.add_entry(_new(file_unique_id="F"), at=T0)
@@ -813,7 +824,6 @@ def _record(
             distance=3,
             at=T0 + 1,
         ),
-        file_unique_id="AQADcopy",
         strike=True,
         reset_at=reset_at,
         job=None if job_id is None else JobStep(job_id, 1, decide, T0 + 61),
@@ -847,7 +857,8 @@ async def test_record_match_writes_the_audit_strike_and_job_progress_together(
     assert await store.strike_count(CHAT, USER) == 1
     stored = await store.get_entry(entry.id)
     assert stored is not None and (stored.hits, stored.last_hit_at) == (1, T0 + 1)
-    assert await store.entry_for_file([await _bank(store, CHAT)], "AQADcopy") == stored
+    # The matched copy is not remembered as the entry's file: that match held for one chat.
+    assert await store.entry_for_file([await _bank(store, CHAT)], "AQADcopy") is None
     # The step is marked made, with the decision, and the claim renewed.
     assert await store.due_jobs(T0 + 60.5, 10) == []
     assert await _saved_job(store, job_id) == (2, recorded.results)
@@ -860,7 +871,7 @@ async def test_record_match_that_fails_inside_leaves_nothing(store: Store) -> No
     def broken(strikes: int | None) -> dict[str, Any]:
         raise RuntimeError(f"decision failed at {strikes} strikes")
 
-    # The decision is made after the audit row, hit, file and strike are written.
+    # The decision is made after the audit row, hit and strike are written.
     with pytest.raises(RuntimeError, match="decision failed at 1 strikes"):
         await store.record_match(_record(entry.id, job_id, decide=broken))
 
@@ -868,7 +879,6 @@ async def test_record_match_that_fails_inside_leaves_nothing(store: Store) -> No
     assert await store.strike_count(CHAT, USER) == 0
     stored = await store.get_entry(entry.id)
     assert stored is not None and stored.hits == 0
-    assert await store.entry_for_file([await _bank(store, CHAT)], "AQADcopy") is None
     assert await _saved_job(store, job_id) == (1, {"delete": "ok"})
     # Made again (the job retried), it is recorded whole, once.
     recorded = await store.record_match(_record(entry.id, job_id))

@@ -1,0 +1,163 @@
+"""Fingerprints of recently seen Telegram files, so a file is fetched and hashed once.
+
+Telegram keeps a file's ``file_unique_id`` when it is forwarded, so a video forwarded to 500
+groups arrives 500 times under one id. The cache keeps what hashing it gave (fingerprints,
+never media and never a verdict) under that id and the *mode* of hashing, and uploads landing
+at the same moment share one download and hash (single flight). Every group's own rules are
+applied to the fingerprints afresh (``ModerationService.find_match``), so a block made after
+a file was first seen catches its next upload from the cache, and a loose group's match says
+nothing about a strict group.
+
+Memory per entry, measured with ``sys.getsizeof`` over the objects (``footprint`` estimates
+it the same way): a photo's check fingerprints (whole-image PDQ, pHash and the 8 PDQ
+orientations) take about 1.5 kB; its local features (ORB, up to ~600 points of 8 + 32 bytes)
+add about 25 kB; a video takes about 160 bytes per sampled frame (100 kB at the 600-frame
+cap, 500 kB for a densely hashed blocked one). The cache is bounded both in entries
+(``media.fingerprint_cache_size``) and in bytes (``media.fingerprint_cache_mb``), least
+recently used first out: 100,000 photos fit in the default 256 MB, while a flood of large
+items (local features, long videos) evicts by bytes before it can grow the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from hashdb.fingerprint import MediaFingerprints
+
+log = logging.getLogger(__name__)
+
+V = TypeVar("V")
+
+#: Estimated bytes of one ``Fingerprint`` (object, 256-bit int, optional quality and time),
+#: and of one cache entry's fixed parts (key, tuples, ``MediaFingerprints``, bookkeeping).
+_FINGERPRINT_BYTES = 160
+_ENTRY_BYTES = 400
+
+
+@dataclass(frozen=True, slots=True)
+class HashMode:
+    """How a file was hashed, part of the cache key: a block's dense, exact hashing and a
+    check's quick, sparse one give different fingerprints, and only some checks compute a
+    photo's local features."""
+
+    for_block: bool
+    local: bool
+
+    @classmethod
+    def of(cls, *, for_block: bool, local: bool) -> HashMode:
+        # A block always keeps local features (Fingerprinter.hash_photo), whatever asked.
+        return cls(for_block, local or for_block)
+
+    def usable(self) -> tuple[HashMode, ...]:
+        """The cached modes whose fingerprints serve this one, best first: a check without
+        local features can use a check that computed them (they are simply not looked at),
+        never the other way round; a block only uses a block's."""
+        if self.for_block or self.local:
+            return (self,)
+        return (self, HashMode(for_block=False, local=True))
+
+
+def footprint(fingerprints: MediaFingerprints) -> int:
+    """Estimated bytes the fingerprints take in memory (see the module docstring)."""
+    distinct = len({id(f) for f in (*fingerprints.stored, *fingerprints.probes)})
+    local = fingerprints.local
+    extra = 0 if local is None else local.points.nbytes + local.descriptors.nbytes + 200
+    return _ENTRY_BYTES + _FINGERPRINT_BYTES * distinct + extra
+
+
+class FingerprintCache(Generic[V]):
+    """A bounded LRU of hashing results by (file_unique_id, mode), with single flight.
+
+    ``V`` is what a hash gives (fingerprints and how they were obtained); ``size_of``
+    estimates its bytes. ``max_entries`` 0 turns caching off (single flight stays: uploads
+    of one file at the same moment still share one download).
+    """
+
+    def __init__(self, max_entries: int, max_bytes: int, size_of: Callable[[V], int]) -> None:
+        if max_entries < 0 or max_bytes < 0:
+            raise ValueError(
+                f"cache bounds must be 0 or more; got {max_entries} entries, {max_bytes} bytes"
+            )
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._size_of = size_of
+        self._items: collections.OrderedDict[tuple[str, HashMode], tuple[V, int]] = (
+            collections.OrderedDict()
+        )
+        self._bytes = 0
+        self._in_flight: dict[tuple[str, HashMode], asyncio.Future[V]] = {}
+        #: How many ``get`` calls were answered from the cache, joined one in flight, or
+        #: had to hash (for the benches and the logs).
+        self.hits = 0
+        self.joined = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def peek(self, file_unique_id: str, mode: HashMode) -> V | None:
+        """The cached result usable for ``mode``, if any (marked recently used)."""
+        for usable in mode.usable():
+            key = (file_unique_id, usable)
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found[0]
+        return None
+
+    async def get(
+        self, file_unique_id: str, mode: HashMode, produce: Callable[[], Awaitable[V]]
+    ) -> V:
+        """The result for this file and mode: cached, shared with a hash in flight, or made
+        now by ``produce`` (its exception reaches every caller waiting for it, and nothing
+        is cached then: a failed download may succeed next time)."""
+        cached = self.peek(file_unique_id, mode)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        for usable in mode.usable():
+            running = self._in_flight.get((file_unique_id, usable))
+            if running is not None:
+                self.joined += 1
+                # Shielded: one waiter giving up (its update cancelled) must not cancel the
+                # hash the others wait for.
+                return await asyncio.shield(running)
+        self.misses += 1
+        key = (file_unique_id, mode)
+        task = asyncio.ensure_future(self._produce(key, produce))
+        # Retrieved here too, in case every caller gave up before it failed.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._in_flight[key] = task
+        return await asyncio.shield(task)
+
+    async def _produce(self, key: tuple[str, HashMode], produce: Callable[[], Awaitable[V]]) -> V:
+        try:
+            value = await produce()
+        finally:
+            self._in_flight.pop(key, None)
+        self._put(key, value)
+        return value
+
+    def _put(self, key: tuple[str, HashMode], value: V) -> None:
+        if not self._max_entries:
+            return
+        size = self._size_of(value)
+        if size > self._max_bytes:
+            return  # larger than the whole budget: never worth evicting everything for
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= old[1]
+        self._items[key] = (value, size)
+        self._bytes += size
+        while len(self._items) > self._max_entries or self._bytes > self._max_bytes:
+            _, (_, dropped) = self._items.popitem(last=False)
+            self._bytes -= dropped
