@@ -1,7 +1,8 @@
 """Wiring: builds the python-telegram-bot ``Application`` with its handlers and services.
 
 ``post_init`` opens the store, loads the index, starts the hashing pool, publishes the
-command menus and checks the bot's rights in known groups; ``post_shutdown`` closes them.
+command menus and checks the bot's rights in known groups; ``post_stop`` finishes the queued
+checks and ``post_shutdown`` closes the rest.
 Updates come by long polling (``run_polling``) or as posts to a webhook server
 (``run_webhook``, several processes behind a load balancer).
 """
@@ -142,6 +143,7 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         # up every other group.
         .concurrent_updates(64)
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
     application: HashguardApp = builder.build()
@@ -277,15 +279,27 @@ async def _follow_changes(store: Store, moderation: ModerationService) -> None:
         log.exception("store_watch_failed")
 
 
-async def _post_shutdown(application: HashguardApp) -> None:
+async def _post_stop(application: HashguardApp) -> None:
+    """Once no more updates come in: finish the checks still queued, then stop the
+    background work, while the Bot API client is still open (``shutdown`` closes it next).
+
+    Closed later, a queued check's deletion would fail against the closed client and its
+    outbox job would go round in retries while the shutdown waits."""
+    services = application.bot_data.services
+    if services is not None:
+        await services.queue.close()
     for task in application.bot_data.background:
         task.cancel()
     await asyncio.gather(*application.bot_data.background, return_exceptions=True)
     application.bot_data.background.clear()
+
+
+async def _post_shutdown(application: HashguardApp) -> None:
+    # Also here: a start that failed before the application ran never stopped.
+    await _post_stop(application)
     services = application.bot_data.services
     if services is None:
         return
-    await services.queue.close()
     services.fingerprinter.close()
     await services.moderation.close()
     await services.moderation.store.close()
@@ -326,6 +340,7 @@ async def _serve_webhook(application: HashguardApp, webhook: WebhookConfig) -> N
             await stop_listening()
         if application.running:
             await application.stop()
+            await _post_stop(application)
         await application.shutdown()
         await _post_shutdown(application)
 

@@ -62,6 +62,8 @@ async def bot_running(fake: FakeBotAPI, db_path: Path, **env: str) -> AsyncItera
     finally:
         await app.updater.stop()
         await app.stop()
+        assert app.post_stop is not None
+        await app.post_stop(app)
         await app.shutdown()
         assert app.post_shutdown is not None
         await app.post_shutdown(app)
