@@ -8,6 +8,7 @@ is reported without stopping the rest.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -121,7 +122,10 @@ def hash_files(
         for path in paths:
             yield hash_file(path, budget, config.media.max_image_pixels, for_block)
         return
-    with ProcessPoolExecutor(workers) as pool:
+    # "spawn", as the bot's own pool does: a forked child inherits the locks that the
+    # parent's other threads (the store's, numba's, a test runner's) held at that moment,
+    # and a decoder waiting on one of them never returns.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield from pool.map(
             hash_file,
             paths,
