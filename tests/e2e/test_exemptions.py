@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.e2e.conftest import RunBot
 from tests.e2e.test_banks import SECOND, SECOND_ADMIN, deleted, kept, post
 from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, bot_reply, send
