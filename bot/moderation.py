@@ -1267,6 +1267,9 @@ class ModerationService:
             return
         cap = self._banks.max_bank_entries
         if cap and held + adding > cap:
+            log.info(
+                "import_refused bank=%d actor=%d limit=bank adding=%d", bank.id, actor.id, adding
+            )
             raise BankError(
                 f"nothing was imported: {adding} new entries would bring "
                 f"{_bank_label(bank)} to {held + adding}, over its limit of {cap} "
@@ -1276,6 +1279,12 @@ class ModerationService:
         if per_day:
             done = await self._store.count_imported_since(actor.id, now - 86400)
             if done + adding > per_day:
+                log.info(
+                    "import_refused bank=%d actor=%d limit=person adding=%d",
+                    bank.id,
+                    actor.id,
+                    adding,
+                )
                 raise BankError(
                     f"nothing was imported: you imported {done} entries in the last 24 hours "
                     f"and this list adds {adding}, over the limit of {per_day} per person per "
