@@ -201,7 +201,9 @@ async def _post_init(application: HashguardApp) -> None:
     assert config is not None, "build_application sets the config"
     store = open_config_store(config.storage)
     await store.open()
-    moderation = ModerationService(store, config.matching, config.video, config.moderation)
+    moderation = ModerationService(
+        store, config.matching, config.video, config.moderation, banks=config.banks
+    )
     await moderation.load()
     # The operator's lists are in force before the first update is handled.
     operator_banks = OperatorBanks(moderation, config.banks.files)

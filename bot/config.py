@@ -172,6 +172,8 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "files": _Key(list, ()),
         "reload_seconds": _Key(int, 60, _int_range(0, 86400)),
         "max_import_bytes": _Key(int, BOT_API_DOWNLOAD_CAP, _int_range(1, 2**40)),
+        "max_bank_entries": _Key(int, 250_000, _int_range(0, 2**40)),
+        "import_items_per_day": _Key(int, 50_000, _int_range(0, 2**40)),
     },
     "self_submission": {
         "enabled": _Key(bool, True),
@@ -297,6 +299,11 @@ class BanksConfig:
     reload_seconds: int
     #: Largest list file accepted by /import.
     max_import_bytes: int
+    #: Active entries a bank may hold after an /import (0 = no limit). Lists the operator
+    #: loads (``files``, ``hashguard import``) are not limited.
+    max_bank_entries: int = 250_000
+    #: Entries one person may import in chat per 24 hours, over all banks (0 = no limit).
+    import_items_per_day: int = 50_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from bot.config import Config, ConfigError, load_config
 from bot.exports import write_bank
 from bot.matcher import Matcher
-from bot.moderation import BankError, ModerationService, check_bank_name
+from bot.moderation import EXEMPTION_FLAG_GROUPS, BankError, ModerationService, check_bank_name
 from bot.scan import ListIndex, best_match, hash_files, media_files
 from bot.storage import open_config_store
 from hashdb.lists import (
@@ -148,8 +148,14 @@ async def review_case(store: Store, args: argparse.Namespace) -> int:
     created = dt.datetime.fromtimestamp(case.created_at, dt.UTC).isoformat(timespec="seconds")
     print(
         f"case {case.code}: {case.kind}, submitted {created} by user {case.user_id}, "
-        f"status {case.status}, {case.hits} hit(s)"
+        f"status {case.status}, {case.hits} hit(s), exempted by {case.exemptions} group(s)"
     )
+    if case.exemptions >= EXEMPTION_FLAG_GROUPS:
+        print(
+            f"flagged: {case.exemptions} groups exempted this case's entry as wrongly matching "
+            f"(threshold {EXEMPTION_FLAG_GROUPS}); review it, and suspend it with "
+            f"hashguard case {case.code} --suspend if it is not what it claims to be"
+        )
     return 0
 
 

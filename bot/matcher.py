@@ -9,7 +9,7 @@ answers for the same file.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from bot.config import MatchingConfig, VideoConfig
@@ -99,16 +99,19 @@ class Matcher:
         include_phash: bool,
         max_distance: int,
         local: LocalIndex | None = None,
+        exclude: Collection[int] = (),
     ) -> list[Match]:
         """Every entry of these banks the fingerprints match, best first (one per entry).
 
         A photo that no hash matches is looked for in ``local`` (crops, tilts,
-        screenshots of blocked photos), when given.
+        screenshots of blocked photos), when given. Entries in ``exclude`` (those a group
+        exempted) match nothing, and do not keep the local search from running.
         """
         if fingerprints.kind == VIDEO_KIND:
             found = self._video_matches(index, bank_ids, fingerprints, max_distance)
         else:
             found = self._photo_matches(index, bank_ids, fingerprints, include_phash, max_distance)
+            found = [m for m in found if m.entry_id not in exclude]
             if not found and local is not None and fingerprints.local is not None:
                 found = [
                     Match(entry_id=hit.entry_id, signal=LOCAL_SIGNAL, distance=0, points=hit.points)
@@ -116,6 +119,7 @@ class Matcher:
                         fingerprints.local, bank_ids, self._matching.local_min_points
                     )
                 ]
+        found = [m for m in found if m.entry_id not in exclude]
         return [dataclasses.replace(m, bank_id=index.bank_of(m.entry_id) or 0) for m in found]
 
     def _photo_matches(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bot.config import MatchingConfig, ModerationConfig, VideoConfig
+from bot.config import BanksConfig, MatchingConfig, ModerationConfig, VideoConfig
 from bot.matcher import LOCAL_SIGNAL, Match, Matcher
 from bot.settings import GroupSettings, parse_setting
 from bot.settings import apply as apply_settings
@@ -56,7 +56,7 @@ from hashdb.store import (
     Store,
     group_bank_name,
 )
-from hashdb.video import VIDEO_KIND
+from hashdb.video import VIDEO_KIND, distinct_frames
 
 if TYPE_CHECKING:
     from hashdb.lists import ListItem
@@ -66,6 +66,19 @@ __all__ = ["BankError", "Match", "ModerationService", "Person"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Groups exempting one entry before the operator is told (a log line, ``hashguard
+#: case``): one group may judge a match wrongly, several doing so points at a bad entry.
+EXEMPTION_FLAG_GROUPS = 3
+
+#: Distinct frame hashes kept of one self-submitted video. Nobody vetted what was
+#: submitted, so one submission must not plant thousands of hashes (each a chance to
+#: match someone else's photo); 64 frames spread over the video still find its copies,
+#: since a copy needs only a share of them (video.query_match_pct).
+SELF_VIDEO_MAX_FRAMES = 64
+#: Frames at most this PDQ distance from a frame already kept add nothing (a still scene,
+#: a slideshow): they are dropped before the cap is applied.
+SELF_VIDEO_FRAME_DISTANCE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,18 @@ class BlockResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Unblocked:
+    """What ``/unblock <entry>`` did in a group."""
+
+    #: "removed" (from the group's own bank), "exempted" (an entry of a bank the group
+    #: uses: it stops matching in this group only), "already_exempt", or "none" (the
+    #: group uses no active entry of that id).
+    outcome: str
+    entry: Entry | None = None
+    bank: Bank | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RightsDecision:
     #: True exactly once per loss of rights: the admins should be told now.
     notify_admins: bool
@@ -100,8 +125,11 @@ class ModerationService:
         matching: MatchingConfig,
         video: VideoConfig,
         moderation: ModerationConfig,
+        banks: BanksConfig | None = None,
     ) -> None:
         self._store = store
+        #: Import quotas; None (offline tools) imports without them.
+        self._banks = banks
         self._matching = matching
         self._moderation = moderation
         self._defaults = default_settings(matching, moderation)
@@ -120,6 +148,8 @@ class ModerationService:
         #: chat id -> the banks its uploads are checked against (its own, subscribed, the
         #: operator's and the self-submitted as its settings say).
         self._bank_sets: dict[int, tuple[int, ...]] = {}
+        #: chat id -> the entries it exempted for itself (cached with the bank sets).
+        self._exempt_sets: dict[int, frozenset[int]] = {}
         self._bank_generation = 0
         self._operator_banks: tuple[int, ...] = ()
         #: chat id -> its own bank's id, once looked up.
@@ -259,12 +289,25 @@ class ModerationService:
     async def held_for_review(self, chat_id: int, match: Match) -> bool:
         """Whether a match goes to the admins' review instead of being acted on: local
         matches in a group that reviews them, and any local match against a self-submission
-        (nobody vetted what was submitted)."""
+        or a photo matching a frame of a self-submitted video (nobody vetted what was
+        submitted, and one frame of a video is a weak reason to delete a photo)."""
+        if self._self_video_frame(match):
+            return True
         if match.signal != LOCAL_SIGNAL:
             return False
         if self._self_bank is not None and match.bank_id == self._self_bank:
             return True
         return (await self.settings(chat_id)).local_match == "review"
+
+    def _self_video_frame(self, match: Match) -> bool:
+        """A photo matching a self-submitted video's frame: a vPDQ match without the
+        frame shares that only a video upload has."""
+        return (
+            self._self_bank is not None
+            and match.bank_id == self._self_bank
+            and match.signal == VPDQ.name
+            and match.query_pct is None
+        )
 
     @property
     def matcher(self) -> Matcher:
@@ -299,8 +342,21 @@ class ModerationService:
         self._bank_generation += 1
         if chat_id is None:
             self._bank_sets.clear()
+            self._exempt_sets.clear()
         else:
             self._bank_sets.pop(chat_id, None)
+            self._exempt_sets.pop(chat_id, None)
+
+    async def exempted(self, chat_id: int) -> frozenset[int]:
+        """The entries this chat exempted: they match nowhere in it, whatever the bank."""
+        cached = self._exempt_sets.get(chat_id)
+        if cached is not None:
+            return cached
+        generation = self._bank_generation
+        result = frozenset(await self._store.exempted_entries(chat_id))
+        if generation == self._bank_generation:
+            self._exempt_sets[chat_id] = result
+        return result
 
     async def own_bank(self, chat_id: int) -> Bank:
         """The group's own bank (what /block fills), made on first use."""
@@ -316,7 +372,8 @@ class ModerationService:
         if not file_unique_id:
             return None
         entry = await self._store.entry_for_file(await self.bank_ids(chat_id), file_unique_id)
-        if entry is None:
+        if entry is None or entry.id in await self.exempted(chat_id):
+            # An exempted entry: the file is hashed and checked against the other entries.
             return None
         return Match(
             entry_id=entry.id, signal="file", distance=0, by_file_id=True, bank_id=entry.bank_id
@@ -327,6 +384,9 @@ class ModerationService:
         found = await self.matches(
             chat_id, fingerprints, include_phash=self._matching.phash_auto_delete
         )
+        # A vetted entry the photo matches acts before a self-submitted video's frame,
+        # which only sends it to review (sorted stably: best first otherwise).
+        found.sort(key=self._self_video_frame)
         return found[0] if found else None
 
     async def matches(
@@ -357,6 +417,7 @@ class ModerationService:
                 include_phash=include_phash,
                 max_distance=settings.match_threshold,
                 local=self._local if settings.local_match != "off" else None,
+                exclude=await self.exempted(chat_id),
             )
         )
 
@@ -616,6 +677,63 @@ class ModerationService:
             return None
         removed = await self._remove(chat_id, own, [entry_id], actor)
         return removed[0] if removed else None
+
+    async def unblock_or_exempt(self, chat_id: int, entry_id: int, *, actor: Person) -> Unblocked:
+        """``/unblock <entry>`` in a group: an entry of its own bank is removed; an entry of
+        another bank it uses (subscribed, the operator's, self-submitted) is exempted for
+        this group only, since the group does not own it, and stays for everyone else."""
+        removed = await self.unblock_entry(chat_id, entry_id, actor=actor)
+        if removed is not None:
+            return Unblocked("removed", removed)
+        entry = await self._store.get_entry(entry_id)
+        if entry is None or not entry.active or entry.bank_id not in await self.bank_ids(chat_id):
+            return Unblocked("none")
+        bank = await self._store.get_bank(entry.bank_id)
+        if bank is None or bank.kind == GROUP_BANK:
+            return Unblocked("none")
+        now = time.time()
+        if not await self._store.set_exemption(chat_id, entry.id, exempt=True, by=actor.id, at=now):
+            return Unblocked("already_exempt", entry, bank)
+        self._banks_changed(chat_id)
+        await self._audit_admin(
+            chat_id, "exempt", actor, entry, detail=f"bank {bank.name}; this group only"
+        )
+        count = await self._store.exemption_count(entry.id)
+        log.info("entry_exempted chat=%d entry=%d groups=%d", chat_id, entry.id, count)
+        if count == EXEMPTION_FLAG_GROUPS:
+            # Crossed just now (each group exempts once): the operator hears it once.
+            log.warning(
+                "entry_exempted_widely entry=%d bank=%d groups=%d case=%s",
+                entry.id,
+                bank.id,
+                count,
+                entry.case_id,
+            )
+        return Unblocked("exempted", entry, bank)
+
+    async def lift_exemption(self, chat_id: int, entry_id: int, *, actor: Person) -> bool:
+        """``/block <entry>``: an entry the group exempted matches there again; False if
+        it was not exempted."""
+        if not await self._store.set_exemption(
+            chat_id, entry_id, exempt=False, by=actor.id, at=time.time()
+        ):
+            return False
+        self._banks_changed(chat_id)
+        entry = await self._store.get_entry(entry_id)
+        if entry is not None:
+            await self._audit_admin(chat_id, "unexempt", actor, entry, detail="applies here again")
+        return True
+
+    async def exemption_count(self, entry_id: int) -> int:
+        """How many groups exempted the entry (for its curators and the operator)."""
+        return await self._store.exemption_count(entry_id)
+
+    async def remember_notice(self, chat_id: int, message_id: int, entry_id: int) -> None:
+        """Remember which entry a deletion notice of the bot is about."""
+        await self._store.remember_notice(chat_id, message_id, entry_id, at=time.time())
+
+    async def notice_entry(self, chat_id: int, message_id: int) -> int | None:
+        return await self._store.notice_entry(chat_id, message_id)
 
     async def unblock_matching(
         self,
@@ -1194,7 +1312,16 @@ class ModerationService:
         """Add a parsed hash list to a bank; items already in it are skipped."""
         # One import per bank at a time, in this process and across processes sharing the
         # database: two at once would each miss the other's items.
-        async with self.keyed_lock("import", 0, bank.id), self._store.bank_lock(bank.id):
+        # One import per person at a time too: two at once (into two banks) would each
+        # count the person's quota without the other.
+        person: contextlib.AbstractAsyncContextManager[Any] = (
+            self.keyed_lock("import-person", 0, actor.id) if actor else contextlib.nullcontext()
+        )
+        async with (
+            person,
+            self.keyed_lock("import", 0, bank.id),
+            self._store.bank_lock(bank.id),
+        ):
             ids = await self._import(bank, items, actor, chat_id, origin, source)
         await self._audit(
             AuditEvent(
@@ -1219,11 +1346,14 @@ class ModerationService:
         origin: str,
         source: str,
     ) -> range:
-        known = set((await self._bank_keys(bank.id)).values())
+        keys = await self._bank_keys(bank.id)
+        known = set(keys.values())
         # A large list takes a second or more to sift and index: off the event loop.
         fresh = await asyncio.to_thread(_new_items, items, known, origin)
         now = time.time()
         added_by = actor.id if actor else None
+        if actor is not None and fresh:
+            await self._check_import_quota(bank, len(keys), len(fresh), actor, now)
         ids = await self._store.add_list(
             bank.id, fresh, chat_id=chat_id, added_by=added_by, source=source, at=now
         )
@@ -1235,6 +1365,39 @@ class ModerationService:
                 lambda: self._index.add_entries(self._matcher.indexable(e) for e in entries())
             )
         return ids
+
+    async def _check_import_quota(
+        self, bank: Bank, held: int, adding: int, actor: Person, now: float
+    ) -> None:
+        """Refuse, before anything is stored, an import by a person past the bank's size
+        limit or the person's daily import limit; the operator's own loads have none."""
+        if self._banks is None:
+            return
+        cap = self._banks.max_bank_entries
+        if cap and held + adding > cap:
+            log.info(
+                "import_refused bank=%d actor=%d limit=bank adding=%d", bank.id, actor.id, adding
+            )
+            raise BankError(
+                f"nothing was imported: {adding} new entries would bring "
+                f"{_bank_label(bank)} to {held + adding}, over its limit of {cap} "
+                "(banks.max_bank_entries)"
+            )
+        per_day = self._banks.import_items_per_day
+        if per_day:
+            done = await self._store.count_imported_since(actor.id, now - 86400)
+            if done + adding > per_day:
+                log.info(
+                    "import_refused bank=%d actor=%d limit=person adding=%d",
+                    bank.id,
+                    actor.id,
+                    adding,
+                )
+                raise BankError(
+                    f"nothing was imported: you imported {done} entries in the last 24 hours "
+                    f"and this list adds {adding}, over the limit of {per_day} per person per "
+                    "day (banks.import_items_per_day)"
+                )
 
     async def _bank_keys(self, bank_id: int) -> dict[int, object]:
         """Each active entry of the bank, as the key ``_item_key`` gives its fingerprints."""
@@ -1299,6 +1462,17 @@ class ModerationService:
         they already submitted ``per_day`` items in the last 24 hours (0: no limit)."""
         bank = await self._self_submission_bank()
         now = time.time()
+        stored = fingerprints.stored
+        if fingerprints.kind == VIDEO_KIND:
+            # Thousands of frames take a moment to compare: off the event loop.
+            stored = await asyncio.to_thread(
+                functools.partial(
+                    distinct_frames,
+                    stored,
+                    within=SELF_VIDEO_FRAME_DISTANCE,
+                    at_most=SELF_VIDEO_MAX_FRAMES,
+                )
+            )
         async with self._block_lock:
             # Counted again under the lock: an album arrives as several updates at once.
             if await self.self_submission_refusal(person.id, per_day):
@@ -1309,7 +1483,7 @@ class ModerationService:
                 fingerprints.kind,
                 NewEntry(
                     chat_id=0,
-                    fingerprints=fingerprints.stored,
+                    fingerprints=stored,
                     added_by=person.id,
                     source="self",
                     bank_id=bank.id,
@@ -1443,6 +1617,10 @@ def normalize_case_code(text: str) -> str:
     if compact.startswith("HG"):
         compact = compact[2:]
     return f"HG-{compact[:4]}-{compact[4:]}" if len(compact) == 8 else text.strip().upper()
+
+
+def _bank_label(bank: Bank) -> str:
+    return "this group's bank" if bank.kind == GROUP_BANK else f"bank {bank.name!r}"
 
 
 def _features_of(fingerprints: MediaFingerprints) -> bytes | None:

@@ -30,7 +30,7 @@ from handlers.common import (
 )
 from handlers.context import HashguardContext
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
-from hashdb.store import AuditEvent, Entry
+from hashdb.store import AuditEvent, Bank, Entry
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,15 @@ async def block(update: Update, context: HashguardContext) -> None:
     message = update.effective_message
     assert message is not None
     target = message.reply_to_message
+    args = context.args or []
+    if target is None and len(args) == 1 and parse_number(args[0], 1, MAX_ID) is not None:
+        await _lift_exemption(message, context, parse_number(args[0], 1, MAX_ID) or 0)
+        return
     ref = media_ref(target) if target is not None else None
     if target is None or ref is None:
         await message.reply_text(
             "Reply to the photo, video, animation, image or sticker you want to block with "
-            "/block [reason]."
+            "/block [reason], or give the id of an entry this group exempted (/block 12)."
         )
         return
     try:
@@ -175,6 +179,19 @@ async def block(update: Update, context: HashguardContext) -> None:
     await _drop_command(context, message)
 
 
+async def _lift_exemption(message: Message, context: HashguardContext, entry_id: int) -> None:
+    """/block <entry id>: an entry this group exempted applies here again."""
+    lifted = await context.services.moderation.lift_exemption(
+        message.chat.id, entry_id, actor=actor_of(message)
+    )
+    await message.reply_text(
+        f"Entry #{entry_id} applies in this group again: copies posted here will be removed."
+        if lifted
+        else f"Entry #{entry_id} is not exempted in this group, so nothing changed. To block "
+        "media, reply to it with /block [reason]."
+    )
+
+
 #: How the bot names entries in its own messages ("Blocked as entry #12").
 _ENTRY_MENTION = re.compile(r"entry #(\d{1,19})")
 
@@ -201,9 +218,15 @@ async def unblock(update: Update, context: HashguardContext) -> None:
         and target.from_user is not None
         and target.from_user.id == context.bot.id
     ):
-        # A reply to the bot's own "Blocked as entry #12" message: the blocked copy itself
-        # is gone, and re-posting it to reply to would get it deleted again.
-        ids = [int(found) for found in _ENTRY_MENTION.findall(target.text or "")]
+        # A reply to the bot's own "Blocked as entry #12" message, or to its deletion notice
+        # (which names no entry: the store remembers it): the blocked copy itself is gone,
+        # and re-posting it to reply to would get it deleted again.
+        noticed = await moderation.notice_entry(message.chat.id, target.message_id)
+        ids = (
+            [noticed]
+            if noticed is not None
+            else [int(found) for found in _ENTRY_MENTION.findall(target.text or "")]
+        )
         if not ids:
             await message.reply_text("That message of mine names no blocklist entry.")
             return
@@ -225,40 +248,38 @@ async def unblock(update: Update, context: HashguardContext) -> None:
         await _report_unblocked(message, removed, "That media matches no blocklist entry here.")
         return
     removed = []
+    exempted: list[str] = []
     for entry_id in ids:
-        entry = await moderation.unblock_entry(message.chat.id, entry_id, actor=actor)
-        if entry is not None:
-            removed.append(entry)
+        done = await moderation.unblock_or_exempt(message.chat.id, entry_id, actor=actor)
+        if done.outcome == "removed" and done.entry is not None:
+            removed.append(done.entry)
+        elif done.bank is not None and done.outcome in ("exempted", "already_exempt"):
+            exempted.append(_exemption_text(entry_id, done.bank, again=done.outcome != "exempted"))
+    if exempted:
+        if removed:
+            gone = ", ".join(f"#{e.id}" for e in removed)
+            exempted.insert(0, f"Removed from the blocklist: {gone}.")
+        await message.reply_text("\n".join(exempted))
+        return
     missing = ", ".join(f"#{i}" for i in ids)
-    nothing = f"No active blocklist entry {missing} in this group."
-    if not removed and len(ids) == 1:
-        nothing = await _elsewhere(context, message.chat.id, ids[0]) or nothing
-    await _report_unblocked(message, removed, nothing)
+    await _report_unblocked(message, removed, f"No active blocklist entry {missing} in this group.")
 
 
-async def _elsewhere(context: HashguardContext, chat_id: int, entry_id: int) -> str | None:
-    """Why an entry this group matches against is not its own to remove, if it is one."""
-    moderation = context.services.moderation
-    entry = await moderation.entry(entry_id)
-    if entry is None or not entry.active or entry.bank_id not in await moderation.bank_ids(chat_id):
-        return None
-    bank = await moderation.bank(entry.bank_id)
-    if bank is None or bank.kind == "group":
-        return None
+def _exemption_text(entry_id: int, bank: Bank, *, again: bool) -> str:
+    """What an exemption means, where the entry comes from and how to undo it."""
     if bank.kind == "shared":
-        return (
-            f"Entry #{entry_id} comes from bank {bank.name!r}, which this group uses: its "
-            f"curators can remove it (/bank remove {bank.name} {entry_id}), or this group "
-            f"can stop using the bank (/bank unsubscribe {bank.name})."
+        source = (
+            f"comes from bank {bank.name!r}, which this group uses; its curators can remove it "
+            f"for everyone (/bank remove {bank.name} {entry_id})"
         )
-    if bank.kind == "operator":
-        return (
-            f"Entry #{entry_id} comes from the bot operator's list {bank.name!r}; ask the "
-            "operator, or stop using operator lists here (/set use_operator_banks off)."
-        )
+    elif bank.kind == "operator":
+        source = f"comes from the bot operator's list {bank.name!r}"
+    else:
+        source = "was submitted by the person it shows"
+    state = "was already exempted" if again else "is now exempted"
     return (
-        f"Entry #{entry_id} was submitted by the person it shows; this group can stop "
-        "using self-submitted hashes (/set use_self_submitted off)."
+        f"Entry #{entry_id} {source}. It {state} in this group only: it no longer removes "
+        f"anything here and stays in force everywhere else. Undo with /block {entry_id}."
     )
 
 

@@ -21,6 +21,7 @@ from bot.moderation import BankError, ImportResult, Person
 from handlers.admin import MAX_ID, actor_of, admin_allowed, parse_number
 from handlers.common import MediaSkipped, fetch_and_hash, media_ref, person_of_user, sender_of
 from handlers.context import HashguardContext
+from handlers.ratelimit import limited_action, spend
 from hashdb.lists import (
     ListFormatError,
     ParsedList,
@@ -310,6 +311,11 @@ async def _entry(message: Message, context: HashguardContext, args: list[str]) -
     ]
     if entry.reason and (bank.kind == "group" or curator):
         lines.append(f"Reason: {entry.reason}")
+    if bank.kind != "group":
+        exemptions = await moderation.exemption_count(entry.id)
+        exempt_here = entry.id in await moderation.exempted(message.chat.id)
+        here = f" (this one included: /block {entry.id} undoes it)" if exempt_here else ""
+        lines.append(f"Exempted by {exemptions} group(s){here}")
     await message.reply_text("\n".join(lines))
 
 
@@ -376,6 +382,10 @@ async def import_command(update: Update, context: HashguardContext) -> None:
     if addressed and addressed.lower() != (context.bot.username or "").lower():
         return  # "/import@otherbot": for another bot in the group
     document = message.document
+    # A file with an /import caption is media to the rate limit's gate (it is checked
+    # like any upload): the command is counted here instead.
+    if document is not None and not limited_action(update) and not await spend(update, context):
+        return
     if document is None and message.reply_to_message is not None:
         document = message.reply_to_message.document
     try:

@@ -23,7 +23,11 @@ MEMBER_COMMANDS: tuple[tuple[str, str], ...] = (
 
 ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("block", "reply to media: block it here and delete it [reason]"),
-    ("unblock", "reply to media, or give an entry id: remove it from the blocklist"),
+    (
+        "unblock",
+        "reply to media or to my notice, or give an entry id: remove it from the blocklist "
+        "(exempt it here, if it comes from a shared list)",
+    ),
     ("addhash", "<algorithm> <hash> [reason]: block a raw hash (pdq, phash, vpdq)"),
     ("logs", "[N]: the last N audit events of this group"),
     ("resetwarns", "reply or give a user id: clear a member's warnings"),

@@ -222,19 +222,27 @@ async def enforce(
 
 
 async def _review(context: HashguardContext, message: Message, match: Match) -> None:
-    """A local-feature match in a group that reviews them: audited and posted for the
+    """A match held for review (a local-feature match in a group that reviews them, one
+    against a self-submission's local features or video frame): audited and posted for the
     admins, not deleted (Block on the review deletes it and warns the sender)."""
+    local = match.points is not None
     await context.services.moderation.record_match(
         message.chat.id,
         match,
         sender=sender_of(message),
         message_id=message.message_id,
         deleted=False,
-        detail="held for review (local_match review)",
+        detail="held for review (local_match review)"
+        if local
+        else "held for review (a frame of a self-submitted video)",
         strike=False,
         event="match_review",
     )
-    points = f"{match.points} matching points" if match.points is not None else "local features"
+    points = (
+        f"{match.points} matching points"
+        if local
+        else f"a video frame, {match.signal} distance {match.distance}"
+    )
     await flag_for_review(context, message, f"entry #{match.entry_id}, {points}")
 
 

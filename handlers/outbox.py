@@ -138,7 +138,15 @@ def match_steps(
     }
     # Filled in by the record step: whether, and how, the sender is restricted and warned.
     restrict = {"do": "restrict", "user": sender.id, "name": sender.name, "action": None}
-    warn = {"do": "warn", "user": sender.id, "name": sender.name, "strikes": None}
+    # The entry is not in the warning's text: the store remembers it, so an admin replying
+    # /unblock to the warning reaches the entry without the group learning anything.
+    warn = {
+        "do": "warn",
+        "user": sender.id,
+        "name": sender.name,
+        "strikes": None,
+        "entry": match.entry_id,
+    }
     return [delete, record, restrict, warn]
 
 
@@ -263,12 +271,16 @@ async def _make(
             await _restrict(context, chat_id, step)
         elif kind == "warn":
             try:
-                await bot.send_message(chat_id, _warning(step, results), parse_mode=ParseMode.HTML)
+                sent = await bot.send_message(
+                    chat_id, _warning(step, results), parse_mode=ParseMode.HTML
+                )
             except TelegramError as exc:
                 if isinstance(exc.__cause__, _ANSWER_LOST):
                     log.warning("warn_unconfirmed chat=%d error=%s", chat_id, type(exc).__name__)
                     return "ok (unconfirmed)"
                 raise
+            if step.get("entry") is not None:
+                await _remember_notice(context, chat_id, sent.message_id, int(step["entry"]))
         else:
             return f"refused: unknown step {kind!r}"
     except BadRequest as exc:
@@ -282,6 +294,17 @@ async def _make(
     except TelegramError as exc:
         raise passing(exc) from None
     return "ok"
+
+
+async def _remember_notice(
+    context: HashguardContext, chat_id: int, message_id: int, entry_id: int
+) -> None:
+    try:
+        await context.services.moderation.remember_notice(chat_id, message_id, entry_id)
+    except StoreError as exc:
+        # The warning is posted: failing the step would post it again. Only /unblock by
+        # reply to it is lost (the entry id still works).
+        log.error("notice_unsaved chat=%d message=%d error=%s", chat_id, message_id, exc)
 
 
 def passing(exc: TelegramError) -> Passing:

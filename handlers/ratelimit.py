@@ -121,15 +121,25 @@ async def gate(update: object, context: HashguardContext) -> None:
     """First handler of every update: stops a person's actions past their limit."""
     if not isinstance(update, Update) or not limited_action(update):
         return
+    if await spend(update, context):
+        return
+    raise ApplicationHandlerStop
+
+
+async def spend(update: Update, context: HashguardContext) -> bool:
+    """Count one action of the update's sender; False (after telling them, where that is
+    no flood itself) when it is past their limit. The gate calls it for commands; a command
+    the gate cannot stop (``/import`` as a file's caption: the file is media, which is
+    always checked) calls it itself."""
     who = _actor_id(update)
     if who is None:
-        return
+        return True
     limiter = context.services.limiter
     store = context.services.moderation.store
     # One process: counted in memory. Workers sharing a database: counted there.
     allowed = limiter.allow(who) if store.single_process else await limiter.allow_across(store, who)
     if allowed:
-        return
+        return True
     log.info("rate_limited actor=%d", who)
     if update.callback_query is not None:
         # A pressed button must be answered, or the client keeps spinning.
@@ -143,4 +153,4 @@ async def gate(update: object, context: HashguardContext) -> None:
             "You are sending me messages faster than I answer; please wait a minute."
         )
     # In a group the bot stays silent: replying would be the flood the limit prevents.
-    raise ApplicationHandlerStop
+    return False

@@ -359,7 +359,31 @@ WHERE entry_id NOT IN (SELECT id FROM entries WHERE source IN ('reply', 'self'))
    OR entry_id IN (SELECT entry_id FROM known_files GROUP BY entry_id HAVING count(*) > 1);
 """
 
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
+_SCHEMA_V5 = """
+-- Entries a group exempted for itself: an entry of a bank it uses (subscribed, the
+-- operator's, self-submitted) that it judged wrong stops matching there, and only there.
+CREATE TABLE exemptions (
+    chat_id   BIGINT           NOT NULL,
+    entry_id  BIGINT           NOT NULL REFERENCES entries (id),
+    by        BIGINT,
+    at        DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (chat_id, entry_id)
+);
+CREATE INDEX exemptions_by_entry ON exemptions (entry_id);
+-- The bot's deletion notices and the entry each is about: a reply to one finds the entry
+-- without the notice naming it to the group.
+CREATE TABLE notices (
+    chat_id     BIGINT           NOT NULL,
+    message_id  BIGINT           NOT NULL,
+    entry_id    BIGINT           NOT NULL REFERENCES entries (id),
+    at          DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (chat_id, message_id)
+);
+-- A person's imports of the last day are counted against a quota.
+CREATE INDEX entries_by_importer ON entries (added_by, added_at) WHERE source = 'import';
+"""
+
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5]
 
 _VERSION_TABLE = """
 CREATE TABLE schema_migrations (
@@ -1008,6 +1032,85 @@ class PostgresStore:
             )
         return entries[0] if entries else None
 
+    async def count_imported_since(self, user_id: int, since: float) -> int:
+        async with self._session("count imported entries") as conn:
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM entries WHERE added_by = $1 AND added_at >= $2 "
+                    "AND source = 'import'",
+                    user_id,
+                    since,
+                )
+            )
+
+    # -- per-group exemptions ----------------------------------------------------------------
+    async def set_exemption(
+        self, chat_id: int, entry_id: int, *, exempt: bool, by: int | None, at: float
+    ) -> bool:
+        async with self._transaction("change an exemption") as conn:
+            if exempt:
+                try:
+                    status = await conn.execute(
+                        "INSERT INTO exemptions (chat_id, entry_id, by, at) "
+                        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                        chat_id,
+                        entry_id,
+                        by,
+                        at,
+                    )
+                except asyncpg.ForeignKeyViolationError as exc:
+                    raise StoreError(f"cannot exempt entry {entry_id}: there is none") from exc
+            else:
+                status = await conn.execute(
+                    "DELETE FROM exemptions WHERE chat_id = $1 AND entry_id = $2",
+                    chat_id,
+                    entry_id,
+                )
+            changed = _rowcount(status) == 1
+            if changed:
+                # Other workers match this chat's uploads too.
+                await self._notify(conn, chats=[chat_id])
+        return changed
+
+    async def exempted_entries(self, chat_id: int) -> list[int]:
+        async with self._session("read exemptions") as conn:
+            rows = await conn.fetch(
+                "SELECT entry_id FROM exemptions WHERE chat_id = $1 ORDER BY entry_id", chat_id
+            )
+        return [int(row[0]) for row in rows]
+
+    async def exemption_count(self, entry_id: int) -> int:
+        async with self._session("count exemptions") as conn:
+            return int(
+                await conn.fetchval("SELECT count(*) FROM exemptions WHERE entry_id = $1", entry_id)
+            )
+
+    async def remember_notice(
+        self, chat_id: int, message_id: int, entry_id: int, *, at: float
+    ) -> None:
+        async with self._session("remember a notice") as conn:
+            try:
+                await conn.execute(
+                    "INSERT INTO notices (chat_id, message_id, entry_id, at) "
+                    "VALUES ($1, $2, $3, $4) ON CONFLICT (chat_id, message_id) "
+                    "DO UPDATE SET entry_id = EXCLUDED.entry_id, at = EXCLUDED.at",
+                    chat_id,
+                    message_id,
+                    entry_id,
+                    at,
+                )
+            except asyncpg.ForeignKeyViolationError as exc:
+                raise StoreError(f"cannot remember a notice: no entry with id {entry_id}") from exc
+
+    async def notice_entry(self, chat_id: int, message_id: int) -> int | None:
+        async with self._session("read a notice") as conn:
+            value = await conn.fetchval(
+                "SELECT entry_id FROM notices WHERE chat_id = $1 AND message_id = $2",
+                chat_id,
+                message_id,
+            )
+        return int(value) if value is not None else None
+
     # -- self-submission cases ---------------------------------------------------------------
     async def add_case(
         self, user_id: int, code: str, kind: str, entry: NewEntry, *, at: float
@@ -1293,6 +1396,7 @@ class PostgresStore:
             for table, key in (
                 ("audit", None), ("strikes", None), ("reports", "message_id"),
                 ("report_bans", "user_id"), ("chat_settings", "key"), ("subscriptions", "bank_id"),
+                ("exemptions", "entry_id"), ("notices", "message_id"),
             ):  # fmt: skip
                 clash = (
                     f" AND NOT EXISTS (SELECT 1 FROM {table} AS n "
@@ -1305,7 +1409,7 @@ class PostgresStore:
                     new_chat_id,
                     old_chat_id,
                 )
-            for table in ("subscriptions", "report_bans", "chat_settings"):
+            for table in ("subscriptions", "report_bans", "chat_settings", "exemptions", "notices"):
                 await conn.execute(f"DELETE FROM {table} WHERE chat_id = $1", old_chat_id)
             # The supergroup numbers its messages afresh: old ids say nothing there.
             await conn.execute("DELETE FROM first_posts WHERE chat_id = $1", old_chat_id)
@@ -1359,6 +1463,8 @@ class PostgresStore:
             own = "(SELECT id FROM banks WHERE kind = 'group' AND owner_id = $1)"
             entries = f"(SELECT id FROM entries WHERE bank_id IN {own})"
             statements = {
+                "exemptions": f"DELETE FROM exemptions WHERE chat_id = $1 OR entry_id IN {entries}",
+                "notices": f"DELETE FROM notices WHERE chat_id = $1 OR entry_id IN {entries}",
                 "known_files": f"DELETE FROM known_files WHERE entry_id IN {entries}",
                 "entry_signals": f"DELETE FROM entry_signals WHERE entry_id IN {entries}",
                 "entry_features": f"DELETE FROM entry_features WHERE entry_id IN {entries}",
@@ -1898,7 +2004,9 @@ async def _load_cases(conn: asyncpg.Connection, where: str, *params: object) -> 
     rows = await conn.fetch(
         "SELECT c.id, c.code, c.user_id, c.created_at, c.status, c.kind, "
         # sum() of BIGINT is NUMERIC: back to an int.
-        "coalesce((SELECT sum(hits) FROM entries WHERE case_id = c.id), 0)::bigint "
+        "coalesce((SELECT sum(hits) FROM entries WHERE case_id = c.id), 0)::bigint, "
+        "(SELECT count(DISTINCT x.chat_id) FROM exemptions AS x JOIN entries AS e "
+        "ON e.id = x.entry_id WHERE e.case_id = c.id) "
         f"FROM cases AS c{where} ORDER BY c.created_at DESC, c.id DESC",
         *params,
     )

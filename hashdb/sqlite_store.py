@@ -360,9 +360,33 @@ WHERE entry_id NOT IN (SELECT id FROM entries WHERE source IN ('reply', 'self'))
    OR entry_id IN (SELECT entry_id FROM known_files GROUP BY entry_id HAVING count(*) > 1);
 """
 
+_SCHEMA_V13 = """
+-- Entries a group exempted for itself: an entry of a bank it uses (subscribed, the
+-- operator's, self-submitted) that it judged wrong stops matching there, and only there.
+CREATE TABLE exemptions (
+    chat_id   INTEGER NOT NULL,
+    entry_id  INTEGER NOT NULL REFERENCES entries (id),
+    by        INTEGER,
+    at        REAL    NOT NULL,
+    PRIMARY KEY (chat_id, entry_id)
+);
+CREATE INDEX exemptions_by_entry ON exemptions (entry_id);
+-- The bot's deletion notices and the entry each is about: a reply to one finds the entry
+-- without the notice naming it to the group.
+CREATE TABLE notices (
+    chat_id     INTEGER NOT NULL,
+    message_id  INTEGER NOT NULL,
+    entry_id    INTEGER NOT NULL REFERENCES entries (id),
+    at          REAL    NOT NULL,
+    PRIMARY KEY (chat_id, message_id)
+);
+-- A person's imports of the last day are counted against a quota.
+CREATE INDEX entries_by_importer ON entries (added_by, added_at) WHERE source = 'import';
+"""
+
 MIGRATIONS: list[str] = [
     _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6, _SCHEMA_V7,
-    _SCHEMA_V8, _SCHEMA_V9, _SCHEMA_V10, _SCHEMA_V11, _SCHEMA_V12,
+    _SCHEMA_V8, _SCHEMA_V9, _SCHEMA_V10, _SCHEMA_V11, _SCHEMA_V12, _SCHEMA_V13,
 ]  # fmt: skip
 
 _ENTRY_COLUMNS = """
@@ -937,6 +961,72 @@ class SQLiteStore:
             )
         return entries[0] if entries else None
 
+    async def count_imported_since(self, user_id: int, since: float) -> int:
+        async with self._session("count imported entries") as db:
+            return await _scalar(
+                db,
+                "SELECT count(*) FROM entries WHERE added_by = ? AND added_at >= ? "
+                "AND source = 'import'",
+                (user_id, since),
+            )
+
+    # -- per-group exemptions ----------------------------------------------------------------
+    async def set_exemption(
+        self, chat_id: int, entry_id: int, *, exempt: bool, by: int | None, at: float
+    ) -> bool:
+        async with self._session("change an exemption") as db:
+            if exempt:
+                try:
+                    cursor = await db.execute(
+                        "INSERT OR IGNORE INTO exemptions (chat_id, entry_id, by, at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (chat_id, entry_id, by, at),
+                    )
+                except sqlite3.IntegrityError as exc:  # the foreign key: no such entry
+                    raise StoreError(f"cannot exempt entry {entry_id}: there is none") from exc
+            else:
+                cursor = await db.execute(
+                    "DELETE FROM exemptions WHERE chat_id = ? AND entry_id = ?",
+                    (chat_id, entry_id),
+                )
+            return cursor.rowcount == 1
+
+    async def exempted_entries(self, chat_id: int) -> list[int]:
+        async with self._session("read exemptions") as db:
+            rows = await db.execute_fetchall(
+                "SELECT entry_id FROM exemptions WHERE chat_id = ? ORDER BY entry_id", (chat_id,)
+            )
+        return [int(row[0]) for row in rows]
+
+    async def exemption_count(self, entry_id: int) -> int:
+        async with self._session("count exemptions") as db:
+            return await _scalar(
+                db, "SELECT count(*) FROM exemptions WHERE entry_id = ?", (entry_id,)
+            )
+
+    async def remember_notice(
+        self, chat_id: int, message_id: int, entry_id: int, *, at: float
+    ) -> None:
+        async with self._session("remember a notice") as db:
+            try:
+                await db.execute(
+                    "INSERT OR REPLACE INTO notices (chat_id, message_id, entry_id, at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (chat_id, message_id, entry_id, at),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"cannot remember a notice: no entry with id {entry_id}") from exc
+
+    async def notice_entry(self, chat_id: int, message_id: int) -> int | None:
+        async with self._session("read a notice") as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT entry_id FROM notices WHERE chat_id = ? AND message_id = ?",
+                    (chat_id, message_id),
+                )
+            )
+        return int(rows[0][0]) if rows else None
+
     # -- self-submission cases ---------------------------------------------------------------
     async def add_case(
         self, user_id: int, code: str, kind: str, entry: NewEntry, *, at: float
@@ -1203,6 +1293,7 @@ class SQLiteStore:
             )
             for table in (
                 "audit", "strikes", "reports", "report_bans", "chat_settings", "subscriptions",
+                "exemptions", "notices",
             ):  # fmt: skip
                 await db.execute(
                     f"UPDATE OR IGNORE {table} SET chat_id = ? WHERE chat_id = ?",
@@ -1210,7 +1301,7 @@ class SQLiteStore:
                 )
             # Rows the new id already had win; the old id's duplicates go (reports keep
             # theirs: their reporters and signals point at them).
-            for table in ("subscriptions", "report_bans", "chat_settings"):
+            for table in ("subscriptions", "report_bans", "chat_settings", "exemptions", "notices"):
                 await db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (old_chat_id,))
             # The supergroup numbers its messages afresh: old ids say nothing there.
             await db.execute("DELETE FROM first_posts WHERE chat_id = ?", (old_chat_id,))
@@ -1319,6 +1410,10 @@ class SQLiteStore:
             own = "(SELECT id FROM banks WHERE kind = 'group' AND owner_id = ?)"
             entries = f"(SELECT id FROM entries WHERE bank_id IN {own})"
             statements = {
+                "exemptions": "DELETE FROM exemptions WHERE chat_id = ?1 "
+                f"OR entry_id IN {entries.replace('?', '?1')}",
+                "notices": "DELETE FROM notices WHERE chat_id = ?1 "
+                f"OR entry_id IN {entries.replace('?', '?1')}",
                 "known_files": f"DELETE FROM known_files WHERE entry_id IN {entries}",
                 "entry_signals": f"DELETE FROM entry_signals WHERE entry_id IN {entries}",
                 "entry_features": f"DELETE FROM entry_features WHERE entry_id IN {entries}",
@@ -1620,7 +1715,9 @@ async def _load_banks(db: aiosqlite.Connection, where: str, params: Sequence[obj
 async def _load_cases(db: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Case]:
     rows = await db.execute_fetchall(
         "SELECT c.id, c.code, c.user_id, c.created_at, c.status, c.kind, "
-        "coalesce((SELECT sum(hits) FROM entries WHERE case_id = c.id), 0) "
+        "coalesce((SELECT sum(hits) FROM entries WHERE case_id = c.id), 0), "
+        "(SELECT count(DISTINCT x.chat_id) FROM exemptions AS x JOIN entries AS e "
+        "ON e.id = x.entry_id WHERE e.case_id = c.id) "
         f"FROM cases AS c {where} ORDER BY c.created_at DESC, c.id DESC",
         params,
     )

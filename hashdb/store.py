@@ -106,6 +106,8 @@ class Case:
     kind: str
     #: How many uploads its fingerprints matched, over all groups.
     hits: int = 0
+    #: How many groups exempted its entry (``Store.set_exemption``).
+    exemptions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +300,7 @@ TABLES = (
     "self_submitters", "entries", "entry_signals", "entry_features", "known_files", "audit",
     "strikes", "reports", "report_reporters", "report_signals", "report_bans", "jobs",
     "first_posts",
+    "exemptions", "notices",
 )  # fmt: skip
 
 
@@ -420,6 +423,38 @@ class Store(Protocol):
 
     async def entry_for_file(self, bank_ids: Sequence[int], file_unique_id: str) -> Entry | None:
         """The active entry of one of these banks that this file is known to match, if any."""
+
+    async def count_imported_since(self, user_id: int, since: float) -> int:
+        """How many entries ``user_id`` imported (source "import") at or after ``since``,
+        removed ones included: what a per-person import quota counts."""
+        ...
+
+    # -- per-group exemptions ------------------------------------------------------------
+    async def set_exemption(
+        self, chat_id: int, entry_id: int, *, exempt: bool, by: int | None, at: float
+    ) -> bool:
+        """Make an entry stop (``exempt``) or start again matching in one chat only; True
+        if that changed anything. The entry stays as it is for every other chat."""
+        ...
+
+    async def exempted_entries(self, chat_id: int) -> list[int]:
+        """The ids of the entries the chat exempted, ascending."""
+        ...
+
+    async def exemption_count(self, entry_id: int) -> int:
+        """How many chats exempted the entry."""
+        ...
+
+    async def remember_notice(
+        self, chat_id: int, message_id: int, entry_id: int, *, at: float
+    ) -> None:
+        """Record that the bot's message ``message_id`` (a deletion notice) is about
+        ``entry_id``, so a reply to it can name the entry without the group seeing it."""
+        ...
+
+    async def notice_entry(self, chat_id: int, message_id: int) -> int | None:
+        """The entry a deletion notice of the bot is about, if it is one."""
+        ...
 
     # -- self-submission cases -----------------------------------------------------------
     async def add_case(

@@ -429,3 +429,25 @@ def _rgb(frame: Any, scale: tuple[int, int] | None) -> npt.NDArray[np.uint8]:
 def _bits_to_int(vector: Any) -> int:
     packed = np.packbits(np.asarray(vector, dtype=np.uint8))
     return int.from_bytes(packed.tobytes(), "big")
+
+
+def distinct_frames(
+    fingerprints: tuple[Fingerprint, ...], *, within: int, at_most: int
+) -> tuple[Fingerprint, ...]:
+    """A video's frame hashes with near-duplicates dropped (a frame within ``within`` bits
+    of one kept before it), then at most ``at_most`` of them, spread evenly over the video.
+    Fingerprints other than vPDQ frames are kept as they are."""
+    if at_most < 1:
+        raise ValueError(f"at_most is {at_most!r}; expected 1 or more frames")
+    frames: list[Fingerprint] = []
+    for fingerprint in fingerprints:
+        if fingerprint.signal == VPDQ.name and all(
+            (fingerprint.value ^ kept.value).bit_count() > within for kept in frames
+        ):
+            frames.append(fingerprint)
+    if len(frames) > at_most:
+        last = len(frames) - 1
+        picks = sorted({round(i * last / max(at_most - 1, 1)) for i in range(at_most)})
+        frames = [frames[i] for i in picks]
+    chosen = set(map(id, frames))
+    return tuple(f for f in fingerprints if f.signal != VPDQ.name or id(f) in chosen)

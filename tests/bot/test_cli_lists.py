@@ -175,6 +175,47 @@ def test_case_review_suspends_and_resumes(
     assert main(["case", "HG-NONE-NONE"]) == 2
 
 
+def test_case_shows_how_many_groups_exempted_it_and_flags_it_past_the_threshold(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from bot.config import load_config
+    from bot.moderation import EXEMPTION_FLAG_GROUPS, ModerationService, Person
+    from hashdb.photo import hash_photo
+    from hashdb.sqlite_store import SQLiteStore
+
+    async def submit_and_exempt(groups: list[int]) -> str:
+        config = load_config(None, require_token=False)
+        store = SQLiteStore(database)
+        await store.open()
+        try:
+            service = ModerationService(store, config.matching, config.video, config.moderation)
+            case = await service.self_submit(Person(77, "P"), hash_photo(encode(photo(861))))
+            assert case is not None
+            bank = await store.bank_by_name("self-submitted")
+            assert bank is not None
+            newest = (await store.bank_entries(bank.id))[-1]
+            for chat_id in groups:
+                await store.set_chat_setting(chat_id, "use_self_submitted", "on")
+                done = await service.unblock_or_exempt(chat_id, newest.id, actor=Person(1, "a"))
+                assert done.outcome == "exempted"
+            return case.code
+        finally:
+            await store.close()
+
+    code = asyncio.run(submit_and_exempt([-1001, -1002]))
+    assert main(["case", code]) == 0
+    out = capsys.readouterr().out
+    assert "exempted by 2 group(s)" in out and "flagged" not in out
+
+    flagged = asyncio.run(submit_and_exempt([-1001, -1002, -1003]))
+    assert main(["case", flagged]) == 0
+    out = capsys.readouterr().out
+    assert f"exempted by {EXEMPTION_FLAG_GROUPS} group(s)" in out
+    assert "flagged" in out and f"hashguard case {flagged} --suspend" in out
+
+
 def test_match_against_a_bank_finds_crops_by_local_features(
     database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -430,3 +430,47 @@ async def test_changes_made_by_another_process_reach_the_index_and_caches(
         assert again
     finally:
         await other_store.close()
+
+
+async def test_an_exempted_entry_matches_nothing_in_that_chat_by_hash_or_local_features(
+    store: SQLiteStore,
+) -> None:
+    moderation = await service(store)
+    shared = await moderation.create_bank("curated", owner=ADMIN, chat_id=CHAT)
+    original = photo(31, (1024, 768))
+    entry = (
+        await moderation.block(
+            CHAT,
+            hash_image(original, for_block=True, local=True),
+            actor=ADMIN,
+            reason="",
+            message_id=None,
+            sender=None,
+            file_unique_id="F-exempt",
+            bank=shared,
+        )
+    ).entry
+    await store.remember_file("F-exempt", entry.id)
+    for chat_id in (CHAT, OTHER_CHAT):
+        await moderation.subscribe(chat_id, shared, actor=ADMIN, on=True)
+    crop = original.crop((0, 0, 768, 576))
+    crop_fps = hash_image(crop, local=True)
+    first = await moderation.find_match(CHAT, crop_fps)
+    assert first is not None and first.signal == "local"
+
+    done = await moderation.unblock_or_exempt(CHAT, entry.id, actor=ADMIN)
+
+    assert done.outcome == "exempted" and done.bank == shared
+    assert await moderation.find_match(CHAT, hash_image(edited_copy(original))) is None
+    assert await moderation.find_match(CHAT, crop_fps) is None
+    assert await moderation.known_match(CHAT, "F-exempt") is None
+    # Every other chat using the bank still matches it, and the entry is still active.
+    assert (await moderation.find_match(OTHER_CHAT, crop_fps)) is not None
+    assert await moderation.known_match(OTHER_CHAT, "F-exempt") is not None
+    assert (await moderation.unblock_or_exempt(CHAT, entry.id, actor=ADMIN)).outcome == (
+        "already_exempt"
+    )
+
+    assert await moderation.lift_exemption(CHAT, entry.id, actor=ADMIN)
+    assert not await moderation.lift_exemption(CHAT, entry.id, actor=ADMIN)
+    assert await moderation.find_match(CHAT, crop_fps) is not None

@@ -115,7 +115,11 @@ async def test_shared_bank_serves_subscribed_groups_and_only_its_curators_change
         send(fake, command(SECOND, SECOND_ADMIN, f"/bank editor trusted-list add {MEMBER['id']}"))
         assert "can change its editors" in await bot_reply(fake, "editors")
         send(fake, command(SECOND, SECOND_ADMIN, "/unblock " + str(entry_id)))
-        assert "comes from bank 'trusted-list'" in await bot_reply(fake, "comes from bank")
+        exempted = await bot_reply(fake, "comes from bank")
+        assert "comes from bank 'trusted-list'" in exempted
+        assert "exempted in this group only" in exempted
+        send(fake, command(SECOND, SECOND_ADMIN, f"/block {entry_id}"))
+        await bot_reply(fake, "applies in this group again")
 
         # The owner makes B's admin an editor: now they can remove the entry.
         send(fake, command(CHAT, ADMIN, f"/bank editor trusted-list add {SECOND_ADMIN['id']}"))

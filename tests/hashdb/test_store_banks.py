@@ -738,6 +738,127 @@ async def test_purge_chat_removes_its_bank_and_subscriptions_only(store: Store) 
     assert await store.count_active_entries(await _bank(store, CHAT)) == 0
 
 
+# -- per-group exemptions, deletion notices, import counts ------------------------------
+
+
+async def test_an_exemption_is_per_chat_and_made_and_lifted_once(store: Store) -> None:
+    shared = await _shared(store)
+    entry = await store.add_entry(_into(shared.id), at=T0)
+    other = await store.add_entry(_into(shared.id, (PDQ_B,)), at=T0)
+
+    assert await store.set_exemption(CHAT, entry.id, exempt=True, by=ADMIN, at=T0)
+    assert not await store.set_exemption(CHAT, entry.id, exempt=True, by=ADMIN, at=T0 + 1)
+    assert await store.set_exemption(OTHER_CHAT, entry.id, exempt=True, by=USER, at=T0)
+    assert await store.set_exemption(CHAT, other.id, exempt=True, by=ADMIN, at=T0)
+
+    assert await store.exempted_entries(CHAT) == [entry.id, other.id]
+    assert await store.exempted_entries(OTHER_CHAT) == [entry.id]
+    assert await store.exemption_count(entry.id) == 2
+    # The entry itself is unchanged: it stays active for every other chat.
+    assert await store.get_entry(entry.id) == entry
+
+    assert await store.set_exemption(CHAT, entry.id, exempt=False, by=ADMIN, at=T0 + 2)
+    assert not await store.set_exemption(CHAT, entry.id, exempt=False, by=ADMIN, at=T0 + 3)
+    assert await store.exempted_entries(CHAT) == [other.id]
+    assert await store.exemption_count(entry.id) == 1
+    assert await store.exemption_count(99_999) == 0
+
+
+async def test_an_exemption_of_an_unknown_entry_is_refused(store: Store) -> None:
+    with pytest.raises(StoreError, match="99999"):
+        await store.set_exemption(CHAT, 99_999, exempt=True, by=ADMIN, at=T0)
+    assert await store.exempted_entries(CHAT) == []
+
+
+async def test_a_case_counts_the_groups_that_exempted_its_entry(store: Store) -> None:
+    bank = await _self_bank(store)
+    case, entry = await store.add_case(USER, "K7Q2-M9XD", "photo", _submission(bank), at=T0)
+    for chat_id in (CHAT, OTHER_CHAT, -100777):
+        await store.set_exemption(chat_id, entry.id, exempt=True, by=ADMIN, at=T0)
+
+    found = await store.get_case("K7Q2-M9XD")
+
+    assert found is not None and found.exemptions == 3
+    assert (await store.user_cases(USER))[0].exemptions == 3
+    assert case.exemptions == 0
+
+
+async def test_a_notice_names_its_entry_in_its_chat_only(store: Store) -> None:
+    entry = await store.add_entry(_new(), at=T0)
+
+    await store.remember_notice(CHAT, 501, entry.id, at=T0)
+
+    assert await store.notice_entry(CHAT, 501) == entry.id
+    assert await store.notice_entry(OTHER_CHAT, 501) is None
+    assert await store.notice_entry(CHAT, 502) is None
+    with pytest.raises(StoreError, match="99999"):
+        await store.remember_notice(CHAT, 503, 99_999, at=T0)
+
+
+async def test_migrate_chat_moves_exemptions_and_notices(store: Store) -> None:
+    shared = await _shared(store)
+    entry = await store.add_entry(_into(shared.id), at=T0)
+    await store.set_exemption(CHAT, entry.id, exempt=True, by=ADMIN, at=T0)
+    await store.remember_notice(CHAT, 501, entry.id, at=T0)
+
+    await store.migrate_chat(CHAT, OTHER_CHAT)
+
+    assert await store.exempted_entries(OTHER_CHAT) == [entry.id]
+    assert await store.exempted_entries(CHAT) == []
+    assert await store.notice_entry(OTHER_CHAT, 501) == entry.id
+
+
+async def test_purge_chat_removes_its_exemptions_and_notices(store: Store) -> None:
+    shared = await _shared(store)
+    listed = await store.add_entry(_into(shared.id), at=T0)
+    own = await store.add_entry(_new(), at=T0)
+    await store.set_exemption(CHAT, listed.id, exempt=True, by=ADMIN, at=T0)
+    await store.set_exemption(OTHER_CHAT, listed.id, exempt=True, by=ADMIN, at=T0)
+    await store.remember_notice(CHAT, 501, own.id, at=T0)
+    await store.remember_notice(OTHER_CHAT, 502, listed.id, at=T0)
+
+    removed = await store.purge_chat(CHAT)
+
+    assert removed["exemptions"] == 1 and removed["notices"] == 1
+    assert await store.exempted_entries(CHAT) == []
+    assert await store.exempted_entries(OTHER_CHAT) == [listed.id]
+    assert await store.notice_entry(OTHER_CHAT, 502) == listed.id
+    assert await store.get_entry(own.id) is None
+
+
+async def test_count_imported_since_counts_a_persons_imports(store: Store) -> None:
+    shared = await _shared(store)
+    await store.add_list(
+        shared.id,
+        [(_numbered(n), "", "list.txt") for n in range(1, 6)],
+        chat_id=CHAT,
+        added_by=USER,
+        source="import",
+        at=T0,
+    )
+    await store.add_list(
+        shared.id,
+        [(_numbered(n), "", "later.txt") for n in range(6, 9)],
+        chat_id=CHAT,
+        added_by=USER,
+        source="import",
+        at=T0 + 100,
+    )
+    # Blocked by reply, or imported by someone else: not this person's imports.
+    blocked = dataclasses.replace(_into(shared.id, _numbered(9)), added_by=USER, source="reply")
+    await store.add_entry(blocked, at=T0)
+    await store.add_list(
+        shared.id, [(_numbered(10), "", "x")], chat_id=CHAT, added_by=ADMIN, source="import", at=T0
+    )
+    first = (await store.bank_entries(shared.id))[0]
+    await store.remove_entries(shared.id, [first.id], removed_by=ADMIN, at=T0 + 1)
+
+    assert await store.count_imported_since(USER, T0) == 8
+    assert await store.count_imported_since(USER, T0 + 50) == 3
+    assert await store.count_imported_since(ADMIN, T0) == 1
+    assert await store.count_imported_since(OTHER_CHAT, T0) == 0
+
+
 # -- SQLite only: upgrading a schema-v6 database -----------------------------------------
 
 

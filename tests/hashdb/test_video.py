@@ -598,3 +598,27 @@ def test_frame_hash_fields() -> None:
     assert all(isinstance(f, FrameHash) for f in scan.frames)
     assert [f.index for f in scan.frames] == [0, 1]
     assert all(0 <= f.value < 1 << 256 and 0 <= f.quality <= 100 for f in scan.frames)
+
+
+def test_distinct_frames_drops_near_duplicates_and_spreads_the_rest() -> None:
+    from hashdb.fingerprint import Fingerprint
+    from hashdb.signals import PDQ, VPDQ
+    from hashdb.video import distinct_frames
+
+    # Frames 0..99, each far from the others, each followed by a near copy (3 bits off).
+    frames = []
+    for n in range(100):
+        value = (n * 0x9E3779B97F4A7C15_9E3779B97F4A7C15) % 2**256
+        frames.append(Fingerprint(VPDQ.name, value, 90, float(2 * n)))
+        frames.append(Fingerprint(VPDQ.name, value ^ 0b111, 90, float(2 * n + 1)))
+    photo = Fingerprint(PDQ.name, 12345, 90)
+
+    kept = distinct_frames((photo, *frames), within=16, at_most=10)
+
+    assert kept[0] == photo
+    seconds = [f.seconds for f in kept[1:]]
+    assert len(seconds) == 10 and seconds[0] == 0.0 and seconds[-1] == 198.0
+    assert all(int(s or 0) % 2 == 0 for s in seconds)
+    assert len(distinct_frames(tuple(frames), within=16, at_most=1000)) == 100
+    with pytest.raises(ValueError, match="at_most is 0"):
+        distinct_frames(tuple(frames), within=16, at_most=0)
