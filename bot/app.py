@@ -66,6 +66,11 @@ from hashdb.store import Store
 
 log = logging.getLogger(__name__)
 
+#: The outbox worker's task name (it is let finish its jobs at shutdown).
+OUTBOX_TASK = "outbox"
+#: Seconds the outbox worker has at shutdown to finish the jobs it is making.
+STOP_GRACE_SECONDS = 10.0
+
 #: Only the update kinds the bot handles are requested from Telegram. Edited messages are
 #: among them: replacing the photo of a sent message must not slip past the blocklist.
 ALLOWED_UPDATES = [
@@ -264,7 +269,7 @@ async def _post_init(application: HashguardApp) -> None:
     )
     # Actions a previous run decided on but could not make are made first.
     application.bot_data.background.add(
-        asyncio.create_task(outbox.worker(application), name="outbox")
+        asyncio.create_task(outbox.worker(application), name=OUTBOX_TASK)
     )
     # Checked in the background: a bot in many groups must not delay polling for it.
     application.bot_data.background.add(
@@ -288,12 +293,19 @@ async def _post_stop(application: HashguardApp) -> None:
     Closed later, a queued check's deletion would fail against the closed client and its
     outbox job would go round in retries while the shutdown waits."""
     services = application.bot_data.services
+    background = application.bot_data.background
     if services is not None:
         await services.queue.close()
-    for task in application.bot_data.background:
+        services.outbox.stop()
+        # The outbox worker ends once the jobs it holds are made (each Bot API call is
+        # bounded by the client's timeouts); the other tasks run until cancelled.
+        worker = [task for task in background if task.get_name() == OUTBOX_TASK]
+        if worker:
+            await asyncio.wait(worker, timeout=STOP_GRACE_SECONDS)
+    for task in background:
         task.cancel()
-    await asyncio.gather(*application.bot_data.background, return_exceptions=True)
-    application.bot_data.background.clear()
+    await asyncio.gather(*background, return_exceptions=True)
+    background.clear()
 
 
 async def _post_shutdown(application: HashguardApp) -> None:

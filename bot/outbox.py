@@ -55,6 +55,8 @@ class Outbox:
         self._unsaved_ids = itertools.count(-1, -1)
         #: Jobs made whose removal from the database failed.
         self._unfinished: set[int] = set()
+        #: Set at shutdown: the worker finishes the jobs it holds and claims no more.
+        self.stopping = False
 
     async def submit(self, chat_id: int, steps: Sequence[dict[str, Any]]) -> Job:
         """Persist a job, claimed by the caller, who makes the first attempt at once."""
@@ -188,8 +190,16 @@ class Outbox:
     def expired(self, job: Job) -> bool:
         return time.time() - job.created_at > GIVE_UP_SECONDS
 
+    def stop(self) -> None:
+        """Let the worker finish the jobs it is making, then end (at shutdown): a job cut
+        off between a warning and its last record would post that warning again later."""
+        self.stopping = True
+        self._wake.set()
+
     async def wait(self, longest: float) -> None:
         """Sleep until the next job is due, a job is queued for retry, or ``longest``."""
+        if self.stopping:
+            return
         # Cleared before reading the store: a retry queued meanwhile sets it again.
         self._wake.clear()
         try:

@@ -476,7 +476,7 @@ async def worker(application: HashguardApp) -> None:
             except Exception:
                 log.exception("job_failed job=%d chat=%d", job.id, job.chat_id)
 
-    while True:
+    while not outbox.stopping:
         try:
             jobs = await outbox.claim_due()
         except Exception:

@@ -187,15 +187,12 @@ async def test_match_record_adds_strikes_and_audit(store: SQLiteStore) -> None:
     assert match is not None
     for expected in (1, 2):
         count = await moderation.record_match(
-            CHAT, match, sender=SENDER, message_id=5, file_unique_id="F2", deleted=True
+            CHAT, match, sender=SENDER, message_id=5, deleted=True
         )
         assert count == expected
     events = await moderation.audit_log(CHAT, 10)
     assert [e.event for e in events] == ["match_deleted", "match_deleted", "block"]
     assert events[0].distance == match.distance and events[0].target_id == SENDER.id
-    # The matched file is no shortcut: its match held under this chat's threshold only,
-    # and a known file would be deleted in every chat on sight.
-    assert await moderation.known_match(CHAT, "F2") is None
 
 
 async def test_rights_notice_is_sent_once_per_loss(store: SQLiteStore) -> None:

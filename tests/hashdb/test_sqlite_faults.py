@@ -331,7 +331,7 @@ def test_a_really_full_disk_fails_an_import_whole_and_works_once_there_is_room(
     disk.mkdir()
     # The mount lives in a private namespace: nothing outside sees it, and it goes with
     # the process.
-    mount = 'mount -t tmpfs -o size=1m hashguard-test "$1" || exit 77; shift; exec "$@"'
+    mount = 'mount -t tmpfs -o size=2m hashguard-test "$1" || exit 77; shift; exec "$@"'
     done = subprocess.run(
         [unshare, "--mount", "--propagation", "private", "sh", "-c", mount, "sh", str(disk),
          sys.executable, "-c", _FULL_DISK_SCRIPT, str(disk)],
