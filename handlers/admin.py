@@ -29,6 +29,7 @@ from handlers.common import (
     sender_of,
 )
 from handlers.context import HashguardContext
+from handlers.permissions import AdminsUnknown
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
 from hashdb.store import AuditEvent, Bank, Entry
 
@@ -423,8 +424,17 @@ async def _pick_group(context: HashguardContext, message: Message, limit: int) -
     if user is None:
         return
     buttons = []
+    unknown = 0
     for record in (await context.services.moderation.chats())[:50]:
-        if await context.services.admins.is_user_admin(context.bot, record.chat_id, user.id):
+        try:
+            admin = await context.services.admins.is_user_admin(
+                context.bot, record.chat_id, user.id
+            )
+        except AdminsUnknown:
+            # One group Telegram cannot answer for now leaves the others listed.
+            unknown += 1
+            continue
+        if admin:
             buttons.append(
                 [
                     InlineKeyboardButton(
@@ -433,6 +443,8 @@ async def _pick_group(context: HashguardContext, message: Message, limit: int) -
                 ]
             )
     if not buttons:
+        if unknown:
+            raise AdminsUnknown(0)
         await message.reply_text("You administer no group I work in.")
         return
     await message.reply_text("Which group's audit log?", reply_markup=InlineKeyboardMarkup(buttons))

@@ -3,10 +3,11 @@
 An anonymous admin posts "as the group": the message's ``sender_chat`` is the group itself,
 and Telegram only lets admins do that, so such a message counts as an admin's.
 
-When Telegram cannot be asked, a cached list is trusted for at most twice its lifetime: a
-demoted admin keeps no rights through a long outage. After that ``AdminsUnknown`` is raised,
-and the error handler answers "try again": an admin-only action is neither granted nor
-refused as if the person were no admin.
+When Telegram cannot be asked (a timeout, a network error, flood control), a cached list is
+trusted for at most twice its lifetime: a demoted admin keeps no rights through a long
+outage. After that ``AdminsUnknown`` is raised, and the error handler answers "try again": an
+admin-only action is neither granted nor refused as if the person were no admin. When
+Telegram answers that the chat is not found or the bot is not in it, nobody is an admin.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from telegram import Bot, ChatMember, Message
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,12 @@ class AdminCache:
             return cached[1]
         try:
             members = await bot.get_chat_administrators(chat_id)
+        except (BadRequest, Forbidden) as exc:
+            # Telegram answered: the chat is gone or the bot is not in it. That is final,
+            # not an outage, so nobody is an admin there (and no "try again" for ever).
+            log.info("admin_lookup_refused chat=%d error=%s", chat_id, type(exc).__name__)
+            self._cache.pop(chat_id, None)
+            return frozenset()
         except TelegramError as exc:
             log.warning("admin_lookup_failed chat=%d error=%s", chat_id, type(exc).__name__)
             # A short outage is bridged by the last answer; past twice its lifetime it is

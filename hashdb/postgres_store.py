@@ -1396,7 +1396,7 @@ class PostgresStore:
             for table, key in (
                 ("audit", None), ("strikes", None), ("reports", "message_id"),
                 ("report_bans", "user_id"), ("chat_settings", "key"), ("subscriptions", "bank_id"),
-                ("exemptions", "entry_id"), ("notices", "message_id"),
+                ("exemptions", "entry_id"),
             ):  # fmt: skip
                 clash = (
                     f" AND NOT EXISTS (SELECT 1 FROM {table} AS n "
@@ -1409,10 +1409,12 @@ class PostgresStore:
                     new_chat_id,
                     old_chat_id,
                 )
-            for table in ("subscriptions", "report_bans", "chat_settings", "exemptions", "notices"):
+            for table in ("subscriptions", "report_bans", "chat_settings", "exemptions"):
                 await conn.execute(f"DELETE FROM {table} WHERE chat_id = $1", old_chat_id)
-            # The supergroup numbers its messages afresh: old ids say nothing there.
-            await conn.execute("DELETE FROM first_posts WHERE chat_id = $1", old_chat_id)
+            # The supergroup numbers its messages afresh: old ids say nothing there (a
+            # deletion notice moved along could name another message's entry).
+            for table in ("first_posts", "notices"):
+                await conn.execute(f"DELETE FROM {table} WHERE chat_id = $1", old_chat_id)
             await conn.execute(
                 "INSERT INTO chats (chat_id, title, added_at, rights_ok, rights_notice_sent, "
                 "active) SELECT $1, title, added_at, false, false, true FROM chats "

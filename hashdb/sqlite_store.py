@@ -1293,7 +1293,7 @@ class SQLiteStore:
             )
             for table in (
                 "audit", "strikes", "reports", "report_bans", "chat_settings", "subscriptions",
-                "exemptions", "notices",
+                "exemptions",
             ):  # fmt: skip
                 await db.execute(
                     f"UPDATE OR IGNORE {table} SET chat_id = ? WHERE chat_id = ?",
@@ -1301,10 +1301,12 @@ class SQLiteStore:
                 )
             # Rows the new id already had win; the old id's duplicates go (reports keep
             # theirs: their reporters and signals point at them).
-            for table in ("subscriptions", "report_bans", "chat_settings", "exemptions", "notices"):
+            for table in ("subscriptions", "report_bans", "chat_settings", "exemptions"):
                 await db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (old_chat_id,))
-            # The supergroup numbers its messages afresh: old ids say nothing there.
-            await db.execute("DELETE FROM first_posts WHERE chat_id = ?", (old_chat_id,))
+            # The supergroup numbers its messages afresh: old ids say nothing there (a
+            # deletion notice moved along could name another message's entry).
+            for table in ("first_posts", "notices"):
+                await db.execute(f"DELETE FROM {table} WHERE chat_id = ?", (old_chat_id,))
             await db.execute(
                 "INSERT OR IGNORE INTO chats (chat_id, title, added_at, rights_ok, "
                 "rights_notice_sent, active) SELECT ?, title, added_at, 0, 0, 1 FROM chats "

@@ -439,15 +439,23 @@ def distinct_frames(
     Fingerprints other than vPDQ frames are kept as they are."""
     if at_most < 1:
         raise ValueError(f"at_most is {at_most!r}; expected 1 or more frames")
+    # Comparing each frame with every frame kept is quadratic, and it runs in Python: a
+    # densely hashed long video (thousands of frames) is first thinned, evenly over the
+    # video, to a few times the frames that can be kept.
+    candidates = _spread([f for f in fingerprints if f.signal == VPDQ.name], 8 * at_most)
     frames: list[Fingerprint] = []
-    for fingerprint in fingerprints:
-        if fingerprint.signal == VPDQ.name and all(
-            (fingerprint.value ^ kept.value).bit_count() > within for kept in frames
-        ):
+    for fingerprint in candidates:
+        if all((fingerprint.value ^ kept.value).bit_count() > within for kept in frames):
             frames.append(fingerprint)
-    if len(frames) > at_most:
-        last = len(frames) - 1
-        picks = sorted({round(i * last / max(at_most - 1, 1)) for i in range(at_most)})
-        frames = [frames[i] for i in picks]
+    frames = _spread(frames, at_most)
     chosen = set(map(id, frames))
     return tuple(f for f in fingerprints if f.signal != VPDQ.name or id(f) in chosen)
+
+
+def _spread(items: list[Fingerprint], at_most: int) -> list[Fingerprint]:
+    """At most ``at_most`` of ``items``, evenly spaced from the first to the last."""
+    if len(items) <= at_most:
+        return items
+    last = len(items) - 1
+    picks = sorted({round(i * last / max(at_most - 1, 1)) for i in range(at_most)})
+    return [items[i] for i in picks]

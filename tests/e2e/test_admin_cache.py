@@ -61,3 +61,22 @@ async def test_admin_commands_ask_to_try_again_when_the_admin_list_is_too_old(
         send(fake, command(CHAT, ADMIN, "/settings"))
         shown = await bot_reply(fake, "Settings of this group", since=mark)
         assert "<code>warn_limit</code> = 7" in shown
+
+
+async def test_a_chat_telegram_does_not_know_has_no_admins_and_no_try_again(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    """ "Chat not found" is Telegram's answer, not an outage: the log chat named is refused
+    as one the admin does not run, not met with "try again" for ever."""
+    fake.set_admins(CHAT["id"], [ADMIN])
+    async with run_bot():
+        # This group's admin list is cached first, so the failure hits the target's look-up.
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/set warn_limit 7"))
+        await bot_reply(fake, "warn_limit is now 7", since=mark)
+        fake.fail_next("getChatAdministrators", 400, "Bad Request: chat not found")
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/set log_chat -100777000111"))
+        reply = await bot_reply(fake, "", since=mark)
+        assert reply != TRY_AGAIN
+        assert "-100777000111" in reply

@@ -613,12 +613,28 @@ def test_distinct_frames_drops_near_duplicates_and_spreads_the_rest() -> None:
         frames.append(Fingerprint(VPDQ.name, value ^ 0b111, 90, float(2 * n + 1)))
     photo = Fingerprint(PDQ.name, 12345, 90)
 
-    kept = distinct_frames((photo, *frames), within=16, at_most=10)
+    kept = distinct_frames((photo, *frames), within=16, at_most=25)
 
     assert kept[0] == photo
     seconds = [f.seconds for f in kept[1:]]
-    assert len(seconds) == 10 and seconds[0] == 0.0 and seconds[-1] == 198.0
+    assert len(seconds) == 25 and seconds[0] == 0.0 and seconds[-1] == 198.0
     assert all(int(s or 0) % 2 == 0 for s in seconds)
     assert len(distinct_frames(tuple(frames), within=16, at_most=1000)) == 100
     with pytest.raises(ValueError, match="at_most is 0"):
         distinct_frames(tuple(frames), within=16, at_most=0)
+
+
+def test_distinct_frames_of_a_long_dense_video_are_thinned_first_and_still_spread() -> None:
+    from hashdb.fingerprint import Fingerprint
+    from hashdb.signals import VPDQ
+    from hashdb.video import distinct_frames
+
+    # 20,000 distinct frames: compared all with all, that is 200M comparisons in Python.
+    frames = tuple(
+        Fingerprint(VPDQ.name, (n * 0x9E3779B97F4A7C15_9E3779B97F4A7C15) % 2**256, 90, float(n))
+        for n in range(20_000)
+    )
+    kept = distinct_frames(frames, within=16, at_most=64)
+    seconds = [f.seconds for f in kept]
+    assert len(seconds) == 64 and seconds[0] == 0.0 and seconds[-1] == 19_999.0
+    assert seconds == sorted(seconds)
