@@ -2,7 +2,9 @@
 will be shared; the bot keeps its fingerprints only, so groups that opted in delete copies.
 
 The media is hashed in memory and the person's message is deleted from the private chat;
-nothing is stored or forwarded. Each item gets a case code the person can list
+nothing is stored or forwarded. Downloading and hashing wait the private chat's turn in the
+fair queue, like a group's uploads, and an item counts toward the daily limit from the
+moment it is taken. Each item gets a case code the person can list
 (/mycases) and withdraw (/withdraw CODE). Nothing is hashed before the person has read
 what happens and pressed the button that says they understand.
 """
