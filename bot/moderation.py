@@ -110,6 +110,15 @@ class Unblocked:
     bank: Bank | None = None
 
 
+@dataclass(eq=False, slots=True)
+class SubmissionClaim:
+    """A self-submission counted toward its person's daily limit while it waits for
+    hashing; ``held`` until it is stored or given up."""
+
+    user_id: int
+    held: bool = True
+
+
 @dataclass(frozen=True, slots=True)
 class RightsDecision:
     #: True exactly once per loss of rights: the admins should be told now.
@@ -173,6 +182,8 @@ class ModerationService:
         #: stored (a repeat, or one refused for a full queue): each counts toward the hourly
         #: limit all the same (in this process).
         self._attempts: dict[tuple[int, int], collections.deque[float]] = {}
+        #: Per person, self-submissions claimed and not yet stored (queued or being hashed).
+        self._pending_submissions: collections.Counter[int] = collections.Counter()
 
     @property
     def store(self) -> Store:
@@ -1449,17 +1460,55 @@ class ModerationService:
     async def self_submission_accepted(self, user_id: int) -> bool:
         return await self._store.self_submission_accepted(user_id)
 
-    async def self_submission_refusal(self, user_id: int, per_day: int) -> str | None:
-        """Why the person may not submit now ("rate"), or None."""
-        if per_day and await self._store.count_cases_since(user_id, time.time() - 86400) >= per_day:
+    async def self_submission_refusal(
+        self, user_id: int, per_day: int, *, claim: SubmissionClaim | None = None
+    ) -> str | None:
+        """Why the person may not submit now ("rate"), or None. Submissions claimed and not
+        yet stored count toward ``per_day`` too, except ``claim`` (the one asking)."""
+        if not per_day:
+            return None
+        own = 1 if claim is not None and claim.held else 0
+        # Read before the stored count: a claim stored and released meanwhile is then
+        # counted twice (a refusal on the safe side), never missed.
+        pending = self._pending_submissions[user_id] - own
+        if await self._store.count_cases_since(user_id, time.time() - 86400) + pending >= per_day:
             return "rate"
         return None
 
+    async def claim_self_submission(self, user_id: int, per_day: int) -> SubmissionClaim | None:
+        """Count a self-submission toward ``per_day`` before its media is fetched; None
+        when the person is over the limit (stored and claimed items together).
+
+        The claim holds until ``self_submit`` stores the item or ``release_self_submission``
+        gives it up, so a burst of media cannot all pass the check while none is stored yet.
+        """
+        async with self.keyed_lock("self_submission", 0, user_id):
+            if await self.self_submission_refusal(user_id, per_day):
+                return None
+            self._pending_submissions[user_id] += 1
+            return SubmissionClaim(user_id)
+
+    def release_self_submission(self, claim: SubmissionClaim) -> None:
+        """A claimed self-submission was stored or given up; releasing twice is harmless,
+        so callers release in ``finally`` whatever happened."""
+        if not claim.held:
+            return
+        claim.held = False
+        self._pending_submissions[claim.user_id] -= 1
+        if self._pending_submissions[claim.user_id] <= 0:
+            del self._pending_submissions[claim.user_id]
+
     async def self_submit(
-        self, person: Person, fingerprints: MediaFingerprints, *, per_day: int = 0
+        self,
+        person: Person,
+        fingerprints: MediaFingerprints,
+        *,
+        per_day: int = 0,
+        claim: SubmissionClaim | None = None,
     ) -> Case | None:
         """Add a person's own media's fingerprints to the self-submission bank; None when
-        they already submitted ``per_day`` items in the last 24 hours (0: no limit)."""
+        they already submitted ``per_day`` items in the last 24 hours (0: no limit).
+        ``claim`` (from ``claim_self_submission``) is released once the case is stored."""
         bank = await self._self_submission_bank()
         now = time.time()
         stored = fingerprints.stored
@@ -1475,7 +1524,7 @@ class ModerationService:
             )
         async with self._block_lock:
             # Counted again under the lock: an album arrives as several updates at once.
-            if await self.self_submission_refusal(person.id, per_day):
+            if await self.self_submission_refusal(person.id, per_day, claim=claim):
                 return None
             case, entry = await self._store.add_case(
                 person.id,
@@ -1491,6 +1540,10 @@ class ModerationService:
                 ),
                 at=now,
             )
+            if claim is not None:
+                # Stored: the store counts it from now on. Released under the lock, so the
+                # check of another item sees it as pending or as stored, never as neither.
+                self.release_self_submission(claim)
             await self._index_entry(entry, fingerprints)
         await self._audit(
             AuditEvent(

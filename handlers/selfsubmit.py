@@ -2,7 +2,9 @@
 will be shared; the bot keeps its fingerprints only, so groups that opted in delete copies.
 
 The media is hashed in memory and the person's message is deleted from the private chat;
-nothing is stored or forwarded. Each item gets a case code the person can list
+nothing is stored or forwarded. Downloading and hashing wait the private chat's turn in the
+fair queue, like a group's uploads, and an item counts toward the daily limit from the
+moment it is taken. Each item gets a case code the person can list
 (/mycases) and withdraw (/withdraw CODE). Nothing is hashed before the person has read
 what happens and pressed the button that says they understand.
 """
@@ -10,15 +12,28 @@ what happens and pressed the button that says they understand.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
-from bot.moderation import BankError
-from handlers.common import MediaSkipped, delete_message, fetch_and_hash, media_ref, sender_of
+from bot.fingerprint_cache import HashMode
+from bot.moderation import BankError, SubmissionClaim
+from handlers.common import (
+    MediaRef,
+    MediaSkipped,
+    delete_message,
+    fetch_and_hash,
+    media_ref,
+    sender_of,
+)
 from handlers.context import HashguardContext
 
 log = logging.getLogger(__name__)
+
+#: How a submission is hashed (``fetch_and_hash`` with ``for_block``): what is stored is
+#: hashed as for a block, local features included.
+SUBMIT_MODE = HashMode.of(for_block=True, local=True)
 
 ACCEPT_CALLBACK = "ss:accept"
 ACCEPT_PATTERN = r"^ss:accept$"
@@ -116,12 +131,55 @@ async def on_private_media(update: Update, context: HashguardContext) -> None:
         # Not hashed: consent comes first. The person can delete the message themselves.
         await _ask_consent(message)
         return
-    refusal = await moderation.self_submission_refusal(
-        person.id, services.config.self_submission.per_day
-    )
-    if refusal == "rate":
-        await _over_limit(message, services.config.self_submission.per_day)
+    per_day = services.config.self_submission.per_day
+    # Counted before anything is downloaded, and held while the item waits for hashing: a
+    # burst of media is refused past the limit at once, not after all of it was hashed.
+    claim = await moderation.claim_self_submission(person.id, per_day)
+    if claim is None:
+        await _over_limit(message, per_day)
         return
+    submit = functools.partial(_submit, context, update, message, ref, claim)
+    if services.hashes.peek(ref.file_unique_id, SUBMIT_MODE) is not None:
+        await submit()  # fingerprints cached: only storing is left, which is quick
+        return
+    # The download and hash wait this private chat's turn in the queue, like a group's
+    # uploads: a burst of submissions must not hold the update slots and hashing workers
+    # that groups need to delete re-uploads.
+    if not services.queue.submit(message.chat.id, submit):
+        moderation.release_self_submission(claim)
+        log.warning(
+            "self_submission_skipped kind=%s reason=queue_full limit=%d",
+            ref.kind,
+            services.queue.per_chat,
+        )
+        await message.reply_text(
+            "I am busy with the files you sent before, so nothing was kept of this one. "
+            "Please send it again in a few minutes."
+        )
+
+
+async def _submit(
+    context: HashguardContext,
+    update: Update,
+    message: Message,
+    ref: MediaRef,
+    claim: SubmissionClaim,
+) -> None:
+    """Fetch, hash and store a self-submission; run by the queue, so failures go to the
+    error handler here, and the claim on the daily limit is released whatever happens."""
+    try:
+        await _store_submission(context, message, ref, claim)
+    except Exception as exc:
+        await context.application.process_error(update, exc)
+    finally:
+        context.services.moderation.release_self_submission(claim)
+
+
+async def _store_submission(
+    context: HashguardContext, message: Message, ref: MediaRef, claim: SubmissionClaim
+) -> None:
+    moderation = context.services.moderation
+    per_day = context.services.config.self_submission.per_day
     try:
         fetched = await fetch_and_hash(context, ref, for_block=True)
     except MediaSkipped as exc:
@@ -131,10 +189,10 @@ async def on_private_media(update: Update, context: HashguardContext) -> None:
         )
         return
     case = await moderation.self_submit(
-        person, fetched.fingerprints, per_day=services.config.self_submission.per_day
+        sender_of(message), fetched.fingerprints, per_day=per_day, claim=claim
     )
     if case is None:
-        await _over_limit(message, services.config.self_submission.per_day)
+        await _over_limit(message, per_day)
         return
     # The person's copy leaves this chat too; Telegram keeps no second copy on our side.
     await delete_message(context, message.chat.id, message.message_id)

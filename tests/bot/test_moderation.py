@@ -471,3 +471,26 @@ async def test_an_exempted_entry_matches_nothing_in_that_chat_by_hash_or_local_f
     assert await moderation.lift_exemption(CHAT, entry.id, actor=ADMIN)
     assert not await moderation.lift_exemption(CHAT, entry.id, actor=ADMIN)
     assert await moderation.find_match(CHAT, crop_fps) is not None
+
+
+async def test_claimed_self_submissions_count_toward_the_daily_limit_until_stored_or_dropped(
+    store: SQLiteStore,
+) -> None:
+    service = ModerationService(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
+    await service.load()
+    first = await service.claim_self_submission(SENDER.id, 2)
+    second = await service.claim_self_submission(SENDER.id, 2)
+    assert first is not None and second is not None
+    # Two waiting for their hashes fill a day's limit of two.
+    assert await service.claim_self_submission(SENDER.id, 2) is None
+    # Stored: counted by the store from now on, and not a second time as pending.
+    case = await service.self_submit(SENDER, hash_image(photo(871)), per_day=2, claim=first)
+    assert case is not None and not first.held
+    assert await service.claim_self_submission(SENDER.id, 2) is None
+    # Dropped (unreadable, or the queue was full): its place is free again. Releasing twice,
+    # or releasing a stored one, frees nothing more.
+    service.release_self_submission(second)
+    service.release_self_submission(second)
+    service.release_self_submission(first)
+    assert await service.claim_self_submission(SENDER.id, 2) is not None
+    assert await service.claim_self_submission(SENDER.id, 2) is None

@@ -8,6 +8,7 @@ without slowing any other.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,23 @@ from hashdb.lists import ListItem, text_lines
 from hashdb.photo import hash_photo
 from tests.e2e.conftest import RunBot, settle
 from tests.e2e.test_core_flow import ADMIN, MEMBER, OTHER, bot_reply, send
-from tests.e2e.test_self_submission import gone, set_in
-from tests.fakebot import FakeBotAPI, FakeFile, command, group, photo_message, user
+from tests.e2e.test_self_submission import (
+    SUBMITTER,
+    accept,
+    case_texts,
+    gone,
+    set_in,
+    texts_to,
+)
+from tests.fakebot import (
+    FakeBotAPI,
+    FakeFile,
+    command,
+    group,
+    photo_message,
+    private_chat,
+    user,
+)
 from tests.media import edited_copy, encode, photo
 
 LOOSE = group(-1001000000000101, "Loose")
@@ -160,3 +176,39 @@ async def test_a_repeated_report_is_answered_without_download_and_counts_toward_
         assert app.bot_data.services is not None
         store = app.bot_data.services.moderation.store
         assert not await store.has_reported(LOOSE["id"], second["message_id"], REPORTER["id"])
+
+
+async def test_a_burst_of_self_submissions_waits_its_turn_while_a_groups_reupload_is_deleted(
+    fake: FakeBotAPI, run_bot: RunBot, tmp_path: Path
+) -> None:
+    listed = photo(1508)
+    data = encode(photo(1509))
+    # More slow private submissions than python-telegram-bot has update slots (64).
+    own = [fake.add_file(data) for _ in range(70)]
+    for file in own:
+        fake.hold_download(file)
+    async with run_bot(
+        banks_files=list_file(tmp_path, listed),
+        moderation_actions_per_minute="0",
+        self_submission_per_day="0",
+    ) as app:
+        await accept(fake, SUBMITTER)
+        mark = time.monotonic()
+        for file in own:
+            post_file(fake, private_chat(SUBMITTER), file, sender=SUBMITTER)
+        # While every one of them is still held: a re-upload in a group is deleted.
+        reupload, _ = post_file(fake, STRICT, fake.add_file(encode(edited_copy(listed))))
+        await gone(fake, STRICT["id"], reupload)
+        assert not case_texts(fake, since=mark)
+        # Past the private chat's queue (media.queue_per_chat, 20) the bot says it is busy
+        # and keeps nothing.
+        busy = [text for text in texts_to(fake, SUBMITTER, mark) if "busy" in text]
+        assert len(busy) == 70 - 20
+        for file in own:
+            fake.release_download(file)
+        last = send(fake, command(STRICT, MEMBER, "/help"))
+        await settle(fake, app, last, timeout=60)
+        assert len(case_texts(fake, since=mark)) == 20
+        assert sum(fake.downloads_of(file) for file in own) == 20
+        assert app.bot_data.services is not None
+        assert len(await app.bot_data.services.moderation.user_cases(SUBMITTER["id"])) == 20

@@ -17,10 +17,11 @@ from PIL import Image
 from handlers.context import HashguardApp
 from hashdb.photo import hash_photo
 from hashdb.store import SELF_BANK_NAME
-from tests.e2e.conftest import RunBot, settle
+from tests.e2e.conftest import RunBot, idle, settle
 from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, bot_reply, send
 from tests.e2e.test_reports import answer, press
 from tests.fakebot import (
+    Call,
     FakeBotAPI,
     SentMessage,
     command,
@@ -356,3 +357,53 @@ async def test_who_submitted_stays_private_from_groups_and_log_chats(
         )
         assert "<b>self_submit</b>" not in logged and code not in logged
         assert str(SUBMITTER["id"]) not in logged
+
+
+def texts_to(fake: FakeBotAPI, person: dict[str, Any], since: float) -> list[str]:
+    """What the bot sent to ``person``'s private chat since ``since``."""
+    return [
+        c.str_param("text") or ""
+        for c in fake.calls_to("sendMessage")
+        if c.at >= since and c.int_param("chat_id") == person["id"]
+    ]
+
+
+async def test_a_burst_over_the_daily_limit_is_refused_while_the_first_items_are_hashed(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    files = [fake.add_file(encode(photo(831 + n))) for n in range(5)]
+    for file in files:
+        fake.hold_download(file)
+    async with run_bot(self_submission_per_day="2") as app:
+        assert app.bot_data.services is not None
+        await accept(fake, SUBMITTER)
+        mark = time.monotonic()
+        messages = [
+            photo_message(private_chat(SUBMITTER), SUBMITTER, file, width=640, height=480)
+            for file in files
+        ]
+        for message in messages:
+            send(fake, message)
+        # Refused at once, while the two items taken are still waiting for their files.
+        refusals: list[Call] = []
+        for _ in range(3):
+            refusals.append(
+                await fake.wait_for(
+                    "sendMessage",
+                    lambda c: (
+                        c.at >= mark
+                        and "You have submitted 2 items" in (c.str_param("text") or "")
+                        and all(c is not seen for seen in refusals)
+                    ),
+                )
+            )
+        assert not case_texts(fake, since=mark)
+        for file in files:
+            fake.release_download(file)
+        await idle(app)
+        assert len(case_texts(fake, since=mark)) == 2
+        assert len(await app.bot_data.services.moderation.user_cases(SUBMITTER["id"])) == 2
+        # The refused items were never downloaded, and stay in the chat: nothing was kept.
+        assert sum(fake.downloads_of(file) for file in files) == 2
+        still_there = [m for m in messages if not fake.is_deleted(SUBMITTER["id"], m["message_id"])]
+        assert len(still_there) == 3
