@@ -49,7 +49,7 @@ _ENTRY_BYTES = 400
 #: forwards of one file (minutes) and to make reposting it cost the attacker more than the
 #: bot; short enough that a failure caused by the moment rather than the file (a timeout on
 #: a machine busy with other work, a worker killed for memory another file took) is tried
-#: again soon: a blocked video that failed that way is checked afresh within the quarter.
+#: again soon: a blocked video that failed that way is checked afresh 15 minutes later.
 FAILURE_SECONDS = 15 * 60
 #: Failures remembered at most (each a key and one small exception, well under 1 kB): a
 #: flood of distinct bad files evicts the oldest instead of growing the process.
@@ -124,7 +124,7 @@ class FingerprintCache(Generic[V]):
         self._in_flight: dict[tuple[str, HashMode], asyncio.Future[V]] = {}
         self._remember = remember
         self._failure_seconds = failure_seconds
-        self._max_failures = min(max_failures, max_entries)
+        self._max_failures = max(0, min(max_failures, max_entries))
         self._clock = clock
         #: Failures by the exact key they were made under, oldest first, with when they
         #: stop answering. Never shared between modes as results are: a check decodes at
