@@ -56,7 +56,7 @@ from handlers import (
 )
 from handlers import settings as group_settings
 from handlers.albums import AlbumTracker
-from handlers.common import fetched_size
+from handlers.common import fetched_size, remembered_failure
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
 from handlers.permissions import AdminCache
@@ -234,6 +234,7 @@ async def _post_init(application: HashguardApp) -> None:
             config.media.fingerprint_cache_size,
             config.media.fingerprint_cache_mb * 1024 * 1024,
             fetched_size,
+            remember=remembered_failure,
         ),
         queue=FairQueue(
             # As many files in download or hashing as the pool admits at once ...

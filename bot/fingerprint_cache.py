@@ -16,6 +16,12 @@ cap, 500 kB for a densely hashed blocked one). The cache is bounded both in entr
 (``media.fingerprint_cache_size``) and in bytes (``media.fingerprint_cache_mb``), least
 recently used first out: 100,000 photos fit in the default 256 MB, while a flood of large
 items (local features, long videos) evicts by bytes before it can grow the process.
+
+A failure that would only repeat (the file cannot be decoded, or crashes or outlasts the
+decoder) is remembered too, for a while (``FAILURE_SECONDS``), so a file built to hold a
+hashing worker for the whole timeout costs that once per mode, not once per forward or
+report. Which failures repeat is the caller's word (``remember``); a passing one (a failed
+download) is never remembered.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -37,6 +44,16 @@ V = TypeVar("V")
 #: and of one cache entry's fixed parts (key, tuples, ``MediaFingerprints``, bookkeeping).
 _FINGERPRINT_BYTES = 160
 _ENTRY_BYTES = 400
+
+#: How long a failure that would repeat answers for its file. Long enough to cover a wave of
+#: forwards of one file (minutes) and to make reposting it cost the attacker more than the
+#: bot; short enough that a failure caused by the moment rather than the file (a timeout on
+#: a machine busy with other work, a worker killed for memory another file took) is tried
+#: again soon: a blocked video that failed that way is checked afresh 15 minutes later.
+FAILURE_SECONDS = 15 * 60
+#: Failures remembered at most (each a key and one small exception, well under 1 kB): a
+#: flood of distinct bad files evicts the oldest instead of growing the process.
+MAX_FAILURES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +91,25 @@ class FingerprintCache(Generic[V]):
     """A bounded LRU of hashing results by (file_unique_id, mode), with single flight.
 
     ``V`` is what a hash gives (fingerprints and how they were obtained); ``size_of``
-    estimates its bytes. ``max_entries`` 0 turns caching off (single flight stays: uploads
-    of one file at the same moment still share one download).
+    estimates its bytes. ``max_entries`` 0 turns caching off, failures included (single
+    flight stays: uploads of one file at the same moment still share one download).
+
+    ``remember`` says of a failure whether it would repeat, and if so gives the exception
+    every later call for the file and mode raises for ``failure_seconds`` (by ``clock``);
+    None means a later call tries again.
     """
 
-    def __init__(self, max_entries: int, max_bytes: int, size_of: Callable[[V], int]) -> None:
+    def __init__(
+        self,
+        max_entries: int,
+        max_bytes: int,
+        size_of: Callable[[V], int],
+        *,
+        remember: Callable[[Exception], Exception | None] = lambda _: None,
+        failure_seconds: float = FAILURE_SECONDS,
+        max_failures: int = MAX_FAILURES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if max_entries < 0 or max_bytes < 0:
             raise ValueError(
                 f"cache bounds must be 0 or more; got {max_entries} entries, {max_bytes} bytes"
@@ -91,6 +122,17 @@ class FingerprintCache(Generic[V]):
         )
         self._bytes = 0
         self._in_flight: dict[tuple[str, HashMode], asyncio.Future[V]] = {}
+        self._remember = remember
+        self._failure_seconds = failure_seconds
+        self._max_failures = max(0, min(max_failures, max_entries))
+        self._clock = clock
+        #: Failures by the exact key they were made under, oldest first, with when they
+        #: stop answering. Never shared between modes as results are: a check decodes at
+        #: reduced scale and a check with local features does more work, so a file can
+        #: fail (run out of time) in one mode and hash in another.
+        self._failures: collections.OrderedDict[tuple[str, HashMode], tuple[Exception, float]] = (
+            collections.OrderedDict()
+        )
         #: How many ``get`` calls were answered from the cache, joined one in flight, or
         #: had to hash (for the benches and the logs).
         self.hits = 0
@@ -103,6 +145,23 @@ class FingerprintCache(Generic[V]):
     @property
     def bytes(self) -> int:
         return self._bytes
+
+    def known(self, file_unique_id: str, mode: HashMode) -> bool:
+        """Whether ``get`` answers at once, from a result or a remembered failure, without
+        hashing."""
+        return (
+            self.peek(file_unique_id, mode) is not None
+            or self._failure((file_unique_id, mode)) is not None
+        )
+
+    def _failure(self, key: tuple[str, HashMode]) -> Exception | None:
+        found = self._failures.get(key)
+        if found is None:
+            return None
+        if self._clock() >= found[1]:
+            del self._failures[key]
+            return None
+        return found[0]
 
     def peek(self, file_unique_id: str, mode: HashMode) -> V | None:
         """The cached result usable for ``mode``, if any (marked recently used)."""
@@ -118,12 +177,19 @@ class FingerprintCache(Generic[V]):
         self, file_unique_id: str, mode: HashMode, produce: Callable[[], Awaitable[V]]
     ) -> V:
         """The result for this file and mode: cached, shared with a hash in flight, or made
-        now by ``produce`` (its exception reaches every caller waiting for it, and nothing
-        is cached then: a failed download may succeed next time)."""
+        now by ``produce`` (its exception reaches every caller waiting for it; a failure
+        that would repeat is remembered, any other is not: a failed download may succeed
+        next time)."""
         cached = self.peek(file_unique_id, mode)
         if cached is not None:
             self.hits += 1
             return cached
+        failure = self._failure((file_unique_id, mode))
+        if failure is not None:
+            self.hits += 1
+            # One exception raised again and again: drop the traceback of its last raise,
+            # or each would grow it.
+            raise failure.with_traceback(None)
         for usable in mode.usable():
             running = self._in_flight.get((file_unique_id, usable))
             if running is not None:
@@ -142,10 +208,25 @@ class FingerprintCache(Generic[V]):
     async def _produce(self, key: tuple[str, HashMode], produce: Callable[[], Awaitable[V]]) -> V:
         try:
             value = await produce()
+        except Exception as error:
+            self._put_failure(key, error)
+            raise
         finally:
             self._in_flight.pop(key, None)
+        self._failures.pop(key, None)
         self._put(key, value)
         return value
+
+    def _put_failure(self, key: tuple[str, HashMode], error: Exception) -> None:
+        if not self._max_failures:
+            return
+        remembered = self._remember(error)
+        if remembered is None:
+            return
+        self._failures.pop(key, None)
+        self._failures[key] = (remembered, self._clock() + self._failure_seconds)
+        while len(self._failures) > self._max_failures:
+            self._failures.popitem(last=False)
 
     def _put(self, key: tuple[str, HashMode], value: V) -> None:
         if not self._max_entries:

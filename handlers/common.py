@@ -198,6 +198,31 @@ def fetched_size(fetched: Fetched) -> int:
     return footprint(fetched.fingerprints)
 
 
+#: Failures that come from the file itself, so trying it again gives them again (for a while:
+#: see ``bot.fingerprint_cache.FAILURE_SECONDS``). TOO_LARGE gets this far only when there is
+#: no thumbnail to check instead, or it is over the cap too (a forward keeps the file's
+#: thumbnail, or its lack). Never DOWNLOAD_FAILED (Telegram or the network: passing) nor a
+#: full queue (the chat's load, and not raised here).
+REPEATING_FAILURES = frozenset(
+    {
+        SkipReason.TIMEOUT,
+        SkipReason.DECODER_CRASHED,
+        SkipReason.UNDECODABLE,
+        SkipReason.UNSUPPORTED,
+        SkipReason.EMPTY,
+        SkipReason.TOO_LARGE,
+    }
+)
+
+
+def remembered_failure(error: Exception) -> Exception | None:
+    """What later fetches of the same file raise instead of trying again, if ``error``
+    would repeat (the fingerprint cache's ``remember``)."""
+    if isinstance(error, MediaSkipped) and error.reason in REPEATING_FAILURES:
+        return MediaSkipped(error.reason, f"{error.detail} (remembered from an earlier try)")
+    return None
+
+
 async def _fetch_and_hash_ref(context: HashguardContext, ref: MediaRef, mode: HashMode) -> Fetched:
     for_block, local_features = mode.for_block, mode.local
     limit = context.services.config.media.max_file_bytes

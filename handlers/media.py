@@ -60,8 +60,9 @@ async def on_media(update: Update, context: HashguardContext) -> None:
     local = await moderation.uses_local_features(chat.id)
     check = functools.partial(_check, context, update, message, ref, local=local, album=album)
     mode = HashMode.of(for_block=False, local=local)
-    if services.hashes.peek(ref.file_unique_id, mode) is not None:
-        # Seen before (a forward): only this group's rules are left to apply, which is quick.
+    if services.hashes.known(ref.file_unique_id, mode):
+        # Seen before (a forward): only this group's rules are left to apply, or the file's
+        # remembered failure to audit, which is quick.
         await check()
         return
     # The download and hash wait their chat's turn in the queue, not in an update slot: a

@@ -89,7 +89,7 @@ async def report(update: Update, context: HashguardContext) -> None:
     ref = media_ref(target)
     file = functools.partial(_file_report, context, update, target, reporter, reason, ref)
     services = context.services
-    if ref is None or services.hashes.peek(ref.file_unique_id, BLOCK_MODE) is not None:
+    if ref is None or services.hashes.known(ref.file_unique_id, BLOCK_MODE):
         await file()
         return
     # The media waits its chat's turn for hashing, like an upload, outside the update slots.

@@ -11,6 +11,8 @@ import pytest
 
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache, HashMode, footprint
+from handlers.common import MediaSkipped, remembered_failure
+from hashdb.fingerprint import SkipReason
 from hashdb.photo import hash_photo
 from tests.media import encode, photo
 
@@ -138,6 +140,104 @@ async def test_cache_is_bounded_in_entries_and_bytes() -> None:
     off: FingerprintCache[str] = FingerprintCache(0, 100, len)
     await off.get("A", CHECK, lambda: value("a"))
     assert len(off) == 0
+
+
+class FailingProducer:
+    """Fails with ``reason`` each time it is called, and counts the calls."""
+
+    def __init__(self, reason: SkipReason) -> None:
+        self.reason = reason
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        raise MediaSkipped(self.reason, "decoder said no")
+
+
+async def test_a_failure_that_would_repeat_is_remembered_for_its_mode_only() -> None:
+    cache: FingerprintCache[str] = FingerprintCache(10, 10_000, len, remember=remembered_failure)
+    for reason in (
+        SkipReason.TIMEOUT,
+        SkipReason.DECODER_CRASHED,
+        SkipReason.UNDECODABLE,
+        SkipReason.UNSUPPORTED,
+        SkipReason.EMPTY,
+        SkipReason.TOO_LARGE,
+    ):
+        bad = FailingProducer(reason)
+        for _ in range(3):
+            with pytest.raises(MediaSkipped) as raised:
+                await cache.get(f"bad-{reason}", CHECK, bad)
+            assert raised.value.reason is reason
+        assert bad.calls == 1, reason
+        assert cache.known(f"bad-{reason}", CHECK)
+        assert "remembered" in raised.value.detail
+    # A check's failure says nothing of a block (which decodes at full scale) nor of a
+    # check with local features (more work in the same time budget).
+    timeout = FailingProducer(SkipReason.TIMEOUT)
+    with pytest.raises(MediaSkipped):
+        await cache.get("slow", CHECK, timeout)
+    assert not cache.known("slow", BLOCK) and not cache.known("slow", CHECK_LOCAL)
+    assert await cache.get("slow", BLOCK, functools.partial(asyncio.sleep, 0, "block")) == "block"
+
+
+async def test_a_passing_failure_is_not_remembered() -> None:
+    cache: FingerprintCache[str] = FingerprintCache(10, 10_000, len, remember=remembered_failure)
+    for reason in (SkipReason.DOWNLOAD_FAILED, SkipReason.QUEUE_FULL):
+        passing = FailingProducer(reason)
+        for _ in range(2):
+            with pytest.raises(MediaSkipped):
+                await cache.get("F", CHECK, passing)
+        assert passing.calls == 2 and not cache.known("F", CHECK)
+
+    async def broken() -> str:
+        raise ValueError("a bug, not the file")
+
+    with pytest.raises(ValueError):
+        await cache.get("G", CHECK, broken)
+    assert not cache.known("G", CHECK)
+    # With caching off, failures are not remembered either.
+    off: FingerprintCache[str] = FingerprintCache(0, 100, len, remember=remembered_failure)
+    bad = FailingProducer(SkipReason.UNDECODABLE)
+    for _ in range(2):
+        with pytest.raises(MediaSkipped):
+            await off.get("F", CHECK, bad)
+    assert bad.calls == 2
+
+
+async def test_a_remembered_failure_expires_and_the_memory_is_bounded() -> None:
+    now = 1000.0
+    cache: FingerprintCache[str] = FingerprintCache(
+        10,
+        10_000,
+        len,
+        remember=remembered_failure,
+        failure_seconds=60,
+        max_failures=2,
+        clock=lambda: now,
+    )
+    bad = FailingProducer(SkipReason.TIMEOUT)
+    with pytest.raises(MediaSkipped):
+        await cache.get("F", CHECK, bad)
+    now += 59
+    with pytest.raises(MediaSkipped):
+        await cache.get("F", CHECK, bad)
+    assert bad.calls == 1
+    now += 1
+    assert not cache.known("F", CHECK)
+    with pytest.raises(MediaSkipped):
+        await cache.get("F", CHECK, bad)
+    assert bad.calls == 2
+    # Tried again later and hashed this time (the machine was busy): the result is kept.
+    now += 60
+    assert await cache.get("F", CHECK, functools.partial(asyncio.sleep, 0, "ok")) == "ok"
+    assert cache.peek("F", CHECK) == "ok"
+    for name in "GHI":
+        with pytest.raises(MediaSkipped):
+            await cache.get(name, CHECK, FailingProducer(SkipReason.EMPTY))
+    # Two failures at most: the oldest went first.
+    assert not cache.known("G", CHECK)
+    assert cache.known("H", CHECK) and cache.known("I", CHECK)
 
 
 def test_footprint_counts_local_features() -> None:

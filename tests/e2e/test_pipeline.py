@@ -33,8 +33,9 @@ from tests.fakebot import (
     photo_message,
     private_chat,
     user,
+    video_message,
 )
-from tests.media import edited_copy, encode, photo
+from tests.media import edited_copy, encode, photo, video
 
 LOOSE = group(-1001000000000101, "Loose")
 STRICT = group(-1001000000000102, "Strict")
@@ -125,6 +126,21 @@ async def test_one_file_posted_in_many_groups_at_once_is_downloaded_and_hashed_o
         await settle(fake, app, last)
         assert fake.downloads_of(forwarded) == 1
         assert len(fake.calls_to("getFile")) == 1
+
+
+async def test_a_file_that_cannot_be_hashed_is_tried_once_and_skipped_in_every_group(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    # An MP4 cut short: its index (at the end) is missing, so no decoder can read it.
+    corrupt = fake.add_file(video(1508, seconds=2, size=(128, 72))[:3000], file_path_suffix=".mp4")
+    async with run_bot() as app:
+        for chat in (LOOSE, STRICT):
+            update_id = send(fake, video_message(chat, MEMBER, corrupt))
+            await settle(fake, app, update_id)
+            [skipped] = await audited(app, chat, "media_skipped")
+            assert skipped.startswith("undecodable: ")
+        # The second group's copy (a forward) was answered by the first one's failure.
+        assert fake.downloads_of(corrupt) == 1
 
 
 async def test_a_chat_over_its_queue_limit_is_audited_while_another_chats_upload_is_deleted(
