@@ -32,7 +32,6 @@ import asyncio
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,8 +41,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bot_load import make_media, percentile, print_figures  # noqa: E402
-from hashdb.lists import ListItem, write_text  # noqa: E402
+from bench.bot_load import (  # noqa: E402
+    make_media,
+    percentile,
+    print_figures,
+    running_bot,
+    write_bank,
+)
 from tests.fakebot import (  # noqa: E402
     FakeBotAPI,
     command,
@@ -64,38 +68,19 @@ POSTER = user(66_002, "Poster")
 async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     width, height = (int(side) for side in args.size.split("x"))
     copies, _, blocked = make_media(args.pool, (width, height))
-    bank_file = folder / "blocked.txt"
-    with bank_file.open("w") as out:
-        write_text([ListItem(fps.stored) for fps in blocked], out)
+    bank_file = write_bank(blocked, folder)
     started_making = time.monotonic()
     slow = video(11, seconds=args.video_seconds, fps=10, size=(1280, 720))
     print(f"made a {len(slow)}-byte video in {time.monotonic() - started_making:.0f} s")
 
     async with FakeBotAPI() as fake:
-        database = folder / "abuse.sqlite3"
         env = {
-            **os.environ,
-            "HASHGUARD_TELEGRAM_TOKEN": fake.token,
-            "HASHGUARD_TELEGRAM_API_URL": fake.base_url,
-            "HASHGUARD_TELEGRAM_FILE_URL": fake.base_file_url,
-            "HASHGUARD_STORAGE_DATABASE": str(database),
             "HASHGUARD_BANKS_FILES": str(bank_file),
             "HASHGUARD_MODERATION_WARN_LIMIT": "0",
             "HASHGUARD_MODERATION_ACTIONS_PER_MINUTE": "0",
-            "HASHGUARD_LOGGING_LEVEL": "WARNING",
         }
-        log_path = folder / "bot.log"
-        with log_path.open("w") as log:
-            bot = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env, stderr=log
-            )
-        try:
-            deadline = time.monotonic() + 60
-            while not fake.calls_to("getUpdates"):
-                if bot.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the bot did not start:\n{log_path.read_text()}")
-                await asyncio.sleep(0.05)
-
+        database = folder / "abuse.sqlite3"
+        async with running_bot(fake, database, env, stop_seconds=30) as bot:
             # Untimed: the slow video is posted and checked, and group B is known.
             slow_file = fake.add_file(slow, file_path_suffix=".mp4")
             target = video_message(
@@ -142,13 +127,6 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 await asyncio.sleep(0.1)
             slow_attacked = fake.downloads_of(slow_file) - slow_before
             slow_total = fake.downloads_of(slow_file)
-        finally:
-            bot.terminate()
-            try:
-                bot.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                bot.kill()
-                bot.wait()
 
         deleted_at: dict[int, float] = {}
         for call in fake.calls_to("deleteMessage"):

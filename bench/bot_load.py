@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -90,41 +92,65 @@ def make_media(pool: int, size: tuple[int, int]) -> tuple[list[bytes], list[byte
     return copies, unrelated, blocked
 
 
-async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    width, height = (int(side) for side in args.size.split("x"))
-    copies, unrelated, blocked = make_media(args.pool, (width, height))
+def write_bank(blocked: list[Any], folder: Path) -> Path:
+    """An operator list file of the blocked photos' hashes."""
     bank_file = folder / "blocked.txt"
     with bank_file.open("w") as out:
         write_text([ListItem(fps.stored) for fps in blocked], out)
+    return bank_file
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    fake: FakeBotAPI, database: Path, env: dict[str, str], *, stop_seconds: float = 20
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """The bot as deployed (``python -m bot.cli run``) polling ``fake``, once it polls;
+    stopped with SIGTERM (killed after ``stop_seconds``) on the way out. Its stderr goes to
+    ``database`` with the suffix ``.log``."""
+    environ = {
+        **os.environ,
+        "HASHGUARD_TELEGRAM_TOKEN": fake.token,
+        "HASHGUARD_TELEGRAM_API_URL": fake.base_url,
+        "HASHGUARD_TELEGRAM_FILE_URL": fake.base_file_url,
+        "HASHGUARD_STORAGE_DATABASE": str(database),
+        "HASHGUARD_LOGGING_LEVEL": "WARNING",
+        **env,
+    }
+    log_path = database.with_suffix(".log")
+    with log_path.open("w") as log:
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=environ, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not fake.calls_to("getUpdates"):
+            if bot.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the bot did not start:\n{log_path.read_text()}")
+            await asyncio.sleep(0.05)
+        yield bot
+    finally:
+        bot.terminate()
+        try:
+            bot.wait(timeout=stop_seconds)
+        except subprocess.TimeoutExpired:
+            bot.kill()
+            bot.wait()
+
+
+async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    width, height = (int(side) for side in args.size.split("x"))
+    copies, unrelated, blocked = make_media(args.pool, (width, height))
+    bank_file = write_bank(blocked, folder)
     rng = random.Random(args.seed)
     groups = [group(-1001_500_000_000 - n, f"Load {n}") for n in range(args.groups)]
     total = int(args.rate * args.seconds)
 
     async with TimedFakeBotAPI() as fake:
-        env = {
-            **os.environ,
-            "HASHGUARD_TELEGRAM_TOKEN": fake.token,
-            "HASHGUARD_TELEGRAM_API_URL": fake.base_url,
-            "HASHGUARD_TELEGRAM_FILE_URL": fake.base_file_url,
-            "HASHGUARD_STORAGE_DATABASE": str(folder / "load.sqlite3"),
-            "HASHGUARD_BANKS_FILES": str(bank_file),
-            "HASHGUARD_MODERATION_WARN_LIMIT": "0",
-            "HASHGUARD_LOGGING_LEVEL": "WARNING",
-        }
+        env = {"HASHGUARD_BANKS_FILES": str(bank_file), "HASHGUARD_MODERATION_WARN_LIMIT": "0"}
         if args.asyncio_debug:
             env["PYTHONASYNCIODEBUG"] = "1"
-        log_path = folder / "bot.log"
-        with log_path.open("w") as log:
-            bot = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=env, stderr=log
-            )
-        try:
-            deadline = time.monotonic() + 60
-            while not fake.calls_to("getUpdates"):
-                if bot.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the bot did not start:\n{log_path.read_text()}")
-                await asyncio.sleep(0.05)
-
+        database = folder / "load.sqlite3"
+        async with running_bot(fake, database, env) as bot:
             if args.warm_up:
                 # A bot serving groups for months knows them: one photo per group first, so
                 # the first-contact work (chat record, rights check) is not what is timed.
@@ -170,13 +196,6 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                     break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(1.0)  # a late, wrong deletion would show up here
-        finally:
-            bot.terminate()
-            try:
-                bot.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                bot.kill()
-                bot.wait()
 
         deleted_at: dict[tuple[int, int], float] = {}
         for call in fake.calls_to("deleteMessage"):
@@ -197,7 +216,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             elif at is not None:
                 wrongly_deleted += 1
 
-    log_text = log_path.read_text()
+    log_text = database.with_suffix(".log").read_text()
     found = SLOW_CALLBACK.findall(log_text)
     stalls = [float(seconds) for _, seconds in found]
     figures: dict[str, Any] = {
