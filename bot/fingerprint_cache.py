@@ -79,6 +79,11 @@ class HashMode:
         return (self, HashMode(for_block=False, local=True))
 
 
+#: How a file an admin blocks, a member reports or a person submits is hashed (densely, from
+#: the exact pixels, local features included).
+BLOCK_MODE = HashMode.of(for_block=True, local=True)
+
+
 def footprint(fingerprints: MediaFingerprints) -> int:
     """Estimated bytes the fingerprints take in memory (see the module docstring)."""
     distinct = len({id(f) for f in (*fingerprints.stored, *fingerprints.probes)})

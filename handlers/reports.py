@@ -18,7 +18,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
-from bot.fingerprint_cache import HashMode
+from bot.fingerprint_cache import BLOCK_MODE
 from bot.moderation import Person
 from handlers import outbox
 from handlers.admin import MAX_ID, actor_of, admin_command, parse_number
@@ -44,9 +44,6 @@ log = logging.getLogger(__name__)
 #: Callback data of the review buttons: user-controlled input, so parsed strictly.
 CALLBACK_PATTERN = r"^report:(block|dismiss):(\d{1,19})$"
 _CALLBACK = re.compile(CALLBACK_PATTERN)
-
-#: Reported media is hashed as for a block: Block on the review adds these fingerprints.
-BLOCK_MODE = HashMode.of(for_block=True, local=True)
 
 
 async def report(update: Update, context: HashguardContext) -> None:

@@ -17,7 +17,7 @@ import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
-from bot.fingerprint_cache import HashMode
+from bot.fingerprint_cache import BLOCK_MODE
 from bot.moderation import BankError, SubmissionClaim
 from handlers.common import (
     MediaRef,
@@ -30,10 +30,6 @@ from handlers.common import (
 from handlers.context import HashguardContext
 
 log = logging.getLogger(__name__)
-
-#: How a submission is hashed (``fetch_and_hash`` with ``for_block``): what is stored is
-#: hashed as for a block, local features included.
-SUBMIT_MODE = HashMode.of(for_block=True, local=True)
 
 ACCEPT_CALLBACK = "ss:accept"
 ACCEPT_PATTERN = r"^ss:accept$"
@@ -139,8 +135,9 @@ async def on_private_media(update: Update, context: HashguardContext) -> None:
         await _over_limit(message, per_day)
         return
     submit = functools.partial(_submit, context, update, message, ref, claim)
-    if services.hashes.peek(ref.file_unique_id, SUBMIT_MODE) is not None:
-        await submit()  # fingerprints cached: only storing is left, which is quick
+    # What is stored is hashed as for a block (``fetch_and_hash`` with ``for_block``).
+    if services.hashes.known(ref.file_unique_id, BLOCK_MODE):
+        await submit()  # cached (or a remembered failure): nothing slow is left
         return
     # The download and hash wait this private chat's turn in the queue, like a group's
     # uploads: a burst of submissions must not hold the update slots and hashing workers
