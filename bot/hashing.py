@@ -115,18 +115,25 @@ class Fingerprinter:
             )
         )
 
-    async def hash_video(self, data: bytes | str, *, for_block: bool = False) -> MediaFingerprints:
+    async def hash_video(
+        self, data: bytes | str, *, for_block: bool = False, local: bool = True
+    ) -> MediaFingerprints:
         """Fingerprint a video or animation (vPDQ frames) within the video budget.
 
         ``data`` is the file's bytes or, with a local Bot API server, its path.
-        ``for_block`` samples densely, for a video an admin is adding to the blocklist.
+        ``for_block`` samples densely, for a video an admin is adding to the blocklist, and
+        keeps local features of its moments; a check (not ``for_block``) reads each frame
+        mirrored and re-framed too, and takes local features only when ``local``.
         """
         budget = self._block_budget if for_block else self._video_budget
         # The in-worker budget stops decoding in time; the timeout only catches a worker
         # stuck inside one decoder call, so it allows the budget plus the usual margin.
         extra = max(0.0, budget.max_seconds - self._video_budget.max_seconds)
         timeout = self._media.hash_timeout_seconds + extra
-        return await self._run(functools.partial(hash_animation, data, budget), timeout)
+        job = functools.partial(
+            hash_animation, data, budget, check=not for_block, local=local or for_block
+        )
+        return await self._run(job, timeout)
 
     async def _run(
         self, job: Callable[[], MediaFingerprints], timeout: float | None = None

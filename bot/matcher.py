@@ -9,7 +9,7 @@ answers for the same file.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from bot.config import MatchingConfig, VideoConfig
@@ -153,6 +153,41 @@ class Matcher:
                 )
         return result
 
+    def video_comparisons(
+        self,
+        index: BlocklistIndex,
+        bank_ids: Sequence[int],
+        fingerprints: MediaFingerprints,
+        max_distance: int,
+        signals: Sequence[str] = (VPDQ.name,),
+        accepts: Callable[[VideoComparison], bool] = lambda _: True,
+    ) -> dict[int, tuple[str, VideoComparison]]:
+        """Per entry, the best comparison ``accepts`` lets through, over the upload's views.
+
+        Each view (the frames as sampled, mirrored, the picture's own rectangle...) is a
+        reading of the whole video and is compared on its own: frames of different readings
+        never add up to a match.
+        """
+        views = [
+            usable
+            for view in (fingerprints.probes, *fingerprints.views)
+            if (usable := [f for f in view if self.usable(f)])
+        ]
+        best: dict[int, tuple[str, VideoComparison]] = {}
+        if not views:
+            return best
+        window = _window(fingerprints.sample_spacing)
+        for signal in signals:
+            for entry_id, comparison in _view_comparisons(
+                index, bank_ids, signal, views, max_distance, window
+            ):
+                if not accepts(comparison):
+                    continue
+                known = best.get(entry_id)
+                if known is None or _score(comparison) > _score(known[1]):
+                    best[entry_id] = (signal, comparison)
+        return best
+
     def _video_matches(
         self,
         index: BlocklistIndex,
@@ -160,25 +195,15 @@ class Matcher:
         fingerprints: MediaFingerprints,
         max_distance: int,
     ) -> list[Match]:
-        frames = [f for f in fingerprints.probes if self.usable(f)]
-        if not frames:
-            return []
-        found: list[tuple[str, int, VideoComparison]] = [
-            (VPDQ.name, entry_id, c)
-            for entry_id, c in self._accepted(
-                _frame_comparisons(index, bank_ids, VPDQ.name, frames, max_distance)
-            )
-        ]
+        signals = [VPDQ.name]
         if self._video.frames_as_images:
             # A video showing a blocked photo (a slideshow, a screen recording). A photo
             # entry is a one-frame video, so one matching frame is as sure as a photo match.
-            found += [
-                (PDQ.name, entry_id, c)
-                for entry_id, c in self._accepted(
-                    _frame_comparisons(index, bank_ids, PDQ.name, frames, max_distance)
-                )
-            ]
-        found.sort(key=lambda item: (-(item[2].query_pct + item[2].compared_pct), item[1]))
+            signals.append(PDQ.name)
+        best = self.video_comparisons(
+            index, bank_ids, fingerprints, max_distance, signals, self._video_rule.accepts
+        )
+        found = sorted(best.items(), key=lambda item: (-_score(item[1][1]), item[0]))
         return [
             Match(
                 entry_id=entry_id,
@@ -187,34 +212,52 @@ class Matcher:
                 query_pct=comparison.query_pct,
                 compared_pct=comparison.compared_pct,
             )
-            for signal, entry_id, comparison in found
+            for entry_id, (signal, comparison) in found
         ]
 
-    def _accepted(
-        self, comparisons: list[tuple[int, VideoComparison]]
-    ) -> list[tuple[int, VideoComparison]]:
-        return [(entry_id, c) for entry_id, c in comparisons if self._video_rule.accepts(c)]
+
+def _score(comparison: VideoComparison) -> float:
+    return comparison.query_pct + comparison.compared_pct
 
 
-def _frame_comparisons(
+def _window(spacing: float | None) -> int:
+    """Whole seconds of a blocked video that one sample of the upload stands for.
+
+    An upload sampled every 2 s (at its keyframes) can hit at most every other second of a
+    blocked video; counting the blocked video's seconds in windows that wide keeps the
+    share found ("compared") meaning the same whatever the upload's sampling.
+    """
+    return max(1, round(spacing)) if spacing is not None else 1
+
+
+def _view_comparisons(
     index: BlocklistIndex,
     bank_ids: Sequence[int],
     signal: str,
-    frames: list[Fingerprint],
+    views: list[list[Fingerprint]],
     max_distance: int,
+    window: int,
 ) -> list[tuple[int, VideoComparison]]:
-    """Per entry of ``signal``, how the upload's frames and the entry's hashes met."""
-    pairs = index.pairs(bank_ids, signal, [f.value for f in frames], max_distance)
-    by_entry: dict[int, list[tuple[int, int, int]]] = {}
-    for probe, entry_id, group, distance in pairs:
-        by_entry.setdefault(entry_id, []).append((probe, group, distance))
-    return [
-        (
-            entry_id,
-            comparison_from_pairs(entry_pairs, len(frames), index.group_count(signal, entry_id)),
-        )
-        for entry_id, entry_pairs in sorted(by_entry.items())
-    ]
+    """Per view and entry of ``signal``, how the upload's frames and the entry's hashes met
+    (one index search for every view's frames)."""
+    values = [f.value for view in views for f in view]
+    owner = [(number, i) for number, view in enumerate(views) for i in range(len(view))]
+    by_key: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    for probe, entry_id, group, distance in index.pairs(bank_ids, signal, values, max_distance):
+        view, frame = owner[probe]
+        by_key.setdefault((view, entry_id), []).append((frame, _windowed(group, window), distance))
+    counts: dict[int, int] = {}
+    result: list[tuple[int, VideoComparison]] = []
+    for (view, entry_id), pairs in sorted(by_key.items()):
+        if entry_id not in counts:
+            counts[entry_id] = len({_windowed(g, window) for g in index.groups(signal, entry_id)})
+        result.append((entry_id, comparison_from_pairs(pairs, len(views[view]), counts[entry_id])))
+    return result
+
+
+def _windowed(group: int, window: int) -> int:
+    # Keys below zero are hashes without a time, each its own group.
+    return group // window if group >= 0 else group
 
 
 def _as(signal: str, fingerprint: Fingerprint) -> Fingerprint:

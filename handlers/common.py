@@ -296,7 +296,9 @@ async def _fetch_and_hash(
         # A local Bot API server keeps the file on this machine: the worker reads it in
         # place instead of this process copying a video of up to 2 GB into memory.
         try:
-            return await context.services.fingerprinter.hash_video(local, for_block=for_block)
+            return await context.services.fingerprinter.hash_video(
+                local, for_block=for_block, local=local_features
+            )
         except MediaDecodeError as exc:
             raise _decode_failed(context, exc) from None
     try:
@@ -311,7 +313,9 @@ async def _fetch_and_hash(
     fingerprinter = context.services.fingerprinter
     try:
         if hasher == "video":
-            return await fingerprinter.hash_video(data, for_block=for_block)
+            return await fingerprinter.hash_video(
+                data, for_block=for_block, local=local_features
+            )
         return await fingerprinter.hash_photo(data, for_block=for_block, local=local_features)
     except MediaDecodeError as exc:
         raise _decode_failed(context, exc) from None

@@ -122,3 +122,11 @@ class MediaFingerprints:
     #: Local features (ORB keypoints) of a still image, to find it cropped, tilted or inside
     #: a screenshot; None for videos and featureless images.
     local: LocalFeatures | None = None
+    #: A video checked as an upload: its frames read other ways (mirrored; the picture's
+    #: own rectangle inside bars, a blurred fill or a caption), each matched like ``probes``.
+    #: Never stored.
+    views: tuple[tuple[Fingerprint, ...], ...] = ()
+    #: A video's local features at a few moments, each with its time (``seconds``).
+    moments: tuple[LocalFeatures, ...] = ()
+    #: A video's typical seconds between samples (wider when only keyframes were sampled).
+    sample_spacing: float | None = None

@@ -326,9 +326,14 @@ class SignalIndex:
 
     def group_count(self, entry_id: int) -> int:
         """How many distinct groups ``entry_id``'s hashes fall in (e.g. seconds of a video)."""
+        return len(self.groups(entry_id))
+
+    def groups(self, entry_id: int) -> list[int]:
+        """The distinct groups of ``entry_id``'s hashes, keyed as ``pairs`` keys them."""
         rows = self._rows_of(entry_id)
         groups = self._groups[rows]
-        return len(np.unique(np.where(groups == _NO_GROUP, -1 - rows, groups)))
+        keys: list[int] = np.unique(np.where(groups == _NO_GROUP, -1 - rows, groups)).tolist()
+        return keys
 
     def _near(
         self, probes: npt.NDArray[np.uint64], max_distance: int
@@ -844,6 +849,12 @@ class BlocklistIndex:
         known = self._entries.get(entry_id)
         index = self._indexes.get((known[0], signal)) if known is not None else None
         return index.group_count(entry_id) if index is not None else 0
+
+    def groups(self, signal: str, entry_id: int) -> list[int]:
+        """The distinct groups of an entry's ``signal`` hashes (see ``SignalIndex.groups``)."""
+        known = self._entries.get(entry_id)
+        index = self._indexes.get((known[0], signal)) if known is not None else None
+        return index.groups(entry_id) if index is not None else []
 
     def bank_of(self, entry_id: int) -> int | None:
         """The bank an indexed entry belongs to."""

@@ -17,7 +17,9 @@ video costs a bounded amount of work, and yields the frames hashed within it.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import itertools
 import logging
 import math
 import struct
@@ -34,8 +36,10 @@ import numpy.typing as npt
 import pdqhash
 
 from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints, SkipReason
+from hashdb.local import LocalFeatures, extract_array
 from hashdb.photo import hash_photo
 from hashdb.signals import VPDQ
+from hashdb.video_regions import Region, find_regions
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,31 @@ SEEK_GAP_SECONDS: Final = 2.0
 #: run-length tables let a 1 kB file list 80 million of them (2.9 GB of index). 5 million
 #: is 46 hours at 30 fps, with an index of ~175 MB.
 MAX_LISTED_SAMPLES: Final = 5_000_000
+
+#: An upload is checked from grey frames scaled to this longer side: PDQ at 512 px costs 2 ms
+#: a frame against 17 ms at 720p, and moves a hash by 4-6 bits (median; 10 at the 90th
+#: percentile) from the full-size frame's, well inside the match radius. Blocked videos keep
+#: the reference's full-size hashes.
+CHECK_SIDE: Final = 640
+#: An upload whose keyframes are never further apart than this is sampled at its keyframes
+#: only (FFmpeg then skips decoding every other frame: 10x faster for a 720p clip with a
+#: keyframe every 2 s). Wider gaps would leave too few samples; the frames between are then
+#: decoded, skipping only those no other frame refers to.
+KEYFRAME_GAP_SECONDS: Final = 2.05
+#: Shorter videos are sampled at every interval: they are quick to decode, and sampling only
+#: their keyframes would leave a few seconds' clip with one or two frames.
+KEYFRAME_MIN_SECONDS: Final = 10.0
+#: Samples kept in memory to find the picture's own rectangle from (at most ~30 MB); later
+#: samples are cut to the rectangle found as they arrive.
+REGION_FRAMES: Final = 120
+#: Moments of a video whose local features are taken: an upload's, and a blocked video's.
+CHECK_MOMENTS: Final = 8
+BLOCK_MOMENTS: Final = 16
+#: Moments of a blocked video are at least this far apart (a short clip gets fewer).
+MOMENT_SPACING_SECONDS: Final = 1.0
+#: ORB features per moment of a video (photos take 1000): a stored video keeps up to
+#: BLOCK_MOMENTS of them.
+MOMENT_FEATURES: Final = 500
 
 # Only these demuxers are tried. FFmpeg would otherwise sniff ~350 formats, among them
 # playlists (concat, HLS) that open other files: a "video" holding "ffconcat version 1.0
@@ -109,17 +138,39 @@ class VideoScan:
     duration: float | None
     #: True when a budget stopped the scan before the end of the video.
     truncated: bool
+    #: For a check: the same samples read other ways, by name ("mirror"; "region1" for
+    #: the picture's own rectangle inside a re-framed video, "region1_mirror"...).
+    views: tuple[tuple[str, tuple[FrameHash, ...]], ...] = ()
+    #: The rectangles those region views were cut from, in CHECK_SIDE-scaled pixels.
+    regions: tuple[Region, ...] = ()
+    #: Local features of a few moments (when asked for).
+    moments: tuple[LocalFeatures, ...] = ()
+    #: Seconds between samples, as taken (keyframe sampling spaces them wider).
+    spacing: float | None = None
 
 
-def hash_video(data: bytes | str, budget: VideoBudget | None = None) -> MediaFingerprints:
+def hash_video(
+    data: bytes | str,
+    budget: VideoBudget | None = None,
+    *,
+    check: bool = False,
+    local: bool = False,
+) -> MediaFingerprints:
     """Fingerprint a video (MP4, WebM, GIF, ...); raises ``MediaDecodeError`` naming why not.
 
     ``stored`` and ``probes`` are the vPDQ frame hashes (quality-filtered, duplicates
-    dropped) in time order.
+    dropped) in time order. ``check`` hashes an upload for checking rather than for
+    storing: quicker sampling and smaller frames (see ``CHECK_SIDE``), and more ways to read
+    each frame (``views``: mirrored, and the picture's own rectangle inside bars, a blurred
+    fill or a caption). ``local`` adds local features of a few moments (``moments``), so
+    crops of the video are found; a blocked video's are stored.
     """
     budget = budget or VideoBudget()
-    scan = scan_video(data, budget)
+    scan = scan_video(data, budget, check=check, local=local)
     frames = fingerprints_of(scan.frames, budget.min_quality)
+    views = tuple(
+        kept for _, view in scan.views if (kept := fingerprints_of(view, budget.min_quality))
+    )
     return MediaFingerprints(
         kind=VIDEO_KIND,
         stored=frames,
@@ -128,21 +179,36 @@ def hash_video(data: bytes | str, budget: VideoBudget | None = None) -> MediaFin
         height=scan.height,
         truncated=scan.truncated,
         frame_count=len(scan.frames),
+        views=views,
+        moments=scan.moments,
+        sample_spacing=scan.spacing,
     )
 
 
-def hash_animation(source: bytes | str, budget: VideoBudget | None = None) -> MediaFingerprints:
+def hash_animation(
+    source: bytes | str,
+    budget: VideoBudget | None = None,
+    *,
+    check: bool = False,
+    local: bool = False,
+) -> MediaFingerprints:
     """Like ``hash_video``, but a file with one frame (a still GIF, a one-frame clip) is
     fingerprinted as the photo it is: PDQ with its orientations, and pHash.
 
     ``source`` is the file's bytes, or the path of a file a local Bot API server keeps (read
     in place, so a large video is never copied into memory).
     """
-    fingerprints = hash_video(source, budget)
+    fingerprints = hash_video(source, budget, check=check, local=local)
     if fingerprints.frame_count == 1 and not fingerprints.truncated:
         try:
             data = source if isinstance(source, bytes) else Path(source).read_bytes()
-            return hash_photo(data, max_pixels=(budget or VideoBudget()).max_pixels)
+            return hash_photo(
+                data,
+                max_pixels=(budget or VideoBudget()).max_pixels,
+                for_block=not check,
+                # A still blocked as a video keeps its local features, as a photo does.
+                local=local or not check,
+            )
         except (MediaDecodeError, OSError):
             pass  # a format Pillow does not read: the frame hash serves
     return fingerprints
@@ -160,11 +226,19 @@ def fingerprints_of(frames: tuple[FrameHash, ...], min_quality: int) -> tuple[Fi
     return tuple(kept)
 
 
-def scan_video(data: bytes | str, budget: VideoBudget, *, every_frame: bool = False) -> VideoScan:
+def scan_video(
+    data: bytes | str,
+    budget: VideoBudget,
+    *,
+    every_frame: bool = False,
+    check: bool = False,
+    local: bool = False,
+) -> VideoScan:
     """Decode the sampled frames of a video (its bytes, or a file path) and hash each one.
 
     ``every_frame`` hashes every decoded frame (vPDQ's ``seconds_per_hash = 0``), for
-    conformance checks against the reference's per-frame files.
+    conformance checks against the reference's per-frame files. ``check`` and ``local``:
+    see ``hash_video``.
     """
     if not data:
         raise MediaDecodeError("video data is empty (0 bytes)", SkipReason.EMPTY)
@@ -172,19 +246,15 @@ def scan_video(data: bytes | str, budget: VideoBudget, *, every_frame: bool = Fa
     what = f"{len(data)} bytes" if isinstance(data, bytes) else "file"
     try:
         _check_listed_samples(data)
-        source = io.BytesIO(data) if isinstance(data, bytes) else data
-        container = av.open(
-            source,
-            mode="r",
-            metadata_errors="ignore",
-            container_options={"format_whitelist": _DEMUXERS},
-        )
+        keyframes = _keyframe_times(data) if check and not every_frame else None
+        container = _open(data)
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise MediaDecodeError(
             f"not a readable video ({what}): {exc}; expected one of: {_DEMUXER_NAMES}"
         ) from None
     try:
-        return _scan(container, budget, every_frame, started)
+        reader = _Reader(budget, every_frame=every_frame, check=check, local=local)
+        return reader.scan(container, keyframes, started)
     except MediaDecodeError:
         raise
     except (av.FFmpegError, ValueError, OSError, MemoryError, RuntimeError) as exc:
@@ -193,69 +263,257 @@ def scan_video(data: bytes | str, budget: VideoBudget, *, every_frame: bool = Fa
         container.close()
 
 
-def _scan(container: Any, budget: VideoBudget, every_frame: bool, started: float) -> VideoScan:
-    if not container.streams.video:
-        raise MediaDecodeError("the file has no video stream", SkipReason.UNSUPPORTED)
-    stream = container.streams.video[0]
-    if stream.codec_context is None:
-        # PyAV gives no decoder context for a codec id FFmpeg cannot decode (unknown or
-        # corrupted header); without this check the scan fails with an AttributeError.
-        raise MediaDecodeError(
-            "the video stream's codec is unknown or has no decoder", SkipReason.UNSUPPORTED
-        )
-    stream.thread_type = "AUTO"
-    width, height = int(stream.codec_context.width), int(stream.codec_context.height)
-    if width <= 0 or height <= 0:
-        raise MediaDecodeError(
-            f"video frames are {width}x{height} (no size, or one FFmpeg refused as too "
-            "large); both sides must be at least 1"
-        )
-    _check_frame_size(width, height, budget.max_pixels)
-    # The header's size only describes the first frames: a stream can switch to far larger
-    # ones later. The decoder refuses those before allocating them.
-    codec = stream.codec_context
-    codec.options = {"max_pixels": str(budget.max_pixels)}
-    duration = _duration(container, stream)
-    interval = budget.seconds_per_sample
-    if duration is not None and duration / interval > budget.max_frames:
-        # Cover the whole video with at most max_frames samples rather than its start only.
-        interval = duration / budget.max_frames
+def _open(data: bytes | str) -> Any:
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    return av.open(
+        source,
+        mode="r",
+        metadata_errors="ignore",
+        container_options={"format_whitelist": _DEMUXERS},
+    )
 
-    frames: list[FrameHash] = []
-    truncated = False
-    # Shared with the frame reader, which seeks ahead to the next sample time.
-    upcoming = _NextSample()
+
+#: Packets read looking for keyframes before deciding from what was seen (a 10-minute
+#: 60 fps video has 36,000).
+_MAX_PROBED_PACKETS: Final = 50_000
+
+
+def _keyframe_times(data: bytes | str) -> list[float] | None:
+    """Times of the first video stream's keyframes, read from its packets without decoding
+    (a few milliseconds); None when they cannot be read, which means: decode them all."""
     try:
-        for frame, seconds in _frames(container, stream, upcoming, every_frame):
-            # The first frame is always hashed, whatever the clock says, so a scan that runs
-            # out of time still yields a fingerprint (and the first frame is always sampled).
-            if frames and time.monotonic() - started > budget.max_seconds:
-                truncated = True
-                break
-            if not every_frame and seconds + 1e-6 < upcoming.seconds:
-                continue
-            # Counted only when a frame is due: frames decoded after the last sample of a
-            # video that was fully covered do not make the scan "truncated".
-            if len(frames) >= budget.max_frames:
-                truncated = True
-                break
-            _check_frame_size(frame.width, frame.height, budget.max_pixels)
+        with _open(data) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            base = stream.time_base
+            if base is None:
+                return None
+            times: list[float] = []
+            for count, packet in enumerate(container.demux(stream)):
+                if count >= _MAX_PROBED_PACKETS:
+                    break
+                if packet.is_keyframe and packet.pts is not None:
+                    times.append(float(packet.pts * base))
+            times.append(_end_time(container, stream, times))
+            return times
+    except (av.FFmpegError, ValueError, OSError, MemoryError):
+        return None
+
+
+def _end_time(container: Any, stream: Any, times: list[float]) -> float:
+    duration = _duration(container, stream)
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    return start + duration if duration is not None else (times[-1] if times else 0.0)
+
+
+def _keyframe_sampling(keyframes: list[float] | None, interval: float) -> bool:
+    """Whether sampling only keyframes keeps samples close enough together."""
+    if keyframes is None or len(keyframes) < 3:
+        return False
+    if keyframes[-1] - keyframes[0] < KEYFRAME_MIN_SECONDS:
+        return False
+    ordered = sorted(keyframes)
+    widest = max(b - a for a, b in itertools.pairwise(ordered))
+    return widest <= max(KEYFRAME_GAP_SECONDS, interval * 1.5)
+
+
+class _Reader:
+    """One pass over a video: samples frames and hashes each the ways asked for."""
+
+    def __init__(self, budget: VideoBudget, *, every_frame: bool, check: bool, local: bool):
+        self.budget = budget
+        self.every_frame = every_frame
+        self.check = check
+        self.local = local
+        self.frames: list[FrameHash] = []
+        self.mirrored: list[FrameHash] = []
+        #: Grey CHECK_SIDE frames kept until the picture's rectangle is known.
+        self.kept: list[npt.NDArray[np.uint8]] = []
+        self.regions: tuple[Region, ...] | None = None
+        self.region_views: list[list[FrameHash]] = []
+        self.moment_times: list[float] = []
+        self.moments: list[LocalFeatures] = []
+
+    def scan(self, container: Any, keyframes: list[float] | None, started: float) -> VideoScan:
+        budget = self.budget
+        if not container.streams.video:
+            raise MediaDecodeError("the file has no video stream", SkipReason.UNSUPPORTED)
+        stream = container.streams.video[0]
+        if stream.codec_context is None:
+            # PyAV gives no decoder context for a codec id FFmpeg cannot decode (unknown or
+            # corrupted header); without this check the scan fails with an AttributeError.
+            raise MediaDecodeError(
+                "the video stream's codec is unknown or has no decoder", SkipReason.UNSUPPORTED
+            )
+        stream.thread_type = "AUTO"
+        width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+        if width <= 0 or height <= 0:
+            raise MediaDecodeError(
+                f"video frames are {width}x{height} (no size, or one FFmpeg refused as too "
+                "large); both sides must be at least 1"
+            )
+        _check_frame_size(width, height, budget.max_pixels)
+        # The header's size only describes the first frames: a stream can switch to far
+        # larger ones later. The decoder refuses those before allocating them.
+        codec = stream.codec_context
+        codec.options = {"max_pixels": str(budget.max_pixels)}
+        duration = _duration(container, stream)
+        interval = budget.seconds_per_sample
+        if duration is not None and duration / interval > budget.max_frames:
+            # Cover the whole video with at most max_frames samples rather than its start.
+            interval = duration / budget.max_frames
+        by_keyframe = self.check and _keyframe_sampling(keyframes, interval)
+        if self.check:
+            # A check needs the sampled frames only: frames no other frame refers to are
+            # not decoded at all, and with keyframe sampling nothing but keyframes is.
+            codec.skip_frame = "NONKEY" if by_keyframe else "NONREF"
+        if self.local:
+            self.moment_times = _moment_times(
+                duration, CHECK_MOMENTS if self.check else BLOCK_MOMENTS
+            )
+
+        truncated = False
+        # Shared with the frame reader, which seeks ahead to the next sample time.
+        upcoming = _NextSample()
+        # With keyframe sampling, a keyframe this early still counts as the next sample.
+        early = interval / 4 if by_keyframe else 0.0
+        try:
+            for frame, seconds in _frames(container, stream, upcoming, self.every_frame):
+                # The first frame is always hashed, whatever the clock says, so a scan that
+                # runs out of time still yields a fingerprint.
+                if self.frames and time.monotonic() - started > budget.max_seconds:
+                    truncated = True
+                    break
+                if not self.every_frame and seconds + early + 1e-6 < upcoming.seconds:
+                    continue
+                # Counted only when a frame is due: frames decoded after the last sample of
+                # a video that was fully covered do not make the scan "truncated".
+                if len(self.frames) >= budget.max_frames:
+                    truncated = True
+                    break
+                _check_frame_size(frame.width, frame.height, budget.max_pixels)
+                self._sample(frame, seconds)
+                if by_keyframe:
+                    upcoming.seconds = seconds + interval
+                elif not self.every_frame:
+                    # The next sample is the first frame at or after the next multiple of
+                    # the interval, as vPDQ samples; a frame gap larger than the interval
+                    # skips ahead.
+                    upcoming.seconds = (math.floor(seconds / interval + 1e-9) + 1) * interval
+        except av.FFmpegError:
+            # A decoder that refused an oversized frame has read its size by then.
+            _check_frame_size(int(codec.width), int(codec.height), budget.max_pixels)
+            raise
+        # With frame threads the decoder drops an oversized frame silently instead.
+        _check_frame_size(int(codec.width), int(codec.height), budget.max_pixels)
+        if not self.frames and not truncated:
+            raise MediaDecodeError("the video has no decodable frames")
+        self._find_regions()
+        return VideoScan(
+            tuple(self.frames),
+            width,
+            height,
+            duration,
+            truncated,
+            views=self._views(),
+            regions=self.regions or (),
+            moments=tuple(self.moments),
+            spacing=_spacing(self.frames),
+        )
+
+    def _sample(self, frame: Any, seconds: float) -> None:
+        index = len(self.frames)
+        grey: npt.NDArray[np.uint8] | None = None
+        if self.check:
+            grey = _grey(frame, CHECK_SIDE)
+            value, quality = _pdq(grey)
+            self.frames.append(FrameHash(index, seconds, value, quality))
+            value, quality = _pdq(grey[:, ::-1])
+            self.mirrored.append(FrameHash(index, seconds, value, quality))
+            if self.regions is None:
+                self.kept.append(grey)
+                if len(self.kept) >= REGION_FRAMES:
+                    self._find_regions()
+            else:
+                self._hash_regions(index, seconds, grey)
+        else:
             pixels = _rgb(frame, _scale_for(frame.width, frame.height))
             vector, quality = pdqhash.compute(pixels)
-            frames.append(FrameHash(len(frames), seconds, _bits_to_int(vector), int(quality)))
-            if not every_frame:
-                # The next sample is the first frame at or after the next multiple of the
-                # interval, as vPDQ samples; a frame gap larger than the interval skips ahead.
-                upcoming.seconds = (math.floor(seconds / interval + 1e-9) + 1) * interval
-    except av.FFmpegError:
-        # A decoder that refused an oversized frame has read its size by then.
-        _check_frame_size(int(codec.width), int(codec.height), budget.max_pixels)
-        raise
-    # With frame threads the decoder drops an oversized frame silently instead.
-    _check_frame_size(int(codec.width), int(codec.height), budget.max_pixels)
-    if not frames and not truncated:
-        raise MediaDecodeError("the video has no decodable frames")
-    return VideoScan(tuple(frames), width, height, duration, truncated)
+            self.frames.append(FrameHash(index, seconds, _bits_to_int(vector), int(quality)))
+        if self.moment_times and seconds + 1e-6 >= self.moment_times[0]:
+            while self.moment_times and seconds + 1e-6 >= self.moment_times[0]:
+                self.moment_times.pop(0)
+            if grey is None:
+                grey = _grey(frame, CHECK_SIDE)
+            # An upload's moment is read mirrored too (ORB is not mirror-invariant, and a
+            # mirrored crop must still be found); both carry the same time.
+            for view in (grey, grey[:, ::-1]) if self.check else (grey,):
+                features = extract_array(np.ascontiguousarray(view), MOMENT_FEATURES)
+                if features is not None:
+                    self.moments.append(dataclasses.replace(features, seconds=seconds))
+
+    def _find_regions(self) -> None:
+        """Find the picture's rectangle in the kept frames, and hash it in each of them."""
+        if not self.check or self.regions is not None:
+            return
+        self.regions = find_regions(self.kept) if self.kept else ()
+        self.region_views = [[] for _ in range(2 * len(self.regions))]
+        for frame, grey in zip(self.frames, self.kept, strict=False):
+            self._hash_regions(frame.index, frame.seconds, grey)
+        self.kept = []
+
+    def _hash_regions(self, index: int, seconds: float, grey: npt.NDArray[np.uint8]) -> None:
+        for number, region in enumerate(self.regions or ()):
+            cut = grey[region.top : region.bottom, region.left : region.right]
+            value, quality = _pdq(cut)
+            self.region_views[2 * number].append(FrameHash(index, seconds, value, quality))
+            value, quality = _pdq(cut[:, ::-1])
+            self.region_views[2 * number + 1].append(FrameHash(index, seconds, value, quality))
+
+    def _views(self) -> tuple[tuple[str, tuple[FrameHash, ...]], ...]:
+        if not self.check:
+            return ()
+        views: list[tuple[str, tuple[FrameHash, ...]]] = [("mirror", tuple(self.mirrored))]
+        for number, frames in enumerate(self.region_views):
+            name = f"region{number // 2 + 1}" + ("_mirror" if number % 2 else "")
+            views.append((name, tuple(frames)))
+        return tuple(views)
+
+
+def _moment_times(duration: float | None, count: int) -> list[float]:
+    """When to take local features: the first frame, then evenly over the video, at least
+    MOMENT_SPACING_SECONDS apart."""
+    if duration is None or duration <= 0:
+        return [0.0]
+    count = max(1, min(count, int(duration / MOMENT_SPACING_SECONDS) + 1))
+    step = duration / count
+    return [round(i * step + step / 2 if i else 0.0, 3) for i in range(count)]
+
+
+def _spacing(frames: list[FrameHash]) -> float | None:
+    """The typical gap between samples (their median), or None for fewer than two."""
+    if len(frames) < 2:
+        return None
+    gaps = sorted(b.seconds - a.seconds for a, b in itertools.pairwise(frames))
+    return gaps[len(gaps) // 2]
+
+
+def _grey(frame: Any, side: int) -> npt.NDArray[np.uint8]:
+    """The frame as a grey array, scaled down (never up) to ``side`` on its longer side."""
+    width, height = frame.width, frame.height
+    scale = min(1.0, side / max(width, height))
+    size = max(1, round(width * scale)), max(1, round(height * scale))
+    array: npt.NDArray[np.uint8] = frame.to_ndarray(
+        format="gray", width=size[0], height=size[1], interpolation="AREA"
+    )
+    return array
+
+
+def _pdq(grey: npt.NDArray[np.uint8]) -> tuple[int, int]:
+    """PDQ of a grey array (its luminance is the grey value itself)."""
+    vector, quality = pdqhash.compute(np.ascontiguousarray(np.dstack((grey, grey, grey))))
+    return _bits_to_int(vector), int(quality)
 
 
 def _check_frame_size(width: int, height: int, max_pixels: int) -> None:

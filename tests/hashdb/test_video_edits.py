@@ -1,0 +1,140 @@
+"""Edited copies of a blocked video, checked as the bot checks an upload (``check=True``):
+mirrored, re-timed, sampled at keyframes. Each test makes its own clips and matches them with
+the bot's ``Matcher`` over an index of the blocked video's hashes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from bot.config import load_config
+from bot.matcher import Match, Matcher
+from hashdb.fingerprint import MediaFingerprints
+from hashdb.index import BlocklistIndex
+from hashdb.local import LocalIndex
+from hashdb.store import Entry
+from hashdb.video import VideoBudget, hash_video, scan_video
+from tests import media
+
+CONFIG = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"})
+UPLOAD = VideoBudget()
+BLOCK = VideoBudget(seconds_per_sample=0.2, max_frames=3000, max_seconds=120, min_quality=0)
+BANK = 1
+
+
+@dataclasses.dataclass
+class Blocklist:
+    """Blocked videos as the bot indexes them (hashes, and local features of moments)."""
+
+    matcher: Matcher = dataclasses.field(
+        default_factory=lambda: Matcher(CONFIG.matching, CONFIG.video)
+    )
+    entries: list[Entry] = dataclasses.field(default_factory=list)
+    local: LocalIndex = dataclasses.field(default_factory=LocalIndex)
+
+    def block(self, data: bytes) -> int:
+        fingerprints = hash_video(data, BLOCK, local=True)
+        entry_id = len(self.entries) + 1
+        entry = Entry(entry_id, 0, fingerprints.stored, None, 0.0, "", "test", bank_id=BANK)
+        self.entries.append(self.matcher.indexable(entry))
+        if fingerprints.moments:
+            self.local.add(entry_id, BANK, fingerprints.moments)
+        return entry_id
+
+    def matches(self, upload: bytes | MediaFingerprints, *, local: bool = True) -> list[Match]:
+        fingerprints = (
+            hash_video(upload, UPLOAD, check=True, local=local)
+            if isinstance(upload, bytes)
+            else upload
+        )
+        return self.matcher.matches(
+            BlocklistIndex.build(self.entries),
+            [BANK],
+            fingerprints,
+            include_phash=False,
+            max_distance=CONFIG.matching.pdq_max_distance,
+            local=self.local if local else None,
+        )
+
+
+def _edited(data: bytes, edit: object) -> bytes:
+    frames, fps = media.decode_video(data)
+    return media.encode_video([edit(f) for f in frames], fps=fps)  # type: ignore[operator]
+
+
+def _speed(data: bytes, factor: float) -> bytes:
+    """Played ``factor`` times as fast, at the same frame rate (frames dropped or repeated)."""
+    frames, fps = media.decode_video(data)
+    count = max(1, round(len(frames) / factor))
+    return media.encode_video(
+        [frames[min(len(frames) - 1, int(i * factor))] for i in range(count)], fps=fps
+    )
+
+
+def test_a_mirrored_copy_matches_through_its_mirrored_frames() -> None:
+    blocklist = Blocklist()
+    original = media.video(301, seconds=8)
+    entry = blocklist.block(original)
+    mirrored = _edited(original, lambda f: np.ascontiguousarray(f[:, ::-1]))
+
+    found = blocklist.matches(mirrored, local=False)
+    assert [m.entry_id for m in found] == [entry]
+    # The whole frames alone (no mirrored view) do not meet the blocked ones.
+    plain = dataclasses.replace(hash_video(mirrored, UPLOAD, check=True), views=())
+    assert blocklist.matches(plain, local=False) == []
+
+
+@pytest.mark.parametrize("factor", [0.75, 1.5, 2.0])
+def test_a_sped_up_or_slowed_copy_matches(factor: float) -> None:
+    """The rule counts frames found anywhere in the blocked video, not frames at the same
+    time, so a copy played faster or slower still matches."""
+    blocklist = Blocklist()
+    original = media.video(302, seconds=12)
+    entry = blocklist.block(original)
+    found = blocklist.matches(_speed(original, factor), local=False)
+    assert [m.entry_id for m in found] == [entry]
+    assert blocklist.matches(media.video(303, seconds=12), local=False) == []
+
+
+def test_an_upload_with_frequent_keyframes_is_sampled_at_its_keyframes() -> None:
+    dense = media.video(304, seconds=12, gop=30)  # a keyframe every second
+    scan = scan_video(dense, UPLOAD, check=True)
+    assert scan.spacing == pytest.approx(1.0)
+    assert [round(f.seconds, 3) for f in scan.frames] == [float(s) for s in range(12)]
+    # A keyframe every 10 s: the frames between are decoded and sampled every second.
+    sparse = media.encode_video(
+        media.video_frames(304, seconds=12),
+        gop=300,
+        options={"x264-params": "scenecut=0"},  # no extra keyframes at cuts
+    )
+    assert scan_video(sparse, UPLOAD, check=True).spacing == pytest.approx(1.0)
+    # Either way the checked hashes stay near the full-size ones a block stores.
+    exact = scan_video(sparse, UPLOAD).frames
+    for checked, stored in zip(scan_video(sparse, UPLOAD, check=True).frames, exact, strict=True):
+        assert checked.seconds == pytest.approx(stored.seconds, abs=0.05)
+        assert (checked.value ^ stored.value).bit_count() <= 24
+
+
+def test_a_clip_inside_a_longer_video_sampled_every_two_seconds_is_found() -> None:
+    """An upload sampled at keyframes 2 s apart hits every other second of a blocked clip;
+    the blocked clip's seconds are counted in 2 s windows, so the share found stays high."""
+    blocklist = Blocklist()
+    # A new picture every second: a sample meets only the second it was taken in.
+    pictures = [np.asarray(media.photo(310 + i, (320, 180))) for i in range(10)]
+    frames = [picture for picture in pictures for _ in range(30)]
+    entry = blocklist.block(media.encode_video(frames, fps=30))
+    before, _ = media.decode_video(media.video(306, seconds=16))
+    after, _ = media.decode_video(media.video(307, seconds=16))
+    compilation = media.encode_video(
+        before + frames + after, fps=30, gop=60, options={"x264-params": "scenecut=0"}
+    )
+    fingerprints = hash_video(compilation, UPLOAD, check=True)
+    assert fingerprints.sample_spacing == pytest.approx(2.0)
+    found = blocklist.matches(fingerprints, local=False)
+    assert [m.entry_id for m in found] == [entry]
+    assert found[0].query_pct is not None and found[0].query_pct < 50
+    # Half the clip's seconds were sampled, and every sampled one was found.
+    assert found[0].compared_pct == pytest.approx(100)
