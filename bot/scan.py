@@ -8,6 +8,7 @@ is reported without stopping the rest.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
@@ -81,19 +82,22 @@ class Hashed:
 
 
 def hash_file(path: Path, budget: VideoBudget, max_pixels: int, for_block: bool = False) -> Hashed:
-    """Fingerprint one file as the bot would (a video as it samples uploads)."""
+    """Fingerprint one file as the bot would: as it blocks (``for_block``) or as it checks
+    an upload (a video sampled quickly, read mirrored and re-framed too, with local
+    features of a few moments)."""
     from hashdb.photo import hash_photo
     from hashdb.video import hash_animation
 
+    video = functools.partial(hash_animation, budget=budget, check=not for_block, local=True)
     try:
         if path.suffix.lower() in VIDEO_SUFFIXES:
-            return Hashed(path, hash_animation(str(path), budget))
+            return Hashed(path, video(str(path)))
         data = path.read_bytes()
         try:
             return Hashed(path, hash_photo(data, max_pixels=max_pixels, for_block=for_block))
         except MediaDecodeError as photo_error:
             try:
-                return Hashed(path, hash_animation(data, budget))
+                return Hashed(path, video(data))
             except MediaDecodeError:
                 raise photo_error from None
     except (OSError, MediaDecodeError) as exc:
