@@ -414,16 +414,18 @@ class LocalIndex:
         """For each entry some query moment shows: the most consistent points per distinct
         query time (a frame and its mirror, sharing their seconds, are one moment). The raw
         material of ``search_moments``, and of the bench that chose its rule."""
-        allowed = set(bank_ids)
-        agreeing: dict[int, dict[float, int]] = {}
-        if not self._entries or not allowed:
-            return agreeing
         for number, query in enumerate(query_moments):
             if query.seconds is None:
                 raise ValueError(
                     f"query moment {number + 1} of {len(query_moments)} has no seconds; "
                     f"each moment of a video upload needs its time (a mirror, the same time)"
                 )
+        allowed = set(bank_ids)
+        agreeing: dict[int, dict[float, int]] = {}
+        if not self._entries or not allowed:
+            return agreeing
+        for query in query_moments:
+            assert query.seconds is not None  # checked above
             for entry_id, points in self._verified(query, allowed, min_points).items():
                 seen = agreeing.setdefault(entry_id, {})
                 seen[query.seconds] = max(points, seen.get(query.seconds, 0))
