@@ -16,7 +16,17 @@ with its time. Votes count per (entry, moment), so only an entry's best-voted mo
 verified. A video upload is matched only when at least two of its own moments (distinct
 seconds; a frame and its mirror are one moment) each verify against the entry: one frame
 can meet an unrelated video by chance (a logo, a shared backdrop), two separate moments of
-the same clip hardly do (measured in bench/video_local.py).
+the same clip hardly do. Measured by bench/video_local.py on the dev corpus (blocked
+videos stored as up to 16 distinct frames a second apart, 500 features each; uploads as up
+to 8 frames and their mirrors): with 24 points and 2 moments, 77 of 78 edited copies are
+found (crops to 80%, mirrored crops, captions, 9:16 re-framing, speed and frame-rate
+changes; the miss is a 4.5 s clip spliced into 9 s of other footage, one sample of which
+fell on it). The weakest copy found has 55 points on its second moment; no unrelated pair
+verified even 4 points on any moment (7 RANSAC inliers at most before the checks of scale,
+spread and coverage). Video uploads against 132 blocked photos: 113 of the 132 pairs of a
+slideshow and a blocked photo it shows are found, no photo it does not show. What local features cannot tell apart: other
+minutes of the same fixed camera (161 points on a second moment) and videos that show the
+same photo for a while; both are the same picture, to a local match.
 
 Descriptors of blocked photos are not the media and cannot be turned back into it; a
 query's descriptors are never stored.
@@ -75,6 +85,9 @@ CANDIDATES = 3
 #: against a moment split between two near-identical stored frames.
 MOMENTS_PER_CANDIDATE = 2
 #: Distinct moments of a video upload that must each verify against an entry, by default.
+#: One moment found no unrelated pair either on the dev corpus, but a single frame is what a
+#: shared logo, backdrop or title card gives; three found only 66 of the 78 copies (short
+#: clips and spliced ones have few moments to agree).
 DEFAULT_MIN_MOMENTS = 2
 #: Moments one stored entry may hold (a video: a few distinct frames; more would cost
 #: memory without finding more crops).
