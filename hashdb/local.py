@@ -24,9 +24,10 @@ changes; the miss is a 4.5 s clip spliced into 9 s of other footage, one sample 
 fell on it). The weakest copy found has 55 points on its second moment; no unrelated pair
 verified even 4 points on any moment (7 RANSAC inliers at most before the checks of scale,
 spread and coverage). Video uploads against 132 blocked photos: 113 of the 132 pairs of a
-slideshow and a blocked photo it shows are found, no photo it does not show. What local features cannot tell apart: other
-minutes of the same fixed camera (161 points on a second moment) and videos that show the
-same photo for a while; both are the same picture, to a local match.
+slideshow and a blocked photo it shows are found, no photo it does not show. What local
+features cannot tell apart: other minutes of the same fixed camera (161 points on a second
+moment) and videos that show the same photo for a while; both are the same picture, to a
+local match.
 
 Descriptors of blocked photos are not the media and cannot be turned back into it; a
 query's descriptors are never stored.
