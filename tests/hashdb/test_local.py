@@ -266,11 +266,28 @@ def test_a_cropped_mirrored_copy_of_a_video_is_found_by_two_moments_not_one() ->
     # One moment (a frame and its mirror) is not enough, however well it matches...
     one = query_moments(copy, [1.5])
     assert index.search_moments(one, [BANK], DEFAULT_MIN_POINTS, min_moments=2) == []
+    # Moments are told apart by their seconds: the same frame twice is still one.
+    assert index.search_moments(one + one, [BANK], DEFAULT_MIN_POINTS, min_moments=2) == []
     # ...though it is a match of that one moment.
     assert [h.entry_id for h in index.search_moments(one, [BANK], DEFAULT_MIN_POINTS, 1)] == [7]
     # ORB is not mirror-invariant: without the mirrors, the copy is not found.
     unmirrored = two[::2]
     assert index.search_moments(unmirrored, [BANK], DEFAULT_MIN_POINTS, min_moments=1) == []
+
+
+def test_the_same_video_blocked_twice_is_found_in_either_bank() -> None:
+    """Near-identical moments of two entries share each descriptor's nearest neighbours;
+    both entries must still get the votes to be verified."""
+    dense = [extract_array(g, 500, seconds=i / FPS) for i, g in enumerate(BLOCKED_CLIP)][::5]
+    moments = [m for m in dense if m is not None]
+    index = LocalIndex()
+    index.add(7, BANK, moments)
+    index.add(8, OTHER_BANK, moments)
+    copy = query_moments(decoded_grey(cropped_mirrored(ken_burns(textured(540)))), [0.7, 2.3])
+    for banks, expected in (([BANK], {7}), ([OTHER_BANK], {8}), ([BANK, OTHER_BANK], {7, 8})):
+        hits = index.search_moments(copy, banks, DEFAULT_MIN_POINTS)
+        assert {hit.entry_id for hit in hits} == expected
+        assert all(hit.moments == 2 for hit in hits)
 
 
 def test_unrelated_clips_are_not_found() -> None:
