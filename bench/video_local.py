@@ -50,6 +50,7 @@ from hashdb.local import (  # noqa: E402
     DEFAULT_MIN_MOMENTS,
     DEFAULT_MIN_POINTS,
     MAX_DESCRIPTOR_DISTANCE,
+    MOMENT_FEATURES,
     RATIO,
     REPROJECTION_PX,
     SIDE,
@@ -141,7 +142,7 @@ def main() -> None:
     parser.add_argument("--max-stored", type=int, default=16)
     parser.add_argument("--query-every", type=float, default=1.0)
     parser.add_argument("--max-query", type=int, default=8)
-    parser.add_argument("--features", type=int, default=500)
+    parser.add_argument("--features", type=int, default=MOMENT_FEATURES)
     parser.add_argument("--min-points", type=int, default=DEFAULT_MIN_POINTS)
     parser.add_argument("--min-moments", type=int, default=DEFAULT_MIN_MOMENTS)
     parser.add_argument(

@@ -52,6 +52,11 @@ SIDE = 512
 #: Below this many pixels on a side (after scaling to ``SIDE``), no features are taken.
 MIN_SIDE = 32
 MAX_FEATURES = 1000
+#: Features per video moment. A video holds up to ~16 moments, so each keeps fewer than a
+#: photo: measured (bench/video_local.py), 500 leave the weakest copy found 55 points on
+#: its second moment and take ~1.6 MB of index per stored video; 300 left 31 (against a
+#: threshold of 24) for 0.7 MB.
+MOMENT_FEATURES = 500
 #: Consistent matched points that make a local match, by default.
 DEFAULT_MIN_POINTS = 24
 #: A matched pair must be this close (of 256 bits), and clearly closer than the second

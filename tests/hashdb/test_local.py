@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from hashdb.local import (
     DEFAULT_MIN_POINTS,
+    MOMENT_FEATURES,
     LocalFeatures,
     LocalIndex,
     consistent_points,
@@ -233,7 +234,11 @@ def decoded_grey(frames: list[npt.NDArray[np.uint8]]) -> list[npt.NDArray[np.uin
 
 def stored_moments(grey: list[npt.NDArray[np.uint8]]) -> list[LocalFeatures]:
     """A moment every second, as a blocked video is stored."""
-    found = [extract_array(g, 500, seconds=i / FPS) for i, g in enumerate(grey) if i % FPS == 0]
+    found = [
+        extract_array(g, MOMENT_FEATURES, seconds=i / FPS)
+        for i, g in enumerate(grey)
+        if i % FPS == 0
+    ]
     assert all(m is not None for m in found)
     return [m for m in found if m is not None]
 
@@ -244,7 +249,7 @@ def query_moments(grey: list[npt.NDArray[np.uint8]], at: list[float]) -> list[Lo
     for seconds in at:
         frame = grey[round(seconds * FPS)]
         for view in (frame, np.ascontiguousarray(frame[:, ::-1])):
-            moment = extract_array(view, 500, seconds=seconds)
+            moment = extract_array(view, MOMENT_FEATURES, seconds=seconds)
             assert moment is not None
             found.append(moment)
     return found
@@ -278,7 +283,9 @@ def test_a_cropped_mirrored_copy_of_a_video_is_found_by_two_moments_not_one() ->
 def test_the_same_video_blocked_twice_is_found_in_either_bank() -> None:
     """Near-identical moments of two entries share each descriptor's nearest neighbours;
     both entries must still get the votes to be verified."""
-    dense = [extract_array(g, 500, seconds=i / FPS) for i, g in enumerate(BLOCKED_CLIP)][::5]
+    dense = [
+        extract_array(g, MOMENT_FEATURES, seconds=i / FPS) for i, g in enumerate(BLOCKED_CLIP)
+    ][::5]
     moments = [m for m in dense if m is not None]
     index = LocalIndex()
     index.add(7, BANK, moments)
