@@ -299,7 +299,9 @@ def main() -> None:
             best = max(pool, key=lambda p, n=n: nth(p[2], n))
             row.append(f"p{n} {nth(best[2], n)} ({best[0]} vs {best[1]})")
             strongest[f"{label} p{n}"] = nth(best[2], n)
-        print(f"  {label}: " + "; ".join(row))
+        hits = sum(matched(p[2], *rule) for p in pool)
+        strongest[f"{label} matched"] = (hits, len(pool))
+        print(f"  {label}, {hits} of {len(pool)} pairs matched: " + "; ".join(row))
     figures["strongest_false"] = strongest
 
     shows = sum(len(sources[q.original or Path(q.path).stem] & set(photo_ids)) for q in queries)

@@ -252,7 +252,8 @@ def extract_array(
     grey: npt.NDArray[np.uint8], max_features: int = MAX_FEATURES, seconds: float | None = None
 ) -> LocalFeatures | None:
     """ORB features of a grey frame (height x width, uint8), as ``extract`` takes them from
-    a photo; ``seconds`` marks a video moment. None when it has too little texture."""
+    a photo; ``seconds`` marks a video moment (whose frames take ``MOMENT_FEATURES``).
+    None when it has too little texture."""
     if grey.ndim != 2 or grey.dtype != np.uint8:
         raise ValueError(
             f"a grey frame of shape {grey.shape} and type {grey.dtype}; expected a 2-D uint8 "
