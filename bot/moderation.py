@@ -33,7 +33,7 @@ from bot.settings import describe as describe_setting
 from hashdb import kernels
 from hashdb.fingerprint import Fingerprint, MediaFingerprints, SkipReason
 from hashdb.index import BlocklistIndex, ColumnBuilder
-from hashdb.local import LocalFeatures, LocalIndex
+from hashdb.local import LocalFeatures, LocalIndex, unpack
 from hashdb.signals import PDQ, VPDQ, get_signal_type
 from hashdb.store import (
     GROUP_BANK,
@@ -248,7 +248,7 @@ class ModerationService:
             data = features.get(entry_id)
             if data is not None:
                 try:
-                    loaded = LocalFeatures.from_bytes(data)
+                    loaded = unpack(data)
                 except ValueError as exc:
                     log.error("local_features_unreadable entry=%d error=%s", entry_id, exc)
                     continue
@@ -1604,8 +1604,8 @@ class ModerationService:
             if entry.active:
                 await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
                 if entry.id in features:
-                    local = LocalFeatures.from_bytes(features[entry.id])
-                    await self._on_index(self._local.add, entry.id, entry.bank_id, local)
+                    moments = unpack(features[entry.id])
+                    await self._on_index(self._local.add, entry.id, entry.bank_id, moments)
             else:
                 await self._unindex(entry.id)
         await self._audit(
@@ -1682,10 +1682,10 @@ def _features_of(fingerprints: MediaFingerprints) -> bytes | None:
 
 def _local_index(rows: list[tuple[int, int, bytes]]) -> LocalIndex:
     index = LocalIndex()
-    loaded: list[tuple[int, int, LocalFeatures]] = []
+    loaded: list[tuple[int, int, tuple[LocalFeatures, ...]]] = []
     for entry_id, bank_id, data in rows:
         try:
-            loaded.append((entry_id, bank_id, LocalFeatures.from_bytes(data)))
+            loaded.append((entry_id, bank_id, unpack(data)))
         except ValueError as exc:
             # One unreadable row costs that entry its crop matching, not the bot its start.
             log.error("local_features_unreadable entry=%d error=%s", entry_id, exc)

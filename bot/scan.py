@@ -21,7 +21,7 @@ from bot.matcher import Match, Matcher
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.index import BlocklistIndex
 from hashdb.lists import ListItem
-from hashdb.local import LocalFeatures, LocalIndex
+from hashdb.local import LocalIndex, unpack
 from hashdb.store import Entry
 from hashdb.video import VideoBudget
 
@@ -178,7 +178,7 @@ class ListIndex:
     ) -> ListIndex:
         kept = [matcher.indexable(e) for e in entries]
         local = LocalIndex()
-        local.add_many((i, b, LocalFeatures.from_bytes(data)) for i, b, data in features)
+        local.add_many((i, b, unpack(data)) for i, b, data in features)
         return cls(BlocklistIndex.build(kept), {e.id: f"entry {e.id}" for e in kept}, local or None)
 
     def banks(self) -> list[int]:

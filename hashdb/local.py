@@ -11,6 +11,24 @@ different photo of the same scene does not fit one such transform, and random ma
 not line up at all (measured on the dev corpus: at most 16 consistent points for photos of
 the same subject, against a threshold of 24; see bench/quality.py).
 
+Videos are described by several *moments*: the features of a few distinct frames, each
+with its time. Votes count per (entry, moment), so only an entry's best-voted moments are
+verified. A video upload is matched only when at least two of its own moments (distinct
+seconds; a frame and its mirror are one moment) each verify against the entry: one frame
+can meet an unrelated video by chance (a logo, a shared backdrop), two separate moments of
+the same clip hardly do. Measured by bench/video_local.py on the dev corpus (blocked
+videos stored as up to 16 distinct frames a second apart, 500 features each; uploads as up
+to 8 frames and their mirrors): with 24 points and 2 moments, 77 of 78 edited copies are
+found (crops to 80%, mirrored crops, captions, 9:16 re-framing, speed and frame-rate
+changes; the miss is a 4.5 s clip spliced into 9 s of other footage, one sample of which
+fell on it). The weakest copy found has 55 points on its second moment; no unrelated pair
+verified even 4 points on any moment (7 RANSAC inliers at most before the checks of scale,
+spread and coverage). Video uploads against 132 blocked photos: 113 of the 132 pairs of a
+slideshow and a blocked photo it shows are found, no photo it does not show. What local
+features cannot tell apart: other minutes of the same fixed camera (161 points on a second
+moment) and videos that show the same photo for a while; both are the same picture, to a
+local match.
+
 Descriptors of blocked photos are not the media and cannot be turned back into it; a
 query's descriptors are never stored.
 """
@@ -34,6 +52,11 @@ SIDE = 512
 #: Below this many pixels on a side (after scaling to ``SIDE``), no features are taken.
 MIN_SIDE = 32
 MAX_FEATURES = 1000
+#: Features per video moment. A video holds up to ~16 moments, so each keeps fewer than a
+#: photo: measured (bench/video_local.py), 500 leave the weakest copy found 55 points on
+#: its second moment and take ~1.6 MB of index per stored video; 300 left 31 (against a
+#: threshold of 24) for 0.7 MB.
+MOMENT_FEATURES = 500
 #: Consistent matched points that make a local match, by default.
 DEFAULT_MIN_POINTS = 24
 #: A matched pair must be this close (of 256 bits), and clearly closer than the second
@@ -63,8 +86,24 @@ GRID = 6
 MIN_COVERAGE = 1 / 3
 #: Candidates verified per query, best voted first.
 CANDIDATES = 3
+#: Of a candidate video entry, its best-voted moments verified (photo entries have one):
+#: the stored moment nearest the query in time has the most votes, and a second guards
+#: against a moment split between two near-identical stored frames.
+MOMENTS_PER_CANDIDATE = 2
+#: Distinct moments of a video upload that must each verify against an entry, by default.
+#: One moment found no unrelated pair either on the dev corpus, but a single frame is what a
+#: shared logo, backdrop or title card gives; three found only 66 of the 78 copies (short
+#: clips and spliced ones have few moments to agree).
+DEFAULT_MIN_MOMENTS = 2
+#: Moments one stored entry may hold (a video: a few distinct frames; more would cost
+#: memory without finding more crops).
+MAX_MOMENTS = 64
 
 _FORMAT_VERSION = 1
+#: Several moments, each with its time: [version, moments], then per moment
+#: [count, width, height] (u4) and seconds (f4; NaN for none), points and descriptors.
+_MOMENTS_VERSION = 2
+_VERSIONS = (_FORMAT_VERSION, _MOMENTS_VERSION)
 
 #: FLANN's LSH over the 256-bit descriptors: 8 hash tables keyed on 24 bits each, no
 #: multi-probe. Measured on 62K stored descriptors: 0.8 ms per query photo, with the right
@@ -75,18 +114,21 @@ _LSH_INDEX = {"algorithm": 6, "table_number": 8, "key_size": 24, "multi_probe_le
 
 @dataclass(frozen=True)
 class LocalFeatures:
-    """ORB keypoints of one photo: positions (x, y) and 32-byte descriptors."""
+    """ORB keypoints of one photo or video moment: positions (x, y) and 32-byte
+    descriptors; ``seconds`` is a video moment's time (None for a photo)."""
 
     points: npt.NDArray[np.float32]
     descriptors: npt.NDArray[np.uint8]
     width: int
     height: int
+    seconds: float | None = None
 
     def __len__(self) -> int:
         return len(self.descriptors)
 
     def to_bytes(self) -> bytes:
-        """A compact form for the database: a small header, then points and descriptors."""
+        """A compact form for the database: a small header, then points and descriptors
+        (version 1: one photo; the time is not kept, see ``pack_moments``)."""
         header = np.array([_FORMAT_VERSION, len(self), self.width, self.height], dtype="<u4")
         return (
             header.tobytes()
@@ -96,7 +138,8 @@ class LocalFeatures:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> LocalFeatures:
-        header = np.frombuffer(data[:16], dtype="<u4")
+        """One photo's features from ``to_bytes`` (version 1 only; ``unpack`` reads both)."""
+        header = np.frombuffer(data[: len(data) // 4 * 4][:16], dtype="<u4")
         if len(header) != 4 or header[0] != _FORMAT_VERSION:
             raise ValueError(
                 f"local features in an unknown format (version "
@@ -111,6 +154,76 @@ class LocalFeatures:
         return cls(points.astype(np.float32), descriptors, width, height)
 
 
+def pack_moments(moments: Sequence[LocalFeatures]) -> bytes:
+    """Several moments (a video's frames) with their times, for the database (version 2)."""
+    if not 1 <= len(moments) <= MAX_MOMENTS:
+        raise ValueError(f"{len(moments)} moments to pack; expected 1 to {MAX_MOMENTS}")
+    parts = [np.array([_MOMENTS_VERSION, len(moments)], dtype="<u4").tobytes()]
+    for moment in moments:
+        parts.append(np.array([len(moment), moment.width, moment.height], dtype="<u4").tobytes())
+        seconds = np.nan if moment.seconds is None else moment.seconds
+        parts.append(np.array([seconds], dtype="<f4").tobytes())
+        parts.append(moment.points.astype("<f4").tobytes())
+        parts.append(moment.descriptors.astype(np.uint8).tobytes())
+    return b"".join(parts)
+
+
+def unpack(data: bytes) -> tuple[LocalFeatures, ...]:
+    """The moments a stored blob holds: one for a photo (version 1), several for a video
+    (version 2)."""
+    version = int(np.frombuffer(data[:4], dtype="<u4")[0]) if len(data) >= 4 else None
+    if version == _FORMAT_VERSION:
+        return (LocalFeatures.from_bytes(data),)
+    if version != _MOMENTS_VERSION:
+        raise ValueError(
+            f"local features in an unknown format (version "
+            f"{'?' if version is None else version}); expected one of "
+            f"{', '.join(map(str, _VERSIONS))}"
+        )
+    if len(data) < 8:
+        raise ValueError(f"local features of {len(data)} bytes do not hold a moment count")
+    count = int(np.frombuffer(data[4:8], dtype="<u4")[0])
+    if not 1 <= count <= MAX_MOMENTS:
+        raise ValueError(f"local features claim {count} moments; expected 1 to {MAX_MOMENTS}")
+    moments: list[LocalFeatures] = []
+    offset = 8
+    for number in range(count):
+        if len(data) < offset + 16:
+            raise ValueError(
+                f"local features of {len(data)} bytes end inside the header of moment "
+                f"{number + 1} of {count}"
+            )
+        points_count, width, height = (
+            int(v) for v in np.frombuffer(data[offset : offset + 12], dtype="<u4")
+        )
+        seconds = float(np.frombuffer(data[offset + 12 : offset + 16], dtype="<f4")[0])
+        end_points = offset + 16 + points_count * 8
+        end = end_points + points_count * 32
+        if len(data) < end:
+            raise ValueError(
+                f"local features of {len(data)} bytes do not hold moment {number + 1} of "
+                f"{count} ({points_count} points)"
+            )
+        points = np.frombuffer(data[offset + 16 : end_points], dtype="<f4").reshape(-1, 2)
+        descriptors = np.frombuffer(data[end_points:end], dtype=np.uint8).reshape(-1, 32)
+        moments.append(
+            LocalFeatures(
+                points.astype(np.float32),
+                descriptors,
+                width,
+                height,
+                None if np.isnan(seconds) else seconds,
+            )
+        )
+        offset = end
+    if offset != len(data):
+        raise ValueError(
+            f"local features of {len(data)} bytes have {len(data) - offset} bytes after "
+            f"their {count} moments"
+        )
+    return tuple(moments)
+
+
 def _cv2() -> Any:
     # Imported when first used (hashing workers, the index thread), and typed loosely:
     # OpenCV's stubs do not describe the arrays these calls take.
@@ -121,8 +234,6 @@ def _cv2() -> Any:
 
 def extract(image: Image.Image, max_features: int = MAX_FEATURES) -> LocalFeatures | None:
     """ORB features of an image (any mode); None when it has too little texture."""
-    cv2 = _cv2()
-
     scale = SIDE / max(image.size)
     if scale < 1:
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
@@ -134,39 +245,90 @@ def extract(image: Image.Image, max_features: int = MAX_FEATURES) -> LocalFeatur
         grey = image.convert("L").resize(size, Image.Resampling.BILINEAR)
     else:
         grey = image.convert("L")
-    if min(grey.size) < MIN_SIDE:
+    return _orb(np.asarray(grey), max_features, None)
+
+
+def extract_array(
+    grey: npt.NDArray[np.uint8], max_features: int = MAX_FEATURES, seconds: float | None = None
+) -> LocalFeatures | None:
+    """ORB features of a grey frame (height x width, uint8), as ``extract`` takes them from
+    a photo; ``seconds`` marks a video moment (whose frames take ``MOMENT_FEATURES``).
+    None when it has too little texture."""
+    if grey.ndim != 2 or grey.dtype != np.uint8:
+        raise ValueError(
+            f"a grey frame of shape {grey.shape} and type {grey.dtype}; expected a 2-D uint8 "
+            f"array (height x width)"
+        )
+    height, width = grey.shape
+    scale = SIDE / max(width, height, 1)
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        # Area averaging, as the photo path's box reduction: no aliasing of fine texture.
+        grey = _cv2().resize(grey, size, interpolation=_cv2().INTER_AREA)
+    return _orb(np.ascontiguousarray(grey), max_features, seconds)
+
+
+def _orb(
+    pixels: npt.NDArray[np.uint8], max_features: int, seconds: float | None
+) -> LocalFeatures | None:
+    height, width = pixels.shape
+    if min(width, height) < MIN_SIDE:
         # A sliver (a banner, or a hostile file's 96x1 image) has no room for features,
         # and ORB's image pyramid fails on it.
         return None
-    pixels = np.asarray(grey)
-    orb = cv2.ORB_create(nfeatures=max_features)
+    orb = _cv2().ORB_create(nfeatures=max_features)
     keypoints, descriptors = orb.detectAndCompute(pixels, None)
     if descriptors is None or len(keypoints) < DEFAULT_MIN_POINTS:
         return None
     points = np.array([k.pt for k in keypoints], dtype=np.float32)
-    return LocalFeatures(points, descriptors, grey.width, grey.height)
+    return LocalFeatures(points, descriptors, width, height, seconds)
 
 
 @dataclass(frozen=True, slots=True)
 class LocalHit:
     entry_id: int
-    #: Matched points consistent with one similarity transform (distinct stored positions).
+    #: Matched points consistent with one similarity transform (distinct stored positions);
+    #: for a video upload, the most that any of its agreeing moments has.
     points: int
+    #: Distinct moments of the upload that each verified against the entry (1 for a photo).
+    moments: int = 1
+
+
+def _moments_of(features: LocalFeatures | Sequence[LocalFeatures]) -> tuple[LocalFeatures, ...]:
+    if isinstance(features, LocalFeatures):
+        return (features,)
+    moments = tuple(features)
+    if not 1 <= len(moments) <= MAX_MOMENTS:
+        raise ValueError(f"an entry of {len(moments)} moments; expected 1 to {MAX_MOMENTS}")
+    return moments
 
 
 @dataclass
 class _Stored:
-    features: LocalFeatures
+    moments: tuple[LocalFeatures, ...]
     bank_id: int
+
+    @property
+    def size(self) -> int:
+        return sum(len(moment) for moment in self.moments)
+
+
+class _Part:
+    """Stacked descriptors with the entry and moment each came from, and their matcher."""
+
+    def __init__(self, matcher: Any, owners: npt.NDArray[np.int64], numbers: npt.NDArray[np.int32]):
+        self.matcher, self.owners, self.numbers = matcher, owners, numbers
 
 
 class LocalIndex:
-    """Local features of blocked photos, searchable by a query photo's features.
+    """Local features of blocked photos and videos, searchable by a query photo's features
+    or a video upload's moments.
 
-    Used from one thread at a time (the moderation service's index thread). Descriptors
-    live in two parts: a FLANN LSH index over everything present at the last build, and a
-    small "recent" part searched by brute force. New entries go to the recent part; when it
-    holds ``REBUILD_AFTER`` descriptors, the whole index is rebuilt. Removing an entry only
+    An entry holds one moment (a photo) or several (a video's distinct frames). Used from
+    one thread at a time (the moderation service's index thread). Descriptors live in two
+    parts: a FLANN LSH index over everything present at the last build, and a small
+    "recent" part searched by brute force. New entries go to the recent part; when it holds
+    ``REBUILD_AFTER`` descriptors, the whole index is rebuilt. Removing an entry only
     forgets it (searches skip it), so unblocking never costs a rebuild.
     """
 
@@ -174,28 +336,31 @@ class LocalIndex:
         self._entries: dict[int, _Stored] = {}
         #: bank id -> how many of its entries are here.
         self._bank_counts: collections.Counter[int] = collections.Counter()
-        self._built: Any = None
-        self._built_owners: npt.NDArray[np.int64] = np.zeros(0, np.int64)
+        self._built: _Part | None = None
         self._recent: list[int] = []
-        self._recent_matcher: Any = None
-        self._recent_owners: npt.NDArray[np.int64] = np.zeros(0, np.int64)
+        self._recent_part: _Part | None = None
 
-    def add(self, entry_id: int, bank_id: int, features: LocalFeatures) -> None:
+    def add(
+        self, entry_id: int, bank_id: int, features: LocalFeatures | Sequence[LocalFeatures]
+    ) -> None:
+        """Index an entry's features: one photo's, or a video's moments."""
+        moments = _moments_of(features)
         self.remove(entry_id)
-        self._entries[entry_id] = _Stored(features, bank_id)
+        self._entries[entry_id] = _Stored(moments, bank_id)
         self._bank_counts[bank_id] += 1
         self._recent.append(entry_id)
-        self._recent_matcher = None
-        if sum(len(self._entries[i].features) for i in self._recent if i in self._entries) > (
-            REBUILD_AFTER
-        ):
+        self._recent_part = None
+        if sum(self._entries[i].size for i in self._recent if i in self._entries) > (REBUILD_AFTER):
             self.build()
 
-    def add_many(self, items: Iterable[tuple[int, int, LocalFeatures]]) -> None:
+    def add_many(
+        self, items: Iterable[tuple[int, int, LocalFeatures | Sequence[LocalFeatures]]]
+    ) -> None:
         """Add many entries and rebuild once (start-up)."""
         for entry_id, bank_id, features in items:
+            moments = _moments_of(features)
             self.remove(entry_id)
-            self._entries[entry_id] = _Stored(features, bank_id)
+            self._entries[entry_id] = _Stored(moments, bank_id)
             self._bank_counts[bank_id] += 1
         self.build()
 
@@ -218,75 +383,147 @@ class LocalIndex:
         """Rebuild the LSH index over every entry (and empty the recent part)."""
         cv2 = _cv2()
         ids = list(self._entries)
-        self._recent, self._recent_matcher = [], None
-        self._recent_owners = np.zeros(0, np.int64)
+        self._recent, self._recent_part = [], None
         if not ids:
-            self._built, self._built_owners = None, np.zeros(0, np.int64)
+            self._built = None
             return
-        descriptors, owners = self._stack(ids)
+        descriptors, owners, numbers = self._stack(ids)
         matcher = cv2.FlannBasedMatcher(_LSH_INDEX, {"checks": 16})
         matcher.add([descriptors])
         matcher.train()
-        self._built, self._built_owners = matcher, owners
+        self._built = _Part(matcher, owners, numbers)
 
-    def _stack(self, ids: list[int]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-        descriptors = np.vstack([self._entries[i].features.descriptors for i in ids])
-        owners = np.repeat(
-            np.array(ids, dtype=np.int64), [len(self._entries[i].features) for i in ids]
-        )
-        return descriptors, owners
+    def _stack(
+        self, ids: list[int]
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+        moments = [(i, n, m) for i in ids for n, m in enumerate(self._entries[i].moments)]
+        descriptors = np.vstack([m.descriptors for _, _, m in moments])
+        sizes = [len(m) for _, _, m in moments]
+        owners = np.repeat(np.array([i for i, _, _ in moments], dtype=np.int64), sizes)
+        numbers = np.repeat(np.array([n for _, n, _ in moments], dtype=np.int32), sizes)
+        return descriptors, owners, numbers
 
-    def _recent_part(self) -> tuple[Any, npt.NDArray[np.int64]]:
-        if self._recent_matcher is None:
+    def _recent_matcher(self) -> _Part | None:
+        if self._recent_part is None:
             ids = [i for i in self._recent if i in self._entries]
             if not ids:
-                return None, np.zeros(0, np.int64)
+                return None
             cv2 = _cv2()
-            descriptors, self._recent_owners = self._stack(ids)
+            descriptors, owners, numbers = self._stack(ids)
             matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
             matcher.add([descriptors])
-            self._recent_matcher = matcher
-        return self._recent_matcher, self._recent_owners
+            self._recent_part = _Part(matcher, owners, numbers)
+        return self._recent_part
 
     def search(
         self, query: LocalFeatures, bank_ids: Sequence[int], min_points: int
     ) -> list[LocalHit]:
-        """Entries of these banks the query shows, most consistent points first."""
+        """Entries of these banks the query photo (or one frame) shows, most consistent
+        points first: an entry is shown when any of its moments verifies."""
         allowed = set(bank_ids)
         if not self._entries or not allowed:
             return []
-        votes: dict[int, int] = {}
-        recent = self._recent_part()
-        for matcher, owners in ((self._built, self._built_owners), recent):
-            if matcher is None:
+        found = self._verified(query, allowed, min_points)
+        hits = [LocalHit(entry_id, points) for entry_id, points in found.items()]
+        hits.sort(key=lambda hit: (-hit.points, hit.entry_id))
+        return hits
+
+    def moment_points(
+        self, query_moments: Sequence[LocalFeatures], bank_ids: Sequence[int], min_points: int
+    ) -> dict[int, dict[float, int]]:
+        """For each entry some query moment shows: the most consistent points per distinct
+        query time (a frame and its mirror, sharing their seconds, are one moment). The raw
+        material of ``search_moments``, and of the bench that chose its rule."""
+        for number, query in enumerate(query_moments):
+            if query.seconds is None:
+                raise ValueError(
+                    f"query moment {number + 1} of {len(query_moments)} has no seconds; "
+                    f"each moment of a video upload needs its time (a mirror, the same time)"
+                )
+        allowed = set(bank_ids)
+        agreeing: dict[int, dict[float, int]] = {}
+        if not self._entries or not allowed:
+            return agreeing
+        for query in query_moments:
+            assert query.seconds is not None  # checked above
+            for entry_id, points in self._verified(query, allowed, min_points).items():
+                seen = agreeing.setdefault(entry_id, {})
+                seen[query.seconds] = max(points, seen.get(query.seconds, 0))
+        return agreeing
+
+    def search_moments(
+        self,
+        query_moments: Sequence[LocalFeatures],
+        bank_ids: Sequence[int],
+        min_points: int,
+        min_moments: int = DEFAULT_MIN_MOMENTS,
+    ) -> list[LocalHit]:
+        """Entries of these banks a video upload shows: those against which at least
+        ``min_moments`` distinct moments of the upload each verify (``min_points`` or more
+        consistent points), most agreeing moments first.
+
+        Each query moment carries its ``seconds``. ORB is not mirror-invariant, so the
+        caller passes each frame's mirror too, with the same seconds: it then counts as the
+        same moment, whichever of the two verifies. Stored entries may be videos (moments)
+        or photos (one moment: a video showing a cropped blocked photo).
+        """
+        if min_moments < 1:
+            raise ValueError(f"min_moments {min_moments}; expected 1 or more")
+        hits = [
+            LocalHit(entry_id, max(seen.values()), len(seen))
+            for entry_id, seen in self.moment_points(query_moments, bank_ids, min_points).items()
+            if len(seen) >= min_moments
+        ]
+        hits.sort(key=lambda hit: (-hit.moments, -hit.points, hit.entry_id))
+        return hits
+
+    def _verified(self, query: LocalFeatures, allowed: set[int], min_points: int) -> dict[int, int]:
+        """Entries of the allowed banks among the best voted that verify geometrically, with
+        their most consistent points."""
+        votes: dict[tuple[int, int], int] = {}
+        for part in (self._built, self._recent_matcher()):
+            if part is None:
                 continue
-            for neighbours in matcher.knnMatch(query.descriptors, k=NEIGHBOURS):
-                # One vote per entry among a descriptor's near neighbours. No ratio test
-                # here: the same photo blocked twice (two groups, or a group and a person
-                # who submitted it) gives two equally near neighbours, and both must count.
-                # Votes only rank the candidates; the geometric check decides.
-                voted: set[int] = set()
+            for neighbours in part.matcher.knnMatch(query.descriptors, k=NEIGHBOURS):
+                # One vote per entry's moment among a descriptor's near neighbours. No ratio
+                # test here: the same photo blocked twice (two groups, or a group and a
+                # person who submitted it) gives two equally near neighbours, and both must
+                # count. Votes only rank the candidates; the geometric check decides.
+                voted: set[tuple[int, int]] = set()
                 for neighbour in neighbours:
                     if neighbour.distance >= VOTE_DISTANCE:
                         break
-                    entry_id = int(owners[neighbour.trainIdx])
-                    stored = self._entries.get(entry_id)
-                    if entry_id in voted or stored is None or stored.bank_id not in allowed:
+                    key = (
+                        int(part.owners[neighbour.trainIdx]),
+                        int(part.numbers[neighbour.trainIdx]),
+                    )
+                    stored = self._entries.get(key[0])
+                    if (
+                        key in voted
+                        or stored is None
+                        or stored.bank_id not in allowed
+                        or key[1] >= len(stored.moments)
+                    ):
                         continue
-                    voted.add(entry_id)
-                    votes[entry_id] = votes.get(entry_id, 0) + 1
+                    voted.add(key)
+                    votes[key] = votes.get(key, 0) + 1
         ranked = sorted(votes.items(), key=lambda item: (-item[1], item[0]))
-        hits: list[LocalHit] = []
-        for entry_id, count in ranked[:CANDIDATES]:
+        tried: collections.Counter[int] = collections.Counter()
+        found: dict[int, int] = {}
+        for (entry_id, number), count in ranked:
             # A copy has far more votes than the points it must fit; fewer is not worth the
             # geometric check (which costs a millisecond per candidate).
             if count < min_points:
                 break
-            points = consistent_points(query, self._entries[entry_id].features)
+            if entry_id in found or tried[entry_id] >= MOMENTS_PER_CANDIDATE:
+                continue
+            if entry_id not in tried and len(tried) >= CANDIDATES:
+                continue
+            tried[entry_id] += 1
+            points = consistent_points(query, self._entries[entry_id].moments[number])
             if points >= min_points:
-                hits.append(LocalHit(entry_id, points))
-        hits.sort(key=lambda hit: (-hit.points, hit.entry_id))
-        return hits
+                found[entry_id] = points
+        return found
 
 
 def _cells(points: npt.NDArray[np.float32], width: int, height: int) -> set[tuple[int, int]]:

@@ -1,14 +1,29 @@
 """Local features: crops, captions, tilts and screenshots of a photo are found; other photos
-are not; the index keeps to the banks a query names."""
+are not; the index keeps to the banks a query names. Videos: a cropped, mirrored copy is found
+when two of its moments agree, not on one; unrelated clips are not found."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 from PIL import Image, ImageDraw
 
-from hashdb.local import DEFAULT_MIN_POINTS, LocalFeatures, LocalIndex, consistent_points, extract
-from tests.media import photo
+from hashdb.local import (
+    DEFAULT_MIN_POINTS,
+    MOMENT_FEATURES,
+    LocalFeatures,
+    LocalIndex,
+    consistent_points,
+    extract,
+    extract_array,
+    pack_moments,
+    unpack,
+)
+from tests.media import decode_video, encode_video, photo
 
 ORIGINAL = photo(501, (1024, 768))
 BANK, OTHER_BANK = 1, 2
@@ -177,3 +192,188 @@ def test_slivers_have_no_local_features_and_do_not_break_the_extractor(
     and ORB's image pyramid raised on it, failing the whole fingerprint."""
     noise = np.random.default_rng(1).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
     assert extract(Image.fromarray(noise)) is None
+
+
+# --- videos: moments --------------------------------------------------------------------------
+
+FPS = 10
+
+
+def ken_burns(picture: Image.Image, seconds: float = 4.0) -> list[npt.NDArray[np.uint8]]:
+    """RGB frames (640x360) of a slow zoom and pan across ``picture``."""
+    source = np.asarray(picture.convert("RGB"))
+    frames = []
+    count = round(seconds * FPS)
+    for i in range(count):
+        u = i / (count - 1)
+        view_w = source.shape[1] / (1.15 + 0.25 * u)
+        view_h = view_w * 9 / 16
+        x0 = (source.shape[1] - view_w) * (0.2 + 0.6 * u)
+        y0 = (source.shape[0] - view_h) * (0.6 - 0.2 * u)
+        matrix = np.array([[view_w / 640, 0, x0], [0, view_h / 360, y0]], dtype=np.float64)
+        frames.append(
+            cv2.warpAffine(
+                source, matrix, (640, 360), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            )
+        )
+    return frames
+
+
+def cropped_mirrored(frames: list[npt.NDArray[np.uint8]]) -> list[npt.NDArray[np.uint8]]:
+    """A 75% crop, off-centre (towards the lower left), mirrored: as a repost edits it."""
+    return [
+        cv2.resize(np.ascontiguousarray(f[72:342, 32:512][:, ::-1]), (480, 270)) for f in frames
+    ]
+
+
+def decoded_grey(frames: list[npt.NDArray[np.uint8]]) -> list[npt.NDArray[np.uint8]]:
+    """The frames through a real H.264 encode and decode, in grey as the decoder gives them."""
+    back, _ = decode_video(encode_video(frames, fps=FPS))
+    return [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in back]
+
+
+def stored_moments(grey: list[npt.NDArray[np.uint8]]) -> list[LocalFeatures]:
+    """A moment every second, as a blocked video is stored."""
+    found = [
+        extract_array(g, MOMENT_FEATURES, seconds=i / FPS)
+        for i, g in enumerate(grey)
+        if i % FPS == 0
+    ]
+    assert all(m is not None for m in found)
+    return [m for m in found if m is not None]
+
+
+def query_moments(grey: list[npt.NDArray[np.uint8]], at: list[float]) -> list[LocalFeatures]:
+    """The upload's frames at these seconds, each with its mirror (the same moment)."""
+    found = []
+    for seconds in at:
+        frame = grey[round(seconds * FPS)]
+        for view in (frame, np.ascontiguousarray(frame[:, ::-1])):
+            moment = extract_array(view, MOMENT_FEATURES, seconds=seconds)
+            assert moment is not None
+            found.append(moment)
+    return found
+
+
+BLOCKED_CLIP = decoded_grey(ken_burns(textured(540)))
+
+
+def test_a_cropped_mirrored_copy_of_a_video_is_found_by_two_moments_not_one() -> None:
+    index = LocalIndex()
+    index.add(7, BANK, stored_moments(BLOCKED_CLIP))
+    index.add(8, BANK, stored_moments(decoded_grey(ken_burns(textured(541)))))
+    copy = decoded_grey(cropped_mirrored(ken_burns(textured(540))))
+    # Between the stored moments, as an upload's samples fall.
+    two = query_moments(copy, [0.5, 2.5])
+    hits = index.search_moments(two, [BANK], DEFAULT_MIN_POINTS, min_moments=2)
+    assert [(hit.entry_id, hit.moments) for hit in hits] == [(7, 2)]
+    assert hits[0].points >= DEFAULT_MIN_POINTS
+    # One moment (a frame and its mirror) is not enough, however well it matches...
+    one = query_moments(copy, [1.5])
+    assert index.search_moments(one, [BANK], DEFAULT_MIN_POINTS, min_moments=2) == []
+    # Moments are told apart by their seconds: the same frame twice is still one.
+    assert index.search_moments(one + one, [BANK], DEFAULT_MIN_POINTS, min_moments=2) == []
+    # ...though it is a match of that one moment.
+    assert [h.entry_id for h in index.search_moments(one, [BANK], DEFAULT_MIN_POINTS, 1)] == [7]
+    # ORB is not mirror-invariant: without the mirrors, the copy is not found.
+    unmirrored = two[::2]
+    assert index.search_moments(unmirrored, [BANK], DEFAULT_MIN_POINTS, min_moments=1) == []
+
+
+def test_the_same_video_blocked_twice_is_found_in_either_bank() -> None:
+    """Near-identical moments of two entries share each descriptor's nearest neighbours;
+    both entries must still get the votes to be verified."""
+    dense = [
+        extract_array(g, MOMENT_FEATURES, seconds=i / FPS) for i, g in enumerate(BLOCKED_CLIP)
+    ][::5]
+    moments = [m for m in dense if m is not None]
+    index = LocalIndex()
+    index.add(7, BANK, moments)
+    index.add(8, OTHER_BANK, moments)
+    copy = query_moments(decoded_grey(cropped_mirrored(ken_burns(textured(540)))), [0.7, 2.3])
+    for banks, expected in (([BANK], {7}), ([OTHER_BANK], {8}), ([BANK, OTHER_BANK], {7, 8})):
+        hits = index.search_moments(copy, banks, DEFAULT_MIN_POINTS)
+        assert {hit.entry_id for hit in hits} == expected
+        assert all(hit.moments == 2 for hit in hits)
+
+
+def test_unrelated_clips_are_not_found() -> None:
+    index = LocalIndex()
+    index.add(7, BANK, stored_moments(BLOCKED_CLIP))
+    for seed in (542, 543, 544):
+        other = decoded_grey(ken_burns(textured(seed)))
+        moments = query_moments(other, [0.5, 1.5, 2.5, 3.5])
+        assert index.moment_points(moments, [BANK], DEFAULT_MIN_POINTS) == {}
+        assert index.search_moments(moments, [BANK], DEFAULT_MIN_POINTS, min_moments=1) == []
+
+
+def test_a_video_showing_a_cropped_blocked_photo_is_found() -> None:
+    blocked = textured(545)
+    index = LocalIndex()
+    index.add(7, BANK, features(blocked))
+    index.add(8, BANK, stored_moments(BLOCKED_CLIP))
+    index.add(9, BANK, features(textured(546)))
+    clip = decoded_grey(cropped_mirrored(ken_burns(blocked)))
+    moments = query_moments(clip, [0.5, 2.0, 3.5])
+    hits = index.search_moments(moments, [BANK], DEFAULT_MIN_POINTS)
+    assert [(hit.entry_id, hit.moments) for hit in hits] == [(7, 3)]
+
+
+def test_a_photo_query_finds_a_video_entry_by_any_of_its_moments() -> None:
+    """Votes count per moment: a stored video whose one moment shows the photo is
+    verified on that moment, not drowned by its others."""
+    unrelated = [features(textured(seed)) for seed in range(550, 560)]
+    shown = features(ORIGINAL)
+    index = LocalIndex()
+    index.add(7, BANK, [*unrelated, shown])
+    index.add_many([(9, BANK, features(photo(531, (1024, 768))))])
+    crop = features(EDITS["crop to 75%"](ORIGINAL))
+    assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [7]
+
+
+def test_extract_array_takes_grey_frames_only() -> None:
+    grey = np.asarray(ORIGINAL.convert("L"))
+    found = extract_array(grey, seconds=2.5)
+    assert found is not None and found.seconds == 2.5
+    assert max(found.width, found.height) == 512 and len(found) <= 1000
+    with pytest.raises(ValueError, match=r"shape \(768, 1024, 3\).*expected a 2-D uint8"):
+        extract_array(np.asarray(ORIGINAL))
+    assert extract_array(np.full((360, 640), 128, dtype=np.uint8)) is None
+    assert extract_array(np.zeros((20, 4000), dtype=np.uint8)) is None
+
+
+def test_moments_round_trip_through_bytes_and_refuse_garbage() -> None:
+    moments = [
+        dataclasses.replace(features(photo(560 + i, (1024, 768))), seconds=s)
+        for i, s in enumerate([0.0, 1.5, None])
+    ]
+    back = unpack(pack_moments(moments))
+    assert len(back) == 3
+    for original, copy in zip(moments, back, strict=True):
+        assert copy.seconds == original.seconds
+        assert (copy.width, copy.height) == (original.width, original.height)
+        assert (copy.points == original.points).all()
+        assert (copy.descriptors == original.descriptors).all()
+    # A photo's version 1 blob reads as one moment.
+    (single,) = unpack(moments[0].to_bytes())
+    assert single.seconds is None and (single.descriptors == moments[0].descriptors).all()
+    data = pack_moments(moments)
+    with pytest.raises(ValueError, match=r"unknown format \(version 9\); expected one of 1, 2"):
+        unpack(b"\x09" + data[1:])
+    with pytest.raises(ValueError, match=r"version \?"):
+        unpack(b"\x02")
+    with pytest.raises(ValueError, match="do not hold moment 3 of 3"):
+        unpack(data[:-5])
+    with pytest.raises(ValueError, match="5 bytes after their 3 moments"):
+        unpack(data + b"extra")
+    with pytest.raises(ValueError, match="claim 0 moments; expected 1 to 64"):
+        unpack(data[:4] + b"\x00\x00\x00\x00")
+    with pytest.raises(ValueError, match="end inside the header of moment 1"):
+        unpack(data[:12])
+    with pytest.raises(ValueError, match="0 moments to pack"):
+        pack_moments([])
+    # The photo reader does not take a video's blob for a photo's.
+    with pytest.raises(ValueError, match="unknown format"):
+        LocalFeatures.from_bytes(data)
+    with pytest.raises(ValueError, match="has no seconds"):
+        LocalIndex().search_moments([moments[2]], [BANK], DEFAULT_MIN_POINTS)
