@@ -507,11 +507,16 @@ def describe_pair(pair: Pair, c: VideoComparison, rule: VideoMatchRule) -> str:
 
 
 def video_tables(
-    blocked: list[Blocked], queries: list[Query], pipeline: Pipeline, production: Production
+    blocked: list[Blocked],
+    queries: list[Query],
+    pipeline: Pipeline,
+    production: Production,
+    sources: dict[str, set[str]],
 ) -> dict[str, Any]:
     rule, radius = pipeline.rule, pipeline.max_distance
     true_pairs: dict[str, list[Pair]] = defaultdict(list)
     false_pairs: dict[str, list[Pair]] = defaultdict(list)
+    shared_pairs: list[Pair] = []
     for query in queries:
         found = production.matches(query.check) if query.check is not None else []
         compared = production.comparisons(query.check) if query.check is not None else {}
@@ -527,6 +532,12 @@ def video_tables(
             )
             if query.original == original.name:
                 true_pairs[query.transform].append(pair)
+            elif query.original is not None and sources.get(query.original, set()) & sources.get(
+                original.name, set()
+            ):
+                # Two slideshows showing the same photo: a match is right, and not counted
+                # either way.
+                shared_pairs.append(pair)
             else:
                 group = query.transform if query.original is None else "variant_vs_other_original"
                 false_pairs[group].append(pair)
@@ -625,6 +636,15 @@ def video_tables(
             f"{s['before_accepted']:10}"
         )
     print("  (margin: percentage points between the rule's threshold and the highest seen)")
+    for group, pairs in sorted(false_pairs.items()):
+        for pair in pairs:
+            if pair.matched:
+                how = f"local, {pair.local_points} points" if pair.local_points else "hashes"
+                print(f"  FALSE MATCH {group}: {pair.query.path.stem} vs {pair.original} ({how})")
+    print(
+        f"  pairs of slideshows sharing a photo (a match there is right; not counted): "
+        f"{sum(p.matched for p in shared_pairs)}/{len(shared_pairs)} matched"
+    )
 
     all_false = [p for pairs in false_pairs.values() for p in pairs]
     extremes: dict[str, Any] = {}
@@ -936,7 +956,9 @@ def corpus(root: Path, pipeline: Pipeline) -> dict[str, Any]:
         f" and {len(queries)} video queries in {time.perf_counter() - started:.1f} s"
     )
     figures: dict[str, Any] = {"corpus": str(root)}
-    figures["videos"] = video_tables(blocked, queries, pipeline, production)
+    figures["videos"] = video_tables(
+        blocked, queries, pipeline, production, slideshow_sources(root)
+    )
     figures["frames_as_images"] = frames_as_images(root, blocked, rows, pipeline)
     figures["frame_grabs"] = frame_grabs(root, blocked, queries, pipeline)
     return figures

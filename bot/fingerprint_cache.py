@@ -86,9 +86,11 @@ BLOCK_MODE = HashMode.of(for_block=True, local=True)
 
 def footprint(fingerprints: MediaFingerprints) -> int:
     """Estimated bytes the fingerprints take in memory (see the module docstring)."""
-    distinct = len({id(f) for f in (*fingerprints.stored, *fingerprints.probes)})
-    local = fingerprints.local
-    extra = 0 if local is None else local.points.nbytes + local.descriptors.nbytes + 200
+    views = [f for view in fingerprints.views for f in view]
+    distinct = len({id(f) for f in (*fingerprints.stored, *fingerprints.probes, *views)})
+    features = [fingerprints.local] if fingerprints.local is not None else []
+    features += fingerprints.moments
+    extra = sum(f.points.nbytes + f.descriptors.nbytes + 200 for f in features)
     return _ENTRY_BYTES + _FINGERPRINT_BYTES * distinct + extra
 
 

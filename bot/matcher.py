@@ -103,12 +103,23 @@ class Matcher:
     ) -> list[Match]:
         """Every entry of these banks the fingerprints match, best first (one per entry).
 
-        A photo that no hash matches is looked for in ``local`` (crops, tilts,
-        screenshots of blocked photos), when given. Entries in ``exclude`` (those a group
+        A photo or video that no hash matches is looked for in ``local`` (crops, tilts,
+        screenshots of blocked photos; crops and picture-in-picture of blocked videos), when
+        given. Entries in ``exclude`` (those a group
         exempted) match nothing, and do not keep the local search from running.
         """
         if fingerprints.kind == VIDEO_KIND:
             found = self._video_matches(index, bank_ids, fingerprints, max_distance)
+            found = [m for m in found if m.entry_id not in exclude]
+            if not found and local is not None and fingerprints.moments:
+                # Crops and picture-in-picture: local features agreeing at two or more
+                # moments of the upload (see hashdb.local.search_moments).
+                found = [
+                    Match(entry_id=hit.entry_id, signal=LOCAL_SIGNAL, distance=0, points=hit.points)
+                    for hit in local.search_moments(
+                        fingerprints.moments, bank_ids, self._matching.local_min_points
+                    )
+                ]
         else:
             found = self._photo_matches(index, bank_ids, fingerprints, include_phash, max_distance)
             found = [m for m in found if m.entry_id not in exclude]

@@ -33,7 +33,7 @@ from bot.settings import describe as describe_setting
 from hashdb import kernels
 from hashdb.fingerprint import Fingerprint, MediaFingerprints, SkipReason
 from hashdb.index import BlocklistIndex, ColumnBuilder
-from hashdb.local import LocalFeatures, LocalIndex, unpack
+from hashdb.local import LocalFeatures, LocalIndex, pack_moments, unpack
 from hashdb.signals import PDQ, VPDQ, get_signal_type
 from hashdb.store import (
     GROUP_BANK,
@@ -265,10 +265,12 @@ class ModerationService:
         return await loop.run_in_executor(self._index_thread, functools.partial(function, *args))
 
     async def _index_entry(self, entry: Entry, fingerprints: MediaFingerprints) -> None:
-        """Make a new entry matchable: its hashes and, for a photo, its local features."""
+        """Make a new entry matchable: its hashes and its local features (a photo's, or a
+        video's moments')."""
         await self._on_index(self._index.add_entry, self._matcher.indexable(entry))
-        if fingerprints.local is not None:
-            await self._on_index(self._local.add, entry.id, entry.bank_id, fingerprints.local)
+        local = _local_of(fingerprints)
+        if local is not None:
+            await self._on_index(self._local.add, entry.id, entry.bank_id, local)
 
     async def _unindex(self, entry_id: int) -> None:
         await self._on_index(self._index.remove_entry, entry_id)
@@ -617,9 +619,11 @@ class ModerationService:
         if existing is not None:
             if file_unique_id:
                 await self._store.remember_file(file_unique_id, existing.id)
-            local = fingerprints.local
-            if local is not None and await self._store.add_entry_features(
-                existing.id, local.to_bytes()
+            local, features = _local_of(fingerprints), _features_of(fingerprints)
+            if (
+                local is not None
+                and features is not None
+                and await self._store.add_entry_features(existing.id, features)
             ):
                 # Blocked before local features existed: blocking it again adds them.
                 await self._on_index(self._local.add, existing.id, existing.bank_id, local)
@@ -1677,7 +1681,16 @@ def _bank_label(bank: Bank) -> str:
 
 
 def _features_of(fingerprints: MediaFingerprints) -> bytes | None:
+    if fingerprints.moments:
+        return pack_moments(fingerprints.moments)
     return fingerprints.local.to_bytes() if fingerprints.local is not None else None
+
+
+def _local_of(
+    fingerprints: MediaFingerprints,
+) -> LocalFeatures | tuple[LocalFeatures, ...] | None:
+    """What the local index keeps of a blocked item: a video's moments, or a photo's."""
+    return fingerprints.moments or fingerprints.local
 
 
 def _local_index(rows: list[tuple[int, int, bytes]]) -> LocalIndex:

@@ -36,6 +36,7 @@ query's descriptors are never stored.
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,10 @@ _FORMAT_VERSION = 1
 #: [count, width, height] (u4) and seconds (f4; NaN for none), points and descriptors.
 _MOMENTS_VERSION = 2
 _VERSIONS = (_FORMAT_VERSION, _MOMENTS_VERSION)
+#: A version-2 moment's header: point count, width, height, flags (u4 each), seconds (f4).
+_MOMENT_HEADER = 20
+#: Flag: a byte per point follows the descriptors, 1 where the point is not background.
+_HAS_MOVING = 1
 
 #: FLANN's LSH over the 256-bit descriptors: 8 hash tables keyed on 24 bits each, no
 #: multi-probe. Measured on 62K stored descriptors: 0.8 ms per query photo, with the right
@@ -122,6 +127,9 @@ class LocalFeatures:
     width: int
     height: int
     seconds: float | None = None
+    #: A fixed-camera video's moment: which points are not its unmoving background (see
+    #: ``mark_moving``); None when every point counts.
+    moving: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self.descriptors)
@@ -160,11 +168,15 @@ def pack_moments(moments: Sequence[LocalFeatures]) -> bytes:
         raise ValueError(f"{len(moments)} moments to pack; expected 1 to {MAX_MOMENTS}")
     parts = [np.array([_MOMENTS_VERSION, len(moments)], dtype="<u4").tobytes()]
     for moment in moments:
-        parts.append(np.array([len(moment), moment.width, moment.height], dtype="<u4").tobytes())
+        flags = _HAS_MOVING if moment.moving is not None else 0
+        header = [len(moment), moment.width, moment.height, flags]
+        parts.append(np.array(header, dtype="<u4").tobytes())
         seconds = np.nan if moment.seconds is None else moment.seconds
         parts.append(np.array([seconds], dtype="<f4").tobytes())
         parts.append(moment.points.astype("<f4").tobytes())
         parts.append(moment.descriptors.astype(np.uint8).tobytes())
+        if moment.moving is not None:
+            parts.append(moment.moving.astype(np.uint8).tobytes())
     return b"".join(parts)
 
 
@@ -188,31 +200,43 @@ def unpack(data: bytes) -> tuple[LocalFeatures, ...]:
     moments: list[LocalFeatures] = []
     offset = 8
     for number in range(count):
-        if len(data) < offset + 16:
+        if len(data) < offset + _MOMENT_HEADER:
             raise ValueError(
                 f"local features of {len(data)} bytes end inside the header of moment "
                 f"{number + 1} of {count}"
             )
-        points_count, width, height = (
-            int(v) for v in np.frombuffer(data[offset : offset + 12], dtype="<u4")
+        points_count, width, height, flags = (
+            int(v) for v in np.frombuffer(data[offset : offset + 16], dtype="<u4")
         )
-        seconds = float(np.frombuffer(data[offset + 12 : offset + 16], dtype="<f4")[0])
-        end_points = offset + 16 + points_count * 8
-        end = end_points + points_count * 32
+        if flags & ~_HAS_MOVING:
+            raise ValueError(
+                f"moment {number + 1} of {count} has flags {flags:#x}; expected 0 or "
+                f"{_HAS_MOVING:#x}"
+            )
+        seconds = float(np.frombuffer(data[offset + 16 : offset + 20], dtype="<f4")[0])
+        end_points = offset + _MOMENT_HEADER + points_count * 8
+        end_descriptors = end_points + points_count * 32
+        end = end_descriptors + (points_count if flags & _HAS_MOVING else 0)
         if len(data) < end:
             raise ValueError(
                 f"local features of {len(data)} bytes do not hold moment {number + 1} of "
                 f"{count} ({points_count} points)"
             )
-        points = np.frombuffer(data[offset + 16 : end_points], dtype="<f4").reshape(-1, 2)
-        descriptors = np.frombuffer(data[end_points:end], dtype=np.uint8).reshape(-1, 32)
+        points = np.frombuffer(data[offset + _MOMENT_HEADER : end_points], dtype="<f4")
+        descriptors = np.frombuffer(data[end_points:end_descriptors], dtype=np.uint8)
+        moving = (
+            np.frombuffer(data[end_descriptors:end], dtype=np.uint8).astype(bool)
+            if flags & _HAS_MOVING
+            else None
+        )
         moments.append(
             LocalFeatures(
-                points.astype(np.float32),
-                descriptors,
+                points.astype(np.float32).reshape(-1, 2),
+                descriptors.reshape(-1, 32),
                 width,
                 height,
                 None if np.isnan(seconds) else seconds,
+                moving,
             )
         )
         offset = end
@@ -520,7 +544,9 @@ class LocalIndex:
             if entry_id not in tried and len(tried) >= CANDIDATES:
                 continue
             tried[entry_id] += 1
-            points = consistent_points(query, self._entries[entry_id].moments[number])
+            stored = self._entries[entry_id]
+            moment = stored.moments[number]
+            points = consistent_points(query, moment, moment.moving)
             if points >= min_points:
                 found[entry_id] = points
         return found
@@ -565,8 +591,14 @@ def _coverage(
     return len(_cells(matched, stored.width, stored.height) & textured) / len(textured)
 
 
-def consistent_points(query: LocalFeatures, stored: LocalFeatures) -> int:
-    """How many matched points fit one plausible similarity transform (0 if none does)."""
+def consistent_points(
+    query: LocalFeatures, stored: LocalFeatures, counted: npt.NDArray[np.bool_] | None = None
+) -> int:
+    """How many matched points fit one plausible similarity transform (0 if none does).
+
+    ``counted`` marks the stored points that count (see ``_moving_points``); the others
+    still help fit the transform, but are not counted.
+    """
     cv2 = _cv2()
 
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
@@ -597,5 +629,62 @@ def consistent_points(query: LocalFeatures, stored: LocalFeatures) -> int:
         return 0
     if _coverage(transform, query, stored, matched) < MIN_COVERAGE:
         return 0
+    if counted is not None:
+        indexes = np.array([m.trainIdx for m in good])[inliers.ravel().astype(bool)]
+        matched = stored.points[indexes[counted[indexes]]]
     # ORB finds the same corner at several pyramid levels: count places, not detections.
     return len({(round(x / 2), round(y / 2)) for x, y in matched})
+
+
+#: A video whose moments share this share of their points' places is filmed by a fixed
+#: camera; its unmoving background does not count toward a match...
+FIXED_CAMERA_SHARE = 0.25
+#: ...unless nearly everything is unmoving (a still scene: a landscape, a room before anyone
+#: enters): the scene itself is then the content, and every point counts.
+STILL_SCENE_SHARE = 0.8
+#: A point is background when this share of the video's other moments has a point within
+#: about STATIC_PX (2 to 4 px of the 512 px frame) of its place. With a moving camera,
+#: about one point in ten has a chance neighbour in a given moment.
+STATIC_SHARE = 0.25
+STATIC_PX = 2
+
+
+def mark_moving(moments: Sequence[LocalFeatures]) -> tuple[LocalFeatures, ...]:
+    """A blocked video's moments, each point marked whether it is a fixed camera's unmoving
+    background (``LocalFeatures.moving``).
+
+    A different clip from the same fixed camera (a webcam, a tripod in the same room) shows
+    the same background: hundreds of points that fit one transform, which alone would make
+    it a copy. Only what moves (the people, whatever the clip is of) tells two such clips
+    apart. A point is background when enough other moments have a point at its place (ORB
+    finds a background corner again within a pixel or two); with a moving camera, points
+    rarely keep their place, and every point counts.
+    """
+    moments = tuple(moments)
+    if len(moments) < 3:
+        return moments
+    cell = STATIC_PX
+    grids = []
+    for moment in moments:
+        grid = np.zeros((int(moment.height // cell) + 3, int(moment.width // cell) + 3), bool)
+        cells = (moment.points // cell).astype(int) + 1
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                grid[cells[:, 1] + dy, cells[:, 0] + dx] = True
+        grids.append(grid)
+    masks: list[npt.NDArray[np.bool_]] = []
+    for number, moment in enumerate(moments):
+        cells = (moment.points // cell).astype(int) + 1
+        seen = np.zeros(len(moment), dtype=int)
+        for other, grid in enumerate(grids):
+            if other != number:
+                inside = (cells[:, 0] < grid.shape[1]) & (cells[:, 1] < grid.shape[0])
+                seen[inside] += grid[cells[inside, 1], cells[inside, 0]]
+        masks.append(seen < STATIC_SHARE * (len(moments) - 1))
+    static = 1 - float(np.mean([mask.mean() for mask in masks]))
+    if not FIXED_CAMERA_SHARE <= static <= STILL_SCENE_SHARE:
+        return moments
+    return tuple(
+        dataclasses.replace(moment, moving=mask)
+        for moment, mask in zip(moments, masks, strict=True)
+    )

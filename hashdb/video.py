@@ -17,7 +17,6 @@ video costs a bounded amount of work, and yields the frames hashed within it.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import itertools
 import logging
@@ -36,7 +35,7 @@ import numpy.typing as npt
 import pdqhash
 
 from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints, SkipReason
-from hashdb.local import LocalFeatures, extract_array
+from hashdb.local import MOMENT_FEATURES, LocalFeatures, extract_array, mark_moving
 from hashdb.photo import hash_photo
 from hashdb.signals import VPDQ
 from hashdb.video_regions import Region, find_regions
@@ -77,9 +76,6 @@ CHECK_MOMENTS: Final = 8
 BLOCK_MOMENTS: Final = 16
 #: Moments of a blocked video are at least this far apart (a short clip gets fewer).
 MOMENT_SPACING_SECONDS: Final = 1.0
-#: ORB features per moment of a video (photos take 1000): a stored video keeps up to
-#: BLOCK_MOMENTS of them.
-MOMENT_FEATURES: Final = 500
 
 # Only these demuxers are tried. FFmpeg would otherwise sniff ~350 formats, among them
 # playlists (concat, HLS) that open other files: a "video" holding "ffconcat version 1.0
@@ -418,7 +414,8 @@ class _Reader:
             truncated,
             views=self._views(),
             regions=self.regions or (),
-            moments=tuple(self.moments),
+            # A blocked video's fixed-camera background does not count toward a match.
+            moments=tuple(self.moments) if self.check else mark_moving(self.moments),
             spacing=_spacing(self.frames),
         )
 
@@ -449,9 +446,9 @@ class _Reader:
             # An upload's moment is read mirrored too (ORB is not mirror-invariant, and a
             # mirrored crop must still be found); both carry the same time.
             for view in (grey, grey[:, ::-1]) if self.check else (grey,):
-                features = extract_array(np.ascontiguousarray(view), MOMENT_FEATURES)
+                features = extract_array(np.ascontiguousarray(view), MOMENT_FEATURES, seconds)
                 if features is not None:
-                    self.moments.append(dataclasses.replace(features, seconds=seconds))
+                    self.moments.append(features)
 
     def _find_regions(self) -> None:
         """Find the picture's rectangle in the kept frames, and hash it in each of them."""

@@ -347,8 +347,13 @@ def test_moments_round_trip_through_bytes_and_refuse_garbage() -> None:
         dataclasses.replace(features(photo(560 + i, (1024, 768))), seconds=s)
         for i, s in enumerate([0.0, 1.5, None])
     ]
+    # A fixed camera's background marks travel with the moment.
+    moving = np.arange(len(moments[1])) % 3 == 0
+    moments[1] = dataclasses.replace(moments[1], moving=moving)
     back = unpack(pack_moments(moments))
     assert len(back) == 3
+    assert back[0].moving is None and back[2].moving is None
+    assert back[1].moving is not None and (back[1].moving == moving).all()
     for original, copy in zip(moments, back, strict=True):
         assert copy.seconds == original.seconds
         assert (copy.width, copy.height) == (original.width, original.height)
@@ -370,6 +375,10 @@ def test_moments_round_trip_through_bytes_and_refuse_garbage() -> None:
         unpack(data[:4] + b"\x00\x00\x00\x00")
     with pytest.raises(ValueError, match="end inside the header of moment 1"):
         unpack(data[:12])
+    flagged = bytearray(data)
+    flagged[8 + 12] = 6  # the first moment's flags
+    with pytest.raises(ValueError, match="has flags 0x6; expected 0 or 0x1"):
+        unpack(bytes(flagged))
     with pytest.raises(ValueError, match="0 moments to pack"):
         pack_moments([])
     # The photo reader does not take a video's blob for a photo's.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 import pytest
 
@@ -138,3 +139,44 @@ def test_a_clip_inside_a_longer_video_sampled_every_two_seconds_is_found() -> No
     assert found[0].query_pct is not None and found[0].query_pct < 50
     # Half the clip's seconds were sampled, and every sampled one was found.
     assert found[0].compared_pct == pytest.approx(100)
+
+
+def _fixed_camera(seed: int, *, seconds: float = 8, fps: int = 15) -> bytes:
+    """A fixed camera's clip: one unmoving textured background (a room), and textured
+    figures walking across it; ``seed`` picks the figures and their paths."""
+    rng = np.random.default_rng(seed)
+    width, height, figure = 480, 270, (72, 144)
+    background = np.asarray(media.photo(400, (width, height))).copy()
+    scenery = np.random.default_rng(400)
+    for _ in range(300):  # shelves, frames, tiles: a room's worth of corners
+        x, y = scenery.integers(0, (width, height))
+        w, h = scenery.integers(4, 30, size=2)
+        colour = tuple(int(c) for c in scenery.integers(0, 256, 3))
+        cv2.rectangle(background, (int(x), int(y)), (int(x + w), int(y + h)), colour, -1)
+    figures = [np.asarray(media.photo(seed * 10 + i, (144, 288)).resize(figure)) for i in range(6)]
+    starts = rng.uniform((0, 0), (width - figure[0], height - figure[1]), size=(6, 2))
+    speeds = rng.uniform(60, 120, size=(6, 2)) * rng.choice((-1, 1), size=(6, 2))
+    frames = []
+    for number in range(round(seconds * fps)):
+        frame = background.copy()
+        for picture, start, speed in zip(figures, starts, speeds, strict=True):
+            x, y = (start + speed * number / fps) % (width - figure[0], height - figure[1])
+            frame[int(y) : int(y) + figure[1], int(x) : int(x) + figure[0]] = picture
+        frames.append(frame)
+    return media.encode_video(frames, fps=fps)
+
+
+def test_another_clip_from_the_same_fixed_camera_is_not_a_copy() -> None:
+    """The same unmoving background fits one transform with hundreds of points; only what
+    moves tells two clips of one camera apart, and a cropped copy still shows it."""
+    blocklist = Blocklist()
+    original = _fixed_camera(1)
+    entry = blocklist.block(original)
+    assert blocklist.matches(_fixed_camera(2)) == []
+
+    def crop(frame: np.ndarray) -> np.ndarray:
+        cut = frame[20:236, 30:414]  # 80% of each side, off centre
+        return np.ascontiguousarray(cv2.resize(cut, (480, 270)))
+
+    found = blocklist.matches(_edited(original, crop))
+    assert [(m.entry_id, m.signal) for m in found] == [(entry, "local")]
