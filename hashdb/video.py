@@ -55,11 +55,11 @@ SEEK_GAP_SECONDS: Final = 2.0
 #: is 46 hours at 30 fps, with an index of ~175 MB.
 MAX_LISTED_SAMPLES: Final = 5_000_000
 
-#: An upload is checked from grey frames scaled to this longer side: PDQ at 512 px costs 2 ms
-#: a frame against 17 ms at 720p, and moves a hash by 4-6 bits (median; 10 at the 90th
-#: percentile) from the full-size frame's, well inside the match radius. Blocked videos keep
-#: the reference's full-size hashes.
-CHECK_SIDE: Final = 640
+#: An upload is checked from grey frames scaled to this longer side: PDQ at 768 px costs a
+#: third of what it costs at 1280x720, and on the vPDQ reference videos moves a hash by 2
+#: bits (median; 23 at the 90th percentile) from the full-size frame's (512 px: 10 and 27).
+#: Blocked videos keep the reference's full-size hashes.
+CHECK_SIDE: Final = 768
 #: An upload whose keyframes are never further apart than this is sampled at its keyframes
 #: only (FFmpeg then skips decoding every other frame: 10x faster for a 720p clip with a
 #: keyframe every 2 s). Wider gaps would leave too few samples; the frames between are then
@@ -68,9 +68,9 @@ KEYFRAME_GAP_SECONDS: Final = 2.05
 #: Shorter videos are sampled at every interval: they are quick to decode, and sampling only
 #: their keyframes would leave a few seconds' clip with one or two frames.
 KEYFRAME_MIN_SECONDS: Final = 10.0
-#: Samples kept in memory to find the picture's own rectangle from (at most ~30 MB); later
-#: samples are cut to the rectangle found as they arrive.
-REGION_FRAMES: Final = 120
+#: Samples kept in memory to find the picture's own rectangle from (at most ~35 MB; 20 MB
+#: for 16:9); later samples are cut to the rectangle found as they arrive.
+REGION_FRAMES: Final = 60
 #: Moments of a video whose local features are taken: an upload's, and a blocked video's.
 CHECK_MOMENTS: Final = 8
 BLOCK_MOMENTS: Final = 16
