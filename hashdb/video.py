@@ -362,8 +362,11 @@ class _Reader:
         by_keyframe = self.check and _keyframe_sampling(keyframes, interval)
         if self.check:
             # A check needs the sampled frames only: frames no other frame refers to are
-            # not decoded at all, and with keyframe sampling nothing but keyframes is.
+            # not decoded at all, and with keyframe sampling nothing but keyframes is. The
+            # deblocking filter is skipped too (a fifth of H.264's decoding time): it
+            # smooths block edges that PDQ's 64x64 downsample hardly sees.
             codec.skip_frame = "NONKEY" if by_keyframe else "NONREF"
+            codec.options = {**codec.options, "skip_loop_filter": "all"}
         if self.local:
             self.moment_times = _moment_times(
                 duration, CHECK_MOMENTS if self.check else BLOCK_MOMENTS
