@@ -107,23 +107,37 @@ class Source:
 
 
 def read_real(spec: dict[str, Any]) -> tuple[list[Frame], float]:
-    """Frames ``start``..``end`` s of a sample video, optionally cropped (x0, y0, x1, y1) and
-    resized to ``size``."""
+    """Seconds ``start``..``end`` of a sample video at ``fps`` (default: the stream's rate),
+    optionally cropped (x0, y0, x1, y1), resized to ``size``.
+
+    With ``fps`` given, frames are placed by their timestamps and each is held until the next,
+    as a player shows it: tree.avi holds 68 frames over 29.5 s (the dev corpus plays them at
+    15 fps, as 4.5 s). Otherwise by decoding order at the stream's rate: Megamind.avi's
+    timestamps come out of order (B-frames in AVI)."""
+    timed: list[tuple[float, Frame]] = []
     with av.open(str(OPENCV_DATA / spec["file"])) as container:
         stream = container.streams.video[0]
-        fps = float(stream.average_rate or 25)
-        frames = []
+        rate = float(stream.average_rate or 25)
+        fps = float(spec.get("fps") or rate)
         for i, decoded in enumerate(container.decode(stream)):
-            t = i / fps
-            if t < spec["start"]:
-                continue
+            t = float(decoded.time or 0.0) if "fps" in spec else i / rate
             if t >= spec["end"]:
                 break
             frame: Frame = np.asarray(decoded.to_ndarray(format="rgb24"), dtype=np.uint8)
             if "crop" in spec:
                 x0, y0, x1, y1 = spec["crop"]
                 frame = frame[y0:y1, x0:x1]
-            frames.append(resize(frame, tuple(spec["size"])))
+            if t <= spec["start"] and timed:
+                timed.clear()  # only the last frame at or before the start is shown
+            timed.append((t, resize(frame, tuple(spec["size"]))))
+    if not timed:
+        raise SystemExit(f"error: no frames in {spec['file']} before {spec['end']} s")
+    frames, k = [], 0
+    for i in range(round((spec["end"] - spec["start"]) * fps)):
+        t = spec["start"] + i / fps
+        while k + 1 < len(timed) and timed[k + 1][0] <= t + 1e-6:
+            k += 1
+        frames.append(timed[k][1])
     return frames, fps
 
 
@@ -636,11 +650,13 @@ def plan(root: Path, seed: int) -> tuple[list[Source], tuple[str, ...]]:
 
     def real(
         id_: str, file: str, start: float, end: float, size: tuple[int, int], like: str = "",
-        crop: list[int] | None = None,
+        crop: list[int] | None = None, fps: float | None = None,
     ) -> Source:  # fmt: skip
         role, kind = kinds(id_, like)
         spec: dict[str, Any] = {"file": file, "start": start, "end": end, "size": list(size)}
         span = f"{OPENCV_DATA / file} [{start:g}s-{end:g}s]"
+        if fps:
+            spec["fps"] = fps
         if crop:
             spec["crop"] = crop
             span += f" crop {crop}"
@@ -659,7 +675,7 @@ def plan(root: Path, seed: int) -> tuple[list[Source], tuple[str, ...]]:
         kb("dvu006", take(blocked, 1, 700), (1280, 720), 24, 5, pan=True, zoom=[1.3, 1.6]),
         kb("dvu007", twin_photos, (854, 480), 20, 3.5),
         kb("dvu008", take(blocked, 2, 480), (480, 854), 25, 4.25, zoom=[1.6, 2.2]),  # fast zoom
-        real("dvu009", "tree.avi", 6.0, 22.0, (480, 360)),  # hand-held
+        real("dvu009", "tree.avi", 6.0, 22.0, (480, 360), fps=15),  # hand-held, ~2 frames/s
         kb("dvu010", take(blocked, 4, 480), (540, 720), 15, 4.4, shake=6),  # hand-held
         # Hard negatives: the same footage elsewhere, the same photo panned differently,
         # look-alike photos of the same places.
@@ -667,7 +683,7 @@ def plan(root: Path, seed: int) -> tuple[list[Source], tuple[str, ...]]:
         real("dvux002", "Megamind.avi", 6.5, 11.3, (360, 640), "dvu002", [400, 0, 697, 528]),
         kb("dvux003", one, (640, 360), 30, 4, "dvu003", zoom=[1.3, 1.7]),
         kb("dvux004", tuple(d for d, _ in twins), (854, 480), 25, 4.25, "dvu007"),
-        real("dvux005", "tree.avi", 23.0, 29.6, (480, 360), like="dvu009"),
+        real("dvux005", "tree.avi", 23.0, 29.6, (480, 360), like="dvu009", fps=15),
         kb("dvux006", take(spare, 3), (640, 360), 25, 5.5),
         kb("dvux007", take(spare, 2), (360, 640), 30, 4.25),
         kb("dvux008", take(spare, 1, 700), (720, 1280), 24, 4),
