@@ -25,8 +25,10 @@ Every original gets every edit in ``EDITS`` (reposting styles: letterbox, pillar
 bit-rate 480p re-encode, Telegram's video note, video sticker and GIF shapes, a trimmed middle,
 rotation, brightness/contrast); distractors get ``DISTRACTOR_EDITS`` too, so a re-framed
 distractor that matches shows. Parameters are drawn from a generator seeded by (seed, video,
-edit) and written to ``params`` with the true content box where there is one; the same seed and
-library versions give the same files.
+edit) and written to ``params`` with the true content box where there is one. The same seed
+gives the same sources, parameters and frames; the files are not byte-identical run to run
+(two runs: bytes of the bit-rate and VP9 encodes differed with the same decoded pixels, and
+x264 coded vid_rotate_90 of a 3 s clip differently, up to 74 levels on a pixel).
 
 Baseline, the matcher of 2026-12-07 (``bench/video.py`` at 39218cb, production rule: query or
 compared >= 50%, >= 2 frames): 78/220 variants detected, 0 of 2,380 false pairs accepted.
