@@ -1,0 +1,472 @@
+"""Find the picture's own rectangle inside re-framed video frames.
+
+Reposts of a clip re-frame it: black or coloured bars (letterbox, pillarbox), a vertical
+frame whose top and bottom are filled with a blurred, enlarged copy of the picture, a
+caption bar with static text above or below, a round mask baked into a video note, or a mix.
+Whole-frame PDQ of such a frame no longer meets the original's; PDQ of the picture's own
+rectangle does. This module finds that rectangle from grey frames sampled through the clip
+(e.g. 1 frame/s, <= 384 px on the long side); it decodes nothing and hashes nothing.
+
+The picture is axis-aligned and what surrounds it comes in full-width or full-height bands,
+so the work is on row and column profiles, each side (top, bottom, left, right) peeled from
+the frame's edge inwards, one layer at a time:
+
+- *bars*: every line of the band is flat (one value across the line) and the same value
+  through the clip;
+- *caption*: the band does not change over time, is mostly one background value, ends in
+  a flat margin, and the picture starts on a straight line; with several frames the
+  picture must also move where the band does not;
+- *blur_fill*: the band has little fine detail (Laplacian energy) next to a picture that has
+  it, the step from one to the other is sharp and runs across the whole line, and the band
+  looks like the picture enlarged and blurred (checked against the found box);
+- *circle*: a square frame whose corners outside the inscribed circle are black and static;
+  the circle's inscribed square is the region.
+
+Every reading also needs the straight line: the picture's first line differs from the band
+across nearly its whole width at some moment of the clip. A flat sky, a dark scene or a
+static camera gives flat, dark or static lines too, but its boundary is not one line across
+the frame. Returning nothing is the default: each region costs hashing time and adds chances
+of a false match, so every test is set to fail closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+#: Frames looked at; longer inputs are thinned evenly, which bounds the cost (about 60
+#: frames already show which lines stay static or flat through a clip).
+MAX_FRAMES: Final = 64
+#: A line is flat when its values' standard deviation across the line stays below this in
+#: every frame: encoder noise in a bar is ~0-1 grey levels, a sky's texture usually more.
+FLAT_STD: Final = 4.0
+#: A band's line keeps its value through the clip within this (grey levels).
+STATIC_RANGE: Final = 4.0
+#: Mean absolute frame-to-frame change of a static line: low-bitrate H.264/MPEG-4 flicker
+#: around caption text stays under this.
+STATIC_MOTION: Final = 1.5
+#: A pixel of the picture's first line differs from the band's value by more than this...
+EDGE_DIFF: Final = 12.0
+#: ...at some moment of the clip, in at least this share of the line's pixels.
+EDGE_SHARE: Final = 0.7
+#: Caption bands are mostly their background value (within ``EDGE_DIFF``).
+CAPTION_BACKGROUND: Final = 0.5
+#: Lines on either side of a boundary that codec ringing may blur.
+RINGING: Final = 2
+#: A blur fill's fine detail is at most this share of the picture's next to it (measured:
+#: a sigma-20 fill after H.264 at CRF 34 keeps ~0.4 of a soft picture's detail)...
+BLUR_DETAIL_RATIO: Final = 0.6
+#: ...and the boundary's Laplacian is this many times the detail of the lines around it...
+BLUR_EDGE_SPIKE: Final = 3.0
+#: ...column by column, for at least this share of the line.
+BLUR_EDGE_SHARE: Final = 0.6
+#: The fill must correlate this well with the picture enlarged and blurred.
+BLUR_MIN_CORRELATION: Final = 0.5
+#: Bands are at most this share of the frame's side, per side.
+MAX_BAND: Final = 0.45
+#: A region is refused when it keeps at least this share of both sides (nothing trimmed)...
+MAX_KEPT: Final = 0.92
+#: ...or when either side is below this share of the frame or ``MIN_SIDE_PX``.
+MIN_KEPT: Final = 0.2
+MIN_SIDE_PX: Final = 32
+#: Square frames (video notes) within this aspect tolerance are tested for a round mask.
+SQUARE_TOLERANCE: Final = 0.03
+#: Largest grey value of a mask's black corners (limited-range black decodes to 0-16).
+MASK_BLACK: Final = 24.0
+
+_SIDES: Final = ("top", "bottom", "left", "right")
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A pixel box in the frames given to ``find_regions``; right and bottom are exclusive."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+    #: What was trimmed, for logs and benches: "bars", "blur_fill", "caption", "circle" or
+    #: "mixed".
+    kind: str
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    def crop(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        """This region of a frame of the size the region was found in."""
+        return frame[self.top : self.bottom, self.left : self.right]
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    """One band peeled from one side: it ends ``depth`` lines from the frame's edge."""
+
+    depth: int
+    kind: str
+
+
+class _Side:
+    """Per-line statistics of the frames, ordered from one edge of the frame inwards.
+
+    ``frames`` is (time, lines, pixels along a line): the frames themselves for the top,
+    flipped for the bottom, transposed for the left and right.
+    """
+
+    def __init__(
+        self,
+        frames: npt.NDArray[np.float32],
+        laplacian: npt.NDArray[np.float32],
+        motion: npt.NDArray[np.float32] | None,
+    ) -> None:
+        self.frames = frames
+        self.lines = frames.shape[1]
+        self.mean = frames.mean(axis=2)  # (time, lines)
+        self.std = frames.std(axis=2).max(axis=0)  # the line's worst frame
+        self.flat = self.std <= FLAT_STD
+        # Mean |frame-to-frame change| per line; None for a single frame.
+        self.motion = None if motion is None else motion.mean(axis=(0, 2))
+        # Lines whose values stay put through the clip (every line of a single frame).
+        self.static = np.ptp(self.mean, axis=0) <= STATIC_RANGE
+        if self.motion is not None:
+            self.static &= self.motion <= STATIC_MOTION
+        # Fine detail per pixel along each line (mean over time), and per line.
+        self.detail_map = laplacian.mean(axis=0)  # (lines, pixels)
+        self.detail = self.detail_map.mean(axis=1)
+
+    def straight_edge(self, line: int, value: npt.NDArray[np.float32]) -> bool:
+        """Whether line ``line`` differs from the band's per-frame ``value`` nearly across."""
+        differs = np.abs(self.frames[:, line, :] - value[:, None]) > EDGE_DIFF
+        return float(differs.any(axis=0).mean()) >= EDGE_SHARE
+
+    def picture_moves(self, start: int, band_stop: int) -> bool:
+        """With several frames: the picture beyond the band changes more than the band."""
+        if self.motion is None:
+            return True
+        picture = self.motion[start : start + max(8, self.lines // 4)]
+        band = float(self.motion[:band_stop].mean())
+        return float(picture.max()) > max(1.0, 3.0 * band)
+
+    def flat_band(self, start: int) -> _Layer | None:
+        """Bars, or a caption bar, from line ``start``."""
+        limit = min(start + round(MAX_BAND * self.lines), self.lines - RINGING - 1)
+        moving = np.flatnonzero(~self.static[start:limit])
+        first_moving = start + int(moving[0]) if len(moving) else limit
+        # Candidates: where a run of flat lines ends, in the static part of the frame.
+        ends = np.flatnonzero(self.flat[start : limit - 1] & ~self.flat[start + 1 : limit])
+        for end in (start + 1 + ends).tolist():
+            # Codec ringing blurs a line or two on either side of the boundary.
+            if end - RINGING > first_moving:
+                return None
+            if end - start < 2:
+                continue
+            value = self.mean[:, end - 1]
+            edge = next(
+                (e for e in range(end, end + RINGING + 1) if self.straight_edge(e, value)), None
+            )
+            if edge is None:
+                continue
+            band_values = self.mean[:, start:end]
+            if self.flat[start:end].all() and np.all(np.abs(band_values - value[:, None]) <= 4.0):
+                return _Layer(edge, "bars")
+            # Caption: mostly background, with a flat margin of at least two lines.
+            if not self.flat[end - 2]:
+                continue
+            band = self.frames[:, start:end, :]
+            background = np.abs(band - value[:, None, None]) <= EDGE_DIFF
+            if float(background.mean()) < CAPTION_BACKGROUND:
+                continue
+            if not self.picture_moves(edge, end):
+                continue
+            return _Layer(edge, "caption")
+        return None
+
+    def blur_band(self, start: int) -> _Layer | None:
+        """A blurred fill from line ``start``: low detail up to a sharp straight boundary.
+
+        The boundary is a persistent straight edge: the picture's first line and the fill's
+        last differ along the whole line in every frame, which makes their Laplacian a spike
+        in the per-line profile, far above the lines on either side of it.
+        """
+        window = max(4, self.lines // 40)
+        limit = min(start + round(MAX_BAND * self.lines), self.lines - 2 * window)
+        # Past the previous layer's own boundary (its spike and ringing), if any.
+        inner = start + RINGING + 1 if start else 0
+        first = inner + window + 2
+        if limit <= first:
+            return None
+        ends = np.arange(first, limit)
+        spike = self.detail[ends - 1] + self.detail[ends]
+        before = np.array([np.median(self.detail[e - 1 - window : e - 1]) for e in ends])
+        after = np.array([np.median(self.detail[e + 1 : e + 1 + window]) for e in ends])
+        score = spike / (before + after + 1.0)
+        best = int(np.argmax(score))
+        end = int(ends[best])
+        if score[best] < BLUR_EDGE_SPIKE:
+            return None
+        # The fill has clearly less fine detail than the picture next to it.
+        band_detail = float(self.detail[inner : end - 2].mean())
+        picture_detail = float(np.median(self.detail[end + 2 : end + 2 + self.lines // 4]))
+        if band_detail > BLUR_DETAIL_RATIO * picture_detail:
+            return None
+        # The edge runs across the whole line, not just where a horizon or an object is.
+        columns = self.detail_map[end - 1] + self.detail_map[end]
+        around = np.concatenate(
+            [self.detail_map[end - 1 - window : end - 1], self.detail_map[end + 1 : end + 1 + window]]
+        ).mean(axis=0)
+        if float((columns > 2.0 * around + 1.0).mean()) < BLUR_EDGE_SHARE:
+            return None
+        # A fill follows the picture's changes; a sky or a backdrop stays still.
+        if self.motion is not None:
+            picture_motion = float(self.motion[end + 2 : end + 2 + self.lines // 4].mean())
+            band_motion = float(self.motion[inner : end - 2].mean())
+            if picture_motion > 1.0 and band_motion < 0.1 * picture_motion:
+                return None
+        return _Layer(end, "blur_fill")
+
+    def peel(self) -> list[_Layer]:
+        """The bands on this side, outermost first."""
+        layers: list[_Layer] = []
+        start = 0
+        for _ in range(3):
+            layer = self.flat_band(start) or self.blur_band(start)
+            if layer is None or layer.depth > round(MAX_BAND * self.lines):
+                break
+            layers.append(layer)
+            start = layer.depth
+        return layers
+
+
+def find_regions(
+    frames: Sequence[npt.NDArray[np.uint8]], *, max_regions: int = 2
+) -> tuple[Region, ...]:
+    """The picture's own rectangle(s) inside these frames (grey, HxW uint8, all the same size,
+    in time order, e.g. 1 frame/s of a clip downscaled to <= 384 px on the long side).
+    Empty when the picture fills the frame.
+
+    At most ``max_regions``, best first: every band found trimmed; then, when a side has
+    more than one layer (a caption bar over a blurred fill or bars), the frame with only
+    those outermost layers trimmed: the re-framed copy itself may be what was blocked.
+    """
+    stack = _validated(frames, max_regions)
+    if max_regions == 0 or min(stack.shape[1:]) < MIN_SIDE_PX:
+        return ()
+    if len(stack) > MAX_FRAMES:
+        stack = stack[np.linspace(0, len(stack) - 1, MAX_FRAMES).round().astype(int)]
+    height, width = stack.shape[1:]
+    grey = stack.astype(np.float32)
+
+    circle = _circle_region(grey)
+    if circle is not None:
+        return (circle,)[:max_regions]
+
+    laplacian = np.abs(np.stack([cv2.Laplacian(f, cv2.CV_32F, ksize=1) for f in grey]))
+    motion = np.abs(np.diff(grey, axis=0)) if len(grey) > 1 else None
+    sides: dict[str, _Side] = {}
+    for name in _SIDES:
+        sides[name] = _Side(*_oriented(name, grey, laplacian, motion))
+    layers = {name: side.peel() for name, side in sides.items()}
+    layers = _confirm_blur(grey, layers)
+
+    readings = [layers]
+    if any(len(found) > 1 for found in layers.values()):
+        # A caption over a re-framed copy: that copy (its outer layer trimmed) may be what
+        # was blocked, as much as the picture inside it.
+        readings.append({name: found[:1] if len(found) > 1 else [] for name, found in layers.items()})
+    regions: list[Region] = []
+    for cut in readings:
+        region = _region(cut, width, height)
+        if region is not None and region not in regions:
+            regions.append(region)
+    return tuple(regions[:max_regions])
+
+
+def _validated(
+    frames: Sequence[npt.NDArray[np.uint8]], max_regions: int
+) -> npt.NDArray[np.uint8]:
+    if max_regions < 0:
+        raise ValueError(f"max_regions {max_regions} is negative; expected 0 or more")
+    if len(frames) == 0:
+        raise ValueError("no frames; expected at least one grey frame")
+    shape = frames[0].shape
+    for i, frame in enumerate(frames):
+        if frame.ndim != 2 or frame.dtype != np.uint8:
+            raise ValueError(
+                f"frame {i} is {frame.dtype} with shape {frame.shape}; "
+                "expected a grey HxW uint8 array"
+            )
+        if frame.shape != shape:
+            raise ValueError(
+                f"frame {i} is {frame.shape[1]}x{frame.shape[0]}; expected every frame "
+                f"the size of the first, {shape[1]}x{shape[0]}"
+            )
+    return np.stack(frames)
+
+
+def _oriented(
+    name: str,
+    grey: npt.NDArray[np.float32],
+    laplacian: npt.NDArray[np.float32],
+    motion: npt.NDArray[np.float32] | None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+    """The arrays as (time, lines, pixels) with line 0 at this side's edge (views, no copy)."""
+
+    def view(a: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        if name in ("left", "right"):
+            a = a.transpose(0, 2, 1)
+        if name in ("bottom", "right"):
+            a = a[:, ::-1, :]
+        return a
+
+    return view(grey), view(laplacian), None if motion is None else view(motion)
+
+
+def _region(cut: dict[str, list[_Layer]], width: int, height: int) -> Region | None:
+    def depth(name: str) -> int:
+        return cut[name][-1].depth if cut[name] else 0
+
+    left, top = depth("left"), depth("top")
+    right, bottom = width - depth("right"), height - depth("bottom")
+    w, h = right - left, bottom - top
+    if w >= MAX_KEPT * width and h >= MAX_KEPT * height:
+        return None
+    if min(w, h) < MIN_SIDE_PX or w < MIN_KEPT * width or h < MIN_KEPT * height:
+        return None
+    kinds = {layer.kind for found in cut.values() for layer in found}
+    kind = kinds.pop() if len(kinds) == 1 else "mixed"
+    return Region(left, top, right, bottom, kind)
+
+
+def _confirm_blur(
+    grey: npt.NDArray[np.float32], layers: dict[str, list[_Layer]]
+) -> dict[str, list[_Layer]]:
+    """Drop blur-fill readings whose band does not look like the picture enlarged and blurred.
+
+    A blurred fill is the picture itself, scaled to cover the frame (or stretched to it) and
+    blurred, so at low resolution it follows the picture's colours and their changes over
+    time; a flat sky or an out-of-focus background above a sharp foreground does not.
+    """
+    if not any(layer.kind == "blur_fill" for found in layers.values() for layer in found):
+        return layers
+    height, width = grey.shape[1:]
+    box = {name: (found[-1].depth if found else 0) for name, found in layers.items()}
+    left, top = box["left"], box["top"]
+    right, bottom = width - box["right"], height - box["bottom"]
+    if right - left < MIN_SIDE_PX or bottom - top < MIN_SIDE_PX:
+        return {name: [] for name in layers}
+    # Compare at 1/8 of the frame, blurred further: the fill's own blur is unknown.
+    small = (max(8, width // 8), max(8, height // 8))
+    sigma = max(1.0, min(small) * 0.05)
+    actual = np.stack(
+        [cv2.GaussianBlur(cv2.resize(f, small, interpolation=cv2.INTER_AREA), (0, 0), sigma)
+         for f in grey]
+    )
+    predictions = []
+    for cover in (False, True):
+        predicted = []
+        for f in grey:
+            picture = f[top:bottom, left:right]
+            if cover:
+                picture = _cover_crop(picture, width, height)
+            scaled = cv2.resize(picture, small, interpolation=cv2.INTER_AREA)
+            predicted.append(cv2.GaussianBlur(scaled, (0, 0), sigma))
+        predictions.append(np.stack(predicted))
+    scale_x, scale_y = small[0] / width, small[1] / height
+    confirmed: dict[str, list[_Layer]] = {}
+    for name, found in layers.items():
+        kept: list[_Layer] = []
+        start = 0
+        for layer in found:
+            if layer.kind == "blur_fill":
+                mask = _band_mask(name, start, layer.depth, small, scale_x, scale_y)
+                if mask is None or not any(
+                    _correlation(actual[:, mask], p[:, mask]) >= BLUR_MIN_CORRELATION
+                    for p in predictions
+                ):
+                    break
+            kept.append(layer)
+            start = layer.depth
+        confirmed[name] = kept
+    return confirmed
+
+
+def _cover_crop(
+    picture: npt.NDArray[np.float32], width: int, height: int
+) -> npt.NDArray[np.float32]:
+    """The centre of ``picture`` with the frame's aspect ratio (what "scale to cover" shows)."""
+    h, w = picture.shape
+    if w * height > h * width:
+        keep = max(1, round(h * width / height))
+        x = (w - keep) // 2
+        return picture[:, x : x + keep]
+    keep = max(1, round(w * height / width))
+    y = (h - keep) // 2
+    return picture[y : y + keep, :]
+
+
+def _band_mask(
+    name: str,
+    start: int,
+    stop: int,
+    small: tuple[int, int],
+    scale_x: float,
+    scale_y: float,
+) -> npt.NDArray[np.bool_] | None:
+    """Pixels of the low-resolution frame inside one band (away from its boundary line)."""
+    mask = np.zeros((small[1], small[0]), dtype=bool)
+    if name in ("top", "bottom"):
+        a, b = int(np.ceil(start * scale_y)), int(np.floor(stop * scale_y)) - 1
+        if b <= a:
+            return None
+        rows = slice(a, b) if name == "top" else slice(small[1] - b, small[1] - a)
+        mask[rows, :] = True
+    else:
+        a, b = int(np.ceil(start * scale_x)), int(np.floor(stop * scale_x)) - 1
+        if b <= a:
+            return None
+        cols = slice(a, b) if name == "left" else slice(small[0] - b, small[0] - a)
+        mask[:, cols] = True
+    return mask
+
+
+def _correlation(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
+    a = a.ravel() - a.mean()
+    b = b.ravel() - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum()) / denominator if denominator > 1e-6 else 0.0
+
+
+def _circle_region(grey: npt.NDArray[np.float32]) -> Region | None:
+    """The inscribed square of a round mask baked into a square frame (video notes)."""
+    height, width = grey.shape[1:]
+    if abs(height - width) > SQUARE_TOLERANCE * max(height, width):
+        return None
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    radius = min(height, width) / 2
+    ys, xs = np.ogrid[:height, :width]
+    distance = np.sqrt((ys - cy) ** 2 + (xs - cx) ** 2)
+    # The corners well outside the circle (anti-aliasing and codec ringing sit at the rim).
+    corners = distance > radius * 1.06
+    rim = (distance > radius * 0.85) & (distance < radius * 0.95)
+    if not corners.any():
+        return None
+    outside = grey[:, corners]
+    if float(outside.max(axis=0).mean()) > MASK_BLACK or float(np.percentile(outside, 99)) > 48:
+        return None
+    # The picture reaches the rim: not a dark frame with a bright middle by chance.
+    inside = grey[:, rim]
+    if float((inside.max(axis=0) > MASK_BLACK + EDGE_DIFF).mean()) < EDGE_SHARE:
+        return None
+    half = radius / np.sqrt(2) * 0.98
+    left, right = round(cx + 0.5 - half), round(cx + 0.5 + half)
+    top, bottom = round(cy + 0.5 - half), round(cy + 0.5 + half)
+    return Region(left, top, right, bottom, "circle")
