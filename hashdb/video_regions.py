@@ -31,14 +31,18 @@ of a false match, so every test is set to fail closed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
+#: Bands are found on frames scaled down to at most this many pixels on the long side.
+WORK_SIDE: Final = 192
 #: Frames looked at; longer inputs are thinned evenly, which bounds the cost (about 60
 #: frames already show which lines stay static or flat through a clip).
 MAX_FRAMES: Final = 64
@@ -61,8 +65,8 @@ RINGING: Final = 2
 #: A blur fill's fine detail is at most this share of the picture's next to it (measured:
 #: a sigma-20 fill after H.264 at CRF 34 keeps ~0.4 of a soft picture's detail)...
 BLUR_DETAIL_RATIO: Final = 0.6
-#: ...and the boundary's Laplacian is this many times the detail of the lines around it...
-BLUR_EDGE_SPIKE: Final = 3.0
+#: ...and the boundary's Laplacian is this many times the fill's detail next to it...
+BLUR_EDGE_SPIKE: Final = 8.0
 #: ...column by column, for at least this share of the line.
 BLUR_EDGE_SHARE: Final = 0.6
 #: The fill must correlate this well with the picture enlarged and blurred.
@@ -108,6 +112,52 @@ class Region:
 
 
 @dataclass(frozen=True, slots=True)
+class _LineStats:
+    """Statistics of each line (row or column) of the frames."""
+
+    #: (time, lines): the line's mean value in each frame.
+    mean: npt.NDArray[np.float32]
+    #: The line's standard deviation along itself, in its worst frame.
+    std: npt.NDArray[np.float32]
+    #: Mean |frame-to-frame change|; None for a single frame.
+    motion: npt.NDArray[np.float32] | None
+    #: Whether the line's values stay put through the clip (always, for a single frame).
+    static: npt.NDArray[np.bool_]
+    #: (lines, pixels): mean |Laplacian| over time, and its mean along each line.
+    detail_map: npt.NDArray[np.float32]
+    detail: npt.NDArray[np.float32]
+
+    def flipped(self) -> _LineStats:
+        return _LineStats(
+            self.mean[:, ::-1],
+            self.std[::-1],
+            None if self.motion is None else self.motion[::-1],
+            self.static[::-1],
+            self.detail_map[::-1],
+            self.detail[::-1],
+        )
+
+
+def _line_stats(
+    grey: npt.NDArray[np.float32],
+    square: npt.NDArray[np.float32],
+    motion: npt.NDArray[np.float32] | None,
+    detail_map: npt.NDArray[np.float32],
+    along: int,
+) -> _LineStats:
+    """Statistics of rows (``along`` = 2, values along x) or columns (``along`` = 1)."""
+    mean = grey.mean(axis=along)
+    variance = square.mean(axis=along) - mean * mean
+    std = np.sqrt(np.maximum(variance, 0.0)).max(axis=0)
+    line_motion = None if motion is None else motion.mean(axis=along - 1)
+    static = np.ptp(mean, axis=0) <= STATIC_RANGE
+    if line_motion is not None:
+        static &= line_motion <= STATIC_MOTION
+    lines_map = detail_map if along == 2 else detail_map.T
+    return _LineStats(mean, std, line_motion, static, lines_map, lines_map.mean(axis=1))
+
+
+@dataclass(frozen=True, slots=True)
 class _Layer:
     """One band peeled from one side: it ends ``depth`` lines from the frame's edge."""
 
@@ -119,29 +169,19 @@ class _Side:
     """Per-line statistics of the frames, ordered from one edge of the frame inwards.
 
     ``frames`` is (time, lines, pixels along a line): the frames themselves for the top,
-    flipped for the bottom, transposed for the left and right.
+    flipped for the bottom, transposed for the left and right; the statistics are views of
+    ones computed once per axis, in the same order.
     """
 
-    def __init__(
-        self,
-        frames: npt.NDArray[np.float32],
-        laplacian: npt.NDArray[np.float32],
-        motion: npt.NDArray[np.float32] | None,
-    ) -> None:
+    def __init__(self, frames: npt.NDArray[np.float32], stats: _LineStats) -> None:
         self.frames = frames
         self.lines = frames.shape[1]
-        self.mean = frames.mean(axis=2)  # (time, lines)
-        self.std = frames.std(axis=2).max(axis=0)  # the line's worst frame
-        self.flat = self.std <= FLAT_STD
-        # Mean |frame-to-frame change| per line; None for a single frame.
-        self.motion = None if motion is None else motion.mean(axis=(0, 2))
-        # Lines whose values stay put through the clip (every line of a single frame).
-        self.static = np.ptp(self.mean, axis=0) <= STATIC_RANGE
-        if self.motion is not None:
-            self.static &= self.motion <= STATIC_MOTION
-        # Fine detail per pixel along each line (mean over time), and per line.
-        self.detail_map = laplacian.mean(axis=0)  # (lines, pixels)
-        self.detail = self.detail_map.mean(axis=1)
+        self.mean = stats.mean
+        self.flat = stats.std <= FLAT_STD
+        self.motion = stats.motion
+        self.static = stats.static
+        self.detail_map = stats.detail_map
+        self.detail = stats.detail
 
     def straight_edge(self, line: int, value: npt.NDArray[np.float32]) -> bool:
         """Whether line ``line`` differs from the band's per-frame ``value`` nearly across."""
@@ -206,31 +246,29 @@ class _Side:
             return None
         ends = np.arange(first, limit)
         spike = self.detail[ends - 1] + self.detail[ends]
-        before = np.array([np.median(self.detail[e - 1 - window : e - 1]) for e in ends])
-        after = np.array([np.median(self.detail[e + 1 : e + 1 + window]) for e in ends])
+        # medians[i] is the median of the window of lines starting at line i.
+        medians = np.median(sliding_window_view(self.detail, window), axis=1)
+        before = medians[ends - 1 - window]
+        after = medians[ends + 1]
         score = spike / (before + after + 1.0)
         best = int(np.argmax(score))
         end = int(ends[best])
-        if score[best] < BLUR_EDGE_SPIKE:
+        # Located against both sides (a picture's own detail is no spike), judged against
+        # the fill's side: a sharp picture next to a fill is a spike of 10-60x the fill's
+        # detail on the dev corpus, a horizon under a sky or an object's edge 2-5x.
+        if spike[best] < BLUR_EDGE_SPIKE * (before[best] + 1.0):
             return None
         # The fill has clearly less fine detail than the picture next to it.
         band_detail = float(self.detail[inner : end - 2].mean())
         picture_detail = float(np.median(self.detail[end + 2 : end + 2 + self.lines // 4]))
         if band_detail > BLUR_DETAIL_RATIO * picture_detail:
             return None
-        # The edge runs across the whole line, not just where a horizon or an object is.
+        # The edge runs across the whole line, not just where a horizon or an object is:
+        # column by column, the boundary stands out from the fill's side of it.
         columns = self.detail_map[end - 1] + self.detail_map[end]
-        around = np.concatenate(
-            [self.detail_map[end - 1 - window : end - 1], self.detail_map[end + 1 : end + 1 + window]]
-        ).mean(axis=0)
-        if float((columns > 2.0 * around + 1.0).mean()) < BLUR_EDGE_SHARE:
+        fill = self.detail_map[end - 1 - window : end - 1].mean(axis=0)
+        if float((columns > 4.0 * (fill + 1.0)).mean()) < BLUR_EDGE_SHARE:
             return None
-        # A fill follows the picture's changes; a sky or a backdrop stays still.
-        if self.motion is not None:
-            picture_motion = float(self.motion[end + 2 : end + 2 + self.lines // 4].mean())
-            band_motion = float(self.motion[inner : end - 2].mean())
-            if picture_motion > 1.0 and band_motion < 0.1 * picture_motion:
-                return None
         return _Layer(end, "blur_fill")
 
     def peel(self) -> list[_Layer]:
@@ -263,25 +301,48 @@ def find_regions(
     if len(stack) > MAX_FRAMES:
         stack = stack[np.linspace(0, len(stack) - 1, MAX_FRAMES).round().astype(int)]
     height, width = stack.shape[1:]
-    grey = stack.astype(np.float32)
+    # Bands are found on frames at most WORK_SIDE px long (a quarter of the pixels of a
+    # 384 px frame), then their boundaries are placed on the full frames' lines. Every
+    # factor-th line and pixel is kept rather than averaged: averaging would blend the
+    # picture's first line with the band's last, blunting the edge that marks it.
+    factor = max(1, math.ceil(max(height, width) / WORK_SIDE))
+    stack_small = stack[:, ::factor, ::factor]
+    grey = stack_small.astype(np.float32)
 
-    circle = _circle_region(grey)
-    if circle is not None:
-        return (circle,)[:max_regions]
+    if _round_mask(grey):
+        return (_circle_square(width, height),)[:max_regions]
 
-    laplacian = np.abs(np.stack([cv2.Laplacian(f, cv2.CV_32F, ksize=1) for f in grey]))
-    motion = np.abs(np.diff(grey, axis=0)) if len(grey) > 1 else None
-    sides: dict[str, _Side] = {}
+    detail_map = np.zeros(grey.shape[1:], dtype=np.float32)
+    for f in grey:
+        detail_map += np.abs(cv2.Laplacian(f, cv2.CV_32F, ksize=1))
+    detail_map /= len(grey)
+    motion = np.abs(np.diff(grey, axis=0)).mean(axis=0) if len(grey) > 1 else None
+    square = grey * grey
+    rows = _line_stats(grey, square, motion, detail_map, along=2)
+    columns = _line_stats(grey, square, motion, detail_map, along=1)
+    layers: dict[str, list[_Layer]] = {}
     for name in _SIDES:
-        sides[name] = _Side(*_oriented(name, grey, laplacian, motion))
-    layers = {name: side.peel() for name, side in sides.items()}
+        stats = rows if name in ("top", "bottom") else columns
+        if name in ("bottom", "right"):
+            stats = stats.flipped()
+        layers[name] = _Side(_oriented(name, grey), stats).peel()
     layers = _confirm_blur(grey, layers)
+    if factor > 1:
+        layers = {
+            name: [
+                _Layer(_refined(_oriented(name, stack), layer.depth, factor), layer.kind)
+                for layer in found
+            ]
+            for name, found in layers.items()
+        }
 
     readings = [layers]
     if any(len(found) > 1 for found in layers.values()):
         # A caption over a re-framed copy: that copy (its outer layer trimmed) may be what
         # was blocked, as much as the picture inside it.
-        readings.append({name: found[:1] if len(found) > 1 else [] for name, found in layers.items()})
+        readings.append(
+            {name: found[:1] if len(found) > 1 else [] for name, found in layers.items()}
+        )
     regions: list[Region] = []
     for cut in readings:
         region = _region(cut, width, height)
@@ -290,9 +351,21 @@ def find_regions(
     return tuple(regions[:max_regions])
 
 
-def _validated(
-    frames: Sequence[npt.NDArray[np.uint8]], max_regions: int
-) -> npt.NDArray[np.uint8]:
+def _refined(frames: npt.NDArray[np.uint8], depth: int, factor: int) -> int:
+    """A boundary found ``depth`` lines in on frames scaled down by ``factor``, placed on the
+    full frames' line where they change most from the line before (the boundary is the
+    sharpest straight edge around)."""
+    lines = frames.shape[1]
+    low = max(1, (depth - 1) * factor - 1)
+    high = min(lines - 1, (depth + 1) * factor + 1)
+    if high <= low:
+        return min(depth * factor, lines - 1)
+    band = frames[:, low - 1 : high + 1, :].astype(np.int16)
+    change = np.abs(np.diff(band, axis=1)).mean(axis=(0, 2))
+    return low + int(np.argmax(change))
+
+
+def _validated(frames: Sequence[npt.NDArray[np.uint8]], max_regions: int) -> npt.NDArray[np.uint8]:
     if max_regions < 0:
         raise ValueError(f"max_regions {max_regions} is negative; expected 0 or more")
     if len(frames) == 0:
@@ -312,22 +385,16 @@ def _validated(
     return np.stack(frames)
 
 
-def _oriented(
-    name: str,
-    grey: npt.NDArray[np.float32],
-    laplacian: npt.NDArray[np.float32],
-    motion: npt.NDArray[np.float32] | None,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
-    """The arrays as (time, lines, pixels) with line 0 at this side's edge (views, no copy)."""
+_Frames = TypeVar("_Frames", npt.NDArray[np.float32], npt.NDArray[np.uint8])
 
-    def view(a: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        if name in ("left", "right"):
-            a = a.transpose(0, 2, 1)
-        if name in ("bottom", "right"):
-            a = a[:, ::-1, :]
-        return a
 
-    return view(grey), view(laplacian), None if motion is None else view(motion)
+def _oriented(name: str, frames: _Frames) -> _Frames:
+    """Frames as (time, lines, pixels) with line 0 at this side's edge (a view, no copy)."""
+    if name in ("left", "right"):
+        frames = frames.transpose(0, 2, 1)
+    if name in ("bottom", "right"):
+        frames = frames[:, ::-1, :]
+    return frames
 
 
 def _region(cut: dict[str, list[_Layer]], width: int, height: int) -> Region | None:
@@ -361,14 +428,16 @@ def _confirm_blur(
     box = {name: (found[-1].depth if found else 0) for name, found in layers.items()}
     left, top = box["left"], box["top"]
     right, bottom = width - box["right"], height - box["bottom"]
-    if right - left < MIN_SIDE_PX or bottom - top < MIN_SIDE_PX:
+    if right - left < 8 or bottom - top < 8:
         return {name: [] for name in layers}
     # Compare at 1/8 of the frame, blurred further: the fill's own blur is unknown.
     small = (max(8, width // 8), max(8, height // 8))
     sigma = max(1.0, min(small) * 0.05)
     actual = np.stack(
-        [cv2.GaussianBlur(cv2.resize(f, small, interpolation=cv2.INTER_AREA), (0, 0), sigma)
-         for f in grey]
+        [
+            cv2.GaussianBlur(cv2.resize(f, small, interpolation=cv2.INTER_AREA), (0, 0), sigma)
+            for f in grey
+        ]
     )
     predictions = []
     for cover in (False, True):
@@ -445,11 +514,11 @@ def _correlation(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> floa
     return float((a * b).sum()) / denominator if denominator > 1e-6 else 0.0
 
 
-def _circle_region(grey: npt.NDArray[np.float32]) -> Region | None:
-    """The inscribed square of a round mask baked into a square frame (video notes)."""
+def _round_mask(grey: npt.NDArray[np.float32]) -> bool:
+    """Whether a square frame has a black round mask baked in (video notes re-encoded)."""
     height, width = grey.shape[1:]
     if abs(height - width) > SQUARE_TOLERANCE * max(height, width):
-        return None
+        return False
     cy, cx = (height - 1) / 2, (width - 1) / 2
     radius = min(height, width) / 2
     ys, xs = np.ogrid[:height, :width]
@@ -458,15 +527,17 @@ def _circle_region(grey: npt.NDArray[np.float32]) -> Region | None:
     corners = distance > radius * 1.06
     rim = (distance > radius * 0.85) & (distance < radius * 0.95)
     if not corners.any():
-        return None
+        return False
     outside = grey[:, corners]
     if float(outside.max(axis=0).mean()) > MASK_BLACK or float(np.percentile(outside, 99)) > 48:
-        return None
+        return False
     # The picture reaches the rim: not a dark frame with a bright middle by chance.
     inside = grey[:, rim]
-    if float((inside.max(axis=0) > MASK_BLACK + EDGE_DIFF).mean()) < EDGE_SHARE:
-        return None
-    half = radius / np.sqrt(2) * 0.98
-    left, right = round(cx + 0.5 - half), round(cx + 0.5 + half)
-    top, bottom = round(cy + 0.5 - half), round(cy + 0.5 + half)
-    return Region(left, top, right, bottom, "circle")
+    return float((inside.max(axis=0) > MASK_BLACK + EDGE_DIFF).mean()) >= EDGE_SHARE
+
+
+def _circle_square(width: int, height: int) -> Region:
+    """The square inscribed in the frame's inscribed circle, a little inside its rim."""
+    half = min(width, height) / 2 / math.sqrt(2) * 0.98
+    cx, cy = width / 2, height / 2
+    return Region(round(cx - half), round(cy - half), round(cx + half), round(cy + half), "circle")
