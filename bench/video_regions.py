@@ -103,9 +103,7 @@ def corpus(root: Path) -> dict[str, Any]:
         regions = find_regions(frames)
         file_size = (round(width / scale), round(height / scale))
         truth = true_box(transform, params, file_size)
-        shown = " ".join(
-            f"{r.kind}({r.left},{r.top},{r.right},{r.bottom})" for r in regions
-        ) or "-"
+        shown = " ".join(f"{r.kind}({r.left},{r.top},{r.right},{r.bottom})" for r in regions) or "-"
         line = f"{path:42} {transform:18} {width:>4}x{height:<4}  {shown:44}"
         record: dict[str, Any] = {"path": path, "transform": transform, "frames": len(frames)}
         record["regions"] = [[r.kind, r.left, r.top, r.right, r.bottom] for r in regions]
@@ -157,7 +155,9 @@ def cost(repeat: int = 5) -> dict[str, float]:
     for name, frames in (("plain", plain), ("letterbox", boxed)):
         best = min(timeit.repeat(lambda f=frames: find_regions(f), number=5, repeat=repeat)) / 5
         figures[f"ms_60x384x216_{name}"] = round(best * 1000, 2)
-        print(f"find_regions, 60 frames of 384x216, {name}: {best * 1000:.1f} ms (best of {repeat})")
+        print(
+            f"find_regions, 60 frames of 384x216, {name}: {best * 1000:.1f} ms (best of {repeat})"
+        )
     return figures
 
 

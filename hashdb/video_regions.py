@@ -148,19 +148,18 @@ def _line_stats(
     """
     count = len(small)
     height, width = small[0].shape
-    row_sum = np.empty((count, height), dtype=np.float32)
+    row_mean = np.empty((count, height), dtype=np.float32)
     row_square = np.empty((count, height), dtype=np.float32)
-    column_sum = np.empty((count, width), dtype=np.float32)
+    column_mean = np.empty((count, width), dtype=np.float32)
     column_square = np.empty((count, width), dtype=np.float32)
     detail_map = np.zeros((height, width), dtype=np.float32)
     motion_map = np.zeros((height, width), dtype=np.float32)
     previous: npt.NDArray[np.uint8] | None = None
     for t, frame in enumerate(small):
-        values = frame.astype(np.float32)
-        square = cv2.multiply(values, values)
-        row_sum[t] = cv2.reduce(values, 1, cv2.REDUCE_AVG)[:, 0]
+        square = cv2.multiply(frame, frame, dtype=cv2.CV_32F)
+        row_mean[t] = cv2.reduce(frame, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F)[:, 0]
         row_square[t] = cv2.reduce(square, 1, cv2.REDUCE_AVG)[:, 0]
-        column_sum[t] = cv2.reduce(values, 0, cv2.REDUCE_AVG)[0]
+        column_mean[t] = cv2.reduce(frame, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F)[0]
         column_square[t] = cv2.reduce(square, 0, cv2.REDUCE_AVG)[0]
         laplacian = cv2.Laplacian(frame, cv2.CV_16S, ksize=1)
         cv2.accumulate(cv2.convertScaleAbs(laplacian), detail_map)
@@ -182,9 +181,9 @@ def _line_stats(
             static &= line_motion <= STATIC_MOTION
         return _LineStats(mean, std, line_motion, static, lines_map, lines_map.mean(axis=1))
 
-    rows = stats(row_sum, row_square, None if motion is None else motion.mean(axis=1), detail_map)
+    rows = stats(row_mean, row_square, None if motion is None else motion.mean(axis=1), detail_map)
     columns = stats(
-        column_sum,
+        column_mean,
         column_square,
         None if motion is None else motion.mean(axis=0),
         detail_map.T,
@@ -338,11 +337,15 @@ def find_regions(
         frames = [frames[int(i)] for i in np.linspace(0, len(frames) - 1, MAX_FRAMES).round()]
     # Bands are found on frames at most WORK_SIDE px long (a quarter of the pixels of a
     # 384 px frame), then their boundaries are placed on the full frames' lines. Every
-    # factor-th line and pixel is kept rather than averaged: averaging would blend the
-    # picture's first line with the band's last, blunting the edge that marks it.
+    # factor-th line and pixel is kept (nearest neighbour) rather than averaged: averaging
+    # would blend the picture's first line with the band's last, blunting the edge.
     factor = max(1, math.ceil(max(height, width) / WORK_SIDE))
-    small = [np.ascontiguousarray(f[::factor, ::factor]) for f in frames]
-    grey = np.stack(small)
+    size = (width // factor, height // factor)
+    small: list[npt.NDArray[np.uint8]] = [
+        np.asarray(cv2.resize(f, size, interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
+        for f in frames
+    ]
+    grey: npt.NDArray[np.uint8] = np.stack(small)
 
     if _round_mask(grey):
         return (_circle_square(width, height),)[:max_regions]
@@ -382,7 +385,7 @@ def _refined(frames: Sequence[npt.NDArray[np.uint8]], side: str, depth: int, fac
     """A boundary found ``depth`` lines in from ``side`` on frames thinned by ``factor``,
     placed on the full frames' line where they change most from the line before (the
     boundary is the sharpest straight edge around)."""
-    lines = frames[0].shape[0 if side in ("top", "bottom") else 1]
+    lines = int(frames[0].shape[0 if side in ("top", "bottom") else 1])
     low = max(1, (depth - 1) * factor - 1)
     high = min(lines - 1, (depth + 1) * factor + 1)
     if high <= low:
