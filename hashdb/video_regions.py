@@ -58,8 +58,9 @@ STATIC_MOTION: Final = 1.5
 EDGE_DIFF: Final = 12.0
 #: ...at some moment of the clip, in at least this share of the line's pixels.
 EDGE_SHARE: Final = 0.7
-#: Caption bands are mostly their background value (within ``EDGE_DIFF``).
+#: Caption bands are mostly their background value (within ``BACKGROUND_TOLERANCE``).
 CAPTION_BACKGROUND: Final = 0.5
+BACKGROUND_TOLERANCE: Final = 6.0
 #: Lines on either side of a boundary that codec ringing may blur.
 RINGING: Final = 2
 #: A blur fill's fine detail is at most this share of the picture's next to it (measured:
@@ -252,11 +253,15 @@ class _Side:
             band_values = self.mean[:, start:end]
             if self.flat[start:end].all() and np.all(np.abs(band_values - value[:, None]) <= 4.0):
                 return _Layer(edge, "bars")
-            # Caption: mostly background, with a flat margin of at least two lines.
-            if not self.flat[end - 2]:
+            # Caption: mostly one background value, from a flat margin at the frame's side
+            # to a flat margin of at least two lines at the picture's. A sky's gradient
+            # drifts from one value to another; a caption bar's background does not.
+            if not (self.flat[end - 2] and self.flat[start]):
+                continue
+            if np.any(np.abs(self.mean[:, start] - value) > BACKGROUND_TOLERANCE):
                 continue
             band = self.frames[:, start:end, :].astype(np.float32)
-            background = np.abs(band - value[:, None, None]) <= EDGE_DIFF
+            background = np.abs(band - value[:, None, None]) <= BACKGROUND_TOLERANCE
             if float(background.mean()) < CAPTION_BACKGROUND:
                 continue
             if not self.picture_moves(edge, end):
@@ -357,7 +362,7 @@ def find_regions(
         if name in ("bottom", "right"):
             stats = stats.flipped()
         layers[name] = _Side(_oriented(name, grey), stats).peel()
-    layers = _confirm_blur(grey, layers)
+    layers = _confirm_blur(grey, _paired_blur(layers))
     if factor > 1:
         layers = {
             name: [
@@ -447,6 +452,29 @@ def _region(cut: dict[str, list[_Layer]], width: int, height: int) -> Region | N
     kinds = {layer.kind for found in cut.values() for layer in found}
     kind = kinds.pop() if len(kinds) == 1 else "mixed"
     return Region(left, top, right, bottom, kind)
+
+
+_OPPOSITE: Final = {"top": "bottom", "bottom": "top", "left": "right", "right": "left"}
+
+
+def _paired_blur(layers: dict[str, list[_Layer]]) -> dict[str, list[_Layer]]:
+    """Keep blur-fill layers only where the opposite side has one too.
+
+    Re-framing apps centre the picture, so a fill comes in pairs (above and below, or left
+    and right), while a smooth sky or floor that ends on a straight horizon is on one side.
+    """
+    has_blur = {
+        name: any(layer.kind == "blur_fill" for layer in found) for name, found in layers.items()
+    }
+    paired: dict[str, list[_Layer]] = {}
+    for name, found in layers.items():
+        kept: list[_Layer] = []
+        for layer in found:
+            if layer.kind == "blur_fill" and not has_blur[_OPPOSITE[name]]:
+                break
+            kept.append(layer)
+        paired[name] = kept
+    return paired
 
 
 def _confirm_blur(
