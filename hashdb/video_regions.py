@@ -596,9 +596,13 @@ def _round_mask(grey: npt.NDArray[np.uint8]) -> bool:
     outside = grey[:, corners]
     if float(outside.max(axis=0).mean()) > MASK_BLACK or float(np.percentile(outside, 99)) > 48:
         return False
-    # The picture reaches the rim: not a dark frame with a bright middle by chance.
+    # The picture reaches the rim undimmed: a mask cuts it off sharply, where a vignette
+    # or a dark scene with a bright middle fades towards the corners.
     inside = grey[:, rim]
-    return float((inside.max(axis=0) > MASK_BLACK + EDGE_DIFF).mean()) >= EDGE_SHARE
+    if float((inside.max(axis=0) > MASK_BLACK + EDGE_DIFF).mean()) < EDGE_SHARE:
+        return False
+    middle = grey[:, distance < radius * 0.6]
+    return float(inside.mean()) >= 0.5 * float(middle.mean())
 
 
 def _circle_square(width: int, height: int) -> Region:

@@ -35,9 +35,13 @@ def _content(seed: int, size: tuple[int, int]) -> list[Rgb]:
     return media.video_frames(seed, seconds=SECONDS, fps=FPS, size=size)
 
 
-def _sampled(frames: list[Rgb], *, crf: int = 34) -> Grey:
-    """Encoded with H.264, decoded with PyAV, one grey frame a second."""
-    data = media.encode_video(frames, fps=FPS, crf=crf)
+def _sampled(frames: list[Rgb], *, crf: int = 34, codec: str = "libx264") -> Grey:
+    """Encoded (H.264 unless told; MPEG-4 Part 2 at a low bit rate), decoded with PyAV, one
+    grey frame a second."""
+    if codec == "mpeg4":
+        data = media.encode_video(frames, fps=FPS, codec=codec, bit_rate=150_000)
+    else:
+        data = media.encode_video(frames, fps=FPS, crf=crf)
     with av.open(io.BytesIO(data)) as container:
         decoded = [f.to_ndarray(format="gray") for f in container.decode(video=0)]
     return decoded[::FPS]
@@ -78,6 +82,13 @@ def _blurred_cover(size: tuple[int, int], sigma: float = 20.0) -> Callable[[Rgb]
         return cv2.GaussianBlur(big[y : y + height, x : x + width], (0, 0), sigma)
 
     return fill
+
+
+def _blurred_stretch(size: tuple[int, int], sigma: float = 12.0) -> Callable[[Rgb], Rgb]:
+    """The frame stretched to ``size`` and blurred (as the dev corpus's re-framing does)."""
+    return lambda frame: cv2.GaussianBlur(
+        cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR), (0, 0), sigma
+    )
 
 
 def _caption(width: int, height: int, text: str, colour: tuple[int, int, int]) -> Rgb:
@@ -140,6 +151,29 @@ def vertical_blur() -> tuple[Grey, Box]:
 
 
 @functools.cache
+def letterbox_mpeg4() -> tuple[Grey, Box]:
+    """Black bars through an old-phone codec at a starved bit rate (blocky, ringing)."""
+    box = (0, 24, 320, 216)
+    frames = _framed(_content(21, (320, 192)), (320, 240), box, _solid((320, 240), (0, 0, 0)))
+    return _sampled(frames, codec="mpeg4"), box
+
+
+@functools.cache
+def vertical_blur_stretched() -> tuple[Grey, Box]:
+    box = (0, 131, 216, 253)
+    frames = _framed(_content(22, (384, 216)), (216, 384), box, _blurred_stretch((216, 384)))
+    return _sampled(frames), box
+
+
+@functools.cache
+def pillarbox_blur() -> tuple[Grey, Box]:
+    """A vertical phone video shown in a landscape frame, its sides filled with itself."""
+    box = (131, 0, 253, 216)
+    frames = _framed(_content(23, (216, 384)), (384, 216), box, _blurred_cover((384, 216)))
+    return _sampled(frames), box
+
+
+@functools.cache
 def caption_above() -> tuple[Grey, Box]:
     bar = _caption(384, 52, "watch till the end", (255, 255, 255))
     frames = [np.vstack([bar, f]) for f in _content(6, (384, 216))]
@@ -186,7 +220,10 @@ def circle_note() -> tuple[Grey, Box]:
         (pillarbox_colour, "bars"),
         (letterbox_colour, "bars"),
         (pillarbox_black, "bars"),
+        (letterbox_mpeg4, "bars"),
         (vertical_blur, "blur_fill"),
+        (vertical_blur_stretched, "blur_fill"),
+        (pillarbox_blur, "blur_fill"),
         (caption_above, "caption"),
         (caption_below, "caption"),
         (caption_over_blur, "mixed"),
@@ -209,6 +246,19 @@ def test_bars_are_found_from_one_or_two_frames(count: int) -> None:
     _assert_box(find_regions(frames[3 : 3 + count]), truth, frames, "bars")
     frames, truth = pillarbox_colour()
     _assert_box(find_regions(frames[3 : 3 + count]), truth, frames, "bars")
+
+
+@pytest.mark.parametrize("count", [1, 2])
+@pytest.mark.parametrize(
+    ("case", "kind"),
+    [(vertical_blur, "blur_fill"), (caption_above, "caption"), (circle_note, "circle")],
+    ids=lambda v: getattr(v, "__name__", v),
+)
+def test_fills_captions_and_masks_are_found_from_one_or_two_frames(
+    case: Callable[[], tuple[Grey, Box]], kind: str, count: int
+) -> None:
+    frames, truth = case()
+    _assert_box(find_regions(frames[2 : 2 + count]), truth, frames, kind)
 
 
 def test_caption_over_blur_offers_the_caption_trimmed_as_second_reading() -> None:
@@ -280,9 +330,38 @@ def slideshow() -> Grey:
     return _sampled(frames)
 
 
+@functools.cache
+def dark_round_note() -> Grey:
+    """A square video, dark towards its corners (vignetted night footage), no mask."""
+    size = 256
+    ys, xs = np.mgrid[:size, :size]
+    falloff = np.clip(1.2 - np.hypot(ys - 128, xs - 128) / 128, 0.05, 1.0)[..., None]
+    return _sampled([(f * falloff).astype(np.uint8) for f in _content(24, (size, size))])
+
+
+@functools.cache
+def dark_letterbox_like() -> Grey:
+    """Night footage whose top and bottom are all but black (no bars: the dark fades)."""
+    frames = []
+    ramp = np.concatenate([np.linspace(0.02, 1, 60), np.ones(96), np.linspace(1, 0.02, 60)])
+    for frame in _content(25, (384, 216)):
+        frames.append((frame * 0.5 * ramp[:, None, None]).astype(np.uint8))
+    return _sampled(frames)
+
+
 @pytest.mark.parametrize(
     "case",
-    [plain_moving, plain_vertical, plain_square, static_camera, dark_scene, sky_band, slideshow],
+    [
+        plain_moving,
+        plain_vertical,
+        plain_square,
+        static_camera,
+        dark_scene,
+        sky_band,
+        slideshow,
+        dark_round_note,
+        dark_letterbox_like,
+    ],
     ids=lambda v: v.__name__,
 )
 def test_plain_videos_give_no_region(case: Callable[[], Grey]) -> None:
