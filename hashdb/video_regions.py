@@ -215,6 +215,9 @@ class _Side:
         self.flat = stats.std <= FLAT_STD
         self.motion = stats.motion
         self.static = stats.static
+        # step[l]: line l's value differs from line l-1's in some frame (step[0] is False).
+        self.step = np.zeros(self.lines, dtype=bool)
+        self.step[1:] = (np.abs(np.diff(self.mean, axis=1)) > EDGE_DIFF).any(axis=0)
         self.detail_map = stats.detail_map
         self.detail = stats.detail
 
@@ -236,8 +239,10 @@ class _Side:
         limit = min(start + round(MAX_BAND * self.lines), self.lines - RINGING - 1)
         moving = np.flatnonzero(~self.static[start:limit])
         first_moving = start + int(moving[0]) if len(moving) else limit
-        # Candidates: where a run of flat lines ends, in the static part of the frame.
-        ends = np.flatnonzero(self.flat[start : limit - 1] & ~self.flat[start + 1 : limit])
+        # Candidates, in the static part of the frame: where a run of flat lines ends, or
+        # steps to another value (a caption bar stacked on bars).
+        after = slice(start + 1, limit)
+        ends = np.flatnonzero(self.flat[start : limit - 1] & (~self.flat[after] | self.step[after]))
         for end in (start + 1 + ends).tolist():
             # Codec ringing blurs a line or two on either side of the boundary.
             if end - RINGING > first_moving:
@@ -253,21 +258,37 @@ class _Side:
             band_values = self.mean[:, start:end]
             if self.flat[start:end].all() and np.all(np.abs(band_values - value[:, None]) <= 4.0):
                 return _Layer(edge, "bars")
-            # Caption: mostly one background value, from a flat margin at the frame's side
-            # to a flat margin of at least two lines at the picture's. A sky's gradient
-            # drifts from one value to another; a caption bar's background does not.
-            if not (self.flat[end - 2] and self.flat[start]):
-                continue
-            if np.any(np.abs(self.mean[:, start] - value) > BACKGROUND_TOLERANCE):
-                continue
-            band = self.frames[:, start:end, :].astype(np.float32)
-            background = np.abs(band - value[:, None, None]) <= BACKGROUND_TOLERANCE
-            if float(background.mean()) < CAPTION_BACKGROUND:
-                continue
-            if not self.picture_moves(edge, end):
-                continue
-            return _Layer(edge, "caption")
+            if self.caption(start, end):
+                return _Layer(edge, "caption")
         return None
+
+    def caption(self, start: int, end: int) -> bool:
+        """Whether lines ``start``..``end`` are a caption bar over a moving picture.
+
+        Mostly one background value, from a flat margin at the frame's side to a flat margin
+        of at least two lines at the picture's (past a line of ringing, if any). A sky's
+        gradient drifts from one value to another; a caption bar's background does not.
+        """
+        if not self.flat[start]:
+            return False
+        background = self.mean[:, start]
+        margin = next(
+            (
+                line
+                for line in range(end - 1, max(start, end - 2 - RINGING), -1)
+                if self.flat[line]
+                and self.flat[line - 1]
+                and np.all(np.abs(self.mean[:, line] - background) <= BACKGROUND_TOLERANCE)
+            ),
+            None,
+        )
+        if margin is None:
+            return False
+        band = self.frames[:, start:end, :].astype(np.float32)
+        near = np.abs(band - background[:, None, None]) <= BACKGROUND_TOLERANCE
+        if float(near.mean()) < CAPTION_BACKGROUND:
+            return False
+        return self.picture_moves(end, end)
 
     def blur_band(self, start: int) -> _Layer | None:
         """A blurred fill from line ``start``: low detail up to a sharp straight boundary.

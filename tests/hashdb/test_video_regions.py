@@ -203,6 +203,22 @@ def caption_over_blur() -> tuple[Grey, Box]:
 
 
 @functools.cache
+def caption_over_letterbox() -> tuple[Grey, Box]:
+    """A meme-style caption bar stacked over a letterboxed clip."""
+    box = (0, 84, 384, 244)
+    background = _solid((384, 272), (0, 0, 0))
+    bar = _caption(384, 56, "ye dekho", (255, 255, 255))
+
+    def framed(frame: Rgb) -> Rgb:
+        canvas = background(frame).copy()
+        canvas[:56] = bar
+        return canvas
+
+    frames = _framed(_content(26, (384, 160)), (384, 272), box, framed)
+    return _sampled(frames), box
+
+
+@functools.cache
 def circle_note() -> tuple[Grey, Box]:
     size = 256
     mask = np.zeros((size, size), dtype=np.uint8)
@@ -227,6 +243,7 @@ def circle_note() -> tuple[Grey, Box]:
         (caption_above, "caption"),
         (caption_below, "caption"),
         (caption_over_blur, "mixed"),
+        (caption_over_letterbox, "mixed"),
         (circle_note, "circle"),
     ],
     ids=lambda v: getattr(v, "__name__", v),
