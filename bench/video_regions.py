@@ -8,10 +8,15 @@ params give the true box (``content_box``; ``bar_px`` above the picture); the ta
 the box found and its worst side's error as a share of that side. Every other video should
 get no region, except one that is genuinely letterboxed; the table lists what each got.
 
+Photos (``--photos``): each corpus image as a one-frame input (spatial cues only, as photos
+would use it): how many originals and distractors get any region (should be none), and how
+many padded copies (``border``, ``pad_square``) and captioned or screenshotted ones do.
+
 Cost: ``find_regions`` on 60 frames of 384x216 (a moving clip, a letterboxed one), timed
 with ``timeit`` (best of 5), in milliseconds.
 
     python bench/video_regions.py --corpus /work/corpus_dev
+    python bench/video_regions.py --corpus /work/corpus_dev --photos
     python bench/video_regions.py                    # cost only
 
 Ends with one JSON line of all figures.
@@ -139,6 +144,38 @@ def corpus(root: Path) -> dict[str, Any]:
     return {"corpus": summary, "rows": truths + others}
 
 
+PHOTO_EDITS = ("none", "jpeg_q30", "hflip", "border", "pad_square", "overlay_text", "screenshot")
+
+
+def photos(root: Path) -> dict[str, Any]:
+    def grey(path: str) -> npt.NDArray[np.uint8]:
+        image = cv2.imread(str(root / path), cv2.IMREAD_GRAYSCALE)
+        height, width = image.shape
+        scale = min(1.0, LONG_SIDE / max(height, width))
+        size = (round(width * scale), round(height * scale))
+        return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+
+    groups: dict[str, list[str]] = {"originals": [], "distractors": []}
+    for row in csv.DictReader((root / "originals.csv").open()):
+        if row["media"] == "image":
+            groups["originals" if row["role"] == "blocklist" else "distractors"].append(row["path"])
+    for row in csv.DictReader((root / "manifest.csv").open()):
+        if row["media"] == "image" and row["transform"] in PHOTO_EDITS[1:]:
+            groups.setdefault(row["transform"], []).append(row["variant_path"])
+    counts: dict[str, list[int]] = {}
+    print(f"{'photos':14} {'with a region':>14}  kinds")
+    for name, paths in groups.items():
+        kinds: dict[str, int] = {}
+        for path in paths:
+            regions = find_regions([grey(path)])
+            if regions:
+                kinds[regions[0].kind] = kinds.get(regions[0].kind, 0) + 1
+        found = sum(kinds.values())
+        counts[name] = [found, len(paths)]
+        print(f"{name:14} {found:>6}/{len(paths):<7}  {kinds or ''}")
+    return {"photos": counts}
+
+
 def cost(repeat: int = 5) -> dict[str, float]:
     """Milliseconds for 60 frames of 384x216: a plain moving clip, and one letterboxed."""
     rng = np.random.default_rng(1)
@@ -166,11 +203,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--corpus", type=Path, help="dev corpus folder (make_corpus.py output)")
+    parser.add_argument("--photos", action="store_true", help="also the corpus's images")
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {}
     if args.corpus is not None:
         figures.update(corpus(args.corpus))
         print()
+        if args.photos:
+            figures.update(photos(args.corpus))
+            print()
     figures["cost"] = cost()
     figures.pop("rows", None)
     print(json.dumps(figures))

@@ -383,7 +383,8 @@ def find_regions(
         if name in ("bottom", "right"):
             stats = stats.flipped()
         layers[name] = _Side(_oriented(name, grey), stats).peel()
-    layers = _confirm_blur(grey, _paired_blur(layers))
+    # Paired again after the check: a fill confirmed on one side only is no fill.
+    layers = _paired_blur(_confirm_blur(grey, _paired_blur(layers)))
     if factor > 1:
         layers = {
             name: [
@@ -544,8 +545,7 @@ def _confirm_blur(
             if layer.kind == "blur_fill":
                 mask = _band_mask(name, start, layer.depth, small, scale_x, scale_y)
                 if mask is None or not any(
-                    _correlation(actual[:, mask], p[:, mask]) >= BLUR_MIN_CORRELATION
-                    for p in predictions
+                    _resembles(actual[:, mask], p[:, mask]) for p in predictions
                 ):
                     break
             kept.append(layer)
@@ -593,11 +593,23 @@ def _band_mask(
     return mask
 
 
-def _correlation(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
-    a = a.ravel() - a.mean()
-    b = b.ravel() - b.mean()
-    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum()) / denominator if denominator > 1e-6 else 0.0
+def _resembles(actual: npt.NDArray[np.float32], predicted: npt.NDArray[np.float32]) -> bool:
+    """Whether a band's pixels follow the predicted fill: correlated, at the same level, with
+    a like contrast. Measured at 1/8 scale: real fills on the dev corpus and in the tests
+    correlate at 0.6-1.0 with level differences under 8 grey levels, while an app's flat
+    panels next to a picture (screenshots) differ by 50-180 levels or are 5x flatter."""
+    a = actual.ravel().astype(np.float64)
+    b = predicted.ravel().astype(np.float64)
+    spread_a, spread_b = float(a.std()), float(b.std())
+    if spread_a < 1e-3 or spread_b < 1e-3:
+        return False
+    correlation = float(np.mean((a - a.mean()) * (b - b.mean()))) / (spread_a * spread_b)
+    level = abs(float(a.mean() - b.mean()))
+    return (
+        correlation >= BLUR_MIN_CORRELATION
+        and level <= 0.5 * spread_b + 8.0
+        and 0.4 <= spread_a / spread_b <= 2.5
+    )
 
 
 def _round_mask(grey: npt.NDArray[np.uint8]) -> bool:
