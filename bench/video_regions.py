@@ -8,6 +8,12 @@ params give the true box (``content_box``; ``bar_px`` above the picture); the ta
 the box found and its worst side's error as a share of that side. Every other video should
 get no region, except one that is genuinely letterboxed; the table lists what each got.
 
+Re-framed here (``--reframe``): the corpus's real and slideshow originals (first 10 s),
+re-framed by this script in ways the corpus does not (bars in black and in a colour, above
+and below or at the sides; a fill scaled to cover, at the top and bottom or at the sides; a
+caption bar below; a caption over a fill; a round mask on a square crop), encoded with
+H.264 at CRF 32 and read back as above: found, and the worst side's error.
+
 Photos (``--photos``): each corpus image as a one-frame input (spatial cues only, as photos
 would use it): how many originals and distractors get any region (should be none), and how
 many padded copies (``border``, ``pad_square``) and captioned or screenshotted ones do.
@@ -16,7 +22,7 @@ Cost: ``find_regions`` on 60 frames of 384x216 (a moving clip, a letterboxed one
 with ``timeit`` (best of 5), in milliseconds.
 
     python bench/video_regions.py --corpus /work/corpus_dev
-    python bench/video_regions.py --corpus /work/corpus_dev --photos
+    python bench/video_regions.py --corpus /work/corpus_dev --photos --reframe
     python bench/video_regions.py                    # cost only
 
 Ends with one JSON line of all figures.
@@ -26,9 +32,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
+import tempfile
 import timeit
 from collections.abc import Sequence
 from pathlib import Path
@@ -144,6 +152,168 @@ def corpus(root: Path) -> dict[str, Any]:
     return {"corpus": summary, "rows": truths + others}
 
 
+RgbFrames = list[npt.NDArray[np.uint8]]
+
+
+def _read_rgb(path: Path, seconds: float = 10.0) -> tuple[RgbFrames, float]:
+    """Frames of the first ``seconds``, RGB, scaled to <= 480 px on the long side."""
+    frames: RgbFrames = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or 25)
+        for frame in container.decode(stream):
+            if frame.time is not None and frame.time >= seconds:
+                break
+            rgb = frame.to_ndarray(format="rgb24")
+            height, width = rgb.shape[:2]
+            scale = min(1.0, 480 / max(height, width))
+            size = (round(width * scale) // 2 * 2, round(height * scale) // 2 * 2)
+            frames.append(np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)))
+    return frames, fps
+
+
+def _encoded_sampled(frames: RgbFrames, fps: float) -> tuple[Grey, float]:
+    """H.264 at CRF 32 through a temporary file, read back as ``sampled_grey`` reads."""
+    height, width = frames[0].shape[:2]
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=round(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "32", "preset": "veryfast"}
+        for pixels in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as file:
+        file.write(buffer.getvalue())
+        file.flush()
+        return sampled_grey(Path(file.name))
+
+
+def _reframings(width: int, height: int) -> dict[str, tuple[tuple[int, int], Box, str]]:
+    """name -> (frame size, picture box, kind) for a picture of width x height."""
+    even = lambda v: int(v) // 2 * 2  # noqa: E731
+    vertical_w = even(min(width, 360))
+    vertical_h = even(vertical_w * 16 / 9)
+    fit_h = even(height * vertical_w / width)
+    top = even((vertical_h - fit_h) / 2)
+    wide_h = even(height)
+    wide_w = even(wide_h * 21 / 9)
+    fit_w = even(width * wide_h / height)
+    left = even((wide_w - fit_w) / 2)
+    bar = even(height * 0.2)
+    side = even(min(width, height))
+    half = round(side / 2 / np.sqrt(2))
+    return {
+        "bars_black_9x16": ((vertical_w, vertical_h), (0, top, vertical_w, top + fit_h), "bars"),
+        "bars_colour_21x9": ((wide_w, wide_h), (left, 0, left + fit_w, wide_h), "bars"),
+        "fill_9x16": ((vertical_w, vertical_h), (0, top, vertical_w, top + fit_h), "blur_fill"),
+        "fill_21x9": ((wide_w, wide_h), (left, 0, left + fit_w, wide_h), "blur_fill"),
+        "caption_below": (
+            (even(width), even(height) + bar),
+            (0, 0, even(width), even(height)),
+            "caption",
+        ),
+        "caption_on_fill": ((vertical_w, vertical_h), (0, top, vertical_w, top + fit_h), "mixed"),
+        "round_mask": (
+            (side, side),
+            (side // 2 - half, side // 2 - half, side // 2 + half, side // 2 + half),
+            "circle",
+        ),
+    }
+
+
+def _reframe(frames: RgbFrames, name: str, size: tuple[int, int], box: Box) -> RgbFrames:
+    width, height = size
+    left, top, right, bottom = box
+    out: RgbFrames = []
+    caption = np.full((max(8, top // 2), width, 3), 255, dtype=np.uint8)
+    cv2.putText(
+        caption,
+        "wait for it",
+        (8, caption.shape[0] * 2 // 3),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.7,
+        (0, 0, 0),
+        2,
+        cv2.LINE_AA,
+    )
+    for frame in frames:
+        if name == "caption_below":
+            bar = np.full((height - bottom, width, 3), (250, 220, 40), dtype=np.uint8)
+            cv2.putText(
+                bar,
+                "new leak!!",
+                (8, bar.shape[0] * 2 // 3),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.8,
+                (0, 0, 0),
+                2,
+                cv2.LINE_AA,
+            )
+            out.append(np.vstack([frame[:bottom, :width], bar]))
+            continue
+        if name == "round_mask":
+            h, w = frame.shape[:2]
+            y, x = (h - height) // 2, (w - width) // 2
+            square = frame[y : y + height, x : x + width]
+            mask = np.zeros((height, width), dtype=np.uint8)
+            cv2.circle(mask, (width // 2, height // 2), width // 2, 255, -1, cv2.LINE_AA)
+            out.append((square * (mask[..., None] / 255.0)).astype(np.uint8))
+            continue
+        if name.startswith("bars"):
+            colour = (0, 0, 0) if "black" in name else (30, 60, 140)
+            canvas = np.empty((height, width, 3), dtype=np.uint8)
+            canvas[:] = colour
+        else:
+            h, w = frame.shape[:2]
+            k = max(width / w, height / h)
+            big = cv2.resize(frame, (round(w * k), round(h * k)), interpolation=cv2.INTER_LINEAR)
+            y, x = (big.shape[0] - height) // 2, (big.shape[1] - width) // 2
+            canvas = cv2.GaussianBlur(big[y : y + height, x : x + width], (0, 0), 20)
+        canvas[top:bottom, left:right] = cv2.resize(
+            frame, (right - left, bottom - top), interpolation=cv2.INTER_AREA
+        )
+        if name == "caption_on_fill":
+            canvas[: caption.shape[0]] = caption
+        out.append(canvas)
+    return out
+
+
+def reframed(root: Path) -> dict[str, Any]:
+    originals = [
+        r for r in csv.DictReader((root / "originals.csv").open()) if r["media"] == "video"
+    ]
+    print(f"{'original':10} {'re-framing':18} {'size':>9}  {'found':40} error")
+    results: dict[str, list[float | None]] = {}
+    for row in originals:
+        frames, fps = _read_rgb(root / row["path"])
+        height, width = frames[0].shape[:2]
+        for name, (size, box, kind) in _reframings(width, height).items():
+            grey, scale = _encoded_sampled(_reframe(frames, name, size, box), fps)
+            regions = find_regions(grey)
+            scaled: Box = tuple(round(v * scale) for v in box)  # type: ignore[assignment]
+            size = (grey[0].shape[1], grey[0].shape[0])
+            error = box_error(regions[0], scaled, size) if regions else None
+            results.setdefault(name, []).append(error)
+            shown = (
+                f"{regions[0].kind}({regions[0].left},{regions[0].top},{regions[0].right},{regions[0].bottom})"
+                if regions
+                else "-"
+            )
+            wrong_kind = "" if not regions or regions[0].kind == kind else f" (expected {kind})"
+            print(
+                f"{row['id']:10} {name:18} {size[0]:>4}x{size[1]:<4}  {shown:40} "
+                + (f"{error:.1%}{wrong_kind}" if error is not None else "missed")
+            )
+    print()
+    for name, errors in results.items():
+        close = sum(1 for e in errors if e is not None and e <= 0.03)
+        print(f"{name:18} within 3%: {close}/{len(errors)}")
+    return {"reframed_here": results}
+
+
 PHOTO_EDITS = ("none", "jpeg_q30", "hflip", "border", "pad_square", "overlay_text", "screenshot")
 
 
@@ -204,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--corpus", type=Path, help="dev corpus folder (make_corpus.py output)")
     parser.add_argument("--photos", action="store_true", help="also the corpus's images")
+    parser.add_argument("--reframe", action="store_true", help="also originals re-framed here")
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {}
     if args.corpus is not None:
@@ -211,6 +382,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print()
         if args.photos:
             figures.update(photos(args.corpus))
+            print()
+        if args.reframe:
+            figures.update(reframed(args.corpus))
             print()
     figures["cost"] = cost()
     figures.pop("rows", None)
