@@ -66,8 +66,12 @@ RINGING: Final = 2
 #: A blur fill's fine detail is at most this share of the picture's next to it (measured:
 #: a sigma-20 fill after H.264 at CRF 34 keeps ~0.4 of a soft picture's detail)...
 BLUR_DETAIL_RATIO: Final = 0.6
-#: ...and the boundary's Laplacian is this many times the fill's detail next to it...
-BLUR_EDGE_SPIKE: Final = 8.0
+#: ...and the boundary's detail is this many times the fill's before it (measured: 5-30x
+#: for sharp footage, ~4.5x for dark soft footage; a sky over an irregular horizon 2-5x,
+#: which the column test, the pairing and the resemblance test then refuse)...
+BLUR_EDGE_STEP: Final = 4.0
+#: ...and column by column, the edge is this many times the fill's detail above it...
+BLUR_COLUMN_STEP: Final = 3.0
 #: ...column by column, for at least this share of the line.
 BLUR_EDGE_SHARE: Final = 0.6
 #: The fill must correlate this well with the picture enlarged and blurred.
@@ -293,41 +297,39 @@ class _Side:
     def blur_band(self, start: int) -> _Layer | None:
         """A blurred fill from line ``start``: low detail up to a sharp straight boundary.
 
-        The boundary is a persistent straight edge: the picture's first line and the fill's
-        last differ along the whole line in every frame, which makes their Laplacian a spike
-        in the per-line profile, far above the lines on either side of it.
+        The boundary is a persistent straight edge where fine detail starts: the fill's
+        lines have next to none (Laplacian energy of ~1 after a codec), the picture's first
+        lines have the picture's own and the edge between the two, in every frame.
         """
         window = max(4, self.lines // 40)
         limit = min(start + round(MAX_BAND * self.lines), self.lines - 2 * window)
-        # Past the previous layer's own boundary (its spike and ringing), if any.
+        # Past the previous layer's own boundary (its edge and ringing), if any.
         inner = start + RINGING + 1 if start else 0
-        first = inner + window + 2
+        first = inner + window + 1
         if limit <= first:
             return None
-        ends = np.arange(first, limit)
-        spike = self.detail[ends - 1] + self.detail[ends]
-        # medians[i] is the median of the window of lines starting at line i.
+        # medians[i]: the median detail of the window of lines from line i.
         medians = np.median(sliding_window_view(self.detail, window), axis=1)
-        before = medians[ends - 1 - window]
-        after = medians[ends + 1]
-        score = spike / (before + after + 1.0)
-        best = int(np.argmax(score))
-        end = int(ends[best])
-        # Located against both sides (a picture's own detail is no spike), judged against
-        # the fill's side: a sharp picture next to a fill is a spike of 10-60x the fill's
-        # detail on the dev corpus, a horizon under a sky or an object's edge 2-5x.
-        if spike[best] < BLUR_EDGE_SPIKE * (before[best] + 1.0):
+        ends = np.arange(first, limit)
+        # The boundary's two lines (the fill's last, the picture's first) against the fill
+        # before them; the first line from the edge where that jumps is the boundary (the
+        # picture beyond may be sharper still, or softer than the edge itself).
+        edge = (self.detail[ends - 1] + self.detail[ends]) / 2
+        step = edge / (medians[ends - 1 - window] + 1.0)
+        strong = np.flatnonzero(step >= BLUR_EDGE_STEP)
+        if len(strong) == 0:
             return None
+        end = int(ends[strong[0]])
         # The fill has clearly less fine detail than the picture next to it.
-        band_detail = float(self.detail[inner : end - 2].mean())
-        picture_detail = float(np.median(self.detail[end + 2 : end + 2 + self.lines // 4]))
+        band_detail = float(self.detail[inner : end - 1].mean())
+        picture_detail = float(np.median(self.detail[end + 1 : end + 1 + self.lines // 4]))
         if band_detail > BLUR_DETAIL_RATIO * picture_detail:
             return None
         # The edge runs across the whole line, not just where a horizon or an object is:
         # column by column, the boundary stands out from the fill's side of it.
-        columns = self.detail_map[end - 1] + self.detail_map[end]
+        edge_columns = self.detail_map[end - 1 : end + 2].max(axis=0)
         fill = self.detail_map[end - 1 - window : end - 1].mean(axis=0)
-        if float((columns > 4.0 * (fill + 1.0)).mean()) < BLUR_EDGE_SHARE:
+        if float((edge_columns > BLUR_COLUMN_STEP * (fill + 1.0)).mean()) < BLUR_EDGE_SHARE:
             return None
         return _Layer(end, "blur_fill")
 
@@ -385,13 +387,10 @@ def find_regions(
         layers[name] = _Side(_oriented(name, grey), stats).peel()
     # Paired again after the check: a fill confirmed on one side only is no fill.
     layers = _paired_blur(_confirm_blur(grey, _paired_blur(layers)))
-    if factor > 1:
-        layers = {
-            name: [
-                _Layer(_refined(frames, name, layer.depth, factor), layer.kind) for layer in found
-            ]
-            for name, found in layers.items()
-        }
+    layers = {
+        name: [_Layer(_refined(frames, name, layer.depth, factor), layer.kind) for layer in found]
+        for name, found in layers.items()
+    }
 
     readings = [layers]
     if any(len(found) > 1 for found in layers.values()):
@@ -411,7 +410,8 @@ def find_regions(
 def _refined(frames: Sequence[npt.NDArray[np.uint8]], side: str, depth: int, factor: int) -> int:
     """A boundary found ``depth`` lines in from ``side`` on frames thinned by ``factor``,
     placed on the full frames' line where they change most from the line before (the
-    boundary is the sharpest straight edge around)."""
+    boundary is the sharpest straight edge around; a line or two of ringing, or of the
+    detail step's window, is where the thinned frames' estimate may be off)."""
     lines = int(frames[0].shape[0 if side in ("top", "bottom") else 1])
     low = max(1, (depth - 1) * factor - 1)
     high = min(lines - 1, (depth + 1) * factor + 1)
