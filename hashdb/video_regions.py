@@ -231,12 +231,15 @@ class _Side:
         return float(differs.any(axis=0).mean()) >= EDGE_SHARE
 
     def picture_moves(self, start: int, band_stop: int) -> bool:
-        """With several frames: the picture beyond the band changes more than the band."""
+        """With several frames: something beyond the band changes, and more than the band.
+
+        Anywhere beyond it, not next to it: under a caption, a static camera's view may
+        only move in its middle (people crossing a hall).
+        """
         if self.motion is None:
             return True
-        picture = self.motion[start : start + max(8, self.lines // 4)]
         band = float(self.motion[:band_stop].mean())
-        return float(picture.max()) > max(1.0, 3.0 * band)
+        return float(self.motion[start:].max()) > max(1.0, 3.0 * band)
 
     def flat_band(self, start: int) -> _Layer | None:
         """Bars, or a caption bar, from line ``start``."""
@@ -516,16 +519,13 @@ def _confirm_blur(
     right, bottom = width - box["right"], height - box["bottom"]
     if right - left < 8 or bottom - top < 8:
         return {name: [] for name in layers}
-    # Compare at 1/8 of the frame, blurred further: the fill's own blur is unknown.
+    # Compare at 1/8 of the frame; the fill's own blur is unknown.
     small = (max(8, width // 8), max(8, height // 8))
-    sigma = max(1.0, min(small) * 0.05)
+    sigma = max(0.7, min(small) * 0.03)
     frames = [f.astype(np.float32) for f in grey]
-    actual = np.stack(
-        [
-            cv2.GaussianBlur(cv2.resize(f, small, interpolation=cv2.INTER_AREA), (0, 0), sigma)
-            for f in frames
-        ]
-    )
+    # Only the prediction is blurred further: blurring the frame would smear what lies
+    # next to the band (a white caption bar) into it.
+    actual = np.stack([cv2.resize(f, small, interpolation=cv2.INTER_AREA) for f in frames])
     predictions = []
     for cover in (False, True):
         predicted = []
@@ -608,7 +608,7 @@ def _resembles(actual: npt.NDArray[np.float32], predicted: npt.NDArray[np.float3
     return (
         correlation >= BLUR_MIN_CORRELATION
         and level <= 0.5 * spread_b + 8.0
-        and 0.4 <= spread_a / spread_b <= 2.5
+        and 0.4 <= spread_a / spread_b <= 3.0
     )
 
 
