@@ -8,25 +8,28 @@ rectangle does. This module finds that rectangle from grey frames sampled throug
 (e.g. 1 frame/s, <= 384 px on the long side); it decodes nothing and hashes nothing.
 
 The picture is axis-aligned and what surrounds it comes in full-width or full-height bands,
-so the work is on row and column profiles, each side (top, bottom, left, right) peeled from
-the frame's edge inwards, one layer at a time:
+so the work is on row and column profiles (one OpenCV pass per frame, on frames thinned to
+``WORK_SIDE``), each side (top, bottom, left, right) peeled from the frame's edge inwards,
+one layer at a time; each boundary is then placed on the given frames' own lines:
 
-- *bars*: every line of the band is flat (one value across the line) and the same value
+- *bars*: every line of the band is flat (one value across the line) and keeps its value
   through the clip;
-- *caption*: the band does not change over time, is mostly one background value, ends in
-  a flat margin, and the picture starts on a straight line; with several frames the
-  picture must also move where the band does not;
-- *blur_fill*: the band has little fine detail (Laplacian energy) next to a picture that has
-  it, the step from one to the other is sharp and runs across the whole line, and the band
-  looks like the picture enlarged and blurred (checked against the found box);
-- *circle*: a square frame whose corners outside the inscribed circle are black and static;
-  the circle's inscribed square is the region.
+- *caption*: the band does not change over time, is mostly one background value from a flat
+  margin at the frame's edge to a flat margin at the picture's, and with several frames
+  something beyond it moves;
+- *blur_fill*: the band has little fine detail (Laplacian energy) and ends where detail
+  jumps, on a line that runs across the whole frame; the opposite side has a fill too; and
+  the band follows the picture enlarged (scaled to cover or stretched) and blurred, at the
+  same level and contrast, through the clip;
+- *circle*: a square frame whose corners outside the inscribed circle are black, cut off
+  sharply at the rim; the circle's inscribed square is the region.
 
-Every reading also needs the straight line: the picture's first line differs from the band
-across nearly its whole width at some moment of the clip. A flat sky, a dark scene or a
-static camera gives flat, dark or static lines too, but its boundary is not one line across
-the frame. Returning nothing is the default: each region costs hashing time and adds chances
-of a false match, so every test is set to fail closed.
+Bars and captions also need the straight line: the picture's first line differs from the
+band across nearly its whole width at some moment of the clip. A flat sky, a dark scene or
+a static camera gives flat, dark or static lines too, but its boundary is not one line
+across the frame, and a sky is a gradient, not one value. Returning nothing is the default:
+each region costs hashing time and adds chances of a false match, so every test is set to
+fail closed. Measured in ``bench/video_regions.py``.
 """
 
 from __future__ import annotations
