@@ -385,6 +385,8 @@ class Query:
     hashes: tuple[Fingerprint, ...]
     #: Production: checked as the bot checks an upload (views, local features).
     check: MediaFingerprints | None
+    #: The original or distractor the file was made from.
+    base: str = ""
 
 
 @dataclass(frozen=True)
@@ -474,7 +476,7 @@ def load_corpus(
         except MediaDecodeError as exc:
             print(f"warning: {path} not hashed: {exc}", file=sys.stderr)
             hashes, check = (), None
-        queries.append(Query(path, transform, original, hashes, check))
+        queries.append(Query(path, transform, original, hashes, check, row["base_id"]))
     return blocked, queries, rows, production
 
 
@@ -532,9 +534,7 @@ def video_tables(
             )
             if query.original == original.name:
                 true_pairs[query.transform].append(pair)
-            elif query.original is not None and sources.get(query.original, set()) & sources.get(
-                original.name, set()
-            ):
+            elif sources.get(query.base, set()) & sources.get(original.name, set()):
                 # Two slideshows showing the same photo: a match is right, and not counted
                 # either way.
                 shared_pairs.append(pair)

@@ -180,3 +180,48 @@ def test_another_clip_from_the_same_fixed_camera_is_not_a_copy() -> None:
 
     found = blocklist.matches(_edited(original, crop))
     assert [(m.entry_id, m.signal) for m in found] == [(entry, "local")]
+
+
+def _letterbox(frame: np.ndarray) -> np.ndarray:
+    """16:9 picture in a 4:3 frame with black bars above and below."""
+    height, width = frame.shape[:2]
+    out = np.zeros((width * 3 // 4, width, 3), np.uint8)
+    top = (out.shape[0] - height) // 2
+    out[top : top + height] = frame
+    return out
+
+
+def _vertical_blur(frame: np.ndarray) -> np.ndarray:
+    """The picture in the middle of a 9:16 frame filled with its own blurred enlargement."""
+    height, width = frame.shape[:2]
+    tall = width * 16 // 9 // 2 * 2
+    fill = cv2.resize(frame, (tall * width // height, tall))
+    left = (fill.shape[1] - width) // 2
+    out = cv2.GaussianBlur(np.ascontiguousarray(fill[:, left : left + width]), (0, 0), 12)
+    top = (tall - height) // 2
+    out[top : top + height] = frame
+    return out
+
+
+def _caption(frame: np.ndarray) -> np.ndarray:
+    """A white caption bar with black text above the picture."""
+    height, width = frame.shape[:2]
+    bar = np.full((height // 4 // 2 * 2, width, 3), 255, np.uint8)
+    cv2.putText(bar, "watch till the end", (8, bar.shape[0] * 2 // 3), 0, 0.6, (0, 0, 0), 2)
+    return np.vstack([bar, frame])
+
+
+@pytest.mark.parametrize(
+    "reframe", [_letterbox, _vertical_blur, _caption], ids=["letterbox", "blur", "caption"]
+)
+def test_a_reframed_copy_matches_through_its_pictures_own_rectangle(reframe: object) -> None:
+    blocklist = Blocklist()
+    original = media.video(320, seconds=8, size=(320, 180))
+    entry = blocklist.block(original)
+    copy = hash_video(_edited(original, reframe), UPLOAD, check=True)
+    # Hashes alone (no local features), so the region view is what finds it.
+    assert [m.entry_id for m in blocklist.matches(copy, local=False)] == [entry]
+    assert blocklist.matches(dataclasses.replace(copy, views=copy.views[:1]), local=False) == []
+    # An unrelated video re-framed the same way matches nothing.
+    other = _edited(media.video(321, seconds=8, size=(320, 180)), reframe)
+    assert blocklist.matches(other) == []
