@@ -102,7 +102,8 @@ MAX_MOMENTS = 64
 
 _FORMAT_VERSION = 1
 #: Several moments, each with its time: [version, moments], then per moment
-#: [count, width, height] (u4) and seconds (f4; NaN for none), points and descriptors.
+#: [count, width, height, flags] (u4) and seconds (f4; NaN for none), points, descriptors,
+#: and with flag _HAS_MOVING a byte per point.
 _MOMENTS_VERSION = 2
 _VERSIONS = (_FORMAT_VERSION, _MOMENTS_VERSION)
 #: A version-2 moment's header: point count, width, height, flags (u4 each), seconds (f4).

@@ -1,33 +1,43 @@
-"""Video decoding and fingerprinting: video bytes -> vPDQ frame hashes.
+"""Video fingerprinting: video bytes -> vPDQ frame hashes, read the ways a repost changes
+them.
 
 Plain synchronous functions; callers run them on a worker pool, never on the event loop.
 
-The fingerprint follows vPDQ (Meta's video PDQ, python-threatexchange ``vpdq``): PDQ of
-frames sampled every ``seconds_per_sample`` seconds, starting with the first frame, hashed
-at the frame's own size (no 512 px step, as the vPDQ reference does). Frames with quality
-below the threshold and exact duplicate hashes are dropped, as vPDQ's matcher does.
+What a blocked video stores follows vPDQ (Meta's video PDQ, python-threatexchange
+``vpdq``): PDQ of frames sampled every ``seconds_per_sample`` seconds, starting with the
+first frame, hashed at the frame's own size (no 512 px step, as the vPDQ reference does).
+Frames with quality below the threshold and exact duplicate hashes are dropped, as vPDQ's
+matcher does. Local features of up to ``BLOCK_MOMENTS`` moments are stored with it, a fixed
+camera's background marked (``hashdb.local.mark_moving``).
 
-Decoding uses PyAV (FFmpeg, as the vPDQ reference does) rather than OpenCV because it reads
-from memory, so the media never touches the disk; it reports a stream's size and duration
-before any frame is decoded, so budgets are applied up front; and it seeks by timestamp.
-Sampling seeks to the keyframe before each sample when samples are far apart, instead of
-decoding every frame, and every file has a wall-clock and a frame budget: a two-hour or 8K
-video costs a bounded amount of work, and yields the frames hashed within it.
+An upload is checked (``check=True``) for speed and for the edits reposts make:
+
+* sampling: at its keyframes only when they are at most ``KEYFRAME_GAP_SECONDS`` apart
+  (nothing else is decoded), else every interval with frames no other frame refers to
+  skipped; grey frames scaled to ``CHECK_SIDE``;
+* views: each sample is hashed mirrored too, and the picture's own rectangle inside bars, a
+  blurred fill, a caption bar or a round mask (``hashdb.video_regions``), found from the
+  first ``REGION_FRAMES`` samples, is hashed in every sample with its mirror. The matcher
+  applies its rule to each view on its own;
+* moments: local features of up to ``CHECK_MOMENTS`` moments and their mirrors, for crops
+  and picture-in-picture.
+
+Decoding uses PyAV (FFmpeg, as the vPDQ reference does; see ``hashdb.video_container``):
+it reads from memory, so the media never touches the disk; it reports a stream's size and
+duration before any frame is decoded, so budgets are applied up front; and it seeks by
+timestamp across long gaps. Every file has a wall-clock and a frame budget: a two-hour or
+8K video costs a bounded amount of work, and yields the frames hashed within it.
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 import logging
 import math
-import struct
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 import av
 import numpy as np
@@ -38,6 +48,16 @@ from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints,
 from hashdb.local import MOMENT_FEATURES, LocalFeatures, extract_array, mark_moving
 from hashdb.photo import hash_photo
 from hashdb.signals import VPDQ
+from hashdb.video_container import (
+    DEMUXER_NAMES,
+    NextSample,
+    check_frame_size,
+    check_listed_samples,
+    duration_of,
+    frames_of,
+    keyframe_times,
+    open_video,
+)
 from hashdb.video_regions import Region, find_regions
 
 log = logging.getLogger(__name__)
@@ -47,14 +67,6 @@ VIDEO_KIND: Final = "video"
 #: Frames over this many pixels (above 1080p) are scaled down before hashing: PDQ works on
 #: a 64x64 downsample, so a 4K or 8K frame only costs time, and scaling keeps it bounded.
 MAX_HASH_PIXELS: Final = 1920 * 1088
-#: A gap between samples longer than this is crossed by seeking, not by decoding.
-SEEK_GAP_SECONDS: Final = 2.0
-#: Frames (and audio samples) an MP4/MOV may list in its sample tables. FFmpeg builds an
-#: index entry (~35 bytes) for each while opening the file, before any budget applies, and
-#: run-length tables let a 1 kB file list 80 million of them (2.9 GB of index). 5 million
-#: is 46 hours at 30 fps, with an index of ~175 MB.
-MAX_LISTED_SAMPLES: Final = 5_000_000
-
 #: An upload is checked from grey frames scaled to this longer side: PDQ at 768 px costs a
 #: third of what it costs at 1280x720, and on the vPDQ reference videos moves a hash by 2
 #: bits (median; 23 at the 90th percentile) from the full-size frame's (512 px: 10 and 27).
@@ -76,17 +88,6 @@ CHECK_MOMENTS: Final = 8
 BLOCK_MOMENTS: Final = 16
 #: Moments of a blocked video are at least this far apart (a short clip gets fewer).
 MOMENT_SPACING_SECONDS: Final = 1.0
-
-# Only these demuxers are tried. FFmpeg would otherwise sniff ~350 formats, among them
-# playlists (concat, HLS) that open other files: a "video" holding "ffconcat version 1.0
-# / file x.mp4" had the worker read x.mp4 from its working directory, or from the local Bot
-# API server's folder of other users' files. Still images stay (a photo sent as a video
-# hashes as a one-frame video).
-_DEMUXERS: Final = (
-    "mov,mp4,matroska,webm,avi,mpegts,mpeg,flv,asf,ogg,gif,"
-    "image2,jpeg_pipe,png_pipe,webp_pipe,bmp_pipe,tiff_pipe"
-)
-_DEMUXER_NAMES: Final = "MP4, MOV, 3GP, WebM, MKV, AVI, MPEG-TS, MPEG-PS, FLV, WMV, Ogg, GIF"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,12 +242,12 @@ def scan_video(
     started = time.monotonic()
     what = f"{len(data)} bytes" if isinstance(data, bytes) else "file"
     try:
-        _check_listed_samples(data)
-        keyframes = _keyframe_times(data) if check and not every_frame else None
-        container = _open(data)
+        check_listed_samples(data)
+        keyframes = keyframe_times(data) if check and not every_frame else None
+        container = open_video(data)
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise MediaDecodeError(
-            f"not a readable video ({what}): {exc}; expected one of: {_DEMUXER_NAMES}"
+            f"not a readable video ({what}): {exc}; expected one of: {DEMUXER_NAMES}"
         ) from None
     try:
         reader = _Reader(budget, every_frame=every_frame, check=check, local=local)
@@ -257,50 +258,6 @@ def scan_video(
         raise MediaDecodeError(f"cannot decode video: {type(exc).__name__}: {exc}") from None
     finally:
         container.close()
-
-
-def _open(data: bytes | str) -> Any:
-    source = io.BytesIO(data) if isinstance(data, bytes) else data
-    return av.open(
-        source,
-        mode="r",
-        metadata_errors="ignore",
-        container_options={"format_whitelist": _DEMUXERS},
-    )
-
-
-#: Packets read looking for keyframes before deciding from what was seen (a 10-minute
-#: 60 fps video has 36,000).
-_MAX_PROBED_PACKETS: Final = 50_000
-
-
-def _keyframe_times(data: bytes | str) -> list[float] | None:
-    """Times of the first video stream's keyframes, read from its packets without decoding
-    (a few milliseconds); None when they cannot be read, which means: decode them all."""
-    try:
-        with _open(data) as container:
-            if not container.streams.video:
-                return None
-            stream = container.streams.video[0]
-            base = stream.time_base
-            if base is None:
-                return None
-            times: list[float] = []
-            for count, packet in enumerate(container.demux(stream)):
-                if count >= _MAX_PROBED_PACKETS:
-                    break
-                if packet.is_keyframe and packet.pts is not None:
-                    times.append(float(packet.pts * base))
-            times.append(_end_time(container, stream, times))
-            return times
-    except (av.FFmpegError, ValueError, OSError, MemoryError):
-        return None
-
-
-def _end_time(container: Any, stream: Any, times: list[float]) -> float:
-    duration = _duration(container, stream)
-    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    return start + duration if duration is not None else (times[-1] if times else 0.0)
 
 
 def _keyframe_sampling(keyframes: list[float] | None, interval: float) -> bool:
@@ -349,12 +306,12 @@ class _Reader:
                 f"video frames are {width}x{height} (no size, or one FFmpeg refused as too "
                 "large); both sides must be at least 1"
             )
-        _check_frame_size(width, height, budget.max_pixels)
+        check_frame_size(width, height, budget.max_pixels)
         # The header's size only describes the first frames: a stream can switch to far
         # larger ones later. The decoder refuses those before allocating them.
         codec = stream.codec_context
         codec.options = {"max_pixels": str(budget.max_pixels)}
-        duration = _duration(container, stream)
+        duration = duration_of(container, stream)
         interval = budget.seconds_per_sample
         if duration is not None and duration / interval > budget.max_frames:
             # Cover the whole video with at most max_frames samples rather than its start.
@@ -374,11 +331,11 @@ class _Reader:
 
         truncated = False
         # Shared with the frame reader, which seeks ahead to the next sample time.
-        upcoming = _NextSample()
+        upcoming = NextSample()
         # With keyframe sampling, a keyframe this early still counts as the next sample.
         early = interval / 4 if by_keyframe else 0.0
         try:
-            for frame, seconds in _frames(container, stream, upcoming, self.every_frame):
+            for frame, seconds in frames_of(container, stream, upcoming, self.every_frame):
                 # The first frame is always hashed, whatever the clock says, so a scan that
                 # runs out of time still yields a fingerprint.
                 if self.frames and time.monotonic() - started > budget.max_seconds:
@@ -391,7 +348,7 @@ class _Reader:
                 if len(self.frames) >= budget.max_frames:
                     truncated = True
                     break
-                _check_frame_size(frame.width, frame.height, budget.max_pixels)
+                check_frame_size(frame.width, frame.height, budget.max_pixels)
                 self._sample(frame, seconds)
                 if by_keyframe:
                     upcoming.seconds = seconds + interval
@@ -402,10 +359,10 @@ class _Reader:
                     upcoming.seconds = (math.floor(seconds / interval + 1e-9) + 1) * interval
         except av.FFmpegError:
             # A decoder that refused an oversized frame has read its size by then.
-            _check_frame_size(int(codec.width), int(codec.height), budget.max_pixels)
+            check_frame_size(int(codec.width), int(codec.height), budget.max_pixels)
             raise
         # With frame threads the decoder drops an oversized frame silently instead.
-        _check_frame_size(int(codec.width), int(codec.height), budget.max_pixels)
+        check_frame_size(int(codec.width), int(codec.height), budget.max_pixels)
         if not self.frames and not truncated:
             raise MediaDecodeError("the video has no decodable frames")
         self._find_regions()
@@ -514,156 +471,6 @@ def _pdq(grey: npt.NDArray[np.uint8]) -> tuple[int, int]:
     """PDQ of a grey array (its luminance is the grey value itself)."""
     vector, quality = pdqhash.compute(np.ascontiguousarray(np.dstack((grey, grey, grey))))
     return _bits_to_int(vector), int(quality)
-
-
-def _check_frame_size(width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise MediaDecodeError(
-            f"video frames are {width}x{height} = {width * height} pixels; limit is {max_pixels}",
-            SkipReason.TOO_LARGE,
-        )
-
-
-# Where each sample table keeps its 32-bit sample count, counted from its type field
-# (stsz and stz2: 4 bytes of version/flags and a size field first; trun: version/flags).
-_COUNT_AT: Final = {b"stsz": 12, b"stz2": 12, b"trun": 8}
-#: Top-level boxes read before refusing; a real MP4 has a few, a fragmented one two per
-#: fragment.
-_MAX_BOXES: Final = 100_000
-# Top-level boxes that make a file an MP4 (FFmpeg reads "free" and "hoov" as a moov too).
-_MP4_BOXES: Final = frozenset({b"ftyp", b"styp", b"moov", b"moof", b"mdat", b"free", b"hoov"})
-_CHUNK: Final = 1 << 20
-# Index entries are 24 bytes and FFmpeg allocates at most 2 GB at once (av_max_alloc).
-_FFMPEG_REFUSES: Final = (1 << 31) // 24
-
-
-def _check_listed_samples(data: bytes | str) -> None:
-    """Refuse an MP4/MOV whose sample tables list more than ``MAX_LISTED_SAMPLES`` samples.
-
-    FFmpeg reads every top-level box but ``mdat`` (the media) as structure, and applies a
-    table wherever it sits in one, so each such box is searched for table types rather
-    than walked the way a well-formed file nests them. Top-level boxes are followed as
-    FFmpeg follows them, whatever their type; a file none of whose boxes is an MP4 box
-    (every other format) is not searched, since its media would give chance matches.
-    """
-    with io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb") as source:
-        end = source.seek(0, io.SEEK_END)
-        boxes: list[tuple[int, int, bytes]] = []
-        at = 0
-        while at + 8 <= end:
-            if len(boxes) == _MAX_BOXES:
-                raise MediaDecodeError(
-                    f"the file has over {_MAX_BOXES} MP4 boxes; expected a few",
-                    SkipReason.TOO_LARGE,
-                )
-            source.seek(at)
-            header = source.read(16)
-            size, kind = struct.unpack(">I4s", header[:8])
-            if size == 1 and len(header) == 16:  # a 64-bit size follows the type
-                (size,) = struct.unpack(">Q", header[8:])
-            elif size == 0:  # the box runs to the end of the file
-                size = end - at
-            if size < 8:
-                break
-            boxes.append((at, min(at + size, end), kind))
-            at += size
-        listed = 0
-        if any(kind in _MP4_BOXES for _, _, kind in boxes):
-            for start, stop, kind in boxes:
-                if kind != b"mdat":
-                    listed += _tables_in(source, start, stop)
-    if listed > MAX_LISTED_SAMPLES:
-        raise MediaDecodeError(
-            f"the file's MP4 sample tables list {listed} frames and audio samples; "
-            f"limit is {MAX_LISTED_SAMPLES}",
-            SkipReason.TOO_LARGE,
-        )
-
-
-def _tables_in(source: IO[bytes], start: int, end: int) -> int:
-    """Samples listed by the sample tables found anywhere in bytes ``start:end``."""
-    listed = 0
-    at = start
-    while at < end:
-        # Each chunk starts 4 bytes early (a table's size field) and runs 24 bytes long (the
-        # rest of its header), so a table cut at a chunk boundary is still read whole.
-        lead = min(4, at - start)
-        source.seek(at - lead)
-        chunk = source.read(lead + min(_CHUNK + 24, end - at))
-        found = chunk.find(b"cmov")
-        while found != -1:
-            if chunk[found + 8 : found + 12] == b"dcom":
-                # Compressed QuickTime headers would hide their tables from this search.
-                raise MediaDecodeError(
-                    "compressed MOV headers (cmov) are not supported", SkipReason.UNSUPPORTED
-                )
-            found = chunk.find(b"cmov", found + 1)
-        for kind, offset in _COUNT_AT.items():
-            found = chunk.find(kind, lead)
-            while found != -1 and found < lead + _CHUNK:
-                where = found + offset
-                if chunk[found - 4 : found] == b"\0\0\0\1":  # a 64-bit size: 8 more bytes
-                    where += 8
-                count = int.from_bytes(chunk[where : where + 4], "big")
-                # A larger count makes FFmpeg's index allocation fail outright (over 2 GB);
-                # skipping those also skips chance matches in text ("trunk"), whose
-                # bytes are all 0x20 or more.
-                if count < _FFMPEG_REFUSES:
-                    listed += count
-                found = chunk.find(kind, found + 1)
-        at += _CHUNK
-    return listed
-
-
-class _NextSample:
-    """The time of the next frame to hash, updated by the scan as it goes."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-
-def _frames(
-    container: Any, stream: Any, upcoming: _NextSample, every_frame: bool
-) -> Iterator[tuple[Any, float]]:
-    """Decoded frames with their time in seconds, seeking across long gaps."""
-    time_base = stream.time_base or Fraction(1, 1000)
-    start = float(stream.start_time * time_base) if stream.start_time is not None else 0.0
-    position = -math.inf
-    seekable = not every_frame
-    # Each sample time is sought at most once: a seek lands on the keyframe before it, and
-    # from there decoding goes forward even when that keyframe is far before the sample.
-    sought: float | None = None
-    while True:
-        target = upcoming.seconds
-        if seekable and position > -math.inf and target - position > SEEK_GAP_SECONDS:
-            try:
-                container.seek(int((target + start) / time_base), stream=stream, backward=True)
-                sought = target
-            except av.FFmpegError:
-                seekable = False
-        for frame in container.decode(stream):
-            position = _frame_seconds(frame, time_base, start, position)
-            yield frame, position
-            ahead = upcoming.seconds
-            if seekable and ahead != sought and ahead - position > SEEK_GAP_SECONDS:
-                break
-        else:
-            return
-
-
-def _frame_seconds(frame: Any, time_base: Fraction, start: float, previous: float) -> float:
-    if frame.pts is None:
-        # No timestamp (some GIFs and raw streams): count on from the previous frame.
-        return 0.0 if previous == -math.inf else previous + 1 / 30
-    return max(0.0, float(frame.pts * time_base) - start)
-
-
-def _duration(container: Any, stream: Any) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return float(container.duration / av.time_base)
-    return None
 
 
 def _scale_for(width: int, height: int) -> tuple[int, int] | None:
