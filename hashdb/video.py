@@ -168,9 +168,17 @@ def hash_video(
     views = tuple(
         kept for _, view in scan.views if (kept := fingerprints_of(view, budget.min_quality))
     )
+    stored = frames
+    if not check:
+        # A blocked video that is itself re-framed (bars, a blurred fill, a caption) also
+        # keeps its picture's rectangle, frame by frame, so the plain picture or another
+        # re-framing of it matches too.
+        regions = [f for view in views for f in view]
+        stored = tuple(sorted((*frames, *regions), key=lambda f: f.seconds or 0.0))
+        views = ()
     return MediaFingerprints(
         kind=VIDEO_KIND,
-        stored=frames,
+        stored=stored,
         probes=frames,
         width=scan.width,
         height=scan.height,
@@ -388,16 +396,14 @@ class _Reader:
             self.frames.append(FrameHash(index, seconds, value, quality))
             value, quality = _pdq(grey[:, ::-1])
             self.mirrored.append(FrameHash(index, seconds, value, quality))
-            if self.regions is None:
-                self.kept.append(grey)
-                if len(self.kept) >= REGION_FRAMES:
-                    self._find_regions()
-            else:
-                self._hash_regions(index, seconds, grey)
+            self._reframed(index, seconds, grey)
         else:
             pixels = _rgb(frame, _scale_for(frame.width, frame.height))
             vector, quality = pdqhash.compute(pixels)
             self.frames.append(FrameHash(index, seconds, _bits_to_int(vector), int(quality)))
+            if not self.every_frame and (self.regions is None or self.regions):
+                grey = _grey(frame, CHECK_SIDE)
+                self._reframed(index, seconds, grey)
         if self.moment_times and seconds + 1e-6 >= self.moment_times[0]:
             while self.moment_times and seconds + 1e-6 >= self.moment_times[0]:
                 self.moment_times.pop(0)
@@ -410,30 +416,46 @@ class _Reader:
                 if features is not None:
                     self.moments.append(features)
 
+    def _reframed(self, index: int, seconds: float, grey: npt.NDArray[np.uint8]) -> None:
+        """Keep the sample until the picture's rectangle is known, then hash it there."""
+        if self.regions is None:
+            self.kept.append(grey)
+            if len(self.kept) >= REGION_FRAMES:
+                self._find_regions()
+        else:
+            self._hash_regions(index, seconds, grey)
+
     def _find_regions(self) -> None:
         """Find the picture's rectangle in the kept frames, and hash it in each of them."""
-        if not self.check or self.regions is not None:
+        if self.every_frame or self.regions is not None:
             return
         self.regions = find_regions(self.kept) if self.kept else ()
-        self.region_views = [[] for _ in range(2 * len(self.regions))]
+        self.region_views = [[] for _ in range(self._readings * len(self.regions))]
         for frame, grey in zip(self.frames, self.kept, strict=False):
             self._hash_regions(frame.index, frame.seconds, grey)
         self.kept = []
 
+    @property
+    def _readings(self) -> int:
+        # A check reads each region mirrored too; a blocked video's is stored as it is.
+        return 2 if self.check else 1
+
     def _hash_regions(self, index: int, seconds: float, grey: npt.NDArray[np.uint8]) -> None:
         for number, region in enumerate(self.regions or ()):
             cut = grey[region.top : region.bottom, region.left : region.right]
-            value, quality = _pdq(cut)
-            self.region_views[2 * number].append(FrameHash(index, seconds, value, quality))
-            value, quality = _pdq(cut[:, ::-1])
-            self.region_views[2 * number + 1].append(FrameHash(index, seconds, value, quality))
+            cuts = (cut, cut[:, ::-1]) if self.check else (cut,)
+            for reading, view in enumerate(cuts):
+                value, quality = _pdq(view)
+                frame = FrameHash(index, seconds, value, quality)
+                self.region_views[self._readings * number + reading].append(frame)
 
     def _views(self) -> tuple[tuple[str, tuple[FrameHash, ...]], ...]:
-        if not self.check:
-            return ()
-        views: list[tuple[str, tuple[FrameHash, ...]]] = [("mirror", tuple(self.mirrored))]
+        views: list[tuple[str, tuple[FrameHash, ...]]] = []
+        if self.check:
+            views.append(("mirror", tuple(self.mirrored)))
         for number, frames in enumerate(self.region_views):
-            name = f"region{number // 2 + 1}" + ("_mirror" if number % 2 else "")
+            reading = number % self._readings
+            name = f"region{number // self._readings + 1}" + ("_mirror" if reading else "")
             views.append((name, tuple(frames)))
         return tuple(views)
 

@@ -225,3 +225,14 @@ def test_a_reframed_copy_matches_through_its_pictures_own_rectangle(reframe: obj
     # An unrelated video re-framed the same way matches nothing.
     other = _edited(media.video(321, seconds=8, size=(320, 180)), reframe)
     assert blocklist.matches(other) == []
+
+
+def test_a_blocked_reframed_video_also_catches_the_plain_picture_and_other_reframings() -> None:
+    """The admin blocked a letterboxed repost; the clip without bars, or re-framed another
+    way, must match too: the blocked video keeps its picture's own rectangle."""
+    blocklist = Blocklist()
+    original = media.video(322, seconds=8, size=(320, 180))
+    entry = blocklist.block(_edited(original, _letterbox))
+    for copy in (original, _edited(original, _vertical_blur)):
+        assert [m.entry_id for m in blocklist.matches(copy, local=False)] == [entry]
+    assert blocklist.matches(media.video(323, seconds=8, size=(320, 180)), local=False) == []
