@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 
 import av
@@ -296,3 +296,89 @@ def _retime(frames: Frames, fps: float, new_fps: float) -> Frames:
         return frames
     count = max(1, round(len(frames) * new_fps / fps))
     return [frames[min(len(frames) - 1, int(i * fps / new_fps))] for i in range(count)]
+
+
+def textured(seed: int) -> Image.Image:
+    """A picture with the fine detail real photos have all over (``photo`` is smoother)."""
+    picture = photo(seed, (1024, 768))
+    rng = np.random.default_rng(seed)
+    draw = ImageDraw.Draw(picture)
+    for _ in range(400):
+        x, y = int(rng.integers(0, 1000)), int(rng.integers(0, 750))
+        size = int(rng.integers(4, 24))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse((x, y, x + size, y + size), fill=colour)
+    return picture
+
+
+def ken_burns(
+    picture: Image.Image, seconds: float = 4.0, fps: float = 10
+) -> list[npt.NDArray[np.uint8]]:
+    """RGB frames (640x360) of a slow zoom and pan across ``picture``."""
+    source = np.asarray(picture.convert("RGB"))
+    frames = []
+    count = round(seconds * fps)
+    for i in range(count):
+        u = i / (count - 1)
+        view_w = source.shape[1] / (1.15 + 0.25 * u)
+        view_h = view_w * 9 / 16
+        x0 = (source.shape[1] - view_w) * (0.2 + 0.6 * u)
+        y0 = (source.shape[0] - view_h) * (0.6 - 0.2 * u)
+        matrix = np.array([[view_w / 640, 0, x0], [0, view_h / 360, y0]], dtype=np.float64)
+        frames.append(
+            cv2.warpAffine(
+                source, matrix, (640, 360), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            )
+        )
+    return frames
+
+
+def textured_video(seed: int, seconds: float = 6.0, fps: float = 10) -> bytes:
+    """A 640x360 H.264 pan over a picture with fine detail all over, as real footage has
+    (``video`` is smoother: too few local features for a crop to be found)."""
+    return encode_video(ken_burns(textured(seed), seconds, fps), fps=fps)
+
+
+# --- reposts: a video's frames edited the way reposts edit them ------------------------------
+
+
+def edit_frames(
+    data: bytes, edit: Callable[[npt.NDArray[np.uint8]], npt.NDArray[np.uint8]]
+) -> bytes:
+    """Every frame of a video passed through ``edit``, re-encoded as H.264 MP4."""
+    frames, fps = decode_video(data)
+    return encode_video([np.ascontiguousarray(edit(f)) for f in frames], fps=fps)
+
+
+def mirror(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Left to right."""
+    return np.ascontiguousarray(frame[:, ::-1])
+
+
+def letterbox(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """16:9 picture in a 4:3 frame with black bars above and below."""
+    height, width = frame.shape[:2]
+    out = np.zeros((width * 3 // 4, width, 3), np.uint8)
+    top = (out.shape[0] - height) // 2
+    out[top : top + height] = frame
+    return out
+
+
+def vertical_blur(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The picture in the middle of a 9:16 frame filled with its own blurred enlargement."""
+    height, width = frame.shape[:2]
+    tall = width * 16 // 9 // 2 * 2
+    fill = cv2.resize(frame, (tall * width // height, tall))
+    left = (fill.shape[1] - width) // 2
+    out = cv2.GaussianBlur(np.ascontiguousarray(fill[:, left : left + width]), (0, 0), 12)
+    top = (tall - height) // 2
+    out[top : top + height] = frame
+    return out
+
+
+def caption_bar(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """A white caption bar with black text above the picture."""
+    height, width = frame.shape[:2]
+    bar = np.full((height // 4 // 2 * 2, width, 3), 255, np.uint8)
+    cv2.putText(bar, "watch till the end", (8, bar.shape[0] * 2 // 3), 0, 0.6, (0, 0, 0), 2)
+    return np.vstack([bar, frame])

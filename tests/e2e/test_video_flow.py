@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
+import numpy as np
 from PIL import Image
 
 from tests.e2e.conftest import RunBot, settle
@@ -31,7 +33,23 @@ from tests.fakebot import (
     text_message,
     video_message,
 )
-from tests.media import embed, encode, gif, reencode, resize, trim, video, video_note, webm
+from tests.media import (
+    caption_bar,
+    edit_frames,
+    embed,
+    encode,
+    gif,
+    letterbox,
+    mirror,
+    reencode,
+    resize,
+    textured_video,
+    trim,
+    vertical_blur,
+    video,
+    video_note,
+    webm,
+)
 
 
 def post_video(
@@ -348,3 +366,38 @@ async def test_local_bot_api_server_lifts_the_cap_and_files_are_read_in_place(
         await deleted(fake, copy)
         # Nothing was fetched over HTTP: the files were read where the server keeps them.
         assert fake.downloads == []
+
+
+def _crop(frame: Any) -> Any:
+    """An off-centre 75% crop, scaled back to the frame's size."""
+    height, width = frame.shape[:2]
+    cut = frame[height // 8 : height * 7 // 8, width // 5 : width // 5 + width * 3 // 4]
+    return cv2.resize(np.ascontiguousarray(cut), (width, height))
+
+
+async def test_mirrored_reframed_and_cropped_copies_of_a_blocked_video_are_deleted(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    original = textured_video(121, seconds=8)
+    async with run_bot(moderation_warn_limit="0") as app:
+        assert "Blocked as entry #1" in await block(fake, post_video(fake, original))
+        copies = {
+            "mirrored": edit_frames(original, mirror),
+            "letterboxed and mirrored": edit_frames(original, lambda f: letterbox(mirror(f))),
+            "vertical with a blurred fill": edit_frames(original, vertical_blur),
+            "captioned": edit_frames(original, caption_bar),
+            "cropped": edit_frames(original, _crop),
+            "cropped and mirrored": edit_frames(original, lambda f: mirror(_crop(f))),
+        }
+        for copy in copies.values():
+            message = post_video(fake, copy, sender=OTHER)
+            await deleted(fake, message)
+        for reframe in (letterbox, vertical_blur):
+            unrelated = post_video(fake, edit_frames(textured_video(122, seconds=8), reframe))
+            await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
+            assert not fake.is_deleted(CHAT["id"], unrelated["message_id"])
+
+        send(fake, command(CHAT, ADMIN, "/logs 10"))
+        logs = await bot_reply(fake, "audit events")
+        assert "local features" in logs and "% of upload" in logs

@@ -23,7 +23,7 @@ from hashdb.local import (
     pack_moments,
     unpack,
 )
-from tests.media import decode_video, encode_video, photo
+from tests.media import decode_video, encode_video, ken_burns, photo, textured
 
 ORIGINAL = photo(501, (1024, 768))
 BANK, OTHER_BANK = 1, 2
@@ -136,19 +136,6 @@ def app_screenshot(picture: Image.Image, user: str, caption: str) -> Image.Image
     return shot
 
 
-def textured(seed: int) -> Image.Image:
-    """A picture with the fine detail real photos have all over (``photo`` is smoother)."""
-    picture = photo(seed, (1024, 768))
-    rng = np.random.default_rng(seed)
-    draw = ImageDraw.Draw(picture)
-    for _ in range(400):
-        x, y = int(rng.integers(0, 1000)), int(rng.integers(0, 750))
-        size = int(rng.integers(4, 24))
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        draw.ellipse((x, y, x + size, y + size), fill=colour)
-    return picture
-
-
 def test_a_blocked_screenshot_matches_its_copies_not_the_same_apps_other_posts() -> None:
     blocked = app_screenshot(textured(519), "alice", "so much fun today")
     index = LocalIndex()
@@ -197,26 +184,6 @@ def test_slivers_have_no_local_features_and_do_not_break_the_extractor(
 # --- videos: moments --------------------------------------------------------------------------
 
 FPS = 10
-
-
-def ken_burns(picture: Image.Image, seconds: float = 4.0) -> list[npt.NDArray[np.uint8]]:
-    """RGB frames (640x360) of a slow zoom and pan across ``picture``."""
-    source = np.asarray(picture.convert("RGB"))
-    frames = []
-    count = round(seconds * FPS)
-    for i in range(count):
-        u = i / (count - 1)
-        view_w = source.shape[1] / (1.15 + 0.25 * u)
-        view_h = view_w * 9 / 16
-        x0 = (source.shape[1] - view_w) * (0.2 + 0.6 * u)
-        y0 = (source.shape[0] - view_h) * (0.6 - 0.2 * u)
-        matrix = np.array([[view_w / 640, 0, x0], [0, view_h / 360, y0]], dtype=np.float64)
-        frames.append(
-            cv2.warpAffine(
-                source, matrix, (640, 360), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-            )
-        )
-    return frames
 
 
 def cropped_mirrored(frames: list[npt.NDArray[np.uint8]]) -> list[npt.NDArray[np.uint8]]:

@@ -6,9 +6,11 @@ the bot's ``Matcher`` over an index of the blocked video's hashes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from bot.config import load_config
@@ -24,6 +26,7 @@ CONFIG = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"})
 UPLOAD = VideoBudget()
 BLOCK = VideoBudget(seconds_per_sample=0.2, max_frames=3000, max_seconds=120, min_quality=0)
 BANK = 1
+Frame = npt.NDArray[np.uint8]
 
 
 @dataclasses.dataclass
@@ -61,11 +64,6 @@ class Blocklist:
         )
 
 
-def _edited(data: bytes, edit: object) -> bytes:
-    frames, fps = media.decode_video(data)
-    return media.encode_video([edit(f) for f in frames], fps=fps)  # type: ignore[operator]
-
-
 def _speed(data: bytes, factor: float) -> bytes:
     """Played ``factor`` times as fast, at the same frame rate (frames dropped or repeated)."""
     frames, fps = media.decode_video(data)
@@ -79,7 +77,7 @@ def test_a_mirrored_copy_matches_through_its_mirrored_frames() -> None:
     blocklist = Blocklist()
     original = media.video(301, seconds=8)
     entry = blocklist.block(original)
-    mirrored = _edited(original, lambda f: np.ascontiguousarray(f[:, ::-1]))
+    mirrored = media.edit_frames(original, media.mirror)
 
     found = blocklist.matches(mirrored, local=False)
     assert [m.entry_id for m in found] == [entry]
@@ -178,52 +176,26 @@ def test_another_clip_from_the_same_fixed_camera_is_not_a_copy() -> None:
         cut = frame[20:236, 30:414]  # 80% of each side, off centre
         return np.ascontiguousarray(cv2.resize(cut, (480, 270)))
 
-    found = blocklist.matches(_edited(original, crop))
+    found = blocklist.matches(media.edit_frames(original, crop))
     assert [(m.entry_id, m.signal) for m in found] == [(entry, "local")]
 
 
-def _letterbox(frame: np.ndarray) -> np.ndarray:
-    """16:9 picture in a 4:3 frame with black bars above and below."""
-    height, width = frame.shape[:2]
-    out = np.zeros((width * 3 // 4, width, 3), np.uint8)
-    top = (out.shape[0] - height) // 2
-    out[top : top + height] = frame
-    return out
+REFRAMINGS = [media.letterbox, media.vertical_blur, media.caption_bar]
 
 
-def _vertical_blur(frame: np.ndarray) -> np.ndarray:
-    """The picture in the middle of a 9:16 frame filled with its own blurred enlargement."""
-    height, width = frame.shape[:2]
-    tall = width * 16 // 9 // 2 * 2
-    fill = cv2.resize(frame, (tall * width // height, tall))
-    left = (fill.shape[1] - width) // 2
-    out = cv2.GaussianBlur(np.ascontiguousarray(fill[:, left : left + width]), (0, 0), 12)
-    top = (tall - height) // 2
-    out[top : top + height] = frame
-    return out
-
-
-def _caption(frame: np.ndarray) -> np.ndarray:
-    """A white caption bar with black text above the picture."""
-    height, width = frame.shape[:2]
-    bar = np.full((height // 4 // 2 * 2, width, 3), 255, np.uint8)
-    cv2.putText(bar, "watch till the end", (8, bar.shape[0] * 2 // 3), 0, 0.6, (0, 0, 0), 2)
-    return np.vstack([bar, frame])
-
-
-@pytest.mark.parametrize(
-    "reframe", [_letterbox, _vertical_blur, _caption], ids=["letterbox", "blur", "caption"]
-)
-def test_a_reframed_copy_matches_through_its_pictures_own_rectangle(reframe: object) -> None:
+@pytest.mark.parametrize("reframe", REFRAMINGS, ids=["letterbox", "blur", "caption"])
+def test_a_reframed_copy_matches_through_its_pictures_own_rectangle(
+    reframe: Callable[[Frame], Frame],
+) -> None:
     blocklist = Blocklist()
     original = media.video(320, seconds=8, size=(320, 180))
     entry = blocklist.block(original)
-    copy = hash_video(_edited(original, reframe), UPLOAD, check=True)
+    copy = hash_video(media.edit_frames(original, reframe), UPLOAD, check=True)
     # Hashes alone (no local features), so the region view is what finds it.
     assert [m.entry_id for m in blocklist.matches(copy, local=False)] == [entry]
     assert blocklist.matches(dataclasses.replace(copy, views=copy.views[:1]), local=False) == []
     # An unrelated video re-framed the same way matches nothing.
-    other = _edited(media.video(321, seconds=8, size=(320, 180)), reframe)
+    other = media.edit_frames(media.video(321, seconds=8, size=(320, 180)), reframe)
     assert blocklist.matches(other) == []
 
 
@@ -232,7 +204,7 @@ def test_a_blocked_reframed_video_also_catches_the_plain_picture_and_other_refra
     way, must match too: the blocked video keeps its picture's own rectangle."""
     blocklist = Blocklist()
     original = media.video(322, seconds=8, size=(320, 180))
-    entry = blocklist.block(_edited(original, _letterbox))
-    for copy in (original, _edited(original, _vertical_blur)):
+    entry = blocklist.block(media.edit_frames(original, media.letterbox))
+    for copy in (original, media.edit_frames(original, media.vertical_blur)):
         assert [m.entry_id for m in blocklist.matches(copy, local=False)] == [entry]
     assert blocklist.matches(media.video(323, seconds=8, size=(320, 180)), local=False) == []
