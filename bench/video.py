@@ -35,6 +35,8 @@ positives), and whether a frame grab of each video (JPEG q80) matches its origin
     python bench/video.py --corpus /work/corpus_dev --skip-throughput
     python bench/video.py --seconds 30 --repeat 1  # quicker throughput run
     python bench/video.py --mbit 1.2               # a lower-rate clip (decode cost follows it)
+    python bench/video.py --gop 10                 # keyframes 10 s apart (no keyframe sampling)
+    python bench/video.py --skip-throughput --block-minutes 10  # block a 10-minute video
 
 Ends with one JSON line of all figures.
 """
@@ -186,6 +188,47 @@ def make_clip(
         options={"x264-params": "scenecut=0"},
         threads=os.cpu_count() or 1,
     )
+
+
+def repeated(clip: bytes, times: int) -> bytes:
+    """The clip played ``times`` times over, remuxed (no re-encode): a long video quickly."""
+    out = io.BytesIO()
+    with av.open(io.BytesIO(clip)) as source, av.open(out, mode="w", format="mp4") as target:
+        stream = source.streams.video[0]
+        copy = target.add_stream_from_template(stream)
+        packets = [p for p in source.demux(stream) if p.size]
+        span = max(int(p.pts) + int(p.duration or 0) for p in packets)
+        for round_ in range(times):
+            for packet in packets:
+                packet.pts = int(packet.pts) + (span if round_ else 0)
+                packet.dts = int(packet.dts) + (span if round_ else 0)
+                packet.stream = copy
+                target.mux(packet)
+    return out.getvalue()
+
+
+def block_long(clip: bytes, seconds: float, minutes: int, pipeline: Pipeline) -> dict[str, Any]:
+    """Blocking a ``minutes``-long video on one core: time, frames, and the process's peak
+    memory (resident set, which includes the clip itself)."""
+    import resource
+
+    long = repeated(clip, max(1, round(minutes * 60 / seconds)))
+    cpu = pin_to_one_cpu()
+    started = time.perf_counter()
+    fingerprints = hash_video(long, pipeline.block, local=True)
+    elapsed = time.perf_counter() - started
+    unpin()
+    return {
+        "block_long_minutes": minutes,
+        "block_long_bytes": len(long),
+        "block_long_cpu": cpu,
+        "block_long_s": round(elapsed, 1),
+        "block_long_budget_s": pipeline.block.max_seconds,
+        "block_long_frames": fingerprints.frame_count,
+        "block_long_truncated": fingerprints.truncated,
+        "block_long_moments": len(fingerprints.moments),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:
@@ -973,6 +1016,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--gop", type=float, default=2.0, help="seconds between the 720p clip's keyframes"
     )
+    parser.add_argument(
+        "--block-minutes",
+        type=int,
+        default=0,
+        help="also block the clip repeated to this many minutes (one core), e.g. 10",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs; the best is kept")
     parser.add_argument("--corpus", type=Path, help="dev corpus folder (make_corpus.py output)")
     parser.add_argument("--skip-throughput", action="store_true")
@@ -989,6 +1038,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.skip_throughput:
         figures["throughput"] = throughput(args.seconds, args.mbit, args.repeat, pipeline, args.gop)
         print_throughput(figures["throughput"])
+    if args.block_minutes:
+        clip = make_clip(args.seconds, args.mbit, gop=args.gop)
+        figures["block_long"] = block_long(clip, args.seconds, args.block_minutes, pipeline)
+        f = figures["block_long"]
+        print(
+            f"\n== Blocking a {f['block_long_minutes']} min 720p video, one core: "
+            f"{f['block_long_s']} s (budget {f['block_long_budget_s']} s), "
+            f"{f['block_long_frames']} frames, truncated: {f['block_long_truncated']}, "
+            f"{f['block_long_moments']} moments; peak resident memory {f['peak_rss_mb']} MB =="
+        )
     if args.corpus is not None:
         figures["detection"] = corpus(args.corpus, pipeline)
     print(json.dumps(figures, default=str))
