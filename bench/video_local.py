@@ -49,15 +49,13 @@ from PIL import Image  # noqa: E402
 from hashdb.local import (  # noqa: E402
     DEFAULT_MIN_MOMENTS,
     DEFAULT_MIN_POINTS,
-    MAX_DESCRIPTOR_DISTANCE,
     MOMENT_FEATURES,
-    RATIO,
-    REPROJECTION_PX,
     SIDE,
     LocalFeatures,
     LocalIndex,
     extract,
     extract_array,
+    fitted_matches,
     pack_moments,
 )
 
@@ -381,24 +379,11 @@ def _raw_pair(query: list[LocalFeatures], stored: list[LocalFeatures]) -> list[i
 
 def _raw_points(query: LocalFeatures, stored: LocalFeatures) -> int:
     """``consistent_points`` without its checks of scale, spread and coverage."""
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    good = [
-        pair[0]
-        for pair in matcher.knnMatch(query.descriptors, stored.descriptors, k=2)
-        if len(pair) == 2
-        and pair[0].distance < RATIO * pair[1].distance
-        and pair[0].distance < MAX_DESCRIPTOR_DISTANCE
-    ]
-    if len(good) < 4:
+    fitted = fitted_matches(query, stored)
+    if fitted is None:
         return 0
-    source = query.points[[m.queryIdx for m in good]]
-    target = stored.points[[m.trainIdx for m in good]]
-    transform, inliers = cv2.estimateAffinePartial2D(
-        source, target, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX
-    )
-    if transform is None or inliers is None:
-        return 0
-    matched = target[inliers.ravel().astype(bool)]
+    _, indexes, fits = fitted
+    matched = stored.points[indexes[fits]]
     return len({(round(x / 2), round(y / 2)) for x, y in matched})
 
 

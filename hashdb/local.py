@@ -592,14 +592,12 @@ def _coverage(
     return len(_cells(matched, stored.width, stored.height) & textured) / len(textured)
 
 
-def consistent_points(
-    query: LocalFeatures, stored: LocalFeatures, counted: npt.NDArray[np.bool_] | None = None
-) -> int:
-    """How many matched points fit one plausible similarity transform (0 if none does).
-
-    ``counted`` marks the stored points that count (see ``_moving_points``); the others
-    still help fit the transform, but are not counted.
-    """
+def fitted_matches(
+    query: LocalFeatures, stored: LocalFeatures
+) -> tuple[Any, npt.NDArray[np.intp], npt.NDArray[np.bool_]] | None:
+    """Matched points that fit one similarity transform (RANSAC), before any plausibility
+    check: the transform, the stored points' indexes of every match, and which matches
+    fit it. None when too few points match."""
     cv2 = _cv2()
 
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
@@ -611,18 +609,33 @@ def consistent_points(
         and pair[0].distance < MAX_DESCRIPTOR_DISTANCE
     ]
     if len(good) < 4:
-        return 0
+        return None
     source = query.points[[m.queryIdx for m in good]]
-    target = stored.points[[m.trainIdx for m in good]]
+    indexes = np.array([m.trainIdx for m in good], dtype=np.intp)
     transform, inliers = cv2.estimateAffinePartial2D(
-        source, target, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX
+        source, stored.points[indexes], method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX
     )
     if transform is None or inliers is None:
+        return None
+    return transform, indexes, inliers.ravel().astype(bool)
+
+
+def consistent_points(
+    query: LocalFeatures, stored: LocalFeatures, counted: npt.NDArray[np.bool_] | None = None
+) -> int:
+    """How many matched points fit one plausible similarity transform (0 if none does).
+
+    ``counted`` marks the stored points that count (see ``mark_moving``); the others still
+    help fit the transform, but are not counted.
+    """
+    fitted = fitted_matches(query, stored)
+    if fitted is None:
         return 0
+    transform, indexes, fits = fitted
     scale = float(np.hypot(transform[0, 0], transform[1, 0]))
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
         return 0
-    matched = target[inliers.ravel().astype(bool)]
+    matched = stored.points[indexes[fits]]
     if len(matched) == 0:
         return 0
     span = matched.max(axis=0) - matched.min(axis=0)
@@ -631,8 +644,8 @@ def consistent_points(
     if _coverage(transform, query, stored, matched) < MIN_COVERAGE:
         return 0
     if counted is not None:
-        indexes = np.array([m.trainIdx for m in good])[inliers.ravel().astype(bool)]
-        matched = stored.points[indexes[counted[indexes]]]
+        kept = indexes[fits]
+        matched = stored.points[kept[counted[kept]]]
     # ORB finds the same corner at several pyramid levels: count places, not detections.
     return len({(round(x / 2), round(y / 2)) for x, y in matched})
 
