@@ -11,11 +11,13 @@ nothing about a strict group.
 Memory per entry, measured with ``sys.getsizeof`` over the objects (``footprint`` estimates
 it the same way): a photo's check fingerprints (whole-image PDQ, pHash and the 8 PDQ
 orientations) take about 1.5 kB; its local features (ORB, up to ~600 points of 8 + 32 bytes)
-add about 25 kB; a video takes about 160 bytes per sampled frame (100 kB at the 600-frame
-cap, 500 kB for a densely hashed blocked one). The cache is bounded both in entries
-(``media.fingerprint_cache_size``) and in bytes (``media.fingerprint_cache_mb``), least
-recently used first out: 100,000 photos fit in the default 256 MB, while a flood of large
-items (local features, long videos) evicts by bytes before it can grow the process.
+add about 25 kB; a video takes about 160 bytes per sampled frame and view (a check reads
+each frame up to five ways: 500 kB at the 600-frame cap; 500 kB for a densely hashed blocked
+one), plus about 20 kB per moment of local features (16 for a check, with mirrors). The
+cache is bounded both in entries (``media.fingerprint_cache_size``) and in bytes
+(``media.fingerprint_cache_mb``), least recently used first out: 100,000 photos fit in the
+default 256 MB, while a flood of large items (local features, long videos) evicts by bytes
+before it can grow the process.
 
 A failure that would only repeat (the file cannot be decoded, or crashes or outlasts the
 decoder) is remembered too, for a while (``FAILURE_SECONDS``), so a file built to hold a

@@ -178,7 +178,8 @@ async def fetch_and_hash(
 ) -> Fetched:
     """Download a file into memory and fingerprint it; raises ``MediaSkipped``.
 
-    ``local_features`` False skips a photo's local features (no bank the check uses has any).
+    ``local_features`` False skips local features, a photo's or a video's moments' (no bank
+    the check uses has any).
 
     A file over the download cap (``media.max_file_bytes``; the Bot API's own cap is 20 MB)
     is judged by its Telegram thumbnail instead, when it has one.
@@ -313,9 +314,7 @@ async def _fetch_and_hash(
     fingerprinter = context.services.fingerprinter
     try:
         if hasher == "video":
-            return await fingerprinter.hash_video(
-                data, for_block=for_block, local=local_features
-            )
+            return await fingerprinter.hash_video(data, for_block=for_block, local=local_features)
         return await fingerprinter.hash_photo(data, for_block=for_block, local=local_features)
     except MediaDecodeError as exc:
         raise _decode_failed(context, exc) from None

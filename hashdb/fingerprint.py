@@ -120,7 +120,7 @@ class MediaFingerprints:
     #: Frames sampled before quality filtering (1 for a still image).
     frame_count: int = 1
     #: Local features (ORB keypoints) of a still image, to find it cropped, tilted or inside
-    #: a screenshot; None for videos and featureless images.
+    #: a screenshot; None for featureless images and for videos (see ``moments``).
     local: LocalFeatures | None = None
     #: A video checked as an upload: its frames read other ways (mirrored; the picture's
     #: own rectangle inside bars, a blurred fill or a caption), each matched like ``probes``.

@@ -337,6 +337,10 @@ class _Stored:
     def size(self) -> int:
         return sum(len(moment) for moment in self.moments)
 
+    @property
+    def is_video(self) -> bool:
+        return len(self.moments) > 1 or self.moments[0].seconds is not None
+
 
 class _Part:
     """Stacked descriptors with the entry and moment each came from, and their matcher."""
@@ -443,12 +447,15 @@ class LocalIndex:
     def search(
         self, query: LocalFeatures, bank_ids: Sequence[int], min_points: int
     ) -> list[LocalHit]:
-        """Entries of these banks the query photo (or one frame) shows, most consistent
-        points first: an entry is shown when any of its moments verifies."""
+        """Blocked photos of these banks the query photo shows, most consistent points first.
+
+        Blocked videos are not searched: a video counts as shown only when two moments
+        agree (``search_moments``), and a photo is one moment.
+        """
         allowed = set(bank_ids)
         if not self._entries or not allowed:
             return []
-        found = self._verified(query, allowed, min_points)
+        found = self._verified(query, allowed, min_points, photos_only=True)
         hits = [LocalHit(entry_id, points) for entry_id, points in found.items()]
         hits.sort(key=lambda hit: (-hit.points, hit.entry_id))
         return hits
@@ -502,7 +509,9 @@ class LocalIndex:
         hits.sort(key=lambda hit: (-hit.moments, -hit.points, hit.entry_id))
         return hits
 
-    def _verified(self, query: LocalFeatures, allowed: set[int], min_points: int) -> dict[int, int]:
+    def _verified(
+        self, query: LocalFeatures, allowed: set[int], min_points: int, photos_only: bool = False
+    ) -> dict[int, int]:
         """Entries of the allowed banks among the best voted that verify geometrically, with
         their most consistent points."""
         votes: dict[tuple[int, int], int] = {}
@@ -528,6 +537,7 @@ class LocalIndex:
                         or stored is None
                         or stored.bank_id not in allowed
                         or key[1] >= len(stored.moments)
+                        or (photos_only and stored.is_video)
                     ):
                         continue
                     voted.add(key)
@@ -675,7 +685,8 @@ def mark_moving(moments: Sequence[LocalFeatures]) -> tuple[LocalFeatures, ...]:
     rarely keep their place, and every point counts.
     """
     moments = tuple(moments)
-    if len(moments) < 3:
+    if len(moments) < 3 or len({(m.width, m.height) for m in moments}) > 1:
+        # Places compare only between frames of one size (a stream can change size).
         return moments
     cell = STATIC_PX
     grids = []

@@ -88,6 +88,8 @@ CHECK_MOMENTS: Final = 8
 BLOCK_MOMENTS: Final = 16
 #: Moments of a blocked video are at least this far apart (a short clip gets fewer).
 MOMENT_SPACING_SECONDS: Final = 1.0
+#: Seconds between moments of a video of unknown length.
+UNKNOWN_LENGTH_SPACING: Final = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +253,9 @@ def scan_video(
     what = f"{len(data)} bytes" if isinstance(data, bytes) else "file"
     try:
         check_listed_samples(data)
-        keyframes = keyframe_times(data) if check and not every_frame else None
+        # A tenth of the budget at most: past that, every frame is decoded instead.
+        deadline = started + budget.max_seconds / 10
+        keyframes = keyframe_times(data, deadline) if check and not every_frame else None
         container = open_video(data)
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise MediaDecodeError(
@@ -262,7 +266,8 @@ def scan_video(
         return reader.scan(container, keyframes, started)
     except MediaDecodeError:
         raise
-    except (av.FFmpegError, ValueError, OSError, MemoryError, RuntimeError) as exc:
+    except (av.FFmpegError, ValueError, OSError, MemoryError, RuntimeError, IndexError) as exc:
+        # IndexError: a hashing or feature library refusing a degenerate frame.
         raise MediaDecodeError(f"cannot decode video: {type(exc).__name__}: {exc}") from None
     finally:
         container.close()
@@ -292,6 +297,8 @@ class _Reader:
         #: Grey CHECK_SIDE frames kept until the picture's rectangle is known.
         self.kept: list[npt.NDArray[np.uint8]] = []
         self.regions: tuple[Region, ...] | None = None
+        #: The size of the frames the regions were found in.
+        self.region_shape: tuple[int, ...] | None = None
         self.region_views: list[list[FrameHash]] = []
         self.moment_times: list[float] = []
         self.moments: list[LocalFeatures] = []
@@ -357,6 +364,13 @@ class _Reader:
                     truncated = True
                     break
                 check_frame_size(frame.width, frame.height, budget.max_pixels)
+                if by_keyframe and self.frames:
+                    gap = seconds - self.frames[-1].seconds
+                    if gap > 2 * max(KEYFRAME_GAP_SECONDS, interval):
+                        # The container's keyframe marks promised closer keyframes than
+                        # the stream has: decode the frames between from here on.
+                        by_keyframe, early = False, 0.0
+                        codec.skip_frame = "NONREF"
                 self._sample(frame, seconds)
                 if by_keyframe:
                     upcoming.seconds = seconds + interval
@@ -417,12 +431,20 @@ class _Reader:
                     self.moments.append(features)
 
     def _reframed(self, index: int, seconds: float, grey: npt.NDArray[np.uint8]) -> None:
-        """Keep the sample until the picture's rectangle is known, then hash it there."""
+        """Keep the sample until the picture's rectangle is known, then hash it there.
+
+        A stream can change its frame size midway: the rectangle is found from frames of
+        the first size, and only frames of that size are cut to it.
+        """
         if self.regions is None:
-            self.kept.append(grey)
-            if len(self.kept) >= REGION_FRAMES:
+            if self.kept and grey.shape != self.kept[0].shape:
                 self._find_regions()
-        else:
+            else:
+                self.kept.append(grey)
+                if len(self.kept) >= REGION_FRAMES:
+                    self._find_regions()
+                return
+        if grey.shape == self.region_shape:
             self._hash_regions(index, seconds, grey)
 
     def _find_regions(self) -> None:
@@ -430,6 +452,7 @@ class _Reader:
         if self.every_frame or self.regions is not None:
             return
         self.regions = find_regions(self.kept) if self.kept else ()
+        self.region_shape = self.kept[0].shape if self.kept else None
         self.region_views = [[] for _ in range(self._readings * len(self.regions))]
         for frame, grey in zip(self.frames, self.kept, strict=False):
             self._hash_regions(frame.index, frame.seconds, grey)
@@ -462,12 +485,14 @@ class _Reader:
 
 def _moment_times(duration: float | None, count: int) -> list[float]:
     """When to take local features: the first frame, then evenly over the video, at least
-    MOMENT_SPACING_SECONDS apart."""
+    MOMENT_SPACING_SECONDS apart (every UNKNOWN_LENGTH_SPACING seconds when the file does
+    not say how long it is, as live-recorded WebM does)."""
     if duration is None or duration <= 0:
-        return [0.0]
+        return [i * UNKNOWN_LENGTH_SPACING for i in range(count)]
     count = max(1, min(count, int(duration / MOMENT_SPACING_SECONDS) + 1))
     step = duration / count
-    return [round(i * step + step / 2 if i else 0.0, 3) for i in range(count)]
+    # Starting at 0, the last moment falls a step before the end, where a sample still is.
+    return [round(i * step, 3) for i in range(count)]
 
 
 def _spacing(frames: list[FrameHash]) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import struct
+import time
 from collections.abc import Iterator
 from fractions import Fraction
 from typing import IO, Any, Final
@@ -51,13 +52,14 @@ def open_video(data: bytes | str) -> Any:
 
 
 #: Packets read looking for keyframes before deciding from what was seen (a 10-minute
-#: 60 fps video has 36,000).
+#: 60 fps video has 36,000 video packets).
 _MAX_PROBED_PACKETS: Final = 50_000
 
 
-def keyframe_times(data: bytes | str) -> list[float] | None:
+def keyframe_times(data: bytes | str, deadline: float) -> list[float] | None:
     """Times of the first video stream's keyframes, read from its packets without decoding
-    (a few milliseconds); None when they cannot be read, which means: decode them all."""
+    (a few milliseconds); None when they cannot be read, or not by ``deadline``
+    (``time.monotonic``), which means: decode them all."""
     try:
         with open_video(data) as container:
             if not container.streams.video:
@@ -67,9 +69,15 @@ def keyframe_times(data: bytes | str) -> list[float] | None:
             if base is None:
                 return None
             times: list[float] = []
-            for count, packet in enumerate(container.demux(stream)):
+            # Every stream's packets are read (and counted): a file of few video packets
+            # among millions of others must not be read to its end.
+            for count, packet in enumerate(container.demux()):
                 if count >= _MAX_PROBED_PACKETS:
                     break
+                if count % 1000 == 999 and time.monotonic() > deadline:
+                    return None
+                if packet.stream is not stream:
+                    continue
                 if packet.is_keyframe and packet.pts is not None:
                     times.append(float(packet.pts * base))
             times.append(_end_time(container, stream, times))

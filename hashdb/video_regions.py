@@ -5,7 +5,7 @@ frame whose top and bottom are filled with a blurred, enlarged copy of the pictu
 caption bar with static text above or below, a round mask baked into a video note, or a mix.
 Whole-frame PDQ of such a frame no longer meets the original's; PDQ of the picture's own
 rectangle does. This module finds that rectangle from grey frames sampled through the clip
-(e.g. 1 frame/s, <= 384 px on the long side); it decodes nothing and hashes nothing.
+(e.g. 1 frame/s; the bot passes 768 px grey frames); it decodes nothing and hashes nothing.
 
 The picture is axis-aligned and what surrounds it comes in full-width or full-height bands,
 so the work is on row and column profiles (one OpenCV pass per frame, on frames thinned to
@@ -356,7 +356,7 @@ def find_regions(
     frames: Sequence[npt.NDArray[np.uint8]], *, max_regions: int = 2
 ) -> tuple[Region, ...]:
     """The picture's own rectangle(s) inside these frames (grey, HxW uint8, all the same size,
-    in time order, e.g. 1 frame/s of a clip downscaled to <= 384 px on the long side).
+    in time order, e.g. 1 frame/s of a clip downscaled to 768 px on the long side).
     Empty when the picture fills the frame.
 
     At most ``max_regions``, best first: every band found trimmed; then, when a side has
@@ -369,10 +369,10 @@ def find_regions(
         return ()
     if len(frames) > MAX_FRAMES:
         frames = [frames[int(i)] for i in np.linspace(0, len(frames) - 1, MAX_FRAMES).round()]
-    # Bands are found on frames at most WORK_SIDE px long (a quarter of the pixels of a
-    # 384 px frame), then their boundaries are placed on the full frames' lines. Every
-    # factor-th line and pixel is kept (nearest neighbour) rather than averaged: averaging
-    # would blend the picture's first line with the band's last, blunting the edge.
+    # Bands are found on frames at most WORK_SIDE px long, then their boundaries are
+    # placed on the full frames' lines. Every factor-th line and pixel is kept (nearest
+    # neighbour) rather than averaged: averaging would blend the picture's first line with
+    # the band's last, blunting the edge.
     factor = max(1, math.ceil(max(height, width) / WORK_SIDE))
     size = (width // factor, height // factor)
     small: list[npt.NDArray[np.uint8]] = [

@@ -137,8 +137,11 @@ def encode_video(
     bit_rate: int | None = None,
     options: dict[str, str] | None = None,
     threads: int = 1,
+    first_pts: int = 0,
+    muxer_options: dict[str, str] | None = None,
 ) -> bytes:
     """Encode RGB frames in memory. ``crf`` (x264/VP9) or ``bit_rate`` set the quality.
+    ``first_pts`` (in frames) starts the clock later, for MPEG-TS parts joined end to end.
 
     One encoder thread by default: fast enough at test sizes, and byte-identical run to run.
     """
@@ -149,7 +152,7 @@ def encode_video(
     height, width = first.shape[:2]
     buffer = io.BytesIO()
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(buffer, mode="w", format=fmt) as container:
+    with av.open(buffer, mode="w", format=fmt, options=muxer_options or {}) as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = width, height
         opts: dict[str, str] = {}
@@ -180,7 +183,7 @@ def encode_video(
                 frame = _palette_frame(pixels)
             else:
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
-            frame.pts = pts
+            frame.pts = first_pts + pts
             frame.time_base = Fraction(1) / rate
             for packet in stream.encode(frame):
                 container.mux(packet)

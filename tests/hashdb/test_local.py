@@ -286,16 +286,25 @@ def test_a_video_showing_a_cropped_blocked_photo_is_found() -> None:
     assert [(hit.entry_id, hit.moments) for hit in hits] == [(7, 3)]
 
 
-def test_a_photo_query_finds_a_video_entry_by_any_of_its_moments() -> None:
-    """Votes count per moment: a stored video whose one moment shows the photo is
-    verified on that moment, not drowned by its others."""
-    unrelated = [features(textured(seed)) for seed in range(550, 560)]
-    shown = features(ORIGINAL)
+def test_a_photo_is_never_matched_to_a_blocked_video_by_one_moment() -> None:
+    """A video counts as shown only when two moments agree, and a photo is one moment: a
+    photo showing one frame of a blocked video matches nothing, a blocked photo it shows
+    still matches. Votes count per moment, so the one moment that shows the frame is
+    verified, not drowned by the video's others."""
+    unrelated = [
+        dataclasses.replace(features(textured(seed)), seconds=float(number))
+        for number, seed in enumerate(range(550, 560))
+    ]
     index = LocalIndex()
-    index.add(7, BANK, [*unrelated, shown])
-    index.add_many([(9, BANK, features(photo(531, (1024, 768))))])
+    index.add(7, BANK, [*unrelated, dataclasses.replace(features(ORIGINAL), seconds=10.0)])
     crop = features(EDITS["crop to 75%"](ORIGINAL))
-    assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [7]
+    assert index.search(crop, [BANK], DEFAULT_MIN_POINTS) == []
+    index.add(9, BANK, features(ORIGINAL))
+    assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [9]
+    # Two moments of a video upload that show the frame find the blocked video.
+    upload = [dataclasses.replace(crop, seconds=1.0), dataclasses.replace(crop, seconds=2.0)]
+    found = index.search_moments(upload, [BANK], DEFAULT_MIN_POINTS)
+    assert 7 in [hit.entry_id for hit in found]
 
 
 def test_extract_array_takes_grey_frames_only() -> None:

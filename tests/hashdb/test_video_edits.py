@@ -153,7 +153,7 @@ def _fixed_camera(seed: int, *, seconds: float = 8, fps: int = 15) -> bytes:
         cv2.rectangle(background, (int(x), int(y)), (int(x + w), int(y + h)), colour, -1)
     figures = [np.asarray(media.photo(seed * 10 + i, (144, 288)).resize(figure)) for i in range(6)]
     starts = rng.uniform((0, 0), (width - figure[0], height - figure[1]), size=(6, 2))
-    speeds = rng.uniform(60, 120, size=(6, 2)) * rng.choice((-1, 1), size=(6, 2))
+    speeds = rng.uniform(10, 30, size=(6, 2)) * rng.choice((-1, 1), size=(6, 2))
     frames = []
     for number in range(round(seconds * fps)):
         frame = background.copy()
@@ -208,3 +208,38 @@ def test_a_blocked_reframed_video_also_catches_the_plain_picture_and_other_refra
     for copy in (original, media.edit_frames(original, media.vertical_blur)):
         assert [m.entry_id for m in blocklist.matches(copy, local=False)] == [entry]
     assert blocklist.matches(media.video(323, seconds=8, size=(320, 180)), local=False) == []
+
+
+@pytest.mark.parametrize("first_part_seconds", [8, 70], ids=["early", "late"])
+def test_a_stream_that_changes_size_midway_is_still_checked(first_part_seconds: int) -> None:
+    """MPEG-TS parts joined end to end, letterboxed 320x240 then 32x24: the picture's
+    rectangle is found and used in frames of the first size only, early (before it is
+    known) or late (after)."""
+    first = media.encode_video(
+        (
+            media.letterbox(f)
+            for f in media.iter_video_frames(330, seconds=first_part_seconds, fps=5)
+        ),
+        fps=5,
+        fmt="mpegts",
+        gop=5,  # a keyframe a second: 60 samples before the size changes in the late case
+    )
+    second = media.encode_video(
+        media.iter_video_frames(331, seconds=8, fps=5, size=(32, 24)),
+        fps=5,
+        fmt="mpegts",
+        first_pts=first_part_seconds * 5,
+    )
+    for check in (True, False):
+        found = hash_video(first + second, UPLOAD, check=check)
+        # Both parts are read: samples come from past the size change.
+        assert max(f.seconds or 0 for f in found.stored) > first_part_seconds + 4
+
+
+def test_a_video_of_unknown_length_still_gets_several_moments() -> None:
+    """A live-recorded WebM says nothing of its length; its moments are taken every few
+    seconds instead of all at its first frame."""
+    frames = media.ken_burns(media.textured(332), seconds=12, fps=10)
+    live = media.encode_video(frames, fps=10, codec="libvpx-vp9", fmt="webm", options={"live": "1"})
+    fingerprints = hash_video(live, UPLOAD, check=True, local=True)
+    assert len({m.seconds for m in fingerprints.moments}) >= 3
