@@ -9,7 +9,7 @@ import pytest
 
 from bot.cli import main
 from hashdb.lists import fingerprint_set, read_list
-from tests.media import edited_copy, encode, photo, reencode, video
+from tests.media import edit_frames, edited_copy, encode, letterbox, mirror, photo, reencode, video
 
 
 @pytest.fixture
@@ -256,3 +256,30 @@ def test_match_against_a_bank_finds_crops_by_local_features(
     # A list file holds hashes only: the same crop is not found through one.
     assert main(["export", "--bank", "group:-100888", "-o", str(tmp_path / "l.txt")]) == 0
     assert main(["match", "--list", str(tmp_path / "l.txt"), str(crop)]) == 1
+
+
+def test_a_hash_only_list_catches_mirrored_and_reframed_copies_of_a_video(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A list carries vPDQ frame hashes and no local features; the upload's mirrored and
+    re-framed readings still meet them, through ``hashguard match`` as in the bot."""
+    clip = video(853, seconds=8)
+    original = tmp_path / "clip.mp4"
+    original.write_bytes(clip)
+    assert main(["hash", str(original)]) == 0
+    listing = tmp_path / "list.txt"
+    listing.write_text(capsys.readouterr().out)
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    (copies / "mirrored.mp4").write_bytes(edit_frames(clip, mirror))
+    (copies / "letterboxed.mp4").write_bytes(edit_frames(clip, letterbox))
+    (copies / "other.mp4").write_bytes(edit_frames(video(854, seconds=8), letterbox))
+
+    assert main(["match", "--list", str(listing), "--format", "jsonl", str(copies)]) == 0
+    records = {
+        Path(r["path"]).name: r for r in map(json.loads, capsys.readouterr().out.splitlines())
+    }
+    assert records["mirrored.mp4"]["match"] is True
+    assert records["letterboxed.mp4"]["match"] is True
+    assert records["mirrored.mp4"]["algorithm"] == "vpdq"
+    assert records["other.mp4"]["match"] is False
