@@ -51,13 +51,12 @@ from hashdb.local import (  # noqa: E402
     DEFAULT_MIN_POINTS,
     MOMENT_FEATURES,
     SIDE,
-    LocalFeatures,
     LocalIndex,
     extract,
     extract_array,
     fitted_matches,
-    pack_moments,
 )
+from hashdb.local_format import LocalFeatures, pack_moments  # noqa: E402
 
 Grey = npt.NDArray[np.uint8]
 #: Floor of the scores looked at: pairs below it show as 0 (the index does not verify

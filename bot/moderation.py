@@ -33,7 +33,8 @@ from bot.settings import describe as describe_setting
 from hashdb import kernels
 from hashdb.fingerprint import Fingerprint, MediaFingerprints, SkipReason
 from hashdb.index import BlocklistIndex, ColumnBuilder
-from hashdb.local import LocalFeatures, LocalIndex, pack_moments, unpack
+from hashdb.local import LocalIndex
+from hashdb.local_format import LocalFeatures, pack_moments, unpack
 from hashdb.signals import PDQ, VPDQ, get_signal_type
 from hashdb.store import (
     GROUP_BANK,

@@ -21,7 +21,8 @@ from bot.matcher import Match, Matcher
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.index import BlocklistIndex
 from hashdb.lists import ListItem
-from hashdb.local import LocalIndex, unpack
+from hashdb.local import LocalIndex
+from hashdb.local_format import unpack
 from hashdb.store import Entry
 from hashdb.video import VideoBudget
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from hashdb.signals import SIGNAL_TYPES, SignalType
 
 if TYPE_CHECKING:
-    from hashdb.local import LocalFeatures
+    from hashdb.local_format import LocalFeatures
 
 
 class SkipReason(StrEnum):

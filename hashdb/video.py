@@ -45,7 +45,8 @@ import numpy.typing as npt
 import pdqhash
 
 from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints, SkipReason
-from hashdb.local import MOMENT_FEATURES, LocalFeatures, extract_array, mark_moving
+from hashdb.local import MOMENT_FEATURES, extract_array
+from hashdb.local_format import LocalFeatures, mark_moving
 from hashdb.photo import hash_photo
 from hashdb.signals import VPDQ
 from hashdb.video_container import (

@@ -15,14 +15,12 @@ from PIL import Image, ImageDraw
 from hashdb.local import (
     DEFAULT_MIN_POINTS,
     MOMENT_FEATURES,
-    LocalFeatures,
     LocalIndex,
     consistent_points,
     extract,
     extract_array,
-    pack_moments,
-    unpack,
 )
+from hashdb.local_format import LocalFeatures, pack_moments, unpack
 from tests.media import decode_video, encode_video, ken_burns, photo, textured
 
 ORIGINAL = photo(501, (1024, 768))
