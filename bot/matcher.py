@@ -105,8 +105,8 @@ class Matcher:
 
         A photo or video that no hash matches is looked for in ``local`` (crops, tilts,
         screenshots of blocked photos; crops and picture-in-picture of blocked videos), when
-        given. Entries in ``exclude`` (those a group
-        exempted) match nothing, and do not keep the local search from running.
+        given. Entries in ``exclude`` (those a group exempted) match nothing, and do not
+        keep the local search from running.
         """
         if fingerprints.kind == VIDEO_KIND:
             found = self._video_matches(index, bank_ids, fingerprints, max_distance)
