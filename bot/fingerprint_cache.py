@@ -90,7 +90,7 @@ def footprint(fingerprints: MediaFingerprints) -> int:
     """Estimated bytes the fingerprints take in memory (see the module docstring)."""
     views = [f for view in fingerprints.views for f in view]
     distinct = len({id(f) for f in (*fingerprints.stored, *fingerprints.probes, *views)})
-    features = [fingerprints.local] if fingerprints.local is not None else []
+    features = [f for f in (fingerprints.local, fingerprints.local_mirror) if f is not None]
     features += fingerprints.moments
     extra = sum(f.points.nbytes + f.descriptors.nbytes + 200 for f in features)
     return _ENTRY_BYTES + _FINGERPRINT_BYTES * distinct + extra

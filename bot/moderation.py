@@ -1682,15 +1682,19 @@ def _bank_label(bank: Bank) -> str:
 
 
 def _features_of(fingerprints: MediaFingerprints) -> bytes | None:
-    if fingerprints.moments:
-        return pack_moments(fingerprints.moments)
-    return fingerprints.local.to_bytes() if fingerprints.local is not None else None
+    local = _local_of(fingerprints)
+    if isinstance(local, tuple):
+        return pack_moments(local)
+    return local.to_bytes() if local is not None else None
 
 
 def _local_of(
     fingerprints: MediaFingerprints,
 ) -> LocalFeatures | tuple[LocalFeatures, ...] | None:
-    """What the local index keeps of a blocked item: a video's moments, or a photo's."""
+    """What the local index keeps of a blocked item: a video's moments, or a photo's
+    features (with its mirror image's, when it has them)."""
+    if fingerprints.local is not None and fingerprints.local_mirror is not None:
+        return (fingerprints.local, fingerprints.local_mirror)
     return fingerprints.moments or fingerprints.local
 
 

@@ -122,6 +122,8 @@ class MediaFingerprints:
     #: Local features (ORB keypoints) of a still image, to find it cropped, tilted or inside
     #: a screenshot; None for featureless images and for videos (see ``moments``).
     local: LocalFeatures | None = None
+    #: A blocked photo's mirror image's local features (stored beside ``local``).
+    local_mirror: LocalFeatures | None = None
     #: A video checked as an upload: its frames read other ways (mirrored; the picture's
     #: own rectangle inside bars, a blurred fill or a caption), each matched like ``probes``.
     #: Never stored.

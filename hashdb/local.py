@@ -196,7 +196,8 @@ class _Stored:
 
     @property
     def is_video(self) -> bool:
-        return len(self.moments) > 1 or self.moments[0].seconds is not None
+        # A video's moments carry their times; a photo's (itself, and its mirror) do not.
+        return any(moment.seconds is not None for moment in self.moments)
 
 
 class _Part:

@@ -342,6 +342,10 @@ def hash_image(
     whole, dihedral = pdq_fingerprints(rgb)
     phash = phash_fingerprint(rgb, quick=quick)
     mirrored = mirrored_probe(rgb) if for_block else ()
+    features = extract_local(rgb) if local else None
+    # ORB is not mirror-invariant: a blocked photo also keeps its mirror image's features,
+    # so a copy that is mirrored and cropped is found (paid once here, not per upload).
+    mirror_features = extract_local(ImageOps.mirror(rgb)) if local and for_block else None
     return MediaFingerprints(
         kind=PHOTO_KIND,
         # Whole-image PDQ first: it is what exchanged hash lists carry.
@@ -349,7 +353,8 @@ def hash_image(
         probes=(*dihedral, phash),
         width=rgb.width,
         height=rgb.height,
-        local=extract_local(rgb) if local else None,
+        local=features,
+        local_mirror=mirror_features if features is not None else None,
     )
 
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from hashdb.local import (
     DEFAULT_MIN_POINTS,
@@ -360,3 +360,25 @@ def test_moments_round_trip_through_bytes_and_refuse_garbage() -> None:
         LocalFeatures.from_bytes(data)
     with pytest.raises(ValueError, match="has no seconds"):
         LocalIndex().search_moments([moments[2]], [BANK], DEFAULT_MIN_POINTS)
+
+
+def test_a_mirrored_and_cropped_copy_is_found_through_the_blocked_photos_mirror() -> None:
+    """ORB is not mirror-invariant: a blocked photo keeps its mirror image's features too,
+    so a copy that is both mirrored and cropped (which beats the dihedral hashes) is found."""
+    from hashdb.photo import hash_image
+
+    blocked = hash_image(ORIGINAL, for_block=True)
+    assert blocked.local is not None and blocked.local_mirror is not None
+    copy = hash_image(ImageOps.mirror(ORIGINAL).crop((40, 60, 860, 676)), quick=True)
+    assert copy.local is not None
+    index = LocalIndex()
+    index.add(3, BANK, (blocked.local, blocked.local_mirror))
+    index.add(4, BANK, features(photo(533, (1024, 768))))
+    assert [h.entry_id for h in index.search(copy.local, [BANK], DEFAULT_MIN_POINTS)] == [3]
+    # The photo's own features alone do not find it.
+    alone = LocalIndex()
+    alone.add(3, BANK, blocked.local)
+    assert alone.search(copy.local, [BANK], DEFAULT_MIN_POINTS) == []
+    # A photo with its mirror is still a photo: stored and read back as two moments.
+    (first, second) = unpack(pack_moments((blocked.local, blocked.local_mirror)))
+    assert first.seconds is None and second.seconds is None
