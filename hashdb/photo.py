@@ -331,8 +331,9 @@ def hash_image(
     """Fingerprint an already-decoded image (any mode; converted as ``decode_image`` does).
 
     ``for_block`` adds the mirrored photo's own PDQ hash to what is stored (see
-    ``mirrored_probe``): it costs as much as the whole-image hash, so it is paid once when
-    an item is blocked rather than on every upload. ``local`` False skips the local
+    ``mirrored_probe``), and its local features (``local_mirror``): they cost as much as
+    the photo's own, so they are paid once when an item is blocked rather than on every
+    upload. ``local`` False skips the local
     features (a third of the time), for a check where no bank has any. ``quick``: see
     ``phash_fingerprint``.
     """
