@@ -8,7 +8,7 @@ What a blocked video stores follows vPDQ (Meta's video PDQ, python-threatexchang
 first frame, hashed at the frame's own size (no 512 px step, as the vPDQ reference does).
 Frames with quality below the threshold and exact duplicate hashes are dropped, as vPDQ's
 matcher does. Local features of up to ``BLOCK_MOMENTS`` moments are stored with it, a fixed
-camera's background marked (``hashdb.local.mark_moving``).
+camera's background marked (``hashdb.local_format.mark_moving``).
 
 An upload is checked (``check=True``) for speed and for the edits reposts make:
 
