@@ -457,39 +457,15 @@ class ModerationService:
         detail: str = "",
         strike: bool = True,
         event: str | None = None,
-    ) -> int | None:
-        """Audit a matched upload; if it was deleted, add a strike and return the count.
-
-        ``strike=False`` audits without a strike (further items of an album already struck).
-        """
-        recorded = await self.record_match_step(
-            chat_id,
-            match,
-            sender=sender,
-            message_id=message_id,
-            deleted=deleted,
-            detail=detail,
-            strike=strike,
-            event=event,
-        )
-        return recorded.strikes
-
-    async def record_match_step(
-        self,
-        chat_id: int,
-        match: Match,
-        *,
-        sender: Person,
-        message_id: int,
-        deleted: bool,
-        detail: str = "",
-        strike: bool = True,
-        event: str | None = None,
         job: JobStep | None = None,
     ) -> RecordedMatch:
-        """``record_match`` as one transaction, which (with ``job``) also marks the outbox
-        job's step made with the results it decided from the strike count: after a crash
-        the match is recorded with its decision, or not at all, and never twice."""
+        """Audit a matched upload and, if it was deleted, add a strike (``strikes`` is the
+        count then). ``strike=False`` audits without one (further items of an album already
+        struck).
+
+        One transaction, which (with ``job``) also marks the outbox job's step made with the
+        results it decided from the strike count: after a crash the match is recorded with
+        its decision, or not at all, and never twice."""
         now = time.time()
         bank = await self._bank_note(match.bank_id)
         striking = deleted and strike

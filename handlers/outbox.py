@@ -379,7 +379,7 @@ async def _record(
             }
         return saved
 
-    recorded = await moderation.record_match_step(
+    recorded = await moderation.record_match(
         chat_id,
         Match(**step["match"]),
         sender=sender,

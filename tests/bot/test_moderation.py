@@ -186,10 +186,10 @@ async def test_match_record_adds_strikes_and_audit(store: SQLiteStore) -> None:
     match = await moderation.find_match(CHAT, hash_image(edited_copy(original)))
     assert match is not None
     for expected in (1, 2):
-        count = await moderation.record_match(
+        recorded = await moderation.record_match(
             CHAT, match, sender=SENDER, message_id=5, deleted=True
         )
-        assert count == expected
+        assert recorded.strikes == expected
     events = await moderation.audit_log(CHAT, 10)
     assert [e.event for e in events] == ["match_deleted", "match_deleted", "block"]
     assert events[0].distance == match.distance and events[0].target_id == SENDER.id
