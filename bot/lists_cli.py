@@ -1,7 +1,8 @@
 """The hash list commands of ``hashguard``: ``import``, ``export``, ``match`` and ``case``.
 
-They work on the configured database without the bot running. A running bot sees entries
-imported here after its next start (its index is built from the database at start).
+They work on the configured database, with or without the bot running. A running bot takes
+in entries imported here through the store's change feed (``Store.watch``), without a
+restart.
 """
 
 from __future__ import annotations
@@ -186,7 +187,9 @@ def match_files(args: argparse.Namespace) -> int:
             record: dict[str, Any] = {"path": str(hashed.path)}
             if hashed.fingerprints is None:
                 errors += 1
-                record.update(match=False, distance=None, algorithm=None, error=hashed.error)
+                record.update(
+                    match=False, distance=None, algorithm=None, entry=None, error=hashed.error
+                )
             else:
                 found = best_match(lists, matcher, hashed.fingerprints, config)
                 record.update(
