@@ -12,6 +12,8 @@ list file (``bot.operator_banks``), which every group using the operator's banks
 
 Exit status: 0 every file blocked or already there, 1 a file could not be read (the rest are
 still blocked) or the database failed, 2 a usage error (the config, the bank).
+
+``hashguard unblock --bank NAME ID...`` takes entries out of such a bank again.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from bot.moderation import BankError, BlockResult, ModerationService
 from bot.operator_banks import bank_to_block_into
 from bot.scan import Hashed, hash_files, media_files
 from bot.storage import open_config_store
-from hashdb.store import GROUP_BANK, Bank, StoreError
+from hashdb.store import GROUP_BANK, Bank, Store, StoreError
 
 #: What the audit's ``source`` of an entry blocked here says.
 SOURCE = "cli"
@@ -119,6 +121,29 @@ async def _block_each(
             bar.clear()
             print(line, flush=True)
     return counts
+
+
+async def unblock_entries(store: Store, args: argparse.Namespace) -> int:
+    """``hashguard unblock``: remove entries from a bank ``block`` can add to (audited, and
+    taken in by a running bot as blocks are); 0 if all were removed, 1 if some were not
+    active entries of the bank, 2 for a bank that cannot be used."""
+    config = load_config(args.config, require_token=False)
+    try:
+        bank, _ = await bank_to_block_into(store, args.bank, at=time.time(), create=False)
+    except BankError as exc:
+        print(f"hashguard: {exc}", file=sys.stderr)
+        return 2
+    service = ModerationService(store, config.matching, config.video, config.moderation)
+    try:
+        chat_id = (bank.owner_id or 0) if bank.kind == GROUP_BANK else 0
+        removed = await service.remove_from_bank(bank, args.ids, actor=None, chat_id=chat_id)
+    finally:
+        await service.close()
+    gone = {e.id for e in removed}
+    for entry_id in args.ids:
+        state = "removed" if entry_id in gone else "not an active entry of the bank"
+        print(f"{state}\tentry {entry_id}")
+    return 0 if gone == set(args.ids) else 1
 
 
 def _notes(result: BlockResult, hashed: Hashed) -> str:

@@ -135,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
     block.add_argument("--reason", default="", metavar="TEXT", help="kept in the audit log")
     block.add_argument("--config", metavar="FILE", help="TOML config file (database, hashing)")
     block.add_argument("--jobs", type=_jobs, default=0, help="hashing processes (0: one per core)")
+    unblock = commands.add_parser(
+        "unblock", help="remove entries from a bank hashguard block fills (by entry id)"
+    )
+    unblock.add_argument("ids", nargs="+", type=_entry_id, metavar="ID", help="entry ids")
+    unblock.add_argument("--bank", required=True, metavar="NAME", help="as for hashguard block")
+    unblock.add_argument("--config", metavar="FILE", help="TOML config file (for the database)")
     imp = commands.add_parser("import", help="add a hash list file to a bank")
     imp.add_argument("file", metavar="FILE")
     imp.add_argument(
@@ -206,6 +212,14 @@ def _jobs(text: str) -> int:
     return value
 
 
+def _entry_id(text: str) -> int:
+    """An entry id as admins see it (``12`` or ``#12``)."""
+    digits = text.lstrip("#")
+    if not (digits.isascii() and digits.isdecimal() and 0 < len(digits) <= 19):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an entry id; expected a number like 12")
+    return int(digits)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "hash":
@@ -218,6 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.block_cli import block_files
 
         return block_files(args)
+    if args.command == "unblock":
+        from bot.block_cli import unblock_entries
+
+        return _offline(args.config, lambda store: unblock_entries(store, args))
     if args.command in ("import", "export", "case"):
         from bot import lists_cli
 

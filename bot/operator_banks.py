@@ -25,7 +25,15 @@ from pathlib import Path
 
 from bot.moderation import BankError, ModerationService, SyncResult, check_bank_name
 from hashdb.lists import ListFormatError, read_list
-from hashdb.store import GROUP_BANK, OPERATOR_BANK, SHARED_BANK, Bank, BankExistsError, Store
+from hashdb.store import (
+    GROUP_BANK,
+    OPERATOR_BANK,
+    SHARED_BANK,
+    Bank,
+    BankExistsError,
+    Store,
+    group_bank_name,
+)
 
 #: The bank kinds ``hashguard block`` adds to: its own operator banks, shared banks (as
 #: their curators' ``/bank add`` does) and a group's own bank (as ``/block`` there does).
@@ -119,16 +127,24 @@ class OperatorBanks:
                 log.exception("operator_list_reload_failed")
 
 
-async def bank_to_block_into(store: Store, name: str, *, at: float) -> tuple[Bank, bool]:
-    """The bank ``hashguard block --bank NAME`` adds to, made as an operator bank without a
-    file when there is none of that name; and whether it was made now. ``BankError`` says
-    why a name or a bank cannot be used, and what can."""
+async def bank_to_block_into(
+    store: Store, name: str, *, at: float, create: bool = True
+) -> tuple[Bank, bool]:
+    """The bank ``hashguard block --bank NAME`` adds to (and ``unblock`` removes from), made
+    as an operator bank without a file when there is none of that name and ``create``; and
+    whether it was made now. ``BankError`` says why a name or a bank cannot be used, and
+    what can."""
     text = name.strip()
     if text.lower().startswith("group:"):
         chat = text.split(":", 1)[1]
         if not chat.lstrip("-").isdecimal():
             raise BankError(f"bank {text[:40]!r} is not valid; a group's bank is group:<chat id>")
-        return await store.group_bank(int(chat), at=at), False
+        if create:
+            return await store.group_bank(int(chat), at=at), False
+        own = await store.bank_by_name(group_bank_name(int(chat)))
+        if own is None:
+            raise BankError(f"group {chat} has no bank (nothing was ever blocked there)")
+        return own, False
     bank = await store.bank_by_name(text)
     if bank is None:
         if text.lower().startswith("operator:"):
@@ -138,6 +154,8 @@ async def bank_to_block_into(store: Store, name: str, *, at: float) -> tuple[Ban
                 "characters: a-z, 0-9, '-' and '_') and it is made as an operator bank"
             )
         checked = check_bank_name(text)
+        if not create:
+            raise BankError(f"there is no bank named {checked!r}")
         try:
             return await store.create_bank(checked, OPERATOR_BANK, owner_id=None, at=at), True
         except BankExistsError:  # made by another process just now

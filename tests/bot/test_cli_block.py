@@ -230,3 +230,31 @@ def test_hash_jsonl_and_jobs_keep_the_text_list_as_it_was(
     line = next(line for line in serial.out.splitlines() if line.startswith("vpdq "))
     text_frames, _ = json.JSONDecoder().raw_decode(line.removeprefix("vpdq "))
     assert [f.split(",")[0] for f in text_frames] == [h["hash"] for h in frames]
+
+
+def test_unblock_takes_entries_out_of_a_bank_block_fills_and_audits_it(
+    database: Path, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["block", "--bank", "cli-list", str(folder / "photo.jpg")]) == 0
+    entry = int(capsys.readouterr().out.split("\tentry ")[1].split()[0])
+
+    assert main(["unblock", "--bank", "cli-list", str(entry), "99999"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"removed\tentry {entry}",
+        "not an active entry of the bank\tentry 99999",
+    ]
+    removed = on_store(database, lambda store: store.get_entry(entry))
+    assert removed is not None and not removed.active
+    audit = on_store(database, lambda store: store.audit_since(0, None))
+    assert [a.event for a in audit if a.entry_id == entry] == ["block", "unblock"]
+    # Blocking it again makes a new entry: the old one is gone from the bank.
+    assert main(["block", "--bank", "cli-list", str(folder / "photo.jpg")]) == 0
+    assert capsys.readouterr().out.startswith("blocked\t")
+
+    assert main(["unblock", "--bank", "nothing-here", "1"]) == 2
+    assert "there is no bank named 'nothing-here'" in capsys.readouterr().err
+    assert main(["unblock", "--bank", "group:-100321", "1"]) == 2
+    assert "group -100321 has no bank" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["unblock", "--bank", "cli-list", "twelve"])
+    assert "'twelve' is not an entry id" in capsys.readouterr().err
