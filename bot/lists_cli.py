@@ -30,6 +30,7 @@ from hashdb.lists import (
 )
 from hashdb.store import (
     GROUP_BANK,
+    OPERATOR_BANK,
     SHARED_BANK,
     Bank,
     Store,
@@ -68,10 +69,14 @@ async def _bank_for_import(store: Store, name: str, owner: int | None) -> Bank:
                 f"bank {bank.name!r} exists and is owned by {bank.owner_id}, not {owner}; "
                 "leave out --owner to import into it"
             )
-        if bank.kind not in (SHARED_BANK, GROUP_BANK):
+        # The operator's own banks (made by hashguard block) take lists too; a file's bank
+        # would drop what is not in its file at the next read.
+        if bank.kind not in (SHARED_BANK, GROUP_BANK) and not (
+            bank.kind == OPERATOR_BANK and not bank.follows_file
+        ):
             raise BankError(
-                f"bank {bank.name!r} is a {bank.kind} bank; operator banks follow their files "
-                "and self-submissions come from the people themselves"
+                f"bank {bank.name!r} is a {bank.kind} bank; operator banks of list files follow "
+                "their files and self-submissions come from the people themselves"
             )
         return bank
     checked = check_bank_name(name)

@@ -8,7 +8,7 @@ and re-read whenever its size or modification time changes.
 ``hashguard block --bank NAME`` makes NAME an operator bank without a file when there is no
 bank of that name. It applies where the files' banks do (every group that has
 ``use_operator_banks`` on, the default), whether or not the config names any file, and
-only ``hashguard block`` adds to it.
+only ``hashguard block`` and ``hashguard import`` add to it.
 
 A list must never shrink by accident: a file that disappears or cannot be read leaves its
 bank as it was, and a file with malformed lines (half written, or an error page saved in

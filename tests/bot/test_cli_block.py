@@ -258,3 +258,22 @@ def test_unblock_takes_entries_out_of_a_bank_block_fills_and_audits_it(
     with pytest.raises(SystemExit):
         main(["unblock", "--bank", "cli-list", "twelve"])
     assert "'twelve' is not an entry id" in capsys.readouterr().err
+
+
+def test_import_takes_a_list_into_a_bank_block_made_but_not_into_a_files_bank(
+    database: Path, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["block", "--bank", "cli-list", str(folder / "photo.jpg")]) == 0
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"pdq {'ab' * 32}\n")
+    assert main(["import", "--bank", "cli-list", str(listing)]) == 0
+    assert "imported 1 entries into bank cli-list" in capsys.readouterr().out
+
+    on_store(
+        database,
+        lambda store: store.create_bank(
+            "operator:pledge", OPERATOR_BANK, owner_id=None, at=1.0, source=str(listing)
+        ),
+    )
+    assert main(["import", "--bank", "operator:pledge", str(listing)]) == 2
+    assert "operator banks of list files follow their files" in capsys.readouterr().err
