@@ -73,6 +73,7 @@ def test_block_makes_an_operator_bank_prints_a_line_per_file_and_blocks_once(
     assert lines["broken.png"][0] == "skipped" and lines["broken.png"][2]
     assert "made the operator bank leaked-2026" in err
     assert "3 file(s) into bank leaked-2026: 2 blocked, 0 already blocked, 1 skipped" in err
+    assert len(err.splitlines()) == 2  # no progress bar when stderr is no terminal
     photo_entry = int(lines["photo.jpg"][2].split()[1])
 
     async def stored(
@@ -211,6 +212,8 @@ def test_hash_jsonl_and_jobs_keep_the_text_list_as_it_was(
     parallel = capsys.readouterr()
     assert parallel.out == serial.out and parallel.out
     assert f"cannot hash {folder / 'broken.png'}" in parallel.err
+    # No progress bar when stderr is no terminal: only the messages.
+    assert all(line.startswith("hashguard: ") for line in parallel.err.splitlines())
 
     assert main(["hash", "--format", "jsonl", "--jobs", "2", str(folder)]) == 1
     records = {
