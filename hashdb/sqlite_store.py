@@ -20,7 +20,14 @@ import os
 import secrets
 import sqlite3
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
@@ -1501,8 +1508,8 @@ class SQLiteStore:
         self,
         db: aiosqlite.Connection,
         *,
-        entries: Iterable[int] = (),
-        chats: Iterable[int] = (),
+        entries: Collection[int] = (),
+        chats: Collection[int] = (),
         resync: bool = False,
     ) -> None:
         """Write down, inside the caller's transaction, what it changes for other processes'

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from contextlib import suppress
 from typing import Any, Protocol
 
@@ -224,16 +224,16 @@ MAX_CHANGE_IDS = 200
 
 
 def change_payload(
-    entries: Iterable[int] = (), chats: Iterable[int] = (), *, resync: bool = False
+    entries: Collection[int] = (), chats: Collection[int] = (), *, resync: bool = False
 ) -> str | None:
     """How a store writes down a change for other processes' ``watch`` (a NOTIFY payload
     on PostgreSQL, a row of the ``changes`` table on SQLite); None when nothing changed."""
-    entry_ids, chat_ids = sorted(set(entries)), sorted(set(chats))
-    if not (entry_ids or chat_ids or resync):
+    if not (entries or chats or resync):
         return None
-    if resync or len(entry_ids) + len(chat_ids) > MAX_CHANGE_IDS:
+    # Counted before anything is sorted: a million-entry import is one resync.
+    if resync or len(entries) + len(chats) > MAX_CHANGE_IDS:
         return '{"r":1}'
-    return json.dumps({"e": entry_ids, "c": chat_ids}, separators=(",", ":"))
+    return json.dumps({"e": sorted(set(entries)), "c": sorted(set(chats))}, separators=(",", ":"))
 
 
 def parse_change(payload: str) -> Change:
