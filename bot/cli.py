@@ -103,11 +103,11 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         choices=("text", "jsonl"),
         default="text",
-        help="text: the hash list above; jsonl: one object per file with path and hashes "
-        "(algorithm, hash, quality), or error",
+        help="text: <algorithm> <hash> <path> lines (what hashguard import reads); jsonl: one "
+        "object per file with path and hashes (algorithm, hash, quality), or error",
     )
     hash_cmd.add_argument(
-        "--jobs", type=_jobs, default=0, help="hashing processes (0: one per core)"
+        "--jobs", type=_jobs, default=0, metavar="N", help="hashing processes (0: one per core)"
     )
     match = commands.add_parser(
         "match", help="check image and video files against a hash list file or a bank"
@@ -118,7 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--bank", metavar="NAME", help="a bank in the configured database")
     match.add_argument("--config", metavar="FILE", help="TOML config file (rules, database)")
     match.add_argument("--format", choices=("text", "jsonl"), default="text")
-    match.add_argument("--jobs", type=_jobs, default=0, help="hashing processes (0: one per core)")
+    match.add_argument(
+        "--jobs", type=_jobs, default=0, metavar="N", help="hashing processes (0: one per core)"
+    )
     block = commands.add_parser(
         "block",
         help="block image and video files into a bank as /block does (a new name is made an "
@@ -134,7 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     block.add_argument("--reason", default="", metavar="TEXT", help="kept in the audit log")
     block.add_argument("--config", metavar="FILE", help="TOML config file (database, hashing)")
-    block.add_argument("--jobs", type=_jobs, default=0, help="hashing processes (0: one per core)")
+    block.add_argument(
+        "--jobs", type=_jobs, default=0, metavar="N", help="hashing processes (0: one per core)"
+    )
     unblock = commands.add_parser(
         "unblock", help="remove entries from a bank hashguard block fills (by entry id)"
     )
