@@ -5,6 +5,10 @@ store keeps a single connection: aiosqlite runs each statement on its own worker
 blocking SQLite work never touches the event loop. Every write is committed before the
 method returns, so a decision the bot has acknowledged survives a crash of the process.
 
+One bot process uses a file, but the command line (``hashguard block``, ``import``) may write
+to it meanwhile: every write that changes what a bot keeps in memory adds a row to the
+``changes`` table in its transaction, and ``watch`` polls for other writers' rows.
+
 The schema is a list of migration scripts (``MIGRATIONS``, in ``hashdb.sqlite_schema``);
 ``PRAGMA user_version`` records how many have been applied, and each one is applied in its
 own transaction.

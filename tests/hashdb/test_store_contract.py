@@ -19,6 +19,7 @@ from hashdb.fingerprint import Fingerprint
 from hashdb.index import ColumnBuilder
 from hashdb.signals import PDQ, PHASH
 from hashdb.store import (
+    OPERATOR_BANK,
     SHARED_BANK,
     AuditEvent,
     Change,
@@ -544,6 +545,10 @@ async def test_another_stores_block_unblock_and_import_reach_this_stores_watch(
             bank.id, items, chat_id=0, added_by=None, source="import", at=T0
         )
         await named(imported)
+        # An operator bank made without a list file (hashguard block) is at once among
+        # every group's banks: a running bot reloads what each group uses.
+        await other.create_bank("cli-made", OPERATOR_BANK, owner_id=None, at=T0)
+        assert await asyncio.wait_for(seen.get(), 10) == Change(resync=True)
     finally:
         watching.cancel()
         with pytest.raises(asyncio.CancelledError):
