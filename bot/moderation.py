@@ -204,7 +204,7 @@ class ModerationService:
         columns, entry_ids, bank_ids = await self._on_index(builder.finish)
         index = BlocklistIndex()
         await self._on_index(
-            index.add_columns, columns, entry_ids, bank_ids, self._matcher.min_quality()
+            index.add_columns, columns, entry_ids, bank_ids, self._matcher.index_quality()
         )
         await self._on_index(index.prepare)
         features = await self._store.entry_features()
