@@ -110,6 +110,17 @@ class Matcher:
             and DIM_MIN_QUALITY <= quality < self._matching.pdq_min_quality
         )
 
+    def only_low_detail(self, stored: Sequence[Fingerprint]) -> bool:
+        """Whether media with these stored hashes is found again (other than as the same
+        file) only by the low-detail rule: no usable hash, but a low-detail PDQ hash and the
+        pHash that confirms it. Its re-encodes and resizes are found; edited copies may not
+        be."""
+        return (
+            not any(f.signal_type.has_quality and self.usable(f) for f in stored)
+            and any(self.low_detail(f) for f in stored)
+            and any(f.signal == PHASH.name for f in stored)
+        )
+
     def min_quality(self) -> dict[str, int]:
         """Per signal with a quality score, the least quality ``usable`` accepts."""
         return {
