@@ -216,7 +216,11 @@ class Matcher:
                 result.append(
                     Match(entry_id=hit.entry_id, signal=hit.signal, distance=hit.distance)
                 )
-        return result or dim_matches(index, bank_ids, fingerprints.probes, max_distance)
+        if result:
+            return result
+        return dim_matches(
+            index, bank_ids, fingerprints.probes, max_distance, self._matching.pdq_min_quality
+        )
 
     def video_comparisons(
         self,
@@ -286,10 +290,11 @@ def dim_matches(
     bank_ids: Sequence[int],
     probes: Sequence[Fingerprint],
     max_distance: int,
+    min_quality: int,
 ) -> list[Match]:
     """Entries a photo matches by the low-detail rule, closest first: a PDQ hash of the
     upload within ``DIM_MAX_DISTANCE`` (and the chat's own radius) of one of the entry's,
-    one side or both of quality under ``pdq_min_quality`` but not under
+    one side or both of quality under ``min_quality`` (``pdq_min_quality``) but not under
     ``DIM_MIN_QUALITY``, AND the upload's pHash within ``DIM_PHASH_DISTANCE`` of the
     entry's. Called when the normal rule found nothing, so every hit has a low-detail side.
 
@@ -299,6 +304,12 @@ def dim_matches(
     pdq = [p for p in probes if p.signal == PDQ.name and (p.quality or 0) >= DIM_MIN_QUALITY]
     phash = [p for p in probes if p.signal == PHASH.name]
     if not pdq or not phash:
+        return []
+    if all((p.quality or 0) >= min_quality for p in pdq) and not index.count_below(
+        bank_ids, PDQ.name, min_quality
+    ):
+        # A detailed upload can only meet a low-detail entry, and these banks hold none:
+        # the search would cost as much as the normal one for nothing.
         return []
     radius = min(DIM_MAX_DISTANCE, max_distance)
     near = index.query(bank_ids, pdq, {PDQ.name: radius}, {PDQ.name: DIM_MIN_QUALITY})

@@ -163,6 +163,8 @@ class SignalIndex:
         #: Per hash, its quality (PDQ's 0-100; 0 when none was recorded), so a search can
         #: leave out the hashes its rules do not act on (``min_quality``).
         self._qualities: npt.NDArray[np.uint8] = np.zeros(_MIN_CAPACITY, dtype=np.uint8)
+        #: Live hashes per quality value, so ``count_below`` costs nothing per hash.
+        self._quality_counts: npt.NDArray[np.int64] = np.zeros(256, dtype=np.int64)
         self._alive: npt.NDArray[np.bool_] = np.zeros(_MIN_CAPACITY, dtype=np.bool_)
         #: Rows in use (live or dead); rows past it are free capacity.
         self._used = 0
@@ -250,6 +252,7 @@ class SignalIndex:
         self._ids[start:stop] = ids
         self._groups[start:stop] = _NO_GROUP if groups is None else groups
         self._qualities[start:stop] = 0 if qualities is None else np.clip(qualities, 0, 255)
+        np.add.at(self._quality_counts, self._qualities[start:stop], 1)
         self._alive[start:stop] = True
         self._used = stop
         self._live += count
@@ -261,6 +264,7 @@ class SignalIndex:
             return
         self._alive[rows] = False
         self._live -= len(rows)
+        np.subtract.at(self._quality_counts, self._qualities[rows], 1)
         # Dead rows still cost scan time; reclaiming them once they are the majority keeps
         # scans at most twice the live size while compaction stays amortised O(1) per row.
         if (self._used - self._live) * 2 > self._used:
@@ -344,6 +348,10 @@ class SignalIndex:
         """Sort the multi-index buckets now (start-up) rather than on the first query."""
         if self.signal.bits == _MIH_BITS and self._live >= max(self._min_index_rows, 1):
             self._build_buckets()
+
+    def count_below(self, quality: int) -> int:
+        """How many live hashes have a quality under ``quality``."""
+        return int(self._quality_counts[: max(0, quality)].sum())
 
     def hash_count(self, entry_id: int) -> int:
         """How many hashes of this signal ``entry_id`` has (e.g. the frames of a video)."""
@@ -905,6 +913,14 @@ class BlocklistIndex:
             if index is not None:
                 found += index.pairs(values, max_distance, min_quality)
         return found
+
+    def count_below(self, bank_ids: Iterable[int], signal: str, quality: int) -> int:
+        """How many of the banks' ``signal`` hashes have a quality under ``quality``."""
+        return sum(
+            index.count_below(quality)
+            for bank_id in set(bank_ids)
+            if (index := self._indexes.get((bank_id, signal))) is not None
+        )
 
     def group_count(self, signal: str, entry_id: int, min_quality: int = 0) -> int:
         """Distinct groups (seconds of a video; else hashes) of an entry's ``signal`` hashes

@@ -233,3 +233,7 @@ def test_index_leaves_out_hashes_under_a_search_floor() -> None:
     assert [h.entry_id for h in kept] == [1]
     assert [p[1] for p in index.pairs([1], PDQ.name, [value], 4, 50)] == [1]
     assert index.group_count(PDQ.name, 2) == 1 and index.group_count(PDQ.name, 2, 50) == 0
+    assert index.count_below([1], PDQ.name, 50) == 1
+    index.remove_entry(2)
+    assert index.count_below([1], PDQ.name, 50) == 0
+    assert [h.entry_id for h in index.query([1], probe, {PDQ.name: 4})] == [1]
