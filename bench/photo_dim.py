@@ -7,9 +7,10 @@ PDQ radius confirmed by pHash. This bench makes low-detail originals from photos
 
 * ``dark``: exposure x0.1-0.25 in linear light, shot and read noise, a tone curve of
   gamma 1-1.8 (a night shot left dark), JPEG q85-95, as a phone saves a photo taken at night;
-* ``blur``: a Gaussian blur of 1-3% of the longer side (out of focus, motion), JPEG;
+* ``blur``: a Gaussian blur of 2-5% of the longer side (out of focus), JPEG;
 * ``flat``: contrast x0.08-0.25 around a shifted mean, noise, a slight blur (fog, haze,
   a photo of a dim screen), JPEG;
+* ``night``: a blur of 0.5-1.5% (a shaking hand), then ``dark``;
 
 blocks each through the bot's path (``hash_photo(for_block=True)`` and
 ``ModerationService.block`` on a fresh SQLite store), then checks their re-encodes (JPEG
@@ -63,7 +64,14 @@ from PIL import Image, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import load_config
-from bot.matcher import DIM_MAX_DISTANCE, DIM_MIN_QUALITY, DIM_PHASH_DISTANCE, Matcher
+from bot.matcher import (
+    DIM_MAX_DISTANCE,
+    DIM_MIN_QUALITY,
+    DIM_PHASH_DISTANCE,
+    LOCAL_SIGNAL,
+    Match,
+    Matcher,
+)
 from bot.moderation import ModerationService, Person
 from bot.scan import ListIndex, best_match
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
@@ -77,8 +85,9 @@ CHAT = -1001
 ADMIN = Person(1, "bench")
 MAKE_CORPUS = Path("/work/shared/corpus/make_corpus.py")
 RCC_DIR = Path("/usr/share/gcompris-qt/rcc")
-#: Resource files whose photographs the corpus does not use (drawings are in others).
-RCC_FILES = ("lang", "categorization", "leftright", "louis-braille", "babyshapes")
+#: Resource files holding photographs the corpus does not use (``lang``'s are drawings,
+#: several of them one drawing recoloured).
+RCC_FILES = ("categorization", "leftright", "louis-braille", "babyshapes")
 OPENCV_DIR = Path("/usr/share/doc/opencv-doc/examples")
 OPENCV_PHOTOS = (
     "alphamat/input_images/plant.jpg",
@@ -119,7 +128,14 @@ def dark(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def blur(image: Image.Image, rng: np.random.Generator) -> Image.Image:
-    return image.filter(ImageFilter.GaussianBlur(max(image.size) * rng.uniform(0.01, 0.03)))
+    return image.filter(ImageFilter.GaussianBlur(max(image.size) * rng.uniform(0.02, 0.05)))
+
+
+def night(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A night shot taken with a shaking hand: dark, then blurred a little."""
+    return dark(
+        image.filter(ImageFilter.GaussianBlur(max(image.size) * rng.uniform(0.005, 0.015))), rng
+    )
 
 
 def flat(image: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -135,6 +151,7 @@ KINDS: dict[str, Callable[[Image.Image, np.random.Generator], Image.Image]] = {
     "dark": dark,
     "blur": blur,
     "flat": flat,
+    "night": night,
 }
 
 
@@ -391,10 +408,10 @@ async def _bank_mode(
     made: list[Made],
     queries: list[tuple[str, MediaFingerprints | None, tuple[str, ...]]],
     folder: Path,
-) -> list[int | None]:
+) -> list[tuple[int | None, str]]:
     """Blocks each low-detail original in the chat of its kind (so a photo's dark copy is
     not found through its blurred one); per query, the made picture whose entry matched
-    first in the chats of its kinds, if any."""
+    first in the chats of its kinds, if any, and by which rule (``_rule``)."""
     config = load_config(None, environ={}, require_token=False)
     store = SQLiteStore(folder / "dim.sqlite3")
     await store.open()
@@ -415,16 +432,17 @@ async def _bank_mode(
             file_unique_id=None,
         )
         owner[result.entry.id] = number
-    found: list[int | None] = []
+    found: list[tuple[int | None, str]] = []
     for _, fingerprints, kinds in queries:
-        hit = None
+        hit, rule = None, ""
         for kind in kinds if fingerprints is not None else ():
             assert fingerprints is not None
             match = await service.find_match(chat[kind], fingerprints)
             if match is not None:
                 hit = owner[match.entry_id]
+                rule = _rule(match)
                 break
-        found.append(hit)
+        found.append((hit, rule))
     await service.close()
     await store.close()
     return found
@@ -432,7 +450,7 @@ async def _bank_mode(
 
 def _list_mode(
     made: list[Made], queries: list[tuple[str, MediaFingerprints | None, tuple[str, ...]]]
-) -> list[int | None]:
+) -> list[tuple[int | None, str]]:
     """The same against hash lists of the blocked originals, one per kind (``hashguard
     hash``'s items: PDQ with its quality, and pHash), as ``hashguard match --list``
     matches: no local features."""
@@ -443,19 +461,26 @@ def _list_mode(
         blocked = [n for n, item in enumerate(made) if item.blocked and item.kind == kind]
         items = [ListItem(made[n].blocked.stored) for n in blocked]  # type: ignore[union-attr]
         lists[kind] = (ListIndex.of_items(items, matcher), blocked)
-    found: list[int | None] = []
+    found: list[tuple[int | None, str]] = []
     for _, fingerprints, kinds in queries:
-        hit = None
+        hit, rule = None, ""
         for kind in kinds if fingerprints is not None else ():
             assert fingerprints is not None
             index, blocked = lists[kind]
             match = best_match(index, matcher, replace(fingerprints, local=None), config)
             if match is not None:
+                rule = _rule(match)
                 # List items are numbered from 1 in the order given.
                 hit = blocked[match.entry_id - 1]
                 break
-        found.append(hit)
+        found.append((hit, rule))
     return found
+
+
+def _rule(match: Match) -> str:
+    if match.phash_distance is not None:
+        return "low-detail rule"
+    return "local features" if match.signal == LOCAL_SIGNAL else f"{match.signal} hash"
 
 
 # -- margins -------------------------------------------------------------------------------
@@ -600,7 +625,10 @@ def main() -> None:
         false: list[str] = []
         false_by: Counter[str] = Counter()
         distractor_totals: Counter[str] = Counter()
-        for (label, _, _), (at, name, group), hit in zip(queries, labels, found, strict=True):
+        by_rule: Counter[str] = Counter()
+        for (label, _, _), (at, name, group), (hit, rule) in zip(
+            queries, labels, found, strict=True
+        ):
             picture = made[at] if at is not None else None
             if picture is not None and picture.blocked is not None:
                 # Only originals the normal rule cannot act on count as low-detail.
@@ -608,15 +636,17 @@ def main() -> None:
                 where = "corpus" if group == "corpus" else "unseen"
                 totals[where, tier, name] += 1
                 hits[where, tier, name] += hit == at
+                if hit == at:
+                    by_rule[f"{picture.kind} {tier}: {rule}"] += 1
                 if hit is not None and hit != at:
-                    false.append(f"{label} -> {made[hit].source.key} {made[hit].kind}")
+                    false.append(f"{label} -> {made[hit].source.key} {made[hit].kind} ({rule})")
                     false_by["wrong original"] += 1
                 continue
             kind = group if picture is None else f"{group} {picture.kind}"
             distractor_totals[kind] += 1
             if hit is not None:
                 false_by[kind] += 1
-                false.append(f"{label} -> {made[hit].source.key} {made[hit].kind}")
+                false.append(f"{label} -> {made[hit].source.key} {made[hit].kind} ({rule})")
         print(f"\n== {mode} mode: uploads of low-detail originals (quality < 50) found ==")
         print(f"{'edit':<12} {'corpus':>16} {'unseen':>16}   (usable originals: corpus, unseen)")
         summary: dict[str, object] = {}
@@ -636,6 +666,9 @@ def main() -> None:
             total = sum(totals[where, "low", n] for n in EDITS)
             print(f"all edits, {where}: {hit}/{total} {100 * hit / max(total, 1):.1f}%")
             summary[f"{where}:all"] = round(100 * hit / max(total, 1), 1)
+        print("found by (kind, original's tier: rule):")
+        for key in sorted(by_rule):
+            print(f"  {key:<40} {by_rule[key]:>5}")
         print("distractors matched (must be 0):")
         for kind in sorted(distractor_totals):
             print(f"  {kind:<22} {false_by[kind]:>3}/{distractor_totals[kind]}")
