@@ -7,7 +7,8 @@ PDQ radius confirmed by pHash. This bench makes low-detail originals from photos
 
 * ``dark``: exposure x0.1-0.25 in linear light, shot and read noise, a tone curve of
   gamma 1-1.8 (a night shot left dark), JPEG q85-95, as a phone saves a photo taken at night;
-* ``blur``: a Gaussian blur of 2-5% of the longer side (out of focus), JPEG;
+* ``blur``: a Gaussian blur of 1-3% of the longer side (out of focus), JPEG;
+* ``heavy_blur``: 3-5% (a shape is all that is left), JPEG;
 * ``flat``: contrast x0.08-0.25 around a shifted mean, noise, a slight blur (fog, haze,
   a photo of a dim screen), JPEG;
 * ``night``: a blur of 0.5-1.5% (a shaking hand), then ``dark``;
@@ -128,7 +129,11 @@ def dark(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def blur(image: Image.Image, rng: np.random.Generator) -> Image.Image:
-    return image.filter(ImageFilter.GaussianBlur(max(image.size) * rng.uniform(0.02, 0.05)))
+    return image.filter(ImageFilter.GaussianBlur(max(image.size) * rng.uniform(0.01, 0.03)))
+
+
+def heavy_blur(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    return image.filter(ImageFilter.GaussianBlur(max(image.size) * rng.uniform(0.03, 0.05)))
 
 
 def night(image: Image.Image, rng: np.random.Generator) -> Image.Image:
@@ -150,6 +155,7 @@ def flat(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 KINDS: dict[str, Callable[[Image.Image, np.random.Generator], Image.Image]] = {
     "dark": dark,
     "blur": blur,
+    "heavy_blur": heavy_blur,
     "flat": flat,
     "night": night,
 }
