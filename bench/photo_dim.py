@@ -642,6 +642,8 @@ def main() -> None:
                 where = "corpus" if group == "corpus" else "unseen"
                 totals[where, tier, name] += 1
                 hits[where, tier, name] += hit == at
+                totals[where, tier, f"kind:{picture.kind}"] += 1
+                hits[where, tier, f"kind:{picture.kind}"] += hit == at
                 if hit == at:
                     by_rule[f"{picture.kind} {tier}: {rule}"] += 1
                 if hit is not None and hit != at:
@@ -672,6 +674,17 @@ def main() -> None:
             total = sum(totals[where, "low", n] for n in EDITS)
             print(f"all edits, {where}: {hit}/{total} {100 * hit / max(total, 1):.1f}%")
             summary[f"{where}:all"] = round(100 * hit / max(total, 1), 1)
+        print("all edits, by kind of low-detail original:")
+        for kind in KINDS:
+            cells = []
+            for where in ("corpus", "unseen"):
+                hit, total = (
+                    hits[where, "low", f"kind:{kind}"],
+                    totals[where, "low", f"kind:{kind}"],
+                )
+                cells.append(f"{hit:>4}/{total:<4} {100 * hit / max(total, 1):5.1f}%")
+                summary[f"{where}:kind:{kind}"] = round(100 * hit / max(total, 1), 1)
+            print(f"  {kind:<10} {cells[0]:>16} {cells[1]:>16}")
         print("found by (kind, original's tier: rule):")
         for key in sorted(by_rule):
             print(f"  {key:<40} {by_rule[key]:>5}")
