@@ -531,6 +531,44 @@ def margins(
     return best
 
 
+def flat_margins(pictures: list[tuple[str, MediaFingerprints]]) -> dict[str, int]:
+    """Between flat pictures of different seeds (one as the upload, the other as blocked):
+    the closest PDQ among pairs whose pHash agrees, for pairs where both have quality 0 and
+    where both have at least ``DIM_MIN_QUALITY`` (under 50); and for the latter the closest
+    pHash among pairs within ``DIM_MAX_DISTANCE``."""
+    best = {"q0_pdq_if_phash_agrees": 256, "pdq_if_phash_agrees": 256, "phash_if_pdq_near": 64}
+    for key, upload in pictures:
+        for other, blocked in pictures:
+            if key.split(".")[0] == other.split(".")[0]:
+                continue  # the same picture as PNG and as JPEG
+            whole = blocked.stored[0]
+            one, two = upload.stored[0].quality or 0, whole.quality or 0
+            pdq = min(p.distance(whole) for p in upload.probes if p.signal == PDQ.name)
+            phash = (_phash(upload) ^ _phash(blocked)).bit_count()
+            if one == two == 0 and phash <= DIM_PHASH_DISTANCE:
+                best["q0_pdq_if_phash_agrees"] = min(best["q0_pdq_if_phash_agrees"], pdq)
+            if not (min(one, two) >= DIM_MIN_QUALITY and max(one, two) < 50):
+                continue
+            if phash <= DIM_PHASH_DISTANCE:
+                best["pdq_if_phash_agrees"] = min(best["pdq_if_phash_agrees"], pdq)
+            if pdq <= DIM_MAX_DISTANCE:
+                best["phash_if_pdq_near"] = min(best["phash_if_pdq_near"], phash)
+    return best
+
+
+def _print_flat_margins(flats: list[tuple[str, MediaFingerprints]]) -> dict[str, int]:
+    margin = flat_margins(flats)
+    print(
+        f"flat pictures against each other ({len(flats)} files):\n"
+        f"  quality 0 both: closest PDQ where pHash agrees: {margin['q0_pdq_if_phash_agrees']}\n"
+        f"  quality {DIM_MIN_QUALITY}-49 both: closest PDQ where pHash agrees: "
+        f"{margin['pdq_if_phash_agrees']} (threshold {DIM_MAX_DISTANCE}); closest pHash where "
+        f"PDQ <= {DIM_MAX_DISTANCE}: {margin['phash_if_pdq_near']} "
+        f"(threshold {DIM_PHASH_DISTANCE})"
+    )
+    return margin
+
+
 def _phash(fingerprints: MediaFingerprints) -> int:
     return next(f.value for f in fingerprints.stored if f.signal == PHASH.name)
 
@@ -560,7 +598,17 @@ def main() -> None:
     parser.add_argument(
         "--limit", type=int, default=0, help="corpus photos of each role used (0: all)"
     )
+    parser.add_argument(
+        "--flat-only", action="store_true", help="only the flat pictures against each other"
+    )
     args = parser.parse_args()
+    if args.flat_only:
+        with ProcessPoolExecutor(args.workers) as pool:
+            seeds = [s for s in range(args.flat) for _ in (0, 1)]
+            flats = list(pool.map(_flat, seeds, ["PNG", "JPEG"] * args.flat, chunksize=4))
+        found = [(key, f) for key, f in flats if f is not None]
+        print(json.dumps(_print_flat_margins(found)))
+        return
     if not (args.corpus / "originals.csv").is_file():
         parser.error(f"{args.corpus} has no originals.csv; build it with make_corpus.py")
     started = time.perf_counter()
@@ -714,6 +762,9 @@ def main() -> None:
         f"  closest PDQ: {margin['pdq']}"
     )
     figures["margins"] = margin
+    figures["flat_margins"] = _print_flat_margins(
+        [(key, f) for key, f in extra if key.startswith("flat:") and f is not None]
+    )
     figures["seconds_hashing"] = round(hashed, 1)
     print(json.dumps(figures))
 
