@@ -37,13 +37,15 @@ LOCAL_SIGNAL = "local"
 #: gradient at all on PDQ's 64x64 grid (a solid colour, a smooth ramp sampled exactly):
 #: its hash is decided by rounding, and such pictures agree in pHash (all 0 bits).
 DIM_MIN_QUALITY = 1
-#: PDQ radius of the low-detail rule. Re-encodes and resizes of low-detail photos came
-#: within it 98% of the time; unrelated low-detail pictures whose pHash agreed were 40
-#: or more bits apart, and unrelated ones within it (a lamp in the dark) disagreed in pHash.
+#: PDQ radius of the low-detail rule, under the normal 31 since pHash must also agree.
+#: Unrelated pairs with a low-detail side (2,178 distractors against 1,050 blocked
+#: low-detail photos) came no closer than 76 bits; copies of dark, night and lightly
+#: blurred photos came within it 97-100% of the time, of heavily blurred ones (3-5% of the
+#: side) 55-71%: their PDQ bits are gone, while pHash still agrees.
 DIM_MAX_DISTANCE = 28
-#: pHash radius that confirms a low-detail PDQ match (the normal pHash radius): copies
-#: came within 6 bits 98% of the time; unrelated pictures within ``DIM_MAX_DISTANCE`` of
-#: PDQ were 32 or more bits apart in pHash.
+#: pHash radius that confirms a low-detail PDQ match (the normal pHash radius). No
+#: unrelated pair above agreed within it; a pair of dark pictures of a lamp 20 PDQ bits
+#: apart were 32 pHash bits apart.
 DIM_PHASH_DISTANCE = 6
 
 
@@ -299,7 +301,7 @@ def dim_matches(
     entry's. Called when the normal rule found nothing, so every hit has a low-detail side.
 
     An entry without a pHash (a PDQ-only list) is never matched this way: on PDQ alone,
-    two unrelated dark pictures of a lamp came 20 bits apart (bench/photo_dim.py).
+    two unrelated dark pictures of a lamp came 20 bits apart (see ``DIM_PHASH_DISTANCE``).
     """
     pdq = [p for p in probes if p.signal == PDQ.name and (p.quality or 0) >= DIM_MIN_QUALITY]
     phash = [p for p in probes if p.signal == PHASH.name]
