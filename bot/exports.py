@@ -30,8 +30,8 @@ def write_bank(bank: Bank, entries: list[Entry], fmt: str, out: TextIO, *, min_q
     header = f"hashguard export of {bank.name}, {stamp}"
     if dropped:
         header += (
-            f"\n{dropped} low-detail PDQ hash(es) left out: they only match exact copies, "
-            "and this format cannot say so (a CSV export keeps them)"
+            f"\n{dropped} low-detail PDQ hash(es) left out: they match only under a tighter "
+            "rule, and this format cannot say so (a CSV export keeps them)"
         )
     write_text(kept, out, header=header)
     return dropped

@@ -9,7 +9,7 @@ answers for the same file.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.config import MatchingConfig, VideoConfig
@@ -23,6 +23,30 @@ from hashdb.video_match import VideoComparison, VideoMatchRule, comparison_from_
 
 #: The audit's name for a match found by local features rather than a hash.
 LOCAL_SIGNAL = "local"
+
+# Low-detail photos (dark, blurred, smooth): PDQ's quality is a gradient sum on the
+# unnormalised luminance, so a photo taken in low light scores under ``pdq_min_quality``
+# although its hash bits are as stable as a bright photo's (they are signs of DCT
+# coefficients against their median: scaling the luminance does not move them). Such a
+# hash is matched by a second, tighter rule (``dim_matches``): a closer PDQ distance AND
+# the entry's pHash agreeing, two independent reductions of the picture. Measured by
+# bench/photo_dim.py (dark, blurred and flat copies of corpus and unseen photos, their
+# re-encodes and resizes; flat, gradient, vignette and dark-with-a-lamp distractors): see
+# docs/security.md for the figures and margins.
+#: Least PDQ quality the low-detail rule considers. Quality 0 is a picture with no
+#: gradient at all on PDQ's 64x64 grid (a solid colour, a smooth ramp sampled exactly):
+#: its hash is decided by rounding, and such pictures agree in pHash (all 0 bits).
+DIM_MIN_QUALITY = 1
+#: PDQ radius of the low-detail rule, under the normal 31 since pHash must also agree.
+#: Unrelated pairs with a low-detail side (2,178 distractors against 1,050 blocked
+#: low-detail photos) came no closer than 76 bits; copies of dark, night and lightly
+#: blurred photos came within it 97-100% of the time, of heavily blurred ones (3-5% of the
+#: side) 55-71%: their PDQ bits are gone, while pHash still agrees.
+DIM_MAX_DISTANCE = 28
+#: pHash radius that confirms a low-detail PDQ match (the normal pHash radius). No
+#: unrelated pair above agreed within it; a pair of dark pictures of a lamp 20 PDQ bits
+#: apart were 32 pHash bits apart.
+DIM_PHASH_DISTANCE = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +67,8 @@ class Match:
     bank_id: int = 0
     #: For a local-feature match (signal "local"): the consistent matched points.
     points: int | None = None
+    #: For a low-detail photo (see ``dim_matches``): the pHash distance that confirmed it.
+    phash_distance: int | None = None
 
     def describe(self) -> str:
         """A short note for the audit row."""
@@ -50,6 +76,8 @@ class Match:
             return "same Telegram file"
         if self.points is not None:
             return f"local features: {self.points} matching points"
+        if self.phash_distance is not None:
+            return f"low-detail photo: confirmed by pHash ({self.phash_distance} bits)"
         if self.query_pct is None or self.compared_pct is None:
             return ""
         return f"frames: {self.query_pct:.0f}% of upload, {self.compared_pct:.0f}% of entry"
@@ -75,6 +103,26 @@ class Matcher:
             return quality >= self._matching.pdq_min_quality
         return True
 
+    def low_detail(self, fingerprint: Fingerprint) -> bool:
+        """Whether a photo's PDQ hash is below ``usable`` but matchable by the low-detail
+        rule (``dim_matches``)."""
+        quality = fingerprint.quality if fingerprint.quality is not None else 0
+        return (
+            fingerprint.signal == PDQ.name
+            and DIM_MIN_QUALITY <= quality < self._matching.pdq_min_quality
+        )
+
+    def only_low_detail(self, stored: Sequence[Fingerprint]) -> bool:
+        """Whether media with these stored hashes is found again (other than as the same
+        file) only by the low-detail rule: no usable hash, but a low-detail PDQ hash and the
+        pHash that confirms it. Its re-encodes and resizes are found; edited copies may not
+        be."""
+        return (
+            not any(f.signal_type.has_quality and self.usable(f) for f in stored)
+            and any(self.low_detail(f) for f in stored)
+            and any(f.signal == PHASH.name for f in stored)
+        )
+
     def min_quality(self) -> dict[str, int]:
         """Per signal with a quality score, the least quality ``usable`` accepts."""
         return {
@@ -83,9 +131,16 @@ class Matcher:
             if signal.has_quality
         }
 
+    def index_quality(self) -> dict[str, int]:
+        """Per signal with a quality score, the least quality ``indexable`` keeps."""
+        floors = self.min_quality()
+        floors[PDQ.name] = min(floors[PDQ.name], DIM_MIN_QUALITY)
+        return floors
+
     def indexable(self, entry: Entry) -> Entry:
-        """The entry with only the fingerprints good enough to match on."""
-        kept = tuple(f for f in entry.fingerprints if self.usable(f))
+        """The entry with only the fingerprints good enough to match on (low-detail photo
+        hashes included: searches leave them out but for ``dim_matches``)."""
+        kept = tuple(f for f in entry.fingerprints if self.usable(f) or self.low_detail(f))
         return (
             entry if kept == entry.fingerprints else dataclasses.replace(entry, fingerprints=kept)
         )
@@ -145,12 +200,13 @@ class Matcher:
         limits = {PDQ.name: max_distance}
         if include_phash:
             limits[PHASH.name] = self._matching.phash_max_distance
-        hits: list[IndexHit] = index.query(bank_ids, probes, limits) if probes else []
+        floors = self.min_quality()
+        hits: list[IndexHit] = index.query(bank_ids, probes, limits, floors) if probes else []
         if self._video.frames_as_images:
             # A screenshot of a blocked video: the photo's orientations against its frames.
             frames = [_as(VPDQ.name, p) for p in fingerprints.probes if p.signal == PDQ.name]
             hits += index.query(
-                bank_ids, [f for f in frames if self.usable(f)], {VPDQ.name: max_distance}
+                bank_ids, [f for f in frames if self.usable(f)], {VPDQ.name: max_distance}, floors
             )
         # PDQ is the primary signal: prefer it (and video frames, which are PDQ) over pHash.
         hits.sort(key=lambda h: (h.signal == PHASH.name, h.distance, h.entry_id))
@@ -162,7 +218,11 @@ class Matcher:
                 result.append(
                     Match(entry_id=hit.entry_id, signal=hit.signal, distance=hit.distance)
                 )
-        return result
+        if result:
+            return result
+        return dim_matches(
+            index, bank_ids, fingerprints.probes, max_distance, self._matching.pdq_min_quality
+        )
 
     def video_comparisons(
         self,
@@ -190,7 +250,7 @@ class Matcher:
         window = _window(fingerprints.sample_spacing)
         for signal in signals:
             for entry_id, comparison in _view_comparisons(
-                index, bank_ids, signal, views, max_distance, window
+                index, bank_ids, signal, views, max_distance, window, self.min_quality()
             ):
                 if not accepts(comparison):
                     continue
@@ -227,6 +287,52 @@ class Matcher:
         ]
 
 
+def dim_matches(
+    index: BlocklistIndex,
+    bank_ids: Sequence[int],
+    probes: Sequence[Fingerprint],
+    max_distance: int,
+    min_quality: int,
+) -> list[Match]:
+    """Entries a photo matches by the low-detail rule, closest first: a PDQ hash of the
+    upload within ``DIM_MAX_DISTANCE`` (and the chat's own radius) of one of the entry's,
+    one side or both of quality under ``min_quality`` (``pdq_min_quality``) but not under
+    ``DIM_MIN_QUALITY``, AND the upload's pHash within ``DIM_PHASH_DISTANCE`` of the
+    entry's. Called when the normal rule found nothing, so every hit has a low-detail side.
+
+    An entry without a pHash (a PDQ-only list) is never matched this way: on PDQ alone,
+    two unrelated dark pictures of a lamp came 20 bits apart (see ``DIM_PHASH_DISTANCE``).
+    """
+    pdq = [p for p in probes if p.signal == PDQ.name and (p.quality or 0) >= DIM_MIN_QUALITY]
+    phash = [p for p in probes if p.signal == PHASH.name]
+    if not pdq or not phash:
+        return []
+    if all((p.quality or 0) >= min_quality for p in pdq) and not index.count_below(
+        bank_ids, PDQ.name, min_quality
+    ):
+        # A detailed upload can only meet a low-detail entry, and these banks hold none:
+        # the search would cost as much as the normal one for nothing.
+        return []
+    radius = min(DIM_MAX_DISTANCE, max_distance)
+    near = index.query(bank_ids, pdq, {PDQ.name: radius}, {PDQ.name: DIM_MIN_QUALITY})
+    if not near:
+        return []
+    agreeing = {
+        hit.entry_id: hit.distance
+        for hit in index.query(bank_ids, phash, {PHASH.name: DIM_PHASH_DISTANCE})
+    }
+    return [
+        Match(
+            entry_id=hit.entry_id,
+            signal=PDQ.name,
+            distance=hit.distance,
+            phash_distance=agreeing[hit.entry_id],
+        )
+        for hit in near
+        if hit.entry_id in agreeing
+    ]
+
+
 def _score(comparison: VideoComparison) -> float:
     return comparison.query_pct + comparison.compared_pct
 
@@ -248,20 +354,26 @@ def _view_comparisons(
     views: list[list[Fingerprint]],
     max_distance: int,
     window: int,
+    min_quality: Mapping[str, int],
 ) -> list[tuple[int, VideoComparison]]:
     """Per view and entry of ``signal``, how the upload's frames and the entry's hashes met
-    (one index search for every view's frames)."""
+    (one index search for every view's frames); hashes under ``min_quality`` take no part."""
     values = [f.value for view in views for f in view]
     owner = [(number, i) for number, view in enumerate(views) for i in range(len(view))]
+    floor = min_quality.get(signal, 0)
     by_key: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-    for probe, entry_id, group, distance in index.pairs(bank_ids, signal, values, max_distance):
+    for probe, entry_id, group, distance in index.pairs(
+        bank_ids, signal, values, max_distance, floor
+    ):
         view, frame = owner[probe]
         by_key.setdefault((view, entry_id), []).append((frame, _windowed(group, window), distance))
     counts: dict[int, int] = {}
     result: list[tuple[int, VideoComparison]] = []
     for (view, entry_id), pairs in sorted(by_key.items()):
         if entry_id not in counts:
-            counts[entry_id] = len({_windowed(g, window) for g in index.groups(signal, entry_id)})
+            counts[entry_id] = len(
+                {_windowed(g, window) for g in index.groups(signal, entry_id, floor)}
+            )
         result.append((entry_id, comparison_from_pairs(pairs, len(views[view]), counts[entry_id])))
     return result
 

@@ -97,6 +97,9 @@ class BlockResult:
     created: bool
     #: The image has too little detail for near-matching: only exact re-sends are caught.
     low_quality: bool = False
+    #: A low-detail photo (dark, blurred, smooth): re-encodes and resizes are caught by the
+    #: tighter low-detail rule (``bot.matcher.dim_matches``), edited copies may not be.
+    low_detail: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +211,7 @@ class ModerationService:
         columns, entry_ids, bank_ids = await self._on_index(builder.finish)
         index = BlocklistIndex()
         await self._on_index(
-            index.add_columns, columns, entry_ids, bank_ids, self._matcher.min_quality()
+            index.add_columns, columns, entry_ids, bank_ids, self._matcher.index_quality()
         )
         await self._on_index(index.prepare)
         features = await self._store.entry_features()
@@ -570,7 +573,8 @@ class ModerationService:
         ``note`` is added to the audit row (e.g. that only a thumbnail was fingerprinted).
         ``actor`` None is the operator (``hashguard block``, ``source`` "cli").
         """
-        low_quality = not any(
+        low_detail = self._matcher.only_low_detail(fingerprints.stored)
+        low_quality = not low_detail and not any(
             f.signal in (PDQ.name, VPDQ.name) and self._matcher.usable(f)
             for f in fingerprints.stored
         )
@@ -622,7 +626,9 @@ class ModerationService:
                 message_id=message_id,
                 detail="; ".join(part for part in ("already blocked", bank_note) if part),
             )
-            return BlockResult(entry=existing, created=False, low_quality=low_quality)
+            return BlockResult(
+                entry=existing, created=False, low_quality=low_quality, low_detail=low_detail
+            )
         await self._audit_admin(
             chat_id,
             "block",
@@ -633,7 +639,9 @@ class ModerationService:
             detail="; ".join(part for part in (reason, note, bank_note) if part),
         )
         log.info("entry_blocked chat=%d bank=%d entry=%d", chat_id, target.id, entry.id)
-        return BlockResult(entry=entry, created=True, low_quality=low_quality)
+        return BlockResult(
+            entry=entry, created=True, low_quality=low_quality, low_detail=low_detail
+        )
 
     async def _identical_entry(self, bank_id: int, fingerprints: MediaFingerprints) -> Entry | None:
         """An active entry of the bank with the same whole-image PDQ (a photo), or with the

@@ -174,6 +174,12 @@ async def block(update: Update, context: HashguardContext) -> None:
             "This media has too little detail for reliable matching: only exact "
             "re-sends of the same file will be removed.",
         )
+    elif result.low_detail:
+        lines.insert(
+            1,
+            "This photo has little detail (dark, blurred or smooth): re-encoded and "
+            "resized copies will be removed, edited ones (crops, captions) may not be.",
+        )
     if not outcome.deleted:
         lines.append(f"I could not delete the message: {outcome.failure}")
     await message.reply_text("\n".join(lines))

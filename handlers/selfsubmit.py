@@ -193,13 +193,21 @@ async def _store_submission(
         return
     # The person's copy leaves this chat too; Telegram keeps no second copy on our side.
     await delete_message(context, message.chat.id, message.message_id)
-    low_detail = not any(moderation.matcher.usable(f) for f in fetched.fingerprints.stored)
+    stored = fetched.fingerprints.stored
+    low_detail = not any(moderation.matcher.usable(f) for f in stored)
+    only_copies = moderation.matcher.only_low_detail(stored)
     lines = [
         f"Case {case.code}: the {case.kind}'s fingerprints are saved and your message was "
         "deleted. Groups that opted in will now remove copies.",
         f"Keep the code: /withdraw {case.code} stops the matching.",
     ]
-    if low_detail:
+    if only_copies:
+        lines.insert(
+            1,
+            "This one has little detail (dark, blurred or smooth): re-encoded and resized "
+            "copies can be recognised, edited ones may not be.",
+        )
+    elif low_detail:
         lines.insert(
             1,
             "This one has very little detail, so only exact copies of the same file can be "

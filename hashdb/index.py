@@ -160,6 +160,11 @@ class SignalIndex:
         #: Per hash, the group it counts in for ``pairs`` (a video frame's second);
         #: ``_NO_GROUP`` makes each hash its own group.
         self._groups: npt.NDArray[np.int64] = np.full(_MIN_CAPACITY, _NO_GROUP, dtype=np.int64)
+        #: Per hash, its quality (PDQ's 0-100; 0 when none was recorded), so a search can
+        #: leave out the hashes its rules do not act on (``min_quality``).
+        self._qualities: npt.NDArray[np.uint8] = np.zeros(_MIN_CAPACITY, dtype=np.uint8)
+        #: Live hashes per quality value, so ``count_below`` costs nothing per hash.
+        self._quality_counts: npt.NDArray[np.int64] = np.zeros(256, dtype=np.int64)
         self._alive: npt.NDArray[np.bool_] = np.zeros(_MIN_CAPACITY, dtype=np.bool_)
         #: Rows in use (live or dead); rows past it are free capacity.
         self._used = 0
@@ -187,16 +192,26 @@ class SignalIndex:
         """The number of live hashes."""
         return self._live
 
-    def add(self, entry_id: int, value: int, group: int | None = None) -> None:
+    def add(
+        self, entry_id: int, value: int, group: int | None = None, quality: int | None = None
+    ) -> None:
         """Index one hash of ``entry_id``; it is matchable as soon as this returns.
 
         ``group`` (e.g. the second of a video a frame is from) is what ``pairs`` and
-        ``group_count`` count in; by default each hash is its own group.
+        ``group_count`` count in; by default each hash is its own group. ``quality`` (none:
+        0) is what searches' ``min_quality`` compares with.
         """
-        self.add_many([(entry_id, value)], None if group is None else [group])
+        self.add_many(
+            [(entry_id, value)],
+            None if group is None else [group],
+            None if quality is None else [quality],
+        )
 
     def add_many(
-        self, items: Iterable[tuple[int, int]], groups: Sequence[int | None] | None = None
+        self,
+        items: Iterable[tuple[int, int]],
+        groups: Sequence[int | None] | None = None,
+        qualities: Sequence[int | None] | None = None,
     ) -> None:
         """Index several ``(entry_id, value)`` hashes at once (much faster than one by one)."""
         pairs = list(items)
@@ -204,12 +219,15 @@ class SignalIndex:
             return
         if groups is not None and len(groups) != len(pairs):
             raise ValueError(f"{len(groups)} groups given for {len(pairs)} hashes")
+        if qualities is not None and len(qualities) != len(pairs):
+            raise ValueError(f"{len(qualities)} qualities given for {len(pairs)} hashes")
         self.add_arrays(
             np.array([entry_id for entry_id, _ in pairs], dtype=np.int64),
             self._pack([value for _, value in pairs]),
             None
             if groups is None
             else np.array([_NO_GROUP if g is None else g for g in groups], dtype=np.int64),
+            None if qualities is None else np.array([q or 0 for q in qualities], dtype=np.int64),
         )
 
     def add_arrays(
@@ -217,6 +235,7 @@ class SignalIndex:
         ids: npt.NDArray[np.int64],
         hashes: npt.NDArray[np.uint64],
         groups: npt.NDArray[np.int64] | None = None,
+        qualities: npt.NDArray[np.int64] | None = None,
     ) -> None:
         """Bulk add without Python objects per hash: ``hashes`` has one row per id, of
         ``bits / 64`` words, least significant first (start-up from the store uses this)."""
@@ -225,11 +244,15 @@ class SignalIndex:
             raise ValueError(
                 f"{hashes.shape} hash array for {count} ids; expected ({count}, {self._words})"
             )
+        if qualities is not None and len(qualities) != count:
+            raise ValueError(f"{len(qualities)} qualities for {count} ids; expected one per id")
         start, stop = self._used, self._used + count
         self._reserve(stop)
         self._hashes[start:stop] = hashes
         self._ids[start:stop] = ids
         self._groups[start:stop] = _NO_GROUP if groups is None else groups
+        self._qualities[start:stop] = 0 if qualities is None else np.clip(qualities, 0, 255)
+        np.add.at(self._quality_counts, self._qualities[start:stop], 1)
         self._alive[start:stop] = True
         self._used = stop
         self._live += count
@@ -241,6 +264,7 @@ class SignalIndex:
             return
         self._alive[rows] = False
         self._live -= len(rows)
+        np.subtract.at(self._quality_counts, self._qualities[rows], 1)
         # Dead rows still cost scan time; reclaiming them once they are the majority keeps
         # scans at most twice the live size while compaction stays amortised O(1) per row.
         if (self._used - self._live) * 2 > self._used:
@@ -260,8 +284,11 @@ class SignalIndex:
         """
         return [(entry_id, distance) for entry_id, distance, _ in self.search(values, max_distance)]
 
-    def search(self, values: Sequence[int], max_distance: int) -> list[tuple[int, int, int]]:
-        """``(entry_id, distance, probe_index)`` per entry within ``max_distance``.
+    def search(
+        self, values: Sequence[int], max_distance: int, min_quality: int = 0
+    ) -> list[tuple[int, int, int]]:
+        """``(entry_id, distance, probe_index)`` per entry within ``max_distance``, among
+        the hashes of at least ``min_quality``.
 
         ``probe_index`` is the position in ``values`` of the probe that came closest (the
         first one on a tie). Sorted by distance, then entry id.
@@ -270,7 +297,7 @@ class SignalIndex:
             raise ValueError(f"max_distance {max_distance} is negative; expected 0 or more")
         if not values or not self._live:
             return []
-        probe_indexes, rows, distances = self._near(self._pack(values), max_distance)
+        probe_indexes, rows, distances = self._near(self._pack(values), max_distance, min_quality)
         if not rows.size:
             return []
         ids = self._ids[rows]
@@ -289,17 +316,19 @@ class SignalIndex:
             )
         )
 
-    def pairs(self, values: Sequence[int], max_distance: int) -> list[tuple[int, int, int, int]]:
-        """Every (probe, hash) pair within ``max_distance``: ``(probe_index, entry_id, group,
-        distance)``. Video matching counts the distinct groups (seconds) of an entry that
-        were hit; a hash added without a group is a group of its own. Sorted by probe index,
-        then position in the index.
+    def pairs(
+        self, values: Sequence[int], max_distance: int, min_quality: int = 0
+    ) -> list[tuple[int, int, int, int]]:
+        """Every (probe, hash) pair within ``max_distance``, the hash of at least
+        ``min_quality``: ``(probe_index, entry_id, group, distance)``. Video matching counts
+        the distinct groups (seconds) of an entry that were hit; a hash added without a
+        group is a group of its own. Sorted by probe index, then position in the index.
         """
         if max_distance < 0:
             raise ValueError(f"max_distance {max_distance} is negative; expected 0 or more")
         if not values or not self._live:
             return []
-        probe_indexes, rows, distances = self._near(self._pack(values), max_distance)
+        probe_indexes, rows, distances = self._near(self._pack(values), max_distance, min_quality)
         order = np.lexsort((rows, probe_indexes))
         probe_indexes, rows, distances = probe_indexes[order], rows[order], distances[order]
         groups = self._groups[rows]
@@ -320,26 +349,44 @@ class SignalIndex:
         if self.signal.bits == _MIH_BITS and self._live >= max(self._min_index_rows, 1):
             self._build_buckets()
 
+    def count_below(self, quality: int) -> int:
+        """How many live hashes have a quality under ``quality``."""
+        return int(self._quality_counts[: max(0, quality)].sum())
+
     def hash_count(self, entry_id: int) -> int:
         """How many hashes of this signal ``entry_id`` has (e.g. the frames of a video)."""
         return len(self._rows_of(entry_id))
 
-    def group_count(self, entry_id: int) -> int:
-        """How many distinct groups ``entry_id``'s hashes fall in (e.g. seconds of a video)."""
-        return len(self.groups(entry_id))
+    def group_count(self, entry_id: int, min_quality: int = 0) -> int:
+        """How many distinct groups ``entry_id``'s hashes (of at least ``min_quality``) fall
+        in (e.g. seconds of a video)."""
+        return len(self.groups(entry_id, min_quality))
 
-    def groups(self, entry_id: int) -> list[int]:
-        """The distinct groups of ``entry_id``'s hashes, keyed as ``pairs`` keys them."""
+    def groups(self, entry_id: int, min_quality: int = 0) -> list[int]:
+        """The distinct groups of ``entry_id``'s hashes of at least ``min_quality``, keyed as
+        ``pairs`` keys them."""
         rows = self._rows_of(entry_id)
+        if min_quality > 0:
+            rows = rows[self._qualities[rows] >= min_quality]
         groups = self._groups[rows]
         keys: list[int] = np.unique(np.where(groups == _NO_GROUP, -1 - rows, groups)).tolist()
         return keys
 
     def _near(
+        self, probes: npt.NDArray[np.uint64], max_distance: int, min_quality: int = 0
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """``(probe index, row, distance)`` arrays: every live row of at least
+        ``min_quality`` within ``max_distance`` of a probe, each (probe, row) pair once, in
+        no particular order."""
+        probe, row, distance = self._near_all(probes, max_distance)
+        if min_quality > 0 and row.size:
+            keep = self._qualities[row] >= min_quality
+            probe, row, distance = probe[keep], row[keep], distance[keep]
+        return probe, row, distance
+
+    def _near_all(
         self, probes: npt.NDArray[np.uint64], max_distance: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """``(probe index, row, distance)`` arrays: every live row within ``max_distance``
-        of a probe, each (probe, row) pair once, in no particular order."""
         found = _Found(len(probes))
         plan = None
         if self.signal.bits == _MIH_BITS and self._live >= max(self._min_index_rows, 1):
@@ -460,12 +507,15 @@ class SignalIndex:
         hashes = np.zeros((capacity, self._words), dtype=np.uint64)
         ids = np.zeros(capacity, dtype=np.int64)
         groups = np.full(capacity, _NO_GROUP, dtype=np.int64)
+        qualities = np.zeros(capacity, dtype=np.uint8)
         alive = np.zeros(capacity, dtype=np.bool_)
         hashes[: self._used] = self._hashes[: self._used]
         ids[: self._used] = self._ids[: self._used]
         groups[: self._used] = self._groups[: self._used]
+        qualities[: self._used] = self._qualities[: self._used]
         alive[: self._used] = self._alive[: self._used]
         self._hashes, self._ids, self._groups, self._alive = hashes, ids, groups, alive
+        self._qualities = qualities
 
     def _compact(self) -> None:
         keep = np.flatnonzero(self._alive[: self._used])
@@ -473,6 +523,7 @@ class SignalIndex:
         self._hashes[:count] = self._hashes[keep]
         self._ids[:count] = self._ids[keep]
         self._groups[:count] = self._groups[keep]
+        self._qualities[:count] = self._qualities[keep]
         self._alive[:count] = True
         self._alive[count : self._used] = False
         self._used = count
@@ -728,17 +779,22 @@ class BlocklistIndex:
     def add_entries(self, entries: Iterable[Entry]) -> None:
         """Add many entries at once (start-up, imports): one bulk insert per index."""
         latest = {entry.id: entry for entry in entries}
-        pending: dict[tuple[int, str], tuple[list[tuple[int, int]], list[int | None]]] = {}
+        pending: dict[
+            tuple[int, str], tuple[list[tuple[int, int]], list[int | None], list[int | None]]
+        ] = {}
         for entry in latest.values():
             self._register(entry)
             for fingerprint in entry.fingerprints:
-                items, groups = pending.setdefault((entry.bank_id, fingerprint.signal), ([], []))
+                items, groups, qualities = pending.setdefault(
+                    (entry.bank_id, fingerprint.signal), ([], [], [])
+                )
                 items.append((entry.id, fingerprint.value))
                 groups.append(_group(fingerprint))
+                qualities.append(fingerprint.quality)
         # One bulk insert per (bank, signal) instead of one per hash: startup with a large
         # blocklist is dominated by this.
-        for key, (items, groups) in pending.items():
-            self._index_for(key).add_many(items, groups)
+        for key, (items, groups, qualities) in pending.items():
+            self._index_for(key).add_many(items, groups, qualities)
 
     def add_columns(
         self,
@@ -749,7 +805,8 @@ class BlocklistIndex:
     ) -> None:
         """Bulk load (start-up): every entry in ``entry_ids`` (distinct, not yet indexed)
         with its bank, and their hashes by signal. A hash with a quality below its
-        signal's ``min_quality`` is left out, as ``Matcher.indexable`` leaves it out."""
+        signal's ``min_quality`` is left out, as ``Matcher.indexable`` leaves it out; the
+        others keep their quality for searches' ``min_quality``."""
         masks = np.zeros(len(entry_ids), dtype=np.int64)
         for signal, column in columns.items():
             if signal not in SIGNAL_TYPES:
@@ -767,7 +824,10 @@ class BlocklistIndex:
             for start, stop in _runs(banks):
                 rows = order[start:stop]
                 self._index_for((int(banks[start]), signal)).add_arrays(
-                    column.entry_ids[rows], column.words[rows], column.groups[rows]
+                    column.entry_ids[rows],
+                    column.words[rows],
+                    column.groups[rows],
+                    column.qualities[rows],
                 )
         self._entries.put_many(entry_ids, bank_ids, masks)
         # Banks come in long runs of consecutive ids: count by run, not by entry.
@@ -785,7 +845,7 @@ class BlocklistIndex:
         self._register(entry)
         for fingerprint in entry.fingerprints:
             self._index_for((entry.bank_id, fingerprint.signal)).add(
-                entry.id, fingerprint.value, _group(fingerprint)
+                entry.id, fingerprint.value, _group(fingerprint), fingerprint.quality
             )
 
     def remove_entry(self, entry_id: int) -> None:
@@ -809,12 +869,15 @@ class BlocklistIndex:
         bank_ids: Iterable[int],
         fingerprint_probes: Sequence[Fingerprint],
         max_distance: Mapping[str, int],
+        min_quality: Mapping[str, int] | None = None,
     ) -> list[IndexHit]:
         """The banks' entries near any probe: the best hit per (entry, signal).
 
-        Only signals named in ``max_distance`` are searched, each within its own radius.
+        Only signals named in ``max_distance`` are searched, each within its own radius,
+        and (signals named in ``min_quality``) only among hashes of at least that quality.
         Sorted by distance, then entry id, then signal.
         """
+        floors = min_quality or {}
         by_signal: dict[str, list[Fingerprint]] = {}
         for probe in fingerprint_probes:
             if probe.signal in max_distance:
@@ -825,7 +888,9 @@ class BlocklistIndex:
                 index = self._indexes.get((bank_id, signal))
                 if index is None:
                     continue
-                found = index.search([p.value for p in probes], max_distance[signal])
+                found = index.search(
+                    [p.value for p in probes], max_distance[signal], floors.get(signal, 0)
+                )
                 hits += (
                     IndexHit(entry_id, signal, distance, probes[at])
                     for entry_id, distance, at in found
@@ -834,27 +899,42 @@ class BlocklistIndex:
         return hits
 
     def pairs(
-        self, bank_ids: Iterable[int], signal: str, values: Sequence[int], max_distance: int
+        self,
+        bank_ids: Iterable[int],
+        signal: str,
+        values: Sequence[int],
+        max_distance: int,
+        min_quality: int = 0,
     ) -> list[tuple[int, int, int, int]]:
         """``SignalIndex.pairs`` over the banks' indexes of ``signal``."""
         found: list[tuple[int, int, int, int]] = []
         for bank_id in sorted(set(bank_ids)):
             index = self._indexes.get((bank_id, signal))
             if index is not None:
-                found += index.pairs(values, max_distance)
+                found += index.pairs(values, max_distance, min_quality)
         return found
 
-    def group_count(self, signal: str, entry_id: int) -> int:
-        """Distinct groups (seconds of a video; else hashes) of an entry's ``signal`` hashes."""
-        known = self._entries.get(entry_id)
-        index = self._indexes.get((known[0], signal)) if known is not None else None
-        return index.group_count(entry_id) if index is not None else 0
+    def count_below(self, bank_ids: Iterable[int], signal: str, quality: int) -> int:
+        """How many of the banks' ``signal`` hashes have a quality under ``quality``."""
+        return sum(
+            index.count_below(quality)
+            for bank_id in set(bank_ids)
+            if (index := self._indexes.get((bank_id, signal))) is not None
+        )
 
-    def groups(self, signal: str, entry_id: int) -> list[int]:
-        """The distinct groups of an entry's ``signal`` hashes (see ``SignalIndex.groups``)."""
+    def group_count(self, signal: str, entry_id: int, min_quality: int = 0) -> int:
+        """Distinct groups (seconds of a video; else hashes) of an entry's ``signal`` hashes
+        of at least ``min_quality``."""
         known = self._entries.get(entry_id)
         index = self._indexes.get((known[0], signal)) if known is not None else None
-        return index.groups(entry_id) if index is not None else []
+        return index.group_count(entry_id, min_quality) if index is not None else 0
+
+    def groups(self, signal: str, entry_id: int, min_quality: int = 0) -> list[int]:
+        """The distinct groups of an entry's ``signal`` hashes of at least ``min_quality``
+        (see ``SignalIndex.groups``)."""
+        known = self._entries.get(entry_id)
+        index = self._indexes.get((known[0], signal)) if known is not None else None
+        return index.groups(entry_id, min_quality) if index is not None else []
 
     def bank_of(self, entry_id: int) -> int | None:
         """The bank an indexed entry belongs to."""

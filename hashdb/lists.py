@@ -808,8 +808,9 @@ def for_text_export(items: Iterable[ListItem], min_quality: int) -> tuple[list[L
     """The items as the text format can carry them, and how many PDQ hashes were left out.
 
     A ``pdq`` line has no quality, and is read back as fully trusted. A PDQ hash below
-    ``min_quality`` (a flat or tiny image, which the bot only matches exactly) would come
-    back as one that deletes near matches, so it is left out; the CSV format keeps it.
+    ``min_quality`` (a flat, dark or tiny image, which the bot matches only exactly or by
+    the low-detail rule's tighter test) would come back as one that deletes near matches
+    at the normal radius, so it is left out; the CSV format keeps it.
     vPDQ frames carry their quality in the line and are kept.
     """
     kept: list[ListItem] = []

@@ -106,12 +106,18 @@ async def test_low_quality_probe_or_entry_never_matches(store: SQLiteStore) -> N
     known = await moderation.known_match(CHAT, "F1")
     assert known is not None and known.by_file_id
 
-    # A good entry is not matched by a low-quality probe, even at distance 0.
+    # A good entry is not matched by a low-quality probe, even at distance 0, unless pHash
+    # confirms it (the low-detail rule: tests/bot/test_matcher_dim.py).
     good = hash_image(photo(9))
     await block(moderation, good)
     degraded = dataclasses.replace(
         good,
-        probes=tuple(dataclasses.replace(p, quality=10) if p.quality else p for p in good.probes),
+        probes=tuple(
+            dataclasses.replace(p, quality=10)
+            if p.quality
+            else dataclasses.replace(p, value=p.value ^ 0xFFFF)
+            for p in good.probes
+        ),
         local=None,  # hashes only: local features would find the photo regardless
     )
     assert await moderation.find_match(CHAT, good) is not None
