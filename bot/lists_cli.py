@@ -181,7 +181,8 @@ def match_files(args: argparse.Namespace) -> int:
     paths = list(media_files(args.paths))
     matched = errors = 0
     with tqdm(total=len(paths), unit=" files", leave=False, disable=None) as bar:
-        for hashed in hash_files(paths, config, jobs=args.jobs):
+        regions = lists.needs_regions()
+        for hashed in hash_files(paths, config, jobs=args.jobs, regions=regions):
             bar.update(1)
             record: dict[str, Any] = {"path": str(hashed.path)}
             if hashed.fingerprints is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config
-from bot.matcher import Match, Matcher
+from bot.matcher import Match, Matcher, needs_regions
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.index import BlocklistIndex
 from hashdb.lists import ListItem
@@ -82,10 +82,17 @@ class Hashed:
     error: str = ""
 
 
-def hash_file(path: Path, budget: VideoBudget, max_pixels: int, for_block: bool = False) -> Hashed:
+def hash_file(
+    path: Path,
+    budget: VideoBudget,
+    max_pixels: int,
+    for_block: bool = False,
+    regions: bool = False,
+) -> Hashed:
     """Fingerprint one file as the bot would: as it blocks (``for_block``) or as it checks
     an upload (a video sampled quickly, read mirrored and re-framed too, with local
-    features of a few moments)."""
+    features of a few moments; a photo with the picture's own rectangles inside it too
+    when ``regions``, for lists without local features)."""
     from hashdb.photo import hash_photo
     from hashdb.video import hash_animation
 
@@ -95,7 +102,10 @@ def hash_file(path: Path, budget: VideoBudget, max_pixels: int, for_block: bool 
             return Hashed(path, video(str(path)))
         data = path.read_bytes()
         try:
-            return Hashed(path, hash_photo(data, max_pixels=max_pixels, for_block=for_block))
+            photo = hash_photo(
+                data, max_pixels=max_pixels, for_block=for_block, regions=regions and not for_block
+            )
+            return Hashed(path, photo)
         except MediaDecodeError as photo_error:
             try:
                 return Hashed(path, video(data))
@@ -106,12 +116,17 @@ def hash_file(path: Path, budget: VideoBudget, max_pixels: int, for_block: bool 
 
 
 def hash_files(
-    paths: list[Path], config: Config, *, jobs: int = 0, for_block: bool = False
+    paths: list[Path],
+    config: Config,
+    *,
+    jobs: int = 0,
+    for_block: bool = False,
+    regions: bool = False,
 ) -> Iterator[Hashed]:
     """``hash_file`` over many files, in input order, ``jobs`` processes (0: one per core).
 
     ``for_block`` samples videos as densely as blocking does (for making hash lists);
-    otherwise as uploads are sampled.
+    otherwise as uploads are sampled. ``regions``: see ``hash_file``.
     """
     video = config.video
     budget = VideoBudget(
@@ -125,7 +140,7 @@ def hash_files(
     workers = jobs or os.cpu_count() or 1
     if workers == 1 or len(paths) < 2:
         for path in paths:
-            yield hash_file(path, budget, config.media.max_image_pixels, for_block)
+            yield hash_file(path, budget, config.media.max_image_pixels, for_block, regions)
         return
     # "spawn", as the bot's own pool does: a forked child inherits the locks that the
     # parent's other threads (the store's, numba's, a test runner's) held at that moment,
@@ -137,6 +152,7 @@ def hash_files(
             [budget] * len(paths),
             [config.media.max_image_pixels] * len(paths),
             [for_block] * len(paths),
+            [regions] * len(paths),
             chunksize=4,
         )
 
@@ -181,6 +197,12 @@ class ListIndex:
         local = LocalIndex()
         local.add_many((i, b, unpack(data)) for i, b, data in features)
         return cls(BlocklistIndex.build(kept), {e.id: f"entry {e.id}" for e in kept}, local or None)
+
+    def needs_regions(self) -> bool:
+        """Whether some entry has no local features to find it re-framed (every entry of a
+        hash list; a bank's photos blocked without them), so uploads are checked with the
+        picture's own rectangles inside them too."""
+        return needs_regions(self.index, self.local, self.banks())
 
     def banks(self) -> list[int]:
         return sorted({b for e in self.names if (b := self.index.bank_of(e)) is not None})
