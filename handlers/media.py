@@ -58,8 +58,11 @@ async def on_media(update: Update, context: HashguardContext) -> None:
         await _act(context, message, match, ref, album=album)
         return
     local = await moderation.uses_local_features(chat.id)
-    check = functools.partial(_check, context, update, message, ref, local=local, album=album)
-    mode = HashMode.of(for_block=False, local=local)
+    regions = await moderation.uses_regions(chat.id)
+    check = functools.partial(
+        _check, context, update, message, ref, local=local, regions=regions, album=album
+    )
+    mode = HashMode.of(for_block=False, local=local, regions=regions)
     if services.hashes.known(ref.file_unique_id, mode):
         # Seen before (a forward): only this group's rules are left to apply, or the file's
         # remembered failure to audit, which is quick.
@@ -90,12 +93,13 @@ async def _check(
     ref: MediaRef,
     *,
     local: bool,
+    regions: bool,
     album: str | None,
 ) -> None:
     """Fetch and hash an upload (or take its cached fingerprints), apply the chat's rules
     and act on a match; run by the queue, so failures go to the error handler here."""
     try:
-        await _check_upload(context, message, ref, local=local, album=album)
+        await _check_upload(context, message, ref, local=local, regions=regions, album=album)
     except Exception as exc:
         await context.application.process_error(update, exc)
 
@@ -106,12 +110,13 @@ async def _check_upload(
     ref: MediaRef,
     *,
     local: bool,
+    regions: bool,
     album: str | None,
 ) -> None:
     moderation = context.services.moderation
     chat = message.chat
     try:
-        fetched = await fetch_and_hash(context, ref, local_features=local)
+        fetched = await fetch_and_hash(context, ref, local_features=local, regions=regions)
     except MediaSkipped as exc:
         log.warning(
             "media_skipped chat=%d message=%d kind=%s reason=%s detail=%s",
