@@ -35,12 +35,14 @@ in ``bench/photo_regions.py``; the regions' hashes are matched in ``bot.matcher`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = ["MAX_REGIONS", "Region", "find_regions"]
 
@@ -80,11 +82,15 @@ BLUR_EDGE_STEP: Final = 4.0
 BLUR_EDGE_SHARE: Final = 0.6
 #: Opposite fills end this close in depth (share of the side): apps centre the picture.
 BLUR_SYMMETRY: Final = 0.06
-#: A seam without a gutter: this share of the line steps by more than ``EDGE_DIFF``...
-SEAM_SHARE: Final = 0.55
-#: ...this many times more than the lines around it (a photo's straight edges, a horizon or
-#: a door frame, step on part of a line and blur into their neighbours).
-SEAM_CONTRAST: Final = 2.5
+#: A seam without a gutter: this share of the line steps by more than ``EDGE_DIFF``, its
+#: mean step this many times the lines' around it (measured at thinned scale: grid seams
+#: 0.83-0.94 and 3-16x; a plain photo's most seam-like line 1.7x at the median, 4.6x at
+#: the 90th percentile)...
+SEAM_SHARE: Final = 0.8
+SEAM_CONTRAST: Final = 5.0
+#: ...or, at a half or a third of the side (where collage apps cut), these.
+GRID_SEAM_SHARE: Final = 0.7
+GRID_SEAM_CONTRAST: Final = 2.5
 #: A region keeps at least this share of each side of the image and ``MIN_SIDE_PX`` (a 3:1
 #: panorama in a phone screenshot is 15% of its height)...
 MIN_KEPT: Final = 0.12
@@ -96,7 +102,7 @@ MIN_CELL: Final = 0.2
 #: ...and is refused when it keeps this share of both sides (nothing was trimmed).
 MAX_KEPT: Final = 0.95
 #: Grid cells cut at most this deep (a cell of a row of a grid).
-MAX_SPLIT_DEPTH: Final = 2
+MAX_SPLIT_DEPTH: Final = 3
 
 _SIDES: Final = ("top", "bottom", "left", "right")
 _OPPOSITE: Final = {"top": "bottom", "bottom": "top", "left": "right", "right": "left"}
@@ -213,6 +219,36 @@ class _Work:
         self.image = small
         self.height, self.width = int(small.shape[0]), int(small.shape[1])
         self.detail = np.abs(cv2.Laplacian(small, cv2.CV_32F, ksize=1))
+        # Running sums along rows and along columns (of values, squares and detail), so
+        # any line's mean and spread within any box costs two lookups: the bands are
+        # looked for many times, in boxes that shrink as they are trimmed.
+        # float32 is enough: a line's sum of squares stays under 2**24 * 4 (256 pixels of
+        # 255**2), so a mean of squares is off by well under one grey level squared.
+        stack = np.stack([small, small * small, self.detail])
+        self._along_rows = np.zeros((3, self.height, self.width + 1), dtype=np.float32)
+        np.cumsum(stack, axis=2, out=self._along_rows[:, :, 1:])
+        self._along_columns = np.zeros((3, self.height + 1, self.width), dtype=np.float32)
+        np.cumsum(stack, axis=1, out=self._along_columns[:, 1:, :])
+
+    def line_stats(
+        self, box: _Box, name: str
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Mean, standard deviation and mean detail of each line of the box, ordered from
+        side ``name``'s edge inwards."""
+        if name in ("top", "bottom"):
+            sums = (
+                self._along_rows[:, box.top : box.bottom, box.right]
+                - self._along_rows[:, box.top : box.bottom, box.left]
+            ) / max(1, box.right - box.left)
+        else:
+            sums = (
+                self._along_columns[:, box.bottom, box.left : box.right]
+                - self._along_columns[:, box.top, box.left : box.right]
+            ) / max(1, box.bottom - box.top)
+        if name in ("bottom", "right"):
+            sums = sums[:, ::-1]
+        mean, square, detail = sums
+        return mean, np.sqrt(np.maximum(square - mean * mean, 0.0)), detail
 
     def oriented(self, box: _Box, name: str) -> tuple[npt.NDArray[np.float32], ...]:
         """The box's pixels and detail as (lines, pixels), line 0 at side ``name``'s edge."""
@@ -228,10 +264,14 @@ class _Work:
 
     # --- trimming ------------------------------------------------------------------------
 
+    @functools.cached_property
+    def filled(self) -> _Box:
+        """The whole image, or the box inside a blurred or stretched fill."""
+        return self._blur_fill(_Box(0, self.height, 0, self.width))
+
     def peel(self, *, deepest: bool) -> _Box | None:
         """The box left once blurred fills, borders and interface bands are trimmed."""
-        box = _Box(0, self.height, 0, self.width)
-        box = self._blur_fill(box)
+        box = self.filled
         for _ in range(MAX_LAYERS):
             progressed = False
             for name in _SIDES:
@@ -274,8 +314,8 @@ class _Work:
             return None
         limit = min(round(MAX_BAND * lines), lines - RINGING - 1)
         head = pixels[: limit + RINGING + 1]
-        mean = head.mean(axis=1)
-        flat = head.std(axis=1) <= FLAT_STD
+        mean, std, _ = self.line_stats(box, name)
+        mean, flat = mean[: len(head)], std[: len(head)] <= FLAT_STD
         # The line next to a boundary just trimmed may blend both sides (thinning, ringing).
         if not flat[: RINGING + 1].any():
             return None
@@ -284,6 +324,7 @@ class _Work:
         # Where a run of flat lines ends (the next is not flat, or steps to another value).
         ends = np.flatnonzero(flat[: limit - 1] & (~flat[1:limit] | step[1:limit])) + 1
         found: tuple[int, str] | None = None
+        shares: npt.NDArray[np.float64] | None = None
         for end in ends.tolist():
             value = float(mean[end - 1])
             edge = next(
@@ -299,7 +340,9 @@ class _Work:
             first = int(np.argmax(flat))
             if flat[first:end].all() and float(np.ptp(mean[first:end])) <= BAND_RANGE:
                 found = (edge, "border")
-            elif chrome and _chrome(head[first:end]):
+            elif chrome and _chrome(
+                shares := _mode_share(head) if shares is None else shares, first, end
+            ):
                 found = (edge, "chrome")
             elif not chrome or not deepest:
                 # Past a line that is neither: whatever lies beyond is no band of this side.
@@ -332,14 +375,16 @@ class _Work:
         _, detail = self.oriented(box, name)
         lines = detail.shape[0]
         window = max(3, lines // 40)
-        line_detail = detail.mean(axis=1)
+        line_detail = self.line_stats(box, name)[2]
         limit = min(round(0.45 * lines), lines - 2 * window)
         first = window + 2
         if limit <= first:
             return None
         ends = np.arange(first, limit)
         edge = np.maximum(line_detail[ends], line_detail[ends - 1])
-        before = np.array([np.median(line_detail[e - 1 - window : e - 1]) for e in ends])
+        # before[i]: the median detail of the ``window`` lines that end one before ends[i].
+        medians = np.median(sliding_window_view(line_detail, window), axis=1)
+        before = medians[ends - 1 - window]
         strong = np.flatnonzero(edge >= BLUR_EDGE_STEP * (before + 0.5))
         if len(strong) == 0:
             return None
@@ -385,7 +430,8 @@ class _Work:
         margin = max(4, round(MIN_CELL * (self.height if axis == "rows" else self.width)))
         if lines < 2 * margin:
             return [box]
-        cuts = _seams(pixels, margin)
+        mean, std, _ = self.line_stats(box, name)
+        cuts = _seams(pixels, mean, std, margin)
         if not cuts:
             return [box]
         parts: list[_Box] = []
@@ -400,11 +446,12 @@ class _Work:
         return [_Box(p.top, p.bottom, p.left, p.right, frozenset({"cell"})) for p in parts] or [box]
 
 
-def _chrome(band: npt.NDArray[np.float32]) -> bool:
-    """Whether a band is interface or caption: each line mostly one value (a bar, a
-    button's or a text field's background) around text and icons, and the band as a whole
-    more so. A photo's lines are seldom half one value within a few grey levels."""
-    share = _mode_share(band)
+def _chrome(shares: npt.NDArray[np.float64], first: int, end: int) -> bool:
+    """Whether lines ``first``..``end`` (their ``_mode_share``) are interface or caption:
+    each line mostly one value (a bar, a button's or a text field's background) around text
+    and icons, and the band as a whole more so. A photo's lines are seldom half one value
+    within a few grey levels."""
+    share = shares[first:end]
     return float(share.min()) >= CHROME_LINE and float(share.mean()) >= CHROME_BACKGROUND
 
 
@@ -433,18 +480,22 @@ def _straight_edge(line: npt.NDArray[np.float32], value: float) -> bool:
     return len(differs) >= EDGE_DENSITY * (int(differs[-1]) - int(differs[0]) + 1)
 
 
-def _seams(pixels: npt.NDArray[np.float32], margin: int) -> list[tuple[int, int]]:
-    """Seams across ``pixels`` (lines, pixels) at least ``margin`` lines from either end and
-    from each other, as (first line of the seam, first line after it)."""
+def _seams(
+    pixels: npt.NDArray[np.float32],
+    mean: npt.NDArray[np.float32],
+    std: npt.NDArray[np.float32],
+    margin: int,
+) -> list[tuple[int, int]]:
+    """Seams across ``pixels`` (lines, pixels; with each line's mean and spread) at least
+    ``margin`` lines from either end and from each other, as (first line of the seam, first
+    line after it)."""
     lines = pixels.shape[0]
-    mean = pixels.mean(axis=1)
-    flat = pixels.std(axis=1) <= FLAT_STD
+    flat = std <= FLAT_STD
     found: list[tuple[int, int]] = []
     # Gutters: runs of flat lines of one value, with a straight edge on both sides.
-    line = margin
-    while line < lines - margin:
-        if not flat[line]:
-            line += 1
+    for line in np.flatnonzero(flat[margin : lines - margin]).tolist():
+        line += margin
+        if found and line < found[-1][1] + RINGING:
             continue
         stop = line
         while stop < lines and flat[stop] and abs(mean[stop] - mean[line]) <= BAND_RANGE:
@@ -468,21 +519,28 @@ def _seams(pixels: npt.NDArray[np.float32], margin: int) -> list[tuple[int, int]
         )
         if before is not None and after is not None and stop - line <= 0.1 * lines:
             found.append((before + 1, after))
-        line = stop + 1
-    # Seams without a gutter: a line that steps from the one before it nearly across, where
-    # the lines around do not. Steps over two lines, as thinning blurs a seam into two.
-    step = np.abs(pixels[2:] - pixels[:-2]) > EDGE_DIFF
+    # Seams without a gutter: a line that steps from the one before it nearly across, and
+    # by much more than the lines around it step (a photo's straight edges, a horizon or a
+    # door frame, step on part of a line, or no more than its texture does). Steps are
+    # taken over two lines, as thinning blurs a seam into two. Collage apps cut at halves
+    # and thirds, where a seam is looked for with less evidence.
+    difference = np.abs(pixels[2:] - pixels[:-2])
     share = np.zeros(lines)
-    share[1:-1] = step.mean(axis=1)
-    for centre in range(margin, lines - margin):
-        if (
-            share[centre] < SEAM_SHARE
-            or share[centre] < share[centre - 1]
-            or share[centre] < share[min(lines - 1, centre + 1)]
-        ):
-            continue
-        around = np.concatenate([share[centre - 6 : centre - 2], share[centre + 3 : centre + 7]])
-        if share[centre] < SEAM_CONTRAST * (float(np.median(around)) + 0.05):
+    share[1:-1] = (difference > EDGE_DIFF).mean(axis=1)
+    step = np.zeros(lines)
+    step[1:-1] = difference.mean(axis=1)
+    usual = {round(lines * f) for f in (1 / 3, 1 / 2, 2 / 3)}
+    peaks = (
+        (share[1:-1] >= GRID_SEAM_SHARE) & (share[1:-1] >= share[:-2]) & (share[1:-1] >= share[2:])
+    )
+    for centre in (np.flatnonzero(peaks[margin - 1 : lines - margin - 1]) + margin).tolist():
+        around = sorted([*step[centre - 6 : centre - 2], *step[centre + 3 : centre + 7]])
+        contrast = step[centre] / (around[len(around) // 2] + 1.0)
+        at_grid = any(abs(centre - u) <= 2 for u in usual)
+        if at_grid:
+            if contrast < GRID_SEAM_CONTRAST:
+                continue
+        elif share[centre] < SEAM_SHARE or contrast < SEAM_CONTRAST:
             continue
         if any(first - margin < centre < stop + margin for first, stop in found):
             continue
