@@ -56,8 +56,11 @@ MAX_REGIONS: Final = 10
 FLAT_STD: Final = 4.0
 #: A band's lines keep one value within this (grey levels).
 BAND_RANGE: Final = 5.0
-#: The picture's first line differs from the band's value by more than this...
+#: Lines step by more than this (grey levels) at a seam or between stacked bands.
 EDGE_DIFF: Final = 12.0
+#: The picture's first line differs from a flat band's value by more than this (twice the
+#: band's own JPEG noise; a coloured border can be near the picture's average grey)...
+EDGE_FROM_BAND: Final = 8.0
 #: ...in at least this share of its pixels (a dark picture on black bars fails: fail closed),
 #: or in this share of them, nearly all (``EDGE_DENSITY``) in one stretch of the line.
 EDGE_SHARE: Final = 0.7
@@ -105,6 +108,8 @@ MAX_KEPT: Final = 0.95
 MAX_SPLIT_DEPTH: Final = 3
 
 _SIDES: Final = ("top", "bottom", "left", "right")
+#: Where collage apps cut a side: halves and thirds.
+_GRID_CUTS: Final = (1 / 3, 1 / 2, 2 / 3)
 _OPPOSITE: Final = {"top": "bottom", "bottom": "top", "left": "right", "right": "left"}
 
 
@@ -389,6 +394,10 @@ class _Work:
         if len(strong) == 0:
             return None
         end = int(ends[strong[0]])
+        # A flat band is a border (``_flat_band``), not a fill: a blurred picture keeps its
+        # colours' spread along each line.
+        if float(np.median(self.line_stats(box, name)[1][: end - 1])) <= FLAT_STD:
+            return None
         fill = float(line_detail[: end - 1].mean())
         picture = float(np.median(line_detail[end + 1 : end + 1 + lines // 4]))
         if fill > BLUR_DETAIL_RATIO * picture:
@@ -405,17 +414,20 @@ class _Work:
         """The cells of a grid or collage filling ``box`` (none if it is one picture)."""
         if depth >= MAX_SPLIT_DEPTH:
             return []
+        rows, columns = self._split(box, "rows"), self._split(box, "columns")
         found: list[_Box] = []
-        for axis in ("rows", "columns"):
-            parts = self._split(box, axis)
-            if len(parts) < 2:
-                continue
-            for part in parts:
-                inner = self.cells(part, depth + 1)
-                # A cell that is itself split (a row of a grid) yields its cells, and
-                # itself: the collage may be what was blocked, in pieces.
-                found += inner or [part]
-            break
+        if len(rows) > 1 and len(columns) > 1:
+            # Seams across the whole box both ways: a regular grid, cell by cell.
+            found = [
+                _Box(row.top, row.bottom, column.left, column.right, frozenset({"cell"}))
+                for row in rows
+                for column in columns
+            ]
+        else:
+            # One way only: each part may be cut again (a collage's rows of pictures), and
+            # a part that is not is a picture itself.
+            for part in rows if len(rows) > 1 else columns if len(columns) > 1 else []:
+                found += self.cells(part, depth + 1) or [part]
         return [cell for cell in found if self._cell_size(cell)]
 
     def _cell_size(self, box: _Box) -> bool:
@@ -472,7 +484,7 @@ def _straight_edge(line: npt.NDArray[np.float32], value: float) -> bool:
     """Whether a line differs from a band's ``value`` across most of its length, or along
     one stretch of at least ``EDGE_SPAN`` of it: a picture beside a screenshot's sidebar
     or comment column starts along part of the line until those are trimmed too."""
-    differs = np.flatnonzero(np.abs(line - value) > EDGE_DIFF)
+    differs = np.flatnonzero(np.abs(line - value) > EDGE_FROM_BAND)
     if len(differs) >= EDGE_SHARE * len(line):
         return True
     if len(differs) < EDGE_SPAN * len(line):
@@ -529,22 +541,26 @@ def _seams(
     share[1:-1] = (difference > EDGE_DIFF).mean(axis=1)
     step = np.zeros(lines)
     step[1:-1] = difference.mean(axis=1)
-    usual = {round(lines * f) for f in (1 / 3, 1 / 2, 2 / 3)}
     peaks = (
         (share[1:-1] >= GRID_SEAM_SHARE) & (share[1:-1] >= share[:-2]) & (share[1:-1] >= share[2:])
     )
+    weak: dict[float, int] = {}
     for centre in (np.flatnonzero(peaks[margin - 1 : lines - margin - 1]) + margin).tolist():
+        if any(first - RINGING <= centre < stop + RINGING for first, stop in found):
+            continue
         around = sorted([*step[centre - 6 : centre - 2], *step[centre + 3 : centre + 7]])
         contrast = step[centre] / (around[len(around) // 2] + 1.0)
-        at_grid = any(abs(centre - u) <= 2 for u in usual)
-        if at_grid:
-            if contrast < GRID_SEAM_CONTRAST:
-                continue
-        elif share[centre] < SEAM_SHARE or contrast < SEAM_CONTRAST:
+        if share[centre] >= SEAM_SHARE and contrast >= SEAM_CONTRAST:
+            found.append((centre, centre + 1))
             continue
-        if any(first - margin < centre < stop + margin for first, stop in found):
-            continue
-        found.append((centre, centre + 1))
+        usual = next((f for f in _GRID_CUTS if abs(centre - lines * f) <= 2), None)
+        if usual is not None and contrast >= GRID_SEAM_CONTRAST:
+            weak[usual] = centre
+    # Weaker seams count only as a whole regular grid (a half, or both thirds): one line
+    # of a busy photo that happens to step at a third is no grid.
+    for pattern in ((1 / 2,), (1 / 3, 2 / 3)):
+        if all(f in weak for f in pattern):
+            found += [(weak[f], weak[f] + 1) for f in pattern]
     found.sort()
     # Seams too close together leave no cell between them: keep the first.
     kept: list[tuple[int, int]] = []
