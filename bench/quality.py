@@ -16,6 +16,7 @@ matched a wrong one, and how many distractors matched anything; then the totals,
 hashing speed, and one JSON line.
 
     python bench/quality.py /path/to/corpus_dev [--workers 2] [--mode both|bank|list]
+        [--regions auto|on|off]
 """
 
 from __future__ import annotations
@@ -49,39 +50,50 @@ ADMIN = Person(1, "bench")
 MODES = ("bank", "list")
 
 
-def _hash(path: str, for_block: bool) -> tuple[str, MediaFingerprints | None, float]:
+def _hash(
+    path: str, for_block: bool, regions: bool = False
+) -> tuple[str, MediaFingerprints | None, float]:
     started = time.perf_counter()
     try:
         data = Path(path).read_bytes()
         # As the bot hashes: exact pixels for what is blocked, a quick decode for checks.
         fingerprints: MediaFingerprints | None = hash_photo(
-            data, for_block=for_block, quick=not for_block
+            data, for_block=for_block, quick=not for_block, regions=regions
         )
     except MediaDecodeError:
         fingerprints = None
     return path, fingerprints, time.perf_counter() - started
 
 
-def _hash_listed(path: str, max_pixels: int) -> tuple[str, MediaFingerprints | None, float]:
+def _hash_listed(
+    path: str, max_pixels: int, regions: bool
+) -> tuple[str, MediaFingerprints | None, float]:
     """As ``hashguard match --list`` hashes a file against a hash-only list."""
     started = time.perf_counter()
     budget = VideoBudget(seconds_per_sample=1.0, max_frames=1, max_seconds=1.0)
-    hashed = hash_file(Path(path), budget, max_pixels, regions=True)
+    hashed = hash_file(Path(path), budget, max_pixels, regions=regions)
     return path, hashed.fingerprints, time.perf_counter() - started
 
 
 def _hash_all(
-    paths: list[str], workers: int, *, for_block: bool = False, listed: int = 0
+    paths: list[str],
+    workers: int,
+    *,
+    for_block: bool = False,
+    listed: int = 0,
+    regions: bool = False,
 ) -> dict[str, MediaFingerprints | None]:
     """Every path hashed as the bot hashes it (``for_block`` or as an upload) or, with
-    ``listed`` (the pixel limit), as ``hashguard match --list`` does."""
+    ``listed`` (the pixel limit), as ``hashguard match --list`` does; with or without the
+    photos' region probes."""
     results: dict[str, MediaFingerprints | None] = {}
     seconds = 0.0
+    count = len(paths)
     with ProcessPoolExecutor(workers) as pool:
         if listed:
-            done = pool.map(_hash_listed, paths, [listed] * len(paths), chunksize=8)
+            done = pool.map(_hash_listed, paths, [listed] * count, [regions] * count, chunksize=8)
         else:
-            done = pool.map(_hash, paths, [for_block] * len(paths), chunksize=8)
+            done = pool.map(_hash, paths, [for_block] * count, [regions] * count, chunksize=8)
         for path, fingerprints, took in done:
             results[path] = fingerprints
             seconds += took
@@ -146,6 +158,7 @@ async def _bank_mode(
     config: Config,
     workers: int,
     folder: Path,
+    regions: bool,
 ) -> _Tally:
     store = SQLiteStore(folder / "quality.sqlite3")
     await store.open()
@@ -166,7 +179,9 @@ async def _bank_mode(
             file_unique_id=None,
         )
         entry_of[result.entry.id] = row["id"]
-    hashed = _hash_all([str(corpus / row["variant_path"]) for row in queries], workers)
+    hashed = _hash_all(
+        [str(corpus / row["variant_path"]) for row in queries], workers, regions=regions
+    )
     tally = _Tally()
     for row in queries:
         fingerprints = hashed[str(corpus / row["variant_path"])]
@@ -184,6 +199,7 @@ def _list_mode(
     blocked: dict[str, MediaFingerprints | None],
     config: Config,
     workers: int,
+    regions: bool,
 ) -> _Tally:
     # The list exactly as ``hashguard hash`` prints it (it hashes as /block does), then
     # read back as ``hashguard match --list`` reads it.
@@ -196,7 +212,7 @@ def _list_mode(
     matcher = Matcher(config.matching, config.video)
     lists = ListIndex.of_items(parsed.items, matcher)
     paths = [str(corpus / row["variant_path"]) for row in queries]
-    hashed = _hash_all(paths, workers, listed=config.media.max_image_pixels)
+    hashed = _hash_all(paths, workers, listed=config.media.max_image_pixels, regions=regions)
     tally = _Tally()
     for row in queries:
         fingerprints = hashed[str(corpus / row["variant_path"])]
@@ -205,7 +221,9 @@ def _list_mode(
     return tally
 
 
-async def _run(corpus: Path, workers: int, folder: Path, modes: list[str]) -> dict[str, object]:
+async def _run(
+    corpus: Path, workers: int, folder: Path, modes: list[str], regions: str
+) -> dict[str, object]:
     originals = [
         row
         for row in csv.DictReader((corpus / "originals.csv").open())
@@ -225,11 +243,14 @@ async def _run(corpus: Path, workers: int, folder: Path, modes: list[str]) -> di
             print(f"cannot hash original {row['path']}", file=sys.stderr)
     tallies: dict[str, _Tally] = {}
     if "bank" in modes:
+        # Every entry has local features, so the bot hashes no regions ("auto").
         tallies["bank"] = await _bank_mode(
-            corpus, originals, queries, blocked, config, workers, folder
+            corpus, originals, queries, blocked, config, workers, folder, regions == "on"
         )
     if "list" in modes:
-        tallies["list"] = _list_mode(corpus, originals, queries, blocked, config, workers)
+        tallies["list"] = _list_mode(
+            corpus, originals, queries, blocked, config, workers, regions != "off"
+        )
     elapsed = time.perf_counter() - started
 
     images = len(originals) + len(queries) * len(tallies)
@@ -285,12 +306,18 @@ def main() -> None:
     parser.add_argument("corpus", type=Path, help="folder make_corpus.py wrote")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--mode", choices=("both", *MODES), default="both", help="default: both")
+    parser.add_argument(
+        "--regions",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="photos' region probes: as the bot decides (auto: list mode only), always, never",
+    )
     args = parser.parse_args()
     if not (args.corpus / "manifest.csv").is_file():
         parser.error(f"{args.corpus} has no manifest.csv; build it with make_corpus.py")
     modes = list(MODES) if args.mode == "both" else [args.mode]
     with tempfile.TemporaryDirectory() as folder:
-        figures = asyncio.run(_run(args.corpus, args.workers, Path(folder), modes))
+        figures = asyncio.run(_run(args.corpus, args.workers, Path(folder), modes, args.regions))
     print(json.dumps(figures))
 
 
