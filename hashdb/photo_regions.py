@@ -68,9 +68,9 @@ EDGE_SPAN: Final = 0.5
 EDGE_DENSITY: Final = 0.9
 #: A chrome band's lines are on average at least this share one value (per line, within
 #: about this tolerance), and each at least ``CHROME_LINE`` (a line of large caption text
-#: is ~50-70%).
+#: is 40-70%).
 CHROME_BACKGROUND: Final = 0.7
-CHROME_LINE: Final = 0.45
+CHROME_LINE: Final = 0.35
 BACKGROUND_TOLERANCE: Final = 8.0
 #: Lines of ringing (JPEG, resampling) on either side of a boundary.
 RINGING: Final = 2
@@ -82,7 +82,7 @@ MAX_LAYERS: Final = 12
 BLUR_DETAIL_RATIO: Final = 0.35
 #: ...and its boundary's detail this many times the fill's, in this share of its columns.
 BLUR_EDGE_STEP: Final = 4.0
-BLUR_EDGE_SHARE: Final = 0.6
+BLUR_EDGE_SHARE: Final = 0.45
 #: Opposite fills end this close in depth (share of the side): apps centre the picture.
 BLUR_SYMMETRY: Final = 0.06
 #: A seam without a gutter: this share of the line steps by more than ``EDGE_DIFF``, its
