@@ -11,7 +11,8 @@ nothing about a strict group.
 Memory per entry, measured with ``sys.getsizeof`` over the objects (``footprint`` estimates
 it the same way): a photo's check fingerprints (whole-image PDQ, pHash and the 8 PDQ
 orientations) take about 1.5 kB; its local features (ORB, up to ~600 points of 8 + 32 bytes)
-add about 25 kB; a video takes about 160 bytes per sampled frame and view (a check reads
+add about 25 kB, and the rectangles found inside it (checks against hash-only entries) about
+1.3 kB each, 13 kB at most; a video takes about 160 bytes per sampled frame and view (a check reads
 each frame up to five ways: 500 kB at the 600-frame cap; 500 kB for a densely hashed blocked
 one), plus about 20 kB per moment of local features (16 for a check, with mirrors). The
 cache is bounded both in entries (``media.fingerprint_cache_size``) and in bytes
