@@ -104,6 +104,9 @@ MAX_ASPECT: Final = 5.0
 MIN_CELL: Final = 0.2
 #: ...and is refused when it keeps this share of both sides (nothing was trimmed).
 MAX_KEPT: Final = 0.95
+#: Regions whose sides all lie within this share of the image's side of a region already
+#: kept are left out.
+DUPLICATE_SHARE: Final = 0.01
 #: Grid cells cut at most this deep (a cell of a row of a grid).
 MAX_SPLIT_DEPTH: Final = 3
 
@@ -212,7 +215,12 @@ def find_regions(
     regions: list[Region] = []
     for box in boxes:
         region = _region(_refined(grey, box, factor), width, height)
-        if region is not None and all(region.box != known.box for known in regions):
+        # Readings a pixel or two apart hash alike: hashing both would only cost time.
+        close = max(2, round(DUPLICATE_SHARE * max(width, height)))
+        if region is not None and not any(
+            max(abs(a - b) for a, b in zip(region.box, known.box, strict=True)) <= close
+            for known in regions
+        ):
             regions.append(region)
     return tuple(regions[:max_regions])
 
