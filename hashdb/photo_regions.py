@@ -154,11 +154,6 @@ class _Box:
     right: int
     kinds: frozenset[str] = frozenset()
 
-    def side(self, name: str) -> int:
-        return {"top": self.top, "bottom": self.bottom, "left": self.left, "right": self.right}[
-            name
-        ]
-
     def trimmed(self, name: str, depth: int, kind: str) -> _Box:
         """The box with ``depth`` more lines trimmed from side ``name``."""
         moved = {
@@ -176,9 +171,11 @@ def find_regions(
     """The picture's own rectangle(s) inside a grey image (HxW uint8), best first.
 
     Empty when the picture fills the image. Otherwise: the rectangle left once every
-    border, fill and interface band is trimmed; the one inside only the outer plain
-    border, when there was more (a bordered screenshot may itself be what was blocked);
-    then the cells of a grid or collage inside it, largest first.
+    border, fill and interface band is trimmed (each side to its deepest boundary, then to
+    its first: the deepest may run into a picture whose edge looks like a band); the one
+    inside only the outer plain border, when there was more (a bordered screenshot may
+    itself be what was blocked); then the cells of a grid or collage inside the first,
+    largest first. Rectangles within a pixel or two of one already given are left out.
     """
     if max_regions < 0:
         raise ValueError(f"max_regions {max_regions} is negative; expected 0 or more")
