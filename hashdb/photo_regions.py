@@ -91,9 +91,12 @@ BLUR_SYMMETRY: Final = 0.06
 #: the 90th percentile)...
 SEAM_SHARE: Final = 0.8
 SEAM_CONTRAST: Final = 5.0
-#: ...or, at a half or a third of the side (where collage apps cut), these.
+#: ...or, at a half or a third of the side (where collage apps cut), these ("weak")...
 GRID_SEAM_SHARE: Final = 0.7
 GRID_SEAM_CONTRAST: Final = 2.5
+#: ...or, at the other third of a grid whose first third has a seam, these ("faint").
+FAINT_SEAM_SHARE: Final = 0.5
+FAINT_SEAM_CONTRAST: Final = 1.8
 #: A region keeps at least this share of each side of the image and ``MIN_SIDE_PX`` (a 3:1
 #: panorama in a phone screenshot is 15% of its height)...
 MIN_KEPT: Final = 0.12
@@ -547,9 +550,10 @@ def _seams(
     step = np.zeros(lines)
     step[1:-1] = difference.mean(axis=1)
     peaks = (
-        (share[1:-1] >= GRID_SEAM_SHARE) & (share[1:-1] >= share[:-2]) & (share[1:-1] >= share[2:])
+        (share[1:-1] >= FAINT_SEAM_SHARE) & (share[1:-1] >= share[:-2]) & (share[1:-1] >= share[2:])
     )
     weak: dict[float, int] = {}
+    faint: dict[float, int] = {}
     for centre in (np.flatnonzero(peaks[margin - 1 : lines - margin - 1]) + margin).tolist():
         if any(first - RINGING <= centre < stop + RINGING for first, stop in found):
             continue
@@ -559,13 +563,23 @@ def _seams(
             found.append((centre, centre + 1))
             continue
         usual = next((f for f in _GRID_CUTS if abs(centre - lines * f) <= 2), None)
-        if usual is not None and contrast >= GRID_SEAM_CONTRAST:
+        if usual is None:
+            continue
+        if share[centre] >= GRID_SEAM_SHARE and contrast >= GRID_SEAM_CONTRAST:
             weak[usual] = centre
-    # Weaker seams count only as a whole regular grid (a half, or both thirds): one line
-    # of a busy photo that happens to step at a third is no grid.
-    for pattern in ((1 / 2,), (1 / 3, 2 / 3)):
-        if all(f in weak for f in pattern):
-            found += [(weak[f], weak[f] + 1) for f in pattern]
+        elif contrast >= FAINT_SEAM_CONTRAST:
+            faint[usual] = centre
+    # Weaker seams count only as a whole regular grid (a half, or both thirds, one of them
+    # at least weak and the other at least faint): one line of a busy photo that happens to
+    # step at a third is no grid.
+    strong = {f for f in _GRID_CUTS if any(abs(a - lines * f) <= 2 for a, _ in found)}
+    if 1 / 2 in weak:
+        found.append((weak[1 / 2], weak[1 / 2] + 1))
+    thirds = (1 / 3, 2 / 3)
+    if any(f in weak or f in strong for f in thirds) and all(
+        f in weak or f in faint or f in strong for f in thirds
+    ):
+        found += [(c, c + 1) for f in thirds if (c := weak.get(f, faint.get(f))) is not None]
     found.sort()
     # Seams too close together leave no cell between them: keep the first.
     kept: list[tuple[int, int]] = []
