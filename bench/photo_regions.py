@@ -15,8 +15,10 @@ Edits: a coloured border, a "fit to square" blurred fill, a meme bar above (and 
 photo, a phone or desktop screenshot (the corpus's own generator), the photo as one cell of
 a 2x2 or 3x3 grid (with or without gutters) and beside another photo; each saved as JPEG
 quality 85. Negatives: the same edits of photos that are not listed (grids of unrelated
-photos). Prints, per edit and set, copies found with and without region probes, false
-matches, and the time to find and hash the regions (p50, p90) per upload.
+photos). The same photos are also put in a bank as ``/block`` keeps them (local features
+too) and checked as ``hashguard match --bank`` checks, without and with region probes.
+Prints, per edit and set, copies found each way, false matches, and the time to find and
+hash the regions (p50, p90) per upload.
 
     python bench/photo_regions.py /path/to/corpus_dev [--limit 60]
 """
@@ -46,7 +48,9 @@ from bot.config import load_config
 from bot.matcher import Matcher
 from bot.scan import ListIndex, best_match, hash_file
 from hashdb.lists import ListItem, parse_list, text_lines
+from hashdb.local_format import pack_moments
 from hashdb.photo import decode_image, hash_photo, region_probes
+from hashdb.store import Entry
 from hashdb.video import VideoBudget
 
 MAKE_CORPUS = Path("/work/shared/corpus/make_corpus.py")
@@ -202,12 +206,21 @@ def _run_set(
     config = load_config(None, environ={}, require_token=False)
     matcher = Matcher(config.matching, config.video)
     items = []
+    entries: list[Entry] = []
+    features: list[tuple[int, int, bytes]] = []
     for number, img in enumerate(listed):
         buffer = io.BytesIO()
         img.save(buffer, "PNG")
-        stored = hash_photo(buffer.getvalue(), for_block=True, local=False).stored
-        items.append(ListItem(stored, label=f"{name}{number}"))
+        blocked = hash_photo(buffer.getvalue(), for_block=True)
+        items.append(ListItem(blocked.stored, label=f"{name}{number}"))
+        # The same photos in a bank, as /block keeps them (local features and the mirror's).
+        entries.append(
+            Entry(number + 1, 0, blocked.stored, None, 0.0, f"{name}{number}", "bench", bank_id=1)
+        )
+        if blocked.local is not None and blocked.local_mirror is not None:
+            features.append((number + 1, 1, pack_moments((blocked.local, blocked.local_mirror))))
     lists = ListIndex.of_items(parse_list(list(text_lines(items))).items, matcher)
+    bank = ListIndex.of_entries(entries, matcher, features)
     budget = VideoBudget(seconds_per_sample=1.0, max_frames=1, max_seconds=1.0)
     limit = config.media.max_image_pixels
     found: Counter[tuple[str, str]] = Counter()
@@ -230,11 +243,22 @@ def _run_set(
                 seconds.append(time.perf_counter() - started)
                 key = f"{edit_name}:{role}"
                 totals[key] += 1
-                for mode, fingerprints in (("regions", with_regions), ("whole", whole)):
+                for mode, index, fingerprints in (
+                    ("regions", lists, with_regions),
+                    ("whole", lists, whole),
+                    ("bank", bank, whole),
+                    ("bank+regions", bank, with_regions),
+                ):
                     match = (
-                        best_match(lists, matcher, fingerprints, config) if fingerprints else None
+                        best_match(index, matcher, fingerprints, config) if fingerprints else None
                     )
-                    label = lists.names.get(match.entry_id) if match is not None else None
+                    label = None
+                    if match is not None:
+                        label = (
+                            lists.names.get(match.entry_id)
+                            if index is lists
+                            else f"{name}{match.entry_id - 1}"
+                        )
                     if role == "copy" and label == f"{name}{number}":
                         found[key, mode] += 1
                         if mode == "regions" and match is not None:
@@ -242,15 +266,20 @@ def _run_set(
                     elif role == "negative" and label is not None:
                         found[key, mode] += 1
     print(f"\n{name}: {len(listed)} listed photos, {len(negatives)} negatives per edit")
-    print(f"{'edit':<16} {'found (regions)':>16} {'found (whole)':>14} {'false (regions)':>16}")
+    modes = ("regions", "whole", "bank", "bank+regions")
+    print("list: hash-only list with / without region probes; bank: local features too")
+    print(f"{'edit':<16}" + "".join(f" {'list ' + m if 'bank' not in m else m:>18}" for m in modes)
+          + f" {'false (list, bank+regions)':>27}")  # fmt: skip
     for edit_name in EDITS:
         copies, negs = f"{edit_name}:copy", f"{edit_name}:negative"
+        cells = "".join(
+            f" {found[copies, m]:>9}/{totals[copies]:<3}"
+            f"{100 * found[copies, m] / totals[copies]:5.1f}%"
+            for m in modes
+        )
         print(
-            f"{edit_name:<16} {found[copies, 'regions']:>7}/{totals[copies]:<3} "
-            f"{100 * found[copies, 'regions'] / totals[copies]:5.1f}%"
-            f" {found[copies, 'whole']:>6}/{totals[copies]:<3}"
-            f" {100 * found[copies, 'whole'] / totals[copies]:5.1f}%"
-            f" {found[negs, 'regions']:>10}/{totals[negs]:<4}"
+            f"{edit_name:<16}{cells} {found[negs, 'regions']:>13}/{totals[negs]:<3}"
+            f" {found[negs, 'bank+regions']:>4}/{totals[negs]:<3}"
         )
     print("matched by: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
     ms = sorted(1000 * s for s in seconds)

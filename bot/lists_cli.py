@@ -181,7 +181,7 @@ def match_files(args: argparse.Namespace) -> int:
     paths = list(media_files(args.paths))
     matched = errors = 0
     with tqdm(total=len(paths), unit=" files", leave=False, disable=None) as bar:
-        regions = lists.needs_regions()
+        regions = lists.needs_regions(config.matching)
         for hashed in hash_files(paths, config, jobs=args.jobs, regions=regions):
             bar.update(1)
             record: dict[str, Any] = {"path": str(hashed.path)}

@@ -260,12 +260,20 @@ class Matcher:
         ]
 
 
-def needs_regions(index: BlocklistIndex, local: LocalIndex | None, bank_ids: Iterable[int]) -> bool:
+def needs_regions(
+    matching: MatchingConfig,
+    index: BlocklistIndex,
+    local: LocalIndex | None,
+    bank_ids: Iterable[int],
+) -> bool:
     """Whether a photo checked against these banks should bring the picture's own
-    rectangles found inside it (``MediaFingerprints.regions``): some entry has no local
-    features to find it re-framed (every entry of an imported hash list). Counted per bank,
-    so it costs nothing per upload; a bank's videos without moments count too, which only
-    costs a check the regions' hashing."""
+    rectangles found inside it (``MediaFingerprints.regions``), by ``matching.region_probes``:
+    always, never, or ("hash_only") when some entry has no local features to find it
+    re-framed (every entry of an imported hash list). Counted per bank, so it costs nothing
+    per upload; a bank's videos without moments count too, which only costs a check the
+    regions' hashing."""
+    if matching.region_probes != "hash_only":
+        return matching.region_probes == "always"
     return any(
         index.size(bank_id) > (local.bank_size(bank_id) if local is not None else 0)
         for bank_id in bank_ids

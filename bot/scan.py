@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import Config
+from bot.config import Config, MatchingConfig
 from bot.matcher import Match, Matcher, needs_regions
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.index import BlocklistIndex
@@ -198,11 +198,12 @@ class ListIndex:
         local.add_many((i, b, unpack(data)) for i, b, data in features)
         return cls(BlocklistIndex.build(kept), {e.id: f"entry {e.id}" for e in kept}, local or None)
 
-    def needs_regions(self) -> bool:
-        """Whether some entry has no local features to find it re-framed (every entry of a
-        hash list; a bank's photos blocked without them), so uploads are checked with the
-        picture's own rectangles inside them too."""
-        return needs_regions(self.index, self.local, self.banks())
+    def needs_regions(self, matching: MatchingConfig) -> bool:
+        """Whether files are checked with the picture's own rectangles inside them too: by
+        ``matching.region_probes`` (by default, when some entry has no local features to
+        find it re-framed: every entry of a hash list, a bank's photos blocked without
+        them)."""
+        return needs_regions(matching, self.index, self.local, self.banks())
 
     def banks(self) -> list[int]:
         return sorted({b for e in self.names if (b := self.index.bank_of(e)) is not None})
