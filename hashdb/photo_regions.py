@@ -56,6 +56,8 @@ MAX_REGIONS: Final = 10
 FLAT_STD: Final = 4.0
 #: A band's lines keep one value within this (grey levels).
 BAND_RANGE: Final = 5.0
+#: A picture's first lines next to a plain band of its own grey: this much |Laplacian|...
+DETAIL_EDGE: Final = 6.0
 #: Lines step by more than this (grey levels) at a seam or between stacked bands.
 EDGE_DIFF: Final = 12.0
 #: The picture's first line differs from a flat band's value by more than this (twice the
@@ -285,17 +287,24 @@ class _Work:
     def peel(self, *, deepest: bool) -> _Box | None:
         """The box left once blurred fills, borders and interface bands are trimmed."""
         box = self.filled
-        for _ in range(MAX_LAYERS):
+        for round_ in range(MAX_LAYERS):
             progressed = False
+            borders: dict[str, int] = {}
+            touched: set[str] = set()
             for name in _SIDES:
                 found = self._flat_band(box, name, chrome=True, deepest=deepest)
                 if found is None:
                     continue
                 depth, kind = found
+                touched.add(name)
+                if kind == "border" and round_ == 0:
+                    borders[name] = depth
                 trimmed = box.trimmed(name, depth, kind)
                 if not self._big_enough(trimmed):
                     return None
                 box, progressed = trimmed, True
+            if round_ == 0 and touched == set(borders):
+                box = self._centred(box, borders, touched)
             if not progressed:
                 break
         return box if box.kinds else None
@@ -303,11 +312,45 @@ class _Work:
     def outer_border(self) -> _Box | None:
         """The box inside the plain border alone (one round of border bands)."""
         box = _Box(0, self.height, 0, self.width)
+        borders: dict[str, int] = {}
         for name in _SIDES:
             found = self._flat_band(box, name, chrome=False)
             if found is not None:
+                borders[name] = found[0]
                 box = box.trimmed(name, found[0], found[1])
+        box = self._centred(box, borders, set(borders))
         return box if box.kinds and self._big_enough(box) else None
+
+    def _centred(self, box: _Box, borders: dict[str, int], touched: set[str]) -> _Box:
+        """``box`` with the plain band opposite each border found (``borders``: side ->
+        depth) trimmed too, when that side (not in ``touched``) showed no edge:
+        padding apps centre the picture, and a dark picture's edge on black padding is no
+        edge to look at. The opposite side must be flat lines of the border's value for
+        about as deep."""
+        for name, depth in borders.items():
+            other = _OPPOSITE[name]
+            if other in touched:
+                continue
+            mean, std, _ = self.line_stats(box, other)
+            run = 0
+            while (
+                run < len(mean)
+                and std[run] <= FLAT_STD
+                and abs(float(mean[run]) - float(mean[0])) <= BAND_RANGE
+            ):
+                run += 1
+            if run >= depth - 1 and self._same_value(name, other, depth):
+                trimmed = box.trimmed(other, min(run, depth), "border")
+                if self._big_enough(trimmed):
+                    box = trimmed
+        return box
+
+    def _same_value(self, name: str, other: str, depth: int) -> bool:
+        """Whether the first line of side ``other`` has the value of side ``name``'s band."""
+        whole = _Box(0, self.height, 0, self.width)
+        a = float(self.line_stats(whole, name)[0][max(0, depth // 2)])
+        b = float(self.line_stats(whole, other)[0][0])
+        return abs(a - b) <= BAND_RANGE
 
     def _big_enough(self, box: _Box) -> bool:
         h, w = box.bottom - box.top, box.right - box.left
@@ -321,11 +364,11 @@ class _Work:
         ``deepest`` the last one before the picture: a screenshot's interface is bands of
         flat lines and lines of text or icons, and the first boundary may be a text line's.
         """
-        pixels, _ = self.oriented(box, name)
+        pixels, detail = self.oriented(box, name)
         lines = pixels.shape[0]
         if lines < 8 or pixels.shape[1] < 8:
             return None
-        limit = min(round(MAX_BAND * lines), lines - RINGING - 1)
+        limit = min(round(MAX_BAND * lines), lines - RINGING - 3)
         head = pixels[: limit + RINGING + 1]
         mean, std, _ = self.line_stats(box, name)
         mean, flat = mean[: len(head)], std[: len(head)] <= FLAT_STD
@@ -348,10 +391,19 @@ class _Work:
                 ),
                 None,
             )
+            first = int(np.argmax(flat))
+            plain = bool(flat[first:end].all()) and float(np.ptp(mean[first:end])) <= BAND_RANGE
+            if edge is None and plain:
+                # A plain band next to a picture of about its grey (a grey border round a
+                # mid-grey photo): the picture starts where fine detail does, across it.
+                edge = next(
+                    (e for e in range(end, min(end + RINGING + 1, len(mean))) if
+                     _detailed(detail[e + 1 : e + 3])),
+                    None,
+                )  # fmt: skip
             if edge is None:
                 continue
-            first = int(np.argmax(flat))
-            if flat[first:end].all() and float(np.ptp(mean[first:end])) <= BAND_RANGE:
+            if plain:
                 found = (edge, "border")
             elif chrome and _chrome(
                 shares := _mode_share(head) if shares is None else shares, first, end
@@ -486,6 +538,12 @@ def _mode_share(lines: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     near = hist[:, :-2] + hist[:, 1:-1] + hist[:, 2:]
     share: npt.NDArray[np.float64] = near.max(axis=1) / lines.shape[1]
     return share
+
+
+def _detailed(lines: npt.NDArray[np.float32]) -> bool:
+    """Whether these lines have fine detail (|Laplacian| over ``DETAIL_EDGE``) across most
+    of their length, as a picture's first lines do and a plain band's never."""
+    return len(lines) > 0 and float((lines.max(axis=0) > DETAIL_EDGE).mean()) >= EDGE_SHARE
 
 
 def _straight_edge(line: npt.NDArray[np.float32], value: float) -> bool:
