@@ -406,7 +406,10 @@ class _Work:
             if plain:
                 found = (edge, "border")
             elif chrome and _chrome(
-                shares := _mode_share(head) if shares is None else shares, first, end
+                shares := _mode_share(head) if shares is None else shares,
+                first,
+                end,
+                MIN_KEPT * (self.height + self.width) / 2,
             ):
                 found = (edge, "chrome")
             elif not chrome or not deepest:
@@ -518,13 +521,27 @@ class _Work:
         return [_Box(p.top, p.bottom, p.left, p.right, frozenset({"cell"})) for p in parts] or [box]
 
 
-def _chrome(shares: npt.NDArray[np.float64], first: int, end: int) -> bool:
+def _chrome(shares: npt.NDArray[np.float64], first: int, end: int, longest: float) -> bool:
     """Whether lines ``first``..``end`` (their ``_mode_share``) are interface or caption:
     each line mostly one value (a bar, a button's or a text field's background) around text
-    and icons, and the band as a whole more so. A photo's lines are seldom half one value
-    within a few grey levels."""
+    and icons, and the band as a whole more so, with no run of lines that are less so
+    longer than ``longest`` (a picture with large even areas, which a band of interface
+    around it would otherwise swallow). A photo's lines are seldom half one value within a
+    few grey levels."""
     share = shares[first:end]
-    return float(share.min()) >= CHROME_LINE and float(share.mean()) >= CHROME_BACKGROUND
+    return (
+        float(share.min()) >= CHROME_LINE
+        and float(share.mean()) >= CHROME_BACKGROUND
+        and _longest_run(share < CHROME_BACKGROUND) <= longest
+    )
+
+
+def _longest_run(mask: npt.NDArray[np.bool_]) -> int:
+    """The longest run of True in ``mask``."""
+    if not mask.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return int((edges[1::2] - edges[::2]).max())
 
 
 def _mode_share(lines: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
