@@ -440,9 +440,7 @@ class ModerationService:
         some bank it uses has entries without local features (imported hash lists, operator
         bank files, exports), which only a hash of the picture's own rectangle finds inside
         a border, a screenshot or a grid."""
-        return needs_regions(
-            self._matching, self._index, self._local, await self.bank_ids(chat_id)
-        )
+        return needs_regions(self._matching, self._index, self._local, await self.bank_ids(chat_id))
 
     async def uses_local_features(self, chat_id: int) -> bool:
         """Whether checking this chat's uploads looks at local features: local matching is
