@@ -233,8 +233,8 @@ def _run_set(
             for number, img in enumerate(images):
                 query = edit(img, fillers, rng)
                 path = _jpeg(query, folder, f"{name}-{edit_name}-{role}{number}")
-                with_regions = hash_file(path, budget, limit, regions=True).fingerprints
-                whole = hash_file(path, budget, limit).fingerprints
+                with_regions = hash_file(path, budget, limit, "check", regions=True).fingerprints
+                whole = hash_file(path, budget, limit, "check").fingerprints
                 # The cost the bot adds per upload: regions found and hashed from the
                 # quick decode of a check.
                 decoded = decode_image(path.read_bytes(), draft_side=512)

@@ -71,7 +71,7 @@ def _hash_listed(
     """As ``hashguard match --list`` hashes a file against a hash-only list."""
     started = time.perf_counter()
     budget = VideoBudget(seconds_per_sample=1.0, max_frames=1, max_seconds=1.0)
-    hashed = hash_file(Path(path), budget, max_pixels, regions=regions)
+    hashed = hash_file(Path(path), budget, max_pixels, "check", regions=regions)
     return path, hashed.fingerprints, time.perf_counter() - started
 
 

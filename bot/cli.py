@@ -1,6 +1,6 @@
-"""The ``hashguard`` command: ``run`` the bot, ``hash`` and ``match`` files, ``import`` and
-``export`` banks, export a group's ``audit`` log, ``purge`` a group's data, review a
-self-submission ``case``.
+"""The ``hashguard`` command: ``run`` the bot, ``hash``, ``match`` and ``block`` files,
+``import`` and ``export`` banks, export a group's ``audit`` log, ``purge`` a group's data,
+review a self-submission ``case``.
 
 Exit codes: 0 success, 1 a runtime failure (database, a file that could not be hashed),
 2 a usage or configuration error. ``match`` answers like grep: 0 something matched,
@@ -18,6 +18,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, check_webhook_mode, load_config
 from bot.redact import redact
@@ -25,6 +26,9 @@ from bot.storage import open_config_store, store_for_url
 from hashdb.lists import spreadsheet_safe
 from hashdb.store import TABLES, AuditEvent, Store, StoreError
 from hashdb.urls import redact_url, url_passwords
+
+if TYPE_CHECKING:
+    from bot.scan import Hashed
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +99,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     hash_cmd.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     hash_cmd.add_argument("--config", metavar="FILE", help="TOML config file (video sampling)")
+    hash_cmd.add_argument(
+        "--format",
+        choices=("text", "jsonl"),
+        default="text",
+        help="text: <algorithm> <hash> <path> lines (what hashguard import reads); jsonl: one "
+        "object per file with path and hashes (algorithm, hash, quality), or error",
+    )
+    hash_cmd.add_argument(
+        "--jobs", type=_jobs, default=0, metavar="N", help="hashing processes (0: one per core)"
+    )
     match = commands.add_parser(
         "match", help="check image and video files against a hash list file or a bank"
     )
@@ -104,7 +118,33 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--bank", metavar="NAME", help="a bank in the configured database")
     match.add_argument("--config", metavar="FILE", help="TOML config file (rules, database)")
     match.add_argument("--format", choices=("text", "jsonl"), default="text")
-    match.add_argument("--jobs", type=int, default=0, help="hashing processes (0: one per core)")
+    match.add_argument(
+        "--jobs", type=_jobs, default=0, metavar="N", help="hashing processes (0: one per core)"
+    )
+    block = commands.add_parser(
+        "block",
+        help="block image and video files into a bank as /block does (a new name is made an "
+        "operator bank, which every group using the operator's banks applies)",
+    )
+    block.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (recursive)")
+    block.add_argument(
+        "--bank",
+        required=True,
+        metavar="NAME",
+        help="an operator bank made by hashguard block (made now if there is no bank of that "
+        "name), a shared bank, or group:<chat id> for a group's own bank",
+    )
+    block.add_argument("--reason", default="", metavar="TEXT", help="kept in the audit log")
+    block.add_argument("--config", metavar="FILE", help="TOML config file (database, hashing)")
+    block.add_argument(
+        "--jobs", type=_jobs, default=0, metavar="N", help="hashing processes (0: one per core)"
+    )
+    unblock = commands.add_parser(
+        "unblock", help="remove entries from a bank hashguard block fills (by entry id)"
+    )
+    unblock.add_argument("ids", nargs="+", type=_entry_id, metavar="ID", help="entry ids")
+    unblock.add_argument("--bank", required=True, metavar="NAME", help="as for hashguard block")
+    unblock.add_argument("--config", metavar="FILE", help="TOML config file (for the database)")
     imp = commands.add_parser("import", help="add a hash list file to a bank")
     imp.add_argument("file", metavar="FILE")
     imp.add_argument(
@@ -163,14 +203,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _jobs(text: str) -> int:
+    """``--jobs``: a process count, 0 for one per core."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 1024:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of processes; expected 0 (one per core) to 1024"
+        )
+    return value
+
+
+def _entry_id(text: str) -> int:
+    """An entry id as admins see it (``12`` or ``#12``)."""
+    digits = text.lstrip("#")
+    if not (digits.isascii() and digits.isdecimal() and 0 < len(digits) <= 19):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an entry id; expected a number like 12")
+    return int(digits)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "hash":
-        return hash_files(args.paths, args.config)
+        return hash_files(args.paths, args.config, jobs=args.jobs, fmt=args.format)
     if args.command == "match":
         from bot.lists_cli import match_files
 
         return match_files(args)
+    if args.command == "block":
+        from bot.block_cli import block_files
+
+        return block_files(args)
+    if args.command == "unblock":
+        from bot.block_cli import unblock_entries
+
+        return _offline(args.config, lambda store: unblock_entries(store, args))
     if args.command in ("import", "export", "case"):
         from bot import lists_cli
 
@@ -366,9 +435,14 @@ def run(config_path: str | None, *, webhook: bool = False) -> int:
     return 0
 
 
-def hash_files(paths: Iterable[str], config_path: str | None = None) -> int:
-    """Print each file's fingerprints as a hash list; undecodable files are reported on
-    stderr and the rest still run."""
+def hash_files(
+    paths: Iterable[str], config_path: str | None = None, *, jobs: int = 0, fmt: str = "text"
+) -> int:
+    """Print each file's fingerprints as a hash list (``text``, what ``hashguard import``
+    reads) or one JSON object per file (``jsonl``); undecodable files are reported (on
+    stderr in text) and the rest still run."""
+    from tqdm import tqdm
+
     from bot.scan import hash_files as hash_many
     from bot.scan import media_files
     from hashdb.lists import ListItem, text_lines
@@ -378,17 +452,41 @@ def hash_files(paths: Iterable[str], config_path: str | None = None) -> int:
     except ConfigError as exc:
         print(f"hashguard: config error: {exc}", file=sys.stderr)
         return 2
+    files = list(media_files(paths))
     failures = 0
-    for hashed in hash_many(list(media_files(paths)), config, for_block=True):
-        if hashed.fingerprints is None:
-            print(f"hashguard: cannot hash {hashed.path}: {hashed.error}", file=sys.stderr)
-            failures += 1
-            continue
-        item = ListItem(hashed.fingerprints.stored, label=str(hashed.path))
-        for line in text_lines([item]):
-            print(line)
+    # On stderr, and only on a terminal (disable=None): the output stays a clean list.
+    with tqdm(total=len(files), unit=" files", leave=False, disable=None) as bar:
+        for hashed in hash_many(files, config, jobs=jobs, purpose="list"):
+            bar.update(1)
+            bar.clear()
+            failures += hashed.fingerprints is None
+            if fmt == "jsonl":
+                print(json.dumps(_hash_record(hashed), ensure_ascii=False), flush=True)
+            elif hashed.fingerprints is None:
+                print(f"hashguard: cannot hash {hashed.path}: {hashed.error}", file=sys.stderr)
+            else:
+                item = ListItem(hashed.fingerprints.stored, label=str(hashed.path))
+                for line in text_lines([item]):
+                    print(line)
     sys.stdout.flush()
     return 1 if failures else 0
+
+
+def _hash_record(hashed: Hashed) -> dict[str, object]:
+    """``hashguard hash --format jsonl``'s object for one file."""
+    if hashed.fingerprints is None:
+        return {"path": str(hashed.path), "error": hashed.error}
+    hashes: list[dict[str, object]] = []
+    for fingerprint in hashed.fingerprints.stored:
+        one: dict[str, object] = {
+            "algorithm": fingerprint.signal,
+            "hash": fingerprint.hex,
+            "quality": fingerprint.quality,
+        }
+        if fingerprint.seconds is not None:
+            one["seconds"] = fingerprint.seconds
+        hashes.append(one)
+    return {"path": str(hashed.path), "kind": hashed.fingerprints.kind, "hashes": hashes}
 
 
 if __name__ == "__main__":

@@ -40,23 +40,7 @@ class Fingerprinter:
         use_threads: bool = False,
     ) -> None:
         self._media = media
-        self._video_budget = VideoBudget(
-            seconds_per_sample=video.seconds_per_sample,
-            max_frames=video.max_frames,
-            max_seconds=video.budget_seconds,
-            max_pixels=media.max_image_pixels,
-            min_quality=min_quality,
-        )
-        # A blocked video keeps every frame, even dark or flat ones: they never act (the
-        # index skips them), but an all-dark video still becomes an entry whose exact
-        # re-sends are caught by file id, like a low-quality photo.
-        self._block_budget = dataclasses.replace(
-            self._video_budget,
-            seconds_per_sample=video.block_seconds_per_sample,
-            max_frames=video.block_max_frames,
-            max_seconds=video.block_budget_seconds,
-            min_quality=0,
-        )
+        self._video_budget, self._block_budget = video_budgets(media, video, min_quality)
         self._workers = media.workers or os.cpu_count() or 1
         self._use_threads = use_threads
         self._executor: Executor | None = None
@@ -206,6 +190,31 @@ class Fingerprinter:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+def video_budgets(
+    media: MediaConfig, video: VideoConfig, min_quality: int
+) -> tuple[VideoBudget, VideoBudget]:
+    """The limits of hashing a video to check an upload, and to block it (the bot's, and
+    ``hashguard``'s, which hashes as the bot does)."""
+    check = VideoBudget(
+        seconds_per_sample=video.seconds_per_sample,
+        max_frames=video.max_frames,
+        max_seconds=video.budget_seconds,
+        max_pixels=media.max_image_pixels,
+        min_quality=min_quality,
+    )
+    # A blocked video keeps every frame, even dark or flat ones: they never act (the index
+    # skips them), but an all-dark video still becomes an entry whose exact re-sends are
+    # caught by file id, like a low-quality photo.
+    block = dataclasses.replace(
+        check,
+        seconds_per_sample=video.block_seconds_per_sample,
+        max_frames=video.block_max_frames,
+        max_seconds=video.block_budget_seconds,
+        min_quality=0,
+    )
+    return check, block
 
 
 def _workers(pool: Executor) -> list[BaseProcess]:

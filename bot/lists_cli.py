@@ -1,7 +1,8 @@
 """The hash list commands of ``hashguard``: ``import``, ``export``, ``match`` and ``case``.
 
-They work on the configured database without the bot running. A running bot sees entries
-imported here after its next start (its index is built from the database at start).
+They work on the configured database, with or without the bot running. A running bot takes
+in entries imported here through the store's change feed (``Store.watch``), without a
+restart.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from hashdb.lists import (
 )
 from hashdb.store import (
     GROUP_BANK,
+    OPERATOR_BANK,
     SHARED_BANK,
     Bank,
     Store,
@@ -67,10 +69,14 @@ async def _bank_for_import(store: Store, name: str, owner: int | None) -> Bank:
                 f"bank {bank.name!r} exists and is owned by {bank.owner_id}, not {owner}; "
                 "leave out --owner to import into it"
             )
-        if bank.kind not in (SHARED_BANK, GROUP_BANK):
+        # The operator's own banks (made by hashguard block) take lists too; a file's bank
+        # would drop what is not in its file at the next read.
+        if bank.kind not in (SHARED_BANK, GROUP_BANK) and not (
+            bank.kind == OPERATOR_BANK and not bank.follows_file
+        ):
             raise BankError(
-                f"bank {bank.name!r} is a {bank.kind} bank; operator banks follow their files "
-                "and self-submissions come from the people themselves"
+                f"bank {bank.name!r} is a {bank.kind} bank; operator banks of list files follow "
+                "their files and self-submissions come from the people themselves"
             )
         return bank
     checked = check_bank_name(name)
@@ -187,7 +193,9 @@ def match_files(args: argparse.Namespace) -> int:
             record: dict[str, Any] = {"path": str(hashed.path)}
             if hashed.fingerprints is None:
                 errors += 1
-                record.update(match=False, distance=None, algorithm=None, error=hashed.error)
+                record.update(
+                    match=False, distance=None, algorithm=None, entry=None, error=hashed.error
+                )
             else:
                 found = best_match(lists, matcher, hashed.fingerprints, config)
                 record.update(

@@ -161,7 +161,11 @@ class ModerationService:
         #: chat id -> the entries it exempted for itself (cached with the bank sets).
         self._exempt_sets: dict[int, frozenset[int]] = {}
         self._bank_generation = 0
+        #: The operator banks of the list files the config names (``use_operator_banks``).
         self._operator_banks: tuple[int, ...] = ()
+        #: Operator banks without a file, which ``hashguard block`` fills: they apply as
+        #: the files' banks do, and are read again with every (re)load.
+        self._blocked_operator_banks: tuple[int, ...] = ()
         #: chat id -> its own bank's id, once looked up.
         self._own_banks: dict[int, int] = {}
         self._self_bank: int | None = None
@@ -214,6 +218,9 @@ class ModerationService:
         self._loaded = True
         own = await self._store.bank_by_name(SELF_BANK_NAME)
         self._self_bank = own.id if own is not None else None
+        self._blocked_operator_banks = tuple(
+            b.id for b in await self._store.list_banks(OPERATOR_BANK) if not b.follows_file
+        )
         self._settings.clear()
         self._banks_changed()
         log.info("index_loaded entries=%d", len(entry_ids))
@@ -343,7 +350,7 @@ class ModerationService:
             self._own_banks[chat_id] = own.id
         ids += [b.id for b in await self._store.subscriptions(chat_id)]
         if settings.use_operator_banks:
-            ids += self._operator_banks
+            ids += self._operator_banks + self._blocked_operator_banks
         if settings.use_self_submitted and self._self_bank is not None:
             ids.append(self._self_bank)
         result = tuple(dict.fromkeys(ids))
@@ -556,17 +563,19 @@ class ModerationService:
         chat_id: int,
         fingerprints: MediaFingerprints,
         *,
-        actor: Person,
+        actor: Person | None,
         reason: str,
         message_id: int | None,
         sender: Person | None,
         file_unique_id: str | None,
         note: str = "",
         bank: Bank | None = None,
+        source: str = "reply",
     ) -> BlockResult:
         """Add a media item's fingerprints to the chat's own bank (or to ``bank``).
 
         ``note`` is added to the audit row (e.g. that only a thumbnail was fingerprinted).
+        ``actor`` None is the operator (``hashguard block``, ``source`` "cli").
         """
         low_quality = not any(
             f.signal in (PDQ.name, VPDQ.name) and self._matcher.usable(f)
@@ -589,9 +598,9 @@ class ModerationService:
                     NewEntry(
                         chat_id=chat_id,
                         fingerprints=fingerprints.stored,
-                        added_by=actor.id,
+                        added_by=actor.id if actor else None,
                         reason=reason,
-                        source="reply",
+                        source=source,
                         file_unique_id=file_unique_id,
                         bank_id=target.id,
                         features=_features_of(fingerprints),
@@ -634,15 +643,43 @@ class ModerationService:
         return BlockResult(entry=entry, created=True, low_quality=low_quality)
 
     async def _identical_entry(self, bank_id: int, fingerprints: MediaFingerprints) -> Entry | None:
+        """An active entry of the bank with the same whole-image PDQ (a photo), or with the
+        very same frame hashes (a video hashed again from the same file)."""
         whole = next((f for f in fingerprints.stored if f.signal == PDQ.name), None)
-        if whole is None or not self._matcher.usable(whole):
+        if whole is not None:
+            if not self._matcher.usable(whole):
+                return None
+            hits = await self._on_index(self._index.query, [bank_id], [whole], {PDQ.name: 0})
+            for hit in hits:
+                entry = await self._store.get_entry(hit.entry_id)
+                if entry is not None and entry.active:
+                    return entry
             return None
-        hits = await self._on_index(self._index.query, [bank_id], [whole], {PDQ.name: 0})
+        frame = next(
+            (f for f in fingerprints.stored if f.signal == VPDQ.name and self._matcher.usable(f)),
+            None,
+        )
+        if frame is None:
+            return None
+        hits = await self._on_index(self._index.query, [bank_id], [frame], {VPDQ.name: 0})
+        wanted = {(f.signal, f.value) for f in fingerprints.stored}
         for hit in hits:
             entry = await self._store.get_entry(hit.entry_id)
-            if entry is not None and entry.active:
+            if (
+                entry is not None
+                and entry.active
+                and {(f.signal, f.value) for f in entry.fingerprints} == wanted
+            ):
                 return entry
         return None
+
+    async def load_bank(self, bank: Bank) -> int:
+        """Index one bank's entries, all a tool that only blocks into that bank needs
+        (``hashguard block``: ``block`` finds what the bank holds already); returns how
+        many."""
+        entries = await self._store.bank_entries(bank.id)
+        await self._on_index(self._index.add_entries, [self._matcher.indexable(e) for e in entries])
+        return len(entries)
 
     async def add_hash(
         self, chat_id: int, algorithm: str, hash_text: str, *, actor: Person, reason: str

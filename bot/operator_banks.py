@@ -1,8 +1,14 @@
-"""Operator banks: hash list files named in the config, kept in step with the files.
+"""Operator banks: hash list files named in the config, kept in step with the files; and
+the banks the operator blocks media into from the command line (``hashguard block``).
 
 Each file in ``[banks] files`` becomes the bank ``operator:<file stem>``. It is loaded at
 start (before the bot takes updates, so the lists are in force from the first message)
 and re-read whenever its size or modification time changes.
+
+``hashguard block --bank NAME`` makes NAME an operator bank without a file when there is no
+bank of that name. It applies where the files' banks do (every group that has
+``use_operator_banks`` on, the default), whether or not the config names any file, and
+only ``hashguard block`` and ``hashguard import`` add to it.
 
 A list must never shrink by accident: a file that disappears or cannot be read leaves its
 bank as it was, and a file with malformed lines (half written, or an error page saved in
@@ -17,9 +23,21 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.moderation import ModerationService, SyncResult
+from bot.moderation import BankError, ModerationService, SyncResult, check_bank_name
 from hashdb.lists import ListFormatError, read_list
-from hashdb.store import Bank
+from hashdb.store import (
+    GROUP_BANK,
+    OPERATOR_BANK,
+    SHARED_BANK,
+    Bank,
+    BankExistsError,
+    Store,
+    group_bank_name,
+)
+
+#: The bank kinds ``hashguard block`` adds to: its own operator banks, shared banks (as
+#: their curators' ``/bank add`` does) and a group's own bank (as ``/block`` there does).
+BLOCKABLE_KINDS = (OPERATOR_BANK, SHARED_BANK, GROUP_BANK)
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +125,51 @@ class OperatorBanks:
             except Exception:
                 # A failed reload must not end the watching: the next change is retried.
                 log.exception("operator_list_reload_failed")
+
+
+async def bank_to_block_into(
+    store: Store, name: str, *, at: float, create: bool = True
+) -> tuple[Bank, bool]:
+    """The bank ``hashguard block --bank NAME`` adds to (and ``unblock`` removes from), made
+    as an operator bank without a file when there is none of that name and ``create``; and
+    whether it was made now. ``BankError`` says why a name or a bank cannot be used, and
+    what can."""
+    text = name.strip()
+    if text.lower().startswith("group:"):
+        chat = text.split(":", 1)[1]
+        if not chat.lstrip("-").isdecimal():
+            raise BankError(f"bank {text[:40]!r} is not valid; a group's bank is group:<chat id>")
+        if create:
+            return await store.group_bank(int(chat), at=at), False
+        own = await store.bank_by_name(group_bank_name(int(chat)))
+        if own is None:
+            raise BankError(f"group {chat} has no bank (nothing was ever blocked there)")
+        return own, False
+    bank = await store.bank_by_name(text)
+    if bank is None:
+        if text.lower().startswith("operator:"):
+            raise BankError(
+                f"there is no bank {text[:40]!r}; operator:<name> banks are made from the list "
+                "files in [banks] files. Name a new bank without the prefix (3 to 32 "
+                "characters: a-z, 0-9, '-' and '_') and it is made as an operator bank"
+            )
+        checked = check_bank_name(text)
+        if not create:
+            raise BankError(f"there is no bank named {checked!r}")
+        try:
+            return await store.create_bank(checked, OPERATOR_BANK, owner_id=None, at=at), True
+        except BankExistsError:  # made by another process just now
+            bank = await store.bank_by_name(checked)
+            assert bank is not None
+    if bank.follows_file:
+        raise BankError(
+            f"bank {bank.name!r} follows its list file {bank.source}: what is not in the file "
+            "is removed when it is next read. Add the fingerprints to the file instead "
+            "(hashguard hash PATH >> FILE), or block into another bank"
+        )
+    if bank.kind not in BLOCKABLE_KINDS:
+        raise BankError(
+            f"bank {bank.name!r} is a {bank.kind} bank, which only the people it protects "
+            f"add to; hashguard block adds to banks of kind: {', '.join(BLOCKABLE_KINDS)}"
+        )
+    return bank, False

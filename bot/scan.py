@@ -1,22 +1,25 @@
-"""Checking files without the bot: hash image and video files and match them against a
-hash list or a bank with the bot's own rules (``bot.matcher``).
+"""Checking files without the bot: hash image and video files as the bot hashes them and
+match them against a hash list or a bank with the bot's own rules (``bot.matcher``).
 
-Used by ``hashguard hash`` and ``hashguard match``. Files are hashed in a process pool, one
+Used by ``hashguard hash``, ``match`` and ``block``. Files are hashed in a process pool, one
 file per task, so a folder of thousands of photos uses every core and one undecodable file
 is reported without stopping the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from bot.config import Config, MatchingConfig
+from bot.hashing import video_budgets
 from bot.matcher import Match, Matcher, needs_regions
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.index import BlocklistIndex
@@ -82,28 +85,36 @@ class Hashed:
     error: str = ""
 
 
+#: What a file is hashed for: ``check`` as the bot checks an upload (a large JPEG decoded
+#: at reduced scale; a video sampled quickly, read mirrored and re-framed too, with local
+#: features of a few moments), ``block`` as ``/block`` stores it (exact pixels, the mirror's
+#: hash and features; a video sampled densely, every frame kept), ``list`` as ``block``
+#: but a video's frames too dark or flat to match on left out (``hashguard hash``).
+Purpose = Literal["check", "block", "list"]
+
+
 def hash_file(
-    path: Path,
-    budget: VideoBudget,
-    max_pixels: int,
-    for_block: bool = False,
-    regions: bool = False,
+    path: Path, budget: VideoBudget, max_pixels: int, purpose: Purpose, regions: bool = False
 ) -> Hashed:
-    """Fingerprint one file as the bot would: as it blocks (``for_block``) or as it checks
-    an upload (a video sampled quickly, read mirrored and re-framed too, with local
-    features of a few moments; a photo with the picture's own rectangles inside it too
-    when ``regions``, for lists without local features)."""
+    """Fingerprint one file as the bot would for ``purpose``; a photo checked with
+    ``regions`` brings the picture's own rectangles inside it too (for lists without local
+    features)."""
     from hashdb.photo import hash_photo
     from hashdb.video import hash_animation
 
-    video = functools.partial(hash_animation, budget=budget, check=not for_block, local=True)
+    check = purpose == "check"
+    video = functools.partial(hash_animation, budget=budget, check=check, local=True)
     try:
         if path.suffix.lower() in VIDEO_SUFFIXES:
             return Hashed(path, video(str(path)))
         data = path.read_bytes()
         try:
             photo = hash_photo(
-                data, max_pixels=max_pixels, for_block=for_block, regions=regions and not for_block
+                data,
+                max_pixels=max_pixels,
+                for_block=not check,
+                quick=check,
+                regions=regions and check,
             )
             return Hashed(path, photo)
         except MediaDecodeError as photo_error:
@@ -120,27 +131,22 @@ def hash_files(
     config: Config,
     *,
     jobs: int = 0,
-    for_block: bool = False,
+    purpose: Purpose = "check",
     regions: bool = False,
-) -> Iterator[Hashed]:
+) -> Generator[Hashed, None, None]:
     """``hash_file`` over many files, in input order, ``jobs`` processes (0: one per core).
-
-    ``for_block`` samples videos as densely as blocking does (for making hash lists);
-    otherwise as uploads are sampled. ``regions``: see ``hash_file``.
-    """
-    video = config.video
-    budget = VideoBudget(
-        seconds_per_sample=video.block_seconds_per_sample
-        if for_block
-        else video.seconds_per_sample,
-        max_frames=video.block_max_frames if for_block else video.max_frames,
-        max_seconds=video.block_budget_seconds if for_block else video.budget_seconds,
-        min_quality=config.matching.pdq_min_quality,
-    )
+    ``regions``: see ``hash_file``."""
+    min_quality = config.matching.pdq_min_quality
+    check, block = video_budgets(config.media, config.video, min_quality)
+    budget = {
+        "check": check,
+        "block": block,
+        "list": dataclasses.replace(block, min_quality=min_quality),
+    }[purpose]
     workers = jobs or os.cpu_count() or 1
     if workers == 1 or len(paths) < 2:
         for path in paths:
-            yield hash_file(path, budget, config.media.max_image_pixels, for_block, regions)
+            yield hash_file(path, budget, config.media.max_image_pixels, purpose, regions)
         return
     # "spawn", as the bot's own pool does: a forked child inherits the locks that the
     # parent's other threads (the store's, numba's, a test runner's) held at that moment,
@@ -151,7 +157,7 @@ def hash_files(
             paths,
             [budget] * len(paths),
             [config.media.max_image_pixels] * len(paths),
-            [for_block] * len(paths),
+            [purpose] * len(paths),
             [regions] * len(paths),
             chunksize=4,
         )

@@ -43,7 +43,6 @@ from hashdb.store import (
     BANK_KINDS,
     CASE_STATUSES,
     GROUP_BANK,
-    SELF_BANK,
     TABLES,
     AuditEvent,
     Bank,
@@ -65,11 +64,14 @@ from hashdb.store_rows import (
     EntryAssembler,
     audit_event_from_row,
     audit_values,
+    change_payload,
     chat_record_from_row,
     check_new_entry,
     check_storable,
     checked_match_record,
+    gains_every_group,
     job_from_row,
+    parse_change,
     stored_fingerprint,
 )
 from hashdb.urls import redact_url, url_passwords
@@ -103,9 +105,6 @@ _MIGRATION_LOCK = 0x6861_7368_6775_6172
 _ENTRY_IDS_LOCK = _MIGRATION_LOCK + 1
 #: The NOTIFY channel every write announces its change on, for other processes' ``watch``.
 _CHANNEL = "hashguard_changes"
-#: Ids one notification names at most: NOTIFY payloads stop at 8000 bytes, and taking in
-#: more entries one by one is slower than reloading everything (a resync).
-_NOTIFY_MAX_IDS = 200
 #: How long the watcher waits for a notification before checking that its connection lives.
 _WATCH_PING_S = 30.0
 #: How long it waits before connecting again after losing the server.
@@ -356,16 +355,9 @@ class PostgresStore:
     ) -> None:
         """Tell every watcher (this process's too) what the caller's transaction changed;
         the notification goes out when (and only if) it commits."""
-        if not (entries or chats or resync):
-            return
-        payload: dict[str, Any] = {}
-        if resync or len(entries) + len(chats) > _NOTIFY_MAX_IDS:
-            payload["r"] = 1
-        else:
-            payload.update(e=sorted(set(entries)), c=sorted(set(chats)))
-        await conn.execute(
-            "SELECT pg_notify($1, $2)", _CHANNEL, json.dumps(payload, separators=(",", ":"))
-        )
+        payload = change_payload(entries, chats, resync=resync)
+        if payload is not None:
+            await conn.execute("SELECT pg_notify($1, $2)", _CHANNEL, payload)
 
     async def _analyze(self, *tables: str) -> None:
         """Refresh the planner's statistics of ``tables`` (all when none) after a bulk load,
@@ -477,8 +469,7 @@ class PostgresStore:
                 at,
                 source,
             )
-            if bank_id is not None and kind == SELF_BANK:
-                # Every group using self-submissions gains a bank (made once, ever).
+            if bank_id is not None and gains_every_group(kind, source):
                 await self._notify(conn, resync=True)
         if bank_id is None:
             raise BankExistsError(f"a bank named {name!r} already exists")
@@ -1565,16 +1556,10 @@ class PostgresStore:
     def _parse_change(self, payload: str) -> Change | None:
         """The change a notification names (a resync for one that cannot be read)."""
         try:
-            data = json.loads(payload)
             # This store's own notices too: applying a change re-reads the store, so it is
             # safe twice, and an index reloaded meanwhile gets what it missed.
-            if data.get("r"):
-                return Change(resync=True)
-            return Change(
-                entries=tuple(int(n) for n in data.get("e", ())),
-                chats=tuple(int(n) for n in data.get("c", ())),
-            )
-        except (ValueError, TypeError, AttributeError):
+            return parse_change(payload)
+        except ValueError:
             # Not what a store writes: reload rather than miss a change.
             log.warning("postgres_watch_bad_payload url=%s", self._display)
             return Change(resync=True)

@@ -288,7 +288,19 @@ CREATE TABLE notices (
 CREATE INDEX entries_by_importer ON entries (added_by, added_at) WHERE source = 'import';
 """
 
+_SCHEMA_V14 = """
+-- The file's change feed (PostgreSQL's NOTIFY): every write that changes what a running bot
+-- keeps in memory (entries, a group's banks or settings) adds a row in its transaction, so
+-- the bot takes in what another process (hashguard block, import) wrote. The writer is a
+-- random id per open store, so a bot skips its own rows; old rows are pruned as new come.
+CREATE TABLE changes (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    writer   TEXT    NOT NULL,
+    payload  TEXT    NOT NULL
+);
+"""
+
 MIGRATIONS: list[str] = [
     _SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5, _SCHEMA_V6, _SCHEMA_V7,
-    _SCHEMA_V8, _SCHEMA_V9, _SCHEMA_V10, _SCHEMA_V11, _SCHEMA_V12, _SCHEMA_V13,
+    _SCHEMA_V8, _SCHEMA_V9, _SCHEMA_V10, _SCHEMA_V11, _SCHEMA_V12, _SCHEMA_V13, _SCHEMA_V14,
 ]  # fmt: skip

@@ -5,6 +5,10 @@ store keeps a single connection: aiosqlite runs each statement on its own worker
 blocking SQLite work never touches the event loop. Every write is committed before the
 method returns, so a decision the bot has acknowledged survives a crash of the process.
 
+One bot process uses a file, but the command line (``hashguard block``, ``import``) may write
+to it meanwhile: every write that changes what a bot keeps in memory adds a row to the
+``changes`` table in its transaction, and ``watch`` polls for other writers' rows.
+
 The schema is a list of migration scripts (``MIGRATIONS``, in ``hashdb.sqlite_schema``);
 ``PRAGMA user_version`` records how many have been applied, and each one is applied in its
 own transaction.
@@ -17,9 +21,17 @@ import dataclasses
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
@@ -57,11 +69,15 @@ from hashdb.store_rows import (
     EntryAssembler,
     audit_event_from_row,
     audit_values,
+    change_payload,
     chat_record_from_row,
     check_new_entry,
     check_storable,
     checked_match_record,
+    gains_every_group,
     job_from_row,
+    merge_changes,
+    parse_change,
     stored_fingerprint,
 )
 
@@ -101,6 +117,13 @@ _INDEX_ORDER = " ORDER BY e.id, s.position"
 #: Ids bound per ``IN (...)`` list; well under SQLite's host-parameter limit on any build.
 _IDS_PER_STATEMENT = 500
 
+#: How often ``watch`` looks for other processes' writes: a bot takes in a ``hashguard
+#: block`` within about this long. A look costs one PRAGMA when nobody else wrote.
+_WATCH_POLL_S = 1.0
+#: Rows of the ``changes`` table kept: a watcher that falls further behind (the bot's loop
+#: stalled while a huge import ran) sees the gap and reloads everything instead.
+_CHANGES_KEPT = 10_000
+
 
 _ENTRY_COLUMNS = """
     SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
@@ -131,6 +154,13 @@ class SQLiteStore:
         self._path = Path(path)
         self._db: aiosqlite.Connection | None = None
         self._closed = False
+        #: This store's name in the ``changes`` table: its watch skips its own writes, which
+        #: the caller has applied already.
+        self._writer = secrets.token_hex(8)
+        #: The last ``changes`` row taken in (or there when the store was opened), and the
+        #: connection's ``data_version`` then: it moves only when another connection commits.
+        self._change_seen = 0
+        self._data_version = 0
         # One connection is shared by every coroutine: without this lock one coroutine's
         # statements could land inside another's BEGIN...COMMIT and be committed or rolled
         # back with it.
@@ -166,6 +196,10 @@ class SQLiteStore:
             await self._configure(db)
             await self._migrate(db)
             await self._check_writable(db)
+            # What was written before this point is in what the caller loads next; ``watch``
+            # takes in what comes after.
+            self._data_version = await _scalar(db, "PRAGMA data_version", ())
+            self._change_seen = await _scalar(db, "SELECT ifnull(max(id), 0) FROM changes", ())
         except BaseException as exc:
             with suppress(Exception):
                 await db.close()
@@ -340,7 +374,10 @@ class SQLiteStore:
     # -- banks -----------------------------------------------------------------------------
     async def group_bank(self, chat_id: int, *, at: float) -> Bank:
         async with self._transaction("find a group's bank") as db:
-            return await _group_bank(db, chat_id, at)
+            bank, created = await _group_bank(db, chat_id, at)
+            if created:
+                await self._record_change(db, chats=[chat_id])
+            return bank
 
     async def create_bank(
         self, name: str, kind: str, *, owner_id: int | None, at: float, source: str = ""
@@ -359,6 +396,8 @@ class SQLiteStore:
             except sqlite3.IntegrityError:
                 raise BankExistsError(f"a bank named {name!r} already exists") from None
             assert cursor.lastrowid is not None
+            if gains_every_group(kind, source):
+                await self._record_change(db, resync=True)
             return Bank(cursor.lastrowid, name, kind, owner_id, at, (), source)
 
     async def get_bank(self, bank_id: int) -> Bank | None:
@@ -395,20 +434,26 @@ class SQLiteStore:
             return cursor.rowcount == 1
 
     async def subscribe(self, chat_id: int, bank_id: int, *, by: int | None, at: float) -> bool:
-        async with self._session("subscribe a chat") as db:
+        async with self._transaction("subscribe a chat") as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO subscriptions (chat_id, bank_id, by, at) "
                 "VALUES (?, ?, ?, ?)",
                 (chat_id, bank_id, by, at),
             )
-            return cursor.rowcount == 1
+            changed = cursor.rowcount == 1
+            if changed:
+                await self._record_change(db, chats=[chat_id])
+            return changed
 
     async def unsubscribe(self, chat_id: int, bank_id: int) -> bool:
-        async with self._session("unsubscribe a chat") as db:
+        async with self._transaction("unsubscribe a chat") as db:
             cursor = await db.execute(
                 "DELETE FROM subscriptions WHERE chat_id = ? AND bank_id = ?", (chat_id, bank_id)
             )
-            return cursor.rowcount == 1
+            changed = cursor.rowcount == 1
+            if changed:
+                await self._record_change(db, chats=[chat_id])
+            return changed
 
     async def subscriptions(self, chat_id: int) -> list[Bank]:
         async with self._session("list subscriptions") as db:
@@ -432,7 +477,9 @@ class SQLiteStore:
         if not entries:
             return []
         async with self._transaction("add entries") as db:
-            return await _insert_entries(db, entries, at)
+            stored, new_banks = await _insert_entries(db, entries, at)
+            await self._record_change(db, entries=[e.id for e in stored], chats=new_banks)
+            return stored
 
     async def add_list(
         self,
@@ -470,6 +517,7 @@ class SQLiteStore:
                     for position, f in enumerate(fingerprints)
                 ),
             )
+            await self._record_change(db, entries=range(first, first + len(items)))
         return range(first, first + len(items))
 
     async def get_entry(self, entry_id: int) -> Entry | None:
@@ -487,9 +535,11 @@ class SQLiteStore:
         another group's entries, whatever ids they type.
         """
         async with self._transaction("remove entries") as db:
-            return await self._remove_entries(
+            removed = await self._remove_entries(
                 db, "e.bank_id = ?", (bank_id,), entry_ids, removed_by, at
             )
+            await self._record_change(db, entries=[e.id for e in removed])
+            return removed
 
     async def _remove_entries(
         self,
@@ -598,12 +648,15 @@ class SQLiteStore:
             return result
 
     async def add_entry_features(self, entry_id: int, data: bytes) -> bool:
-        async with self._session("add local features") as db:
+        async with self._transaction("add local features") as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO entry_features (entry_id, data) VALUES (?, ?)",
                 (entry_id, data),
             )
-            return cursor.rowcount == 1
+            added = cursor.rowcount == 1
+            if added:
+                await self._record_change(db, entries=[entry_id])
+            return added
 
     async def entry_features(
         self, entry_ids: Sequence[int] | None = None
@@ -687,7 +740,7 @@ class SQLiteStore:
     async def set_exemption(
         self, chat_id: int, entry_id: int, *, exempt: bool, by: int | None, at: float
     ) -> bool:
-        async with self._session("change an exemption") as db:
+        async with self._transaction("change an exemption") as db:
             if exempt:
                 try:
                     cursor = await db.execute(
@@ -702,7 +755,11 @@ class SQLiteStore:
                     "DELETE FROM exemptions WHERE chat_id = ? AND entry_id = ?",
                     (chat_id, entry_id),
                 )
-            return cursor.rowcount == 1
+            changed = cursor.rowcount == 1
+            if changed:
+                # A bot process elsewhere matches this chat's uploads too.
+                await self._record_change(db, chats=[chat_id])
+            return changed
 
     async def exempted_entries(self, chat_id: int) -> list[int]:
         async with self._session("read exemptions") as db:
@@ -754,7 +811,10 @@ class SQLiteStore:
             )
             case_id = cursor.lastrowid
             assert case_id is not None
-            (stored,) = await _insert_entries(db, [dataclasses.replace(entry, case_id=case_id)], at)
+            (stored,), _ = await _insert_entries(
+                db, [dataclasses.replace(entry, case_id=case_id)], at
+            )
+            await self._record_change(db, entries=[stored.id])
         return Case(case_id, code, user_id, at, "active", kind), stored
 
     async def get_case(self, code: str) -> Case | None:
@@ -805,7 +865,9 @@ class SQLiteStore:
                     "UPDATE entries SET removed_at = NULL, removed_by = NULL WHERE case_id = ?",
                     (case_id,),
                 )
-            return await self._load_entries(db, "WHERE e.case_id = ?", (case_id,))
+            entries = await self._load_entries(db, "WHERE e.case_id = ?", (case_id,))
+            await self._record_change(db, entries=[e.id for e in entries])
+            return entries
 
     async def accept_self_submission(self, user_id: int, *, at: float) -> None:
         async with self._session("record an acceptance") as db:
@@ -981,9 +1043,16 @@ class SQLiteStore:
             old_bank = await _load_banks(db, "WHERE name = ?", (group_bank_name(old_chat_id),))
             new_bank = await _load_banks(db, "WHERE name = ?", (group_bank_name(new_chat_id),))
             moved = 0
+            merged: list[int] = []
             if old_bank and new_bank:
                 # Both ids have a bank (the new one was used before the move was seen):
                 # merge into the new one.
+                merged = [
+                    int(row[0])
+                    for row in await db.execute_fetchall(
+                        "SELECT id FROM entries WHERE bank_id = ?", (old_bank[0].id,)
+                    )
+                ]
                 cursor = await db.execute(
                     "UPDATE entries SET bank_id = ? WHERE bank_id = ?",
                     (new_bank[0].id, old_bank[0].id),
@@ -1027,12 +1096,14 @@ class SQLiteStore:
                 (new_chat_id, old_chat_id),
             )
             await db.execute("UPDATE chats SET active = 0 WHERE chat_id = ?", (old_chat_id,))
+            await self._record_change(db, entries=merged, chats=[old_chat_id, new_chat_id])
             return moved
 
     async def forget_chat(self, chat_id: int) -> None:
         """Stop tracking the chat; its row stays so a later upsert keeps added_at and flags."""
-        async with self._session("forget a chat") as db:
+        async with self._transaction("forget a chat") as db:
             await db.execute("UPDATE chats SET active = 0 WHERE chat_id = ?", (chat_id,))
+            await self._record_change(db, chats=[chat_id])
 
     # -- reports ---------------------------------------------------------------------------
     async def add_report(
@@ -1149,9 +1220,16 @@ class SQLiteStore:
                 "audit": "DELETE FROM audit WHERE chat_id = ?",
                 "chats": "DELETE FROM chats WHERE chat_id = ?",
             }
+            gone = [
+                int(row[0])
+                for row in await db.execute_fetchall(
+                    f"SELECT id FROM entries WHERE bank_id IN {own}", (chat_id,)
+                )
+            ]
             for name, sql in statements.items():
                 cursor = await db.execute(sql, (chat_id,))
                 removed[name] = cursor.rowcount
+            await self._record_change(db, entries=gone, chats=[chat_id])
         return removed
 
     async def chat_settings(self, chat_id: int) -> dict[str, str]:
@@ -1162,7 +1240,8 @@ class SQLiteStore:
         return {row[0]: row[1] for row in rows}
 
     async def set_chat_setting(self, chat_id: int, key: str, value: str | None) -> None:
-        async with self._session("change a chat setting") as db:
+        async with self._transaction("change a chat setting") as db:
+            await self._record_change(db, chats=[chat_id])
             if value is None:
                 await db.execute(
                     "DELETE FROM chat_settings WHERE chat_id = ? AND key = ?", (chat_id, key)
@@ -1370,8 +1449,83 @@ class SQLiteStore:
         return True
 
     async def watch(self, on_change: Callable[[Change], Awaitable[None]]) -> None:
-        # One bot process per SQLite file: no other process changes what it holds.
-        return None
+        """Call ``on_change`` for what other processes (a ``hashguard block`` or ``import``,
+        another store on the file) commit, until cancelled.
+
+        Polls every ``_WATCH_POLL_S``: ``PRAGMA data_version`` tells, without reading a
+        table, whether another connection committed; only then are the new rows of the
+        ``changes`` table read, skipping this store's own. Changes since ``open`` come first
+        (no resync: the caller loaded after opening). What ``on_change`` raises ends the
+        watch, except ``StoreError`` (the database failing meanwhile), which is logged and
+        retried at the next poll.
+        """
+        if self._db is None:
+            raise self._not_open()
+        while True:
+            try:
+                change, last = await self._changes_since_seen()
+                if change is not None:
+                    await on_change(change)
+                # Only once applied: a change that failed is taken in again next time.
+                self._change_seen = last
+            except StoreError as exc:
+                if self._db is None:  # the store was closed meanwhile
+                    return
+                log.warning("sqlite_watch_failed path=%s error=%s", self._path, exc)
+                self._data_version = -1  # read the rows again at the next poll
+            await asyncio.sleep(_WATCH_POLL_S)
+
+    async def _changes_since_seen(self) -> tuple[Change | None, int]:
+        """What other writers committed after the last change taken in, as one change (a
+        resync when rows were pruned unseen; None when there is nothing to take in), and
+        the last ``changes`` row read."""
+        seen = self._change_seen
+        async with self._session("read other processes' changes") as db:
+            version = await _scalar(db, "PRAGMA data_version", ())
+            if version == self._data_version:
+                return None, seen
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT id, writer, payload FROM changes WHERE id > ? ORDER BY id", (seen,)
+                )
+            )
+            # Set once read: a failed read looks again at the next poll.
+            self._data_version = version
+        if not rows:
+            return None, seen
+        last = int(rows[-1][0])
+        if int(rows[0][0]) != seen + 1:
+            # Rows this watcher never saw were pruned: reload rather than miss them.
+            return Change(resync=True), last
+        changes: list[Change] = []
+        for _, writer, payload in rows:
+            if writer == self._writer:
+                continue
+            try:
+                changes.append(parse_change(payload))
+            except ValueError:
+                log.warning("sqlite_watch_bad_change path=%s", self._path)
+                changes.append(Change(resync=True))
+        return merge_changes(changes), last
+
+    async def _record_change(
+        self,
+        db: aiosqlite.Connection,
+        *,
+        entries: Collection[int] = (),
+        chats: Collection[int] = (),
+        resync: bool = False,
+    ) -> None:
+        """Write down, inside the caller's transaction, what it changes for other processes'
+        ``watch`` (committed with it, or not at all), and prune old rows."""
+        payload = change_payload(entries, chats, resync=resync)
+        if payload is None:
+            return
+        cursor = await db.execute(
+            "INSERT INTO changes (writer, payload) VALUES (?, ?)", (self._writer, payload)
+        )
+        assert cursor.lastrowid is not None
+        await db.execute("DELETE FROM changes WHERE id <= ?", (cursor.lastrowid - _CHANGES_KEPT,))
 
     async def schema_version(self) -> int:
         async with self._session("read the schema version") as db:
@@ -1401,14 +1555,15 @@ class SQLiteStore:
                     )
 
 
-async def _group_bank(db: aiosqlite.Connection, chat_id: int, at: float) -> Bank:
+async def _group_bank(db: aiosqlite.Connection, chat_id: int, at: float) -> tuple[Bank, bool]:
+    """The group's bank, and whether it was made just now."""
     name = group_bank_name(chat_id)
-    await db.execute(
+    cursor = await db.execute(
         "INSERT OR IGNORE INTO banks (name, kind, owner_id, created_at) VALUES (?, ?, ?, ?)",
         (name, GROUP_BANK, chat_id, at),
     )
     (bank,) = await _load_banks(db, "WHERE name = ?", (name,))
-    return bank
+    return bank, cursor.rowcount == 1
 
 
 async def _load_banks(db: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Bank]:
@@ -1451,17 +1606,22 @@ async def _next_entry_id(db: aiosqlite.Connection) -> int:
 
 async def _insert_entries(
     db: aiosqlite.Connection, entries: Sequence[NewEntry], at: float
-) -> list[Entry]:
-    """Insert entries inside the caller's write transaction; returns them with their ids.
+) -> tuple[list[Entry], list[int]]:
+    """Insert entries inside the caller's write transaction; returns them with their ids,
+    and the chats whose own bank was made for them.
 
     Ids are assigned here, from the table's high-water mark, so a million-entry import is
     two ``executemany`` calls rather than a round trip per entry; the write lock the
     transaction holds keeps anyone else from taking the same ids.
     """
     group_banks: dict[int, int] = {}
+    new_banks: list[int] = []
     for entry in entries:
         if entry.bank_id is None and entry.chat_id not in group_banks:
-            group_banks[entry.chat_id] = (await _group_bank(db, entry.chat_id, at)).id
+            bank, created = await _group_bank(db, entry.chat_id, at)
+            group_banks[entry.chat_id] = bank.id
+            if created:
+                new_banks.append(entry.chat_id)
     first = await _next_entry_id(db)
     stored = [
         Entry(
@@ -1505,7 +1665,7 @@ async def _insert_entries(
         await db.executemany(
             "INSERT OR IGNORE INTO known_files (file_unique_id, entry_id) VALUES (?, ?)", files
         )
-    return stored
+    return stored, new_banks
 
 
 async def _load_report(db: aiosqlite.Connection, report_id: int) -> Report | None:

@@ -84,8 +84,15 @@ class Bank:
     created_at: float
     #: Users the owner allowed to add to and remove from a shared bank.
     editors: tuple[int, ...] = ()
-    #: For an operator bank, the file it is loaded from.
+    #: For an operator bank, the file it is loaded from; empty for one ``hashguard block``
+    #: made, which holds what the operator blocked from the command line.
     source: str = ""
+
+    @property
+    def follows_file(self) -> bool:
+        """An operator bank kept in step with a list file (``[banks] files``): what is not
+        in the file is removed when the file is next read."""
+        return self.kind == OPERATOR_BANK and bool(self.source)
 
     def can_edit(self, user_id: int) -> bool:
         """Whether this user curates the bank (owner or editor of a shared bank)."""
@@ -658,9 +665,9 @@ class Store(Protocol):
 
     async def watch(self, on_change: Callable[[Change], Awaitable[None]]) -> None:
         """Call ``on_change`` for every change other processes commit to what the index and
-        the caches hold, until cancelled; a ``Change(resync=True)`` comes first and after
-        every reconnect (catch up from the database). A store only one process uses (SQLite)
-        returns at once."""
+        the caches hold, until cancelled. PostgreSQL sends a ``Change(resync=True)`` first
+        and after every reconnect (catch up from the database); SQLite polls its change
+        table every second or so and passes on what was committed since ``open``."""
         ...
 
     async def schema_version(self) -> int:

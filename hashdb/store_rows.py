@@ -5,7 +5,8 @@ Both ``hashdb.sqlite_store`` and ``hashdb.postgres_store`` keep the same tables 
 the same columns in the same order, so a row of either (a ``sqlite3.Row``, an
 ``asyncpg.Record``, a tuple) becomes an ``Entry``, ``Job``, ``AuditEvent`` or ``ChatRecord``
 here. Hashes are stored as fixed-width lowercase hex, and parsed back strictly: a damaged
-value is reported naming its entry rather than loaded as something else.
+value is reported naming its entry rather than loaded as something else. Both write down
+what a write changed for other processes' ``watch`` the same way (``change_payload``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from contextlib import suppress
 from typing import Any, Protocol
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
 from hashdb.store import (
+    OPERATOR_BANK,
+    SELF_BANK,
     AuditEvent,
+    Change,
     ChatRecord,
     Entry,
     Job,
@@ -212,3 +216,62 @@ def chat_record_from_row(row: Row) -> ChatRecord:
         rights_ok=bool(row[3]),
         rights_notice_sent=bool(row[4]),
     )
+
+
+#: Ids one change names at most: a PostgreSQL NOTIFY payload stops at 8000 bytes, and taking
+#: in more entries one by one is slower than reloading everything (a resync).
+MAX_CHANGE_IDS = 200
+
+
+def change_payload(
+    entries: Collection[int] = (), chats: Collection[int] = (), *, resync: bool = False
+) -> str | None:
+    """How a store writes down a change for other processes' ``watch`` (a NOTIFY payload
+    on PostgreSQL, a row of the ``changes`` table on SQLite); None when nothing changed."""
+    if not (entries or chats or resync):
+        return None
+    # Counted before anything is sorted: a million-entry import is one resync.
+    if resync or len(entries) + len(chats) > MAX_CHANGE_IDS:
+        return '{"r":1}'
+    return json.dumps({"e": sorted(set(entries)), "c": sorted(set(chats))}, separators=(",", ":"))
+
+
+def parse_change(payload: str) -> Change:
+    """The change ``change_payload`` wrote; raises ``ValueError`` for anything else (the
+    caller then reloads everything rather than miss a change)."""
+    try:
+        data = json.loads(payload)
+        if data.get("r"):
+            return Change(resync=True)
+        return Change(
+            entries=tuple(int(n) for n in data.get("e", ())),
+            chats=tuple(int(n) for n in data.get("c", ())),
+        )
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"change payload {payload[:80]!r} is not what a store writes") from exc
+
+
+def merge_changes(changes: Iterable[Change]) -> Change | None:
+    """Several changes as one (a resync if any is one, or if together they name too many
+    ids to take in one by one); None when there are none."""
+    entries: set[int] = set()
+    chats: set[int] = set()
+    seen = False
+    for change in changes:
+        seen = True
+        if change.resync:
+            return Change(resync=True)
+        entries.update(change.entries)
+        chats.update(change.chats)
+    if not seen:
+        return None
+    if len(entries) + len(chats) > MAX_CHANGE_IDS:
+        return Change(resync=True)
+    return Change(entries=tuple(sorted(entries)), chats=tuple(sorted(chats)))
+
+
+def gains_every_group(kind: str, source: str) -> bool:
+    """Whether a new bank is at once among the banks of every group using its kind: the
+    self-submission bank, and an operator bank made without a list file (by ``hashguard
+    block``). A running bot then reloads what each group uses (a resync)."""
+    return kind == SELF_BANK or (kind == OPERATOR_BANK and not source)

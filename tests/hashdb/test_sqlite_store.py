@@ -6,6 +6,8 @@ file itself with a separate ``sqlite3`` connection, as another process would.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +19,14 @@ from hashdb.fingerprint import Fingerprint
 from hashdb.index import ColumnBuilder
 from hashdb.signals import PDQ
 from hashdb.sqlite_store import MIGRATIONS, SQLiteStore
-from hashdb.store import AuditEvent, NewEntry, StoreError
+from hashdb.store import (
+    OPERATOR_BANK,
+    SHARED_BANK,
+    AuditEvent,
+    Change,
+    NewEntry,
+    StoreError,
+)
 
 CHAT = -1001234567890123
 
@@ -279,3 +288,98 @@ async def test_a_damaged_hash_row_is_named_when_loading_the_index(
             await reopened.load_index(ColumnBuilder())
     finally:
         await reopened.close()
+
+
+# -- the change feed (``changes`` table, polled by ``watch``) -----------------------------
+
+
+class _Watcher:
+    """Runs ``store.watch`` in a task, collecting the changes it reports."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.changes: asyncio.Queue[Change] = asyncio.Queue()
+        self._task = asyncio.create_task(store.watch(self._on_change))
+
+    async def _on_change(self, change: Change) -> None:
+        await self.changes.put(change)
+
+    async def next(self) -> Change:
+        return await asyncio.wait_for(self.changes.get(), 10)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self._task
+
+
+@pytest.fixture
+def quick_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "_WATCH_POLL_S", 0.02)
+
+
+def _pdq(n: int) -> NewEntry:
+    return NewEntry(chat_id=CHAT, fingerprints=(Fingerprint(PDQ.name, n, 100),), added_by=1)
+
+
+async def test_watch_reports_what_another_process_commits_and_skips_its_own(
+    store: SQLiteStore, db_path: Path, quick_poll: None
+) -> None:
+    other = SQLiteStore(db_path)
+    await other.open()
+    watcher = _Watcher(store)
+    try:
+        entry = await other.add_entry(_pdq(1), at=1.0)
+        # The other process made the group's bank too: the group's banks changed.
+        assert await watcher.next() == Change(entries=(entry.id,), chats=(CHAT,))
+        # This store's own writes are applied by its caller already: they do not come back.
+        await store.add_entry(_pdq(2), at=1.0)
+        await store.set_chat_setting(CHAT, "warn_limit", "4")
+        shared = await other.create_bank("list", SHARED_BANK, owner_id=5, at=1.0)
+        assert await other.subscribe(CHAT, shared.id, by=5, at=1.0)
+        assert await watcher.next() == Change(chats=(CHAT,))
+        [removed] = await other.remove_entries(entry.bank_id, [entry.id], removed_by=1, at=2.0)
+        assert await watcher.next() == Change(entries=(removed.id,))
+        # Nothing is written down for a write that is rolled back.
+        with pytest.raises(StoreError):
+            await other.add_entries([_pdq(3), dataclasses.replace(_pdq(4), bank_id=999)], at=1.0)
+        # A large import is too much to name entry by entry: reload everything.
+        items = [((Fingerprint(PDQ.name, n + 1, 100),), "", "") for n in range(500)]
+        await other.add_list(shared.id, items, chat_id=0, added_by=None, source="x", at=1.0)
+        assert await watcher.next() == Change(resync=True)
+        # An operator bank made from the command line applies to every group at once.
+        await other.create_bank("cli-list", OPERATOR_BANK, owner_id=None, at=1.0)
+        assert await watcher.next() == Change(resync=True)
+        await other.create_bank("operator:file", OPERATOR_BANK, owner_id=None, at=1.0, source="f")
+        await other.set_chat_setting(CHAT, "warn_limit", "5")
+        # A file's operator bank is taken up by the bot that reads the file, not announced.
+        assert await watcher.next() == Change(chats=(CHAT,))
+        assert watcher.changes.empty()
+    finally:
+        await watcher.stop()
+        await other.close()
+
+
+async def test_watch_reloads_everything_when_the_rows_it_missed_were_pruned(
+    store: SQLiteStore, db_path: Path, quick_poll: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = SQLiteStore(db_path)
+    await other.open()
+    monkeypatch.setattr(sqlite_store, "_CHANGES_KEPT", 3)
+    try:
+        for n in range(6):
+            await other.set_chat_setting(CHAT + n, "warn_limit", "4")
+        assert _count(db_path, "changes") == 3
+        watcher = _Watcher(store)
+        try:
+            assert await watcher.next() == Change(resync=True)
+            await other.set_chat_setting(CHAT, "warn_limit", "6")
+            assert await watcher.next() == Change(chats=(CHAT,))
+        finally:
+            await watcher.stop()
+    finally:
+        await other.close()
+
+
+def _count(path: Path, table: str) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])

@@ -7,6 +7,7 @@ every test against each backend there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -18,7 +19,10 @@ from hashdb.fingerprint import Fingerprint
 from hashdb.index import ColumnBuilder
 from hashdb.signals import PDQ, PHASH
 from hashdb.store import (
+    OPERATOR_BANK,
+    SHARED_BANK,
     AuditEvent,
+    Change,
     JobStep,
     MatchRecord,
     NewEntry,
@@ -494,6 +498,62 @@ async def test_data_survives_close_and_reopen(store_factory: StoreFactory) -> No
         assert newer.id > removed.id
     finally:
         await second.close()
+
+
+async def test_another_stores_block_unblock_and_import_reach_this_stores_watch(
+    store: Store, store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a second process (``hashguard block``, ``import``) commits reaches a running
+    bot's ``watch``, whichever the database."""
+    from hashdb import sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_WATCH_POLL_S", 0.02)
+    seen: asyncio.Queue[Change] = asyncio.Queue()
+
+    async def on_change(change: Change) -> None:
+        await seen.put(change)
+
+    async def named(entry_id: int) -> None:
+        """Waits for a change naming the entry (a resync, as PostgreSQL sends first, is
+        not enough: it would pass whatever the feed carried)."""
+        while entry_id not in (await asyncio.wait_for(seen.get(), 10)).entries:
+            pass
+
+    async def listening() -> None:
+        """Writes until a write comes through: PostgreSQL's watch connects in the
+        background, and what is committed before it listens is only caught up by a resync."""
+        for _ in range(50):
+            await other.set_chat_setting(OTHER_CHAT, "warn_limit", "3")
+            with contextlib.suppress(TimeoutError):
+                while OTHER_CHAT not in (await asyncio.wait_for(seen.get(), 0.2)).chats:
+                    pass
+                return
+        raise AssertionError("the watch reported no change")
+
+    other = store_factory()
+    await other.open()
+    watching = asyncio.create_task(store.watch(on_change))
+    try:
+        await listening()
+        bank = await other.create_bank("a-list", SHARED_BANK, owner_id=USER, at=T0)
+        [blocked] = await other.add_entries([dataclasses.replace(_new(), bank_id=bank.id)], at=T0)
+        await named(blocked.id)
+        [removed] = await other.remove_entries(bank.id, [blocked.id], removed_by=None, at=T0)
+        await named(removed.id)
+        items = [((PDQ_B,), "", "")]
+        [imported] = await other.add_list(
+            bank.id, items, chat_id=0, added_by=None, source="import", at=T0
+        )
+        await named(imported)
+        # An operator bank made without a list file (hashguard block) is at once among
+        # every group's banks: a running bot reloads what each group uses.
+        await other.create_bank("cli-made", OPERATOR_BANK, owner_id=None, at=T0)
+        assert await asyncio.wait_for(seen.get(), 10) == Change(resync=True)
+    finally:
+        watching.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await watching
+        await other.close()
 
 
 async def test_closed_store_refuses_use(store_factory: StoreFactory) -> None:
