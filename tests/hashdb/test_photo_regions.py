@@ -52,7 +52,9 @@ def test_plain_photos_have_no_region() -> None:
         assert find_regions(_grey(_jpeg(photo(seed)))) == ()
 
 
-@pytest.mark.parametrize("colour", [(255, 255, 255), (0, 0, 0), (60, 120, 200)])
+@pytest.mark.parametrize(
+    "colour", [(255, 255, 255), (0, 0, 0), (60, 120, 200), (200, 30, 90), (128, 128, 128)]
+)
 def test_border_is_trimmed(colour: tuple[int, int, int]) -> None:
     bordered = _jpeg(ImageOps.expand(_picture(), border=40, fill=colour))
     region = _found(bordered, (40, 40, 680, 520))
