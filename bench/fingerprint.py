@@ -7,7 +7,12 @@ quality 85, fixed seed), then times each stage on its own and three whole paths:
   scales the JPEG by 1/2 in the DCT, ``Image.draft``), the 512x512 nearest-neighbour step,
   PDQ with its 8 dihedral hashes, a quick pHash (box reduction before Lanczos);
 - the same where some bank holds blocked photos, so local features (ORB) are extracted too;
-- hashing from the reference's exact pixels, as blocking and ``hashguard hash`` do.
+- hashing from the reference's exact pixels, as blocking and ``hashguard hash`` do;
+
+and what region probes add to a check (``hashdb.photo.region_probes``: finding the
+picture's rectangles inside the photo and hashing them, done when a bank holds entries
+without local features): the median per photo over these plain photos, and over the same
+photos bordered or letterboxed (where a region is found and hashed).
 
 The quick path is not bit-exact with Meta's reference; the JSON gives its PDQ and pHash
 distances from the exact hashes. The process is pinned to one CPU where the OS allows it,
@@ -36,7 +41,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+from PIL import Image, ImageDraw, ImageFilter, ImageOps  # noqa: E402
 
 from hashdb.fingerprint import MediaFingerprints  # noqa: E402
 from hashdb.local import extract as extract_local  # noqa: E402
@@ -46,6 +51,7 @@ from hashdb.photo import (  # noqa: E402
     pdq_from_pixels,
     phash_fingerprint,
     reference_pixels,
+    region_probes,
 )
 
 T = TypeVar("T")
@@ -97,6 +103,34 @@ def best_time(fn: Callable[[T], U], items: Sequence[T], repeat: int) -> tuple[fl
     return best, results
 
 
+def median_time(fn: Callable[[T], U], items: Sequence[T], repeat: int) -> float:
+    """Median over ``items`` of each item's fastest of ``repeat`` runs, in seconds."""
+    times = []
+    for item in items:
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn(item)
+            best = min(best, time.perf_counter() - start)
+        times.append(best)
+    return statistics.median(times)
+
+
+def reframed(data: bytes, number: int) -> bytes:
+    """The photo with a plain border, or letterboxed to a square, re-encoded."""
+    image = decode_image(data)
+    if number % 2:
+        image = ImageOps.expand(image, border=64, fill=(250, 250, 250))
+    else:
+        side = max(image.size)
+        canvas = Image.new("RGB", (side, side))
+        canvas.paste(image, (0, (side - image.height) // 2))
+        image = canvas
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
 def run(n: int, repeat: int, seed: int) -> dict[str, object]:
     rng = np.random.default_rng(seed)
     photos = [make_photo(rng) for _ in range(n)]
@@ -111,7 +145,16 @@ def run(n: int, repeat: int, seed: int) -> dict[str, object]:
     qualities = [fp.stored[0].quality or 0 for fp in exact]
     quick_total, quick = best_time(lambda d: hash_photo(d, quick=True), photos, repeat)
     bare_total, _ = best_time(lambda d: hash_photo(d, quick=True, local=False), photos, repeat)
-    quick_decode, _ = best_time(lambda d: decode_image(d, draft_side=512), photos, repeat)
+    quick_decode, quick_images = best_time(
+        lambda d: decode_image(d, draft_side=512), photos, repeat
+    )
+    regions_total, _ = best_time(
+        lambda d: hash_photo(d, quick=True, local=False, regions=True), photos, repeat
+    )
+    regions_plain = median_time(region_probes, quick_images, repeat)
+    framed = [decode_image(reframed(d, i), draft_side=512) for i, d in enumerate(photos)]
+    regions_framed = median_time(region_probes, framed, repeat)
+    found = sum(bool(region_probes(image)) for image in framed)
 
     return {
         "bench": "fingerprint",
@@ -129,6 +172,12 @@ def run(n: int, repeat: int, seed: int) -> dict[str, object]:
         # The reference pixels (what blocking and `hashguard hash` use), local features too.
         "exact_photos_per_s": round(1 / total, 1),
         "exact_ms_per_photo": round(total * 1000, 3),
+        # ... and in a group whose banks hold entries without local features (hash lists).
+        "with_regions_photos_per_s": round(1 / regions_total, 1),
+        "with_regions_ms_per_photo": round(regions_total * 1000, 3),
+        "regions_p50_ms_plain": round(regions_plain * 1000, 3),
+        "regions_p50_ms_reframed": round(regions_framed * 1000, 3),
+        "reframed_with_region": found,
         "decode_ms": round(decode * 1000, 3),
         "quick_decode_ms": round(quick_decode * 1000, 3),
         "nn_downsample_ms": round(downsample * 1000, 3),
@@ -164,13 +213,16 @@ def print_table(figures: dict[str, object]) -> None:
         ("PDQ + 8 dihedral", figures["pdq_dihedral_ms"]),
         ("pHash (imagehash)", figures["phash_ms"]),
         ("local features (ORB)", figures["local_features_ms"]),
+        ("regions found + hashed, p50, plain", figures["regions_p50_ms_plain"]),
+        ("regions found + hashed, p50, re-framed", figures["regions_p50_ms_reframed"]),
     ]
     for name, ms in rows:
-        print(f"  {name:<30} {ms:>8.3f} ms/photo")
+        print(f"  {name:<40} {ms:>8.3f} ms/photo")
     print(f"  {'path':<44} {'ms/photo':>9} {'photos/s':>9}")
     for name, key in (
         ("upload check, banks of hash lists only", ""),
         ("upload check, banks with blocked photos", "with_local_"),
+        ("upload check, hash lists, region probes", "with_regions_"),
         ("exact pixels (block, hashguard hash)", "exact_"),
     ):
         print(

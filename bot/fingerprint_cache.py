@@ -11,7 +11,8 @@ nothing about a strict group.
 Memory per entry, measured with ``sys.getsizeof`` over the objects (``footprint`` estimates
 it the same way): a photo's check fingerprints (whole-image PDQ, pHash and the 8 PDQ
 orientations) take about 1.5 kB; its local features (ORB, up to ~600 points of 8 + 32 bytes)
-add about 25 kB; a video takes about 160 bytes per sampled frame and view (a check reads
+add about 25 kB, and the rectangles found inside it (checks against hash-only entries) about
+1.3 kB each, 13 kB at most; a video takes about 160 bytes per sampled frame and view (a check reads
 each frame up to five ways: 500 kB at the 600-frame cap; 500 kB for a densely hashed blocked
 one), plus about 20 kB per moment of local features (16 for a check, with mirrors). The
 cache is bounded both in entries (``media.fingerprint_cache_size``) and in bytes
@@ -62,23 +63,31 @@ MAX_FAILURES = 10_000
 class HashMode:
     """How a file was hashed, part of the cache key: a block's dense, exact hashing and a
     check's quick, sparse one give different fingerprints, and only some checks compute a
-    photo's local features."""
+    photo's local features, or the rectangles found inside it (``regions``: for banks with
+    entries that have no local features, such as imported hash lists)."""
 
     for_block: bool
     local: bool
+    regions: bool = False
 
     @classmethod
-    def of(cls, *, for_block: bool, local: bool) -> HashMode:
-        # A block always keeps local features (Fingerprinter.hash_photo), whatever asked.
-        return cls(for_block, local or for_block)
+    def of(cls, *, for_block: bool, local: bool, regions: bool = False) -> HashMode:
+        # A block always keeps local features (Fingerprinter.hash_photo), whatever asked,
+        # and never regions: what is stored is the whole photo.
+        return cls(for_block, local or for_block, regions and not for_block)
 
     def usable(self) -> tuple[HashMode, ...]:
-        """The cached modes whose fingerprints serve this one, best first: a check without
-        local features can use a check that computed them (they are simply not looked at),
-        never the other way round; a block only uses a block's."""
-        if self.for_block or self.local:
+        """The cached modes whose fingerprints serve this one, best first: a check can use
+        a check that computed more (local features, regions: they are simply not looked
+        at), never one that computed less; a block only uses a block's."""
+        if self.for_block:
             return (self,)
-        return (self, HashMode(for_block=False, local=True))
+        more = [
+            HashMode(for_block=False, local=local, regions=regions)
+            for local in {self.local, True}
+            for regions in {self.regions, True}
+        ]
+        return (self, *sorted((m for m in more if m != self), key=lambda m: (m.local, m.regions)))
 
 
 #: How a file an admin blocks, a member reports or a person submits is hashed (densely, from
@@ -90,6 +99,8 @@ def footprint(fingerprints: MediaFingerprints) -> int:
     """Estimated bytes the fingerprints take in memory (see the module docstring)."""
     views = [f for view in fingerprints.views for f in view]
     distinct = len({id(f) for f in (*fingerprints.stored, *fingerprints.probes, *views)})
+    regions = [f for region in fingerprints.regions for f in region.probes]
+    distinct += len(regions)
     features = [f for f in (fingerprints.local, fingerprints.local_mirror) if f is not None]
     features += fingerprints.moments
     extra = sum(f.points.nbytes + f.descriptors.nbytes + 200 for f in features)

@@ -80,12 +80,13 @@ class Fingerprinter:
                 pool.submit(os.getpid)
 
     async def hash_photo(
-        self, data: bytes, *, for_block: bool = False, local: bool = True
+        self, data: bytes, *, for_block: bool = False, local: bool = True, regions: bool = False
     ) -> MediaFingerprints:
         """Fingerprint an image; raises ``MediaDecodeError`` saying why it could not.
 
-        A check (not ``for_block``) decodes large JPEGs at reduced scale, and skips local
-        features unless ``local``; what is blocked is hashed from the exact pixels.
+        A check (not ``for_block``) decodes large JPEGs at reduced scale, skips local
+        features unless ``local``, and hashes the rectangles found inside the photo when
+        ``regions``; what is blocked is hashed from the exact pixels.
         """
         return await self._run(
             functools.partial(
@@ -96,6 +97,7 @@ class Fingerprinter:
                 for_block=for_block,
                 quick=not for_block,
                 local=local or for_block,
+                regions=regions and not for_block,
             )
         )
 

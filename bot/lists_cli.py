@@ -187,7 +187,8 @@ def match_files(args: argparse.Namespace) -> int:
     paths = list(media_files(args.paths))
     matched = errors = 0
     with tqdm(total=len(paths), unit=" files", leave=False, disable=None) as bar:
-        for hashed in hash_files(paths, config, jobs=args.jobs):
+        regions = lists.needs_regions(config.matching)
+        for hashed in hash_files(paths, config, jobs=args.jobs, regions=regions):
             bar.update(1)
             record: dict[str, Any] = {"path": str(hashed.path)}
             if hashed.fingerprints is None:
@@ -203,6 +204,10 @@ def match_files(args: argparse.Namespace) -> int:
                     algorithm=found.signal if found else None,
                     entry=lists.names.get(found.entry_id) if found else None,
                 )
+                if found is not None and found.region is not None:
+                    # A hash of a rectangle found inside the file (its border, a screenshot's
+                    # interface, a grid's other cells trimmed) matched.
+                    record.update(region=found.region)
                 if found is not None and found.query_pct is not None:
                     record.update(
                         query_pct=round(found.query_pct, 1),
@@ -225,7 +230,8 @@ def _print_match(record: dict[str, Any], fmt: str) -> None:
     elif record["match"]:
         print(
             f"match\t{record['path']}\t{record['entry']}\t{record['algorithm']}"
-            f"\tdistance {record['distance']}",
+            f"\tdistance {record['distance']}"
+            + (f"\tregion {record['region']}" if record.get("region") else ""),
             flush=True,
         )
     else:

@@ -9,7 +9,7 @@ answers for the same file.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.config import MatchingConfig, VideoConfig
@@ -69,6 +69,9 @@ class Match:
     points: int | None = None
     #: For a low-detail photo (see ``dim_matches``): the pHash distance that confirmed it.
     phash_distance: int | None = None
+    #: For a photo matched by a rectangle found inside it: that region's kind ("border",
+    #: "chrome", "blur_fill", "cell" or "mixed"; see ``hashdb.photo_regions``).
+    region: str | None = None
 
     def describe(self) -> str:
         """A short note for the audit row."""
@@ -78,6 +81,8 @@ class Match:
             return f"local features: {self.points} matching points"
         if self.phash_distance is not None:
             return f"low-detail photo: confirmed by pHash ({self.phash_distance} bits)"
+        if self.region is not None:
+            return f"picture found inside the upload ({self.region})"
         if self.query_pct is None or self.compared_pct is None:
             return ""
         return f"frames: {self.query_pct:.0f}% of upload, {self.compared_pct:.0f}% of entry"
@@ -178,6 +183,9 @@ class Matcher:
         else:
             found = self._photo_matches(index, bank_ids, fingerprints, include_phash, max_distance)
             found = [m for m in found if m.entry_id not in exclude]
+            if not found and fingerprints.regions:
+                found = self._region_matches(index, bank_ids, fingerprints, max_distance)
+                found = [m for m in found if m.entry_id not in exclude]
             if not found and local is not None and fingerprints.local is not None:
                 found = [
                     Match(entry_id=hit.entry_id, signal=LOCAL_SIGNAL, distance=0, points=hit.points)
@@ -223,6 +231,31 @@ class Matcher:
         return dim_matches(
             index, bank_ids, fingerprints.probes, max_distance, self._matching.pdq_min_quality
         )
+
+    def _region_matches(
+        self,
+        index: BlocklistIndex,
+        bank_ids: Sequence[int],
+        fingerprints: MediaFingerprints,
+        max_distance: int,
+    ) -> list[Match]:
+        """Entries the picture's own rectangles inside the photo match, as the whole photo's
+        PDQ probes would (same radius and quality floor; pHash is left out: it is not
+        rotation-aware and is weaker on crops). Best first, one per entry."""
+        hits: list[tuple[int, int, str]] = []
+        for region in fingerprints.regions:
+            probes = [p for p in region.probes if self.usable(p)]
+            if probes:
+                found = index.query(bank_ids, probes, {PDQ.name: max_distance}, self.min_quality())
+                hits += ((hit.distance, hit.entry_id, region.kind) for hit in found)
+        hits.sort()
+        result: list[Match] = []
+        seen: set[int] = set()
+        for distance, entry_id, kind in hits:
+            if entry_id not in seen:
+                seen.add(entry_id)
+                result.append(Match(entry_id, PDQ.name, distance, region=kind))
+        return result
 
     def video_comparisons(
         self,
@@ -331,6 +364,26 @@ def dim_matches(
         for hit in near
         if hit.entry_id in agreeing
     ]
+
+
+def needs_regions(
+    matching: MatchingConfig,
+    index: BlocklistIndex,
+    local: LocalIndex | None,
+    bank_ids: Iterable[int],
+) -> bool:
+    """Whether a photo checked against these banks should bring the picture's own
+    rectangles found inside it (``MediaFingerprints.regions``), by ``matching.region_probes``:
+    always, never, or ("hash_only") when some entry has no local features to find it
+    re-framed (every entry of an imported hash list). Counted per bank, so it costs nothing
+    per upload; a bank's videos without moments count too, which only costs a check the
+    regions' hashing."""
+    if matching.region_probes != "hash_only":
+        return matching.region_probes == "always"
+    return any(
+        index.size(bank_id) > (local.bank_size(bank_id) if local is not None else 0)
+        for bank_id in bank_ids
+    )
 
 
 def _score(comparison: VideoComparison) -> float:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.config import BanksConfig, MatchingConfig, ModerationConfig, VideoConfig
-from bot.matcher import LOCAL_SIGNAL, Match, Matcher
+from bot.matcher import LOCAL_SIGNAL, Match, Matcher, needs_regions
 from bot.settings import GroupSettings, parse_setting
 from bot.settings import apply as apply_settings
 from bot.settings import check_name as check_setting_name
@@ -444,6 +444,13 @@ class ModerationService:
                 exclude=await self.exempted(chat_id),
             )
         )
+
+    async def uses_regions(self, chat_id: int) -> bool:
+        """Whether checking this chat's photos hashes the rectangles found inside them too:
+        some bank it uses has entries without local features (imported hash lists, operator
+        bank files, exports), which only a hash of the picture's own rectangle finds inside
+        a border, a screenshot or a grid."""
+        return needs_regions(self._matching, self._index, self._local, await self.bank_ids(chat_id))
 
     async def uses_local_features(self, chat_id: int) -> bool:
         """Whether checking this chat's uploads looks at local features: local matching is

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from bot.config import Config
+from bot.config import Config, MatchingConfig
 from bot.hashing import video_budgets
-from bot.matcher import Match, Matcher
+from bot.matcher import Match, Matcher, needs_regions
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.index import BlocklistIndex
 from hashdb.lists import ListItem
@@ -93,8 +93,12 @@ class Hashed:
 Purpose = Literal["check", "block", "list"]
 
 
-def hash_file(path: Path, budget: VideoBudget, max_pixels: int, purpose: Purpose) -> Hashed:
-    """Fingerprint one file as the bot would for ``purpose``."""
+def hash_file(
+    path: Path, budget: VideoBudget, max_pixels: int, purpose: Purpose, regions: bool = False
+) -> Hashed:
+    """Fingerprint one file as the bot would for ``purpose``; a photo checked with
+    ``regions`` brings the picture's own rectangles inside it too (for lists without local
+    features)."""
     from hashdb.photo import hash_photo
     from hashdb.video import hash_animation
 
@@ -105,7 +109,13 @@ def hash_file(path: Path, budget: VideoBudget, max_pixels: int, purpose: Purpose
             return Hashed(path, video(str(path)))
         data = path.read_bytes()
         try:
-            photo = hash_photo(data, max_pixels=max_pixels, for_block=not check, quick=check)
+            photo = hash_photo(
+                data,
+                max_pixels=max_pixels,
+                for_block=not check,
+                quick=check,
+                regions=regions and check,
+            )
             return Hashed(path, photo)
         except MediaDecodeError as photo_error:
             try:
@@ -117,9 +127,15 @@ def hash_file(path: Path, budget: VideoBudget, max_pixels: int, purpose: Purpose
 
 
 def hash_files(
-    paths: list[Path], config: Config, *, jobs: int = 0, purpose: Purpose = "check"
+    paths: list[Path],
+    config: Config,
+    *,
+    jobs: int = 0,
+    purpose: Purpose = "check",
+    regions: bool = False,
 ) -> Generator[Hashed, None, None]:
-    """``hash_file`` over many files, in input order, ``jobs`` processes (0: one per core)."""
+    """``hash_file`` over many files, in input order, ``jobs`` processes (0: one per core).
+    ``regions``: see ``hash_file``."""
     min_quality = config.matching.pdq_min_quality
     check, block = video_budgets(config.media, config.video, min_quality)
     budget = {
@@ -130,7 +146,7 @@ def hash_files(
     workers = jobs or os.cpu_count() or 1
     if workers == 1 or len(paths) < 2:
         for path in paths:
-            yield hash_file(path, budget, config.media.max_image_pixels, purpose)
+            yield hash_file(path, budget, config.media.max_image_pixels, purpose, regions)
         return
     # "spawn", as the bot's own pool does: a forked child inherits the locks that the
     # parent's other threads (the store's, numba's, a test runner's) held at that moment,
@@ -142,6 +158,7 @@ def hash_files(
             [budget] * len(paths),
             [config.media.max_image_pixels] * len(paths),
             [purpose] * len(paths),
+            [regions] * len(paths),
             chunksize=4,
         )
 
@@ -186,6 +203,13 @@ class ListIndex:
         local = LocalIndex()
         local.add_many((i, b, unpack(data)) for i, b, data in features)
         return cls(BlocklistIndex.build(kept), {e.id: f"entry {e.id}" for e in kept}, local or None)
+
+    def needs_regions(self, matching: MatchingConfig) -> bool:
+        """Whether files are checked with the picture's own rectangles inside them too: by
+        ``matching.region_probes`` (by default, when some entry has no local features to
+        find it re-framed: every entry of a hash list, a bank's photos blocked without
+        them)."""
+        return needs_regions(matching, self.index, self.local, self.banks())
 
     def banks(self) -> list[int]:
         return sorted({b for e in self.names if (b := self.index.bank_of(e)) is not None})

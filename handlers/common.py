@@ -175,16 +175,18 @@ async def fetch_and_hash(
     *,
     for_block: bool = False,
     local_features: bool = True,
+    regions: bool = False,
 ) -> Fetched:
     """Download a file into memory and fingerprint it; raises ``MediaSkipped``.
 
     ``local_features`` False skips local features, a photo's or a video's moments' (no bank
-    the check uses has any).
+    the check uses has any); ``regions`` hashes the rectangles found inside a photo too (a
+    bank the check uses has entries without local features).
 
     A file over the download cap (``media.max_file_bytes``; the Bot API's own cap is 20 MB)
     is judged by its Telegram thumbnail instead, when it has one.
     """
-    mode = HashMode.of(for_block=for_block, local=local_features)
+    mode = HashMode.of(for_block=for_block, local=local_features, regions=regions)
     # Recently seen files (forwards keep their file_unique_id) are answered from the cache,
     # and uploads of one file at the same moment share one download and hash.
     return await context.services.hashes.get(
@@ -225,7 +227,7 @@ def remembered_failure(error: Exception) -> Exception | None:
 
 
 async def _fetch_and_hash_ref(context: HashguardContext, ref: MediaRef, mode: HashMode) -> Fetched:
-    for_block, local_features = mode.for_block, mode.local
+    for_block, local_features, regions = mode.for_block, mode.local, mode.regions
     limit = context.services.config.media.max_file_bytes
     # Bounds how many files sit in memory at once, downloads included.
     async with context.services.fingerprinter.admission:
@@ -238,6 +240,7 @@ async def _fetch_and_hash_ref(context: HashguardContext, ref: MediaRef, mode: Ha
                     limit,
                     for_block=for_block,
                     local_features=local_features,
+                    regions=regions,
                 )
             )
         except _TooLarge as too_large:
@@ -251,6 +254,7 @@ async def _fetch_and_hash_ref(context: HashguardContext, ref: MediaRef, mode: Ha
                 limit,
                 for_block=for_block,
                 local_features=local_features,
+                regions=regions,
             )
             return Fetched(fingerprints, thumbnail_only=True)
 
@@ -274,6 +278,7 @@ async def _fetch_and_hash(
     *,
     for_block: bool = False,
     local_features: bool = True,
+    regions: bool = False,
 ) -> MediaFingerprints:
     # Check the size Telegram reports before downloading anything.
     if file.file_size is not None and file.file_size > limit:
@@ -315,7 +320,9 @@ async def _fetch_and_hash(
     try:
         if hasher == "video":
             return await fingerprinter.hash_video(data, for_block=for_block, local=local_features)
-        return await fingerprinter.hash_photo(data, for_block=for_block, local=local_features)
+        return await fingerprinter.hash_photo(
+            data, for_block=for_block, local=local_features, regions=regions
+        )
     except MediaDecodeError as exc:
         raise _decode_failed(context, exc) from None
     finally:

@@ -16,6 +16,7 @@ from bot.fingerprint_cache import HashMode
 from bot.moderation import Match
 from handlers import outbox
 from handlers.common import (
+    Fetched,
     MediaRef,
     MediaSkipped,
     chat_title,
@@ -58,8 +59,12 @@ async def on_media(update: Update, context: HashguardContext) -> None:
         await _act(context, message, match, ref, album=album)
         return
     local = await moderation.uses_local_features(chat.id)
-    check = functools.partial(_check, context, update, message, ref, local=local, album=album)
-    mode = HashMode.of(for_block=False, local=local)
+    # Only a photo is searched for rectangles inside it (a video reads its own re-framings).
+    regions = ref.hasher == "photo" and await moderation.uses_regions(chat.id)
+    check = functools.partial(
+        _check, context, update, message, ref, local=local, regions=regions, album=album
+    )
+    mode = HashMode.of(for_block=False, local=local, regions=regions)
     if services.hashes.known(ref.file_unique_id, mode):
         # Seen before (a forward): only this group's rules are left to apply, or the file's
         # remembered failure to audit, which is quick.
@@ -90,12 +95,13 @@ async def _check(
     ref: MediaRef,
     *,
     local: bool,
+    regions: bool,
     album: str | None,
 ) -> None:
     """Fetch and hash an upload (or take its cached fingerprints), apply the chat's rules
     and act on a match; run by the queue, so failures go to the error handler here."""
     try:
-        await _check_upload(context, message, ref, local=local, album=album)
+        await _check_upload(context, message, ref, local=local, regions=regions, album=album)
     except Exception as exc:
         await context.application.process_error(update, exc)
 
@@ -106,12 +112,15 @@ async def _check_upload(
     ref: MediaRef,
     *,
     local: bool,
+    regions: bool,
     album: str | None,
 ) -> None:
     moderation = context.services.moderation
     chat = message.chat
     try:
-        fetched = await fetch_and_hash(context, ref, local_features=local)
+        fetched = await _hashed_without_regions(context, chat.id, ref, local) if regions else None
+        if fetched is None:
+            fetched = await fetch_and_hash(context, ref, local_features=local, regions=regions)
     except MediaSkipped as exc:
         log.warning(
             "media_skipped chat=%d message=%d kind=%s reason=%s detail=%s",
@@ -142,6 +151,21 @@ async def _check_upload(
             reason=SkipReason.THUMBNAIL_ONLY,
         )
     await _act(context, message, match, ref, thumbnail_only=thumbnail_only, album=album)
+
+
+async def _hashed_without_regions(
+    context: HashguardContext, chat_id: int, ref: MediaRef, local: bool
+) -> Fetched | None:
+    """A file hashed before without the rectangles inside it (seen before this chat's banks
+    held hash-only entries), if its whole-photo hashes already match here: regions only
+    add readings, so the file is fetched again for them only when these do not match."""
+    cached = context.services.hashes.peek(
+        ref.file_unique_id, HashMode.of(for_block=False, local=local)
+    )
+    if cached is None or cached.thumbnail_only:
+        return None
+    found = await context.services.moderation.find_match(chat_id, cached.fingerprints)
+    return cached if found is not None else None
 
 
 async def _act(

@@ -132,3 +132,16 @@ class MediaFingerprints:
     moments: tuple[LocalFeatures, ...] = ()
     #: A video's typical seconds between samples (wider when only keyframes were sampled).
     sample_spacing: float | None = None
+    #: A photo checked as an upload for lists without local features: the picture's own
+    #: rectangles found inside it (``hashdb.photo_regions``), each as its kind and its 8 PDQ
+    #: orientations, matched like ``probes``. Never stored.
+    regions: tuple[RegionProbes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegionProbes:
+    """The PDQ orientations of one rectangle found inside an uploaded photo."""
+
+    #: What was trimmed or cut to find it: "border", "chrome", "blur_fill", "cell", "mixed".
+    kind: str
+    probes: tuple[Fingerprint, ...]

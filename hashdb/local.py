@@ -263,6 +263,10 @@ class LocalIndex:
         counts = self._bank_counts
         return any(bank_id in counts for bank_id in bank_ids)
 
+    def bank_size(self, bank_id: int) -> int:
+        """How many of a bank's entries are here (safe to ask from any thread)."""
+        return self._bank_counts.get(bank_id, 0)
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -32,8 +32,15 @@ import numpy.typing as npt
 import pdqhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints, SkipReason
+from hashdb.fingerprint import (
+    Fingerprint,
+    MediaDecodeError,
+    MediaFingerprints,
+    RegionProbes,
+    SkipReason,
+)
 from hashdb.local import extract as extract_local
+from hashdb.photo_regions import find_regions
 from hashdb.signals import PDQ, PHASH
 
 __all__ = [
@@ -50,6 +57,7 @@ __all__ = [
     "pdq_from_pixels",
     "phash_fingerprint",
     "reference_pixels",
+    "region_probes",
     "to_rgb",
 ]
 
@@ -307,6 +315,26 @@ def mirrored_probe(image: Image.Image) -> tuple[Fingerprint, ...]:
     return (Fingerprint(PDQ.name, int.from_bytes(packed.tobytes(), "big"), quality=int(quality)),)
 
 
+def region_probes(image: Image.Image) -> tuple[RegionProbes, ...]:
+    """The picture's own rectangles inside an RGB image (an upload), each with its 8 PDQ
+    orientations (see ``hashdb.photo_regions``).
+
+    Each rectangle is hashed as the reference hashes a whole photo (``reference_pixels``):
+    a blocked photo's hash was made that way, and a region hashed from a smoother copy
+    (area-averaged to 128-256 px) lands 10-20 bits further from it.
+    """
+    found = find_regions(np.asarray(image.convert("L")))
+    return tuple(
+        RegionProbes(
+            region.kind,
+            pdq_from_pixels(
+                reference_pixels(image.crop((region.left, region.top, region.right, region.bottom)))
+            ),
+        )
+        for region in found
+    )
+
+
 def phash_fingerprint(image: Image.Image, *, quick: bool = False) -> Fingerprint:
     """imagehash pHash of the full image; ``.hex`` equals ``str(imagehash.phash(image))``.
 
@@ -326,7 +354,12 @@ def phash_fingerprint(image: Image.Image, *, quick: bool = False) -> Fingerprint
 
 
 def hash_image(
-    image: Image.Image, *, for_block: bool = False, local: bool = True, quick: bool = False
+    image: Image.Image,
+    *,
+    for_block: bool = False,
+    local: bool = True,
+    quick: bool = False,
+    regions: bool = False,
 ) -> MediaFingerprints:
     """Fingerprint an already-decoded image (any mode; converted as ``decode_image`` does).
 
@@ -335,12 +368,18 @@ def hash_image(
     the photo's own, so they are paid once when an item is blocked rather than on every
     upload. ``local`` False skips the local
     features (a third of the time), for a check where no bank has any. ``quick``: see
-    ``phash_fingerprint``.
+    ``phash_fingerprint``. ``regions`` (checks only) adds the PDQ orientations of the
+    picture's own rectangles found inside the image (borders, fills, interface, caption
+    bars and grid cells trimmed; see ``region_probes``), for lists without local features.
     """
     if quick and for_block:
         raise ValueError("quick hashing is for checks; stored hashes use the exact pixels")
+    if regions and for_block:
+        raise ValueError("region probes are for checks; a blocked photo is stored whole")
     rgb = to_rgb(image)
-    whole, dihedral = pdq_fingerprints(rgb)
+    pixels = reference_pixels(rgb)
+    dihedral = pdq_from_pixels(pixels)
+    whole = dihedral[0]
     phash = phash_fingerprint(rgb, quick=quick)
     mirrored = mirrored_probe(rgb) if for_block else ()
     features = extract_local(rgb) if local else None
@@ -356,6 +395,7 @@ def hash_image(
         height=rgb.height,
         local=features,
         local_mirror=mirror_features if features is not None else None,
+        regions=region_probes(rgb) if regions else (),
     )
 
 
@@ -367,11 +407,13 @@ def hash_photo(
     for_block: bool = False,
     quick: bool = False,
     local: bool = True,
+    regions: bool = False,
 ) -> MediaFingerprints:
     """Decode image bytes and fingerprint them; raises ``MediaDecodeError`` if undecodable.
 
     ``quick`` decodes a large JPEG at reduced scale (see ``decode_image``'s ``draft_side``):
-    for checking an upload, not for hashes that are stored. ``local``: see ``hash_image``.
+    for checking an upload, not for hashes that are stored. ``local`` and ``regions``: see
+    ``hash_image``.
     """
     image = decode_image(
         data,
@@ -379,4 +421,4 @@ def hash_photo(
         max_bytes=max_bytes,
         draft_side=PDQ_REFERENCE_DIMS if quick else None,
     )
-    return hash_image(image, for_block=for_block, local=local, quick=quick)
+    return hash_image(image, for_block=for_block, local=local, quick=quick, regions=regions)

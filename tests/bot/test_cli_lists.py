@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw, ImageOps
 
 from bot.cli import main
 from hashdb.lists import fingerprint_set, read_list
@@ -283,3 +284,58 @@ def test_a_hash_only_list_catches_mirrored_and_reframed_copies_of_a_video(
     assert records["letterboxed.mp4"]["match"] is True
     assert records["mirrored.mp4"]["algorithm"] == "vpdq"
     assert records["other.mp4"]["match"] is False
+
+
+def _grid(pictures: list[Image.Image], cell: int = 400) -> Image.Image:
+    """A 2x2 collage of the pictures, no gutters."""
+    canvas = Image.new("RGB", (2 * cell, 2 * cell))
+    for number, picture in enumerate(pictures):
+        row, column = divmod(number, 2)
+        canvas.paste(picture.resize((cell, cell)), (column * cell, row * cell))
+    return canvas
+
+
+def test_a_hash_only_list_catches_reframed_and_gridded_copies_of_a_photo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A list from ``hashguard hash`` carries PDQ and pHash only; ``hashguard match`` finds a
+    bordered, captioned or gridded copy by hashing the picture's own rectangle inside it,
+    and no photo of an unrelated grid."""
+    original = tmp_path / "original.jpg"
+    original.write_bytes(encode(photo(870)))
+    assert main(["hash", str(original)]) == 0
+    listing = tmp_path / "list.txt"
+    listing.write_text(capsys.readouterr().out)
+    assert {line.split()[0] for line in listing.read_text().splitlines()} == {"pdq", "phash"}
+
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    picture = photo(870)
+    (copies / "bordered.jpg").write_bytes(
+        encode(ImageOps.expand(picture, border=48, fill=(250, 250, 250)))
+    )
+    captioned = Image.new("RGB", (640, 580), (255, 255, 255))
+    captioned.paste(picture, (0, 100))
+    draw = ImageDraw.Draw(captioned)
+    for x in range(30, 560, 60):
+        draw.rectangle((x, 35, x + 36, 65), fill=(0, 0, 0))
+    (copies / "captioned.jpg").write_bytes(encode(captioned))
+    others = [photo(871), photo(872), photo(873), photo(874)]
+    (copies / "grid.jpg").write_bytes(encode(_grid([others[0], picture, *others[1:3]])))
+    (copies / "unrelated-grid.jpg").write_bytes(encode(_grid(others)))
+
+    assert main(["match", "--list", str(listing), "--format", "jsonl", str(copies)]) == 0
+    records = {
+        Path(r["path"]).name: r for r in map(json.loads, capsys.readouterr().out.splitlines())
+    }
+    for name, kinds in (
+        ("bordered.jpg", {"border", "mixed"}),
+        ("captioned.jpg", {"chrome", "mixed"}),
+        ("grid.jpg", {"cell"}),
+    ):
+        assert records[name]["match"] is True, name
+        assert records[name]["algorithm"] == "pdq"
+        assert records[name]["distance"] <= 31
+        assert records[name]["region"] in kinds
+    assert records["unrelated-grid.jpg"]["match"] is False
+    assert "region" not in records["unrelated-grid.jpg"]

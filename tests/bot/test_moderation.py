@@ -500,3 +500,37 @@ async def test_claimed_self_submissions_count_toward_the_daily_limit_until_store
     service.release_self_submission(first)
     assert await service.claim_self_submission(SENDER.id, 2) is not None
     assert await service.claim_self_submission(SENDER.id, 2) is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "after_block", "after_import"),
+    [("hash_only", False, True), ("always", True, True), ("off", False, False)],
+)
+async def test_region_probes_follow_the_banks_entries_and_the_setting(
+    store: SQLiteStore, setting: str, after_block: bool, after_import: bool
+) -> None:
+    """``matching.region_probes``: by default a chat's photos are searched for the picture
+    inside them only once a bank it uses has entries without local features."""
+    from hashdb.lists import ListItem
+
+    moderation = await service(store, region_probes=setting)
+    await block(moderation, hash_image(photo(1701), for_block=True))
+    assert await moderation.uses_regions(CHAT) is after_block
+    listed = hash_image(photo(1702), for_block=True, local=False).stored
+    bank = await moderation.own_bank(CHAT)
+    await moderation.import_items(
+        bank, [ListItem(listed)], actor=ADMIN, chat_id=CHAT, origin="x.txt"
+    )
+    assert await moderation.uses_regions(CHAT) is after_import
+
+    # A bordered copy of the listed photo: found by its region, said so in the audit.
+    bordered = Image.new("RGB", (740, 580), (255, 255, 255))
+    bordered.paste(photo(1702), (50, 50))
+    checked = hash_image(bordered, quick=True, local=False, regions=after_import)
+    match = await moderation.find_match(CHAT, checked)
+    if after_import:
+        assert match is not None and match.region is not None
+        assert match.describe().startswith("picture found inside the upload")
+    else:
+        assert match is None
+    await moderation.close()

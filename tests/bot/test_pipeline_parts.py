@@ -8,9 +8,10 @@ import functools
 from collections.abc import Awaitable, Callable
 
 import pytest
+from PIL import ImageOps
 
 from bot.fair_queue import FairQueue
-from bot.fingerprint_cache import FingerprintCache, HashMode, footprint
+from bot.fingerprint_cache import BLOCK_MODE, FingerprintCache, HashMode, footprint
 from handlers.common import MediaSkipped, remembered_failure
 from hashdb.fingerprint import SkipReason
 from hashdb.photo import hash_photo
@@ -240,12 +241,42 @@ async def test_a_remembered_failure_expires_and_the_memory_is_bounded() -> None:
     assert cache.known("H", CHECK) and cache.known("I", CHECK)
 
 
+async def test_a_check_needing_regions_never_gets_a_result_hashed_without_them() -> None:
+    cache: FingerprintCache[str] = FingerprintCache(10, 10_000, len)
+    regions = HashMode.of(for_block=False, local=False, regions=True)
+    everything = HashMode.of(for_block=False, local=True, regions=True)
+    calls: list[HashMode] = []
+
+    async def produce(mode: HashMode) -> str:
+        calls.append(mode)
+        return f"fingerprints {mode}"
+
+    await cache.get("F", CHECK_LOCAL, lambda: produce(CHECK_LOCAL))
+    # A chat checking hash-only entries needs the photo's regions: hashed again.
+    await cache.get("F", regions, lambda: produce(regions))
+    assert calls == [CHECK_LOCAL, regions]
+    # A chat that needs less takes what was hashed with more.
+    served = await cache.get("F", CHECK, lambda: produce(CHECK))
+    assert served in (f"fingerprints {CHECK_LOCAL}", f"fingerprints {regions}")
+    assert calls == [CHECK_LOCAL, regions]
+    await cache.get("G", everything, lambda: produce(everything))
+    for mode in (CHECK, CHECK_LOCAL, regions):
+        assert cache.peek("G", mode) == f"fingerprints {everything}"
+    assert cache.peek("F", everything) is None
+    # A block never hashes regions: what is stored is the whole photo.
+    assert HashMode.of(for_block=True, local=True, regions=True) == BLOCK_MODE
+
+
 def test_footprint_counts_local_features() -> None:
     data = encode(photo(1601, (1280, 960)))
     plain = footprint(hash_photo(data, quick=True, local=False))
     with_local = footprint(hash_photo(data, quick=True, local=True))
     assert 1_000 < plain < 5_000
     assert with_local > plain + 10_000
+    framed = encode(ImageOps.expand(photo(1601, (1280, 960)), border=80, fill=(0, 0, 0)))
+    with_regions = hash_photo(framed, quick=True, local=False, regions=True)
+    assert with_regions.regions
+    assert footprint(with_regions) > footprint(hash_photo(framed, quick=True, local=False)) + 1_000
 
 
 def test_bad_bounds_are_refused() -> None:

@@ -1,0 +1,64 @@
+"""A group whose bank holds a hash-only list (no local features) deletes re-framed copies:
+the photo padded to a square, or one cell of a collage, found by hashing the picture's own
+rectangle inside the upload; a collage of unrelated photos stays. A file first hashed
+before the group held hash-only entries is hashed again for its regions."""
+
+from __future__ import annotations
+
+import time
+
+from PIL import Image
+
+from hashdb.lists import text_lines
+from tests.e2e.conftest import RunBot
+from tests.e2e.test_banks import _item, deleted, kept, list_file, post
+from tests.e2e.test_core_flow import ADMIN, CHAT, OTHER, bot_reply, send
+from tests.e2e.test_pipeline import post_file
+from tests.fakebot import FakeBotAPI, command
+from tests.media import encode, photo
+
+
+def _padded(image: Image.Image) -> Image.Image:
+    side = max(image.size)
+    canvas = Image.new("RGB", (side, side), (0, 0, 0))
+    canvas.paste(image, (0, (side - image.height) // 2))
+    return canvas
+
+
+def _collage(pictures: list[Image.Image], cell: int = 400) -> Image.Image:
+    canvas = Image.new("RGB", (2 * cell, 2 * cell))
+    for number, picture in enumerate(pictures):
+        row, column = divmod(number, 2)
+        canvas.paste(picture.resize((cell, cell)), (column * cell, row * cell))
+    return canvas
+
+
+async def test_a_hash_only_list_deletes_padded_and_collaged_copies(
+    fake: FakeBotAPI, run_bot: RunBot
+) -> None:
+    fake.set_admins(CHAT["id"], [ADMIN])
+    listed = photo(741)
+    others = [photo(742), photo(743), photo(744), photo(745)]
+    padded_file = fake.add_file(encode(_padded(listed)))
+    async with run_bot() as app:
+        # Seen before the group held any hash-only entry: hashed without regions, kept.
+        before, update_id = post_file(fake, CHAT, padded_file, sender=OTHER)
+        assert await kept(fake, app, before, update_id)
+
+        send(fake, list_file(fake, CHAT, ADMIN, "\n".join(text_lines([_item(listed)])),
+                             caption="/import"))  # fmt: skip
+        assert "Imported 1 entries" in await bot_reply(fake, "Imported")
+
+        # The same file again: its cached hashes have no regions, so it is hashed again.
+        padded, _ = post_file(fake, CHAT, padded_file, sender=OTHER)
+        await deleted(fake, padded)
+        assert fake.downloads_of(padded_file) == 2
+        collage, _ = post(fake, CHAT, OTHER, _collage([others[0], others[1], listed, others[2]]))
+        await deleted(fake, collage)
+        unrelated, update_id = post(fake, CHAT, OTHER, _collage(others))
+        assert await kept(fake, app, unrelated, update_id)
+
+        mark = time.monotonic()
+        send(fake, command(CHAT, ADMIN, "/logs 4"))
+        logs = await bot_reply(fake, "audit events", since=mark)
+        assert "picture found inside the upload (cell)" in logs
