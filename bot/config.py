@@ -131,7 +131,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "phash_auto_delete": _Key(bool, False),
         "local_match": _Key(str, "delete", _one_of("delete", "review", "off")),
         "local_min_points": _Key(int, 24, _int_range(8, 1000)),
-        "region_probes": _Key(str, "hash_only", _one_of("hash_only", "always", "off")),
+        "region_probes": _Key(str, "always", _one_of("hash_only", "always", "off")),
     },
     "media": {
         "max_file_bytes": _Key(int, BOT_API_DOWNLOAD_CAP, _int_range(1, 2**40)),
@@ -229,7 +229,7 @@ class MatchingConfig:
     #: When a photo upload's own rectangles (border, interface, caption bar, grid cells
     #: trimmed) are hashed too: "hash_only" when a bank checked has entries without local
     #: features, "always", or "off".
-    region_probes: str = "hash_only"
+    region_probes: str = "always"
 
 
 @dataclass(frozen=True, slots=True)

@@ -509,8 +509,9 @@ async def test_claimed_self_submissions_count_toward_the_daily_limit_until_store
 async def test_region_probes_follow_the_banks_entries_and_the_setting(
     store: SQLiteStore, setting: str, after_block: bool, after_import: bool
 ) -> None:
-    """``matching.region_probes``: by default a chat's photos are searched for the picture
-    inside them only once a bank it uses has entries without local features."""
+    """``matching.region_probes``: with ``hash_only`` a chat's photos are searched for the
+    picture inside them only once a bank it uses has entries without local features; with
+    ``always`` (the default) from the first block."""
     from hashdb.lists import ListItem
 
     moderation = await service(store, region_probes=setting)
