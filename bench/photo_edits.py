@@ -5,8 +5,8 @@ The dev corpus (``../shared/corpus/make_corpus.py``) has no grids and no photos 
 and the matcher is tuned on its 133 photos; this set measures both kinds of copy, on some of
 the corpus's originals and on photos it has not seen:
 
-    python bench/photo_edits.py /work/corpus_dev OUT   # ~2 CPU min, ~150 MB
-    python bench/photo_unseen.py OUT
+    python bench/photo_edits.py /work/corpus_dev OUT   # ~2 CPU min, ~270 MB
+    python bench/photo_unseen.py OUT --workers 1       # ~1.5 min
 
 Blocked originals (``originals/``): every third of the corpus's blocklisted photos
 (``source`` corpus); paintings, planets and scenes from the same Debian packages that the
@@ -14,8 +14,8 @@ corpus does not use (``unseen``: gcompris-qt-data's ``details``, ``babyshapes`` 
 ``solar_system`` resources, opencv-doc samples); and phone-sized pictures made here
 (``synthetic``: 1/f colour fields with textured shapes and sensor grain, 1280-2000 px).
 Unrelated photos for the other cells, and for the distractors, are the corpus's distractor
-photos, GCompris's word drawings (``lang.rcc``) and more synthetic pictures; none is
-blocked.
+photos, a third of GCompris's word drawings (``lang.rcc``) and 12 more synthetic pictures;
+none is blocked.
 
 Edits (``variants/<edit>/``), each original once: ``grid2``/``grid3`` (2x2, 3x3, cells
 cropped to square as collage apps do, no gutter), ``grid2_gutter``/``grid3_gutter`` (white,
@@ -214,7 +214,9 @@ def synthetic_photo(seed: int) -> Image.Image:
     pixels = np.asarray(canvas, dtype=np.float32)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     angle = rng.uniform(0, 2 * math.pi)
-    light = 1 + 0.25 * ((xs / width - 0.5) * math.cos(angle) + (ys / height - 0.5) * math.sin(angle))
+    light = 1 + 0.25 * (
+        (xs / width - 0.5) * math.cos(angle) + (ys / height - 0.5) * math.sin(angle)
+    )
     pixels = pixels * light[..., None] + rng.normal(0, 3, size=pixels.shape)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
@@ -246,7 +248,8 @@ def grid(
         row, column = divmod(k, n)
         offset = space if gutter else 0
         canvas.paste(
-            square(cell, side, rng), (offset + column * (side + space), offset + row * (side + space))
+            square(cell, side, rng),
+            (offset + column * (side + space), offset + row * (side + space)),
         )
     return canvas, {"size": size, "cell": side, "gutter": space, "gutter_colour": colour}
 
@@ -261,9 +264,13 @@ def strip(
     scaled = []
     for photo in photos:
         w, h = photo.size
-        size = (common, max(1, round(h * common / w))) if vertical else (
-            max(1, round(w * common / h)),
-            common,
+        size = (
+            (common, max(1, round(h * common / w)))
+            if vertical
+            else (
+                max(1, round(w * common / h)),
+                common,
+            )
         )
         scaled.append(photo.resize(size, Image.Resampling.LANCZOS))
     if vertical:
@@ -484,9 +491,7 @@ def make_edit(
     else:
         shown = target if target is not None else _others(pool, 1, rng)[0]
         backdrop = _others([p for p in pool if p is not shown], 1, rng)[0]
-        image, params = screen_photo(
-            shown.image, backdrop.image, rng, edit.removeprefix("screen_")
-        )
+        image, params = screen_photo(shown.image, backdrop.image, rng, edit.removeprefix("screen_"))
         params["backdrop"] = backdrop.id
         cells = [shown]
     return image, params, [p.id for p in cells]
