@@ -1,4 +1,4 @@
-"""What the second look at a washed-out or dim upload (``hashdb.local.SECOND_LOOK_SIDE``)
+"""What the second look at a washed-out or dim upload (``hashdb.local.SECOND_LOOK_SHARE``)
 costs a check: how many uploads take it, and the local features' time with and without it.
 
 Reads every ``--step``-th query image of a corpus folder (the dev corpus, or the set
@@ -26,7 +26,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hashdb.local import MAX_FEATURES, SECOND_LOOK_SHARE, extract  # noqa: E402
+from hashdb.local import extract, takes_second_look  # noqa: E402
 from hashdb.photo import PDQ_REFERENCE_DIMS, decode_image  # noqa: E402
 
 
@@ -55,8 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             started = time.perf_counter()
             extract(image, second_look=second)
             timings[second].append(time.perf_counter() - started)
-        first = extract(image)
-        taken += first is None or len(first) < SECOND_LOOK_SHARE * MAX_FEATURES
+        taken += takes_second_look(image)
     once, twice = (statistics.fmean(timings[k]) * 1000 for k in (False, True))
     print(
         f"{len(images)} uploads from {args.corpus}: {taken} ({100 * taken / len(images):.0f}%) "

@@ -55,17 +55,24 @@ from hashdb.local_format import MAX_MOMENTS, LocalFeatures
 #: than 500 keep enough points around a caption banner or sticker (dev corpus: 99% of
 #: captioned copies found, against 92.5% with 500).
 SIDE = 512
-#: An upload whose copy at SIDE gives fewer than this share of its features is looked at
-#: again, at SECOND_LOOK_SIDE with its local contrast equalised (CLAHE): ORB's fixed
-#: corner threshold finds little in a washed-out photo of a screen (reflected room light,
-#: glare, defocus) or a dim one, and a picture filling a third of a phone photo of a
-#: monitor is only ~170 px across at SIDE. Measured (bench/photo_unseen.py, with the
-#: perspective fit below): photos of a screen found 3% -> 32% (strong), 58% -> 76% (mild);
-#: 11% of the dev corpus's queries take the second look, which makes their local features
-#: 13% slower on average (bench/second_look.py). Equalising leaves ORB's descriptors
-#: (intensity comparisons within a patch) mostly as they were, so the second look's
-#: features still meet those of the blocked photo.
+#: An upload whose copy at SIDE gives fewer than this share of its features, and whose grey
+#: levels span a narrow range (fewer than SECOND_LOOK_RANGE between its 1st and 99th
+#: percentiles), is looked at again, at SECOND_LOOK_SIDE with its local contrast equalised
+#: (CLAHE): ORB's fixed corner threshold finds little in a washed-out photo of a screen
+#: (reflected room light, glare, defocus) or a dim one, and a picture filling a third of a
+#: phone photo of a monitor is only ~170 px across at SIDE. Measured (bench/photo_unseen.py,
+#: with the perspective fit below): photos of a screen found 5% -> 20% (strong), 59% -> 76%
+#: (mild). The range test keeps the cost to those photos: a smooth but well-exposed upload
+#: (bench/fingerprint.py's photos, 120-270 keypoints, range 159-193) gains nothing from
+#: equalising, and without the test every such upload paid ~5 ms (11.5 -> 17.3 ms a check).
+#: With it none of them takes the second look, and 1.4% of the dev corpus's queries do
+#: (bench/second_look.py); the range alone costs ~0.1 ms. The test turns away 11 photos of
+#: a screen (strong, range 150-183) that the second look found; a limit of 170 keeps 7 of
+#: them but sends a third of the smooth well-exposed uploads through (docs/photos.md).
+#: Equalising leaves ORB's descriptors (intensity comparisons within a patch) mostly as
+#: they were, so the second look's features still meet those of the blocked photo.
 SECOND_LOOK_SHARE = 0.5
+SECOND_LOOK_RANGE = 150
 SECOND_LOOK_SIDE = 768
 CLAHE_CLIP = 3.0
 #: Below this many pixels on a side (after scaling to ``SIDE``), no features are taken.
@@ -149,14 +156,15 @@ def extract(
     """ORB features of an image (any mode); None when it has too little texture.
 
     ``second_look`` (for an upload being checked): when the photo gives fewer than
-    ``SECOND_LOOK_SHARE`` of ``max_features``, it is looked at again (see
-    ``SECOND_LOOK_SIDE``), and the features of both looks are kept. Blocked photos keep
-    their first look only: the same corner found by both looks would be two near-identical
-    stored descriptors, which fail each other's ratio test."""
-    found = _orb(np.asarray(_grey(image, SIDE)), max_features, None)
-    if not second_look or (found is not None and len(found) >= SECOND_LOOK_SHARE * max_features):
+    ``SECOND_LOOK_SHARE`` of ``max_features`` and its grey levels span a narrow range, it
+    is looked at again (see ``SECOND_LOOK_SHARE``), and the features of both looks are
+    kept. Blocked photos keep their first look only: the same corner found by both looks
+    would be two near-identical stored descriptors, which fail each other's ratio test."""
+    grey = _grey(image, SIDE)
+    found = _orb(np.asarray(grey), max_features, None)
+    if not second_look or not _washed_out(grey, found, max_features):
         return found
-    second = _second_look(image, max_features)
+    second = _second_look(image, grey, max_features)
     if second is None or found is None:
         return second or found
     return dataclasses.replace(
@@ -164,6 +172,23 @@ def extract(
         points=np.vstack([found.points, second.points]),
         descriptors=np.vstack([found.descriptors, second.descriptors]),
     )
+
+
+def takes_second_look(image: Image.Image, max_features: int = MAX_FEATURES) -> bool:
+    """Whether checking this upload takes the second look (see ``SECOND_LOOK_SHARE``)."""
+    grey = _grey(image, SIDE)
+    return _washed_out(grey, _orb(np.asarray(grey), max_features, None), max_features)
+
+
+def _washed_out(grey: Image.Image, found: LocalFeatures | None, max_features: int) -> bool:
+    """Whether the first look found few features in a photo whose grey levels span a
+    narrow range (see ``SECOND_LOOK_SHARE``)."""
+    if found is not None and len(found) >= SECOND_LOOK_SHARE * max_features:
+        return False
+    # A histogram rather than a percentile of the pixels: no sort, ~0.1 ms at SIDE.
+    counts = np.cumsum(grey.histogram())
+    low, high = np.searchsorted(counts, [0.01 * counts[-1], 0.99 * counts[-1]])
+    return bool(high - low < SECOND_LOOK_RANGE)
 
 
 def _grey(image: Image.Image, side: int) -> Image.Image:
@@ -180,19 +205,21 @@ def _grey(image: Image.Image, side: int) -> Image.Image:
     return image.convert("L").resize(size, Image.Resampling.BILINEAR)
 
 
-def _second_look(image: Image.Image, max_features: int) -> LocalFeatures | None:
-    """Features of a low-contrast or small-subject photo: a larger grey copy, its local
-    contrast equalised, keypoints given in the ``SIDE`` copy's coordinates (so the two
-    looks compare alike)."""
+def _second_look(image: Image.Image, grey: Image.Image, max_features: int) -> LocalFeatures | None:
+    """Features of a low-contrast or small-subject photo: a grey copy up to
+    ``SECOND_LOOK_SIDE`` (``grey``, the first look's copy, when that is as large), its local
+    contrast equalised, keypoints given in ``grey``'s coordinates (so the two looks compare
+    alike)."""
     cv2 = _cv2()
-    grey = np.asarray(_grey(image, SECOND_LOOK_SIDE))
-    equalised = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(8, 8)).apply(grey)
+    larger = grey
+    if max(grey.size) < SECOND_LOOK_SIDE and max(image.size) > max(grey.size):
+        larger = _grey(image, SECOND_LOOK_SIDE)
+    equalised = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(8, 8)).apply(np.asarray(larger))
     found = _orb(np.ascontiguousarray(equalised), max_features, None)
-    first = _grey(image, SIDE).size
-    if found is None or first == (found.width, found.height):
+    if found is None or grey.size == (found.width, found.height):
         return found
-    factor = first[0] / found.width
-    return LocalFeatures(found.points * np.float32(factor), found.descriptors, *first)
+    factor = grey.width / found.width
+    return LocalFeatures(found.points * np.float32(factor), found.descriptors, *grey.size)
 
 
 def extract_array(
