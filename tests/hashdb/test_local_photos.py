@@ -17,6 +17,7 @@ from hashdb.local import (
     LocalIndex,
     consistent_points,
     extract,
+    takes_second_look,
 )
 from hashdb.local_format import LocalFeatures
 from hashdb.photo import hash_photo
@@ -117,6 +118,22 @@ def test_a_washed_out_screen_photo_takes_a_second_look() -> None:
     assert consistent_points(features, stored, perspective_below=DEFAULT_MIN_POINTS) >= (
         DEFAULT_MIN_POINTS
     )
+
+
+def test_only_a_washed_out_or_dim_upload_with_few_keypoints_takes_the_second_look() -> None:
+    # A smooth but well-exposed photo has few corners too; looking again would cost every
+    # such upload a second ORB pass at a larger size, for contrast it already has.
+    smooth = photo(3, (1280, 960)).filter(ImageFilter.GaussianBlur(4))
+    first = extract(smooth)
+    assert first is not None and len(first) < SECOND_LOOK_SHARE * MAX_FEATURES
+    assert not takes_second_look(smooth)
+    checked = extract(smooth, second_look=True)
+    assert checked is not None and len(checked) == len(first)
+    pixels = np.asarray(smooth, dtype=np.float32)
+    washed = Image.fromarray((pixels * 0.45 + 110).astype(np.uint8))
+    dim = Image.fromarray((pixels * 0.35).astype(np.uint8))
+    assert takes_second_look(washed)
+    assert takes_second_look(dim)
 
 
 def test_a_blocked_photo_is_found_as_one_cell_of_a_3x3_collage() -> None:
