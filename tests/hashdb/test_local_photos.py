@@ -8,7 +8,7 @@ import io
 
 import cv2
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 
 from hashdb.local import (
     DEFAULT_MIN_POINTS,
@@ -120,7 +120,7 @@ def test_a_washed_out_screen_photo_takes_a_second_look() -> None:
     )
 
 
-def test_only_a_washed_out_or_dim_upload_with_few_keypoints_takes_the_second_look() -> None:
+def test_only_washed_out_dim_or_defocused_uploads_take_the_second_look() -> None:
     # A smooth but well-exposed photo has few corners too; looking again would cost every
     # such upload a second ORB pass at a larger size, for contrast it already has.
     smooth = photo(3, (1280, 960)).filter(ImageFilter.GaussianBlur(4))
@@ -134,6 +134,9 @@ def test_only_a_washed_out_or_dim_upload_with_few_keypoints_takes_the_second_loo
     dim = Image.fromarray((pixels * 0.35).astype(np.uint8))
     assert takes_second_look(washed)
     assert takes_second_look(dim)
+    # Defocus can keep the grey range yet leave neighbouring pixels alike.
+    defocused = smooth.convert("L").filter(ImageFilter.GaussianBlur(40))
+    assert takes_second_look(ImageOps.autocontrast(defocused, cutoff=1))
 
 
 def test_a_blocked_photo_is_found_as_one_cell_of_a_3x3_collage() -> None:
