@@ -55,22 +55,23 @@ from hashdb.local_format import MAX_MOMENTS, LocalFeatures
 #: than 500 keep enough points around a caption banner or sticker (dev corpus: 99% of
 #: captioned copies found, against 92.5% with 500).
 SIDE = 512
-#: An upload whose copy at SIDE gives fewer than this share of its features, and whose grey
-#: levels span a narrow range (fewer than SECOND_LOOK_RANGE between its 1st and 99th
-#: percentiles), is looked at again, at SECOND_LOOK_SIDE with its local contrast equalised
-#: (CLAHE): ORB's fixed corner threshold finds little in a washed-out photo of a screen
-#: (reflected room light, glare, defocus) or a dim one, and a picture filling a third of a
-#: phone photo of a monitor is only ~170 px across at SIDE. Measured (bench/photo_unseen.py,
-#: with the perspective fit below): photos of a screen found 5% -> 20% (strong), 59% -> 76%
-#: (mild). The range test keeps the cost to those photos: a smooth but well-exposed upload
-#: (bench/fingerprint.py's photos, 120-270 keypoints, range 159-193) gains nothing from
-#: equalising, and without the test every such upload paid ~5 ms (11.5 -> 17.3 ms a check).
-#: With it none of them takes the second look, and 1.4% of the dev corpus's queries do
-#: (bench/second_look.py); the range alone costs ~0.1 ms. The test turns away 11 photos of
-#: a screen (strong, range 150-183) that the second look found; a limit of 170 keeps 7 of
-#: them but sends a third of the smooth well-exposed uploads through (docs/photos.md).
-#: Equalising leaves ORB's descriptors (intensity comparisons within a patch) mostly as
-#: they were, so the second look's features still meet those of the blocked photo.
+#: An upload whose copy at SIDE gives fewer than this share of its features, and that looks
+#: washed out, dim or soft (its grey levels spanning fewer than SECOND_LOOK_RANGE between
+#: their 1st and 99th percentiles, or neighbouring pixels differing by less than
+#: SECOND_LOOK_DETAIL on average, across plus down), is looked at again, at SECOND_LOOK_SIDE
+#: with its local contrast equalised (CLAHE): ORB's fixed corner threshold finds little in
+#: a washed-out photo of a screen (reflected room light, glare, defocus) or a dim one, and a
+#: picture filling a third of a phone photo of a monitor is only ~170 px across at SIDE.
+#: Measured (bench/photo_unseen.py, with the perspective fit below): photos of a screen
+#: found 5% -> 28% (strong), 59% -> 76% (mild). The range and detail tests keep the cost
+#: (~5 ms) to such photos: a smooth but well-exposed upload gives few keypoints too
+#: (bench/fingerprint.py's photos: 120-270, range 159-193, detail 3.8-5.4), and while every
+#: upload under 500 keypoints took the second look, each of those paid it (11.5 -> 17.3 ms
+#: a check) for 4 more strong screen photos found (32%). Now none of them and 3% of the dev
+#: corpus's queries take it (12% before; bench/second_look.py); docs/photos.md compares
+#: the other triggers tried. Equalising leaves ORB's descriptors (intensity comparisons
+#: within a patch) mostly as they were, so the second look's features still meet those of
+#: the blocked photo.
 SECOND_LOOK_SHARE = 0.5
 SECOND_LOOK_RANGE = 150
 SECOND_LOOK_DETAIL = 3.0
@@ -157,13 +158,14 @@ def extract(
     """ORB features of an image (any mode); None when it has too little texture.
 
     ``second_look`` (for an upload being checked): when the photo gives fewer than
-    ``SECOND_LOOK_SHARE`` of ``max_features`` and its grey levels span a narrow range, it
-    is looked at again (see ``SECOND_LOOK_SHARE``), and the features of both looks are
+    ``SECOND_LOOK_SHARE`` of ``max_features`` and it looks washed out, dim or soft, it is
+    looked at again (see ``SECOND_LOOK_SHARE``), and the features of both looks are
     kept. Blocked photos keep their first look only: the same corner found by both looks
     would be two near-identical stored descriptors, which fail each other's ratio test."""
     grey = _grey(image, SIDE)
-    found = _orb(np.asarray(grey), max_features, None)
-    if not second_look or not _washed_out(grey, found, max_features):
+    pixels = np.asarray(grey)
+    found = _orb(pixels, max_features, None)
+    if not second_look or not _washed_out(grey, pixels, found, max_features):
         return found
     second = _second_look(image, grey, max_features)
     if second is None or found is None:
@@ -178,26 +180,34 @@ def extract(
 def takes_second_look(image: Image.Image, max_features: int = MAX_FEATURES) -> bool:
     """Whether checking this upload takes the second look (see ``SECOND_LOOK_SHARE``)."""
     grey = _grey(image, SIDE)
-    return _washed_out(grey, _orb(np.asarray(grey), max_features, None), max_features)
+    pixels = np.asarray(grey)
+    return _washed_out(grey, pixels, _orb(pixels, max_features, None), max_features)
 
 
-def _washed_out(grey: Image.Image, found: LocalFeatures | None, max_features: int) -> bool:
-    """Whether the first look found few features in a photo whose grey levels span a
-    narrow range, or whose neighbouring pixels differ little (see ``SECOND_LOOK_SHARE``)."""
+def _washed_out(
+    grey: Image.Image,
+    pixels: npt.NDArray[np.uint8],
+    found: LocalFeatures | None,
+    max_features: int,
+) -> bool:
+    """Whether the first look (``found`` in ``grey``, whose array is ``pixels``) found few
+    features in a photo whose grey levels span a narrow range, or whose neighbouring pixels
+    differ little (see ``SECOND_LOOK_SHARE``)."""
     if found is not None and len(found) >= SECOND_LOOK_SHARE * max_features:
         return False
-    # A histogram rather than a percentile of the pixels: no sort, ~0.1 ms at SIDE.
+    # A histogram rather than a percentile of the pixels: no sort, ~0.2 ms at SIDE.
     counts = np.cumsum(grey.histogram())
     low, high = np.searchsorted(counts, [0.01 * counts[-1], 0.99 * counts[-1]])
     if high - low < SECOND_LOOK_RANGE:
         return True
-    pixels = np.asarray(grey)
+    # cv2.norm sums the differences without an array of them: 0.02 ms, not 0.5.
     cv2 = _cv2()
-    detail = float(
-        cv2.absdiff(pixels[:, 1:], pixels[:, :-1]).mean()
-        + cv2.absdiff(pixels[1:], pixels[:-1]).mean()
-    )
-    return detail < SECOND_LOOK_DETAIL
+    height, width = pixels.shape
+    if min(height, width) < 2:  # a one-pixel sliver: no neighbours to compare
+        return True
+    across = cv2.norm(pixels[:, 1:], pixels[:, :-1], cv2.NORM_L1) / (height * (width - 1))
+    down = cv2.norm(pixels[1:], pixels[:-1], cv2.NORM_L1) / ((height - 1) * width)
+    return bool(across + down < SECOND_LOOK_DETAIL)
 
 
 def _grey(image: Image.Image, side: int) -> Image.Image:
