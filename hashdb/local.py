@@ -9,7 +9,10 @@ similarity transform (rotation, uniform scale, shift: what cropping, padding, ti
 screenshotting do) with RANSAC, at a plausible scale, spread over the stored photo. A
 different photo of the same scene does not fit one such transform, and random matches do
 not line up at all (measured on the dev corpus: at most 16 consistent points for photos of
-the same subject, against a threshold of 24; see bench/quality.py).
+the same subject, against a threshold of 24; see bench/quality.py). A photo upload that
+no similarity verifies is also fitted with a homography within what a photo of a slanted
+screen or print can give, and an upload with few keypoints is looked at a second time,
+larger and contrast-equalised (``SECOND_LOOK_SIDE``; docs/photos.md).
 
 Videos are described by several *moments*: the features of a few distinct frames, each
 with its time. Votes count per (entry, moment), so only an entry's best-voted moments are
@@ -36,6 +39,7 @@ query's descriptors are never stored.
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +55,28 @@ from hashdb.local_format import MAX_MOMENTS, LocalFeatures
 #: than 500 keep enough points around a caption banner or sticker (dev corpus: 99% of
 #: captioned copies found, against 92.5% with 500).
 SIDE = 512
+#: An upload whose copy at SIDE gives fewer than this share of its features, and that looks
+#: washed out, dim or soft (its grey levels spanning fewer than SECOND_LOOK_RANGE between
+#: their 1st and 99th percentiles, or neighbouring pixels differing by less than
+#: SECOND_LOOK_DETAIL on average, across plus down), is looked at again, at SECOND_LOOK_SIDE
+#: with its local contrast equalised (CLAHE): ORB's fixed corner threshold finds little in
+#: a washed-out photo of a screen (reflected room light, glare, defocus) or a dim one, and a
+#: picture filling a third of a phone photo of a monitor is only ~170 px across at SIDE.
+#: Measured (bench/photo_unseen.py, with the perspective fit below): photos of a screen
+#: found 5% -> 28% (strong), 59% -> 76% (mild). The range and detail tests keep the cost
+#: (~5 ms) to such photos: a smooth but well-exposed upload gives few keypoints too
+#: (bench/fingerprint.py's photos: 120-270, range 159-193, detail 3.8-5.4), and while every
+#: upload under 500 keypoints took the second look, each of those paid it (11.5 -> 17.3 ms
+#: a check) for 4 more strong screen photos found (32%). Now none of them and 3% of the dev
+#: corpus's queries take it (12% before; bench/second_look.py); docs/photos.md compares
+#: the other triggers tried. Equalising leaves ORB's descriptors (intensity comparisons
+#: within a patch) mostly as they were, so the second look's features still meet those of
+#: the blocked photo.
+SECOND_LOOK_SHARE = 0.5
+SECOND_LOOK_RANGE = 150
+SECOND_LOOK_DETAIL = 3.0
+SECOND_LOOK_SIDE = 768
+CLAHE_CLIP = 3.0
 #: Below this many pixels on a side (after scaling to ``SIDE``), no features are taken.
 MIN_SIDE = 32
 MAX_FEATURES = 1000
@@ -86,6 +112,18 @@ MIN_SPREAD = 0.04
 #: different photos 0.17 to 0.25.
 GRID = 6
 MIN_COVERAGE = 1 / 3
+#: A photo of a screen or a print taken at a slant is a perspective view of the picture,
+#: which one similarity fits only near its middle. Photo queries the similarity does not
+#: match are fitted with a homography too, accepted only where a slanted flat picture could
+#: give it: over the matched points, one side at most MAX_DEPTH_RATIO times nearer the
+#: camera than the other, and its linear part at most MAX_SQUASH times longer one way than
+#: the other. A screen spanning 65% of a phone photo's width, turned 20 degrees, gives 1.32
+#: across its whole width; the screen photos found this way (bench/photo_unseen.py) were
+#: 1.05 to 1.17 over their matched points, squash at most 1.07. Two photos of one flat
+#: facade from two viewpoints are also a homography: the dev corpus's leuvenA/leuvenB pair
+#: fitted 47 points at 1.49, which 1.6 let through.
+MAX_DEPTH_RATIO = 1.35
+MAX_SQUASH = 1.3
 #: Candidates verified per query, best voted first.
 CANDIDATES = 3
 #: Of a candidate video entry, its best-voted moments verified (photo entries have one):
@@ -114,20 +152,93 @@ def _cv2() -> Any:
     return cv2
 
 
-def extract(image: Image.Image, max_features: int = MAX_FEATURES) -> LocalFeatures | None:
-    """ORB features of an image (any mode); None when it has too little texture."""
-    scale = SIDE / max(image.size)
-    if scale < 1:
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        factor = int(1 / scale)
-        # A box reduction by a whole factor first: resampling the full-size photo straight
-        # to SIDE costs twice as long for the same features.
-        if factor >= 2:
-            image = image.reduce(factor)
-        grey = image.convert("L").resize(size, Image.Resampling.BILINEAR)
-    else:
-        grey = image.convert("L")
-    return _orb(np.asarray(grey), max_features, None)
+def extract(
+    image: Image.Image, max_features: int = MAX_FEATURES, *, second_look: bool = False
+) -> LocalFeatures | None:
+    """ORB features of an image (any mode); None when it has too little texture.
+
+    ``second_look`` (for an upload being checked): when the photo gives fewer than
+    ``SECOND_LOOK_SHARE`` of ``max_features`` and it looks washed out, dim or soft, it is
+    looked at again (see ``SECOND_LOOK_SHARE``), and the features of both looks are
+    kept. Blocked photos keep their first look only: the same corner found by both looks
+    would be two near-identical stored descriptors, which fail each other's ratio test."""
+    grey = _grey(image, SIDE)
+    pixels = np.asarray(grey)
+    found = _orb(pixels, max_features, None)
+    if not second_look or not _washed_out(grey, pixels, found, max_features):
+        return found
+    second = _second_look(image, grey, max_features)
+    if second is None or found is None:
+        return second or found
+    return dataclasses.replace(
+        found,
+        points=np.vstack([found.points, second.points]),
+        descriptors=np.vstack([found.descriptors, second.descriptors]),
+    )
+
+
+def takes_second_look(image: Image.Image, max_features: int = MAX_FEATURES) -> bool:
+    """Whether checking this upload takes the second look (see ``SECOND_LOOK_SHARE``)."""
+    grey = _grey(image, SIDE)
+    pixels = np.asarray(grey)
+    return _washed_out(grey, pixels, _orb(pixels, max_features, None), max_features)
+
+
+def _washed_out(
+    grey: Image.Image,
+    pixels: npt.NDArray[np.uint8],
+    found: LocalFeatures | None,
+    max_features: int,
+) -> bool:
+    """Whether the first look (``found`` in ``grey``, whose array is ``pixels``) found few
+    features in a photo whose grey levels span a narrow range, or whose neighbouring pixels
+    differ little (see ``SECOND_LOOK_SHARE``)."""
+    if found is not None and len(found) >= SECOND_LOOK_SHARE * max_features:
+        return False
+    # A histogram rather than a percentile of the pixels: no sort, ~0.2 ms at SIDE.
+    counts = np.cumsum(grey.histogram())
+    low, high = np.searchsorted(counts, [0.01 * counts[-1], 0.99 * counts[-1]])
+    if high - low < SECOND_LOOK_RANGE:
+        return True
+    # cv2.norm sums the differences without an array of them: 0.02 ms, not 0.5.
+    cv2 = _cv2()
+    height, width = pixels.shape
+    if min(height, width) < 2:  # a one-pixel sliver: no neighbours to compare
+        return True
+    across = cv2.norm(pixels[:, 1:], pixels[:, :-1], cv2.NORM_L1) / (height * (width - 1))
+    down = cv2.norm(pixels[1:], pixels[:-1], cv2.NORM_L1) / ((height - 1) * width)
+    return bool(across + down < SECOND_LOOK_DETAIL)
+
+
+def _grey(image: Image.Image, side: int) -> Image.Image:
+    """A grey copy no longer than ``side`` on its longer side."""
+    scale = side / max(image.size)
+    if scale >= 1:
+        return image.convert("L")
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    factor = int(1 / scale)
+    # A box reduction by a whole factor first: resampling the full-size photo straight
+    # to SIDE costs twice as long for the same features.
+    if factor >= 2:
+        image = image.reduce(factor)
+    return image.convert("L").resize(size, Image.Resampling.BILINEAR)
+
+
+def _second_look(image: Image.Image, grey: Image.Image, max_features: int) -> LocalFeatures | None:
+    """Features of a low-contrast or small-subject photo: a grey copy up to
+    ``SECOND_LOOK_SIDE`` (``grey``, the first look's copy, when that is as large), its local
+    contrast equalised, keypoints given in ``grey``'s coordinates (so the two looks compare
+    alike)."""
+    cv2 = _cv2()
+    larger = grey
+    if max(grey.size) < SECOND_LOOK_SIDE and max(image.size) > max(grey.size):
+        larger = _grey(image, SECOND_LOOK_SIDE)
+    equalised = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(8, 8)).apply(np.asarray(larger))
+    found = _orb(np.ascontiguousarray(equalised), max_features, None)
+    if found is None or grey.size == (found.width, found.height):
+        return found
+    factor = grey.width / found.width
+    return LocalFeatures(found.points * np.float32(factor), found.descriptors, *grey.size)
 
 
 def extract_array(
@@ -419,7 +530,9 @@ class LocalIndex:
             tried[entry_id] += 1
             stored = self._entries[entry_id]
             moment = stored.moments[number]
-            points = consistent_points(query, moment, moment.moving)
+            points = consistent_points(
+                query, moment, moment.moving, perspective_below=min_points if photos_only else 0
+            )
             if points >= min_points:
                 found[entry_id] = points
         return found
@@ -445,15 +558,20 @@ def _coverage(
     Two app screenshots share their chrome (status bar, buttons, captions) but not the
     photo between: the chrome alone fits one transform with many points, yet leaves the
     photo's cells empty. A real copy matches across whatever part of the photo it shows.
+    ``transform`` maps the query onto the stored photo: 2x3 (similarity) or 3x3
+    (perspective).
     """
-    square = np.vstack([transform, [0.0, 0.0, 1.0]])
+    square = transform if transform.shape == (3, 3) else np.vstack([transform, [0.0, 0.0, 1.0]])
     if abs(float(np.linalg.det(square))) < 1e-9:
         return 0.0
-    back = np.linalg.inv(square)[:2]
+    back = np.linalg.inv(square)
     # Where each stored keypoint would be in the query: only the visible ones count.
-    seen = stored.points @ back[:, :2].T + back[:, 2]
+    seen = np.hstack([stored.points, np.ones((len(stored.points), 1))]) @ back.T
+    ahead = seen[:, 2] > 1e-9
+    seen = seen[:, :2] / np.where(ahead, seen[:, 2], 1.0)[:, None]
     visible = (
-        (seen[:, 0] >= 0)
+        ahead
+        & (seen[:, 0] >= 0)
         & (seen[:, 0] < query.width)
         & (seen[:, 1] >= 0)
         & (seen[:, 1] < query.height)
@@ -464,14 +582,12 @@ def _coverage(
     return len(_cells(matched, stored.width, stored.height) & textured) / len(textured)
 
 
-def fitted_matches(
+def _good_matches(
     query: LocalFeatures, stored: LocalFeatures
-) -> tuple[Any, npt.NDArray[np.intp], npt.NDArray[np.bool_]] | None:
-    """Matched points that fit one similarity transform (RANSAC), before any plausibility
-    check: the transform, the stored points' indexes of every match, and which matches
-    fit it. None when too few points match."""
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.intp]] | None:
+    """Query points matched to stored points (by Hamming distance and Lowe's ratio test),
+    and the stored points' indexes; None when fewer than 4 match."""
     cv2 = _cv2()
-
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     good = [
         pair[0]
@@ -483,30 +599,73 @@ def fitted_matches(
     if len(good) < 4:
         return None
     source = query.points[[m.queryIdx for m in good]]
-    indexes = np.array([m.trainIdx for m in good], dtype=np.intp)
-    transform, inliers = cv2.estimateAffinePartial2D(
-        source, stored.points[indexes], method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX
+    return source, np.array([m.trainIdx for m in good], dtype=np.intp)
+
+
+def fitted_matches(
+    query: LocalFeatures, stored: LocalFeatures
+) -> tuple[Any, npt.NDArray[np.intp], npt.NDArray[np.bool_]] | None:
+    """Matched points that fit one similarity transform (RANSAC), before any plausibility
+    check: the transform, the stored points' indexes of every match, and which matches
+    fit it. None when too few points match."""
+    good = _good_matches(query, stored)
+    if good is None:
+        return None
+    source, indexes = good
+    transform, inliers = _cv2().estimateAffinePartial2D(
+        source, stored.points[indexes], method=_cv2().RANSAC, ransacReprojThreshold=REPROJECTION_PX
     )
     if transform is None or inliers is None:
         return None
     return transform, indexes, inliers.ravel().astype(bool)
 
 
-def consistent_points(
-    query: LocalFeatures, stored: LocalFeatures, counted: npt.NDArray[np.bool_] | None = None
-) -> int:
-    """How many matched points fit one plausible similarity transform (0 if none does).
+def _perspective_fit(
+    source: npt.NDArray[np.float32], target: npt.NDArray[np.float32]
+) -> tuple[Any, npt.NDArray[np.bool_]] | None:
+    """A homography of the matched points (RANSAC) that a photo of a flat picture taken at
+    a slant can have: near a similarity where the points are, no mirror, no fold."""
+    cv2 = _cv2()
+    homography, inliers = cv2.findHomography(source, target, cv2.RANSAC, REPROJECTION_PX)
+    if homography is None or inliers is None:
+        return None
+    fits = inliers.ravel().astype(bool)
+    if fits.sum() < 4:
+        return None
+    inside = source[fits].astype(np.float64)
+    low, high = inside.min(axis=0), inside.max(axis=0)
+    corners = np.array([[low[0], low[1]], [high[0], low[1]], [high[0], high[1]], [low[0], high[1]]])
+    # The projective divisor over the matched region: how much nearer one side of the
+    # picture was to the camera. Both of one sign (no point behind the camera), and within
+    # MAX_DEPTH_RATIO of each other.
+    depth = corners @ homography[2, :2] + homography[2, 2]
+    if depth.min() <= 0 or depth.max() / depth.min() > MAX_DEPTH_RATIO:
+        return None
+    # The linear part at the middle of the matches: a plausible scale, no mirror, and
+    # little squash (a slanted picture is foreshortened, not stretched).
+    middle = inside.mean(axis=0)
+    w = float(homography[2, :2] @ middle + homography[2, 2])
+    mapped = (homography[:2, :2] @ middle + homography[:2, 2]) / w
+    jacobian = (homography[:2, :2] - np.outer(mapped, homography[2, :2])) / w
+    if np.linalg.det(jacobian) <= 0:
+        return None
+    singular = np.linalg.svd(jacobian, compute_uv=False)
+    scale = float(np.sqrt(singular[0] * singular[1]))
+    if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1] or singular[0] > MAX_SQUASH * singular[1]:
+        return None
+    return homography, fits
 
-    ``counted`` marks the stored points that count (see ``mark_moving``); the others still
-    help fit the transform, but are not counted.
-    """
-    fitted = fitted_matches(query, stored)
-    if fitted is None:
-        return 0
-    transform, indexes, fits = fitted
-    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
-    if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
-        return 0
+
+def _counted_points(
+    transform: Any,
+    indexes: npt.NDArray[np.intp],
+    fits: npt.NDArray[np.bool_],
+    query: LocalFeatures,
+    stored: LocalFeatures,
+    counted: npt.NDArray[np.bool_] | None,
+) -> int:
+    """The fitted points as ``consistent_points`` counts them, 0 unless they spread over
+    the stored photo and cover what of it the query shows."""
     matched = stored.points[indexes[fits]]
     if len(matched) == 0:
         return 0
@@ -520,3 +679,39 @@ def consistent_points(
         matched = stored.points[kept[counted[kept]]]
     # ORB finds the same corner at several pyramid levels: count places, not detections.
     return len({(round(x / 2), round(y / 2)) for x, y in matched})
+
+
+def consistent_points(
+    query: LocalFeatures,
+    stored: LocalFeatures,
+    counted: npt.NDArray[np.bool_] | None = None,
+    *,
+    perspective_below: int = 0,
+) -> int:
+    """How many matched points fit one plausible similarity transform (0 if none does).
+
+    ``counted`` marks the stored points that count (see ``mark_moving``); the others still
+    help fit the transform, but are not counted. When the similarity leaves fewer than
+    ``perspective_below`` points, a perspective fit is tried too (a photo of a screen or a
+    print, taken at a slant: see ``MAX_DEPTH_RATIO``), and the better count is returned.
+    """
+    good = _good_matches(query, stored)
+    if good is None:
+        return 0
+    source, indexes = good
+    cv2 = _cv2()
+    transform, inliers = cv2.estimateAffinePartial2D(
+        source, stored.points[indexes], method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX
+    )
+    best = 0
+    if transform is not None and inliers is not None:
+        scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+        if SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+            fits = inliers.ravel().astype(bool)
+            best = _counted_points(transform, indexes, fits, query, stored, counted)
+    if best < perspective_below:
+        fitted = _perspective_fit(source, stored.points[indexes])
+        if fitted is not None:
+            homography, fits = fitted
+            best = max(best, _counted_points(homography, indexes, fits, query, stored, counted))
+    return best

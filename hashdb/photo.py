@@ -382,7 +382,8 @@ def hash_image(
     whole = dihedral[0]
     phash = phash_fingerprint(rgb, quick=quick)
     mirrored = mirrored_probe(rgb) if for_block else ()
-    features = extract_local(rgb) if local else None
+    # A check looks twice at a washed-out or dim upload (see hashdb.local.SECOND_LOOK_SIDE).
+    features = extract_local(rgb, second_look=not for_block) if local else None
     # ORB is not mirror-invariant: a blocked photo also keeps its mirror image's features,
     # so a copy that is mirrored and cropped is found (paid once here, not per upload).
     mirror_features = extract_local(ImageOps.mirror(rgb)) if local and for_block else None
