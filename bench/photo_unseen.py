@@ -48,13 +48,13 @@ SOURCES = ("corpus", "unseen", "synthetic")
 PROBE_POINTS = 8
 
 
-def _hash(path: str, for_block: bool) -> tuple[str, MediaFingerprints | None, float]:
+def _hash(path: str, for_block: bool, regions: bool) -> tuple[str, MediaFingerprints | None, float]:
     started = time.perf_counter()
     try:
         data = Path(path).read_bytes()
         # As the bot hashes: exact pixels for what is blocked, a quick decode for checks.
         fingerprints: MediaFingerprints | None = hash_photo(
-            data, for_block=for_block, quick=not for_block
+            data, for_block=for_block, quick=not for_block, regions=regions
         )
     except MediaDecodeError:
         fingerprints = None
@@ -62,13 +62,13 @@ def _hash(path: str, for_block: bool) -> tuple[str, MediaFingerprints | None, fl
 
 
 def _hash_all(
-    paths: list[str], workers: int, for_block: bool
+    paths: list[str], workers: int, for_block: bool, regions: bool = False
 ) -> tuple[dict[str, MediaFingerprints | None], float]:
     results: dict[str, MediaFingerprints | None] = {}
     seconds = 0.0
     with ProcessPoolExecutor(workers) as pool:
         for path, fingerprints, took in pool.map(
-            _hash, paths, [for_block] * len(paths), chunksize=8
+            _hash, paths, [for_block] * len(paths), [regions] * len(paths), chunksize=8
         ):
             results[path] = fingerprints
             seconds += took
@@ -114,8 +114,12 @@ async def _run(root: Path, workers: int, folder: Path) -> dict[str, object]:
             probe.add(result.entry.id, 1, moments)
     probe.build()
 
+    # The picture's own rectangles, as the bot hashes them for this chat (by default for
+    # every group; not under matching.region_probes = "hash_only" with local features).
+    regions = await service.uses_regions(CHAT)
+    print(f"region probes: {'on' if regions else 'off'}")
     hashed, check_seconds = _hash_all(
-        [str(root / row["variant_path"]) for row in queries], workers, for_block=False
+        [str(root / row["variant_path"]) for row in queries], workers, False, regions
     )
     found: Counter[tuple[str, str, str]] = Counter()
     totals: Counter[tuple[str, str]] = Counter()

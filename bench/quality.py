@@ -243,9 +243,13 @@ async def _run(
             print(f"cannot hash original {row['path']}", file=sys.stderr)
     tallies: dict[str, _Tally] = {}
     if "bank" in modes:
-        # Every entry has local features, so the bot hashes no regions ("auto").
+        # Every entry has local features, so "auto" hashes regions as the default config
+        # does ("always"), and not under matching.region_probes = "hash_only".
+        bank_regions = regions == "on" or (
+            regions == "auto" and config.matching.region_probes == "always"
+        )
         tallies["bank"] = await _bank_mode(
-            corpus, originals, queries, blocked, config, workers, folder, regions == "on"
+            corpus, originals, queries, blocked, config, workers, folder, bank_regions
         )
     if "list" in modes:
         tallies["list"] = _list_mode(
@@ -310,7 +314,7 @@ def main() -> None:
         "--regions",
         choices=("auto", "on", "off"),
         default="auto",
-        help="photos' region probes: as the bot decides (auto: list mode only), always, never",
+        help="photos' region probes: as the bot decides with the config (auto), always, never",
     )
     args = parser.parse_args()
     if not (args.corpus / "manifest.csv").is_file():

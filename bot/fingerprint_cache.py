@@ -102,6 +102,7 @@ def footprint(fingerprints: MediaFingerprints) -> int:
     regions = [f for region in fingerprints.regions for f in region.probes]
     distinct += len(regions)
     features = [f for f in (fingerprints.local, fingerprints.local_mirror) if f is not None]
+    features += [region.local for region in fingerprints.regions if region.local is not None]
     features += fingerprints.moments
     extra = sum(f.points.nbytes + f.descriptors.nbytes + 200 for f in features)
     return _ENTRY_BYTES + _FINGERPRINT_BYTES * distinct + extra

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bot.config import MatchingConfig, VideoConfig
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex, IndexHit
-from hashdb.local import LocalIndex
+from hashdb.local import LocalHit, LocalIndex
 from hashdb.signals import PDQ, PHASH, SIGNAL_TYPES, VPDQ
 from hashdb.store import Entry
 from hashdb.video import VIDEO_KIND
@@ -78,7 +78,8 @@ class Match:
         if self.by_file_id:
             return "same Telegram file"
         if self.points is not None:
-            return f"local features: {self.points} matching points"
+            where = f" in a {self.region} of the upload" if self.region is not None else ""
+            return f"local features: {self.points} matching points{where}"
         if self.phash_distance is not None:
             return f"low-detail photo: confirmed by pHash ({self.phash_distance} bits)"
         if self.region is not None:
@@ -186,13 +187,8 @@ class Matcher:
             if not found and fingerprints.regions:
                 found = self._region_matches(index, bank_ids, fingerprints, max_distance)
                 found = [m for m in found if m.entry_id not in exclude]
-            if not found and local is not None and fingerprints.local is not None:
-                found = [
-                    Match(entry_id=hit.entry_id, signal=LOCAL_SIGNAL, distance=0, points=hit.points)
-                    for hit in local.search(
-                        fingerprints.local, bank_ids, self._matching.local_min_points
-                    )
-                ]
+            if not found and local is not None:
+                found = self._local_photo_matches(local, bank_ids, fingerprints)
         found = [m for m in found if m.entry_id not in exclude]
         return [dataclasses.replace(m, bank_id=index.bank_of(m.entry_id) or 0) for m in found]
 
@@ -231,6 +227,30 @@ class Matcher:
         return dim_matches(
             index, bank_ids, fingerprints.probes, max_distance, self._matching.pdq_min_quality
         )
+
+    def _local_photo_matches(
+        self, local: LocalIndex, bank_ids: Sequence[int], fingerprints: MediaFingerprints
+    ) -> list[Match]:
+        """Entries the photo's local features show (crops, tilts, screenshots, photos of a
+        screen), then, if none, those a grid cell's own features show, most points first."""
+        minimum = self._matching.local_min_points
+        looks = [fingerprints.local] if fingerprints.local is not None else []
+        cells = [(r.local, r.kind) for r in fingerprints.regions if r.local is not None]
+        hits: list[tuple[LocalHit, str | None]] = [
+            (hit, None) for look in looks for hit in local.search(look, bank_ids, minimum)
+        ]
+        if not hits:
+            hits = [
+                (hit, kind) for cell, kind in cells for hit in local.search(cell, bank_ids, minimum)
+            ]
+        hits.sort(key=lambda item: (-item[0].points, item[0].entry_id))
+        result: list[Match] = []
+        seen: set[int] = set()
+        for hit, kind in hits:
+            if hit.entry_id not in seen:
+                seen.add(hit.entry_id)
+                result.append(Match(hit.entry_id, LOCAL_SIGNAL, 0, points=hit.points, region=kind))
+        return result
 
     def _region_matches(
         self,

@@ -145,3 +145,7 @@ class RegionProbes:
     #: What was trimmed or cut to find it: "border", "chrome", "blur_fill", "cell", "mixed".
     kind: str
     probes: tuple[Fingerprint, ...]
+    #: For a grid or collage cell of a check that uses local features: the cell's own. A
+    #: cell holds too small a share of the whole collage's keypoints to be found among
+    #: them, and collage apps crop each photo to fill its cell, which PDQ does not survive.
+    local: LocalFeatures | None = None

@@ -315,24 +315,22 @@ def mirrored_probe(image: Image.Image) -> tuple[Fingerprint, ...]:
     return (Fingerprint(PDQ.name, int.from_bytes(packed.tobytes(), "big"), quality=int(quality)),)
 
 
-def region_probes(image: Image.Image) -> tuple[RegionProbes, ...]:
+def region_probes(image: Image.Image, *, local: bool = False) -> tuple[RegionProbes, ...]:
     """The picture's own rectangles inside an RGB image (an upload), each with its 8 PDQ
-    orientations (see ``hashdb.photo_regions``).
+    orientations (see ``hashdb.photo_regions``), and with ``local`` a grid cell's own local
+    features (see ``RegionProbes.local``).
 
     Each rectangle is hashed as the reference hashes a whole photo (``reference_pixels``):
     a blocked photo's hash was made that way, and a region hashed from a smoother copy
     (area-averaged to 128-256 px) lands 10-20 bits further from it.
     """
     found = find_regions(np.asarray(image.convert("L")))
-    return tuple(
-        RegionProbes(
-            region.kind,
-            pdq_from_pixels(
-                reference_pixels(image.crop((region.left, region.top, region.right, region.bottom)))
-            ),
-        )
-        for region in found
-    )
+    probes = []
+    for region in found:
+        crop = image.crop((region.left, region.top, region.right, region.bottom))
+        features = extract_local(crop) if local and region.kind == "cell" else None
+        probes.append(RegionProbes(region.kind, pdq_from_pixels(reference_pixels(crop)), features))
+    return tuple(probes)
 
 
 def phash_fingerprint(image: Image.Image, *, quick: bool = False) -> Fingerprint:
@@ -396,7 +394,7 @@ def hash_image(
         height=rgb.height,
         local=features,
         local_mirror=mirror_features if features is not None else None,
-        regions=region_probes(rgb) if regions else (),
+        regions=region_probes(rgb, local=local) if regions else (),
     )
 
 

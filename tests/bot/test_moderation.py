@@ -535,3 +535,33 @@ async def test_region_probes_follow_the_banks_entries_and_the_setting(
     else:
         assert match is None
     await moderation.close()
+
+
+@pytest.mark.parametrize("regions", [True, False])
+async def test_a_blocked_photo_cropped_into_one_cell_of_a_collage_is_found_by_the_cells_features(
+    store: SQLiteStore, regions: bool
+) -> None:
+    """Collage apps crop each photo to fill its cell, which PDQ does not survive, and the
+    whole collage's keypoints mostly come from the other cells: a cell found inside the
+    upload is searched with its own local features, and the audit says so."""
+    from tests.hashdb.test_local_photos import collage
+    from tests.media import textured
+
+    moderation = await service(store)
+    blocked = photo(1711, (800, 600))
+    await block(moderation, hash_image(blocked, for_block=True))
+    cells = [textured(1720 + k) for k in range(8)]
+    upload = collage([*cells[:4], blocked, *cells[4:]], 3)
+    match = await moderation.find_match(CHAT, hash_image(upload, quick=True, regions=regions))
+    if regions:
+        assert match is not None and match.region == "cell" and match.points is not None
+        assert match.describe().startswith("local features:")
+        assert match.describe().endswith("in a cell of the upload")
+    else:
+        # Without the cell, the blocked photo's share of the collage's keypoints is too small.
+        assert match is None
+    unrelated = collage([*cells, textured(1730)], 3)
+    assert (
+        await moderation.find_match(CHAT, hash_image(unrelated, quick=True, regions=True)) is None
+    )
+    await moderation.close()

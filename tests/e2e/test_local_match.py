@@ -43,9 +43,12 @@ async def test_edited_copies_are_deleted_and_the_audit_says_how(
         stranger = post_photo(fake, OTHER, photo(602, (1024, 768)))
         await kept(fake, app, stranger)
         mark = time.monotonic()
-        send(fake, command(CHAT, ADMIN, "/logs 3"))
+        send(fake, command(CHAT, ADMIN, "/logs 10"))
         logs = await bot_reply(fake, "audit events", since=mark)
+        # The crop by its local features; the screenshot by the photo's own rectangle
+        # inside the interface (region probes), which is tried first.
         assert "local features:" in logs and "matching points" in logs
+        assert "picture found inside the upload (" in logs
 
 
 async def test_review_setting_holds_a_copy_for_the_admins(
