@@ -17,8 +17,9 @@ blocks each through the bot's path (``hash_photo(for_block=True)`` and
 ``ModerationService.block`` on a fresh SQLite store), then checks their re-encodes (JPEG
 q50/70/90, WebP q75) and resizes (x0.5, x0.25, x1.5) with ``ModerationService.find_match``
 as uploads are checked (quick decoding). List mode checks the same files against a hash
-list of the blocked photos (``hashguard hash`` output: PDQ with its quality, and pHash; no
-local features) through ``bot.scan``'s ``ListIndex`` and ``best_match``.
+list of the blocked photos (``hashguard hash --format jsonl`` output, or a CSV list: PDQ
+with its quality, and pHash; no local features; the text format leaves low-detail PDQ
+out) through ``bot.scan``'s ``ListIndex`` and ``best_match``.
 
 Sources: the corpus's blocklisted originals; photos the corpus has not seen (other
 photographs in gcompris-qt-data's resource files and opencv-doc's samples, none within 45

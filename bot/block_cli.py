@@ -151,6 +151,10 @@ def _notes(result: BlockResult, hashed: Hashed) -> str:
     notes: list[str] = []
     if result.low_quality:
         notes.append("too little detail for near matching: copies may not be found")
+    elif result.low_detail:
+        notes.append(
+            "little detail: re-encoded and resized copies are found, edited ones may not be"
+        )
     fingerprints = hashed.fingerprints
     if fingerprints is not None and fingerprints.truncated:
         last = max((f.seconds or 0.0 for f in fingerprints.stored), default=0.0)

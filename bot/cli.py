@@ -445,7 +445,7 @@ def hash_files(
 
     from bot.scan import hash_files as hash_many
     from bot.scan import media_files
-    from hashdb.lists import ListItem, text_lines
+    from hashdb.lists import ListItem, for_text_export, text_lines
 
     try:
         config = load_config(config_path, require_token=False)
@@ -453,7 +453,7 @@ def hash_files(
         print(f"hashguard: config error: {exc}", file=sys.stderr)
         return 2
     files = list(media_files(paths))
-    failures = 0
+    failures = left_out = 0
     # On stderr, and only on a terminal (disable=None): the output stays a clean list.
     with tqdm(total=len(files), unit=" files", leave=False, disable=None) as bar:
         for hashed in hash_many(files, config, jobs=jobs, purpose="list"):
@@ -466,9 +466,21 @@ def hash_files(
                 print(f"hashguard: cannot hash {hashed.path}: {hashed.error}", file=sys.stderr)
             else:
                 item = ListItem(hashed.fingerprints.stored, label=str(hashed.path))
-                for line in text_lines([item]):
+                # A text line carries no quality and is read back as fully trusted, so a
+                # low-detail PDQ hash would match at the normal radius: left out, as
+                # ``hashguard export`` leaves it out (jsonl keeps it with its quality).
+                kept, dropped = for_text_export([item], config.matching.pdq_min_quality)
+                left_out += dropped
+                for line in text_lines(kept):
                     print(line)
     sys.stdout.flush()
+    if left_out:
+        print(
+            f"hashguard: {left_out} PDQ hash(es) of quality under "
+            f"{config.matching.pdq_min_quality} (matching.pdq_min_quality) left out: a text "
+            "line would be read back as full quality; --format jsonl keeps them with theirs",
+            file=sys.stderr,
+        )
     return 1 if failures else 0
 
 

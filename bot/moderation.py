@@ -655,7 +655,9 @@ class ModerationService:
         very same frame hashes (a video hashed again from the same file)."""
         whole = next((f for f in fingerprints.stored if f.signal == PDQ.name), None)
         if whole is not None:
-            if not self._matcher.usable(whole):
+            # A low-detail photo's hash is indexed too (the low-detail rule matches it), so
+            # blocking the same file again finds it rather than adding a twin.
+            if not (self._matcher.usable(whole) or self._matcher.low_detail(whole)):
                 return None
             hits = await self._on_index(self._index.query, [bank_id], [whole], {PDQ.name: 0})
             for hit in hits:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +138,7 @@ async def bank_to_block_into(
     text = name.strip()
     if text.lower().startswith("group:"):
         chat = text.split(":", 1)[1]
-        if not chat.lstrip("-").isdecimal():
+        if re.fullmatch(r"-?[0-9]{1,19}", chat) is None:
             raise BankError(f"bank {text[:40]!r} is not valid; a group's bank is group:<chat id>")
         if create:
             return await store.group_bank(int(chat), at=at), False

@@ -206,9 +206,9 @@ class ListIndex:
 
     def needs_regions(self, matching: MatchingConfig) -> bool:
         """Whether files are checked with the picture's own rectangles inside them too: by
-        ``matching.region_probes`` (by default, when some entry has no local features to
-        find it re-framed: every entry of a hash list, a bank's photos blocked without
-        them)."""
+        ``matching.region_probes`` (always, by default; with ``hash_only``, when some entry
+        has no local features to find it re-framed: every entry of a hash list, a bank's
+        photos blocked without them)."""
         return needs_regions(matching, self.index, self.local, self.banks())
 
     def banks(self) -> list[int]:

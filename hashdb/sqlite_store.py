@@ -1455,9 +1455,9 @@ class SQLiteStore:
         Polls every ``_WATCH_POLL_S``: ``PRAGMA data_version`` tells, without reading a
         table, whether another connection committed; only then are the new rows of the
         ``changes`` table read, skipping this store's own. Changes since ``open`` come first
-        (no resync: the caller loaded after opening). What ``on_change`` raises ends the
-        watch, except ``StoreError`` (the database failing meanwhile), which is logged and
-        retried at the next poll.
+        (no resync: the caller loaded after opening). A change that fails, in the database
+        or in ``on_change``, is logged and taken in again at the next poll: a watch that
+        ended would leave the bot blind to the command line's changes until a restart.
         """
         if self._db is None:
             raise self._not_open()
@@ -1473,6 +1473,9 @@ class SQLiteStore:
                     return
                 log.warning("sqlite_watch_failed path=%s error=%s", self._path, exc)
                 self._data_version = -1  # read the rows again at the next poll
+            except Exception:
+                log.exception("sqlite_watch_apply_failed path=%s", self._path)
+                self._data_version = -1
             await asyncio.sleep(_WATCH_POLL_S)
 
     async def _changes_since_seen(self) -> tuple[Change | None, int]:

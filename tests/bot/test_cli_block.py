@@ -129,6 +129,8 @@ def test_block_refuses_names_and_banks_it_cannot_use_saying_what_it_takes(
         "operator:other": "operator:<name> banks are made from the list files",
         "self-submitted": "is a self bank",
         "group:abc": "a group's bank is group:<chat id>",
+        "group:--5": "a group's bank is group:<chat id>",
+        "group:\N{FULLWIDTH DIGIT FIVE}": "a group's bank is group:<chat id>",
     }
     for name, problem in cases.items():
         assert main(["block", "--bank", name, one]) == 2, name
@@ -280,3 +282,31 @@ def test_import_takes_a_list_into_a_bank_block_made_but_not_into_a_files_bank(
     )
     assert main(["import", "--bank", "operator:pledge", str(listing)]) == 2
     assert "operator banks of list files follow their files" in capsys.readouterr().err
+
+
+def test_hash_leaves_low_detail_pdq_out_of_the_text_list_and_block_finds_it_again(
+    database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A text ``pdq`` line is read back as full quality, so a dark photo's PDQ (which only
+    the low-detail rule, with pHash agreeing, may match) is left out of ``hash``'s text and
+    kept with its quality in jsonl; blocking the same dark file twice finds it the second
+    time."""
+    from tests.bot.test_matcher_dim import dark
+
+    night = tmp_path / "night.png"
+    night.write_bytes(encode(dark(photo(891, (800, 600)), 891), fmt="PNG"))
+    assert main(["hash", str(night)]) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[0] for line in out.splitlines()] == ["phash"]
+    assert "PDQ hash(es) of quality under 50" in err and "left out" in err
+    assert main(["hash", "--format", "jsonl", str(night)]) == 0
+    [record] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    qualities = [h["quality"] for h in record["hashes"] if h["algorithm"] == "pdq"]
+    assert qualities and all(1 <= q < 50 for q in qualities)
+
+    assert main(["block", "--bank", "night", str(night)]) == 0
+    first = lines_of(capsys.readouterr().out)["night.png"]
+    assert first[0] == "blocked" and "little detail" in first[2]
+    assert main(["block", "--bank", "night", str(night)]) == 0
+    again = lines_of(capsys.readouterr().out)["night.png"]
+    assert again[0] == "already blocked" and again[2].startswith(first[2].split(" (")[0])

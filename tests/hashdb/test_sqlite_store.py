@@ -383,3 +383,31 @@ async def test_watch_reloads_everything_when_the_rows_it_missed_were_pruned(
 def _count(path: Path, table: str) -> int:
     with sqlite3.connect(path) as db:
         return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+async def test_watch_keeps_going_when_applying_a_change_fails(
+    store: SQLiteStore, db_path: Path, quick_poll: None
+) -> None:
+    """A change the caller fails to apply is offered again at the next poll, and the watch
+    goes on: a watch that ended would leave the bot blind to the command line's writes."""
+    other = SQLiteStore(db_path)
+    await other.open()
+    seen: asyncio.Queue[Change] = asyncio.Queue()
+    failures = [RuntimeError("the index is busy")]
+
+    async def on_change(change: Change) -> None:
+        if failures:
+            raise failures.pop()
+        await seen.put(change)
+
+    task = asyncio.create_task(store.watch(on_change))
+    try:
+        entry = await other.add_entry(_pdq(7), at=1.0)
+        assert await asyncio.wait_for(seen.get(), 10) == Change(entries=(entry.id,), chats=(CHAT,))
+        [removed] = await other.remove_entries(entry.bank_id, [entry.id], removed_by=1, at=2.0)
+        assert await asyncio.wait_for(seen.get(), 10) == Change(entries=(removed.id,))
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await other.close()
