@@ -184,6 +184,17 @@ class Matcher:
         else:
             found = self._photo_matches(index, bank_ids, fingerprints, include_phash, max_distance)
             found = [m for m in found if m.entry_id not in exclude]
+            if not found:
+                # Exempted entries are left out first: one the group exempted must not keep
+                # the tighter rule from finding another.
+                found = dim_matches(
+                    index,
+                    bank_ids,
+                    fingerprints.probes,
+                    max_distance,
+                    self._matching.pdq_min_quality,
+                )
+                found = [m for m in found if m.entry_id not in exclude]
             if not found and fingerprints.regions:
                 found = self._region_matches(index, bank_ids, fingerprints, max_distance)
                 found = [m for m in found if m.entry_id not in exclude]
@@ -222,11 +233,7 @@ class Matcher:
                 result.append(
                     Match(entry_id=hit.entry_id, signal=hit.signal, distance=hit.distance)
                 )
-        if result:
-            return result
-        return dim_matches(
-            index, bank_ids, fingerprints.probes, max_distance, self._matching.pdq_min_quality
-        )
+        return result
 
     def _local_photo_matches(
         self, local: LocalIndex, bank_ids: Sequence[int], fingerprints: MediaFingerprints

@@ -237,3 +237,38 @@ def test_index_leaves_out_hashes_under_a_search_floor() -> None:
     index.remove_entry(2)
     assert index.count_below([1], PDQ.name, 50) == 0
     assert [h.entry_id for h in index.query([1], probe, {PDQ.name: 4})] == [1]
+
+
+def test_an_exempted_entry_does_not_keep_the_low_detail_rule_from_another() -> None:
+    """The group exempted entry 1, which the normal rule matches; entry 2 is the same photo
+    blocked dark (low detail, pHash agreeing), which only the low-detail rule matches."""
+    matcher = Matcher(CONFIG.matching, CONFIG.video)
+    upload = hash_photo(encode(photo(7, (800, 600)), quality=90), quick=True, local=False)
+    pdq = next(f for f in upload.probes if f.signal == PDQ.name)
+    phash = next(f for f in upload.probes if f.signal == PHASH.name)
+    assert (pdq.quality or 0) >= 50
+
+    def entry(entry_id: int, fingerprints: tuple[Fingerprint, ...]) -> Entry:
+        return matcher.indexable(
+            Entry(
+                id=entry_id,
+                chat_id=0,
+                fingerprints=fingerprints,
+                added_by=None,
+                added_at=0.0,
+                reason="",
+                source="list",
+                bank_id=1,
+            )
+        )
+
+    index = BlocklistIndex.build(
+        [
+            entry(1, (Fingerprint(PDQ.name, pdq.value ^ 0b111, 100),)),
+            entry(2, (Fingerprint(PDQ.name, pdq.value ^ 0b11, 30), phash)),
+        ]
+    )
+    found = matcher.matches(
+        index, [1], upload, include_phash=False, max_distance=31, exclude=frozenset({1})
+    )
+    assert [m.entry_id for m in found] == [2] and found[0].phash_distance == 0
