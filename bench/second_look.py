@@ -1,4 +1,4 @@
-"""What the second look at a washed-out or dim upload (``hashdb.local.SECOND_LOOK_SHARE``)
+"""What the second look at a washed-out or dim upload (``hashdb.local_extract.SECOND_LOOK_SHARE``)
 costs a check: how many uploads take it, and the local features' time with and without it.
 
 Reads every ``--step``-th query image of a corpus folder (the dev corpus, or the set
