@@ -52,7 +52,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
-from hashdb.video_regions import Region, find_regions  # noqa: E402
+from hashdb.regions import Region  # noqa: E402
+from hashdb.video_regions import find_regions  # noqa: E402
 
 LONG_SIDE = 384
 Grey = list[npt.NDArray[np.uint8]]

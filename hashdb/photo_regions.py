@@ -44,6 +44,8 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
+from hashdb.regions import Region
+
 __all__ = ["MAX_REGIONS", "Region", "find_regions"]
 
 #: Regions are found on a grey copy at most this many pixels on its long side: boundaries
@@ -119,34 +121,6 @@ _SIDES: Final = ("top", "bottom", "left", "right")
 #: Where collage apps cut a side: halves and thirds.
 _GRID_CUTS: Final = (1 / 3, 1 / 2, 2 / 3)
 _OPPOSITE: Final = {"top": "bottom", "bottom": "top", "left": "right", "right": "left"}
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    """A pixel box in the image given to ``find_regions``; right and bottom are exclusive."""
-
-    left: int
-    top: int
-    right: int
-    bottom: int
-    #: What was trimmed or cut: "border", "chrome", "blur_fill", "cell" or "mixed".
-    kind: str
-
-    @property
-    def box(self) -> tuple[int, int, int, int]:
-        return (self.left, self.top, self.right, self.bottom)
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-    def crop(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-        """This region of an image (HxW or HxWxC) of the size it was found in."""
-        return image[self.top : self.bottom, self.left : self.right]
 
 
 @dataclass(frozen=True, slots=True)

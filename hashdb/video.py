@@ -48,6 +48,7 @@ from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints,
 from hashdb.local import MOMENT_FEATURES, extract_array
 from hashdb.local_format import LocalFeatures, mark_moving
 from hashdb.photo import hash_photo
+from hashdb.regions import Region
 from hashdb.signals import VPDQ
 from hashdb.video_container import (
     DEMUXER_NAMES,
@@ -59,7 +60,7 @@ from hashdb.video_container import (
     keyframe_times,
     open_video,
 )
-from hashdb.video_regions import Region, find_regions
+from hashdb.video_regions import find_regions
 
 log = logging.getLogger(__name__)
 

@@ -44,6 +44,8 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
+from hashdb.regions import Region
+
 #: Bands are found on frames scaled down to at most this many pixels on the long side.
 WORK_SIDE: Final = 192
 #: Frames looked at; longer inputs are thinned evenly, which bounds the cost (about 60
@@ -92,31 +94,6 @@ SQUARE_TOLERANCE: Final = 0.03
 MASK_BLACK: Final = 24.0
 
 _SIDES: Final = ("top", "bottom", "left", "right")
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    """A pixel box in the frames given to ``find_regions``; right and bottom are exclusive."""
-
-    left: int
-    top: int
-    right: int
-    bottom: int
-    #: What was trimmed, for logs and benches: "bars", "blur_fill", "caption", "circle" or
-    #: "mixed".
-    kind: str
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-    def crop(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-        """This region of a frame of the size the region was found in."""
-        return frame[self.top : self.bottom, self.left : self.right]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from hashdb.video_regions import Region, find_regions
+from hashdb.regions import Region
+from hashdb.video_regions import find_regions
 from tests import media
 
 Rgb = npt.NDArray[np.uint8]
