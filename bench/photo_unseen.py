@@ -33,12 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.quality import hash_as_the_bot
 from bot.config import load_config
 from bot.matcher import LOCAL_SIGNAL
 from bot.moderation import ModerationService, Person
-from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
+from hashdb.fingerprint import MediaFingerprints
 from hashdb.local import LocalIndex
-from hashdb.photo import hash_photo
 from hashdb.sqlite_store import SQLiteStore
 
 CHAT = -1001
@@ -48,19 +48,6 @@ SOURCES = ("corpus", "unseen", "synthetic")
 PROBE_POINTS = 8
 
 
-def _hash(path: str, for_block: bool, regions: bool) -> tuple[str, MediaFingerprints | None, float]:
-    started = time.perf_counter()
-    try:
-        data = Path(path).read_bytes()
-        # As the bot hashes: exact pixels for what is blocked, a quick decode for checks.
-        fingerprints: MediaFingerprints | None = hash_photo(
-            data, for_block=for_block, quick=not for_block, regions=regions
-        )
-    except MediaDecodeError:
-        fingerprints = None
-    return path, fingerprints, time.perf_counter() - started
-
-
 def _hash_all(
     paths: list[str], workers: int, for_block: bool, regions: bool = False
 ) -> tuple[dict[str, MediaFingerprints | None], float]:
@@ -68,7 +55,7 @@ def _hash_all(
     seconds = 0.0
     with ProcessPoolExecutor(workers) as pool:
         for path, fingerprints, took in pool.map(
-            _hash, paths, [for_block] * len(paths), [regions] * len(paths), chunksize=8
+            hash_as_the_bot, paths, [for_block] * len(paths), [regions] * len(paths), chunksize=8
         ):
             results[path] = fingerprints
             seconds += took

@@ -50,9 +50,11 @@ ADMIN = Person(1, "bench")
 MODES = ("bank", "list")
 
 
-def _hash(
+def hash_as_the_bot(
     path: str, for_block: bool, regions: bool = False
 ) -> tuple[str, MediaFingerprints | None, float]:
+    """A photo hashed as the bot's pool hashes it, and the seconds it took (None when it
+    cannot be decoded)."""
     started = time.perf_counter()
     try:
         data = Path(path).read_bytes()
@@ -93,7 +95,9 @@ def _hash_all(
         if listed:
             done = pool.map(_hash_listed, paths, [listed] * count, [regions] * count, chunksize=8)
         else:
-            done = pool.map(_hash, paths, [for_block] * count, [regions] * count, chunksize=8)
+            done = pool.map(
+                hash_as_the_bot, paths, [for_block] * count, [regions] * count, chunksize=8
+            )
         for path, fingerprints, took in done:
             results[path] = fingerprints
             seconds += took
