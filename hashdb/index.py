@@ -28,8 +28,8 @@ import numpy.typing as npt
 
 from hashdb import kernels
 from hashdb.fingerprint import Fingerprint
+from hashdb.records import Entry
 from hashdb.signals import SIGNAL_TYPES, SignalType
-from hashdb.store import Entry
 
 _WORD_BITS = 64
 _MIN_CAPACITY = 16
