@@ -135,8 +135,12 @@ POST_FILTER = filters.ChatType.GROUPS & ~filters.StatusUpdate.ALL
 COMMAND_FILTER = filters.UpdateType.MESSAGE
 
 
-def build_application(config: Config, *, hash_in_threads: bool = False) -> HashguardApp:
-    """The bot, ready for ``run_polling`` (or the test harness's manual start)."""
+def build_application(
+    config: Config, *, hash_in_threads: bool = False, webhook: bool = False
+) -> HashguardApp:
+    """The bot, ready for ``run_polling`` (or the test harness's manual start); with
+    ``webhook``, without an ``Updater``: the library's custom-webhook pattern, where our own
+    server (``handlers.webhook``) puts each posted update on ``application.update_queue``."""
     builder = (
         ApplicationBuilder()
         .token(config.telegram.token)
@@ -151,6 +155,8 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
+    if webhook:
+        builder = builder.updater(None)
     application: HashguardApp = builder.build()
     application.bot_data.config = config
     application.bot_data.hash_in_threads = hash_in_threads
@@ -331,7 +337,7 @@ def run_polling(config: Config) -> None:
 def run_webhook(config: Config) -> None:
     """Run until SIGINT/SIGTERM as a webhook server: Telegram posts each update to
     ``webhook.public_url``, so several processes behind a load balancer share one bot."""
-    application = build_application(config)
+    application = build_application(config, webhook=True)
     asyncio.run(_serve_webhook(application, config.webhook))
 
 

@@ -60,7 +60,8 @@ async def webhook_running(
     config = load_config(None, environ=environ)
     check_webhook_mode(config.webhook)
     # Threads instead of processes: same code path, no process start-up per test.
-    app = build_application(config, hash_in_threads=True)
+    app = build_application(config, hash_in_threads=True, webhook=True)
+    assert app.updater is None
     await app.initialize()
     assert app.post_init is not None and app.post_shutdown is not None
     stop_listening = None
