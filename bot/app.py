@@ -41,6 +41,7 @@ from bot.moderation import ModerationService
 from bot.operator_banks import OperatorBanks
 from bot.outbox import Outbox
 from bot.posters import PosterMemory
+from bot.ratelimit import RateLimiter
 from bot.storage import open_config_store
 from handlers import (
     admin,
@@ -60,7 +61,7 @@ from handlers.common import fetched_size, remembered_failure
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
 from handlers.permissions import AdminCache
-from handlers.ratelimit import RateLimiter, gate
+from handlers.ratelimit import gate
 from handlers.webhook import WebhookServer
 from hashdb.store import Store
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from handlers.ratelimit import RateLimiter
+from bot.ratelimit import RateLimiter
 from tests.e2e.conftest import RunBot, settle
 from tests.e2e.test_core_flow import (
     ADMIN,
