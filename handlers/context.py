@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
+from bot.albums import AlbumTracker
 from bot.config import Config
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache
@@ -15,10 +16,9 @@ from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.outbox import Outbox
 from bot.posters import PosterMemory
+from bot.uploads import Fetched
 
 if TYPE_CHECKING:
-    from handlers.albums import AlbumTracker
-    from handlers.common import Fetched
     from handlers.permissions import AdminCache
     from handlers.ratelimit import RateLimiter
 
