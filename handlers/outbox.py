@@ -56,8 +56,8 @@ _ANSWER_LOST = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
 #: Steps that are not one Bot API call, by kind: made by the feature that owns them
 #: (registered when its module is imported; its step class is registered in ``bot.jobs``).
-StepMaker = Callable[[HashguardContext, int, Step], Awaitable[str]]
-FEATURE_STEPS: dict[str, StepMaker] = {}
+FeatureStep = Callable[[HashguardContext, int, Step], Awaitable[str]]
+FEATURE_STEPS: dict[str, FeatureStep] = {}
 
 
 class TelegramSteps:
@@ -83,9 +83,9 @@ def enforcer(context: HashguardContext) -> Enforcer:
 
 async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
     """Warn the sender in the group, and escalate at the warn limit, through the outbox."""
-    maker = TelegramSteps(context)
-    steps = await enforcer(context).warning_steps(chat_id, sender, strikes, maker)
-    await enforcer(context).submit(chat_id, steps, maker)
+    maker, runner = TelegramSteps(context), enforcer(context)
+    steps = await runner.warning_steps(chat_id, sender, strikes, maker)
+    await runner.submit(chat_id, steps, maker)
 
 
 async def _exempt(context: HashguardContext, chat_id: int, sender: Person) -> bool:
