@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
-from bot.albums import AlbumTracker
 from bot.config import Config
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache
@@ -16,9 +15,10 @@ from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.outbox import Outbox
 from bot.posters import PosterMemory
-from bot.uploads import Fetched
 
 if TYPE_CHECKING:
+    from bot.albums import AlbumTracker
+    from bot.uploads import Fetched
     from handlers.permissions import AdminCache
     from handlers.ratelimit import RateLimiter
 
