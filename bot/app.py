@@ -33,6 +33,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.albums import AlbumTracker
 from bot.config import Config, WebhookConfig
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache
@@ -56,7 +57,6 @@ from handlers import (
     strikes,
 )
 from handlers import settings as group_settings
-from handlers.albums import AlbumTracker
 from handlers.common import fetched_size, remembered_failure
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error

@@ -18,8 +18,8 @@ from bot.posters import PosterMemory
 from bot.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from handlers.albums import AlbumTracker
-    from handlers.common import Fetched
+    from bot.albums import AlbumTracker
+    from bot.uploads import Fetched
     from handlers.permissions import AdminCache
 
 
