@@ -6,7 +6,7 @@ operator banks loaded from files named in the config, and the self-submission ba
 
 Everything the bot persists goes through ``Store``, the union of one protocol per
 aggregate (banks, entries, cases, audit, strikes, chats, reports, jobs, copy); a part of the
-core depends only on the protocols it uses. SQLite (``hashdb.sqlite_store``) is the
+core depends only on the protocols it uses. SQLite (``hashdb.sqlite``) is the
 default implementation; another backend implements the same protocol and passes the same
 shared test suite (``tests/hashdb/test_store_contract.py``). Only fingerprints, Telegram ids,
 short names and audit records are stored: never media bytes, never message text.

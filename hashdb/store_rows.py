@@ -1,7 +1,7 @@
 """What the SQL stores share: checks on what is about to be written, and turning rows read
 back into values.
 
-Both ``hashdb.sqlite_store`` and ``hashdb.postgres_store`` keep the same tables and select
+Both ``hashdb.sqlite`` and ``hashdb.postgres`` keep the same tables and select
 the same columns in the same order, so a row of either (a ``sqlite3.Row``, an
 ``asyncpg.Record``, a tuple) becomes an ``Entry``, ``Job``, ``AuditEvent`` or ``ChatRecord``
 here. Hashes are stored as fixed-width lowercase hex, and parsed back strictly: a damaged

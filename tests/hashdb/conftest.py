@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hashdb.postgres_store import PostgresStore
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.postgres import PostgresStore
+from hashdb.sqlite import SQLiteStore
 from hashdb.store import Store
 from tests import pg
 

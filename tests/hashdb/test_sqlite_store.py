@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from hashdb import sqlite_store
 from hashdb.fingerprint import Fingerprint
 from hashdb.index import ColumnBuilder
 from hashdb.signals import PDQ
-from hashdb.sqlite_store import MIGRATIONS, SQLiteStore
+from hashdb.sqlite import SQLiteStore
+from hashdb.sqlite import base as sqlite_store
+from hashdb.sqlite_schema import MIGRATIONS
 from hashdb.store import (
     OPERATOR_BANK,
     SHARED_BANK,

@@ -17,7 +17,8 @@ import pytest
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import PDQ, PHASH
-from hashdb.sqlite_store import MIGRATIONS, SQLiteStore
+from hashdb.sqlite import SQLiteStore
+from hashdb.sqlite_schema import MIGRATIONS
 from hashdb.store import (
     BANK_KINDS,
     CASE_STATUSES,

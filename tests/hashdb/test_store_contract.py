@@ -505,7 +505,7 @@ async def test_another_stores_block_unblock_and_import_reach_this_stores_watch(
 ) -> None:
     """What a second process (``hashguard block``, ``import``) commits reaches a running
     bot's ``watch``, whichever the database."""
-    from hashdb import sqlite_store
+    from hashdb.sqlite import base as sqlite_store
 
     monkeypatch.setattr(sqlite_store, "_WATCH_POLL_S", 0.02)
     seen: asyncio.Queue[Change] = asyncio.Queue()

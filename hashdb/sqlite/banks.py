@@ -1,0 +1,155 @@
+"""The SQLite store's banks: groups' own, shared, operator and self-submission banks, their
+editors and subscribers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import (
+    Sequence,
+)
+from contextlib import AbstractAsyncContextManager, nullcontext
+
+import aiosqlite
+
+from hashdb.records import (
+    BANK_KINDS,
+    GROUP_BANK,
+    Bank,
+    BankExistsError,
+    group_bank_name,
+)
+from hashdb.sqlite.base import SQLiteBase, _scalar
+from hashdb.store_rows import (
+    gains_every_group,
+)
+
+
+class SQLiteBanks(SQLiteBase):
+    """``BankStore`` on SQLite."""
+
+    async def group_bank(self, chat_id: int, *, at: float) -> Bank:
+        async with self._transaction("find a group's bank") as db:
+            bank, created = await _group_bank(db, chat_id, at)
+            if created:
+                await self._record_change(db, chats=[chat_id])
+            return bank
+
+    async def create_bank(
+        self, name: str, kind: str, *, owner_id: int | None, at: float, source: str = ""
+    ) -> Bank:
+        if kind not in BANK_KINDS:
+            raise ValueError(
+                f"unknown bank kind {kind!r}; expected one of: {', '.join(BANK_KINDS)}"
+            )
+        async with self._transaction("create a bank") as db:
+            try:
+                cursor = await db.execute(
+                    "INSERT INTO banks (name, kind, owner_id, created_at, source) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (name, kind, owner_id, at, source),
+                )
+            except sqlite3.IntegrityError:
+                raise BankExistsError(f"a bank named {name!r} already exists") from None
+            assert cursor.lastrowid is not None
+            if gains_every_group(kind, source):
+                await self._record_change(db, resync=True)
+            return Bank(cursor.lastrowid, name, kind, owner_id, at, (), source)
+
+    async def get_bank(self, bank_id: int) -> Bank | None:
+        async with self._session("read a bank") as db:
+            banks = await _load_banks(db, "WHERE id = ?", (bank_id,))
+        return banks[0] if banks else None
+
+    async def bank_by_name(self, name: str) -> Bank | None:
+        async with self._session("read a bank") as db:
+            banks = await _load_banks(db, "WHERE name = ?", (name,))
+        return banks[0] if banks else None
+
+    async def list_banks(self, kind: str | None = None) -> list[Bank]:
+        async with self._session("list banks") as db:
+            if kind is None:
+                return await _load_banks(db, "", ())
+            return await _load_banks(db, "WHERE kind = ?", (kind,))
+
+    async def set_bank_editor(
+        self, bank_id: int, user_id: int, *, editor: bool, by: int | None, at: float
+    ) -> bool:
+        async with self._session("change a bank editor") as db:
+            if editor:
+                cursor = await db.execute(
+                    "INSERT OR IGNORE INTO bank_editors (bank_id, user_id, added_by, at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (bank_id, user_id, by, at),
+                )
+            else:
+                cursor = await db.execute(
+                    "DELETE FROM bank_editors WHERE bank_id = ? AND user_id = ?",
+                    (bank_id, user_id),
+                )
+            return cursor.rowcount == 1
+
+    async def subscribe(self, chat_id: int, bank_id: int, *, by: int | None, at: float) -> bool:
+        async with self._transaction("subscribe a chat") as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO subscriptions (chat_id, bank_id, by, at) "
+                "VALUES (?, ?, ?, ?)",
+                (chat_id, bank_id, by, at),
+            )
+            changed = cursor.rowcount == 1
+            if changed:
+                await self._record_change(db, chats=[chat_id])
+            return changed
+
+    async def unsubscribe(self, chat_id: int, bank_id: int) -> bool:
+        async with self._transaction("unsubscribe a chat") as db:
+            cursor = await db.execute(
+                "DELETE FROM subscriptions WHERE chat_id = ? AND bank_id = ?", (chat_id, bank_id)
+            )
+            changed = cursor.rowcount == 1
+            if changed:
+                await self._record_change(db, chats=[chat_id])
+            return changed
+
+    async def subscriptions(self, chat_id: int) -> list[Bank]:
+        async with self._session("list subscriptions") as db:
+            return await _load_banks(
+                db, "WHERE id IN (SELECT bank_id FROM subscriptions WHERE chat_id = ?)", (chat_id,)
+            )
+
+    async def subscriber_count(self, bank_id: int) -> int:
+        async with self._session("count subscribers") as db:
+            return await _scalar(
+                db, "SELECT count(*) FROM subscriptions WHERE bank_id = ?", (bank_id,)
+            )
+
+    def bank_lock(self, bank_id: int) -> AbstractAsyncContextManager[None]:
+        # One process per file: the moderation service's own lock is enough.
+        return nullcontext()
+
+
+async def _group_bank(db: aiosqlite.Connection, chat_id: int, at: float) -> tuple[Bank, bool]:
+    """The group's bank, and whether it was made just now."""
+    name = group_bank_name(chat_id)
+    cursor = await db.execute(
+        "INSERT OR IGNORE INTO banks (name, kind, owner_id, created_at) VALUES (?, ?, ?, ?)",
+        (name, GROUP_BANK, chat_id, at),
+    )
+    (bank,) = await _load_banks(db, "WHERE name = ?", (name,))
+    return bank, cursor.rowcount == 1
+
+
+async def _load_banks(db: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Bank]:
+    rows = await db.execute_fetchall(
+        f"SELECT id, name, kind, owner_id, created_at, source FROM banks {where} ORDER BY name",
+        params,
+    )
+    banks: list[Bank] = []
+    for row in rows:
+        editors = await db.execute_fetchall(
+            "SELECT user_id FROM bank_editors WHERE bank_id = ? ORDER BY user_id", (row[0],)
+        )
+        banks.append(
+            Bank(row[0], row[1], row[2], row[3], row[4], tuple(e[0] for e in editors), row[5])
+        )
+    return banks

@@ -1,0 +1,422 @@
+"""The SQLite store's entries: adding (one by one or a whole list), removing and reading them,
+their local features, known files, per-group exemptions and deletion notices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import (
+    Sequence,
+)
+
+import aiosqlite
+
+from hashdb.fingerprint import Fingerprint
+from hashdb.records import (
+    Entry,
+    NewEntry,
+    StoreError,
+)
+from hashdb.sqlite.banks import _group_bank
+from hashdb.sqlite.base import SQLiteBase, _scalar
+from hashdb.store_rows import (
+    EntryAssembler,
+    check_new_entry,
+    check_storable,
+    stored_fingerprint,
+)
+
+#: Rows fetched per round trip to the worker thread when streaming large results: big
+#: enough that a million-row blocklist loads in a few hundred hops, small enough that
+#: assembling one batch never holds the event loop for long.
+_FETCH_BATCH = 10_000
+
+
+#: Ids bound per ``IN (...)`` list; well under SQLite's host-parameter limit on any build.
+_IDS_PER_STATEMENT = 500
+
+
+_ENTRY_COLUMNS = """
+    SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
+           e.removed_by, s.signal, s.hash, s.quality, s.seconds, e.bank_id, e.origin,
+           e.case_id, e.hits, e.last_hit_at
+    FROM entries AS e
+    LEFT JOIN entry_signals AS s ON s.entry_id = e.id
+"""
+
+
+# Ordering by entry then position lets rows be grouped into entries in one pass; both
+# orders follow the tables' primary keys, so SQLite streams them without sorting.
+_ENTRY_ORDER = " ORDER BY e.id, s.position"
+
+
+class SQLiteEntries(SQLiteBase):
+    """``EntryStore`` on SQLite (loading the index is in ``hashdb.sqlite.index_load``)."""
+
+    async def add_entry(self, entry: NewEntry, *, at: float) -> Entry:
+        return (await self.add_entries([entry], at=at))[0]
+
+    async def add_entries(self, entries: Sequence[NewEntry], *, at: float) -> list[Entry]:
+        for entry in entries:
+            check_new_entry(entry)
+        if not entries:
+            return []
+        async with self._transaction("add entries") as db:
+            stored, new_banks = await _insert_entries(db, entries, at)
+            await self._record_change(db, entries=[e.id for e in stored], chats=new_banks)
+            return stored
+
+    async def add_list(
+        self,
+        bank_id: int,
+        items: Sequence[tuple[tuple[Fingerprint, ...], str, str]],
+        *,
+        chat_id: int,
+        added_by: int | None,
+        source: str,
+        at: float,
+    ) -> range:
+        for fingerprints, _, _ in items:
+            if not fingerprints:
+                raise ValueError("a list item needs at least one fingerprint")
+            for fingerprint in fingerprints:
+                check_storable(fingerprint)
+        if not items:
+            return range(0)
+        async with self._transaction("import a list") as db:
+            first = await _next_entry_id(db)
+            await db.executemany(
+                "INSERT INTO entries (id, chat_id, added_by, added_at, reason, source, bank_id, "
+                "origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (first + n, chat_id, added_by, at, reason, source, bank_id, origin)
+                    for n, (_, reason, origin) in enumerate(items)
+                ),
+            )
+            await db.executemany(
+                "INSERT INTO entry_signals (entry_id, position, signal, hash, quality, seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (first + n, position, f.signal, f.hex, f.quality, f.seconds)
+                    for n, (fingerprints, _, _) in enumerate(items)
+                    for position, f in enumerate(fingerprints)
+                ),
+            )
+            await self._record_change(db, entries=range(first, first + len(items)))
+        return range(first, first + len(items))
+
+    async def get_entry(self, entry_id: int) -> Entry | None:
+        """The entry with this id, active or removed."""
+        async with self._session("read an entry") as db:
+            entries = await _load_entries(db, "WHERE e.id = ?", (entry_id,))
+        return entries[0] if entries else None
+
+    async def remove_entries(
+        self, bank_id: int, entry_ids: Sequence[int], *, removed_by: int | None, at: float
+    ) -> list[Entry]:
+        """Deactivate the bank's active entries among ``entry_ids``; return those removed.
+
+        Ids of other banks' entries are ignored: an admin of one group can never unblock
+        another group's entries, whatever ids they type.
+        """
+        async with self._transaction("remove entries") as db:
+            removed = await _remove_entries(
+                db, "e.bank_id = ?", (bank_id,), entry_ids, removed_by, at
+            )
+            await self._record_change(db, entries=[e.id for e in removed])
+            return removed
+
+    async def active_entries(self) -> list[Entry]:
+        """Every active entry of every bank, in id order, fingerprints in their order."""
+        async with self._session("load active entries") as db:
+            return await _load_entries(db, "WHERE e.removed_at IS NULL", ())
+
+    async def bank_entries(self, bank_id: int) -> list[Entry]:
+        async with self._session("load a bank's entries") as db:
+            return await _load_entries(
+                db, "WHERE e.bank_id = ? AND e.removed_at IS NULL", (bank_id,)
+            )
+
+    async def bank_hashes(self, bank_id: int) -> list[tuple[int, str, int]]:
+        """(entry id, signal, value) of the bank's active entries, by entry id."""
+        async with self._session("load a bank's hashes") as db:
+            result: list[tuple[int, str, int]] = []
+            async with db.execute(
+                "SELECT s.entry_id, s.signal, s.hash FROM entries AS e "
+                "JOIN entry_signals AS s ON s.entry_id = e.id "
+                "WHERE e.bank_id = ? AND e.removed_at IS NULL ORDER BY s.entry_id, s.position",
+                (bank_id,),
+            ) as cursor:
+                while rows := await cursor.fetchmany(_FETCH_BATCH):
+                    result += [
+                        (
+                            row[0],
+                            row[1],
+                            stored_fingerprint(row[0], row[1], row[2], None, None).value,
+                        )
+                        for row in rows
+                    ]
+            return result
+
+    async def add_entry_features(self, entry_id: int, data: bytes) -> bool:
+        async with self._transaction("add local features") as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO entry_features (entry_id, data) VALUES (?, ?)",
+                (entry_id, data),
+            )
+            added = cursor.rowcount == 1
+            if added:
+                await self._record_change(db, entries=[entry_id])
+            return added
+
+    async def entry_features(
+        self, entry_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, int, bytes]]:
+        query = (
+            "SELECT f.entry_id, e.bank_id, f.data FROM entry_features AS f "
+            "JOIN entries AS e ON e.id = f.entry_id WHERE e.removed_at IS NULL"
+        )
+        async with self._session("load local features") as db:
+            if entry_ids is None:
+                rows = await db.execute_fetchall(query + " ORDER BY f.entry_id", ())
+                return [(r[0], r[1], bytes(r[2])) for r in rows]
+            found: list[tuple[int, int, bytes]] = []
+            wanted = sorted(set(entry_ids))
+            for start in range(0, len(wanted), _IDS_PER_STATEMENT):
+                chunk = wanted[start : start + _IDS_PER_STATEMENT]
+                marks = ", ".join("?" * len(chunk))
+                rows = await db.execute_fetchall(
+                    query + f" AND f.entry_id IN ({marks}) ORDER BY f.entry_id", chunk
+                )
+                found += [(r[0], r[1], bytes(r[2])) for r in rows]
+            return found
+
+    async def count_active_entries(self, bank_id: int) -> int:
+        async with self._session("count entries") as db:
+            return await _scalar(
+                db,
+                "SELECT count(*) FROM entries WHERE bank_id = ? AND removed_at IS NULL",
+                (bank_id,),
+            )
+
+    async def record_hit(self, entry_id: int, *, at: float) -> None:
+        async with self._session("count a hit") as db:
+            await db.execute(
+                "UPDATE entries SET hits = hits + 1, last_hit_at = ? WHERE id = ?", (at, entry_id)
+            )
+
+    async def remember_file(self, file_unique_id: str, entry_id: int) -> None:
+        """Record that a Telegram file matches ``entry_id``; repeating it is harmless."""
+        async with self._session("remember a file") as db:
+            try:
+                await db.execute(
+                    "INSERT OR IGNORE INTO known_files (file_unique_id, entry_id) VALUES (?, ?)",
+                    (file_unique_id, entry_id),
+                )
+            except sqlite3.IntegrityError as exc:  # the foreign key: no such entry
+                raise StoreError(
+                    f"cannot remember file {file_unique_id!r}: no entry with id {entry_id}"
+                ) from exc
+
+    async def entry_for_file(self, bank_ids: Sequence[int], file_unique_id: str) -> Entry | None:
+        """The active entry of these banks this file is known to match (the oldest if several)."""
+        banks = sorted(set(bank_ids))[:_IDS_PER_STATEMENT]
+        if not banks:
+            return None
+        marks = ", ".join("?" * len(banks))
+        async with self._session("look up a file") as db:
+            entries = await _load_entries(
+                db,
+                f"""WHERE e.id = (
+                    SELECT k.entry_id FROM known_files AS k
+                    JOIN entries AS a ON a.id = k.entry_id
+                    WHERE k.file_unique_id = ? AND a.bank_id IN ({marks})
+                        AND a.removed_at IS NULL
+                    ORDER BY k.entry_id LIMIT 1
+                )""",
+                (file_unique_id, *banks),
+            )
+        return entries[0] if entries else None
+
+    async def count_imported_since(self, user_id: int, since: float) -> int:
+        async with self._session("count imported entries") as db:
+            return await _scalar(
+                db,
+                "SELECT count(*) FROM entries WHERE added_by = ? AND added_at >= ? "
+                "AND source = 'import'",
+                (user_id, since),
+            )
+
+    async def set_exemption(
+        self, chat_id: int, entry_id: int, *, exempt: bool, by: int | None, at: float
+    ) -> bool:
+        async with self._transaction("change an exemption") as db:
+            if exempt:
+                try:
+                    cursor = await db.execute(
+                        "INSERT OR IGNORE INTO exemptions (chat_id, entry_id, by, at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (chat_id, entry_id, by, at),
+                    )
+                except sqlite3.IntegrityError as exc:  # the foreign key: no such entry
+                    raise StoreError(f"cannot exempt entry {entry_id}: there is none") from exc
+            else:
+                cursor = await db.execute(
+                    "DELETE FROM exemptions WHERE chat_id = ? AND entry_id = ?",
+                    (chat_id, entry_id),
+                )
+            changed = cursor.rowcount == 1
+            if changed:
+                # A bot process elsewhere matches this chat's uploads too.
+                await self._record_change(db, chats=[chat_id])
+            return changed
+
+    async def exempted_entries(self, chat_id: int) -> list[int]:
+        async with self._session("read exemptions") as db:
+            rows = await db.execute_fetchall(
+                "SELECT entry_id FROM exemptions WHERE chat_id = ? ORDER BY entry_id", (chat_id,)
+            )
+        return [int(row[0]) for row in rows]
+
+    async def exemption_count(self, entry_id: int) -> int:
+        async with self._session("count exemptions") as db:
+            return await _scalar(
+                db, "SELECT count(*) FROM exemptions WHERE entry_id = ?", (entry_id,)
+            )
+
+    async def remember_notice(
+        self, chat_id: int, message_id: int, entry_id: int, *, at: float
+    ) -> None:
+        async with self._session("remember a notice") as db:
+            try:
+                await db.execute(
+                    "INSERT OR REPLACE INTO notices (chat_id, message_id, entry_id, at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (chat_id, message_id, entry_id, at),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"cannot remember a notice: no entry with id {entry_id}") from exc
+
+    async def notice_entry(self, chat_id: int, message_id: int) -> int | None:
+        async with self._session("read a notice") as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT entry_id FROM notices WHERE chat_id = ? AND message_id = ?",
+                    (chat_id, message_id),
+                )
+            )
+        return int(rows[0][0]) if rows else None
+
+
+async def _load_entries(
+    db: aiosqlite.Connection, where: str, params: Sequence[object]
+) -> list[Entry]:
+    """Entries matching ``where`` (over alias ``e``), assembled from one streamed query."""
+    assembler = EntryAssembler()
+    async with db.execute(_ENTRY_COLUMNS + where + _ENTRY_ORDER, params) as cursor:
+        while rows := await cursor.fetchmany(_FETCH_BATCH):
+            assembler.feed(rows)
+    return assembler.finish()
+
+
+async def _remove_entries(
+    db: aiosqlite.Connection,
+    where: str,
+    params: Sequence[object],
+    entry_ids: Sequence[int],
+    removed_by: int | None,
+    at: float,
+) -> list[Entry]:
+    wanted = sorted(set(entry_ids))
+    removed: list[Entry] = []
+    for start in range(0, len(wanted), _IDS_PER_STATEMENT):
+        chunk = wanted[start : start + _IDS_PER_STATEMENT]
+        marks = ", ".join("?" * len(chunk))
+        removed += await _load_entries(
+            db,
+            f"WHERE {where} AND e.removed_at IS NULL AND e.id IN ({marks})",
+            (*params, *chunk),
+        )
+    for start in range(0, len(removed), _IDS_PER_STATEMENT):
+        ids = [e.id for e in removed[start : start + _IDS_PER_STATEMENT]]
+        marks = ", ".join("?" * len(ids))
+        await db.execute(
+            f"UPDATE entries SET removed_at = ?, removed_by = ? WHERE id IN ({marks})",
+            (at, removed_by, *ids),
+        )
+    return [dataclasses.replace(e, removed_at=at, removed_by=removed_by) for e in removed]
+
+
+async def _next_entry_id(db: aiosqlite.Connection) -> int:
+    """The next entry id: above every id ever used (AUTOINCREMENT's high-water mark)."""
+    return 1 + await _scalar(
+        db,
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'entries'), 0), "
+        "coalesce((SELECT max(id) FROM entries), 0))",
+        (),
+    )
+
+
+async def _insert_entries(
+    db: aiosqlite.Connection, entries: Sequence[NewEntry], at: float
+) -> tuple[list[Entry], list[int]]:
+    """Insert entries inside the caller's write transaction; returns them with their ids,
+    and the chats whose own bank was made for them.
+
+    Ids are assigned here, from the table's high-water mark, so a million-entry import is
+    two ``executemany`` calls rather than a round trip per entry; the write lock the
+    transaction holds keeps anyone else from taking the same ids.
+    """
+    group_banks: dict[int, int] = {}
+    new_banks: list[int] = []
+    for entry in entries:
+        if entry.bank_id is None and entry.chat_id not in group_banks:
+            bank, created = await _group_bank(db, entry.chat_id, at)
+            group_banks[entry.chat_id] = bank.id
+            if created:
+                new_banks.append(entry.chat_id)
+    first = await _next_entry_id(db)
+    stored = [
+        Entry(
+            id=first + n,
+            chat_id=e.chat_id,
+            fingerprints=e.fingerprints,
+            added_by=e.added_by,
+            added_at=at,
+            reason=e.reason,
+            source=e.source,
+            bank_id=e.bank_id if e.bank_id is not None else group_banks[e.chat_id],
+            origin=e.origin,
+            case_id=e.case_id,
+        )
+        for n, e in enumerate(entries)
+    ]
+    await db.executemany(
+        "INSERT INTO entries (id, chat_id, added_by, added_at, reason, source, bank_id, origin, "
+        "case_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (e.id, e.chat_id, e.added_by, at, e.reason, e.source, e.bank_id, e.origin, e.case_id)
+            for e in stored
+        ],
+    )
+    await db.executemany(
+        "INSERT INTO entry_signals (entry_id, position, signal, hash, quality, seconds) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (e.id, position, f.signal, f.hex, f.quality, f.seconds)
+            for e in stored
+            for position, f in enumerate(e.fingerprints)
+        ],
+    )
+    files = [
+        (n.file_unique_id, e.id) for n, e in zip(entries, stored, strict=True) if n.file_unique_id
+    ]
+    features = [(e.id, n.features) for n, e in zip(entries, stored, strict=True) if n.features]
+    if features:
+        await db.executemany("INSERT INTO entry_features (entry_id, data) VALUES (?, ?)", features)
+    if files:
+        await db.executemany(
+            "INSERT OR IGNORE INTO known_files (file_unique_id, entry_id) VALUES (?, ?)", files
+        )
+    return stored, new_banks
