@@ -8,7 +8,7 @@ Everything the bot persists goes through ``Store``, the union of one protocol pe
 aggregate (banks, entries, cases, audit, strikes, chats, reports, jobs, copy); a part of the
 core depends only on the protocols it uses. SQLite (``hashdb.sqlite``) is the
 default implementation; another backend implements the same protocol and passes the same
-shared test suite (``tests/hashdb/test_store_contract.py``). Only fingerprints, Telegram ids,
+shared test suite (``tests/hashdb/store/``, a file per protocol). Only fingerprints, Telegram ids,
 short names and audit records are stored: never media bytes, never message text.
 
 Times are Unix timestamps (float seconds, UTC). Chat and user ids are 64-bit signed ints.

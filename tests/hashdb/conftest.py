@@ -1,5 +1,5 @@
-"""Store fixtures shared by the store contract suites (``test_store_contract.py``,
-``test_store_banks.py``).
+"""Store fixtures shared by the store contract suites (``tests/hashdb/store/``, a file per
+aggregate).
 
 ``store`` is an opened, empty store; ``store_factory`` makes new, unopened store objects
 on one backing database (for reopen tests). Both are parametrised over ``BACKENDS``; each

@@ -2,7 +2,7 @@
 schema versions, servers that cannot be reached, counts and claims that stay exact across
 processes, the bulk index load, and change notifications.
 
-The behaviour every store shares is in ``test_store_contract.py`` and ``test_store_banks.py``.
+The behaviour every store shares is in ``tests/hashdb/store/``.
 Two bot processes are stood for by two stores (two connection pools) on one database; these
 tests look at the database with their own asyncpg connections, as another process would.
 Each test gets a fresh database on the server of ``tests/pg.py`` (skipped when none).
