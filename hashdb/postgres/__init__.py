@@ -1,19 +1,15 @@
-"""The PostgreSQL implementation of ``hashdb.store.Store``, on asyncpg: one module per aggregate.
+"""The PostgreSQL implementation of ``hashdb.store.Store``, on asyncpg: a module per aggregate.
 
-``PostgresStore`` is composed of one mixin per aggregate (banks, entries, cases, audit,
-strikes, chats, reports, jobs, copy), each a subclass of ``PostgresBase`` (``base.py``),
-which holds the connection pool, migrations, transactions, snapshots and the NOTIFY channel.
-Mixins rather than per-aggregate objects sharing a pool holder, as in ``hashdb.sqlite``: the
-store stays one object to open, close and hand around, and an operation spanning two
-aggregates (``record_match``, a self-submission) is one transaction on one connection.
-
-SQL, row mapping and validation shared with the SQLite store live in ``hashdb.store_rows``;
-what is here is what PostgreSQL does differently.
+``PostgresStore`` is composed as ``hashdb.sqlite.SQLiteStore`` is (see there why mixins):
+what PostgreSQL does its own way is here (``banks``, ``entries``, ``index_load``, ``cases``,
+``chats``, ``copy``, each a subclass of ``PostgresBase`` in ``base.py``, which holds the
+connection pool, migrations, transactions, snapshots, the NOTIFY channel and the advisory
+locks); what it does as SQLite does is written once in ``hashdb.sql``, run through
+``PostgresBase``'s ``hashdb.sql.db.Db``, which numbers SQLite's ``?`` marks as ``$1``...
 """
 
 from __future__ import annotations
 
-from hashdb.postgres.audit import PostgresAudit
 from hashdb.postgres.banks import PostgresBanks
 from hashdb.postgres.base import PostgresBase
 from hashdb.postgres.cases import PostgresCases
@@ -21,9 +17,14 @@ from hashdb.postgres.chats import PostgresChats
 from hashdb.postgres.copy import PostgresCopy
 from hashdb.postgres.entries import PostgresEntries
 from hashdb.postgres.index_load import PostgresIndexLoad
-from hashdb.postgres.jobs import PostgresJobs
-from hashdb.postgres.reports import PostgresReports
-from hashdb.postgres.strikes import PostgresStrikes
+from hashdb.sql.audit import SQLAudit
+from hashdb.sql.banks import SQLBanks
+from hashdb.sql.cases import SQLCases
+from hashdb.sql.chats import SQLChats
+from hashdb.sql.entries import SQLEntries
+from hashdb.sql.jobs import SQLJobs
+from hashdb.sql.reports import SQLReports
+from hashdb.sql.strikes import SQLStrikes
 
 __all__ = ["PostgresBase", "PostgresStore"]
 
@@ -33,12 +34,16 @@ class PostgresStore(
     PostgresEntries,
     PostgresIndexLoad,
     PostgresCases,
-    PostgresAudit,
-    PostgresStrikes,
     PostgresChats,
-    PostgresReports,
-    PostgresJobs,
     PostgresCopy,
+    SQLBanks,
+    SQLEntries,
+    SQLCases,
+    SQLChats,
+    SQLAudit,
+    SQLStrikes,
+    SQLReports,
+    SQLJobs,
 ):
     """A ``Store`` in a PostgreSQL database, opened with ``open()`` and released with
     ``close()``.

@@ -88,66 +88,12 @@ class PostgresBanks(PostgresBase):
                 return await _load_banks(conn, "")
             return await _load_banks(conn, " WHERE b.kind = $1", kind)
 
-    async def set_bank_editor(
-        self, bank_id: int, user_id: int, *, editor: bool, by: int | None, at: float
-    ) -> bool:
-        async with self._session("change a bank editor") as conn:
-            if editor:
-                status = await conn.execute(
-                    "INSERT INTO bank_editors (bank_id, user_id, added_by, at) "
-                    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    bank_id,
-                    user_id,
-                    by,
-                    at,
-                )
-            else:
-                status = await conn.execute(
-                    "DELETE FROM bank_editors WHERE bank_id = $1 AND user_id = $2",
-                    bank_id,
-                    user_id,
-                )
-        return _rowcount(status) == 1
-
-    async def subscribe(self, chat_id: int, bank_id: int, *, by: int | None, at: float) -> bool:
-        async with self._transaction("subscribe a chat") as conn:
-            status = await conn.execute(
-                "INSERT INTO subscriptions (chat_id, bank_id, by, at) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT DO NOTHING",
-                chat_id,
-                bank_id,
-                by,
-                at,
-            )
-            changed = _rowcount(status) == 1
-            if changed:
-                await self._notify(conn, chats=[chat_id])
-        return changed
-
-    async def unsubscribe(self, chat_id: int, bank_id: int) -> bool:
-        async with self._transaction("unsubscribe a chat") as conn:
-            status = await conn.execute(
-                "DELETE FROM subscriptions WHERE chat_id = $1 AND bank_id = $2", chat_id, bank_id
-            )
-            changed = _rowcount(status) == 1
-            if changed:
-                await self._notify(conn, chats=[chat_id])
-        return changed
-
     async def subscriptions(self, chat_id: int) -> list[Bank]:
         async with self._session("list subscriptions") as conn:
             return await _load_banks(
                 conn,
                 " WHERE b.id IN (SELECT bank_id FROM subscriptions WHERE chat_id = $1)",
                 chat_id,
-            )
-
-    async def subscriber_count(self, bank_id: int) -> int:
-        async with self._session("count subscribers") as conn:
-            return int(
-                await conn.fetchval(
-                    "SELECT count(*) FROM subscriptions WHERE bank_id = $1", bank_id
-                )
             )
 
     @asynccontextmanager

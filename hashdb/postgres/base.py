@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 
@@ -40,6 +41,7 @@ from hashdb.records import (
     StoreError,
     StoreUnavailableError,
 )
+from hashdb.sql.db import Db, Record, SQLBase, numbered
 from hashdb.store_rows import (
     change_payload,
     parse_change,
@@ -96,10 +98,12 @@ _LOCKED_STATES = {"55P03", "40P01", "40001"}
 _IO_STATES = {"58030", "XX001", "XX002"}
 
 
-class PostgresBase:
+class PostgresBase(SQLBase):
     """The connection pool every aggregate's methods share; see ``PostgresStore``."""
 
     single_process = False
+    FOR_UPDATE = " FOR UPDATE"
+    MISSING_REFERENCE = (asyncpg.ForeignKeyViolationError,)
 
     def __init__(self, url: str, *, max_connections: int = _POOL_SIZE) -> None:
         self._url = url
@@ -270,6 +274,41 @@ class PostgresBase:
         except StoreError as exc:
             log.warning("postgres_analyze_failed url=%s error=%s", self._display, exc)
 
+    @asynccontextmanager
+    async def _reading(self, action: str) -> AsyncIterator[Db]:
+        async with self._session(action) as conn:
+            yield _PostgresDb(conn)
+
+    @asynccontextmanager
+    async def _writing(self, action: str) -> AsyncIterator[Db]:
+        async with self._transaction(action) as conn:
+            yield _PostgresDb(conn)
+
+    @asynccontextmanager
+    async def _consistent(self, action: str) -> AsyncIterator[Db]:
+        async with self._snapshot(action) as conn:
+            yield _PostgresDb(conn)
+
+    async def _changed(
+        self,
+        db: Db,
+        *,
+        entries: Collection[int] = (),
+        chats: Collection[int] = (),
+        resync: bool = False,
+    ) -> None:
+        assert isinstance(db, _PostgresDb)
+        await self._notify(db.conn, entries=entries, chats=chats, resync=resync)
+
+    async def _serialize(self, db: Db, lock_class: int, *keys: int) -> None:
+        assert isinstance(db, _PostgresDb)
+        # The lock is held until the transaction ends. Its second key hashes the keys' text
+        # ("chat:user"), as every hashguard version takes it.
+        text = " || ':' || ".join(f"${n}::bigint::text" for n in range(2, len(keys) + 2))
+        await db.conn.execute(
+            f"SELECT pg_advisory_xact_lock($1, hashtext({text}))", lock_class, *keys
+        )
+
     def _not_open(self) -> StoreError:
         state = "closed" if self._closed else "not open; call open() first"
         return StoreError(f"database {self._display} is {state}")
@@ -418,6 +457,32 @@ class PostgresBase:
             return int(
                 await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
             )
+
+
+class _PostgresDb:
+    """``hashdb.sql.db.Db`` on an asyncpg connection: ``?`` marks become ``$n``."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, *params: object) -> int:
+        return _rowcount(await self.conn.execute(numbered(sql), *params))
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        await self.conn.executemany(numbered(sql), rows)
+
+    async def fetch(self, sql: str, *params: object) -> list[Record]:
+        return list(await self.conn.fetch(numbered(sql), *params))
+
+    async def fetchval(self, sql: str, *params: object) -> Any:
+        return await self.conn.fetchval(numbered(sql), *params)
+
+    async def insert(self, sql: str, *params: object) -> int:
+        return int(await self.conn.fetchval(numbered(sql) + " RETURNING id", *params))
+
+    async def delete_returning_ids(self, sql: str, *params: object) -> list[int]:
+        rows = await self.conn.fetch(numbered(sql) + " RETURNING id", *params)
+        return [int(row[0]) for row in rows]
 
 
 def _rowcount(status: str) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import asyncpg
-
 from hashdb.postgres.base import PostgresBase
 from hashdb.postgres.entries import _insert_entries, _load_entries, _remove_entries
 from hashdb.records import (
@@ -43,25 +41,6 @@ class PostgresCases(PostgresBase):
             await self._notify(conn, entries=[stored.id])
         return Case(case_id, code, user_id, at, "active", kind), stored
 
-    async def get_case(self, code: str) -> Case | None:
-        async with self._session("read a case") as conn:
-            cases = await _load_cases(conn, " WHERE c.code = $1", code)
-        return cases[0] if cases else None
-
-    async def user_cases(self, user_id: int) -> list[Case]:
-        async with self._session("list cases") as conn:
-            return await _load_cases(conn, " WHERE c.user_id = $1", user_id)
-
-    async def count_cases_since(self, user_id: int, since: float) -> int:
-        async with self._session("count cases") as conn:
-            return int(
-                await conn.fetchval(
-                    "SELECT count(*) FROM cases WHERE user_id = $1 AND created_at >= $2",
-                    user_id,
-                    since,
-                )
-            )
-
     async def set_case_status(self, code: str, status: str, *, at: float) -> list[Entry]:
         if status not in CASE_STATUSES:
             raise ValueError(
@@ -90,33 +69,3 @@ class PostgresCases(PostgresBase):
             entries = await _load_entries(conn, " WHERE e.case_id = $1", case_id)
             await self._notify(conn, entries=[e.id for e in entries])
         return entries
-
-    async def accept_self_submission(self, user_id: int, *, at: float) -> None:
-        async with self._session("record an acceptance") as conn:
-            await conn.execute(
-                "INSERT INTO self_submitters (user_id, accepted_at) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING",
-                user_id,
-                at,
-            )
-
-    async def self_submission_accepted(self, user_id: int) -> bool:
-        async with self._session("read an acceptance") as conn:
-            return bool(
-                await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM self_submitters WHERE user_id = $1)", user_id
-                )
-            )
-
-
-async def _load_cases(conn: asyncpg.Connection, where: str, *params: object) -> list[Case]:
-    rows = await conn.fetch(
-        "SELECT c.id, c.code, c.user_id, c.created_at, c.status, c.kind, "
-        # sum() of BIGINT is NUMERIC: back to an int.
-        "coalesce((SELECT sum(hits) FROM entries WHERE case_id = c.id), 0)::bigint, "
-        "(SELECT count(DISTINCT x.chat_id) FROM exemptions AS x JOIN entries AS e "
-        "ON e.id = x.entry_id WHERE e.case_id = c.id) "
-        f"FROM cases AS c{where} ORDER BY c.created_at DESC, c.id DESC",
-        *params,
-    )
-    return [Case(*row) for row in rows]

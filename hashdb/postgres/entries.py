@@ -11,11 +11,10 @@ import asyncpg
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.postgres.banks import _group_bank
-from hashdb.postgres.base import _MIGRATION_LOCK, PostgresBase, _rowcount
+from hashdb.postgres.base import _MIGRATION_LOCK, PostgresBase
 from hashdb.records import (
     Entry,
     NewEntry,
-    StoreError,
 )
 from hashdb.store_rows import (
     EntryAssembler,
@@ -167,19 +166,6 @@ class PostgresEntries(PostgresBase):
                 ]
         return result
 
-    async def add_entry_features(self, entry_id: int, data: bytes) -> bool:
-        async with self._transaction("add local features") as conn:
-            status = await conn.execute(
-                "INSERT INTO entry_features (entry_id, data) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING",
-                entry_id,
-                data,
-            )
-            added = _rowcount(status) == 1
-            if added:
-                await self._notify(conn, entries=[entry_id])
-        return added
-
     async def entry_features(
         self, entry_ids: Sequence[int] | None = None
     ) -> list[tuple[int, int, bytes]]:
@@ -196,36 +182,6 @@ class PostgresEntries(PostgresBase):
                     sorted(set(entry_ids)),
                 )
         return [(row[0], row[1], bytes(row[2])) for row in rows]
-
-    async def count_active_entries(self, bank_id: int) -> int:
-        async with self._session("count entries") as conn:
-            return int(
-                await conn.fetchval(
-                    "SELECT count(*) FROM entries WHERE bank_id = $1 AND removed_at IS NULL",
-                    bank_id,
-                )
-            )
-
-    async def record_hit(self, entry_id: int, *, at: float) -> None:
-        async with self._session("count a hit") as conn:
-            await conn.execute(
-                "UPDATE entries SET hits = hits + 1, last_hit_at = $1 WHERE id = $2", at, entry_id
-            )
-
-    async def remember_file(self, file_unique_id: str, entry_id: int) -> None:
-        """Record that a Telegram file matches ``entry_id``; repeating it is harmless."""
-        async with self._session("remember a file") as conn:
-            try:
-                await conn.execute(
-                    "INSERT INTO known_files (file_unique_id, entry_id) VALUES ($1, $2) "
-                    "ON CONFLICT DO NOTHING",
-                    file_unique_id,
-                    entry_id,
-                )
-            except asyncpg.ForeignKeyViolationError as exc:
-                raise StoreError(
-                    f"cannot remember file {file_unique_id!r}: no entry with id {entry_id}"
-                ) from exc
 
     async def entry_for_file(self, bank_ids: Sequence[int], file_unique_id: str) -> Entry | None:
         """The active entry of these banks this file is known to match (the oldest if several)."""
@@ -246,84 +202,6 @@ class PostgresEntries(PostgresBase):
                 banks,
             )
         return entries[0] if entries else None
-
-    async def count_imported_since(self, user_id: int, since: float) -> int:
-        async with self._session("count imported entries") as conn:
-            return int(
-                await conn.fetchval(
-                    "SELECT count(*) FROM entries WHERE added_by = $1 AND added_at >= $2 "
-                    "AND source = 'import'",
-                    user_id,
-                    since,
-                )
-            )
-
-    async def set_exemption(
-        self, chat_id: int, entry_id: int, *, exempt: bool, by: int | None, at: float
-    ) -> bool:
-        async with self._transaction("change an exemption") as conn:
-            if exempt:
-                try:
-                    status = await conn.execute(
-                        "INSERT INTO exemptions (chat_id, entry_id, by, at) "
-                        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                        chat_id,
-                        entry_id,
-                        by,
-                        at,
-                    )
-                except asyncpg.ForeignKeyViolationError as exc:
-                    raise StoreError(f"cannot exempt entry {entry_id}: there is none") from exc
-            else:
-                status = await conn.execute(
-                    "DELETE FROM exemptions WHERE chat_id = $1 AND entry_id = $2",
-                    chat_id,
-                    entry_id,
-                )
-            changed = _rowcount(status) == 1
-            if changed:
-                # Other workers match this chat's uploads too.
-                await self._notify(conn, chats=[chat_id])
-        return changed
-
-    async def exempted_entries(self, chat_id: int) -> list[int]:
-        async with self._session("read exemptions") as conn:
-            rows = await conn.fetch(
-                "SELECT entry_id FROM exemptions WHERE chat_id = $1 ORDER BY entry_id", chat_id
-            )
-        return [int(row[0]) for row in rows]
-
-    async def exemption_count(self, entry_id: int) -> int:
-        async with self._session("count exemptions") as conn:
-            return int(
-                await conn.fetchval("SELECT count(*) FROM exemptions WHERE entry_id = $1", entry_id)
-            )
-
-    async def remember_notice(
-        self, chat_id: int, message_id: int, entry_id: int, *, at: float
-    ) -> None:
-        async with self._session("remember a notice") as conn:
-            try:
-                await conn.execute(
-                    "INSERT INTO notices (chat_id, message_id, entry_id, at) "
-                    "VALUES ($1, $2, $3, $4) ON CONFLICT (chat_id, message_id) "
-                    "DO UPDATE SET entry_id = EXCLUDED.entry_id, at = EXCLUDED.at",
-                    chat_id,
-                    message_id,
-                    entry_id,
-                    at,
-                )
-            except asyncpg.ForeignKeyViolationError as exc:
-                raise StoreError(f"cannot remember a notice: no entry with id {entry_id}") from exc
-
-    async def notice_entry(self, chat_id: int, message_id: int) -> int | None:
-        async with self._session("read a notice") as conn:
-            value = await conn.fetchval(
-                "SELECT entry_id FROM notices WHERE chat_id = $1 AND message_id = $2",
-                chat_id,
-                message_id,
-            )
-        return int(value) if value is not None else None
 
 
 async def _load_entries(conn: asyncpg.Connection, where: str, *params: object) -> list[Entry]:

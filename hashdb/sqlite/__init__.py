@@ -1,22 +1,31 @@
-"""The SQLite implementation of ``hashdb.store.Store``, on aiosqlite: one module per aggregate.
+"""The SQLite implementation of ``hashdb.store.Store``, on aiosqlite: a module per aggregate.
 
-``SQLiteStore`` is composed of one mixin per aggregate (banks, entries, cases, audit,
-strikes, chats, reports, jobs, copy), each a subclass of ``SQLiteBase`` (``base.py``), which
-holds the one connection, its lock, migrations, transactions and the ``changes`` table.
-Mixins rather than per-aggregate objects sharing a connection holder: the store is one
-object to open, close and hand around, exactly as before, and an operation that spans two
-aggregates (a self-submission adds a case and its entry; ``record_match`` writes audit,
-hits, a strike and a job step) runs in one transaction on the one connection without a
-second object to reach through. Each mixin satisfies its protocol of ``hashdb.store`` on
-its own (``SQLiteBanks`` is a ``BankStore``), so a reader of one aggregate reads one file.
+``SQLiteStore`` is composed of mixins, one per aggregate and part: what SQLite does its own
+way is here (``banks``, ``entries``, ``index_load``, ``cases``, ``chats``, ``copy``, each a
+subclass of ``SQLiteBase`` in ``base.py``, which holds the one connection, its lock,
+migrations, transactions and the ``changes`` table); what it does as PostgreSQL does is
+written once in ``hashdb.sql`` (jobs, audit, strikes and reports whole; parts of banks,
+entries, cases and chats), run through ``SQLiteBase``'s ``hashdb.sql.db.Db``.
 
-SQL, row mapping and validation shared with the PostgreSQL store live in
-``hashdb.store_rows``; what is here is what SQLite does differently.
+Mixins rather than per-aggregate objects sharing a connection holder: the store stays one
+object to open, close and hand around, as before, and an operation that spans aggregates (a
+self-submission adds a case and its entry; ``record_match`` writes audit, hits, a strike
+and a job step) runs in one transaction on the one connection with nothing to reach
+through. A consumer still depends only on the protocols of ``hashdb.store`` it uses.
+
+Row mapping and validation shared with the PostgreSQL store are in ``hashdb.store_rows``.
 """
 
 from __future__ import annotations
 
-from hashdb.sqlite.audit import SQLiteAudit
+from hashdb.sql.audit import SQLAudit
+from hashdb.sql.banks import SQLBanks
+from hashdb.sql.cases import SQLCases
+from hashdb.sql.chats import SQLChats
+from hashdb.sql.entries import SQLEntries
+from hashdb.sql.jobs import SQLJobs
+from hashdb.sql.reports import SQLReports
+from hashdb.sql.strikes import SQLStrikes
 from hashdb.sqlite.banks import SQLiteBanks
 from hashdb.sqlite.base import SQLiteBase
 from hashdb.sqlite.cases import SQLiteCases
@@ -24,9 +33,6 @@ from hashdb.sqlite.chats import SQLiteChats
 from hashdb.sqlite.copy import SQLiteCopy
 from hashdb.sqlite.entries import SQLiteEntries
 from hashdb.sqlite.index_load import SQLiteIndexLoad
-from hashdb.sqlite.jobs import SQLiteJobs
-from hashdb.sqlite.reports import SQLiteReports
-from hashdb.sqlite.strikes import SQLiteStrikes
 
 __all__ = ["SQLiteBase", "SQLiteStore"]
 
@@ -36,11 +42,15 @@ class SQLiteStore(
     SQLiteEntries,
     SQLiteIndexLoad,
     SQLiteCases,
-    SQLiteAudit,
-    SQLiteStrikes,
     SQLiteChats,
-    SQLiteReports,
-    SQLiteJobs,
     SQLiteCopy,
+    SQLBanks,
+    SQLEntries,
+    SQLCases,
+    SQLChats,
+    SQLAudit,
+    SQLStrikes,
+    SQLReports,
+    SQLJobs,
 ):
     """A ``Store`` in one SQLite file, opened with ``open()`` and released with ``close()``."""

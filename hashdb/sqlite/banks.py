@@ -19,7 +19,7 @@ from hashdb.records import (
     BankExistsError,
     group_bank_name,
 )
-from hashdb.sqlite.base import SQLiteBase, _scalar
+from hashdb.sqlite.base import SQLiteBase
 from hashdb.store_rows import (
     gains_every_group,
 )
@@ -72,55 +72,10 @@ class SQLiteBanks(SQLiteBase):
                 return await _load_banks(db, "", ())
             return await _load_banks(db, "WHERE kind = ?", (kind,))
 
-    async def set_bank_editor(
-        self, bank_id: int, user_id: int, *, editor: bool, by: int | None, at: float
-    ) -> bool:
-        async with self._session("change a bank editor") as db:
-            if editor:
-                cursor = await db.execute(
-                    "INSERT OR IGNORE INTO bank_editors (bank_id, user_id, added_by, at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (bank_id, user_id, by, at),
-                )
-            else:
-                cursor = await db.execute(
-                    "DELETE FROM bank_editors WHERE bank_id = ? AND user_id = ?",
-                    (bank_id, user_id),
-                )
-            return cursor.rowcount == 1
-
-    async def subscribe(self, chat_id: int, bank_id: int, *, by: int | None, at: float) -> bool:
-        async with self._transaction("subscribe a chat") as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO subscriptions (chat_id, bank_id, by, at) "
-                "VALUES (?, ?, ?, ?)",
-                (chat_id, bank_id, by, at),
-            )
-            changed = cursor.rowcount == 1
-            if changed:
-                await self._record_change(db, chats=[chat_id])
-            return changed
-
-    async def unsubscribe(self, chat_id: int, bank_id: int) -> bool:
-        async with self._transaction("unsubscribe a chat") as db:
-            cursor = await db.execute(
-                "DELETE FROM subscriptions WHERE chat_id = ? AND bank_id = ?", (chat_id, bank_id)
-            )
-            changed = cursor.rowcount == 1
-            if changed:
-                await self._record_change(db, chats=[chat_id])
-            return changed
-
     async def subscriptions(self, chat_id: int) -> list[Bank]:
         async with self._session("list subscriptions") as db:
             return await _load_banks(
                 db, "WHERE id IN (SELECT bank_id FROM subscriptions WHERE chat_id = ?)", (chat_id,)
-            )
-
-    async def subscriber_count(self, bank_id: int) -> int:
-        async with self._session("count subscribers") as db:
-            return await _scalar(
-                db, "SELECT count(*) FROM subscriptions WHERE bank_id = ?", (bank_id,)
             )
 
     def bank_lock(self, bank_id: int) -> AbstractAsyncContextManager[None]:

@@ -32,6 +32,7 @@ from collections.abc import (
 )
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -40,6 +41,7 @@ from hashdb.records import (
     StoreError,
     StoreUnavailableError,
 )
+from hashdb.sql.db import Db, Record, SQLBase
 from hashdb.sqlite_schema import MIGRATIONS
 from hashdb.store_rows import (
     change_payload,
@@ -64,10 +66,11 @@ _WATCH_POLL_S = 1.0
 _CHANGES_KEPT = 10_000
 
 
-class SQLiteBase:
+class SQLiteBase(SQLBase):
     """The connection every aggregate's methods share; see ``SQLiteStore``."""
 
     single_process = True
+    MISSING_REFERENCE = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
@@ -229,6 +232,37 @@ class SQLiteBase:
                     await db.rollback()
                 raise
 
+    @asynccontextmanager
+    async def _reading(self, action: str) -> AsyncIterator[Db]:
+        async with self._session(action) as db:
+            yield _SQLiteDb(db)
+
+    @asynccontextmanager
+    async def _writing(self, action: str) -> AsyncIterator[Db]:
+        async with self._transaction(action) as db:
+            yield _SQLiteDb(db)
+
+    @asynccontextmanager
+    async def _consistent(self, action: str) -> AsyncIterator[Db]:
+        async with self._session(action) as db:
+            # A read transaction: every statement sees the same snapshot of the file.
+            await db.execute("BEGIN")
+            try:
+                yield _SQLiteDb(db)
+            finally:
+                await db.execute("COMMIT")
+
+    async def _changed(
+        self,
+        db: Db,
+        *,
+        entries: Collection[int] = (),
+        chats: Collection[int] = (),
+        resync: bool = False,
+    ) -> None:
+        assert isinstance(db, _SQLiteDb)
+        await self._record_change(db.conn, entries=entries, chats=chats, resync=resync)
+
     def _not_open(self) -> StoreError:
         state = "closed" if self._closed else "not open; call open() first"
         return StoreError(f"database {self._path} is {state}")
@@ -374,6 +408,41 @@ class SQLiteBase:
     async def schema_version(self) -> int:
         async with self._session("read the schema version") as db:
             return await _user_version(db)
+
+
+class _SQLiteDb:
+    """``hashdb.sql.db.Db`` on an aiosqlite connection."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, *params: object) -> int:
+        async with self.conn.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def fetch(self, sql: str, *params: object) -> list[Record]:
+        return list(await self.conn.execute_fetchall(sql, params))
+
+    async def fetchval(self, sql: str, *params: object) -> Any:
+        async with self.conn.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row is not None else None
+
+    async def insert(self, sql: str, *params: object) -> int:
+        async with self.conn.execute(sql, params) as cursor:
+            row_id = cursor.lastrowid
+        assert row_id is not None  # always set after a successful INSERT
+        return row_id
+
+    async def delete_returning_ids(self, sql: str, *params: object) -> list[int]:
+        # Read first, then delete: the write transaction keeps anyone from adding between.
+        assert sql.startswith("DELETE FROM ")
+        ids = [int(row[0]) for row in await self.fetch("SELECT id" + sql[len("DELETE") :], *params)]
+        await self.execute(sql, *params)
+        return ids
 
 
 async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int:

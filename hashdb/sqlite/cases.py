@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import (
-    Sequence,
-)
-
-import aiosqlite
 
 from hashdb.records import (
     CASE_STATUSES,
@@ -15,7 +10,7 @@ from hashdb.records import (
     Entry,
     NewEntry,
 )
-from hashdb.sqlite.base import SQLiteBase, _scalar
+from hashdb.sqlite.base import SQLiteBase
 from hashdb.sqlite.entries import _insert_entries, _load_entries, _remove_entries
 from hashdb.store_rows import (
     check_new_entry,
@@ -43,23 +38,6 @@ class SQLiteCases(SQLiteBase):
             )
             await self._record_change(db, entries=[stored.id])
         return Case(case_id, code, user_id, at, "active", kind), stored
-
-    async def get_case(self, code: str) -> Case | None:
-        async with self._session("read a case") as db:
-            cases = await _load_cases(db, "WHERE c.code = ?", (code,))
-        return cases[0] if cases else None
-
-    async def user_cases(self, user_id: int) -> list[Case]:
-        async with self._session("list cases") as db:
-            return await _load_cases(db, "WHERE c.user_id = ?", (user_id,))
-
-    async def count_cases_since(self, user_id: int, since: float) -> int:
-        async with self._session("count cases") as db:
-            return await _scalar(
-                db,
-                "SELECT count(*) FROM cases WHERE user_id = ? AND created_at >= ?",
-                (user_id, since),
-            )
 
     async def set_case_status(self, code: str, status: str, *, at: float) -> list[Entry]:
         if status not in CASE_STATUSES:
@@ -95,30 +73,3 @@ class SQLiteCases(SQLiteBase):
             entries = await _load_entries(db, "WHERE e.case_id = ?", (case_id,))
             await self._record_change(db, entries=[e.id for e in entries])
             return entries
-
-    async def accept_self_submission(self, user_id: int, *, at: float) -> None:
-        async with self._session("record an acceptance") as db:
-            await db.execute(
-                "INSERT OR IGNORE INTO self_submitters (user_id, accepted_at) VALUES (?, ?)",
-                (user_id, at),
-            )
-
-    async def self_submission_accepted(self, user_id: int) -> bool:
-        async with self._session("read an acceptance") as db:
-            return bool(
-                await _scalar(
-                    db, "SELECT count(*) FROM self_submitters WHERE user_id = ?", (user_id,)
-                )
-            )
-
-
-async def _load_cases(db: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Case]:
-    rows = await db.execute_fetchall(
-        "SELECT c.id, c.code, c.user_id, c.created_at, c.status, c.kind, "
-        "coalesce((SELECT sum(hits) FROM entries WHERE case_id = c.id), 0), "
-        "(SELECT count(DISTINCT x.chat_id) FROM exemptions AS x JOIN entries AS e "
-        "ON e.id = x.entry_id WHERE e.case_id = c.id) "
-        f"FROM cases AS c {where} ORDER BY c.created_at DESC, c.id DESC",
-        params,
-    )
-    return [Case(*row) for row in rows]

@@ -5,7 +5,6 @@ their local features, known files, per-group exemptions and deletion notices.
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import (
     Sequence,
 )
@@ -16,7 +15,6 @@ from hashdb.fingerprint import Fingerprint
 from hashdb.records import (
     Entry,
     NewEntry,
-    StoreError,
 )
 from hashdb.sqlite.banks import _group_bank
 from hashdb.sqlite.base import SQLiteBase, _scalar
@@ -159,17 +157,6 @@ class SQLiteEntries(SQLiteBase):
                     ]
             return result
 
-    async def add_entry_features(self, entry_id: int, data: bytes) -> bool:
-        async with self._transaction("add local features") as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO entry_features (entry_id, data) VALUES (?, ?)",
-                (entry_id, data),
-            )
-            added = cursor.rowcount == 1
-            if added:
-                await self._record_change(db, entries=[entry_id])
-            return added
-
     async def entry_features(
         self, entry_ids: Sequence[int] | None = None
     ) -> list[tuple[int, int, bytes]]:
@@ -192,33 +179,6 @@ class SQLiteEntries(SQLiteBase):
                 found += [(r[0], r[1], bytes(r[2])) for r in rows]
             return found
 
-    async def count_active_entries(self, bank_id: int) -> int:
-        async with self._session("count entries") as db:
-            return await _scalar(
-                db,
-                "SELECT count(*) FROM entries WHERE bank_id = ? AND removed_at IS NULL",
-                (bank_id,),
-            )
-
-    async def record_hit(self, entry_id: int, *, at: float) -> None:
-        async with self._session("count a hit") as db:
-            await db.execute(
-                "UPDATE entries SET hits = hits + 1, last_hit_at = ? WHERE id = ?", (at, entry_id)
-            )
-
-    async def remember_file(self, file_unique_id: str, entry_id: int) -> None:
-        """Record that a Telegram file matches ``entry_id``; repeating it is harmless."""
-        async with self._session("remember a file") as db:
-            try:
-                await db.execute(
-                    "INSERT OR IGNORE INTO known_files (file_unique_id, entry_id) VALUES (?, ?)",
-                    (file_unique_id, entry_id),
-                )
-            except sqlite3.IntegrityError as exc:  # the foreign key: no such entry
-                raise StoreError(
-                    f"cannot remember file {file_unique_id!r}: no entry with id {entry_id}"
-                ) from exc
-
     async def entry_for_file(self, bank_ids: Sequence[int], file_unique_id: str) -> Entry | None:
         """The active entry of these banks this file is known to match (the oldest if several)."""
         banks = sorted(set(bank_ids))[:_IDS_PER_STATEMENT]
@@ -238,75 +198,6 @@ class SQLiteEntries(SQLiteBase):
                 (file_unique_id, *banks),
             )
         return entries[0] if entries else None
-
-    async def count_imported_since(self, user_id: int, since: float) -> int:
-        async with self._session("count imported entries") as db:
-            return await _scalar(
-                db,
-                "SELECT count(*) FROM entries WHERE added_by = ? AND added_at >= ? "
-                "AND source = 'import'",
-                (user_id, since),
-            )
-
-    async def set_exemption(
-        self, chat_id: int, entry_id: int, *, exempt: bool, by: int | None, at: float
-    ) -> bool:
-        async with self._transaction("change an exemption") as db:
-            if exempt:
-                try:
-                    cursor = await db.execute(
-                        "INSERT OR IGNORE INTO exemptions (chat_id, entry_id, by, at) "
-                        "VALUES (?, ?, ?, ?)",
-                        (chat_id, entry_id, by, at),
-                    )
-                except sqlite3.IntegrityError as exc:  # the foreign key: no such entry
-                    raise StoreError(f"cannot exempt entry {entry_id}: there is none") from exc
-            else:
-                cursor = await db.execute(
-                    "DELETE FROM exemptions WHERE chat_id = ? AND entry_id = ?",
-                    (chat_id, entry_id),
-                )
-            changed = cursor.rowcount == 1
-            if changed:
-                # A bot process elsewhere matches this chat's uploads too.
-                await self._record_change(db, chats=[chat_id])
-            return changed
-
-    async def exempted_entries(self, chat_id: int) -> list[int]:
-        async with self._session("read exemptions") as db:
-            rows = await db.execute_fetchall(
-                "SELECT entry_id FROM exemptions WHERE chat_id = ? ORDER BY entry_id", (chat_id,)
-            )
-        return [int(row[0]) for row in rows]
-
-    async def exemption_count(self, entry_id: int) -> int:
-        async with self._session("count exemptions") as db:
-            return await _scalar(
-                db, "SELECT count(*) FROM exemptions WHERE entry_id = ?", (entry_id,)
-            )
-
-    async def remember_notice(
-        self, chat_id: int, message_id: int, entry_id: int, *, at: float
-    ) -> None:
-        async with self._session("remember a notice") as db:
-            try:
-                await db.execute(
-                    "INSERT OR REPLACE INTO notices (chat_id, message_id, entry_id, at) "
-                    "VALUES (?, ?, ?, ?)",
-                    (chat_id, message_id, entry_id, at),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise StoreError(f"cannot remember a notice: no entry with id {entry_id}") from exc
-
-    async def notice_entry(self, chat_id: int, message_id: int) -> int | None:
-        async with self._session("read a notice") as db:
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT entry_id FROM notices WHERE chat_id = ? AND message_id = ?",
-                    (chat_id, message_id),
-                )
-            )
-        return int(rows[0][0]) if rows else None
 
 
 async def _load_entries(
