@@ -190,7 +190,8 @@ class EntryStore(Protocol):
 
     def bank_lock(self, bank_id: int) -> AbstractAsyncContextManager[None]:
         """Held around "read the bank's hashes, add the new ones", so two processes
-        importing one list at once do not both add it (a no-op for a single-process store)."""
+        importing one list at once do not both add it (every store, SQLite too: the bot and
+        ``hashguard import`` may share one file)."""
         ...
 
 

@@ -4,11 +4,12 @@ editors and subscribers.
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
 import sqlite3
-from collections.abc import (
-    Sequence,
-)
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import aiosqlite
 
@@ -17,12 +18,16 @@ from hashdb.records import (
     GROUP_BANK,
     Bank,
     BankExistsError,
+    StoreError,
     group_bank_name,
 )
 from hashdb.sqlite.base import SQLiteBase
 from hashdb.store_rows import (
     gains_every_group,
 )
+
+#: How often a waiting ``bank_lock`` tries again for the lock another process holds.
+_BANK_LOCK_POLL_S = 0.1
 
 
 class SQLiteBanks(SQLiteBase):
@@ -78,9 +83,40 @@ class SQLiteBanks(SQLiteBase):
                 db, "WHERE id IN (SELECT bank_id FROM subscriptions WHERE chat_id = ?)", (chat_id,)
             )
 
-    def bank_lock(self, bank_id: int) -> AbstractAsyncContextManager[None]:
-        # One process per file: the moderation service's own lock is enough.
-        return nullcontext()
+    @asynccontextmanager
+    async def bank_lock(self, bank_id: int) -> AsyncIterator[None]:
+        """Held around "read the bank's hashes, add the new ones" (an import), so that two
+        processes importing one list into one file at once (the bot and ``hashguard
+        import``) do not both add it.
+
+        The lock is the operating system's lock on a file beside the database
+        (``<database>-import.lock``), one for the whole file: imports are rare, and waiting
+        for an import into another bank costs only time. Not a SQLite transaction spanning
+        the read and the add: that would hold the database's write lock while the import
+        sifts its list, and every write of the bot meanwhile would wait (and fail as
+        "locked" after the busy timeout). Not a lock row: a process that dies holding a row
+        leaves it behind, while the system drops a dead process's file lock.
+        """
+        if self._db is None:
+            raise self._not_open()
+        path = self._path.with_name(self._path.name + "-import.lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot lock bank {bank_id} of database {self._path} for an import: cannot "
+                f"open {path} ({exc.strerror}); make the database's directory writable"
+            ) from exc
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:  # another import holds it: wait without blocking
+                    await asyncio.sleep(_BANK_LOCK_POLL_S)
+            yield
+        finally:
+            os.close(fd)  # which releases the lock
 
 
 async def _group_bank(db: aiosqlite.Connection, chat_id: int, at: float) -> tuple[Bank, bool]:

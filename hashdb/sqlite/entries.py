@@ -181,22 +181,29 @@ class SQLiteEntries(SQLiteBase):
 
     async def entry_for_file(self, bank_ids: Sequence[int], file_unique_id: str) -> Entry | None:
         """The active entry of these banks this file is known to match (the oldest if several)."""
-        banks = sorted(set(bank_ids))[:_IDS_PER_STATEMENT]
+        banks = sorted(set(bank_ids))
         if not banks:
             return None
-        marks = ", ".join("?" * len(banks))
         async with self._session("look up a file") as db:
-            entries = await _load_entries(
-                db,
-                f"""WHERE e.id = (
-                    SELECT k.entry_id FROM known_files AS k
+            # A group may use more banks than one statement binds: the oldest entry in each
+            # batch of banks, then the oldest of those.
+            found: list[int] = []
+            for start in range(0, len(banks), _IDS_PER_STATEMENT):
+                chunk = banks[start : start + _IDS_PER_STATEMENT]
+                marks = ", ".join("?" * len(chunk))
+                async with db.execute(
+                    f"""SELECT min(k.entry_id) FROM known_files AS k
                     JOIN entries AS a ON a.id = k.entry_id
                     WHERE k.file_unique_id = ? AND a.bank_id IN ({marks})
-                        AND a.removed_at IS NULL
-                    ORDER BY k.entry_id LIMIT 1
-                )""",
-                (file_unique_id, *banks),
-            )
+                        AND a.removed_at IS NULL""",
+                    (file_unique_id, *chunk),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is not None and row[0] is not None:
+                    found.append(int(row[0]))
+            if not found:
+                return None
+            entries = await _load_entries(db, "WHERE e.id = ?", (min(found),))
         return entries[0] if entries else None
 
 

@@ -418,6 +418,40 @@ async def test_watch_keeps_going_when_applying_a_change_fails(
         await other.close()
 
 
+async def test_a_report_purged_while_it_is_recorded_is_a_clear_error(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    # SQLite's write transaction keeps a purge out between the report's INSERT and reading
+    # it back; a trigger stands in for the purge that PostgreSQL can let in there. Both
+    # stores then say the same, and keep nothing of the call.
+    with sqlite3.connect(db_path) as db:
+        db.execute(
+            "CREATE TRIGGER purged_meanwhile AFTER INSERT ON reports "
+            "BEGIN DELETE FROM reports WHERE id = NEW.id; END"
+        )
+    db.close()
+    with pytest.raises(StoreError) as raised:
+        await store.add_report(
+            chat_id=CHAT,
+            message_id=42,
+            sender_id=ADMIN,
+            sender_name="someone",
+            reporter_id=ADMIN + 1,
+            reason="",
+            fingerprints=(PDQ_A,),
+            file_unique_id=None,
+            at=T0,
+        )
+    assert str(raised.value) == (
+        f"cannot record a report of message 42 in chat {CHAT}: its report was deleted "
+        "meanwhile (the chat was purged); try again"
+    )
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT count(*) FROM report_signals").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM report_reporters").fetchone()[0] == 0
+    db.close()
+
+
 # -- upgrading a schema-v6 database ------------------------------------------------------
 
 

@@ -242,3 +242,36 @@ async def test_subscriptions_show_current_editors(store: Store) -> None:
 
     assert subscribed.editors == (EDITOR,)
     assert subscribed.can_edit(EDITOR)
+
+
+# -- one import per bank across stores ----------------------------------------------------
+
+
+async def test_bank_lock_makes_another_store_on_the_database_wait(
+    store_factory: StoreFactory,
+) -> None:
+    # The bot and ``hashguard import`` each open the database: while one imports into a
+    # bank (read its hashes, add the new ones), the other's import waits, so a list
+    # imported by both at once is added once.
+    first, second = store_factory(), store_factory()
+    await first.open()
+    await second.open()
+    try:
+        entered = asyncio.Event()
+
+        async def import_elsewhere() -> None:
+            async with second.bank_lock(1):
+                entered.set()
+
+        async with first.bank_lock(1):
+            waiting = asyncio.create_task(import_elsewhere())
+            await asyncio.sleep(0.3)
+            assert not entered.is_set()
+        await asyncio.wait_for(waiting, 5)
+        assert entered.is_set()
+        # Released: either takes it again at once.
+        async with first.bank_lock(1):
+            pass
+    finally:
+        await first.close()
+        await second.close()

@@ -80,6 +80,18 @@ async def test_entry_for_file_looks_in_the_listed_banks_only(store: Store) -> No
     assert await store.entry_for_file([await _bank(store, OTHER_CHAT)], "AQADshared") is None
 
 
+async def test_entry_for_file_looks_in_every_listed_bank_however_many(store: Store) -> None:
+    # A group may use hundreds of banks (its own, subscriptions, operator lists): the file's
+    # entry is found whichever of them it is in, not only among the first few hundred ids.
+    older = await store.add_entry(_new(OTHER_CHAT, file_unique_id="AQADmany"), at=T0)
+    entry = await store.add_entry(_new(file_unique_id="AQADmany"), at=T0)
+    unknown = list(range(-1000, 0))  # ids of no bank, all sorted before the real ones
+
+    assert await store.entry_for_file([*unknown, entry.bank_id], "AQADmany") == entry
+    both = [*unknown, entry.bank_id, older.bank_id, *range(10**6, 10**6 + 600)]
+    assert await store.entry_for_file(both, "AQADmany") == older
+
+
 async def test_entry_for_file_skips_removed_entries_of_every_bank(store: Store) -> None:
     shared = await _shared(store)
     listed = await store.add_entry(_into(shared.id, file_unique_id="AQADsame"), at=T0)
