@@ -1,7 +1,7 @@
 """The PostgreSQL implementation of ``hashdb.store.Store``, on asyncpg: a module per aggregate.
 
 ``PostgresStore`` is composed as ``hashdb.sqlite.SQLiteStore`` is (see there why mixins):
-what PostgreSQL does its own way is here (``banks``, ``entries``, ``index_load``, ``cases``,
+what PostgreSQL does its own way is here (``banks``, ``entries``, ``index_load``,
 ``chats``, ``copy``, each a subclass of ``PostgresBase`` in ``base.py``, which holds the
 connection pool, migrations, transactions, snapshots, the NOTIFY channel and the advisory
 locks); what it does as SQLite does is written once in ``hashdb.sql``, run through
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from hashdb.postgres.banks import PostgresBanks
 from hashdb.postgres.base import PostgresBase
-from hashdb.postgres.cases import PostgresCases
 from hashdb.postgres.chats import PostgresChats
 from hashdb.postgres.copy import PostgresCopy
 from hashdb.postgres.entries import PostgresEntries
@@ -33,12 +32,11 @@ class PostgresStore(
     PostgresBanks,
     PostgresEntries,
     PostgresIndexLoad,
-    PostgresCases,
     PostgresChats,
     PostgresCopy,
     SQLBanks,
-    SQLEntries,
     SQLCases,
+    SQLEntries,
     SQLChats,
     SQLAudit,
     SQLStrikes,

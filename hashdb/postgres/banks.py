@@ -9,14 +9,13 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from hashdb.postgres.base import _LOCK_TIMEOUT_MS, PostgresBase, _rowcount
+from hashdb.postgres.base import _LOCK_TIMEOUT_MS, PostgresBase, _PostgresDb
 from hashdb.records import (
     BANK_KINDS,
-    GROUP_BANK,
     Bank,
     BankExistsError,
-    group_bank_name,
 )
+from hashdb.sql.db import Db, numbered
 from hashdb.store_rows import (
     gains_every_group,
 )
@@ -33,21 +32,21 @@ _BANK_COLUMNS = """
 
 
 #: A bank by name, ignoring the case of ASCII letters (served by ``banks_by_name``).
-_BANK_NAMED = ' WHERE lower(b.name COLLATE "C") = lower($1 COLLATE "C")'
+_BANK_NAMED_MARKED = ' WHERE lower(b.name COLLATE "C") = lower(? COLLATE "C")'
+_BANK_NAMED = numbered(_BANK_NAMED_MARKED)
 
 
 _BANK_ORDER = ' ORDER BY lower(b.name COLLATE "C")'
 
 
 class PostgresBanks(PostgresBase):
-    """``BankStore`` on PostgreSQL."""
+    """What PostgreSQL does its own way for ``BankStore`` (the rest is ``hashdb.sql.banks``)."""
 
-    async def group_bank(self, chat_id: int, *, at: float) -> Bank:
-        async with self._transaction("find a group's bank") as conn:
-            bank, created = await _group_bank(conn, chat_id, at)
-            if created:
-                await self._notify(conn, chats=[chat_id])
-        return bank
+    BANK_NAMED = _BANK_NAMED_MARKED
+
+    async def _banks_where(self, db: Db, where: str, *params: object) -> list[Bank]:
+        assert isinstance(db, _PostgresDb)
+        return await _load_banks(db.conn, numbered(where), *params)
 
     async def create_bank(
         self, name: str, kind: str, *, owner_id: int | None, at: float, source: str = ""
@@ -72,30 +71,6 @@ class PostgresBanks(PostgresBase):
             raise BankExistsError(f"a bank named {name!r} already exists")
         return Bank(bank_id, name, kind, owner_id, at, (), source)
 
-    async def get_bank(self, bank_id: int) -> Bank | None:
-        async with self._session("read a bank") as conn:
-            banks = await _load_banks(conn, " WHERE b.id = $1", bank_id)
-        return banks[0] if banks else None
-
-    async def bank_by_name(self, name: str) -> Bank | None:
-        async with self._session("read a bank") as conn:
-            banks = await _load_banks(conn, _BANK_NAMED, name)
-        return banks[0] if banks else None
-
-    async def list_banks(self, kind: str | None = None) -> list[Bank]:
-        async with self._session("list banks") as conn:
-            if kind is None:
-                return await _load_banks(conn, "")
-            return await _load_banks(conn, " WHERE b.kind = $1", kind)
-
-    async def subscriptions(self, chat_id: int) -> list[Bank]:
-        async with self._session("list subscriptions") as conn:
-            return await _load_banks(
-                conn,
-                " WHERE b.id IN (SELECT bank_id FROM subscriptions WHERE chat_id = $1)",
-                chat_id,
-            )
-
     @asynccontextmanager
     async def bank_lock(self, bank_id: int) -> AsyncIterator[None]:
         async with self._session("lock a bank for an import") as conn:
@@ -111,23 +86,6 @@ class PostgresBanks(PostgresBase):
                     )
             finally:
                 await conn.execute(f"SET lock_timeout = {_LOCK_TIMEOUT_MS}")
-
-
-async def _group_bank(conn: asyncpg.Connection, chat_id: int, at: float) -> tuple[Bank, bool]:
-    """The group's own bank, and whether this call made it."""
-    name = group_bank_name(chat_id)
-    # If another transaction is making the same bank, this waits for it and then does
-    # nothing; the SELECT after it (a new snapshot) sees the bank either way.
-    status = await conn.execute(
-        "INSERT INTO banks (name, kind, owner_id, created_at) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT DO NOTHING",
-        name,
-        GROUP_BANK,
-        chat_id,
-        at,
-    )
-    (bank,) = await _load_banks(conn, _BANK_NAMED, name)
-    return bank, _rowcount(status) == 1
 
 
 async def _load_banks(conn: asyncpg.Connection, where: str, *params: object) -> list[Bank]:

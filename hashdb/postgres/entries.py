@@ -9,17 +9,13 @@ from typing import Any
 
 import asyncpg
 
-from hashdb.fingerprint import Fingerprint
-from hashdb.postgres.banks import _group_bank
-from hashdb.postgres.base import _MIGRATION_LOCK, PostgresBase
+from hashdb.postgres.base import _MIGRATION_LOCK, PostgresBase, _PostgresDb
 from hashdb.records import (
     Entry,
-    NewEntry,
 )
+from hashdb.sql.db import Db, numbered
 from hashdb.store_rows import (
     EntryAssembler,
-    check_new_entry,
-    check_storable,
     stored_fingerprint,
 )
 
@@ -53,90 +49,39 @@ _ENTRY_COLUMNS = """
 _ENTRY_ORDER = " ORDER BY e.id, s.position"
 
 
-_SIGNAL_COLUMNS = ("entry_id", "position", "signal", "hash", "quality", "seconds")
-
-
 class PostgresEntries(PostgresBase):
-    """``EntryStore`` on PostgreSQL (loading the index is in ``hashdb.postgres.index_load``)."""
+    """What PostgreSQL does its own way for ``EntryStore`` (the rest is
+    ``hashdb.sql.entries``; loading the index is in ``hashdb.postgres.index_load``)."""
 
-    async def add_entry(self, entry: NewEntry, *, at: float) -> Entry:
-        return (await self.add_entries([entry], at=at))[0]
+    async def _entries_where(self, db: Db, where: str, *params: object) -> list[Entry]:
+        assert isinstance(db, _PostgresDb)
+        return await _load_entries(db.conn, numbered(where), *params)
 
-    async def add_entries(self, entries: Sequence[NewEntry], *, at: float) -> list[Entry]:
-        for entry in entries:
-            check_new_entry(entry)
-        if not entries:
-            return []
-        async with self._transaction("add entries") as conn:
-            stored, new_banks = await _insert_entries(conn, entries, at)
-            await self._notify(conn, entries=[e.id for e in stored], chats=new_banks)
-        if len(stored) >= _ANALYZE_MIN_ENTRIES:
-            await self._analyze("entries", "entry_signals", "known_files")
-        return stored
+    async def _take_entry_ids(self, db: Db, count: int) -> int:
+        assert isinstance(db, _PostgresDb)
+        return await _take_entry_ids(db.conn, count)
 
-    async def add_list(
+    async def _insert_rows(
+        self, db: Db, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        assert isinstance(db, _PostgresDb)
+        await _insert_rows(db.conn, table, columns, rows)
+
+    async def _remove_owned(
         self,
-        bank_id: int,
-        items: Sequence[tuple[tuple[Fingerprint, ...], str, str]],
-        *,
-        chat_id: int,
-        added_by: int | None,
-        source: str,
+        db: Db,
+        owner: str,
+        owner_id: int,
+        entry_ids: list[int] | None,
+        removed_by: int | None,
         at: float,
-    ) -> range:
-        for fingerprints, _, _ in items:
-            if not fingerprints:
-                raise ValueError("a list item needs at least one fingerprint")
-            for fingerprint in fingerprints:
-                check_storable(fingerprint)
-        if not items:
-            return range(0)
-        async with self._transaction("import a list") as conn:
-            first = await _take_entry_ids(conn, len(items))
-            await _insert_rows(
-                conn,
-                "entries",
-                ("id", "chat_id", "added_by", "added_at", "reason", "source", "bank_id", "origin"),
-                [
-                    (first + n, chat_id, added_by, at, reason, source, bank_id, origin)
-                    for n, (_, reason, origin) in enumerate(items)
-                ],
-            )
-            await _insert_rows(
-                conn,
-                "entry_signals",
-                _SIGNAL_COLUMNS,
-                [
-                    (first + n, position, f.signal, f.hex, f.quality, f.seconds)
-                    for n, (fingerprints, _, _) in enumerate(items)
-                    for position, f in enumerate(fingerprints)
-                ],
-            )
-            await self._notify(conn, entries=range(first, first + len(items)))
-        if len(items) >= _ANALYZE_MIN_ENTRIES:
-            await self._analyze("entries", "entry_signals")
-        return range(first, first + len(items))
-
-    async def get_entry(self, entry_id: int) -> Entry | None:
-        """The entry with this id, active or removed."""
-        async with self._session("read an entry") as conn:
-            entries = await _load_entries(conn, " WHERE e.id = $1", entry_id)
-        return entries[0] if entries else None
-
-    async def remove_entries(
-        self, bank_id: int, entry_ids: Sequence[int], *, removed_by: int | None, at: float
     ) -> list[Entry]:
-        """Deactivate the bank's active entries among ``entry_ids``; return those removed.
+        assert isinstance(db, _PostgresDb)
+        return await _remove_entries(db.conn, owner, owner_id, entry_ids, removed_by, at)
 
-        Ids of other banks' entries are ignored: an admin of one group can never unblock
-        another group's entries, whatever ids they type.
-        """
-        async with self._transaction("remove entries") as conn:
-            removed = await _remove_entries(
-                conn, "bank_id", bank_id, sorted(set(entry_ids)), removed_by, at
-            )
-            await self._notify(conn, entries=[e.id for e in removed])
-        return removed
+    async def _after_bulk_load(self, count: int, *tables: str) -> None:
+        if count >= _ANALYZE_MIN_ENTRIES:
+            await self._analyze(*tables)
 
     async def active_entries(self) -> list[Entry]:
         """Every active entry of every bank, in id order, fingerprints in their order."""
@@ -276,68 +221,3 @@ async def _insert_rows(
     elif rows:
         marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
         await conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-
-async def _insert_entries(
-    conn: asyncpg.Connection, entries: Sequence[NewEntry], at: float
-) -> tuple[list[Entry], list[int]]:
-    """Insert entries inside the caller's transaction; returns them with their ids, and the
-    chats whose own bank was made for them."""
-    group_banks: dict[int, int] = {}
-    new_banks: list[int] = []
-    for entry in entries:
-        if entry.bank_id is None and entry.chat_id not in group_banks:
-            bank, created = await _group_bank(conn, entry.chat_id, at)
-            group_banks[entry.chat_id] = bank.id
-            if created:
-                new_banks.append(entry.chat_id)
-    first = await _take_entry_ids(conn, len(entries))
-    stored = [
-        Entry(
-            id=first + n,
-            chat_id=e.chat_id,
-            fingerprints=e.fingerprints,
-            added_by=e.added_by,
-            added_at=at,
-            reason=e.reason,
-            source=e.source,
-            bank_id=e.bank_id if e.bank_id is not None else group_banks[e.chat_id],
-            origin=e.origin,
-            case_id=e.case_id,
-        )
-        for n, e in enumerate(entries)
-    ]
-    await _insert_rows(
-        conn,
-        "entries",
-        ("id", "chat_id", "added_by", "added_at", "reason", "source", "bank_id", "origin",
-         "case_id"),
-        [
-            (e.id, e.chat_id, e.added_by, at, e.reason, e.source, e.bank_id, e.origin, e.case_id)
-            for e in stored
-        ],
-    )  # fmt: skip
-    await _insert_rows(
-        conn,
-        "entry_signals",
-        _SIGNAL_COLUMNS,
-        [
-            (e.id, position, f.signal, f.hex, f.quality, f.seconds)
-            for e in stored
-            for position, f in enumerate(e.fingerprints)
-        ],
-    )
-    features = [(e.id, n.features) for n, e in zip(entries, stored, strict=True) if n.features]
-    await _insert_rows(conn, "entry_features", ("entry_id", "data"), features)
-    files = [
-        (n.file_unique_id, e.id) for n, e in zip(entries, stored, strict=True) if n.file_unique_id
-    ]
-    if files:
-        file_ids, entry_ids = zip(*files, strict=True)
-        await conn.execute(
-            "INSERT INTO known_files (file_unique_id, entry_id) "
-            "SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING",
-            list(file_ids),
-            list(entry_ids),
-        )
-    return stored, new_banks

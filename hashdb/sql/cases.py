@@ -1,15 +1,68 @@
-"""Self-submission cases (``CaseStore``) on either database: reading them, and who accepted
-the terms. (Adding a case and changing its status add and remove entries, which differ per
-database: they are in ``hashdb.sqlite.cases`` and ``hashdb.postgres.cases``.)"""
+"""Self-submission cases (``CaseStore``) on either database: a case and its entry, its
+status (which removes or restores the entry), and who accepted the terms."""
 
 from __future__ import annotations
 
-from hashdb.records import Case
+import dataclasses
+
+from hashdb.records import CASE_STATUSES, Case, Entry, NewEntry
 from hashdb.sql.db import Db, SQLBase
+from hashdb.sql.entries import insert_entries
+from hashdb.store_rows import check_new_entry
 
 
 class SQLCases(SQLBase):
-    """``CaseStore`` but ``add_case`` and ``set_case_status``, the same on both databases."""
+    """``CaseStore``, the same on both databases."""
+
+    async def add_case(
+        self, user_id: int, code: str, kind: str, entry: NewEntry, *, at: float
+    ) -> tuple[Case, Entry]:
+        if entry.bank_id is None:
+            raise ValueError("a self-submission entry needs the self-submission bank's id")
+        check_new_entry(entry)
+        async with self._writing("record a self-submission") as db:
+            case_id = await db.insert(
+                "INSERT INTO cases (code, user_id, created_at, kind) VALUES (?, ?, ?, ?)",
+                code,
+                user_id,
+                at,
+                kind,
+            )
+            (stored,), _ = await insert_entries(
+                self, db, [dataclasses.replace(entry, case_id=case_id)], at
+            )
+            await self._changed(db, entries=[stored.id])
+        return Case(case_id, code, user_id, at, "active", kind), stored
+
+    async def set_case_status(self, code: str, status: str, *, at: float) -> list[Entry]:
+        if status not in CASE_STATUSES:
+            raise ValueError(
+                f"unknown case status {status!r}; expected one of: {', '.join(CASE_STATUSES)}"
+            )
+        async with self._writing("change a case") as db:
+            # Locked (FOR UPDATE; SQLite's write transaction): of two changes at once, the
+            # second sees what the first decided.
+            rows = await db.fetch(
+                "SELECT id, status FROM cases WHERE code = ?" + self.FOR_UPDATE, code
+            )
+            # A withdrawal is the person's decision: nothing else undoes it, even a change
+            # that was decided at the same moment.
+            if not rows or (rows[0][1] == "withdrawn" and status != "withdrawn"):
+                return []
+            case_id = rows[0][0]
+            await db.execute(
+                "UPDATE cases SET status = ?, status_at = ? WHERE id = ?", status, at, case_id
+            )
+            if status != "active":
+                await self._remove_owned(db, "case_id", case_id, None, None, at)
+            else:
+                await db.execute(
+                    "UPDATE entries SET removed_at = NULL, removed_by = NULL WHERE case_id = ?",
+                    case_id,
+                )
+            entries = await self._entries_where(db, " WHERE e.case_id = ?", case_id)
+            await self._changed(db, entries=[e.id for e in entries])
+        return entries
 
     async def get_case(self, code: str) -> Case | None:
         async with self._reading("read a case") as db:

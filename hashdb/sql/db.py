@@ -19,6 +19,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from hashdb.records import Bank, Entry
 from hashdb.store_rows import Row
 
 
@@ -109,3 +110,48 @@ class SQLBase:
     async def _serialize(self, db: Db, lock_class: int, *keys: int) -> None:
         """Make transactions that take the same ``keys`` (of a ``lock_class``) take turns
         until this one ends. SQLite's write transaction already holds the whole file."""
+
+    # -- banks and entries: where the databases differ ------------------------------------
+    #: A ``where`` for ``_banks_where`` that finds a bank by name, ignoring the case of
+    #: ASCII letters (SQLite's column compares NOCASE; PostgreSQL compares lower()).
+    BANK_NAMED = " WHERE b.name = ?"
+
+    async def _banks_where(self, db: Db, where: str, *params: object) -> list[Bank]:
+        """The banks matching ``where`` (over alias ``b``), by name, with their editors."""
+        raise NotImplementedError
+
+    async def _entries_where(self, db: Db, where: str, *params: object) -> list[Entry]:
+        """The entries matching ``where`` (over alias ``e``), a few of them, by id."""
+        raise NotImplementedError
+
+    async def _take_entry_ids(self, db: Db, count: int) -> int:
+        """Reserve ``count`` consecutive entry ids above every id ever used; the first."""
+        raise NotImplementedError
+
+    async def _insert_rows(
+        self, db: Db, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Insert rows into ``table`` (PostgreSQL streams many through COPY)."""
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            await db.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
+
+    async def _remove_owned(
+        self,
+        db: Db,
+        owner: str,
+        owner_id: int,
+        entry_ids: list[int] | None,
+        removed_by: int | None,
+        at: float,
+    ) -> list[Entry]:
+        """Mark removed the active entries whose ``owner`` column ("bank_id" or "case_id")
+        is ``owner_id``, among ``entry_ids`` (all when None); returns them as they now are,
+        each by one call only when two remove at once."""
+        raise NotImplementedError
+
+    async def _after_bulk_load(self, count: int, *tables: str) -> None:
+        """After a write of ``count`` entries into ``tables`` has committed (PostgreSQL
+        refreshes the planner's statistics after a large one)."""

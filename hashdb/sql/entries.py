@@ -1,16 +1,101 @@
-"""What entries (``EntryStore``) do alike on either database: hits, counts, local features,
-known files, per-group exemptions and deletion notices. (Adding, removing and reading
-entries differ per database, in how ids are taken and rows streamed: they are in
-``hashdb.sqlite.entries`` and ``hashdb.postgres.entries``.)"""
+"""What entries (``EntryStore``) do alike on either database: adding (one by one or a whole
+list) and removing them, hits, counts, local features, known files, per-group exemptions
+and deletion notices. (How ids are taken, rows inserted in bulk and streamed back differs
+per database: that is in ``hashdb.sqlite.entries`` and ``hashdb.postgres.entries``.)"""
 
 from __future__ import annotations
 
-from hashdb.records import StoreError
-from hashdb.sql.db import SQLBase
+from collections.abc import Sequence
+
+from hashdb.fingerprint import Fingerprint
+from hashdb.records import Entry, NewEntry, StoreError
+from hashdb.sql.banks import group_bank_in
+from hashdb.sql.db import Db, SQLBase
+from hashdb.store_rows import check_new_entry, check_storable
+
+#: The columns of ``entry_signals``, in the order entries' fingerprints are written.
+SIGNAL_COLUMNS = ("entry_id", "position", "signal", "hash", "quality", "seconds")
 
 
 class SQLEntries(SQLBase):
     """The part of ``EntryStore`` that is the same on both databases."""
+
+    async def add_entry(self, entry: NewEntry, *, at: float) -> Entry:
+        return (await self.add_entries([entry], at=at))[0]
+
+    async def add_entries(self, entries: Sequence[NewEntry], *, at: float) -> list[Entry]:
+        for entry in entries:
+            check_new_entry(entry)
+        if not entries:
+            return []
+        async with self._writing("add entries") as db:
+            stored, new_banks = await insert_entries(self, db, entries, at)
+            await self._changed(db, entries=[e.id for e in stored], chats=new_banks)
+        await self._after_bulk_load(len(stored), "entries", "entry_signals", "known_files")
+        return stored
+
+    async def add_list(
+        self,
+        bank_id: int,
+        items: Sequence[tuple[tuple[Fingerprint, ...], str, str]],
+        *,
+        chat_id: int,
+        added_by: int | None,
+        source: str,
+        at: float,
+    ) -> range:
+        for fingerprints, _, _ in items:
+            if not fingerprints:
+                raise ValueError("a list item needs at least one fingerprint")
+            for fingerprint in fingerprints:
+                check_storable(fingerprint)
+        if not items:
+            return range(0)
+        async with self._writing("import a list") as db:
+            first = await self._take_entry_ids(db, len(items))
+            await self._insert_rows(
+                db,
+                "entries",
+                ("id", "chat_id", "added_by", "added_at", "reason", "source", "bank_id", "origin"),
+                [
+                    (first + n, chat_id, added_by, at, reason, source, bank_id, origin)
+                    for n, (_, reason, origin) in enumerate(items)
+                ],
+            )
+            await self._insert_rows(
+                db,
+                "entry_signals",
+                SIGNAL_COLUMNS,
+                [
+                    (first + n, position, f.signal, f.hex, f.quality, f.seconds)
+                    for n, (fingerprints, _, _) in enumerate(items)
+                    for position, f in enumerate(fingerprints)
+                ],
+            )
+            await self._changed(db, entries=range(first, first + len(items)))
+        await self._after_bulk_load(len(items), "entries", "entry_signals")
+        return range(first, first + len(items))
+
+    async def get_entry(self, entry_id: int) -> Entry | None:
+        """The entry with this id, active or removed."""
+        async with self._reading("read an entry") as db:
+            entries = await self._entries_where(db, " WHERE e.id = ?", entry_id)
+        return entries[0] if entries else None
+
+    async def remove_entries(
+        self, bank_id: int, entry_ids: Sequence[int], *, removed_by: int | None, at: float
+    ) -> list[Entry]:
+        """Deactivate the bank's active entries among ``entry_ids``; return those removed.
+
+        Ids of other banks' entries are ignored: an admin of one group can never unblock
+        another group's entries, whatever ids they type.
+        """
+        async with self._writing("remove entries") as db:
+            removed = await self._remove_owned(
+                db, "bank_id", bank_id, sorted(set(entry_ids)), removed_by, at
+            )
+            await self._changed(db, entries=[e.id for e in removed])
+        return removed
 
     async def add_entry_features(self, entry_id: int, data: bytes) -> bool:
         async with self._writing("add local features") as db:
@@ -132,3 +217,70 @@ class SQLEntries(SQLBase):
                 message_id,
             )
         return int(value) if value is not None else None
+
+
+async def insert_entries(
+    store: SQLBase, db: Db, entries: Sequence[NewEntry], at: float
+) -> tuple[list[Entry], list[int]]:
+    """Insert entries inside the caller's write transaction; returns them with their ids,
+    and the chats whose own bank was made for them.
+
+    Ids are taken as one block (``_take_entry_ids``), so a million-entry import is a few
+    bulk inserts rather than a round trip per entry.
+    """
+    group_banks: dict[int, int] = {}
+    new_banks: list[int] = []
+    for entry in entries:
+        if entry.bank_id is None and entry.chat_id not in group_banks:
+            bank, created = await group_bank_in(store, db, entry.chat_id, at)
+            group_banks[entry.chat_id] = bank.id
+            if created:
+                new_banks.append(entry.chat_id)
+    first = await store._take_entry_ids(db, len(entries))
+    stored = [
+        Entry(
+            id=first + n,
+            chat_id=e.chat_id,
+            fingerprints=e.fingerprints,
+            added_by=e.added_by,
+            added_at=at,
+            reason=e.reason,
+            source=e.source,
+            bank_id=e.bank_id if e.bank_id is not None else group_banks[e.chat_id],
+            origin=e.origin,
+            case_id=e.case_id,
+        )
+        for n, e in enumerate(entries)
+    ]
+    await store._insert_rows(
+        db,
+        "entries",
+        ("id", "chat_id", "added_by", "added_at", "reason", "source", "bank_id", "origin",
+         "case_id"),
+        [
+            (e.id, e.chat_id, e.added_by, at, e.reason, e.source, e.bank_id, e.origin, e.case_id)
+            for e in stored
+        ],
+    )  # fmt: skip
+    await store._insert_rows(
+        db,
+        "entry_signals",
+        SIGNAL_COLUMNS,
+        [
+            (e.id, position, f.signal, f.hex, f.quality, f.seconds)
+            for e in stored
+            for position, f in enumerate(e.fingerprints)
+        ],
+    )
+    features = [(e.id, n.features) for n, e in zip(entries, stored, strict=True) if n.features]
+    await store._insert_rows(db, "entry_features", ("entry_id", "data"), features)
+    files = [
+        (n.file_unique_id, e.id) for n, e in zip(entries, stored, strict=True) if n.file_unique_id
+    ]
+    if files:
+        await db.executemany(
+            "INSERT INTO known_files (file_unique_id, entry_id) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
+            files,
+        )
+    return stored, new_banks

@@ -1,11 +1,11 @@
 """The SQLite implementation of ``hashdb.store.Store``, on aiosqlite: a module per aggregate.
 
 ``SQLiteStore`` is composed of mixins, one per aggregate and part: what SQLite does its own
-way is here (``banks``, ``entries``, ``index_load``, ``cases``, ``chats``, ``copy``, each a
+way is here (``banks``, ``entries``, ``index_load``, ``chats``, ``copy``, each a
 subclass of ``SQLiteBase`` in ``base.py``, which holds the one connection, its lock,
 migrations, transactions and the ``changes`` table); what it does as PostgreSQL does is
-written once in ``hashdb.sql`` (jobs, audit, strikes and reports whole; parts of banks,
-entries, cases and chats), run through ``SQLiteBase``'s ``hashdb.sql.db.Db``.
+written once in ``hashdb.sql`` (jobs, audit, strikes, reports and cases whole; most of
+banks, entries and chats), run through ``SQLiteBase``'s ``hashdb.sql.db.Db``.
 
 Mixins rather than per-aggregate objects sharing a connection holder: the store stays one
 object to open, close and hand around, as before, and an operation that spans aggregates (a
@@ -28,7 +28,6 @@ from hashdb.sql.reports import SQLReports
 from hashdb.sql.strikes import SQLStrikes
 from hashdb.sqlite.banks import SQLiteBanks
 from hashdb.sqlite.base import SQLiteBase
-from hashdb.sqlite.cases import SQLiteCases
 from hashdb.sqlite.chats import SQLiteChats
 from hashdb.sqlite.copy import SQLiteCopy
 from hashdb.sqlite.entries import SQLiteEntries
@@ -41,12 +40,11 @@ class SQLiteStore(
     SQLiteBanks,
     SQLiteEntries,
     SQLiteIndexLoad,
-    SQLiteCases,
     SQLiteChats,
     SQLiteCopy,
     SQLBanks,
-    SQLEntries,
     SQLCases,
+    SQLEntries,
     SQLChats,
     SQLAudit,
     SQLStrikes,

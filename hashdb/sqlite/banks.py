@@ -15,13 +15,12 @@ import aiosqlite
 
 from hashdb.records import (
     BANK_KINDS,
-    GROUP_BANK,
     Bank,
     BankExistsError,
     StoreError,
-    group_bank_name,
 )
-from hashdb.sqlite.base import SQLiteBase
+from hashdb.sql.db import Db
+from hashdb.sqlite.base import SQLiteBase, _SQLiteDb
 from hashdb.store_rows import (
     gains_every_group,
 )
@@ -31,14 +30,11 @@ _BANK_LOCK_POLL_S = 0.1
 
 
 class SQLiteBanks(SQLiteBase):
-    """``BankStore`` on SQLite."""
+    """What SQLite does its own way for ``BankStore`` (the rest is ``hashdb.sql.banks``)."""
 
-    async def group_bank(self, chat_id: int, *, at: float) -> Bank:
-        async with self._transaction("find a group's bank") as db:
-            bank, created = await _group_bank(db, chat_id, at)
-            if created:
-                await self._record_change(db, chats=[chat_id])
-            return bank
+    async def _banks_where(self, db: Db, where: str, *params: object) -> list[Bank]:
+        assert isinstance(db, _SQLiteDb)
+        return await _load_banks(db.conn, where, params)
 
     async def create_bank(
         self, name: str, kind: str, *, owner_id: int | None, at: float, source: str = ""
@@ -60,28 +56,6 @@ class SQLiteBanks(SQLiteBase):
             if gains_every_group(kind, source):
                 await self._record_change(db, resync=True)
             return Bank(cursor.lastrowid, name, kind, owner_id, at, (), source)
-
-    async def get_bank(self, bank_id: int) -> Bank | None:
-        async with self._session("read a bank") as db:
-            banks = await _load_banks(db, "WHERE id = ?", (bank_id,))
-        return banks[0] if banks else None
-
-    async def bank_by_name(self, name: str) -> Bank | None:
-        async with self._session("read a bank") as db:
-            banks = await _load_banks(db, "WHERE name = ?", (name,))
-        return banks[0] if banks else None
-
-    async def list_banks(self, kind: str | None = None) -> list[Bank]:
-        async with self._session("list banks") as db:
-            if kind is None:
-                return await _load_banks(db, "", ())
-            return await _load_banks(db, "WHERE kind = ?", (kind,))
-
-    async def subscriptions(self, chat_id: int) -> list[Bank]:
-        async with self._session("list subscriptions") as db:
-            return await _load_banks(
-                db, "WHERE id IN (SELECT bank_id FROM subscriptions WHERE chat_id = ?)", (chat_id,)
-            )
 
     @asynccontextmanager
     async def bank_lock(self, bank_id: int) -> AsyncIterator[None]:
@@ -119,20 +93,10 @@ class SQLiteBanks(SQLiteBase):
             os.close(fd)  # which releases the lock
 
 
-async def _group_bank(db: aiosqlite.Connection, chat_id: int, at: float) -> tuple[Bank, bool]:
-    """The group's bank, and whether it was made just now."""
-    name = group_bank_name(chat_id)
-    cursor = await db.execute(
-        "INSERT OR IGNORE INTO banks (name, kind, owner_id, created_at) VALUES (?, ?, ?, ?)",
-        (name, GROUP_BANK, chat_id, at),
-    )
-    (bank,) = await _load_banks(db, "WHERE name = ?", (name,))
-    return bank, cursor.rowcount == 1
-
-
 async def _load_banks(db: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Bank]:
     rows = await db.execute_fetchall(
-        f"SELECT id, name, kind, owner_id, created_at, source FROM banks {where} ORDER BY name",
+        "SELECT b.id, b.name, b.kind, b.owner_id, b.created_at, b.source "
+        f"FROM banks AS b{where} ORDER BY b.name",
         params,
     )
     banks: list[Bank] = []

@@ -16,8 +16,8 @@ class SQLiteChats(SQLiteBase):
 
     async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> int:
         async with self._transaction("move a chat to its new id") as db:
-            old_bank = await _load_banks(db, "WHERE name = ?", (group_bank_name(old_chat_id),))
-            new_bank = await _load_banks(db, "WHERE name = ?", (group_bank_name(new_chat_id),))
+            old_bank = await _load_banks(db, " WHERE b.name = ?", (group_bank_name(old_chat_id),))
+            new_bank = await _load_banks(db, " WHERE b.name = ?", (group_bank_name(new_chat_id),))
             moved = 0
             merged: list[int] = []
             if old_bank and new_bank:

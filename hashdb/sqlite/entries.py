@@ -11,17 +11,13 @@ from collections.abc import (
 
 import aiosqlite
 
-from hashdb.fingerprint import Fingerprint
 from hashdb.records import (
     Entry,
-    NewEntry,
 )
-from hashdb.sqlite.banks import _group_bank
-from hashdb.sqlite.base import SQLiteBase, _scalar
+from hashdb.sql.db import Db
+from hashdb.sqlite.base import SQLiteBase, _scalar, _SQLiteDb
 from hashdb.store_rows import (
     EntryAssembler,
-    check_new_entry,
-    check_storable,
     stored_fingerprint,
 )
 
@@ -50,80 +46,39 @@ _ENTRY_ORDER = " ORDER BY e.id, s.position"
 
 
 class SQLiteEntries(SQLiteBase):
-    """``EntryStore`` on SQLite (loading the index is in ``hashdb.sqlite.index_load``)."""
+    """What SQLite does its own way for ``EntryStore`` (the rest is ``hashdb.sql.entries``;
+    loading the index is in ``hashdb.sqlite.index_load``)."""
 
-    async def add_entry(self, entry: NewEntry, *, at: float) -> Entry:
-        return (await self.add_entries([entry], at=at))[0]
+    async def _entries_where(self, db: Db, where: str, *params: object) -> list[Entry]:
+        assert isinstance(db, _SQLiteDb)
+        return await _load_entries(db.conn, where, params)
 
-    async def add_entries(self, entries: Sequence[NewEntry], *, at: float) -> list[Entry]:
-        for entry in entries:
-            check_new_entry(entry)
-        if not entries:
-            return []
-        async with self._transaction("add entries") as db:
-            stored, new_banks = await _insert_entries(db, entries, at)
-            await self._record_change(db, entries=[e.id for e in stored], chats=new_banks)
-            return stored
+    async def _take_entry_ids(self, db: Db, count: int) -> int:
+        # The write lock the caller's transaction holds keeps anyone else from taking the
+        # same ids.
+        assert isinstance(db, _SQLiteDb)
+        return await _next_entry_id(db.conn)
 
-    async def add_list(
+    async def _remove_owned(
         self,
-        bank_id: int,
-        items: Sequence[tuple[tuple[Fingerprint, ...], str, str]],
-        *,
-        chat_id: int,
-        added_by: int | None,
-        source: str,
+        db: Db,
+        owner: str,
+        owner_id: int,
+        entry_ids: list[int] | None,
+        removed_by: int | None,
         at: float,
-    ) -> range:
-        for fingerprints, _, _ in items:
-            if not fingerprints:
-                raise ValueError("a list item needs at least one fingerprint")
-            for fingerprint in fingerprints:
-                check_storable(fingerprint)
-        if not items:
-            return range(0)
-        async with self._transaction("import a list") as db:
-            first = await _next_entry_id(db)
-            await db.executemany(
-                "INSERT INTO entries (id, chat_id, added_by, added_at, reason, source, bank_id, "
-                "origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (first + n, chat_id, added_by, at, reason, source, bank_id, origin)
-                    for n, (_, reason, origin) in enumerate(items)
-                ),
-            )
-            await db.executemany(
-                "INSERT INTO entry_signals (entry_id, position, signal, hash, quality, seconds) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    (first + n, position, f.signal, f.hex, f.quality, f.seconds)
-                    for n, (fingerprints, _, _) in enumerate(items)
-                    for position, f in enumerate(fingerprints)
-                ),
-            )
-            await self._record_change(db, entries=range(first, first + len(items)))
-        return range(first, first + len(items))
-
-    async def get_entry(self, entry_id: int) -> Entry | None:
-        """The entry with this id, active or removed."""
-        async with self._session("read an entry") as db:
-            entries = await _load_entries(db, "WHERE e.id = ?", (entry_id,))
-        return entries[0] if entries else None
-
-    async def remove_entries(
-        self, bank_id: int, entry_ids: Sequence[int], *, removed_by: int | None, at: float
     ) -> list[Entry]:
-        """Deactivate the bank's active entries among ``entry_ids``; return those removed.
-
-        Ids of other banks' entries are ignored: an admin of one group can never unblock
-        another group's entries, whatever ids they type.
-        """
-        async with self._transaction("remove entries") as db:
-            removed = await _remove_entries(
-                db, "e.bank_id = ?", (bank_id,), entry_ids, removed_by, at
-            )
-            await self._record_change(db, entries=[e.id for e in removed])
-            return removed
+        assert isinstance(db, _SQLiteDb)
+        if entry_ids is None:
+            entry_ids = [
+                int(row[0])
+                for row in await db.fetch(
+                    f"SELECT id FROM entries WHERE {owner} = ? AND removed_at IS NULL", owner_id
+                )
+            ]
+        return await _remove_entries(
+            db.conn, f"e.{owner} = ?", (owner_id,), entry_ids, removed_by, at
+        )
 
     async def active_entries(self) -> list[Entry]:
         """Every active entry of every bank, in id order, fingerprints in their order."""
@@ -254,67 +209,3 @@ async def _next_entry_id(db: aiosqlite.Connection) -> int:
         "coalesce((SELECT max(id) FROM entries), 0))",
         (),
     )
-
-
-async def _insert_entries(
-    db: aiosqlite.Connection, entries: Sequence[NewEntry], at: float
-) -> tuple[list[Entry], list[int]]:
-    """Insert entries inside the caller's write transaction; returns them with their ids,
-    and the chats whose own bank was made for them.
-
-    Ids are assigned here, from the table's high-water mark, so a million-entry import is
-    two ``executemany`` calls rather than a round trip per entry; the write lock the
-    transaction holds keeps anyone else from taking the same ids.
-    """
-    group_banks: dict[int, int] = {}
-    new_banks: list[int] = []
-    for entry in entries:
-        if entry.bank_id is None and entry.chat_id not in group_banks:
-            bank, created = await _group_bank(db, entry.chat_id, at)
-            group_banks[entry.chat_id] = bank.id
-            if created:
-                new_banks.append(entry.chat_id)
-    first = await _next_entry_id(db)
-    stored = [
-        Entry(
-            id=first + n,
-            chat_id=e.chat_id,
-            fingerprints=e.fingerprints,
-            added_by=e.added_by,
-            added_at=at,
-            reason=e.reason,
-            source=e.source,
-            bank_id=e.bank_id if e.bank_id is not None else group_banks[e.chat_id],
-            origin=e.origin,
-            case_id=e.case_id,
-        )
-        for n, e in enumerate(entries)
-    ]
-    await db.executemany(
-        "INSERT INTO entries (id, chat_id, added_by, added_at, reason, source, bank_id, origin, "
-        "case_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (e.id, e.chat_id, e.added_by, at, e.reason, e.source, e.bank_id, e.origin, e.case_id)
-            for e in stored
-        ],
-    )
-    await db.executemany(
-        "INSERT INTO entry_signals (entry_id, position, signal, hash, quality, seconds) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            (e.id, position, f.signal, f.hex, f.quality, f.seconds)
-            for e in stored
-            for position, f in enumerate(e.fingerprints)
-        ],
-    )
-    files = [
-        (n.file_unique_id, e.id) for n, e in zip(entries, stored, strict=True) if n.file_unique_id
-    ]
-    features = [(e.id, n.features) for n, e in zip(entries, stored, strict=True) if n.features]
-    if features:
-        await db.executemany("INSERT INTO entry_features (entry_id, data) VALUES (?, ?)", features)
-    if files:
-        await db.executemany(
-            "INSERT OR IGNORE INTO known_files (file_unique_id, entry_id) VALUES (?, ?)", files
-        )
-    return stored, new_banks
