@@ -1,5 +1,5 @@
-"""The PostgreSQL store's banks: groups' own, shared, operator and self-submission banks,
-their editors and subscribers, and the lock one bank's import holds.
+"""The PostgreSQL store's banks where PostgreSQL differs: making a named bank, reading banks
+(editors in one query, names compared by lower()), and the lock one bank's import holds.
 """
 
 from __future__ import annotations
@@ -10,15 +10,9 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from hashdb.postgres.base import _LOCK_TIMEOUT_MS, PostgresBase, _PostgresDb
-from hashdb.records import (
-    BANK_KINDS,
-    Bank,
-    BankExistsError,
-)
+from hashdb.records import Bank, BankExistsError
 from hashdb.sql.db import Db, numbered
-from hashdb.store_rows import (
-    gains_every_group,
-)
+from hashdb.store_rows import check_bank_kind, gains_every_group
 
 #: Advisory lock class of ``bank_lock`` (one bank's import at a time, over processes).
 _BANK_LOCK_CLASS = 0x6868
@@ -51,10 +45,7 @@ class PostgresBanks(PostgresBase):
     async def create_bank(
         self, name: str, kind: str, *, owner_id: int | None, at: float, source: str = ""
     ) -> Bank:
-        if kind not in BANK_KINDS:
-            raise ValueError(
-                f"unknown bank kind {kind!r}; expected one of: {', '.join(BANK_KINDS)}"
-            )
+        check_bank_kind(kind)
         async with self._transaction("create a bank") as conn:
             bank_id = await conn.fetchval(
                 "INSERT INTO banks (name, kind, owner_id, created_at, source) "

@@ -35,17 +35,9 @@ from typing import Any
 import asyncpg
 
 from hashdb.postgres_schema import MIGRATIONS, VERSION_TABLE
-from hashdb.records import (
-    TABLES,
-    Change,
-    StoreError,
-    StoreUnavailableError,
-)
+from hashdb.records import TABLES, Change, StoreError, StoreUnavailableError
 from hashdb.sql.db import Db, Record, SQLBase, numbered
-from hashdb.store_rows import (
-    change_payload,
-    parse_change,
-)
+from hashdb.store_rows import change_payload, parse_change
 from hashdb.urls import redact_url, url_passwords
 
 log = logging.getLogger(__name__)

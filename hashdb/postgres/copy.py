@@ -10,10 +10,8 @@ from typing import Any
 import asyncpg
 
 from hashdb.postgres.base import PostgresBase
-from hashdb.records import (
-    TABLES,
-    StoreError,
-)
+from hashdb.records import TABLES, StoreError
+from hashdb.store_rows import check_table
 
 
 class PostgresCopy(PostgresBase):
@@ -22,7 +20,7 @@ class PostgresCopy(PostgresBase):
     async def dump_table(
         self, table: str, batch: int
     ) -> AsyncIterator[tuple[list[str], list[tuple[Any, ...]]]]:
-        _check_table(table)
+        check_table(table)
         # One snapshot and one cursor for the whole table: consistent, and streamed.
         async with self._snapshot(f"read the {table} table") as conn:
             columns = await _table_columns(conn, table)
@@ -40,7 +38,7 @@ class PostgresCopy(PostgresBase):
     async def load_table(
         self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        _check_table(table)
+        check_table(table)
         async with self._transaction(f"copy rows into the {table} table") as conn:
             kinds = {name: kind for name, kind, _ in await _table_columns(conn, table)}
             unknown = [name for name in columns if name not in kinds]
@@ -98,12 +96,6 @@ class PostgresCopy(PostgresBase):
                     high_water.get(table, 0),
                 )
         await self._analyze(*TABLES)
-
-
-def _check_table(table: str) -> None:
-    # Table names go into SQL text: only the known ones.
-    if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}; expected one of: {', '.join(TABLES)}")
 
 
 async def _table_columns(conn: asyncpg.Connection, table: str) -> list[tuple[str, str, int | None]]:

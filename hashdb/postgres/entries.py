@@ -1,5 +1,6 @@
-"""The PostgreSQL store's entries: adding (one by one or a whole list), removing and reading
-them, their local features, known files, per-group exemptions and deletion notices.
+"""The PostgreSQL store's entries where PostgreSQL differs: taking ids from a sequence in
+blocks, inserting in bulk through COPY, removing in one UPDATE that decides between
+processes, streaming large reads through a cursor in a snapshot, arrays of ids.
 """
 
 from __future__ import annotations
@@ -10,18 +11,10 @@ from typing import Any
 import asyncpg
 
 from hashdb.postgres.base import _MIGRATION_LOCK, PostgresBase, _PostgresDb
-from hashdb.records import (
-    Entry,
-)
+from hashdb.records import Entry
 from hashdb.sql.db import Db, numbered
-from hashdb.store_rows import (
-    EntryAssembler,
-    stored_fingerprint,
-)
-
-#: Rows fetched per round trip when streaming large results.
-_FETCH_BATCH = 10_000
-
+from hashdb.sql.entries import ENTRY_COLUMNS, ENTRY_ORDER, FETCH_BATCH
+from hashdb.store_rows import EntryAssembler, stored_fingerprint
 
 #: From this many rows on, inserts go through COPY: one stream instead of a statement per
 #: row. Below it a pipelined INSERT is quicker (COPY first asks for the table's columns).
@@ -34,19 +27,6 @@ _ANALYZE_MIN_ENTRIES = 10_000
 
 
 _ENTRY_IDS_LOCK = _MIGRATION_LOCK + 1
-
-
-_ENTRY_COLUMNS = """
-    SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
-           e.removed_by, s.signal, s.hash, s.quality, s.seconds, e.bank_id, e.origin,
-           e.case_id, e.hits, e.last_hit_at
-    FROM entries AS e
-    LEFT JOIN entry_signals AS s ON s.entry_id = e.id
-"""
-
-
-# Ordering by entry then position lets rows be grouped into entries in one pass.
-_ENTRY_ORDER = " ORDER BY e.id, s.position"
 
 
 class PostgresEntries(PostgresBase):
@@ -104,7 +84,7 @@ class PostgresEntries(PostgresBase):
                 "WHERE e.bank_id = $1 AND e.removed_at IS NULL ORDER BY s.entry_id, s.position",
                 bank_id,
             )
-            while rows := await cursor.fetch(_FETCH_BATCH):
+            while rows := await cursor.fetch(FETCH_BATCH):
                 result += [
                     (row[0], row[1], stored_fingerprint(row[0], row[1], row[2], None, None).value)
                     for row in rows
@@ -152,7 +132,7 @@ class PostgresEntries(PostgresBase):
 async def _load_entries(conn: asyncpg.Connection, where: str, *params: object) -> list[Entry]:
     """Entries matching ``where`` (over alias ``e``), a few of them: fetched at once."""
     assembler = EntryAssembler()
-    assembler.feed(await conn.fetch(_ENTRY_COLUMNS + where + _ENTRY_ORDER, *params))
+    assembler.feed(await conn.fetch(ENTRY_COLUMNS + where + ENTRY_ORDER, *params))
     return assembler.finish()
 
 
@@ -160,8 +140,8 @@ async def _stream_entries(conn: asyncpg.Connection, where: str, *params: object)
     """Entries matching ``where``, possibly millions: streamed through a cursor (inside the
     caller's transaction), so their rows never all exist at once."""
     assembler = EntryAssembler()
-    cursor = await conn.cursor(_ENTRY_COLUMNS + where + _ENTRY_ORDER, *params)
-    while rows := await cursor.fetch(_FETCH_BATCH):
+    cursor = await conn.cursor(ENTRY_COLUMNS + where + ENTRY_ORDER, *params)
+    while rows := await cursor.fetch(FETCH_BATCH):
         assembler.feed(rows)
     return assembler.finish()
 

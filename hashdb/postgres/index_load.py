@@ -9,9 +9,7 @@ import numpy as np
 
 from hashdb.index import ColumnBuilder
 from hashdb.postgres.base import PostgresBase
-from hashdb.records import (
-    StoreError,
-)
+from hashdb.records import StoreError
 from hashdb.signals import SIGNAL_TYPES
 
 #: Entry ids per batch when loading the index: few round trips, bounded transient memory.

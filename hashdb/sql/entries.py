@@ -13,6 +13,24 @@ from hashdb.sql.banks import group_bank_in
 from hashdb.sql.db import Db, SQLBase
 from hashdb.store_rows import check_new_entry, check_storable
 
+#: Rows fetched per round trip when streaming large results: big enough that a million-row
+#: blocklist loads in a few hundred hops, small enough that assembling one batch never holds
+#: the event loop for long.
+FETCH_BATCH = 10_000
+
+#: An entry with its fingerprints, one row per fingerprint, as ``EntryAssembler`` reads them;
+#: a ``where`` over alias ``e`` and ``ENTRY_ORDER`` follow.
+ENTRY_COLUMNS = """
+    SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
+           e.removed_by, s.signal, s.hash, s.quality, s.seconds, e.bank_id, e.origin,
+           e.case_id, e.hits, e.last_hit_at
+    FROM entries AS e
+    LEFT JOIN entry_signals AS s ON s.entry_id = e.id
+"""
+# Ordering by entry then position lets rows be grouped into entries in one pass; both
+# orders follow the tables' primary keys, so the database streams them without sorting.
+ENTRY_ORDER = " ORDER BY e.id, s.position"
+
 #: The columns of ``entry_signals``, in the order entries' fingerprints are written.
 SIGNAL_COLUMNS = ("entry_id", "position", "signal", "hash", "quality", "seconds")
 

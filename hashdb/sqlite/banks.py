@@ -1,5 +1,5 @@
-"""The SQLite store's banks: groups' own, shared, operator and self-submission banks, their
-editors and subscribers.
+"""The SQLite store's banks where SQLite differs: making a named bank, reading banks (names
+compare NOCASE in the column), and the lock one bank's import holds across processes.
 """
 
 from __future__ import annotations
@@ -13,17 +13,10 @@ from contextlib import asynccontextmanager
 
 import aiosqlite
 
-from hashdb.records import (
-    BANK_KINDS,
-    Bank,
-    BankExistsError,
-    StoreError,
-)
+from hashdb.records import Bank, BankExistsError, StoreError
 from hashdb.sql.db import Db
 from hashdb.sqlite.base import SQLiteBase, _SQLiteDb
-from hashdb.store_rows import (
-    gains_every_group,
-)
+from hashdb.store_rows import check_bank_kind, gains_every_group
 
 #: How often a waiting ``bank_lock`` tries again for the lock another process holds.
 _BANK_LOCK_POLL_S = 0.1
@@ -39,10 +32,7 @@ class SQLiteBanks(SQLiteBase):
     async def create_bank(
         self, name: str, kind: str, *, owner_id: int | None, at: float, source: str = ""
     ) -> Bank:
-        if kind not in BANK_KINDS:
-            raise ValueError(
-                f"unknown bank kind {kind!r}; expected one of: {', '.join(BANK_KINDS)}"
-            )
+        check_bank_kind(kind)
         async with self._transaction("create a bank") as db:
             try:
                 cursor = await db.execute(

@@ -23,31 +23,17 @@ import logging
 import os
 import secrets
 import sqlite3
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Collection,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from hashdb.records import (
-    Change,
-    StoreError,
-    StoreUnavailableError,
-)
+from hashdb.records import Change, StoreError, StoreUnavailableError
 from hashdb.sql.db import Db, Record, SQLBase
 from hashdb.sqlite_schema import MIGRATIONS
-from hashdb.store_rows import (
-    change_payload,
-    merge_changes,
-    parse_change,
-)
+from hashdb.store_rows import change_payload, merge_changes, parse_change
 
 log = logging.getLogger(__name__)
 

@@ -1,18 +1,16 @@
-"""The SQLite store's chats: records, rights, settings, a move to a supergroup's new id, a
-purge, members' first posts and the per-person action count.
+"""The SQLite store's move of a group to its supergroup's new id (``migrate_chat``): the rest
+of ``ChatStore`` is the same on both stores, in ``hashdb.sql.chats``.
 """
 
 from __future__ import annotations
 
-from hashdb.records import (
-    group_bank_name,
-)
+from hashdb.records import group_bank_name
 from hashdb.sqlite.banks import _load_banks
 from hashdb.sqlite.base import SQLiteBase, _scalar
 
 
 class SQLiteChats(SQLiteBase):
-    """``ChatStore`` on SQLite."""
+    """``ChatStore.migrate_chat`` on SQLite."""
 
     async def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> int:
         async with self._transaction("move a chat to its new id") as db:

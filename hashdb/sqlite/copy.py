@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import (
-    AsyncIterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from hashdb.records import (
-    TABLES,
-)
+from hashdb.records import TABLES
 from hashdb.sqlite.base import SQLiteBase, _scalar
+from hashdb.store_rows import check_table
 
 
 class SQLiteCopy(SQLiteBase):
@@ -21,7 +16,7 @@ class SQLiteCopy(SQLiteBase):
     async def dump_table(
         self, table: str, batch: int
     ) -> AsyncIterator[tuple[list[str], list[tuple[Any, ...]]]]:
-        _check_table(table)
+        check_table(table)
         # One read transaction and one cursor for the whole table: a consistent snapshot,
         # streamed (copy-store runs offline, so holding the connection is fine).
         async with self._session(f"read the {table} table") as db:
@@ -41,7 +36,7 @@ class SQLiteCopy(SQLiteBase):
     async def load_table(
         self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        _check_table(table)
+        check_table(table)
         listed = ", ".join(f'"{c}"' for c in columns)
         marks = ", ".join("?" for _ in columns)
         async with self._transaction(f"copy rows into the {table} table") as db:
@@ -64,7 +59,7 @@ class SQLiteCopy(SQLiteBase):
         # source's own counters may be higher still (rows purged before the copy).
         async with self._transaction("move id counters past the copied rows") as db:
             for table, seq in high_water.items():
-                _check_table(table)
+                check_table(table)
                 updated = await db.execute(
                     "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", (seq, table)
                 )
@@ -72,9 +67,3 @@ class SQLiteCopy(SQLiteBase):
                     await db.execute(
                         "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, seq)
                     )
-
-
-def _check_table(table: str) -> None:
-    # Table names go into SQL text: only the known ones.
-    if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}; expected one of: {', '.join(TABLES)}")

@@ -1,48 +1,23 @@
-"""The SQLite store's entries: adding (one by one or a whole list), removing and reading them,
-their local features, known files, per-group exemptions and deletion notices.
+"""The SQLite store's entries where SQLite differs: taking ids (above the AUTOINCREMENT
+high-water mark, under the write lock), reading and removing rows in batches of bound ids,
+streaming large reads, local features and known files by batches of ids.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import (
-    Sequence,
-)
+from collections.abc import Sequence
 
 import aiosqlite
 
-from hashdb.records import (
-    Entry,
-)
+from hashdb.records import Entry
 from hashdb.sql.db import Db
+from hashdb.sql.entries import ENTRY_COLUMNS, ENTRY_ORDER, FETCH_BATCH
 from hashdb.sqlite.base import SQLiteBase, _scalar, _SQLiteDb
-from hashdb.store_rows import (
-    EntryAssembler,
-    stored_fingerprint,
-)
-
-#: Rows fetched per round trip to the worker thread when streaming large results: big
-#: enough that a million-row blocklist loads in a few hundred hops, small enough that
-#: assembling one batch never holds the event loop for long.
-_FETCH_BATCH = 10_000
-
+from hashdb.store_rows import EntryAssembler, stored_fingerprint
 
 #: Ids bound per ``IN (...)`` list; well under SQLite's host-parameter limit on any build.
 _IDS_PER_STATEMENT = 500
-
-
-_ENTRY_COLUMNS = """
-    SELECT e.id, e.chat_id, e.added_by, e.added_at, e.reason, e.source, e.removed_at,
-           e.removed_by, s.signal, s.hash, s.quality, s.seconds, e.bank_id, e.origin,
-           e.case_id, e.hits, e.last_hit_at
-    FROM entries AS e
-    LEFT JOIN entry_signals AS s ON s.entry_id = e.id
-"""
-
-
-# Ordering by entry then position lets rows be grouped into entries in one pass; both
-# orders follow the tables' primary keys, so SQLite streams them without sorting.
-_ENTRY_ORDER = " ORDER BY e.id, s.position"
 
 
 class SQLiteEntries(SQLiteBase):
@@ -101,7 +76,7 @@ class SQLiteEntries(SQLiteBase):
                 "WHERE e.bank_id = ? AND e.removed_at IS NULL ORDER BY s.entry_id, s.position",
                 (bank_id,),
             ) as cursor:
-                while rows := await cursor.fetchmany(_FETCH_BATCH):
+                while rows := await cursor.fetchmany(FETCH_BATCH):
                     result += [
                         (
                             row[0],
@@ -167,8 +142,8 @@ async def _load_entries(
 ) -> list[Entry]:
     """Entries matching ``where`` (over alias ``e``), assembled from one streamed query."""
     assembler = EntryAssembler()
-    async with db.execute(_ENTRY_COLUMNS + where + _ENTRY_ORDER, params) as cursor:
-        while rows := await cursor.fetchmany(_FETCH_BATCH):
+    async with db.execute(ENTRY_COLUMNS + where + ENTRY_ORDER, params) as cursor:
+        while rows := await cursor.fetchmany(FETCH_BATCH):
             assembler.feed(rows)
     return assembler.finish()
 

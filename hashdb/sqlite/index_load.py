@@ -12,9 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hashdb.index import ColumnBuilder
-from hashdb.records import (
-    StoreError,
-)
+from hashdb.records import StoreError
 from hashdb.signals import SIGNAL_TYPES
 from hashdb.sqlite.base import SQLiteBase
 

@@ -8,15 +8,7 @@ from typing import Any
 
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import PDQ, PHASH
-from hashdb.store import (
-    SELF_BANK,
-    SELF_BANK_NAME,
-    SHARED_BANK,
-    Bank,
-    NewEntry,
-    Report,
-    Store,
-)
+from hashdb.store import SELF_BANK, SELF_BANK_NAME, SHARED_BANK, Bank, NewEntry, Report, Store
 
 # Telegram ids as they really come: supergroup ids below -10**12, user ids above 2**32.
 CHAT = -1001234567890123

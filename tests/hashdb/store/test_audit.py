@@ -9,17 +9,8 @@ from __future__ import annotations
 import time
 
 from hashdb.signals import PDQ
-from hashdb.store import (
-    AuditEvent,
-    Store,
-)
-from tests.hashdb.store.helpers import (
-    ADMIN,
-    CHAT,
-    OTHER_CHAT,
-    T0,
-    USER,
-)
+from hashdb.store import AuditEvent, Store
+from tests.hashdb.store.helpers import ADMIN, CHAT, OTHER_CHAT, T0, USER
 
 
 async def test_audit_round_trip(store: Store) -> None:

@@ -11,10 +11,7 @@ import dataclasses
 
 import pytest
 
-from hashdb.store import (
-    CASE_STATUSES,
-    Store,
-)
+from hashdb.store import CASE_STATUSES, Store
 from tests.hashdb.store.helpers import (
     ADMIN,
     CHAT,

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from hashdb.store import (
-    GROUP_BANK,
-    AuditEvent,
-    Store,
-    group_bank_name,
-)
+from hashdb.store import GROUP_BANK, AuditEvent, Store, group_bank_name
 from tests.hashdb.store.helpers import (
     ADMIN,
     CHAT,

@@ -9,19 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-from hashdb.store import (
-    AuditEvent,
-    Store,
-)
+from hashdb.store import AuditEvent, Store
 from tests.hashdb.conftest import StoreFactory
-from tests.hashdb.store.helpers import (
-    ADMIN,
-    CHAT,
-    OTHER_CHAT,
-    T0,
-    USER,
-    _new,
-)
+from tests.hashdb.store.helpers import ADMIN, CHAT, OTHER_CHAT, T0, USER, _new
 
 
 async def test_upsert_chat_creates_and_renames(store: Store) -> None:

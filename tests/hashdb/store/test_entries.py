@@ -15,12 +15,7 @@ import pytest
 from hashdb.fingerprint import Fingerprint
 from hashdb.index import ColumnBuilder
 from hashdb.signals import PDQ, PHASH
-from hashdb.store import (
-    SHARED_BANK,
-    NewEntry,
-    Store,
-    StoreError,
-)
+from hashdb.store import SHARED_BANK, NewEntry, Store, StoreError
 from tests.hashdb.store.helpers import (
     ADMIN,
     CHAT,

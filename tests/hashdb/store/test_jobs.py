@@ -6,16 +6,9 @@ so it runs against each backend there (SQLite and PostgreSQL).
 
 from __future__ import annotations
 
-from hashdb.store import (
-    Store,
-)
+from hashdb.store import Store
 from tests.hashdb.conftest import StoreFactory
-from tests.hashdb.store.helpers import (
-    CHAT,
-    OTHER_CHAT,
-    T0,
-    USER,
-)
+from tests.hashdb.store.helpers import CHAT, OTHER_CHAT, T0, USER
 
 
 async def test_jobs_are_claimed_once_progress_survives_reopen_and_finish_removes_them(

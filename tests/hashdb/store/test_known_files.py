@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from hashdb.store import (
-    OPERATOR_BANK,
-    Store,
-    StoreError,
-)
+from hashdb.store import OPERATOR_BANK, Store, StoreError
 from tests.hashdb.store.helpers import (
     ADMIN,
     CHAT,

@@ -13,25 +13,9 @@ import dataclasses
 
 import pytest
 
-from hashdb.store import (
-    OPERATOR_BANK,
-    SHARED_BANK,
-    AuditEvent,
-    Change,
-    Store,
-    StoreError,
-)
+from hashdb.store import OPERATOR_BANK, SHARED_BANK, AuditEvent, Change, Store, StoreError
 from tests.hashdb.conftest import StoreFactory
-from tests.hashdb.store.helpers import (
-    ADMIN,
-    CHAT,
-    OTHER_CHAT,
-    PDQ_B,
-    T0,
-    USER,
-    _bank,
-    _new,
-)
+from tests.hashdb.store.helpers import ADMIN, CHAT, OTHER_CHAT, PDQ_B, T0, USER, _bank, _new
 
 
 async def test_data_survives_close_and_reopen(store_factory: StoreFactory) -> None:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hashdb.store import (
-    Store,
-)
+from hashdb.store import Store
 from tests.hashdb.store.helpers import (
     ADMIN,
     CHAT,

@@ -14,22 +14,9 @@ from typing import Any
 
 import pytest
 
-from hashdb.store import (
-    AuditEvent,
-    JobStep,
-    MatchRecord,
-    Store,
-)
+from hashdb.store import AuditEvent, JobStep, MatchRecord, Store
 from tests.hashdb.conftest import StoreFactory
-from tests.hashdb.store.helpers import (
-    ADMIN,
-    CHAT,
-    OTHER_CHAT,
-    T0,
-    USER,
-    _bank,
-    _new,
-)
+from tests.hashdb.store.helpers import ADMIN, CHAT, OTHER_CHAT, T0, USER, _bank, _new
 
 
 async def test_strikes_count_per_chat_and_user(store: Store) -> None:
