@@ -36,7 +36,7 @@ import asyncpg
 
 from hashdb.postgres_schema import MIGRATIONS, VERSION_TABLE
 from hashdb.records import TABLES, Change, StoreError, StoreUnavailableError
-from hashdb.sql.db import Db, Record, SQLBase, numbered
+from hashdb.sql.db import FETCH_BATCH, Db, Record, SQLBase, numbered
 from hashdb.store_rows import change_payload, parse_change
 from hashdb.urls import redact_url, url_passwords
 
@@ -468,6 +468,11 @@ class _PostgresDb:
 
     async def fetchval(self, sql: str, *params: object) -> Any:
         return await self.conn.fetchval(numbered(sql), *params)
+
+    async def stream(self, sql: str, *params: object) -> AsyncIterator[list[Record]]:
+        cursor = await self.conn.cursor(numbered(sql), *params)
+        while rows := await cursor.fetch(FETCH_BATCH):
+            yield list(rows)
 
     async def insert(self, sql: str, *params: object) -> int:
         return int(await self.conn.fetchval(numbered(sql) + " RETURNING id", *params))

@@ -13,8 +13,8 @@ import asyncpg
 from hashdb.postgres.base import _MIGRATION_LOCK, PostgresBase, _PostgresDb
 from hashdb.records import Entry
 from hashdb.sql.db import Db, numbered
-from hashdb.sql.entries import ENTRY_COLUMNS, ENTRY_ORDER, FETCH_BATCH
-from hashdb.store_rows import EntryAssembler, stored_fingerprint
+from hashdb.sql.entries import ENTRY_COLUMNS, ENTRY_ORDER
+from hashdb.store_rows import EntryAssembler
 
 #: From this many rows on, inserts go through COPY: one stream instead of a statement per
 #: row. Below it a pipelined INSERT is quicker (COPY first asks for the table's columns).
@@ -63,51 +63,6 @@ class PostgresEntries(PostgresBase):
         if count >= _ANALYZE_MIN_ENTRIES:
             await self._analyze(*tables)
 
-    async def active_entries(self) -> list[Entry]:
-        """Every active entry of every bank, in id order, fingerprints in their order."""
-        async with self._snapshot("load active entries") as conn:
-            return await _stream_entries(conn, " WHERE e.removed_at IS NULL")
-
-    async def bank_entries(self, bank_id: int) -> list[Entry]:
-        async with self._snapshot("load a bank's entries") as conn:
-            return await _stream_entries(
-                conn, " WHERE e.bank_id = $1 AND e.removed_at IS NULL", bank_id
-            )
-
-    async def bank_hashes(self, bank_id: int) -> list[tuple[int, str, int]]:
-        """(entry id, signal, value) of the bank's active entries, by entry id."""
-        result: list[tuple[int, str, int]] = []
-        async with self._snapshot("load a bank's hashes") as conn:
-            cursor = await conn.cursor(
-                "SELECT s.entry_id, s.signal, s.hash FROM entries AS e "
-                "JOIN entry_signals AS s ON s.entry_id = e.id "
-                "WHERE e.bank_id = $1 AND e.removed_at IS NULL ORDER BY s.entry_id, s.position",
-                bank_id,
-            )
-            while rows := await cursor.fetch(FETCH_BATCH):
-                result += [
-                    (row[0], row[1], stored_fingerprint(row[0], row[1], row[2], None, None).value)
-                    for row in rows
-                ]
-        return result
-
-    async def entry_features(
-        self, entry_ids: Sequence[int] | None = None
-    ) -> list[tuple[int, int, bytes]]:
-        query = (
-            "SELECT f.entry_id, e.bank_id, f.data FROM entry_features AS f "
-            "JOIN entries AS e ON e.id = f.entry_id WHERE e.removed_at IS NULL"
-        )
-        async with self._session("load local features") as conn:
-            if entry_ids is None:
-                rows = await conn.fetch(query + " ORDER BY f.entry_id")
-            else:
-                rows = await conn.fetch(
-                    query + " AND f.entry_id = ANY($1::bigint[]) ORDER BY f.entry_id",
-                    sorted(set(entry_ids)),
-                )
-        return [(row[0], row[1], bytes(row[2])) for row in rows]
-
     async def entry_for_file(self, bank_ids: Sequence[int], file_unique_id: str) -> Entry | None:
         """The active entry of these banks this file is known to match (the oldest if several)."""
         banks = sorted(set(bank_ids))
@@ -133,16 +88,6 @@ async def _load_entries(conn: asyncpg.Connection, where: str, *params: object) -
     """Entries matching ``where`` (over alias ``e``), a few of them: fetched at once."""
     assembler = EntryAssembler()
     assembler.feed(await conn.fetch(ENTRY_COLUMNS + where + ENTRY_ORDER, *params))
-    return assembler.finish()
-
-
-async def _stream_entries(conn: asyncpg.Connection, where: str, *params: object) -> list[Entry]:
-    """Entries matching ``where``, possibly millions: streamed through a cursor (inside the
-    caller's transaction), so their rows never all exist at once."""
-    assembler = EntryAssembler()
-    cursor = await conn.cursor(ENTRY_COLUMNS + where + ENTRY_ORDER, *params)
-    while rows := await cursor.fetch(FETCH_BATCH):
-        assembler.feed(rows)
     return assembler.finish()
 
 

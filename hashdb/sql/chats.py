@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hashdb.records import ChatRecord
-from hashdb.sql.db import SQLBase
+from hashdb.sql.db import IDS_PER_STATEMENT, SQLBase
 from hashdb.store_rows import chat_record_from_row
 
 CHAT_COLUMNS = "SELECT chat_id, title, added_at, rights_ok, rights_notice_sent FROM chats"
@@ -15,8 +15,6 @@ CHAT_COLUMNS = "SELECT chat_id, title, added_at, rights_ok, rights_notice_sent F
 #: The lock class that serialises counting one person's actions (see ``_serialize``).
 ACTIONS_LOCK_CLASS = 0x6869
 
-#: Ids bound per ``IN (...)`` list; well under SQLite's host-parameter limit on any build.
-IDS_PER_STATEMENT = 500
 
 # Children first: their foreign keys point at entries and reports. ``?1`` is the chat id.
 _OWN = "(SELECT id FROM banks WHERE kind = 'group' AND owner_id = ?1)"

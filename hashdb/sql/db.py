@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -28,6 +28,14 @@ class Record(Row, Protocol):
 
     def __iter__(self) -> Iterator[Any]: ...
 
+
+#: Rows fetched per round trip when streaming large results: big enough that a million-row
+#: blocklist loads in a few hundred hops, small enough that assembling one batch never holds
+#: the event loop for long.
+FETCH_BATCH = 10_000
+
+#: Ids bound per ``IN (...)`` list; well under SQLite's host-parameter limit on any build.
+IDS_PER_STATEMENT = 500
 
 _MARK = re.compile(r"\?(\d*)")
 
@@ -64,6 +72,11 @@ class Db(Protocol):
 
     async def fetchval(self, sql: str, *params: object) -> Any:
         """The first column of the first row, or None when there is no row."""
+
+    def stream(self, sql: str, *params: object) -> AsyncIterator[list[Record]]:
+        """The rows a query returns, ``FETCH_BATCH`` at a time (on PostgreSQL a cursor,
+        which needs the caller's transaction: ``SQLBase._consistent``)."""
+        ...
 
     async def insert(self, sql: str, *params: object) -> int:
         """Run an INSERT into a table with an ``id`` key; the new row's id."""

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from hashdb.fingerprint import Fingerprint
 from hashdb.records import Entry, NewEntry, StoreError
 from hashdb.sql.banks import group_bank_in
-from hashdb.sql.db import Db, SQLBase
-from hashdb.store_rows import check_new_entry, check_storable
-
-#: Rows fetched per round trip when streaming large results: big enough that a million-row
-#: blocklist loads in a few hundred hops, small enough that assembling one batch never holds
-#: the event loop for long.
-FETCH_BATCH = 10_000
+from hashdb.sql.db import IDS_PER_STATEMENT, Db, SQLBase
+from hashdb.store_rows import (
+    EntryAssembler,
+    check_new_entry,
+    check_storable,
+    stored_fingerprint,
+)
 
 #: An entry with its fingerprints, one row per fingerprint, as ``EntryAssembler`` reads them;
 #: a ``where`` over alias ``e`` and ``ENTRY_ORDER`` follow.
@@ -114,6 +114,55 @@ class SQLEntries(SQLBase):
             )
             await self._changed(db, entries=[e.id for e in removed])
         return removed
+
+    async def active_entries(self) -> list[Entry]:
+        """Every active entry of every bank, in id order, fingerprints in their order."""
+        async with self._consistent("load active entries") as db:
+            return await stream_entries(db, " WHERE e.removed_at IS NULL")
+
+    async def bank_entries(self, bank_id: int) -> list[Entry]:
+        async with self._consistent("load a bank's entries") as db:
+            return await stream_entries(
+                db, " WHERE e.bank_id = ? AND e.removed_at IS NULL", bank_id
+            )
+
+    async def bank_hashes(self, bank_id: int) -> list[tuple[int, str, int]]:
+        """(entry id, signal, value) of the bank's active entries, by entry id."""
+        result: list[tuple[int, str, int]] = []
+        async with self._consistent("load a bank's hashes") as db:
+            async for rows in db.stream(
+                "SELECT s.entry_id, s.signal, s.hash FROM entries AS e "
+                "JOIN entry_signals AS s ON s.entry_id = e.id "
+                "WHERE e.bank_id = ? AND e.removed_at IS NULL ORDER BY s.entry_id, s.position",
+                bank_id,
+            ):
+                result += [
+                    (row[0], row[1], stored_fingerprint(row[0], row[1], row[2], None, None).value)
+                    for row in rows
+                ]
+        return result
+
+    async def entry_features(
+        self, entry_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, int, bytes]]:
+        query = (
+            "SELECT f.entry_id, e.bank_id, f.data FROM entry_features AS f "
+            "JOIN entries AS e ON e.id = f.entry_id WHERE e.removed_at IS NULL"
+        )
+        async with self._reading("load local features") as db:
+            if entry_ids is None:
+                rows = await db.fetch(query + " ORDER BY f.entry_id")
+                return [(r[0], r[1], bytes(r[2])) for r in rows]
+            found: list[tuple[int, int, bytes]] = []
+            wanted = sorted(set(entry_ids))
+            for start in range(0, len(wanted), IDS_PER_STATEMENT):
+                chunk = wanted[start : start + IDS_PER_STATEMENT]
+                marks = ", ".join("?" * len(chunk))
+                rows = await db.fetch(
+                    query + f" AND f.entry_id IN ({marks}) ORDER BY f.entry_id", *chunk
+                )
+                found += [(r[0], r[1], bytes(r[2])) for r in rows]
+            return found
 
     async def add_entry_features(self, entry_id: int, data: bytes) -> bool:
         async with self._writing("add local features") as db:
@@ -235,6 +284,15 @@ class SQLEntries(SQLBase):
                 message_id,
             )
         return int(value) if value is not None else None
+
+
+async def stream_entries(db: Db, where: str, *params: object) -> list[Entry]:
+    """Entries matching ``where`` (over alias ``e``), possibly millions: streamed, so their
+    rows never all exist at once."""
+    assembler = EntryAssembler()
+    async for rows in db.stream(ENTRY_COLUMNS + where + ENTRY_ORDER, *params):
+        assembler.feed(rows)
+    return assembler.finish()
 
 
 async def insert_entries(

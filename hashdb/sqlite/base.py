@@ -31,7 +31,7 @@ from typing import Any
 import aiosqlite
 
 from hashdb.records import Change, StoreError, StoreUnavailableError
-from hashdb.sql.db import Db, Record, SQLBase
+from hashdb.sql.db import FETCH_BATCH, Db, Record, SQLBase
 from hashdb.sqlite_schema import MIGRATIONS
 from hashdb.store_rows import change_payload, merge_changes, parse_change
 
@@ -416,6 +416,11 @@ class _SQLiteDb:
         async with self.conn.execute(sql, params) as cursor:
             row = await cursor.fetchone()
         return row[0] if row is not None else None
+
+    async def stream(self, sql: str, *params: object) -> AsyncIterator[list[Record]]:
+        async with self.conn.execute(sql, params) as cursor:
+            while rows := await cursor.fetchmany(FETCH_BATCH):
+                yield list(rows)
 
     async def insert(self, sql: str, *params: object) -> int:
         async with self.conn.execute(sql, params) as cursor:

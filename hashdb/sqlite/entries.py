@@ -11,13 +11,10 @@ from collections.abc import Sequence
 import aiosqlite
 
 from hashdb.records import Entry
-from hashdb.sql.db import Db
-from hashdb.sql.entries import ENTRY_COLUMNS, ENTRY_ORDER, FETCH_BATCH
+from hashdb.sql.db import FETCH_BATCH, IDS_PER_STATEMENT, Db
+from hashdb.sql.entries import ENTRY_COLUMNS, ENTRY_ORDER
 from hashdb.sqlite.base import SQLiteBase, _scalar, _SQLiteDb
-from hashdb.store_rows import EntryAssembler, stored_fingerprint
-
-#: Ids bound per ``IN (...)`` list; well under SQLite's host-parameter limit on any build.
-_IDS_PER_STATEMENT = 500
+from hashdb.store_rows import EntryAssembler
 
 
 class SQLiteEntries(SQLiteBase):
@@ -55,60 +52,6 @@ class SQLiteEntries(SQLiteBase):
             db.conn, f"e.{owner} = ?", (owner_id,), entry_ids, removed_by, at
         )
 
-    async def active_entries(self) -> list[Entry]:
-        """Every active entry of every bank, in id order, fingerprints in their order."""
-        async with self._session("load active entries") as db:
-            return await _load_entries(db, "WHERE e.removed_at IS NULL", ())
-
-    async def bank_entries(self, bank_id: int) -> list[Entry]:
-        async with self._session("load a bank's entries") as db:
-            return await _load_entries(
-                db, "WHERE e.bank_id = ? AND e.removed_at IS NULL", (bank_id,)
-            )
-
-    async def bank_hashes(self, bank_id: int) -> list[tuple[int, str, int]]:
-        """(entry id, signal, value) of the bank's active entries, by entry id."""
-        async with self._session("load a bank's hashes") as db:
-            result: list[tuple[int, str, int]] = []
-            async with db.execute(
-                "SELECT s.entry_id, s.signal, s.hash FROM entries AS e "
-                "JOIN entry_signals AS s ON s.entry_id = e.id "
-                "WHERE e.bank_id = ? AND e.removed_at IS NULL ORDER BY s.entry_id, s.position",
-                (bank_id,),
-            ) as cursor:
-                while rows := await cursor.fetchmany(FETCH_BATCH):
-                    result += [
-                        (
-                            row[0],
-                            row[1],
-                            stored_fingerprint(row[0], row[1], row[2], None, None).value,
-                        )
-                        for row in rows
-                    ]
-            return result
-
-    async def entry_features(
-        self, entry_ids: Sequence[int] | None = None
-    ) -> list[tuple[int, int, bytes]]:
-        query = (
-            "SELECT f.entry_id, e.bank_id, f.data FROM entry_features AS f "
-            "JOIN entries AS e ON e.id = f.entry_id WHERE e.removed_at IS NULL"
-        )
-        async with self._session("load local features") as db:
-            if entry_ids is None:
-                rows = await db.execute_fetchall(query + " ORDER BY f.entry_id", ())
-                return [(r[0], r[1], bytes(r[2])) for r in rows]
-            found: list[tuple[int, int, bytes]] = []
-            wanted = sorted(set(entry_ids))
-            for start in range(0, len(wanted), _IDS_PER_STATEMENT):
-                chunk = wanted[start : start + _IDS_PER_STATEMENT]
-                marks = ", ".join("?" * len(chunk))
-                rows = await db.execute_fetchall(
-                    query + f" AND f.entry_id IN ({marks}) ORDER BY f.entry_id", chunk
-                )
-                found += [(r[0], r[1], bytes(r[2])) for r in rows]
-            return found
-
     async def entry_for_file(self, bank_ids: Sequence[int], file_unique_id: str) -> Entry | None:
         """The active entry of these banks this file is known to match (the oldest if several)."""
         banks = sorted(set(bank_ids))
@@ -118,8 +61,8 @@ class SQLiteEntries(SQLiteBase):
             # A group may use more banks than one statement binds: the oldest entry in each
             # batch of banks, then the oldest of those.
             found: list[int] = []
-            for start in range(0, len(banks), _IDS_PER_STATEMENT):
-                chunk = banks[start : start + _IDS_PER_STATEMENT]
+            for start in range(0, len(banks), IDS_PER_STATEMENT):
+                chunk = banks[start : start + IDS_PER_STATEMENT]
                 marks = ", ".join("?" * len(chunk))
                 async with db.execute(
                     f"""SELECT min(k.entry_id) FROM known_files AS k
@@ -158,16 +101,16 @@ async def _remove_entries(
 ) -> list[Entry]:
     wanted = sorted(set(entry_ids))
     removed: list[Entry] = []
-    for start in range(0, len(wanted), _IDS_PER_STATEMENT):
-        chunk = wanted[start : start + _IDS_PER_STATEMENT]
+    for start in range(0, len(wanted), IDS_PER_STATEMENT):
+        chunk = wanted[start : start + IDS_PER_STATEMENT]
         marks = ", ".join("?" * len(chunk))
         removed += await _load_entries(
             db,
             f"WHERE {where} AND e.removed_at IS NULL AND e.id IN ({marks})",
             (*params, *chunk),
         )
-    for start in range(0, len(removed), _IDS_PER_STATEMENT):
-        ids = [e.id for e in removed[start : start + _IDS_PER_STATEMENT]]
+    for start in range(0, len(removed), IDS_PER_STATEMENT):
+        ids = [e.id for e in removed[start : start + IDS_PER_STATEMENT]]
         marks = ", ".join("?" * len(ids))
         await db.execute(
             f"UPDATE entries SET removed_at = ?, removed_by = ? WHERE id IN ({marks})",
