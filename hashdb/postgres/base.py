@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -460,7 +460,7 @@ class _PostgresDb:
     async def execute(self, sql: str, *params: object) -> int:
         return _rowcount(await self.conn.execute(numbered(sql), *params))
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         await self.conn.executemany(numbered(sql), rows)
 
     async def fetch(self, sql: str, *params: object) -> list[Record]:

@@ -5,7 +5,7 @@ processes, streaming large reads through a cursor in a snapshot, arrays of ids.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -42,10 +42,10 @@ class PostgresEntries(PostgresBase):
         return await _take_entry_ids(db.conn, count)
 
     async def _insert_rows(
-        self, db: Db, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+        self, db: Db, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
     ) -> None:
         assert isinstance(db, _PostgresDb)
-        await _insert_rows(db.conn, table, columns, rows)
+        await _insert_rows(db.conn, table, columns, list(rows))
 
     async def _remove_owned(
         self,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -64,8 +64,9 @@ class Db(Protocol):
     async def execute(self, sql: str, *params: object) -> int:
         """Run one statement; the rows it changed."""
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        """Run one statement once per row of parameters."""
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        """Run one statement once per row of parameters (rows may be a generator: SQLite
+        takes them one by one, never all in memory at once)."""
 
     async def fetch(self, sql: str, *params: object) -> list[Record]:
         """The rows a query returns."""
@@ -142,14 +143,11 @@ class SQLBase:
         raise NotImplementedError
 
     async def _insert_rows(
-        self, db: Db, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+        self, db: Db, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
     ) -> None:
         """Insert rows into ``table`` (PostgreSQL streams many through COPY)."""
-        if rows:
-            marks = ", ".join("?" for _ in columns)
-            await db.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
-            )
+        marks = ", ".join("?" for _ in columns)
+        await db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     async def _remove_owned(
         self,

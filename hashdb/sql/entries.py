@@ -75,20 +75,20 @@ class SQLEntries(SQLBase):
                 db,
                 "entries",
                 ("id", "chat_id", "added_by", "added_at", "reason", "source", "bank_id", "origin"),
-                [
+                (
                     (first + n, chat_id, added_by, at, reason, source, bank_id, origin)
                     for n, (_, reason, origin) in enumerate(items)
-                ],
+                ),
             )
             await self._insert_rows(
                 db,
                 "entry_signals",
                 SIGNAL_COLUMNS,
-                [
+                (
                     (first + n, position, f.signal, f.hex, f.quality, f.seconds)
                     for n, (fingerprints, _, _) in enumerate(items)
                     for position, f in enumerate(fingerprints)
-                ],
+                ),
             )
             await self._changed(db, entries=range(first, first + len(items)))
         await self._after_bulk_load(len(items), "entries", "entry_signals")

@@ -23,7 +23,7 @@ import logging
 import os
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -406,7 +406,7 @@ class _SQLiteDb:
         async with self.conn.execute(sql, params) as cursor:
             return cursor.rowcount
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+    async def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         await self.conn.executemany(sql, rows)
 
     async def fetch(self, sql: str, *params: object) -> list[Record]:
