@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -450,6 +451,56 @@ async def test_a_report_purged_while_it_is_recorded_is_a_clear_error(
         assert db.execute("SELECT count(*) FROM report_signals").fetchone()[0] == 0
         assert db.execute("SELECT count(*) FROM report_reporters").fetchone()[0] == 0
     db.close()
+
+
+#: Holds ``bank_lock(1)`` of the store at argv[1] in a process of its own, says so, and lets
+#: go when its stdin closes: ``hashguard import`` running beside the bot.
+_HOLD_BANK_LOCK = """
+import asyncio, sys
+from hashdb.sqlite import SQLiteStore
+
+async def main():
+    store = SQLiteStore(sys.argv[1])
+    await store.open()
+    async with store.bank_lock(1):
+        print("held", flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_bank_lock_waits_for_an_import_in_another_process(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    other = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _HOLD_BANK_LOCK,
+        str(db_path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert other.stdin is not None and other.stdout is not None
+    try:
+        assert await asyncio.wait_for(other.stdout.readline(), 30) == b"held\n"
+        entered = asyncio.Event()
+
+        async def import_here() -> None:
+            async with store.bank_lock(1):
+                entered.set()
+
+        waiting = asyncio.create_task(import_here())
+        await asyncio.sleep(0.5)
+        assert not entered.is_set()
+        other.stdin.close()
+        await asyncio.wait_for(waiting, 30)
+        assert entered.is_set()
+    finally:
+        if other.returncode is None:
+            other.kill()
+        await other.wait()
 
 
 # -- upgrading a schema-v6 database ------------------------------------------------------
