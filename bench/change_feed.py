@@ -25,10 +25,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hashdb import sqlite_store
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import PDQ, PHASH
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
+from hashdb.sqlite import base as sqlite_store
 from hashdb.store import Change, NewEntry
 
 CHAT = -1001

@@ -44,7 +44,7 @@ from bot.config import load_config
 from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from hashdb.fingerprint import MediaDecodeError
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from tests.media import textured
 
 BANK = "agreement"

@@ -33,7 +33,7 @@ from bot.config import load_config
 from bot.moderation import ModerationService
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.lists import ListItem, read_list, write_text
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 
 
 def _write_list(path: Path, n: int, seed: int) -> None:

@@ -84,7 +84,7 @@ from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.lists import ListItem
 from hashdb.photo import hash_photo
 from hashdb.signals import PDQ, PHASH
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 
 CHAT = -1001
 ADMIN = Person(1, "bench")

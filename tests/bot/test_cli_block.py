@@ -16,7 +16,7 @@ from bot.cli import main
 from bot.config import load_config
 from bot.moderation import ModerationService
 from hashdb.photo import hash_photo
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from hashdb.store import OPERATOR_BANK, SELF_BANK, SHARED_BANK, AuditEvent, Bank, Entry, Store
 from tests.media import encode, photo, reencode, video
 

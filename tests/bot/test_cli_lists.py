@@ -153,7 +153,7 @@ def test_case_review_suspends_and_resumes(
     from bot.config import load_config
     from bot.moderation import ModerationService, Person
     from hashdb.photo import hash_photo
-    from hashdb.sqlite_store import SQLiteStore
+    from hashdb.sqlite import SQLiteStore
 
     async def submit() -> str:
         config = load_config(None, require_token=False)
@@ -184,7 +184,7 @@ def test_case_shows_how_many_groups_exempted_it_and_flags_it_past_the_threshold(
     from bot.config import load_config
     from bot.moderation import EXEMPTION_FLAG_GROUPS, ModerationService, Person
     from hashdb.photo import hash_photo
-    from hashdb.sqlite_store import SQLiteStore
+    from hashdb.sqlite import SQLiteStore
 
     async def submit_and_exempt(groups: list[int]) -> str:
         config = load_config(None, require_token=False)
@@ -225,7 +225,7 @@ def test_match_against_a_bank_finds_crops_by_local_features(
     from bot.config import load_config
     from bot.moderation import ModerationService, Person
     from hashdb.photo import hash_photo
-    from hashdb.sqlite_store import SQLiteStore
+    from hashdb.sqlite import SQLiteStore
 
     original = photo(870, (1024, 768))
 

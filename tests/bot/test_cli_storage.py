@@ -17,7 +17,8 @@ from bot.config import ConfigError, load_config
 from bot.storage import store_for_url
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import PDQ, PHASH
-from hashdb.sqlite_store import MIGRATIONS, SQLiteStore
+from hashdb.sqlite import SQLiteStore
+from hashdb.sqlite_schema import MIGRATIONS
 from hashdb.store import TABLES, AuditEvent, NewEntry, Store
 from tests.pg import fresh_database
 

@@ -19,7 +19,7 @@ from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex
 from hashdb.photo import hash_photo
 from hashdb.signals import PDQ, PHASH
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from hashdb.store import Entry
 from tests.media import encode, photo
 

@@ -17,7 +17,7 @@ from bot.moderation import ModerationService, Person
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.photo import hash_image
 from hashdb.signals import PDQ, HashFormatError
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from hashdb.store import Change
 from tests.media import edited_copy, photo
 
@@ -320,7 +320,7 @@ async def test_imports_of_one_list_by_two_processes_add_each_item_once() -> None
     import asyncio
 
     from hashdb.lists import ListItem
-    from hashdb.postgres_store import PostgresStore
+    from hashdb.postgres import PostgresStore
     from tests.pg import fresh_database
 
     # Two services on two stores (two connection pools) stand for two bot processes that

@@ -12,7 +12,7 @@ from PIL import Image
 
 from bot.cli import main
 from handlers.context import HashguardApp
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from tests.e2e.conftest import RunBot
 from tests.e2e.test_core_flow import ADMIN, CHAT
 from tests.e2e.test_operator_banks import is_deleted_on_sight

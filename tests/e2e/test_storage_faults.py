@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from handlers.context import HashguardApp
-from hashdb import sqlite_store
 from hashdb.fingerprint import Fingerprint
 from hashdb.photo import hash_photo
 from hashdb.signals import PDQ
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
+from hashdb.sqlite import base as sqlite_store
 from hashdb.store import NewEntry, StoreUnavailableError
 from tests.e2e.conftest import RunBot, settle
 from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, bot_reply, send

@@ -1,5 +1,5 @@
-"""Store fixtures shared by the store contract suites (``test_store_contract.py``,
-``test_store_banks.py``).
+"""Store fixtures shared by the store contract suites (``tests/hashdb/store/``, a file per
+aggregate).
 
 ``store`` is an opened, empty store; ``store_factory`` makes new, unopened store objects
 on one backing database (for reopen tests). Both are parametrised over ``BACKENDS``; each
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hashdb.postgres_store import PostgresStore
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.postgres import PostgresStore
+from hashdb.sqlite import SQLiteStore
 from hashdb.store import Store
 from tests import pg
 

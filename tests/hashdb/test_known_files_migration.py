@@ -13,11 +13,11 @@ from pathlib import Path
 
 import asyncpg
 
-from hashdb import postgres_store, sqlite_store
+from hashdb import postgres_schema, sqlite_schema
 from hashdb.fingerprint import Fingerprint
-from hashdb.postgres_store import PostgresStore
+from hashdb.postgres import PostgresStore
 from hashdb.signals import PDQ
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from hashdb.store import NewEntry, Store
 from tests import pg
 
@@ -67,7 +67,7 @@ async def test_sqlite_forgets_files_remembered_from_matches(tmp_path: Path) -> N
     finally:
         await store.close()
     with sqlite3.connect(path) as db:
-        db.executescript(_cleanup(sqlite_store.MIGRATIONS))
+        db.executescript(_cleanup(sqlite_schema.MIGRATIONS))
     db.close()
     store = SQLiteStore(path)
     await store.open()
@@ -86,7 +86,7 @@ async def test_postgres_forgets_files_remembered_from_matches() -> None:
         assert len(await _known(store)) == 4
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute(_cleanup(postgres_store.MIGRATIONS))
+            await conn.execute(_cleanup(postgres_schema.MIGRATIONS))
         finally:
             await conn.close()
         assert await _known(store) == {"BLOCKED"}

@@ -2,7 +2,7 @@
 schema versions, servers that cannot be reached, counts and claims that stay exact across
 processes, the bulk index load, and change notifications.
 
-The behaviour every store shares is in ``test_store_contract.py`` and ``test_store_banks.py``.
+The behaviour every store shares is in ``tests/hashdb/store/``.
 Two bot processes are stood for by two stores (two connection pools) on one database; these
 tests look at the database with their own asyncpg connections, as another process would.
 Each test gets a fresh database on the server of ``tests/pg.py`` (skipped when none).
@@ -21,12 +21,14 @@ import asyncpg
 import numpy as np
 import pytest
 
-from hashdb import postgres_store
 from hashdb.fingerprint import Fingerprint
 from hashdb.index import ColumnBuilder
-from hashdb.postgres_store import MIGRATIONS, PostgresStore, redact_url
+from hashdb.postgres import PostgresStore
+from hashdb.postgres import base as postgres_store
+from hashdb.postgres import index_load as postgres_index_load
+from hashdb.postgres_schema import MIGRATIONS
 from hashdb.signals import PDQ, PHASH, VPDQ
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from hashdb.store import (
     SELF_BANK,
     SHARED_BANK,
@@ -38,6 +40,7 @@ from hashdb.store import (
     StoreError,
     StoreUnavailableError,
 )
+from hashdb.urls import redact_url
 from tests import pg
 
 CHAT = -1001234567890123
@@ -410,7 +413,7 @@ async def test_load_index_gives_what_sqlite_gives_for_the_same_entries(
     store: PostgresStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Smaller batches than in production: several of them, and whole ones in the purged gap.
-    monkeypatch.setattr(postgres_store, "_INDEX_BATCH", 25_000)
+    monkeypatch.setattr(postgres_index_load, "_INDEX_BATCH", 25_000)
     sqlite = SQLiteStore(tmp_path / "same.sqlite3")
     await sqlite.open()
     try:

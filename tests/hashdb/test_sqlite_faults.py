@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from hashdb import sqlite_store
 from hashdb.fingerprint import Fingerprint
 from hashdb.signals import PDQ
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
+from hashdb.sqlite import base as sqlite_store
 from hashdb.store import AuditEvent, NewEntry, StoreUnavailableError
 from tests.faults import LockHolder, limit_pages, make_read_only
 
@@ -276,7 +276,7 @@ _FULL_DISK_SCRIPT = """
 import asyncio, json, os, sqlite3, sys
 from pathlib import Path
 from hashdb.fingerprint import Fingerprint
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from hashdb.store import StoreUnavailableError
 
 folder = Path(sys.argv[1])

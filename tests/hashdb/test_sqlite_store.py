@@ -1,6 +1,6 @@
 """SQLite specifics of ``SQLiteStore``: pragmas, schema versions, migrations, bad files.
 
-The behaviour every store shares is in ``test_store_contract.py``; these tests look at the
+The behaviour every store shares is in ``tests/hashdb/store/``; these tests look at the
 file itself with a separate ``sqlite3`` connection, as another process would.
 """
 
@@ -9,24 +9,30 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from hashdb import sqlite_store
 from hashdb.fingerprint import Fingerprint
 from hashdb.index import ColumnBuilder
 from hashdb.signals import PDQ
-from hashdb.sqlite_store import MIGRATIONS, SQLiteStore
+from hashdb.sqlite import SQLiteStore
+from hashdb.sqlite import base as sqlite_store
+from hashdb.sqlite_schema import MIGRATIONS
 from hashdb.store import (
+    GROUP_BANK,
     OPERATOR_BANK,
     SHARED_BANK,
     AuditEvent,
     Change,
+    Entry,
     NewEntry,
     StoreError,
+    group_bank_name,
 )
+from tests.hashdb.store.helpers import ADMIN, OTHER_CHAT, PDQ_A, PDQ_B, PHASH_A, T0, _new
 
 CHAT = -1001234567890123
 
@@ -411,3 +417,147 @@ async def test_watch_keeps_going_when_applying_a_change_fails(
         with pytest.raises(asyncio.CancelledError):
             await task
         await other.close()
+
+
+async def test_a_report_purged_while_it_is_recorded_is_a_clear_error(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    # SQLite's write transaction keeps a purge out between the report's INSERT and reading
+    # it back; a trigger stands in for the purge that PostgreSQL can let in there. Both
+    # stores then say the same, and keep nothing of the call.
+    with sqlite3.connect(db_path) as db:
+        db.execute(
+            "CREATE TRIGGER purged_meanwhile AFTER INSERT ON reports "
+            "BEGIN DELETE FROM reports WHERE id = NEW.id; END"
+        )
+    db.close()
+    with pytest.raises(StoreError) as raised:
+        await store.add_report(
+            chat_id=CHAT,
+            message_id=42,
+            sender_id=ADMIN,
+            sender_name="someone",
+            reporter_id=ADMIN + 1,
+            reason="",
+            fingerprints=(PDQ_A,),
+            file_unique_id=None,
+            at=T0,
+        )
+    assert str(raised.value) == (
+        f"cannot record a report of message 42 in chat {CHAT}: its report was deleted "
+        "meanwhile (the chat was purged); try again"
+    )
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT count(*) FROM report_signals").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM report_reporters").fetchone()[0] == 0
+    db.close()
+
+
+#: Holds ``bank_lock(1)`` of the store at argv[1] in a process of its own, says so, and lets
+#: go when its stdin closes: ``hashguard import`` running beside the bot.
+_HOLD_BANK_LOCK = """
+import asyncio, sys
+from hashdb.sqlite import SQLiteStore
+
+async def main():
+    store = SQLiteStore(sys.argv[1])
+    await store.open()
+    async with store.bank_lock(1):
+        print("held", flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_bank_lock_waits_for_an_import_in_another_process(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    other = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _HOLD_BANK_LOCK,
+        str(db_path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert other.stdin is not None and other.stdout is not None
+    try:
+        assert await asyncio.wait_for(other.stdout.readline(), 30) == b"held\n"
+        entered = asyncio.Event()
+
+        async def import_here() -> None:
+            async with store.bank_lock(1):
+                entered.set()
+
+        waiting = asyncio.create_task(import_here())
+        await asyncio.sleep(0.5)
+        assert not entered.is_set()
+        other.stdin.close()
+        await asyncio.wait_for(waiting, 30)
+        assert entered.is_set()
+    finally:
+        if other.returncode is None:
+            other.kill()
+        await other.wait()
+
+
+# -- upgrading a schema-v6 database ------------------------------------------------------
+
+
+async def test_sqlite_v6_entries_go_to_their_groups_banks(tmp_path: Path) -> None:
+    path = tmp_path / "v6.sqlite3"
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:6]:
+            db.executescript(script)
+        for entry_id, chat_id, added_at, fingerprint in (
+            (1, CHAT, T0 + 5, PDQ_A),
+            (2, OTHER_CHAT, T0 + 7, PHASH_A),
+            (3, CHAT, T0 + 3, PDQ_B),
+        ):
+            db.execute(
+                "INSERT INTO entries (id, chat_id, added_by, added_at, reason, source) "
+                "VALUES (?, ?, ?, ?, 'r', 'reply')",
+                (entry_id, chat_id, ADMIN, added_at),
+            )
+            db.execute(
+                "INSERT INTO entry_signals (entry_id, position, signal, hash, quality) "
+                "VALUES (?, 0, ?, ?, ?)",
+                (entry_id, fingerprint.signal, fingerprint.hex, fingerprint.quality),
+            )
+        db.execute("INSERT INTO known_files (file_unique_id, entry_id) VALUES ('AQADv6', 2)")
+        db.execute("PRAGMA user_version = 6")
+    db.close()
+
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        mine = await store.bank_by_name(group_bank_name(CHAT))
+        theirs = await store.bank_by_name(group_bank_name(OTHER_CHAT))
+        assert mine is not None and theirs is not None
+        assert (mine.kind, mine.owner_id, mine.created_at) == (GROUP_BANK, CHAT, T0 + 3)
+        assert (theirs.kind, theirs.owner_id, theirs.created_at) == (GROUP_BANK, OTHER_CHAT, T0 + 7)
+        assert [e.id for e in await store.bank_entries(mine.id)] == [1, 3]
+        [entry] = await store.bank_entries(theirs.id)
+        assert entry == Entry(
+            id=2,
+            chat_id=OTHER_CHAT,
+            fingerprints=(PHASH_A,),
+            added_by=ADMIN,
+            added_at=T0 + 7,
+            reason="r",
+            source="reply",
+            bank_id=theirs.id,
+        )
+        assert await store.entry_for_file([theirs.id], "AQADv6") == entry
+        assert all(e.bank_id in (mine.id, theirs.id) for e in await store.active_entries())
+        # The bot finds the migrated banks rather than making new ones.
+        assert (await store.group_bank(CHAT, at=T0 + 100)).id == mine.id
+        assert len(await store.list_banks()) == 2
+        assert (await store.add_entry(_new(), at=T0 + 100)).id == 4
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    db.close()
