@@ -33,7 +33,7 @@ from bot.matcher import Match
 from bot.moderation import ModerationService, Person
 from bot.outbox import Outbox
 from hashdb.photo import hash_image
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from tests.media import photo
 
 CHAT = -1001

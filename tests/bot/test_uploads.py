@@ -26,7 +26,7 @@ from bot.uploads import Fetched, MediaFacts, Unchecked, Upload, UploadChecker, V
 from hashdb.fingerprint import SkipReason
 from hashdb.photo import hash_image
 from hashdb.signals import PDQ
-from hashdb.sqlite_store import SQLiteStore
+from hashdb.sqlite import SQLiteStore
 from tests.media import edited_copy, photo
 
 CHAT = -1001
