@@ -18,8 +18,8 @@ from telegram.error import BadRequest, TelegramError
 from telegram.helpers import mention_html
 
 from bot.fingerprint_cache import HashMode, footprint
-from bot.moderation import Person
 from bot.redact import redact
+from bot.values import Person
 from handlers.context import HashguardContext
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints, SkipReason
 

@@ -13,7 +13,7 @@ import logging
 from telegram import Message, Update
 
 from bot.fingerprint_cache import HashMode
-from bot.moderation import Match
+from bot.matcher import Match
 from handlers import outbox
 from handlers.common import (
     Fetched,
@@ -43,9 +43,9 @@ async def on_media(update: Update, context: HashguardContext) -> None:
     if ref is None:
         return
     services = context.services
-    moderation = services.moderation
+    core = services.core
     chat = message.chat
-    await moderation.ensure_chat(chat.id, chat_title(chat))
+    await core.chats.ensure_chat(chat.id, chat_title(chat))
     album = message.media_group_id if services.config.media.album_action == "album" else None
     if album is not None:
         services.albums.add(chat.id, album, message.message_id)
@@ -54,13 +54,13 @@ async def on_media(update: Update, context: HashguardContext) -> None:
             await _remove_album(context, message, album)
             return
 
-    match = await moderation.known_match(chat.id, ref.file_unique_id)
+    match = await core.matching.known_match(chat.id, ref.file_unique_id)
     if match is not None:
         await _act(context, message, match, ref, album=album)
         return
-    local = await moderation.uses_local_features(chat.id)
+    local = await core.matching.uses_local_features(chat.id)
     # Only a photo is searched for rectangles inside it (a video reads its own re-framings).
-    regions = ref.hasher == "photo" and await moderation.uses_regions(chat.id)
+    regions = ref.hasher == "photo" and await core.matching.uses_regions(chat.id)
     check = functools.partial(
         _check, context, update, message, ref, local=local, regions=regions, album=album
     )
@@ -80,7 +80,7 @@ async def on_media(update: Update, context: HashguardContext) -> None:
             ref.kind,
             services.queue.per_chat,
         )
-        await moderation.record_skip(
+        await core.strikes.record_skip(
             chat.id,
             message_id=message.message_id,
             sender=sender_of(message),
@@ -115,7 +115,7 @@ async def _check_upload(
     regions: bool,
     album: str | None,
 ) -> None:
-    moderation = context.services.moderation
+    core = context.services.core
     chat = message.chat
     try:
         fetched = await _hashed_without_regions(context, chat.id, ref, local) if regions else None
@@ -130,21 +130,21 @@ async def _check_upload(
             exc.reason,
             exc.detail,
         )
-        await moderation.record_skip(
+        await core.strikes.record_skip(
             chat.id, message_id=message.message_id, sender=sender_of(message), reason=exc.reason
         )
         return
     thumbnail_only = fetched.thumbnail_only
-    match = await moderation.find_match(chat.id, fetched.fingerprints)
+    match = await core.matching.find_match(chat.id, fetched.fingerprints)
     if (
         match is not None
-        and await moderation.held_for_review(chat.id, match)
-        and not moderation.blocked_by_admin(chat.id, message.message_id)
+        and await core.matching.held_for_review(chat.id, match)
+        and not core.blocklist.blocked_by_admin(chat.id, message.message_id)
     ):
         await _review(context, message, match)
         return
     if thumbnail_only and match is None:
-        await moderation.record_skip(
+        await core.strikes.record_skip(
             chat.id,
             message_id=message.message_id,
             sender=sender_of(message),
@@ -164,7 +164,7 @@ async def _hashed_without_regions(
     )
     if cached is None or cached.thumbnail_only:
         return None
-    found = await context.services.moderation.find_match(chat_id, cached.fingerprints)
+    found = await context.services.core.matching.find_match(chat_id, cached.fingerprints)
     return cached if found is not None else None
 
 
@@ -179,9 +179,9 @@ async def _act(
 ) -> None:
     """Enforce a match, unless an admin just blocked this very message; an item of an album
     that matched meanwhile goes with it."""
-    moderation = context.services.moderation
+    core = context.services.core
     chat_id = message.chat.id
-    if match is None or moderation.blocked_by_admin(chat_id, message.message_id):
+    if match is None or core.blocklist.blocked_by_admin(chat_id, message.message_id):
         albums = context.services.albums
         if album is not None and albums.blocked_entry(chat_id, album) is not None:
             await _remove_album(context, message, album)
@@ -200,10 +200,10 @@ async def enforce(
     """Delete a matching message (or its album), audit it, add a strike and warn the sender."""
     chat_id = message.chat.id
     sender = sender_of(message)
-    moderation = context.services.moderation
-    if (await moderation.settings(chat_id)).dry_run:
+    core = context.services.core
+    if (await core.settings.get(chat_id)).dry_run:
         # Trying the bot out: the match is logged for the admins and nothing else happens.
-        await moderation.record_match(
+        await core.strikes.record_match(
             chat_id,
             match,
             sender=sender,
@@ -251,7 +251,7 @@ async def _review(context: HashguardContext, message: Message, match: Match) -> 
     against a self-submission's local features or video frame): audited and posted for the
     admins, not deleted (Block on the review deletes it and warns the sender)."""
     local = match.points is not None
-    await context.services.moderation.record_match(
+    await context.services.core.strikes.record_match(
         message.chat.id,
         match,
         sender=sender_of(message),
@@ -281,7 +281,7 @@ async def _remove_album(context: HashguardContext, message: Message, album: str)
         return
     outcome = await delete_messages(context, chat_id, ids)
     # Audited without a strike: the album's first matching item already counted.
-    await context.services.moderation.record_match(
+    await context.services.core.strikes.record_match(
         chat_id,
         Match(entry_id=entry_id, signal="album", distance=0),
         sender=sender_of(message),
@@ -309,4 +309,4 @@ async def on_migrate(update: Update, context: HashguardContext) -> None:
     else:
         return
     context.services.admins.forget(old)
-    await context.services.moderation.migrate_chat(old, new)
+    await context.services.core.chats.migrate_chat(old, new)

@@ -34,9 +34,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.matcher import Match
-from bot.moderation import Person
 from bot.outbox import Outbox
 from bot.settings import GroupSettings
+from bot.values import Person
 from handlers.common import mention
 from handlers.context import HashguardApp, HashguardContext
 from handlers.membership import recheck_rights
@@ -154,9 +154,9 @@ async def escalation_for(
     context: HashguardContext, chat_id: int, sender: Person, strikes: int
 ) -> tuple[str | None, GroupSettings]:
     """The restriction due at ``strikes`` (None for none), with the group's settings."""
-    moderation = context.services.moderation
-    settings = await moderation.settings(chat_id)
-    action = moderation.escalation(settings, strikes)
+    core = context.services.core
+    settings = await core.settings.get(chat_id)
+    action = core.settings.escalation(settings, strikes)
     if action is not None and await _exempt(context, chat_id, sender):
         action = None
     return action, settings
@@ -300,7 +300,7 @@ async def _remember_notice(
     context: HashguardContext, chat_id: int, message_id: int, entry_id: int
 ) -> None:
     try:
-        await context.services.moderation.remember_notice(chat_id, message_id, entry_id)
+        await context.services.core.blocklist.remember_notice(chat_id, message_id, entry_id)
     except StoreError as exc:
         # The warning is posted: failing the step would post it again. Only /unblock by
         # reply to it is lost (the entry id still works).
@@ -347,28 +347,28 @@ async def _record(
     effects: one transaction, which also marks this step made (its own progress)."""
     step = job.steps[done]
     chat_id = job.chat_id
-    moderation = context.services.moderation
+    core = context.services.core
     deleted = results.get("delete") == "ok"
     notes = list(step["notes"])
     if not deleted:
         notes.append(str(results.get("delete", "")).removeprefix("refused: "))
     sender = Person(int(step["user"]), str(step["name"]))
     striking = deleted and bool(step["strike"])
-    settings = await moderation.settings(chat_id)
+    settings = await core.settings.get(chat_id)
     # Telegram is asked before the transaction, which is pure database work: a kill after
     # it commits leaves the decision saved with the strike. Asked only when this strike
     # can reach the limit; should another process's strike get there first, an admin
     # meets one refused restriction, which is harmless.
     exempt = False
     if striking and settings.warn_limit:
-        before = await moderation.strikes(chat_id, sender.id)
-        if moderation.escalation(settings, before + 1) is not None:
+        before = await core.strikes.count(chat_id, sender.id)
+        if core.settings.escalation(settings, before + 1) is not None:
             exempt = await _exempt(context, chat_id, sender)
 
     def decided(strikes: int | None) -> dict[str, Any]:
         saved = {**results, "record": "ok"}
         if strikes is not None:
-            action = None if exempt else moderation.escalation(settings, strikes)
+            action = None if exempt else core.settings.escalation(settings, strikes)
             saved["restrict_with"] = {"action": action, "minutes": settings.mute_minutes}
             if action == "mute":
                 saved["restrict_with"]["until"] = time.time() + settings.mute_minutes * 60
@@ -379,7 +379,7 @@ async def _record(
             }
         return saved
 
-    recorded = await moderation.record_match(
+    recorded = await core.strikes.record_match(
         chat_id,
         Match(**step["match"]),
         sender=sender,
@@ -430,7 +430,7 @@ async def _after(
     handler that queued it has moved on) is audited here and the bot's rights re-checked."""
     if step["do"] == "delete" and deferred and not step.get("audited_by_record"):
         refused = result.startswith("refused: ")
-        await context.services.moderation.record_deferred_delete(
+        await context.services.core.strikes.record_deferred_delete(
             chat_id, [int(i) for i in step["messages"]], refused=result if refused else ""
         )
         if refused:
@@ -445,7 +445,7 @@ async def _after(
             detail = "posting as this channel is banned"
         elif action == "mute":
             detail = f"muted for {step['minutes']} minutes"
-        await context.services.moderation.record_escalation(
+        await context.services.core.strikes.record_escalation(
             chat_id, person, action, done=done, detail=detail if done else result
         )
 
