@@ -51,7 +51,7 @@ class Core:
         store: Store,
         matching: MatchingConfig,
         video: VideoConfig,
-        core: ModerationConfig,
+        moderation: ModerationConfig,
         banks: BanksConfig | None = None,
     ) -> Core:
         """Every service on ``store``; ``banks`` None (offline tools) imports without quotas.
@@ -59,7 +59,7 @@ class Core:
         Call ``load`` before matching anything."""
         audit = AuditLog(store)
         locks = KeyedLocks()
-        settings = SettingsService(store, audit, matching, core)
+        settings = SettingsService(store, audit, matching, moderation)
         scope = Scope(store, store, settings)
         # A change of a group's settings may change the banks it uses.
         settings.on_change(scope.banks_changed)
@@ -73,8 +73,8 @@ class Core:
             scope=scope,
             matching=index,
             blocklist=blocklist,
-            strikes=StrikeService(store, store, audit, settings, core),
-            reports=ReportService(store, store, audit, settings, blocklist, locks, core),
+            strikes=StrikeService(store, store, audit, settings, moderation),
+            reports=ReportService(store, store, audit, settings, blocklist, locks, moderation),
             chats=ChatService(store, store, audit, settings, scope, index),
             banks=BankService(store, store, audit, scope, blocklist),
             lists=ListService(store, store, audit, scope, index, blocklist, locks, banks),

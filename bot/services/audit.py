@@ -8,19 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hashdb.store import (
-    AuditEvent,
-    AuditStore,
-)
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
+from hashdb.store import AuditEvent, AuditStore
 
 
 class AuditLog:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import time
-from typing import TYPE_CHECKING
 
 from bot.services.audit import AuditLog
 from bot.services.blocklist import BlocklistService
@@ -22,11 +20,6 @@ from hashdb.store import (
     Entry,
     EntryStore,
 )
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
 
 
 class BankService:

@@ -11,7 +11,6 @@ import collections
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bot.services.audit import AuditLog
 from bot.services.matching import MatchingService, features_of, local_of
@@ -29,9 +28,6 @@ from hashdb.store import (
     NewEntry,
     group_bank_name,
 )
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

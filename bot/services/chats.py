@@ -5,22 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bot.services.audit import AuditLog
 from bot.services.matching import MatchingService
 from bot.services.scope import Scope
 from bot.services.settings import SettingsService
-from hashdb.store import (
-    AuditEvent,
-    BankStore,
-    ChatRecord,
-    ChatStore,
-    group_bank_name,
-)
-
-if TYPE_CHECKING:
-    pass
+from hashdb.store import AuditEvent, BankStore, ChatRecord, ChatStore, group_bank_name
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from bot.config import MatchingConfig, VideoConfig
 from bot.matcher import LOCAL_SIGNAL, Match, Matcher, needs_regions
@@ -24,17 +24,7 @@ from hashdb.index import BlocklistIndex, ColumnBuilder
 from hashdb.local import LocalIndex
 from hashdb.local_format import LocalFeatures, pack_moments, unpack
 from hashdb.signals import VPDQ
-from hashdb.store import (
-    OPERATOR_BANK,
-    SELF_BANK_NAME,
-    BankStore,
-    Change,
-    Entry,
-    EntryStore,
-)
-
-if TYPE_CHECKING:
-    pass
+from hashdb.store import OPERATOR_BANK, SELF_BANK_NAME, BankStore, Change, Entry, EntryStore
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from bot.config import ModerationConfig
 from bot.services.audit import AuditLog
@@ -18,19 +16,8 @@ from bot.services.settings import SettingsService
 from bot.values import Person
 from hashdb.fingerprint import MediaFingerprints
 from hashdb.signals import VPDQ
-from hashdb.store import (
-    AuditEvent,
-    ChatStore,
-    Entry,
-    Report,
-    ReportStore,
-)
+from hashdb.store import AuditEvent, ChatStore, Entry, Report, ReportStore
 from hashdb.video import VIDEO_KIND
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
 
 
 class ReportService:

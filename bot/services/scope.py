@@ -6,22 +6,10 @@ cached.
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import TYPE_CHECKING
 
 from bot.services.settings import SettingsService
-from hashdb.store import (
-    Bank,
-    BankStore,
-    EntryStore,
-    group_bank_name,
-)
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
+from hashdb.store import Bank, BankStore, EntryStore, group_bank_name
 
 
 class Scope:

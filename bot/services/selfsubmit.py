@@ -6,11 +6,9 @@ import asyncio
 import collections
 import contextlib
 import functools
-import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bot.services.audit import AuditLog
 from bot.services.blocklist import BlocklistService
@@ -33,12 +31,6 @@ from hashdb.store import (
     NewEntry,
 )
 from hashdb.video import VIDEO_KIND, distinct_frames
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
-
 
 #: Distinct frame hashes kept of one self-submitted video. Nobody vetted what was
 #: submitted, so one submission must not plant thousands of hashes (each a chance to

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from bot.config import MatchingConfig, ModerationConfig
 from bot.services.audit import AuditLog
@@ -15,15 +13,7 @@ from bot.settings import check_name as check_setting_name
 from bot.settings import defaults as default_settings
 from bot.settings import describe as describe_setting
 from bot.values import Person
-from hashdb.store import (
-    AuditEvent,
-    ChatStore,
-)
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
+from hashdb.store import AuditEvent, ChatStore
 
 
 class SettingsService:
@@ -34,11 +24,11 @@ class SettingsService:
         chat_store: ChatStore,
         audit: AuditLog,
         matching: MatchingConfig,
-        core: ModerationConfig,
+        moderation: ModerationConfig,
     ) -> None:
         self._chat_store = chat_store
         self._audit = audit
-        self._defaults = default_settings(matching, core)
+        self._defaults = default_settings(matching, moderation)
         self._settings: dict[int, GroupSettings] = {}
         #: Told the chat whose settings changed (the banks it uses may have changed).
         self._listeners: list[Callable[[int], None]] = []

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import TYPE_CHECKING
 
 from bot.config import ModerationConfig
 from bot.matcher import Match
@@ -23,11 +21,6 @@ from hashdb.store import (
     Report,
     StrikeStore,
 )
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
 
 
 class StrikeService:
