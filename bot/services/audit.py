@@ -25,6 +25,7 @@ class AuditLog:
         self._listener_tasks: set[asyncio.Task[None]] = set()
 
     async def add(self, event: AuditEvent) -> int:
+        """Store an audit row and pass it to the listener; returns its id."""
         event_id = await self._audit_store.add_audit(event)
         self.announce(event, event_id)
         return event_id
@@ -39,6 +40,7 @@ class AuditLog:
     async def recent(
         self, chat_id: int, limit: int, *, before_id: int | None = None
     ) -> list[AuditEvent]:
+        """A chat's audit rows, newest first (``/logs``): ``limit`` of them before ``before_id``."""
         return await self._audit_store.recent_audit(chat_id, limit, before_id=before_id)
 
     async def close(self) -> None:

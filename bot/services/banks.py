@@ -91,12 +91,15 @@ class BankService:
         return [b for b in await self._bank_store.list_banks(SHARED_BANK) if b.can_edit(user_id)]
 
     async def subscriptions(self, chat_id: int) -> list[Bank]:
+        """The shared banks a group subscribed to."""
         return await self._bank_store.subscriptions(chat_id)
 
     async def operator_banks(self) -> list[Bank]:
+        """Every operator bank (of list files, and those ``hashguard block`` fills)."""
         return await self._bank_store.list_banks(OPERATOR_BANK)
 
     async def bank_size(self, bank_id: int) -> int:
+        """Active entries in a bank."""
         return await self._entry_store.count_active_entries(bank_id)
 
     async def subscribe(self, chat_id: int, bank: Bank, *, actor: Person, on: bool) -> bool:
@@ -130,12 +133,15 @@ class BankService:
     async def remove_from_bank(
         self, bank: Bank, entry_ids: list[int], *, actor: Person | None, chat_id: int
     ) -> list[Entry]:
+        """A curator's removal of entries from a bank (``/bank remove``), audited in ``chat_id``."""
         return await self._blocklist.remove(chat_id, bank, entry_ids, actor)
 
     async def entry(self, entry_id: int) -> Entry | None:
+        """An entry by id, active or not (``/bank entry``)."""
         return await self._entry_store.get_entry(entry_id)
 
     async def bank(self, bank_id: int) -> Bank | None:
+        """A bank by id."""
         return await self._bank_store.get_bank(bank_id)
 
 

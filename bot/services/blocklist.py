@@ -328,6 +328,7 @@ class BlocklistService:
         await self._entry_store.remember_notice(chat_id, message_id, entry_id, at=time.time())
 
     async def notice_entry(self, chat_id: int, message_id: int) -> int | None:
+        """The entry a deletion notice of the bot is about, if it was remembered."""
         return await self._entry_store.notice_entry(chat_id, message_id)
 
     async def unblock_matching(
@@ -362,6 +363,8 @@ class BlocklistService:
     async def remove(
         self, chat_id: int, bank: Bank, entry_ids: list[int], actor: Person | None
     ) -> list[Entry]:
+        """Remove entries of a bank, take them out of the index and audit it (one row for a
+        bulk removal)."""
         if not entry_ids:
             return []
         removed = await self._entry_store.remove_entries(

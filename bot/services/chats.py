@@ -51,12 +51,15 @@ class ChatService:
         self._known_chats.add(chat_id)
 
     async def chat(self, chat_id: int) -> ChatRecord | None:
+        """What the store knows of a chat (title, rights), if anything."""
         return await self._chat_store.get_chat(chat_id)
 
     async def chats(self) -> list[ChatRecord]:
+        """Every chat the bot works in."""
         return await self._chat_store.list_chats()
 
     async def forget_chat(self, chat_id: int) -> None:
+        """The bot left a chat: forget it (its bank and audit stay)."""
         self._known_chats.discard(chat_id)
         await self._chat_store.forget_chat(chat_id)
 

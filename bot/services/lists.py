@@ -181,6 +181,7 @@ class ListService:
         return await asyncio.to_thread(_keys_by_entry, await self._entry_store.bank_hashes(bank_id))
 
     async def export_entries(self, bank: Bank) -> list[Entry]:
+        """A bank's active entries, for ``/bank export`` and ``hashguard export``."""
         return await self._entry_store.bank_entries(bank.id)
 
     async def operator_bank(self, name: str, path: str) -> Bank:

@@ -78,9 +78,11 @@ class MatchingService:
 
     @property
     def loaded(self) -> bool:
+        """Whether ``load`` built the index (offline tools skip it)."""
         return self._loaded
 
     def close(self) -> None:
+        """Stop the index's thread once the work queued on it is done."""
         self._index_thread.shutdown(wait=True)
 
     async def load(self) -> int:
@@ -171,6 +173,7 @@ class MatchingService:
             await self.on_index(self._local.add, entry.id, entry.bank_id, local)
 
     async def unindex(self, entry_id: int) -> None:
+        """Make an entry unmatchable: out of both indexes."""
         await self.on_index(self._index.remove_entry, entry_id)
         await self.on_index(self._local.remove, entry_id)
 
@@ -206,6 +209,7 @@ class MatchingService:
 
     @property
     def matcher(self) -> Matcher:
+        """The matching rules (usable hashes, low detail) the index is built with."""
         return self._matcher
 
     async def known_match(self, chat_id: int, file_unique_id: str | None) -> Match | None:
@@ -248,6 +252,7 @@ class MatchingService:
         *,
         include_phash: bool,
     ) -> list[Match]:
+        """Every entry of ``bank_ids`` these fingerprints match in this chat, best first."""
         if not bank_ids:
             return []
         settings = await self._settings.get(chat_id)

@@ -178,6 +178,7 @@ class ReportService:
         return await self._report_store.mark_report_hidden(report.id)
 
     async def record_autohide(self, report: Report, *, deleted: bool) -> None:
+        """Audit a hidden report's deletion (or its failure)."""
         await self._audit.add(
             AuditEvent(
                 chat_id=report.chat_id,
@@ -193,6 +194,7 @@ class ReportService:
     async def ban_reporter(
         self, chat_id: int, target: Person, *, actor: Person, banned: bool
     ) -> bool:
+        """Stop (or let again) a member reporting in a chat; True if that changed."""
         changed = await self._report_store.set_report_ban(
             chat_id, target.id, banned=banned, by=actor.id, at=time.time()
         )
@@ -211,11 +213,13 @@ class ReportService:
         return changed
 
     async def set_review_message(self, report_id: int, chat_id: int, message_id: int) -> None:
+        """Remember the message a report's review was posted as."""
         await self._report_store.set_report_review(
             report_id, review_chat_id=chat_id, review_message_id=message_id
         )
 
     async def get_report(self, report_id: int) -> Report | None:
+        """A report by id."""
         return await self._report_store.get_report(report_id)
 
     async def decide_report(

@@ -79,9 +79,11 @@ class SelfSubmissionService:
         self._pending_submissions: collections.Counter[int] = collections.Counter()
 
     async def accept_self_submission(self, user_id: int) -> None:
+        """Record that the person accepted the self-submission terms."""
         await self._case_store.accept_self_submission(user_id, at=time.time())
 
     async def self_submission_accepted(self, user_id: int) -> bool:
+        """Whether the person accepted the self-submission terms."""
         return await self._case_store.self_submission_accepted(user_id)
 
     async def self_submission_refusal(
@@ -199,9 +201,11 @@ class SelfSubmissionService:
         return bank
 
     async def user_cases(self, user_id: int) -> list[Case]:
+        """The person's own cases (``/mycases``)."""
         return await self._case_store.user_cases(user_id)
 
     async def case(self, code: str) -> Case | None:
+        """A case by its code, as typed (spaces, case and dashes do not matter)."""
         return await self._case_store.get_case(normalize_case_code(code))
 
     async def set_case_status(

@@ -77,6 +77,7 @@ class SettingsService:
 
     @property
     def defaults(self) -> GroupSettings:
+        """The config's settings, before any group changed them."""
         return self._defaults
 
     @staticmethod

@@ -152,6 +152,7 @@ class StrikeService:
         )
 
     def since(self, now: float) -> float | None:
+        """From when strikes count (``strike_expiry_days``); None: all of them."""
         days = self._config.strike_expiry_days
         return now - days * 86400 if days else None
 
@@ -178,6 +179,7 @@ class StrikeService:
         )
 
     async def reset_strikes(self, chat_id: int, target: Person, *, actor: Person) -> int:
+        """An admin clears a member's strikes (``/resetwarns``); returns how many."""
         cleared = await self._strike_store.clear_strikes(chat_id, target.id)
         await self._audit.add(
             AuditEvent(
