@@ -77,7 +77,7 @@ class Core:
             reports=ReportService(store, store, audit, settings, blocklist, locks, moderation),
             chats=ChatService(store, store, audit, settings, scope, index),
             banks=BankService(store, store, audit, scope, blocklist),
-            lists=ListService(store, store, audit, scope, index, blocklist, locks, banks),
+            lists=ListService(store, store, audit, index, blocklist, locks, banks),
             selfsubmit=SelfSubmissionService(
                 store, store, store, audit, scope, index, blocklist, locks
             ),

@@ -16,7 +16,6 @@ from bot.services.audit import AuditLog
 from bot.services.blocklist import BlocklistService
 from bot.services.locks import KeyedLocks
 from bot.services.matching import MatchingService
-from bot.services.scope import Scope
 from bot.values import BankError, Person
 from hashdb.fingerprint import Fingerprint
 from hashdb.store import (
@@ -58,7 +57,6 @@ class ListService:
         entry_store: EntryStore,
         bank_store: BankStore,
         audit: AuditLog,
-        scope: Scope,
         matching: MatchingService,
         blocklist: BlocklistService,
         locks: KeyedLocks,
@@ -67,7 +65,6 @@ class ListService:
         self._entry_store = entry_store
         self._bank_store = bank_store
         self._audit = audit
-        self._scope = scope
         self._matching = matching
         self._blocklist = blocklist
         self._locks = locks
