@@ -1,7 +1,7 @@
 """Does ``hashguard match --bank`` answer as the bot does? Blocks photos with ``hashguard
 block`` (the command line's own path), then checks each query file twice: through
 ``hashguard match --bank --format jsonl``, and as the bot checks an upload (its
-``Fingerprinter`` and ``ModerationService.find_match`` for a group using the operator's
+``Fingerprinter`` and ``MatchingService.find_match`` for a group using the operator's
 banks). Prints, per set, how many files each matched and how many verdicts differ (matched
 or not, and which entry).
 
@@ -41,8 +41,8 @@ from PIL import Image, ImageDraw, ImageOps
 
 from bot.cli import main as hashguard
 from bot.config import load_config
+from bot.core import Core
 from bot.hashing import Fingerprinter
-from bot.moderation import ModerationService
 from hashdb.fingerprint import MediaDecodeError
 from hashdb.sqlite import SQLiteStore
 from tests.media import textured
@@ -174,14 +174,14 @@ async def _bot_verdicts(database: Path, paths: list[Path], jobs: int) -> dict[Pa
     config = load_config(None, require_token=False)
     store = SQLiteStore(database)
     await store.open()
-    service = ModerationService(store, config.matching, config.video, config.moderation)
+    service = Core.build(store, config.matching, config.video, config.moderation)
     fingerprinter = Fingerprinter(
         config.media, config.video, min_quality=config.matching.pdq_min_quality
     )
     verdicts: dict[Path, int | None] = {}
     try:
         await service.load()
-        local = await service.uses_local_features(CHAT)
+        local = await service.matching.uses_local_features(CHAT)
 
         async def one(path: Path) -> None:
             try:
@@ -189,7 +189,7 @@ async def _bot_verdicts(database: Path, paths: list[Path], jobs: int) -> dict[Pa
             except MediaDecodeError:
                 verdicts[path] = None
                 return
-            match = await service.find_match(CHAT, fingerprints)
+            match = await service.matching.find_match(CHAT, fingerprints)
             verdicts[path] = match.entry_id if match is not None else None
 
         pending = list(paths)

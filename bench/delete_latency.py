@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import load_config
-from bot.moderation import Person
+from bot.values import Person
 from hashdb.photo import hash_photo
 from tests.fakebot import FakeBotAPI, group, message_update, photo_message, user
 from tests.media import edited_copy, encode, photo
@@ -54,7 +54,7 @@ async def _run(local_match: str, blocked: int, copies: int, folder: Path) -> dic
         assert services is not None and app.updater is not None
         originals = [photo(9000 + n, (1280, 960)) for n in range(blocked)]
         for image in originals:
-            await services.moderation.block(
+            await services.core.blocklist.block(
                 CHAT["id"],
                 hash_photo(encode(image), for_block=True),
                 actor=Person(1, "admin"),

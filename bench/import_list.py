@@ -7,7 +7,7 @@ times, on a fresh SQLite database:
 - importing it into a bank the way ``hashguard import`` does (``import_items``);
 - importing it again (every item is already there: the duplicate check);
 - exporting the bank as text;
-- the bot's start-up load of the whole database into its index (``ModerationService.load``).
+- the bot's start-up load of the whole database into its index (``Core.load``).
 
     python bench/import_list.py --n 1000000
 
@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import load_config
-from bot.moderation import ModerationService
+from bot.core import Core
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.lists import ListItem, read_list, write_text
 from hashdb.sqlite import SQLiteStore
@@ -58,16 +58,16 @@ async def _run(n: int, folder: Path) -> dict[str, float]:
     store = SQLiteStore(folder / "bench.sqlite3")
     await store.open()
     try:
-        service = ModerationService(store, config.matching, config.video, config.moderation)
+        service = Core.build(store, config.matching, config.video, config.moderation)
         bank = await store.group_bank(-1, at=time.time())
         started = time.perf_counter()
-        result = await service.import_items(
+        result = await service.lists.import_items(
             bank, list(parsed.items), actor=None, chat_id=0, origin="list.txt"
         )
         figures["import_s"] = round(time.perf_counter() - started, 2)
         assert result.added == n
         started = time.perf_counter()
-        again = await service.import_items(
+        again = await service.lists.import_items(
             bank, list(parsed.items), actor=None, chat_id=0, origin="list.txt"
         )
         figures["reimport_s"] = round(time.perf_counter() - started, 2)
@@ -88,14 +88,14 @@ async def _run(n: int, folder: Path) -> dict[str, float]:
     store = SQLiteStore(folder / "bench.sqlite3")
     await store.open()
     try:
-        loader = ModerationService(store, config.matching, config.video, config.moderation)
+        loader = Core.build(store, config.matching, config.video, config.moderation)
         loaded = await loader.load()
         figures["startup_load_s"] = round(time.perf_counter() - started, 2)
         assert loaded == n
         probe = MediaFingerprints(
             "photo", (), (Fingerprint("pdq", first_value ^ 0b111, 100),), 512, 512
         )
-        match = await loader.find_match(-1, probe)
+        match = await loader.matching.find_match(-1, probe)
         figures["ready_to_match_s"] = round(time.perf_counter() - started, 2)
         assert match is not None and match.distance == 3
         await loader.close()

@@ -14,8 +14,8 @@ PDQ radius confirmed by pHash. This bench makes low-detail originals from photos
 * ``night``: a blur of 0.5-1.5% (a shaking hand), then ``dark``;
 
 blocks each through the bot's path (``hash_photo(for_block=True)`` and
-``ModerationService.block`` on a fresh SQLite store), then checks their re-encodes (JPEG
-q50/70/90, WebP q75) and resizes (x0.5, x0.25, x1.5) with ``ModerationService.find_match``
+``BlocklistService.block`` on a fresh SQLite store), then checks their re-encodes (JPEG
+q50/70/90, WebP q75) and resizes (x0.5, x0.25, x1.5) with ``MatchingService.find_match``
 as uploads are checked (quick decoding). List mode checks the same files against a hash
 list of the blocked photos (``hashguard hash --format jsonl`` output, or a CSV list: PDQ
 with its quality, and pHash; no local features; the text format leaves low-detail PDQ
@@ -70,6 +70,7 @@ from bench.dim_sources import (
     unseen_sources,
 )
 from bot.config import load_config
+from bot.core import Core
 from bot.matcher import (
     DIM_MAX_DISTANCE,
     DIM_MIN_QUALITY,
@@ -78,8 +79,8 @@ from bot.matcher import (
     Match,
     Matcher,
 )
-from bot.moderation import ModerationService, Person
 from bot.scan import ListIndex, best_match
+from bot.values import Person
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.lists import ListItem
 from hashdb.photo import hash_photo
@@ -151,14 +152,14 @@ async def _bank_mode(
     config = load_config(None, environ={}, require_token=False)
     store = SQLiteStore(folder / "dim.sqlite3")
     await store.open()
-    service = ModerationService(store, config.matching, config.video, config.moderation)
+    service = Core.build(store, config.matching, config.video, config.moderation)
     await service.load()
     chat = {kind: CHAT - n for n, kind in enumerate(KINDS)}
     owner: dict[int, int] = {}
     for number, item in enumerate(made):
         if item.blocked is None:
             continue
-        result = await service.block(
+        result = await service.blocklist.block(
             chat[item.kind],
             item.blocked,
             actor=ADMIN,
@@ -173,7 +174,7 @@ async def _bank_mode(
         hit, rule = None, ""
         for kind in kinds if fingerprints is not None else ():
             assert fingerprints is not None
-            match = await service.find_match(chat[kind], fingerprints)
+            match = await service.matching.find_match(chat[kind], fingerprints)
             if match is not None:
                 hit = owner[match.entry_id]
                 rule = _rule(match)

@@ -2,9 +2,9 @@
 bank mode: blocked photos keep their local features.
 
 Blocks every original of the set through the bot's path (``hash_photo`` as the hashing pool
-runs it: exact pixels to block, a quick decode to check; ``ModerationService.block`` on a
+runs it: exact pixels to block, a quick decode to check; ``BlocklistService.block`` on a
 fresh SQLite store), then checks every variant and distractor with
-``ModerationService.find_match``, the call the bot makes for each upload. Prints, per edit,
+``MatchingService.find_match``, the call the bot makes for each upload. Prints, per edit,
 how many variants matched their own original, by source (``corpus``: the dev corpus's
 originals; ``unseen``: photos from the same packages the corpus does not use;
 ``synthetic``: phone-sized pictures made by the set's builder), how many matched a wrong
@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.quality import hash_as_the_bot
 from bot.config import load_config
+from bot.core import Core
 from bot.matcher import LOCAL_SIGNAL
-from bot.moderation import ModerationService, Person
+from bot.values import Person
 from hashdb.fingerprint import MediaFingerprints
 from hashdb.local import LocalIndex
 from hashdb.sqlite import SQLiteStore
@@ -70,7 +71,7 @@ async def _run(root: Path, workers: int, folder: Path) -> dict[str, object]:
     config = load_config(None, environ={}, require_token=False)
     store = SQLiteStore(folder / "unseen.sqlite3")
     await store.open()
-    service = ModerationService(store, config.matching, config.video, config.moderation)
+    service = Core.build(store, config.matching, config.video, config.moderation)
     await service.load()
 
     blocked, block_seconds = _hash_all(
@@ -84,7 +85,7 @@ async def _run(root: Path, workers: int, folder: Path) -> dict[str, object]:
         if fingerprints is None:
             print(f"cannot hash original {row['path']}", file=sys.stderr)
             continue
-        result = await service.block(
+        result = await service.blocklist.block(
             CHAT,
             fingerprints,
             actor=ADMIN,
@@ -103,7 +104,7 @@ async def _run(root: Path, workers: int, folder: Path) -> dict[str, object]:
 
     # The picture's own rectangles, as the bot hashes them for this chat (by default for
     # every group; not under matching.region_probes = "hash_only" with local features).
-    regions = await service.uses_regions(CHAT)
+    regions = await service.matching.uses_regions(CHAT)
     print(f"region probes: {'on' if regions else 'off'}")
     hashed, check_seconds = _hash_all(
         [str(root / row["variant_path"]) for row in queries], workers, False, regions
@@ -119,7 +120,7 @@ async def _run(root: Path, workers: int, folder: Path) -> dict[str, object]:
         edit, source = row["transform"], row["source"]
         fingerprints = hashed[str(root / row["variant_path"])]
         started = time.perf_counter()
-        match = await service.find_match(CHAT, fingerprints) if fingerprints else None
+        match = await service.matching.find_match(CHAT, fingerprints) if fingerprints else None
         match_seconds += time.perf_counter() - started
         matched = entry_of.get(match.entry_id) if match is not None else None
         if row["role"] == "variant":

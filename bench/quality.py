@@ -2,8 +2,8 @@
 
 *bank*: blocks every blocklisted original image through the bot's own path (``hash_photo``
 as the hashing pool runs it: exact pixels to block, quick decoding to check, local
-features), then ``ModerationService.block`` on a fresh SQLite store, then checks every image
-variant and distractor with ``ModerationService.find_match``, the call the bot makes for
+features), then ``BlocklistService.block`` on a fresh SQLite store, then checks every image
+variant and distractor with ``MatchingService.find_match``, the call the bot makes for
 each upload.
 
 *list*: the originals as a hash list, as ``hashguard hash`` writes it (PDQ and pHash, no
@@ -36,9 +36,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import Config, load_config
+from bot.core import Core
 from bot.matcher import Matcher
-from bot.moderation import ModerationService, Person
 from bot.scan import ListIndex, best_match, hash_file
+from bot.values import Person
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints
 from hashdb.lists import ListItem, parse_list, text_lines
 from hashdb.photo import hash_photo
@@ -166,14 +167,14 @@ async def _bank_mode(
 ) -> _Tally:
     store = SQLiteStore(folder / "quality.sqlite3")
     await store.open()
-    service = ModerationService(store, config.matching, config.video, config.moderation)
+    service = Core.build(store, config.matching, config.video, config.moderation)
     await service.load()
     entry_of: dict[int, str] = {}
     for row in originals:
         fingerprints = blocked[str(corpus / row["path"])]
         if fingerprints is None:
             continue
-        result = await service.block(
+        result = await service.blocklist.block(
             CHAT,
             fingerprints,
             actor=ADMIN,
@@ -189,7 +190,7 @@ async def _bank_mode(
     tally = _Tally()
     for row in queries:
         fingerprints = hashed[str(corpus / row["variant_path"])]
-        match = await service.find_match(CHAT, fingerprints) if fingerprints else None
+        match = await service.matching.find_match(CHAT, fingerprints) if fingerprints else None
         tally.add(row, entry_of.get(match.entry_id) if match is not None else None)
     await service.close()
     await store.close()

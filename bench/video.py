@@ -1,7 +1,7 @@
 """Benchmark: video fingerprint throughput, and video detection on the dev corpus.
 
 Everything follows the production pipeline, built from the config defaults (``bot.config``)
-as ``bot.hashing.Fingerprinter`` and ``bot.moderation.ModerationService`` build it: an
+as ``bot.hashing.Fingerprinter`` and ``bot.core.Core`` build it: an
 upload is sampled with the upload budget (``video.seconds_per_sample``, 1 frame/s;
 ``video.max_frames``; ``video.budget_seconds``), a video an admin blocks is hashed with the
 block budget (``video.block_seconds_per_sample``, every 0.2 s; ``video.block_max_frames``),
@@ -87,7 +87,7 @@ class Pipeline:
 
 
 def production_pipeline() -> Pipeline:
-    """The config defaults, put together as the bot does (``bot.hashing``, ``bot.moderation``)."""
+    """The config defaults, put together as the bot does (``bot.hashing``, ``bot.core``)."""
     config = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"})
     video = config.video
     upload = VideoBudget(
@@ -118,7 +118,7 @@ def production_pipeline() -> Pipeline:
 
 
 def usable(fingerprints: MediaFingerprints, min_quality: int) -> tuple[Fingerprint, ...]:
-    """The frames the bot acts on (``ModerationService._usable``): quality >= the minimum."""
+    """The frames the bot acts on (``Matcher.usable``): quality >= the minimum."""
     return tuple(
         f for f in fingerprints.probes if f.quality is not None and f.quality >= min_quality
     )
@@ -162,7 +162,7 @@ class Blocked:
 
 @dataclass
 class Production:
-    """The bot's matcher over the blocked originals, as ``ModerationService`` builds it."""
+    """The bot's matcher over the blocked originals, as ``Core`` builds it."""
 
     matcher: Matcher
     index: BlocklistIndex

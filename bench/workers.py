@@ -50,7 +50,7 @@ async def main(rounds: int) -> dict[str, object]:
                     target = await telegram[0].photo(MEMBER, encode(original))
                     posted = time.monotonic()
                     block = asyncio.create_task(telegram[0].block(target))
-                    while other.moderation.index_size() < n + 1:
+                    while other.core.matching.index_size() < n + 1:
                         await asyncio.sleep(0.001)
                     latencies.append(time.monotonic() - posted)
                     await block

@@ -35,10 +35,10 @@ from telegram.ext import (
 
 from bot.albums import AlbumTracker
 from bot.config import Config, WebhookConfig
+from bot.core import Core
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache
 from bot.hashing import Fingerprinter
-from bot.moderation import ModerationService
 from bot.operator_banks import OperatorBanks
 from bot.outbox import Outbox
 from bot.posters import PosterMemory
@@ -213,12 +213,10 @@ async def _post_init(application: HashguardApp) -> None:
     assert config is not None, "build_application sets the config"
     store = open_config_store(config.storage)
     await store.open()
-    moderation = ModerationService(
-        store, config.matching, config.video, config.moderation, banks=config.banks
-    )
-    await moderation.load()
+    core = Core.build(store, config.matching, config.video, config.moderation, banks=config.banks)
+    await core.load()
     # The operator's lists are in force before the first update is handled.
-    operator_banks = OperatorBanks(moderation, config.banks.files)
+    operator_banks = OperatorBanks(core, config.banks.files)
     await operator_banks.sync()
     fingerprinter = Fingerprinter(
         config.media,
@@ -226,17 +224,17 @@ async def _post_init(application: HashguardApp) -> None:
         min_quality=config.matching.pdq_min_quality,
         use_threads=application.bot_data.hash_in_threads,
     )
-    moderation.audit_listener = functools.partial(logchat.post_audit, application)
+    core.audit.listener = functools.partial(logchat.post_audit, application)
     fingerprinter.warm_up()
     application.bot_data.services = Services(
         config=config,
-        moderation=moderation,
+        core=core,
         fingerprinter=fingerprinter,
         admins=AdminCache(config.moderation.admin_cache_seconds),
         albums=AlbumTracker(),
-        outbox=Outbox(moderation.store),
+        outbox=Outbox(core.store),
         limiter=RateLimiter(config.moderation.actions_per_minute),
-        posters=PosterMemory(moderation.store),
+        posters=PosterMemory(core.store),
         hashes=FingerprintCache(
             config.media.fingerprint_cache_size,
             config.media.fingerprint_cache_mb * 1024 * 1024,
@@ -273,7 +271,7 @@ async def _post_init(application: HashguardApp) -> None:
     # Other processes sharing the database (webhook workers on PostgreSQL): their blocks,
     # unblocks and setting changes reach this process's index and caches.
     application.bot_data.background.add(
-        asyncio.create_task(_follow_changes(store, moderation), name="store-changes")
+        asyncio.create_task(_follow_changes(store, core), name="store-changes")
     )
     # Actions a previous run decided on but could not make are made first.
     application.bot_data.background.add(
@@ -286,9 +284,9 @@ async def _post_init(application: HashguardApp) -> None:
     log.info("ready bot=%s", application.bot.username)
 
 
-async def _follow_changes(store: Store, moderation: ModerationService) -> None:
+async def _follow_changes(store: Store, core: Core) -> None:
     try:
-        await store.watch(moderation.apply_change)
+        await store.watch(core.matching.apply_change)
     except Exception:
         # The index then only knows this process's own changes until the next start.
         log.exception("store_watch_failed")
@@ -323,8 +321,8 @@ async def _post_shutdown(application: HashguardApp) -> None:
     if services is None:
         return
     services.fingerprinter.close()
-    await services.moderation.close()
-    await services.moderation.store.close()
+    await services.core.close()
+    await services.core.store.close()
     application.bot_data.services = None
     log.info("closed")
 

@@ -2,7 +2,7 @@
 
 Each file is hashed as the bot hashes media an admin blocks (every fingerprint: exact
 pixels, the mirror's hash, local features and the mirror's, a video's densely sampled
-frames and its moments' features) and goes through ``ModerationService.block``, the call
+frames and its moments' features) and goes through ``BlocklistService.block``, the call
 ``/block`` and ``/bank add`` make, so what is already in the bank is found the same way and
 each new entry gets the same audit row (chat 0, no actor: the operator).
 
@@ -29,10 +29,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bot.config import Config, ConfigError, load_config
-from bot.moderation import BankError, BlockResult, ModerationService
+from bot.core import Core
 from bot.operator_banks import bank_to_block_into
 from bot.scan import Hashed, hash_files, media_files
+from bot.services.blocklist import BlockResult
 from bot.storage import open_config_store
+from bot.values import BankError
 from hashdb.store import GROUP_BANK, Bank, Store, StoreError
 
 #: What the audit's ``source`` of an entry blocked here says.
@@ -57,7 +59,7 @@ def block_files(args: argparse.Namespace) -> int:
 async def _block_all(config: Config, name: str, reason: str, paths: list[Path], jobs: int) -> int:
     store = open_config_store(config.storage)
     await store.open()
-    service = ModerationService(store, config.matching, config.video, config.moderation)
+    service = Core.build(store, config.matching, config.video, config.moderation)
     try:
         try:
             bank, created = await bank_to_block_into(store, name, at=time.time())
@@ -71,7 +73,7 @@ async def _block_all(config: Config, name: str, reason: str, paths: list[Path], 
                 file=sys.stderr,
             )
         # What the bank holds already, so a file blocked twice is found as /block finds it.
-        await service.load_bank(bank)
+        await service.blocklist.load_bank(bank)
         files = hash_files(paths, config, jobs=jobs, purpose="block")
         try:
             counts = await _block_each(service, bank, reason, files, len(paths))
@@ -90,7 +92,7 @@ async def _block_all(config: Config, name: str, reason: str, paths: list[Path], 
 
 
 async def _block_each(
-    service: ModerationService, bank: Bank, reason: str, hashed: Iterator[Hashed], total: int
+    service: Core, bank: Bank, reason: str, hashed: Iterator[Hashed], total: int
 ) -> collections.Counter[str]:
     """Block each hashed file in turn, printing one line per file; counts the outcomes."""
     # A group's own bank keeps the group's audit trail; other banks are the operator's (0).
@@ -104,7 +106,7 @@ async def _block_each(
             if one.fingerprints is None:
                 outcome, line = "skipped", f"skipped\t{one.path}\t{one.error}"
             else:
-                result = await service.block(
+                result = await service.blocklist.block(
                     chat_id,
                     one.fingerprints,
                     actor=None,
@@ -133,10 +135,10 @@ async def unblock_entries(store: Store, args: argparse.Namespace) -> int:
     except BankError as exc:
         print(f"hashguard: {exc}", file=sys.stderr)
         return 2
-    service = ModerationService(store, config.matching, config.video, config.moderation)
+    service = Core.build(store, config.matching, config.video, config.moderation)
     try:
         chat_id = (bank.owner_id or 0) if bank.kind == GROUP_BANK else 0
-        removed = await service.remove_from_bank(bank, args.ids, actor=None, chat_id=chat_id)
+        removed = await service.banks.remove_from_bank(bank, args.ids, actor=None, chat_id=chat_id)
     finally:
         await service.close()
     gone = {e.id for e in removed}

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.core import Core
 from bot.jobs import (
     DeleteMessages,
     JobOutcome,
@@ -28,9 +29,9 @@ from bot.jobs import (
     Warn,
     step_from_dict,
 )
-from bot.moderation import ModerationService, Person
 from bot.outbox import Outbox
 from bot.settings import GroupSettings
+from bot.values import Person
 from hashdb.store import Job, StoreError
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class StrikeOutcome:
 
 
 def decide(
-    moderation: ModerationService,
+    core: Core,
     settings: GroupSettings,
     strikes: int,
     *,
@@ -106,7 +107,7 @@ def decide(
 ) -> StrikeOutcome:
     """The restriction and warning due at ``strikes``: an exempt member (who cannot be
     restricted) is warned only."""
-    action = None if exempt else moderation.escalation(settings, strikes)
+    action = None if exempt else core.settings.escalation(settings, strikes)
     until = now + settings.mute_minutes * 60 if action == "mute" else None
     return StrikeOutcome(strikes, settings.warn_limit, action, settings.mute_minutes, until)
 
@@ -120,8 +121,8 @@ def restrict_step(target: Person, action: str, mute_minutes: int) -> Restrict:
 class Enforcer:
     """Runs the outbox's jobs and decides what strikes lead to."""
 
-    def __init__(self, moderation: ModerationService, outbox: Outbox) -> None:
-        self._moderation = moderation
+    def __init__(self, core: Core, outbox: Outbox) -> None:
+        self._core = core
         self._outbox = outbox
 
     async def warning_steps(
@@ -129,9 +130,9 @@ class Enforcer:
     ) -> list[Step]:
         """Warn the sender in the group, and escalate at the warn limit (a strike added
         outside an upload's job, e.g. by a report's Block)."""
-        moderation = self._moderation
-        settings = await moderation.settings(chat_id)
-        action = moderation.escalation(settings, strikes)
+        core = self._core
+        settings = await core.settings.get(chat_id)
+        action = core.settings.escalation(settings, strikes)
         if action is not None and await maker.exempt(chat_id, sender):
             action = None
         steps: list[Step] = [restrict_step(sender, action, settings.mute_minutes)] if action else []
@@ -224,32 +225,32 @@ class Enforcer:
         """Audit a match once its deletion is made or refused, add the strike and decide its
         effects: one transaction, which also marks this step made (its own progress)."""
         chat_id = job.chat_id
-        moderation = self._moderation
+        core = self._core
         deleted = results.get("delete") == "ok"
         notes = list(step.notes)
         if not deleted:
             notes.append(str(results.get("delete", "")).removeprefix("refused: "))
         sender = step.sender
         striking = deleted and step.strike
-        settings = await moderation.settings(chat_id)
+        settings = await core.settings.get(chat_id)
         # The platform is asked before the transaction, which is pure database work: a kill
         # after it commits leaves the decision saved with the strike. Asked only when this
         # strike can reach the limit; should another process's strike get there first, an
         # admin meets one refused restriction, which is harmless.
         exempt = False
         if striking and settings.warn_limit:
-            before = await moderation.strikes(chat_id, sender.id)
-            if moderation.escalation(settings, before + 1) is not None:
+            before = await core.strikes.count(chat_id, sender.id)
+            if core.settings.escalation(settings, before + 1) is not None:
                 exempt = await maker.exempt(chat_id, sender)
 
         def decided(strikes: int | None) -> dict[str, Any]:
             saved = {**results, "record": "ok"}
             if strikes is not None:
-                outcome = decide(moderation, settings, strikes, exempt=exempt, now=time.time())
+                outcome = decide(core, settings, strikes, exempt=exempt, now=time.time())
                 saved.update(outcome.results())
             return saved
 
-        recorded = await moderation.record_match(
+        recorded = await core.strikes.record_match(
             chat_id,
             step.match,
             sender=sender,
@@ -285,10 +286,10 @@ class Enforcer:
         """Audit what a step's result means for the group. A deletion refused on a retry
         (the handler that queued it has moved on) is audited here and the bot's rights
         re-checked."""
-        moderation = self._moderation
+        core = self._core
         if isinstance(step, DeleteMessages) and deferred and not step.audited_by_record:
             refused = result.startswith("refused: ")
-            await moderation.record_deferred_delete(
+            await core.strikes.record_deferred_delete(
                 chat_id, list(step.messages), refused=result if refused else ""
             )
             if refused:
@@ -303,6 +304,6 @@ class Enforcer:
                 detail = "posting as this channel is banned"
             elif action == "mute":
                 detail = f"muted for {step.minutes} minutes"
-            await moderation.record_escalation(
+            await core.strikes.record_escalation(
                 chat_id, person, action, done=done, detail=detail if done else result
             )

@@ -4,7 +4,7 @@ Telegram keeps a file's ``file_unique_id`` when it is forwarded, so a video forw
 groups arrives 500 times under one id. The cache keeps what hashing it gave (fingerprints,
 never media and never a verdict) under that id and the *mode* of hashing, and uploads landing
 at the same moment share one download and hash (single flight). Every group's own rules are
-applied to the fingerprints afresh (``ModerationService.find_match``), so a block made after
+applied to the fingerprints afresh (``MatchingService.find_match``), so a block made after
 a file was first seen catches its next upload from the cache, and a loose group's match says
 nothing about a strict group.
 

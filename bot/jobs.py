@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from bot.matcher import Match
-from bot.moderation import Person
+from bot.values import Person
 
 
 class Step:

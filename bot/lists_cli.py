@@ -18,11 +18,14 @@ from typing import Any
 from tqdm import tqdm
 
 from bot.config import Config, ConfigError, load_config
+from bot.core import Core
 from bot.exports import write_bank
 from bot.matcher import Matcher
-from bot.moderation import EXEMPTION_FLAG_GROUPS, BankError, ModerationService, check_bank_name
 from bot.scan import ListIndex, best_match, hash_files, media_files
+from bot.services.banks import check_bank_name
+from bot.services.blocklist import EXEMPTION_FLAG_GROUPS
 from bot.storage import open_config_store
+from bot.values import BankError
 from hashdb.lists import (
     ListFormatError,
     ParsedList,
@@ -43,8 +46,8 @@ def _config(path: str | None) -> Config:
     return load_config(path, require_token=False)
 
 
-def _service(store: Store, config: Config) -> ModerationService:
-    return ModerationService(store, config.matching, config.video, config.moderation)
+def _service(store: Store, config: Config) -> Core:
+    return Core.build(store, config.matching, config.video, config.moderation)
 
 
 def _read(path: str, fmt: str | None, strict: bool) -> ParsedList:
@@ -106,7 +109,7 @@ async def import_list(store: Store, args: argparse.Namespace) -> int:
     if len(parsed.problems) > 20:
         print(f"... and {len(parsed.problems) - 20} more bad lines", file=sys.stderr)
     service = _service(store, config)
-    result = await service.import_items(
+    result = await service.lists.import_items(
         bank, list(parsed.items), actor=None, chat_id=0, origin=Path(args.file).name
     )
     print(
@@ -140,11 +143,11 @@ async def review_case(store: Store, args: argparse.Namespace) -> int:
     service = _service(store, _config(args.config))
     try:
         if args.suspend or args.resume:
-            case = await service.set_case_status(
+            case = await service.selfsubmit.set_case_status(
                 args.code, "suspended" if args.suspend else "active", actor_id=None
             )
         else:
-            found = await service.case(args.code)
+            found = await service.selfsubmit.case(args.code)
             if found is None:
                 raise BankError(f"there is no case {args.code.strip()!r}")
             case = found

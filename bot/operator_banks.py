@@ -24,7 +24,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.moderation import BankError, ModerationService, SyncResult, check_bank_name
+from bot.core import Core
+from bot.services.banks import check_bank_name
+from bot.services.lists import SyncResult
+from bot.values import BankError
 from hashdb.lists import ListFormatError, read_list
 from hashdb.store import (
     GROUP_BANK,
@@ -56,8 +59,8 @@ class _Seen:
 class OperatorBanks:
     """Loads and reloads the operator's list files into their banks."""
 
-    def __init__(self, moderation: ModerationService, files: tuple[str, ...]) -> None:
-        self._moderation = moderation
+    def __init__(self, core: Core, files: tuple[str, ...]) -> None:
+        self._core = core
         self._files = files
         self._seen: dict[str, _Seen] = {}
         self._banks: dict[str, Bank] = {}
@@ -69,8 +72,8 @@ class OperatorBanks:
             # its entries from earlier runs keep matching; banks of files no longer in the
             # config stop matching.
             for path in self._files:
-                self._banks[path] = await self._moderation.operator_bank(bank_name(path), path)
-            self._moderation.use_operator_banks(tuple(b.id for b in self._banks.values()))
+                self._banks[path] = await self._core.lists.operator_bank(bank_name(path), path)
+            self._core.scope.use_operator_banks(tuple(b.id for b in self._banks.values()))
         results: list[SyncResult] = []
         for path in self._files:
             result = await self._sync_one(path)
@@ -103,7 +106,7 @@ class OperatorBanks:
                 path,
                 len(parsed.problems),
             )
-        result = await self._moderation.sync_operator_bank(
+        result = await self._core.lists.sync_operator_bank(
             self._banks[path], str(path), list(parsed.items), removals=not parsed.problems
         )
         self._seen[path] = seen

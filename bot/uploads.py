@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from bot.albums import AlbumTracker
+from bot.core import Core
 from bot.enforcement import Enforcer, StepMaker, StrikeOutcome
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache, HashMode
 from bot.jobs import DeleteMessages, JobOutcome, match_steps
 from bot.matcher import Match
-from bot.moderation import ModerationService, Person
+from bot.values import Person
 from hashdb.fingerprint import MediaFingerprints, SkipReason
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class UploadChecker:
 
     def __init__(
         self,
-        moderation: ModerationService,
+        core: Core,
         enforcer: Enforcer,
         *,
         queue: FairQueue,
@@ -126,7 +127,7 @@ class UploadChecker:
         albums: AlbumTracker,
         album_action: str,
     ) -> None:
-        self._moderation = moderation
+        self._core = core
         self._enforcer = enforcer
         self._queue = queue
         self._hashes = hashes
@@ -135,10 +136,10 @@ class UploadChecker:
 
     async def check(self, upload: Upload, port: UploadPort) -> Verdict:
         """Check an upload; one that needs downloading is decided later, in the queue."""
-        moderation = self._moderation
+        core = self._core
         chat_id = upload.chat_id
         media = upload.media
-        await moderation.ensure_chat(chat_id, upload.chat_title)
+        await core.chats.ensure_chat(chat_id, upload.chat_title)
         album = upload.album if self._album_action == "album" else None
         if album is not None:
             self._albums.add(chat_id, album, upload.message_id)
@@ -146,12 +147,12 @@ class UploadChecker:
                 # Another item of this album already matched: this one goes with it.
                 return await self._remove_album(upload, port, album)
 
-        match = await moderation.known_match(chat_id, media.file_unique_id)
+        match = await core.matching.known_match(chat_id, media.file_unique_id)
         if match is not None:
             return await self._act(upload, port, match, album=album)
-        local = await moderation.uses_local_features(chat_id)
+        local = await core.matching.uses_local_features(chat_id)
         # Only a photo is searched for rectangles inside it (a video reads its own re-framings).
-        regions = media.hasher == "photo" and await moderation.uses_regions(chat_id)
+        regions = media.hasher == "photo" and await core.matching.uses_regions(chat_id)
         mode = HashMode.of(for_block=False, local=local, regions=regions)
         if self._hashes.known(media.file_unique_id, mode):
             # Seen before (a forward): only this group's rules are left to apply, or the
@@ -171,7 +172,7 @@ class UploadChecker:
                 media.kind,
                 self._queue.per_chat,
             )
-            await moderation.record_skip(
+            await core.strikes.record_skip(
                 chat_id,
                 message_id=upload.message_id,
                 sender=upload.sender,
@@ -194,7 +195,7 @@ class UploadChecker:
     async def _check_upload(
         self, upload: Upload, port: UploadPort, *, local: bool, regions: bool, album: str | None
     ) -> Verdict:
-        moderation = self._moderation
+        core = self._core
         chat_id = upload.chat_id
         cached = await self._hashed_without_regions(upload, local) if regions else None
         fetched = cached if cached is not None else await port.fetch(local=local, regions=regions)
@@ -207,21 +208,21 @@ class UploadChecker:
                 fetched.reason,
                 fetched.detail,
             )
-            await moderation.record_skip(
+            await core.strikes.record_skip(
                 chat_id, message_id=upload.message_id, sender=upload.sender, reason=fetched.reason
             )
             return Verdict("skip", skip=fetched.reason)
         thumbnail_only = fetched.thumbnail_only
-        match = await moderation.find_match(chat_id, fetched.fingerprints)
+        match = await core.matching.find_match(chat_id, fetched.fingerprints)
         if (
             match is not None
-            and await moderation.held_for_review(chat_id, match)
-            and not moderation.blocked_by_admin(chat_id, upload.message_id)
+            and await core.matching.held_for_review(chat_id, match)
+            and not core.blocklist.blocked_by_admin(chat_id, upload.message_id)
         ):
             await self._review(upload, port, match)
             return Verdict("review", match)
         if thumbnail_only and match is None:
-            await moderation.record_skip(
+            await core.strikes.record_skip(
                 chat_id,
                 message_id=upload.message_id,
                 sender=upload.sender,
@@ -242,7 +243,7 @@ class UploadChecker:
         )
         if cached is None or cached.thumbnail_only:
             return None
-        found = await self._moderation.find_match(upload.chat_id, cached.fingerprints)
+        found = await self._core.matching.find_match(upload.chat_id, cached.fingerprints)
         return cached if found is not None else None
 
     async def _act(
@@ -257,7 +258,7 @@ class UploadChecker:
         """Enforce a match, unless an admin just blocked this very message; an item of an
         album that matched meanwhile goes with it."""
         chat_id = upload.chat_id
-        if match is None or self._moderation.blocked_by_admin(chat_id, upload.message_id):
+        if match is None or self._core.blocklist.blocked_by_admin(chat_id, upload.message_id):
             if album is not None and self._albums.blocked_entry(chat_id, album) is not None:
                 return await self._remove_album(upload, port, album)
             return ALLOW
@@ -276,10 +277,10 @@ class UploadChecker:
         sender."""
         chat_id = upload.chat_id
         sender = upload.sender
-        moderation = self._moderation
-        if (await moderation.settings(chat_id)).dry_run:
+        core = self._core
+        if (await core.settings.get(chat_id)).dry_run:
             # Trying the bot out: the match is logged for the admins and nothing else happens.
-            await moderation.record_match(
+            await core.strikes.record_match(
                 chat_id,
                 match,
                 sender=sender,
@@ -329,7 +330,7 @@ class UploadChecker:
         against a self-submission's local features or video frame): audited and posted for
         the admins, not deleted (Block on the review deletes it and warns the sender)."""
         local = match.points is not None
-        await self._moderation.record_match(
+        await self._core.strikes.record_match(
             upload.chat_id,
             match,
             sender=upload.sender,
@@ -360,7 +361,7 @@ class UploadChecker:
         done = await self._enforcer.submit(chat_id, [DeleteMessages(tuple(ids), batch=True)], port)
         refused = _refused(done)
         # Audited without a strike: the album's first matching item already counted.
-        await self._moderation.record_match(
+        await self._core.strikes.record_match(
             chat_id,
             match,
             sender=upload.sender,

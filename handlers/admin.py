@@ -18,7 +18,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden
 
-from bot.moderation import Person
+from bot.values import Person
 from handlers.common import (
     MediaSkipped,
     chat_title,
@@ -78,7 +78,7 @@ async def admin_allowed(message: Message, context: HashguardContext, command: st
         )
         await message.reply_text("Only this group's admins can use that command.")
         return False
-    await context.services.moderation.ensure_chat(message.chat.id, chat_title(message.chat))
+    await context.services.core.chats.ensure_chat(message.chat.id, chat_title(message.chat))
     return True
 
 
@@ -134,7 +134,7 @@ async def block(update: Update, context: HashguardContext) -> None:
             f"I could not read that file, so nothing was blocked: {exc.reason.text}."
         )
         return
-    result = await context.services.moderation.block(
+    result = await context.services.core.blocklist.block(
         message.chat.id,
         fetched.fingerprints,
         actor=actor_of(message),
@@ -188,7 +188,7 @@ async def block(update: Update, context: HashguardContext) -> None:
 
 async def _lift_exemption(message: Message, context: HashguardContext, entry_id: int) -> None:
     """/block <entry id>: an entry this group exempted applies here again."""
-    lifted = await context.services.moderation.lift_exemption(
+    lifted = await context.services.core.blocklist.lift_exemption(
         message.chat.id, entry_id, actor=actor_of(message)
     )
     await message.reply_text(
@@ -207,7 +207,7 @@ _ENTRY_MENTION = re.compile(r"entry #(\d{1,19})")
 async def unblock(update: Update, context: HashguardContext) -> None:
     message = update.effective_message
     assert message is not None
-    moderation = context.services.moderation
+    core = context.services.core
     actor = actor_of(message)
     args = context.args or []
     target = message.reply_to_message
@@ -228,7 +228,7 @@ async def unblock(update: Update, context: HashguardContext) -> None:
         # A reply to the bot's own "Blocked as entry #12" message, or to its deletion notice
         # (which names no entry: the store remembers it): the blocked copy itself is gone,
         # and re-posting it to reply to would get it deleted again.
-        noticed = await moderation.notice_entry(message.chat.id, target.message_id)
+        noticed = await core.blocklist.notice_entry(message.chat.id, target.message_id)
         ids = (
             [noticed]
             if noticed is not None
@@ -249,7 +249,7 @@ async def unblock(update: Update, context: HashguardContext) -> None:
             fingerprints = (await fetch_and_hash(context, ref)).fingerprints
         except MediaSkipped:
             fingerprints = None
-        removed = await moderation.unblock_matching(
+        removed = await core.blocklist.unblock_matching(
             message.chat.id, fingerprints, actor=actor, file_unique_id=ref.file_unique_id
         )
         await _report_unblocked(message, removed, "That media matches no blocklist entry here.")
@@ -257,7 +257,7 @@ async def unblock(update: Update, context: HashguardContext) -> None:
     removed = []
     exempted: list[str] = []
     for entry_id in ids:
-        done = await moderation.unblock_or_exempt(message.chat.id, entry_id, actor=actor)
+        done = await core.blocklist.unblock_or_exempt(message.chat.id, entry_id, actor=actor)
         if done.outcome == "removed" and done.entry is not None:
             removed.append(done.entry)
         elif done.bank is not None and done.outcome in ("exempted", "already_exempt"):
@@ -310,7 +310,7 @@ async def addhash(update: Update, context: HashguardContext) -> None:
         await message.reply_text(usage)
         return
     try:
-        entry = await context.services.moderation.add_hash(
+        entry = await context.services.core.blocklist.add_hash(
             message.chat.id,
             args[0],
             args[1],
@@ -403,7 +403,7 @@ async def _page(
     hide_reporters: bool = False,
 ) -> tuple[list[str], InlineKeyboardMarkup | None]:
     """One page of a group's audit log, newest first, and an "Older" button if there is more."""
-    events = await context.services.moderation.audit_log(chat_id, limit + 1, before_id=before_id)
+    events = await context.services.core.audit.recent(chat_id, limit + 1, before_id=before_id)
     shown, rest = events[:limit], events[limit:]
     if shown:
         older = "older " if before_id else ""
@@ -431,7 +431,7 @@ async def _pick_group(context: HashguardContext, message: Message, limit: int) -
         return
     buttons = []
     unknown = 0
-    for record in (await context.services.moderation.chats())[:50]:
+    for record in (await context.services.core.chats.chats())[:50]:
         try:
             admin = await context.services.admins.is_user_admin(
                 context.bot, record.chat_id, user.id
@@ -475,7 +475,7 @@ async def on_logs_button(update: Update, context: HashguardContext) -> None:
     ):
         await query.answer("Only that group's admins can read its audit log.", show_alert=True)
         return
-    record = await context.services.moderation.store.get_chat(chat_id)
+    record = await context.services.core.store.get_chat(chat_id)
     title = record.title if record is not None else str(chat_id)
     # The page goes to the presser privately; into the group itself only when the group
     # asked for in-group logs. Never into the chat a (possibly forged) button sits in.

@@ -17,7 +17,8 @@ from telegram import Document, Message, Update
 from telegram.error import Forbidden, TelegramError
 
 from bot.exports import write_bank
-from bot.moderation import BankError, ImportResult, Person
+from bot.services.lists import ImportResult
+from bot.values import BankError, Person
 from handlers.admin import MAX_ID, actor_of, admin_allowed, parse_number
 from handlers.common import MediaSkipped, fetch_and_hash, media_ref, person_of_user, sender_of
 from handlers.context import HashguardContext
@@ -93,7 +94,7 @@ async def _create(message: Message, context: HashguardContext, args: list[str]) 
     if _in_group(message) and not await admin_allowed(message, context, "bank create"):
         return
     owner = _user(message)
-    bank = await context.services.moderation.create_bank(name, owner=owner, chat_id=message.chat.id)
+    bank = await context.services.core.banks.create_bank(name, owner=owner, chat_id=message.chat.id)
     await message.reply_text(
         f"Bank {bank.name!r} created; you own it. Groups use it with /bank subscribe "
         f"{bank.name}; add to it with /bank add {bank.name} (reply to media) or "
@@ -116,11 +117,11 @@ async def _set_subscription(
     name = _name(args, f"/bank {verb} NAME")
     if not await admin_allowed(message, context, f"bank {verb}"):
         return
-    moderation = context.services.moderation
-    bank = await moderation.find_bank(name)
-    changed = await moderation.subscribe(message.chat.id, bank, actor=actor_of(message), on=on)
+    core = context.services.core
+    bank = await core.banks.find_bank(name)
+    changed = await core.banks.subscribe(message.chat.id, bank, actor=actor_of(message), on=on)
     if on:
-        size = await moderation.bank_size(bank.id)
+        size = await core.banks.bank_size(bank.id)
         text = (
             f"This group now uses bank {bank.name!r} ({size} entries)."
             if changed
@@ -136,10 +137,10 @@ async def _set_subscription(
 
 
 async def _list(message: Message, context: HashguardContext, args: list[str]) -> None:
-    moderation = context.services.moderation
+    core = context.services.core
     if not _in_group(message):
         user = _user(message)
-        banks = await moderation.banks_of_user(user.id)
+        banks = await core.banks.banks_of_user(user.id)
         if not banks:
             await message.reply_text("You curate no banks. /bank create NAME makes one.")
             return
@@ -147,7 +148,7 @@ async def _list(message: Message, context: HashguardContext, args: list[str]) ->
         for bank in banks:
             role = "owner" if bank.owner_id == user.id else "editor"
             lines.append(
-                f"• {bank.name} ({role}): {await moderation.bank_size(bank.id)} entries, "
+                f"• {bank.name} ({role}): {await core.banks.bank_size(bank.id)} entries, "
                 f"{len(bank.editors)} editor(s)"
             )
         await message.reply_text("\n".join(lines))
@@ -155,20 +156,20 @@ async def _list(message: Message, context: HashguardContext, args: list[str]) ->
     if not await admin_allowed(message, context, "bank list"):
         return
     chat_id = message.chat.id
-    settings = await moderation.settings(chat_id)
-    own = await moderation.own_bank(chat_id)
-    lines = [f"This group's own bank: {await moderation.bank_size(own.id)} entries."]
-    subscribed = await moderation.subscriptions(chat_id)
+    settings = await core.settings.get(chat_id)
+    own = await core.scope.own_bank(chat_id)
+    lines = [f"This group's own bank: {await core.banks.bank_size(own.id)} entries."]
+    subscribed = await core.banks.subscriptions(chat_id)
     lines.append(
         "Subscribed: "
         + (
             ", ".join(
-                [f"{b.name} ({await moderation.bank_size(b.id)} entries)" for b in subscribed]
+                [f"{b.name} ({await core.banks.bank_size(b.id)} entries)" for b in subscribed]
             )
             or "none"
         )
     )
-    operator = await moderation.operator_banks()
+    operator = await core.banks.operator_banks()
     if operator:
         state = "used" if settings.use_operator_banks else "not used (use_operator_banks off)"
         names = ", ".join(b.name for b in operator)
@@ -182,9 +183,9 @@ async def _list(message: Message, context: HashguardContext, args: list[str]) ->
 
 async def _add(message: Message, context: HashguardContext, args: list[str]) -> None:
     name = _name(args, "/bank add NAME [reason] (as a reply to the media)")
-    moderation = context.services.moderation
+    core = context.services.core
     actor = _user(message)
-    bank = await moderation.editable_bank(name, actor.id)
+    bank = await core.banks.editable_bank(name, actor.id)
     target = message.reply_to_message
     ref = media_ref(target) if target is not None else None
     if target is None or ref is None:
@@ -196,7 +197,7 @@ async def _add(message: Message, context: HashguardContext, args: list[str]) -> 
         raise BankError(
             f"I could not read that file, so nothing was added: {exc.reason.text}"
         ) from None
-    result = await moderation.block(
+    result = await core.blocklist.block(
         message.chat.id,
         fetched.fingerprints,
         actor=actor,
@@ -215,9 +216,9 @@ async def _add(message: Message, context: HashguardContext, args: list[str]) -> 
 
 async def _remove(message: Message, context: HashguardContext, args: list[str]) -> None:
     name = _name(args, "/bank remove NAME ID...")
-    moderation = context.services.moderation
+    core = context.services.core
     actor = _user(message)
-    bank = await moderation.editable_bank(name, actor.id)
+    bank = await core.banks.editable_bank(name, actor.id)
     ids: list[int] = []
     for text in args[1:]:
         entry_id = parse_number(text, 1, MAX_ID)
@@ -226,7 +227,7 @@ async def _remove(message: Message, context: HashguardContext, args: list[str]) 
         ids.append(entry_id)
     if not ids:
         raise BankError(f"give the entry ids to remove: /bank remove {bank.name} 12 13")
-    removed = await moderation.remove_from_bank(bank, ids, actor=actor, chat_id=message.chat.id)
+    removed = await core.banks.remove_from_bank(bank, ids, actor=actor, chat_id=message.chat.id)
     if not removed:
         await message.reply_text(f"No active entry {', '.join(map(str, ids))} in {bank.name!r}.")
         return
@@ -240,9 +241,9 @@ async def _editor(message: Message, context: HashguardContext, args: list[str]) 
     name = _name(args, usage)
     if len(args) < 2 or args[1].lower() not in ("add", "remove"):
         raise BankError(f"say add or remove: {usage}")
-    moderation = context.services.moderation
+    core = context.services.core
     actor = _user(message)
-    bank = await moderation.find_bank(name)
+    bank = await core.banks.find_bank(name)
     target: Person | None = None
     if len(args) >= 3:
         user_id = parse_number(args[2], 1, MAX_ID)
@@ -254,7 +255,7 @@ async def _editor(message: Message, context: HashguardContext, args: list[str]) 
     if target is None:
         raise BankError(f"name the user: {usage}")
     adding = args[1].lower() == "add"
-    changed = await moderation.set_bank_editor(
+    changed = await core.banks.set_bank_editor(
         bank, target, actor=actor, editor=adding, chat_id=message.chat.id
     )
     if adding:
@@ -271,14 +272,14 @@ async def _entry(message: Message, context: HashguardContext, args: list[str]) -
     entry_id = parse_number(args[0], 1, MAX_ID)
     if entry_id is None:
         raise BankError(f"entry id {args[0][:40]!r} is not valid; expected a number like 12")
-    moderation = context.services.moderation
-    entry = await moderation.entry(entry_id)
-    bank = await moderation.bank(entry.bank_id) if entry is not None else None
+    core = context.services.core
+    entry = await core.banks.entry(entry_id)
+    bank = await core.banks.bank(entry.bank_id) if entry is not None else None
     curator = False
     if _in_group(message):
         if not await admin_allowed(message, context, "bank entry"):
             return
-        visible = bank is not None and bank.id in await moderation.bank_ids(message.chat.id)
+        visible = bank is not None and bank.id in await core.scope.bank_ids(message.chat.id)
         if bank is not None and message.from_user is not None and message.sender_chat is None:
             curator = bank.can_edit(message.from_user.id)
     else:
@@ -312,8 +313,8 @@ async def _entry(message: Message, context: HashguardContext, args: list[str]) -
     if entry.reason and (bank.kind == "group" or curator):
         lines.append(f"Reason: {entry.reason}")
     if bank.kind != "group":
-        exemptions = await moderation.exemption_count(entry.id)
-        exempt_here = entry.id in await moderation.exempted(message.chat.id)
+        exemptions = await core.blocklist.exemption_count(entry.id)
+        exempt_here = entry.id in await core.scope.exempted(message.chat.id)
         here = f" (this one included: /block {entry.id} undoes it)" if exempt_here else ""
         lines.append(f"Exempted by {exemptions} group(s){here}")
     await message.reply_text("\n".join(lines))
@@ -339,16 +340,16 @@ async def _target_bank(
     message: Message, context: HashguardContext, name: str | None, command: str
 ) -> Bank | None:
     """The bank a /import or /export names (None: the group's own), checking rights."""
-    moderation = context.services.moderation
+    core = context.services.core
     if name is not None:
-        return await moderation.editable_bank(name, _user(message).id)
+        return await core.banks.editable_bank(name, _user(message).id)
     if not _in_group(message):
         raise BankError(
             f"in a private chat, name one of your banks: /{command} NAME (/bank list shows them)"
         )
     if not await admin_allowed(message, context, command):
         return None
-    return await moderation.own_bank(message.chat.id)
+    return await core.scope.own_bank(message.chat.id)
 
 
 def _options(words: list[str], flags: tuple[str, ...]) -> tuple[str | None, set[str]]:
@@ -399,7 +400,7 @@ async def import_command(update: Update, context: HashguardContext) -> None:
         if bank is None:
             return
         parsed = await _read_document(context, document, strict="strict" in flags)
-        result = await context.services.moderation.import_items(
+        result = await context.services.core.lists.import_items(
             bank,
             list(parsed.items),
             actor=actor_of(message),
@@ -471,7 +472,7 @@ async def export_command(update: Update, context: HashguardContext) -> None:
     except BankError as exc:
         await message.reply_text(f"{exc}.")
         return
-    entries = await context.services.moderation.export_entries(bank)
+    entries = await context.services.core.lists.export_entries(bank)
     fmt = "csv" if "csv" in flags else "txt"
     min_quality = context.services.config.matching.pdq_min_quality
     data = await asyncio.to_thread(_export_bytes, bank, entries, fmt, min_quality)

@@ -19,9 +19,9 @@ from telegram.helpers import mention_html
 
 from bot.fingerprint_cache import HashMode, footprint
 from bot.jobs import DeleteMessages
-from bot.moderation import Person
 from bot.redact import redact
 from bot.uploads import Fetched
+from bot.values import Person
 from handlers.context import HashguardContext
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints, SkipReason
 

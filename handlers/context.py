@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Config
+from bot.core import Core
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache
 from bot.hashing import Fingerprinter
-from bot.moderation import ModerationService
 from bot.outbox import Outbox
 from bot.posters import PosterMemory
 from bot.ratelimit import RateLimiter
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class Services:
     config: Config
-    moderation: ModerationService
+    core: Core
     fingerprinter: Fingerprinter
     admins: AdminCache
     albums: AlbumTracker

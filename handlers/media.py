@@ -39,7 +39,7 @@ async def on_media(update: Update, context: HashguardContext) -> None:
 def checker(context: HashguardContext) -> UploadChecker:
     services = context.services
     return UploadChecker(
-        services.moderation,
+        services.core,
         enforcer(context),
         queue=services.queue,
         hashes=services.hashes,
@@ -89,4 +89,4 @@ async def on_migrate(update: Update, context: HashguardContext) -> None:
     else:
         return
     context.services.admins.forget(old)
-    await context.services.moderation.migrate_chat(old, new)
+    await context.services.core.chats.migrate_chat(old, new)

@@ -46,7 +46,7 @@ async def apply_rights(
     if services is None:
         return
     missing = missing_rights(member)
-    decision = await services.moderation.note_rights(
+    decision = await services.core.chats.note_rights(
         chat_id, title, rights_ok=not missing, missing=", ".join(missing)
     )
     if decision.notify_admins:
@@ -74,7 +74,7 @@ async def recheck_rights(
         log.warning("rights_check_failed chat=%d why=%s error=%s", chat_id, why, exc)
         return
     if title is None:
-        record = await context.services.moderation.chat(chat_id)
+        record = await context.services.core.chats.chat(chat_id)
         title = record.title if record is not None else str(chat_id)
     await apply_rights(context, chat_id, title, member)
 
@@ -85,11 +85,11 @@ async def on_my_chat_member(update: Update, context: HashguardContext) -> None:
     if change is None or change.chat.type not in (Chat.GROUP, Chat.SUPERGROUP):
         return
     member = change.new_chat_member
-    moderation = context.services.moderation
+    core = context.services.core
     if member.status in (ChatMember.LEFT, ChatMember.BANNED):
         log.info("bot_removed chat=%d", change.chat.id)
         context.services.admins.forget(change.chat.id)
-        await moderation.forget_chat(change.chat.id)
+        await core.chats.forget_chat(change.chat.id)
         return
     log.info("bot_membership chat=%d status=%s", change.chat.id, member.status)
     await apply_rights(context, change.chat.id, chat_title(change.chat), member)
@@ -101,17 +101,17 @@ async def check_all_chats(application: HashguardApp) -> None:
     if services is None:
         return
     bot = application.bot
-    for record in await services.moderation.chats():
+    for record in await services.core.chats.chats():
         try:
             member = await bot.get_chat_member(record.chat_id, bot.id)
         except Forbidden:
             log.info("bot_no_longer_in_chat chat=%d", record.chat_id)
-            await services.moderation.forget_chat(record.chat_id)
+            await services.core.chats.forget_chat(record.chat_id)
             continue
         except TelegramError as exc:
             log.warning("startup_rights_check_failed chat=%d error=%s", record.chat_id, exc)
             continue
         if member.status in (ChatMember.LEFT, ChatMember.BANNED):
-            await services.moderation.forget_chat(record.chat_id)
+            await services.core.chats.forget_chat(record.chat_id)
             continue
         await apply_rights(application, record.chat_id, record.title, member)

@@ -33,7 +33,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.enforcement import Enforcer
 from bot.jobs import DeleteMessages, JobOutcome, Passing, Restrict, Step, Warn
-from bot.moderation import Person
+from bot.values import Person
 from handlers.common import mention
 from handlers.context import HashguardApp, HashguardContext
 from handlers.membership import recheck_rights
@@ -78,7 +78,7 @@ class TelegramSteps:
 
 def enforcer(context: HashguardContext) -> Enforcer:
     services = context.services
-    return Enforcer(services.moderation, services.outbox)
+    return Enforcer(services.core, services.outbox)
 
 
 async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
@@ -161,7 +161,7 @@ async def _remember_notice(
     context: HashguardContext, chat_id: int, message_id: int, entry_id: int
 ) -> None:
     try:
-        await context.services.moderation.remember_notice(chat_id, message_id, entry_id)
+        await context.services.core.blocklist.remember_notice(chat_id, message_id, entry_id)
     except StoreError as exc:
         # The warning is posted: failing the step would post it again. Only /unblock by
         # reply to it is lost (the entry id still works).
@@ -229,7 +229,7 @@ async def worker(application: HashguardApp) -> None:
     assert services is not None, "post_init made the services"
     outbox = services.outbox
     context = HashguardContext(application)
-    runner = Enforcer(services.moderation, outbox)
+    runner = Enforcer(services.core, outbox)
     maker = TelegramSteps(context)
     recovered = await outbox.recover()
     if recovered:

@@ -70,7 +70,7 @@ async def spend(update: Update, context: HashguardContext) -> bool:
     if who is None:
         return True
     limiter = context.services.limiter
-    store = context.services.moderation.store
+    store = context.services.core.store
     # One process: counted in memory. Workers sharing a database: counted there.
     allowed = limiter.allow(who) if store.single_process else await limiter.allow_across(store, who)
     if allowed:

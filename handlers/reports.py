@@ -19,7 +19,7 @@ from telegram.error import TelegramError
 
 from bot.fingerprint_cache import BLOCK_MODE
 from bot.jobs import Review, Step
-from bot.moderation import Person
+from bot.values import Person
 from handlers import outbox
 from handlers.admin import MAX_ID, actor_of, admin_command, parse_number
 from handlers.common import (
@@ -64,11 +64,11 @@ async def report(update: Update, context: HashguardContext) -> None:
     reason = _reason(message)
     # Deleted first, so the group does not see who reported.
     await delete_message(context, message.chat.id, message.message_id)
-    moderation = context.services.moderation
+    core = context.services.core
     chat_id = message.chat.id
-    await moderation.ensure_chat(chat_id, chat_title(message.chat))
+    await core.chats.ensure_chat(chat_id, chat_title(message.chat))
     # Decided before anything is downloaded: a member repeating a report costs no hashing.
-    refusal = await moderation.claim_report(chat_id, target.message_id, reporter.id)
+    refusal = await core.reports.claim_report(chat_id, target.message_id, reporter.id)
     if refusal == "repeat":
         log.info("report_repeated chat=%d message=%d", chat_id, target.message_id)
         return
@@ -91,11 +91,11 @@ async def report(update: Update, context: HashguardContext) -> None:
         return
     # The media waits its chat's turn for hashing, like an upload, outside the update slots.
     if not services.queue.submit(chat_id, file):
-        moderation.release_report(chat_id, target.message_id, reporter.id, count=True)
+        core.reports.release_report(chat_id, target.message_id, reporter.id, count=True)
         log.warning(
             "report_skipped chat=%d message=%d reason=queue_full", chat_id, target.message_id
         )
-        await moderation.record_skip(
+        await core.strikes.record_skip(
             chat_id,
             message_id=target.message_id,
             sender=sender_of(target),
@@ -116,7 +116,7 @@ async def _file_report(
 ) -> None:
     """Hash the reported media, record the report (claimed by ``claim_report``), hide the
     message if enough members reported it, and post it for review."""
-    moderation = context.services.moderation
+    core = context.services.core
     chat_id = target.chat.id
     try:
         fingerprints = None
@@ -130,7 +130,7 @@ async def _file_report(
                     exc.reason,
                     exc.detail,
                 )
-        recorded, new_reporter = await moderation.report(
+        recorded, new_reporter = await core.reports.report(
             chat_id,
             target.message_id,
             sender=sender_of(target),
@@ -143,15 +143,15 @@ async def _file_report(
         await context.application.process_error(update, exc)
         return
     finally:
-        moderation.release_report(chat_id, target.message_id, reporter.id)
+        core.reports.release_report(chat_id, target.message_id, reporter.id)
     if not new_reporter or recorded.status != "open":
         return
-    dry_run = (await moderation.settings(recorded.chat_id)).dry_run
-    if not dry_run and await moderation.autohide_due(
+    dry_run = (await core.settings.get(recorded.chat_id)).dry_run
+    if not dry_run and await core.reports.autohide_due(
         recorded, sender_is_admin=functools.partial(_posted_by_admin, context, target)
     ):
         outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
-        await moderation.record_autohide(recorded, deleted=outcome.deleted)
+        await core.reports.record_autohide(recorded, deleted=outcome.deleted)
     await post_review(context, recorded, target)
 
 
@@ -250,10 +250,10 @@ async def flag_for_review(context: HashguardContext, target: Message, note: str)
 
     The report keeps no hashes: Block on a report the bot filed adds no entry, and the
     check's hashes come from the quick path, which is never stored."""
-    moderation = context.services.moderation
+    core = context.services.core
     ref = media_ref(target)
     me = Person(context.bot.id, context.bot.first_name or "Hashguard")
-    recorded, new = await moderation.report(
+    recorded, new = await core.reports.report(
         target.chat.id,
         target.message_id,
         sender=sender_of(target),
@@ -275,14 +275,14 @@ async def post_review(context: HashguardContext, recorded: Report, target: Messa
 async def _review_step(context: HashguardContext, chat_id: int, step: Step) -> str:
     """Post the review message where the group wants it, or update the one posted."""
     assert isinstance(step, Review), step
-    moderation = context.services.moderation
-    recorded = await moderation.get_report(step.report)
+    core = context.services.core
+    recorded = await core.reports.get_report(step.report)
     if recorded is None:
         return "refused: report not found"
     link = step.link
     # Reports of one message arriving together must end up with one review message.
-    async with moderation.keyed_lock("review", recorded.chat_id, recorded.message_id):
-        current = await moderation.get_report(recorded.id)
+    async with core.locks.lock("review", recorded.chat_id, recorded.message_id):
+        current = await core.reports.get_report(recorded.id)
         if current is None or current.status != "open":
             return "ok"
         return await _post_or_update_locked(context, current, link)
@@ -294,7 +294,7 @@ outbox.FEATURE_STEPS[Review.kind] = _review_step
 async def _post_or_update_locked(
     context: HashguardContext, recorded: Report, link: str | None
 ) -> str:
-    settings = await context.services.moderation.settings(recorded.chat_id)
+    settings = await context.services.core.settings.get(recorded.chat_id)
     private = settings.review_destination != "group"
     text = review_text(recorded, link, show_reason=private, bot_id=context.bot.id)
     bot = context.bot
@@ -349,7 +349,7 @@ async def _post_or_update_locked(
             # Nobody got it for a passing reason (flood control, an outage): later.
             raise outbox.passing(failure)
         return f"refused: {failure}"
-    await context.services.moderation.set_review_message(
+    await context.services.core.reports.set_review_message(
         recorded.id, first.chat_id, first.message_id
     )
     return "ok"
@@ -362,10 +362,10 @@ async def on_review_button(update: Update, context: HashguardContext) -> None:
         return
     found = _CALLBACK.match(query.data or "")
     message = query.message
-    moderation = context.services.moderation
+    core = context.services.core
     # Nineteen digits can still exceed SQLite's integer range: bounded like typed ids.
     report_id = parse_number(found.group(2), 1, MAX_ID) if found else None
-    recorded = await moderation.get_report(report_id) if report_id is not None else None
+    recorded = await core.reports.get_report(report_id) if report_id is not None else None
     # The data is user-controlled: it must name a report reviewed in this very message,
     # or (reviews sent to admins privately) a report pressed in the presser's own chat.
     if (
@@ -392,19 +392,19 @@ async def on_review_button(update: Update, context: HashguardContext) -> None:
     # A copy the bot flagged already matches a blocklist entry (by local features): Block
     # removes it without adding its hashes, so nothing outlives that entry (a withdrawn
     # self-submission, an unblock).
-    decided, entry = await moderation.decide_report(
+    decided, entry = await core.reports.decide_report(
         recorded, block=block, actor=actor, add_entry=context.bot.id not in recorded.reporters
     )
     if not decided:
         await query.answer("This report was already decided.")
         return
     verdict = "blocked" if block else "dismissed"
-    dry_run = (await moderation.settings(recorded.chat_id)).dry_run
+    dry_run = (await core.settings.get(recorded.chat_id)).dry_run
     if block:
         # An admin's decision acts even in dry run; only the automatic strike is left out.
         outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
         if outcome.deleted and recorded.sender_id is not None and not dry_run:
-            strikes = await moderation.strike_for_report(recorded, entry)
+            strikes = await core.strikes.strike_for_report(recorded, entry)
             if strikes is not None:
                 sender = Person(recorded.sender_id, recorded.sender_name)
                 await warn(context, recorded.chat_id, sender, strikes)
@@ -454,7 +454,7 @@ async def _set_report_ban(update: Update, context: HashguardContext, *, banned: 
     if target is None:
         await message.reply_text("Reply to one of the member's messages, or give their user id.")
         return
-    changed = await context.services.moderation.ban_reporter(
+    changed = await context.services.core.reports.ban_reporter(
         message.chat.id, target, actor=actor_of(message), banned=banned
     )
     state = "can no longer report" if banned else "can report again"

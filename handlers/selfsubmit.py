@@ -18,7 +18,8 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 
 from bot.fingerprint_cache import BLOCK_MODE
-from bot.moderation import BankError, SubmissionClaim
+from bot.services.selfsubmit import SubmissionClaim
+from bot.values import BankError
 from handlers.common import (
     MediaRef,
     MediaSkipped,
@@ -69,8 +70,8 @@ async def submit_command(update: Update, context: HashguardContext) -> None:
     if not context.services.config.self_submission.enabled:
         await message.reply_text("Self-submission is not enabled on this bot.")
         return
-    moderation = context.services.moderation
-    if await moderation.self_submission_accepted(message.from_user.id):
+    core = context.services.core
+    if await core.selfsubmit.self_submission_accepted(message.from_user.id):
         await message.reply_text(
             f"{EXPLANATION}\n\nSend the photos or videos now, one message each or as an album."
         )
@@ -97,7 +98,7 @@ async def on_accept(update: Update, context: HashguardContext) -> None:
     if not context.services.config.self_submission.enabled:
         await query.answer("Self-submission is not enabled on this bot.", show_alert=True)
         return
-    await context.services.moderation.accept_self_submission(query.from_user.id)
+    await context.services.core.selfsubmit.accept_self_submission(query.from_user.id)
     await query.answer()
     await context.bot.send_message(
         query.message.chat.id,
@@ -121,16 +122,16 @@ async def on_private_media(update: Update, context: HashguardContext) -> None:
     if not services.config.self_submission.enabled:
         await message.reply_text("Self-submission is not enabled on this bot.")
         return
-    moderation = services.moderation
+    core = services.core
     person = sender_of(message)
-    if not await moderation.self_submission_accepted(person.id):
+    if not await core.selfsubmit.self_submission_accepted(person.id):
         # Not hashed: consent comes first. The person can delete the message themselves.
         await _ask_consent(message)
         return
     per_day = services.config.self_submission.per_day
     # Counted before anything is downloaded, and held while the item waits for hashing: a
     # burst of media is refused past the limit at once, not after all of it was hashed.
-    claim = await moderation.claim_self_submission(person.id, per_day)
+    claim = await core.selfsubmit.claim_self_submission(person.id, per_day)
     if claim is None:
         await _over_limit(message, per_day)
         return
@@ -143,7 +144,7 @@ async def on_private_media(update: Update, context: HashguardContext) -> None:
     # uploads: a burst of submissions must not hold the update slots and hashing workers
     # that groups need to delete re-uploads.
     if not services.queue.submit(message.chat.id, submit):
-        moderation.release_self_submission(claim)
+        core.selfsubmit.release_self_submission(claim)
         log.warning(
             "self_submission_skipped kind=%s reason=queue_full limit=%d",
             ref.kind,
@@ -169,13 +170,13 @@ async def _submit(
     except Exception as exc:
         await context.application.process_error(update, exc)
     finally:
-        context.services.moderation.release_self_submission(claim)
+        context.services.core.selfsubmit.release_self_submission(claim)
 
 
 async def _store_submission(
     context: HashguardContext, message: Message, ref: MediaRef, claim: SubmissionClaim
 ) -> None:
-    moderation = context.services.moderation
+    core = context.services.core
     per_day = context.services.config.self_submission.per_day
     try:
         fetched = await fetch_and_hash(context, ref, for_block=True)
@@ -185,7 +186,7 @@ async def _store_submission(
             f"I could not read that file, so nothing was kept: {exc.reason.text}."
         )
         return
-    case = await moderation.self_submit(
+    case = await core.selfsubmit.self_submit(
         sender_of(message), fetched.fingerprints, per_day=per_day, claim=claim
     )
     if case is None:
@@ -194,8 +195,8 @@ async def _store_submission(
     # The person's copy leaves this chat too; Telegram keeps no second copy on our side.
     await delete_message(context, message.chat.id, message.message_id)
     stored = fetched.fingerprints.stored
-    low_detail = not any(moderation.matcher.usable(f) for f in stored)
-    only_copies = moderation.matcher.only_low_detail(stored)
+    low_detail = not any(core.matching.matcher.usable(f) for f in stored)
+    only_copies = core.matching.matcher.only_low_detail(stored)
     lines = [
         f"Case {case.code}: the {case.kind}'s fingerprints are saved and your message was "
         "deleted. Groups that opted in will now remove copies.",
@@ -230,7 +231,7 @@ async def mycases_command(update: Update, context: HashguardContext) -> None:
     if not _private(message):
         await message.reply_text("Ask me privately: /mycases works in a private chat with me.")
         return
-    cases = await context.services.moderation.user_cases(message.from_user.id)
+    cases = await context.services.core.selfsubmit.user_cases(message.from_user.id)
     if not cases:
         await message.reply_text("You have no cases. /submit explains how to protect media.")
         return
@@ -259,7 +260,7 @@ async def withdraw_command(update: Update, context: HashguardContext) -> None:
         await message.reply_text("Give one case code: /withdraw HG-XXXX-XXXX (see /mycases).")
         return
     try:
-        case = await context.services.moderation.set_case_status(
+        case = await context.services.core.selfsubmit.set_case_status(
             args[0], "withdrawn", actor_id=message.from_user.id, user_id=message.from_user.id
         )
     except BankError as exc:

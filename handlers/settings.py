@@ -17,9 +17,9 @@ from handlers.context import HashguardContext
 async def show(update: Update, context: HashguardContext) -> None:
     message = update.effective_message
     assert message is not None
-    moderation = context.services.moderation
-    current = await moderation.settings(message.chat.id)
-    defaults = moderation.default_settings
+    core = context.services.core
+    current = await core.settings.get(message.chat.id)
+    defaults = core.settings.defaults
     lines = ["<b>Settings of this group</b> (change one with /set &lt;key&gt; &lt;value&gt;):"]
     for field in dataclasses.fields(current):
         value = getattr(current, field.name)
@@ -67,7 +67,7 @@ async def change(update: Update, context: HashguardContext) -> None:
             return
         value = str(target)
     try:
-        updated = await context.services.moderation.change_setting(
+        updated = await context.services.core.settings.change(
             message.chat.id,
             key,
             None if value.lower() == "default" else value,

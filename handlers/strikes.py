@@ -8,7 +8,7 @@ import logging
 from telegram import Message, Update
 from telegram.constants import ParseMode
 
-from bot.moderation import Person
+from bot.values import Person
 from handlers import outbox
 from handlers.admin import actor_of, admin_command, parse_number
 from handlers.common import mention, sender_of
@@ -61,9 +61,9 @@ async def warns(update: Update, context: HashguardContext) -> None:
         await message.reply_text("Only this group's admins can look at other members' warnings.")
         return
     person = target or asker
-    moderation = context.services.moderation
-    count = await moderation.strikes(message.chat.id, person.id)
-    warn_limit = (await moderation.settings(message.chat.id)).warn_limit
+    core = context.services.core
+    count = await core.strikes.count(message.chat.id, person.id)
+    warn_limit = (await core.settings.get(message.chat.id)).warn_limit
     limit = f" (limit {warn_limit})" if warn_limit else ""
     await message.reply_text(
         f"{mention(person)} has {count} warning(s) in this group{limit}.",
@@ -84,7 +84,7 @@ async def resetwarns(update: Update, context: HashguardContext) -> None:
             "Reply to one of the member's messages with /resetwarns, or give their user id."
         )
         return
-    cleared = await context.services.moderation.reset_strikes(
+    cleared = await context.services.core.strikes.reset_strikes(
         message.chat.id, target, actor=actor_of(message)
     )
     await message.reply_text(

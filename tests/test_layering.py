@@ -29,7 +29,7 @@ def test_hashdb_imports_neither_the_core_nor_the_adapter(graph: grimp.ImportGrap
 
 def test_the_core_reaches_no_telegram_module(graph: grimp.ImportGraph) -> None:
     core = sorted(graph.find_children("bot") - WIRING)
-    assert "bot.moderation" in core and "bot.matcher" in core
+    assert "bot.core" in core and "bot.matcher" in core
     for module in core:
         chain = graph.find_shortest_chain(importer=module, imported="telegram", as_packages=True)
         assert chain is None, f"{module} reaches telegram: {' -> '.join(chain or ())}"

@@ -14,7 +14,7 @@ from PIL import ImageOps
 
 from bot.cli import main
 from bot.config import load_config
-from bot.moderation import ModerationService
+from bot.core import Core
 from hashdb.photo import hash_photo
 from hashdb.sqlite import SQLiteStore
 from hashdb.store import OPERATOR_BANK, SELF_BANK, SHARED_BANK, AuditEvent, Bank, Entry, Store
@@ -188,13 +188,13 @@ def test_an_operator_bank_made_by_block_applies_where_the_files_banks_do(
     config = load_config(None, require_token=False)
 
     async def banks_of_groups(store: Store) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        service = ModerationService(store, config.matching, config.video, config.moderation)
+        service = Core.build(store, config.matching, config.video, config.moderation)
         try:
             await service.load()
             # No list file is configured: the command line's bank applies all the same.
-            service.use_operator_banks(())
+            service.scope.use_operator_banks(())
             await store.set_chat_setting(-100999, "use_operator_banks", "off")
-            return await service.bank_ids(-100555), await service.bank_ids(-100999)
+            return await service.scope.bank_ids(-100555), await service.scope.bank_ids(-100999)
         finally:
             await service.close()
 

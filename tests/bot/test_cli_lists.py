@@ -151,7 +151,8 @@ def test_case_review_suspends_and_resumes(
     import asyncio
 
     from bot.config import load_config
-    from bot.moderation import ModerationService, Person
+    from bot.core import Core
+    from bot.values import Person
     from hashdb.photo import hash_photo
     from hashdb.sqlite import SQLiteStore
 
@@ -160,8 +161,10 @@ def test_case_review_suspends_and_resumes(
         store = SQLiteStore(database)
         await store.open()
         try:
-            service = ModerationService(store, config.matching, config.video, config.moderation)
-            case = await service.self_submit(Person(77, "P"), hash_photo(encode(photo(860))))
+            service = Core.build(store, config.matching, config.video, config.moderation)
+            case = await service.selfsubmit.self_submit(
+                Person(77, "P"), hash_photo(encode(photo(860)))
+            )
             return case.code
         finally:
             await store.close()
@@ -182,7 +185,9 @@ def test_case_shows_how_many_groups_exempted_it_and_flags_it_past_the_threshold(
     import asyncio
 
     from bot.config import load_config
-    from bot.moderation import EXEMPTION_FLAG_GROUPS, ModerationService, Person
+    from bot.core import Core
+    from bot.services.blocklist import EXEMPTION_FLAG_GROUPS
+    from bot.values import Person
     from hashdb.photo import hash_photo
     from hashdb.sqlite import SQLiteStore
 
@@ -191,15 +196,19 @@ def test_case_shows_how_many_groups_exempted_it_and_flags_it_past_the_threshold(
         store = SQLiteStore(database)
         await store.open()
         try:
-            service = ModerationService(store, config.matching, config.video, config.moderation)
-            case = await service.self_submit(Person(77, "P"), hash_photo(encode(photo(861))))
+            service = Core.build(store, config.matching, config.video, config.moderation)
+            case = await service.selfsubmit.self_submit(
+                Person(77, "P"), hash_photo(encode(photo(861)))
+            )
             assert case is not None
             bank = await store.bank_by_name("self-submitted")
             assert bank is not None
             newest = (await store.bank_entries(bank.id))[-1]
             for chat_id in groups:
                 await store.set_chat_setting(chat_id, "use_self_submitted", "on")
-                done = await service.unblock_or_exempt(chat_id, newest.id, actor=Person(1, "a"))
+                done = await service.blocklist.unblock_or_exempt(
+                    chat_id, newest.id, actor=Person(1, "a")
+                )
                 assert done.outcome == "exempted"
             return case.code
         finally:
@@ -223,7 +232,8 @@ def test_match_against_a_bank_finds_crops_by_local_features(
     import asyncio
 
     from bot.config import load_config
-    from bot.moderation import ModerationService, Person
+    from bot.core import Core
+    from bot.values import Person
     from hashdb.photo import hash_photo
     from hashdb.sqlite import SQLiteStore
 
@@ -234,8 +244,8 @@ def test_match_against_a_bank_finds_crops_by_local_features(
         store = SQLiteStore(database)
         await store.open()
         try:
-            service = ModerationService(store, config.matching, config.video, config.moderation)
-            await service.block(
+            service = Core.build(store, config.matching, config.video, config.moderation)
+            await service.blocklist.block(
                 -100888,
                 hash_photo(encode(original), for_block=True),
                 actor=Person(1, "admin"),

@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 
 from bot.config import load_config
+from bot.core import Core
 from bot.enforcement import Enforcer, StrikeOutcome, restrict_step
 from bot.jobs import (
     STEP_KINDS,
@@ -30,8 +31,8 @@ from bot.jobs import (
     step_kind,
 )
 from bot.matcher import Match
-from bot.moderation import ModerationService, Person
 from bot.outbox import Outbox
+from bot.values import Person
 from hashdb.photo import hash_image
 from hashdb.sqlite import SQLiteStore
 from tests.media import photo
@@ -238,10 +239,10 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 async def test_jobs_persisted_before_the_steps_were_typed_run_after_an_upgrade(
     store: SQLiteStore,
 ) -> None:
-    moderation = ModerationService(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
-    await moderation.load()
+    core = Core.build(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
+    await core.load()
     entry = (
-        await moderation.block(
+        await core.blocklist.block(
             CHAT,
             hash_image(photo(1)),
             actor=ADMIN,
@@ -252,8 +253,8 @@ async def test_jobs_persisted_before_the_steps_were_typed_run_after_an_upgrade(
         )
     ).entry
     outbox = Outbox(store)
-    runner = Enforcer(moderation, outbox)
-    limit = (await moderation.settings(CHAT)).warn_limit
+    runner = Enforcer(core, outbox)
+    limit = (await core.settings.get(CHAT)).warn_limit
     match = {**MATCH_DICT, "entry_id": entry.id, "bank_id": entry.bank_id}
     upload_job = [
         {"do": "delete", "messages": [41], "batch": False, "audited_by_record": True},
@@ -284,7 +285,7 @@ async def test_jobs_persisted_before_the_steps_were_typed_run_after_an_upgrade(
     assert StrikeOutcome.from_results(done.results) == StrikeOutcome(
         1, limit, None, DEFAULTS.moderation.mute_minutes
     )
-    assert await moderation.strikes(CHAT, SENDER.id) == 1
+    assert await core.strikes.count(CHAT, SENDER.id) == 1
 
     # One the version before left half made (flood control after its record step): its
     # saved decision is read back, and the mute it called for is made and audited.
@@ -312,7 +313,7 @@ async def test_jobs_persisted_before_the_steps_were_typed_run_after_an_upgrade(
         Warn(SENDER, 3, 3, "mute", entry=entry.id),
     ]
     assert done.results == {**decided, "restrict": "ok", "warn": "ok"}
-    events = [(e.event, e.detail) for e in await moderation.audit_log(CHAT, 10)]
+    events = [(e.event, e.detail) for e in await core.audit.recent(CHAT, 10)]
     assert ("mute", "muted for 30 minutes") in events
 
     # A warning job of before (a report's Block) with a kind this version does not know.
@@ -345,4 +346,4 @@ async def test_jobs_persisted_before_the_steps_were_typed_run_after_an_upgrade(
         "warn": "ok",
     }
     assert await store.due_jobs(time.time() + 1, 10) == []
-    await moderation.close()
+    await core.close()

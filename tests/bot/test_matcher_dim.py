@@ -13,8 +13,9 @@ import pytest_asyncio
 from PIL import Image, ImageFilter
 
 from bot.config import load_config
+from bot.core import Core
 from bot.matcher import DIM_MAX_DISTANCE, Matcher
-from bot.moderation import ModerationService, Person
+from bot.values import Person
 from hashdb.fingerprint import Fingerprint, MediaFingerprints
 from hashdb.index import BlocklistIndex
 from hashdb.photo import hash_photo
@@ -66,19 +67,19 @@ def pdq_quality(fingerprints: MediaFingerprints) -> int:
 
 
 @pytest_asyncio.fixture
-async def moderation(tmp_path: Path) -> AsyncIterator[ModerationService]:
+async def core(tmp_path: Path) -> AsyncIterator[Core]:
     store = SQLiteStore(tmp_path / "db.sqlite3")
     await store.open()
-    service = ModerationService(store, CONFIG.matching, CONFIG.video, CONFIG.moderation)
+    service = Core.build(store, CONFIG.matching, CONFIG.video, CONFIG.moderation)
     await service.load()
     yield service
     await service.close()
     await store.close()
 
 
-async def block(moderation: ModerationService, image: Image.Image, file_id: str) -> int:
+async def block(core: Core, image: Image.Image, file_id: str) -> int:
     fingerprints = hash_photo(encode(image, quality=90), for_block=True)
-    result = await moderation.block(
+    result = await core.blocklist.block(
         CHAT,
         fingerprints,
         actor=ADMIN,
@@ -91,20 +92,18 @@ async def block(moderation: ModerationService, image: Image.Image, file_id: str)
 
 
 @pytest.mark.parametrize("make", [dark, lambda image, seed: smooth(image)], ids=["dark", "smooth"])
-async def test_dim_photo_blocked_its_reencodes_and_resizes_match(
-    moderation: ModerationService, make: object
-) -> None:
+async def test_dim_photo_blocked_its_reencodes_and_resizes_match(core: Core, make: object) -> None:
     assert callable(make)
     picture = make(photo(3, (800, 600)), 3)
     blocked = hash_photo(encode(picture, quality=90), for_block=True)
     # The case this rule is for: under the normal rule's quality floor, yet not featureless.
     assert 1 <= pdq_quality(blocked) < CONFIG.matching.pdq_min_quality
-    result = await moderation.block(
+    result = await core.blocklist.block(
         CHAT, blocked, actor=ADMIN, reason="r", message_id=None, sender=None, file_unique_id="F"
     )
     assert result.low_detail and not result.low_quality
     for name, data in uploads(picture).items():
-        match = await moderation.find_match(CHAT, check(data))
+        match = await core.matching.find_match(CHAT, check(data))
         assert match is not None, name
         assert match.entry_id == result.entry.id
         assert match.signal == PDQ.name and match.distance <= DIM_MAX_DISTANCE
@@ -116,22 +115,22 @@ async def test_dim_matches_survive_a_restart(tmp_path: Path) -> None:
     # Loaded from the store in bulk (add_columns), low-detail hashes are indexed too.
     store = SQLiteStore(tmp_path / "db.sqlite3")
     await store.open()
-    first = ModerationService(store, CONFIG.matching, CONFIG.video, CONFIG.moderation)
+    first = Core.build(store, CONFIG.matching, CONFIG.video, CONFIG.moderation)
     await first.load()
     picture = dark(photo(5, (800, 600)), 5)
     entry_id = await block(first, picture, "F")
     await first.close()
-    second = ModerationService(store, CONFIG.matching, CONFIG.video, CONFIG.moderation)
+    second = Core.build(store, CONFIG.matching, CONFIG.video, CONFIG.moderation)
     await second.load()
-    match = await second.find_match(CHAT, check(uploads(picture)["half size"]))
+    match = await second.matching.find_match(CHAT, check(uploads(picture)["half size"]))
     await second.close()
     await store.close()
     assert match is not None and match.entry_id == entry_id
 
 
-async def test_dark_and_flat_unrelated_photos_do_not_match(moderation: ModerationService) -> None:
+async def test_dark_and_flat_unrelated_photos_do_not_match(core: Core) -> None:
     for seed in range(4):
-        await block(moderation, dark(photo(seed, (800, 600)), seed), f"F{seed}")
+        await block(core, dark(photo(seed, (800, 600)), seed), f"F{seed}")
     others = [dark(photo(seed, (800, 600)), seed) for seed in range(10, 16)]
     others += [smooth(photo(seed, (800, 600))) for seed in range(10, 13)]
     # Pictures with next to nothing in them, whose hashes sit close to each other's.
@@ -143,14 +142,14 @@ async def test_dark_and_flat_unrelated_photos_do_not_match(moderation: Moderatio
     ]
     for number, image in enumerate(others):
         for name, data in uploads(image).items():
-            assert await moderation.find_match(CHAT, check(data)) is None, (number, name)
+            assert await core.matching.find_match(CHAT, check(data)) is None, (number, name)
 
 
-async def test_low_detail_probe_needs_phash_to_agree(moderation: ModerationService) -> None:
+async def test_low_detail_probe_needs_phash_to_agree(core: Core) -> None:
     # A normal photo blocked; an upload with its very PDQ hash but a low quality (a darker
     # copy) matches only when pHash agrees too.
     fingerprints = hash_photo(encode(photo(8, (800, 600)), quality=90), for_block=True)
-    await moderation.block(
+    await core.blocklist.block(
         CHAT,
         fingerprints,
         actor=ADMIN,
@@ -164,15 +163,15 @@ async def test_low_detail_probe_needs_phash_to_agree(moderation: ModerationServi
         for p in fingerprints.probes
     )
     agreeing = dataclasses.replace(fingerprints, probes=dim, local=None)
-    match = await moderation.find_match(CHAT, agreeing)
+    match = await core.matching.find_match(CHAT, agreeing)
     assert match is not None and match.phash_distance == 0
     far = tuple(
         dataclasses.replace(p, value=p.value ^ 0xFFFF) if p.signal == PHASH.name else p for p in dim
     )
-    assert await moderation.find_match(CHAT, dataclasses.replace(agreeing, probes=far)) is None
+    assert await core.matching.find_match(CHAT, dataclasses.replace(agreeing, probes=far)) is None
     # Quality 0 (no gradient at all) is never matched near, pHash or not.
     flat = tuple(dataclasses.replace(p, quality=0) if p.signal == PDQ.name else p for p in dim)
-    assert await moderation.find_match(CHAT, dataclasses.replace(agreeing, probes=flat)) is None
+    assert await core.matching.find_match(CHAT, dataclasses.replace(agreeing, probes=flat)) is None
 
 
 def _list_index(matcher: Matcher, fingerprints: tuple[Fingerprint, ...]) -> BlocklistIndex:

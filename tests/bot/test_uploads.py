@@ -16,13 +16,14 @@ from PIL import Image
 
 from bot.albums import AlbumTracker
 from bot.config import load_config
+from bot.core import Core
 from bot.enforcement import Enforcer, StrikeOutcome
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache, HashMode, footprint
 from bot.jobs import DeleteMessages, Restrict, Step, Warn
-from bot.moderation import ModerationService, Person
 from bot.outbox import Outbox
 from bot.uploads import Fetched, MediaFacts, Unchecked, Upload, UploadChecker, Verdict
+from bot.values import Person
 from hashdb.fingerprint import SkipReason
 from hashdb.photo import hash_image
 from hashdb.signals import PDQ
@@ -42,7 +43,7 @@ class Platform:
 
     def __init__(
         self,
-        core: Core,
+        core: Harness,
         image: Image.Image | None = None,
         *,
         unchecked: Unchecked | None = None,
@@ -56,7 +57,7 @@ class Platform:
         self._exempt = exempt
         self._gate = gate
         self._fingerprints = fingerprints
-        #: The file being checked (set by ``Core.check``): the cache's key.
+        #: The file being checked (set by ``Harness.check``): the cache's key.
         self.file_id = ""
         self.fetches = 0
         #: Files hashed (fetches not answered by the cache).
@@ -107,8 +108,8 @@ class Platform:
 
 
 @dataclass
-class Core:
-    moderation: ModerationService
+class Harness:
+    core: Core
     queue: FairQueue
     hashes: FingerprintCache[Fetched]
     checker: UploadChecker
@@ -120,7 +121,7 @@ class Core:
         return verdict
 
     async def block(self, image: Image.Image, file_unique_id: str = "orig") -> int:
-        result = await self.moderation.block(
+        result = await self.core.blocklist.block(
             CHAT,
             hash_image(image, for_block=True),
             actor=ADMIN,
@@ -134,7 +135,7 @@ class Core:
     async def events(self) -> list[tuple[str, int | None, str]]:
         return [
             (e.event, e.message_id, e.detail)
-            for e in reversed(await self.moderation.audit_log(CHAT, 50))
+            for e in reversed(await self.core.audit.recent(CHAT, 50))
         ]
 
 
@@ -159,36 +160,36 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await store.close()
 
 
-async def make_core(store: SQLiteStore, *, per_chat: int = 20) -> Core:
-    moderation = ModerationService(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
-    await moderation.load()
+async def make_core(store: SQLiteStore, *, per_chat: int = 20) -> Harness:
+    core = Core.build(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
+    await core.load()
     queue = FairQueue(concurrency=2, per_chat=per_chat, running_per_chat=1)
     hashes: FingerprintCache[Fetched] = FingerprintCache(
         100, 50_000_000, lambda fetched: footprint(fetched.fingerprints)
     )
     checker = UploadChecker(
-        moderation,
-        Enforcer(moderation, Outbox(store)),
+        core,
+        Enforcer(core, Outbox(store)),
         queue=queue,
         hashes=hashes,
         albums=AlbumTracker(),
         album_action="album",
     )
-    return Core(moderation, queue, hashes, checker)
+    return Harness(core, queue, hashes, checker)
 
 
 @pytest_asyncio.fixture
-async def core(store: SQLiteStore) -> AsyncIterator[Core]:
+async def core(store: SQLiteStore) -> AsyncIterator[Harness]:
     core = await make_core(store)
     yield core
     await core.queue.close()
-    await core.moderation.close()
+    await core.core.close()
 
 
-async def test_a_re_upload_is_deleted_audited_struck_and_warned(core: Core) -> None:
+async def test_a_re_upload_is_deleted_audited_struck_and_warned(core: Harness) -> None:
     original = photo(1)
-    entry = await core.block(original)
-    limit = (await core.moderation.settings(CHAT)).warn_limit
+    entry = await core.blocklist.block(original)
+    limit = (await core.core.settings.get(CHAT)).warn_limit
     platform = Platform(core, edited_copy(original))
     # Downloading and hashing wait their turn in the queue: decided there.
     assert await core.check(upload(41, "copy"), platform) == Verdict("queued")
@@ -204,11 +205,11 @@ async def test_a_re_upload_is_deleted_audited_struck_and_warned(core: Core) -> N
     assert verdict.match.entry_id == entry
     assert verdict.strike == StrikeOutcome(2, limit, None, MUTE_MINUTES)
     assert platform.hashed == 1
-    assert await core.moderation.strikes(CHAT, SENDER.id) == 2
+    assert await core.core.strikes.count(CHAT, SENDER.id) == 2
 
 
-async def test_an_unrelated_upload_is_allowed(core: Core) -> None:
-    await core.block(photo(1))
+async def test_an_unrelated_upload_is_allowed(core: Harness) -> None:
+    await core.blocklist.block(photo(1))
     platform = Platform(core, photo(2))
     assert await core.check(upload(41, "other"), platform) == Verdict("queued")
     assert await core.check(upload(42, "other"), platform) == Verdict("allow")
@@ -216,8 +217,8 @@ async def test_an_unrelated_upload_is_allowed(core: Core) -> None:
     assert [e for e, _, _ in await core.events()] == ["block"]
 
 
-async def test_the_file_an_admin_blocked_is_known_without_a_download(core: Core) -> None:
-    entry = await core.block(photo(1), "orig")
+async def test_the_file_an_admin_blocked_is_known_without_a_download(core: Harness) -> None:
+    entry = await core.blocklist.block(photo(1), "orig")
     platform = Platform(core)
     verdict = await core.check(upload(41, "orig"), platform)
     assert verdict.outcome == "delete" and verdict.match is not None
@@ -227,10 +228,10 @@ async def test_the_file_an_admin_blocked_is_known_without_a_download(core: Core)
     )
 
 
-async def test_at_the_warn_limit_the_sender_is_restricted_unless_exempt(core: Core) -> None:
-    await core.block(photo(1), "orig")
+async def test_at_the_warn_limit_the_sender_is_restricted_unless_exempt(core: Harness) -> None:
+    await core.blocklist.block(photo(1), "orig")
     for key, value in (("warn_limit", "2"), ("warn_action", "mute")):
-        await core.moderation.change_setting(CHAT, key, value, actor=ADMIN)
+        await core.core.settings.change(CHAT, key, value, actor=ADMIN)
     platform = Platform(core)
     await core.check(upload(41, "orig"), platform)
     verdict = await core.check(upload(42, "orig"), platform)
@@ -249,18 +250,18 @@ async def test_at_the_warn_limit_the_sender_is_restricted_unless_exempt(core: Co
     assert not any(isinstance(step, Restrict) for step in admin.made)
 
 
-async def test_a_dry_run_only_audits_the_match(core: Core) -> None:
-    await core.block(photo(1), "orig")
-    await core.moderation.change_setting(CHAT, "dry_run", "on", actor=ADMIN)
+async def test_a_dry_run_only_audits_the_match(core: Harness) -> None:
+    await core.blocklist.block(photo(1), "orig")
+    await core.core.settings.change(CHAT, "dry_run", "on", actor=ADMIN)
     platform = Platform(core)
     verdict = await core.check(upload(41, "orig"), platform)
     assert verdict.outcome == "dry_run" and platform.made == []
     assert ("match_dry_run", 41) in [(e, m) for e, m, _ in await core.events()]
-    assert await core.moderation.strikes(CHAT, SENDER.id) == 0
+    assert await core.core.strikes.count(CHAT, SENDER.id) == 0
 
 
-async def test_media_that_cannot_be_checked_is_skipped_and_audited(core: Core) -> None:
-    await core.block(photo(1))
+async def test_media_that_cannot_be_checked_is_skipped_and_audited(core: Harness) -> None:
+    await core.blocklist.block(photo(1))
     platform = Platform(core, unchecked=Unchecked(SkipReason.UNDECODABLE, "no decoder for it"))
     await core.check(upload(41, "broken"), platform)
     assert platform.made == []
@@ -271,7 +272,7 @@ async def test_media_that_cannot_be_checked_is_skipped_and_audited(core: Core) -
 
 async def test_a_chat_past_its_queue_limit_is_skipped_and_audited(store: SQLiteStore) -> None:
     core = await make_core(store, per_chat=1)
-    await core.block(photo(1))
+    await core.blocklist.block(photo(1))
     gate = asyncio.Event()
     slow = Platform(core, photo(2), gate=gate)
     assert await core.checker.check(upload(41, "slow"), slow) == Verdict("queued")
@@ -281,11 +282,11 @@ async def test_a_chat_past_its_queue_limit_is_skipped_and_audited(store: SQLiteS
     await core.queue.wait_idle()
     assert ("media_skipped", 42) in [(e, m) for e, m, _ in await core.events()]
     await core.queue.close()
-    await core.moderation.close()
+    await core.core.close()
 
 
-async def test_an_album_goes_with_its_matching_item_with_one_strike(core: Core) -> None:
-    entry = await core.block(photo(1), "orig")
+async def test_an_album_goes_with_its_matching_item_with_one_strike(core: Harness) -> None:
+    entry = await core.blocklist.block(photo(1), "orig")
     platform = Platform(core, photo(2))
     assert await core.check(upload(51, "unrelated", album="A"), platform) == Verdict("queued")
     verdict = await core.check(upload(52, "orig", album="A"), platform)
@@ -299,15 +300,15 @@ async def test_an_album_goes_with_its_matching_item_with_one_strike(core: Core) 
         DeleteMessages((53,), batch=True),
     ]
     assert sum(isinstance(step, Warn) for step in platform.made) == 1
-    assert await core.moderation.strikes(CHAT, SENDER.id) == 1
+    assert await core.core.strikes.count(CHAT, SENDER.id) == 1
     details = [d for e, m, d in await core.events() if m == 53]
     assert any("removed with its album (1 item(s))" in d for d in details)
 
 
-async def test_a_local_match_in_a_group_that_reviews_them_is_held(core: Core) -> None:
+async def test_a_local_match_in_a_group_that_reviews_them_is_held(core: Harness) -> None:
     original = photo(1)
-    entry = await core.block(original)
-    await core.moderation.change_setting(CHAT, "local_match", "review", actor=ADMIN)
+    entry = await core.blocklist.block(original)
+    await core.core.settings.change(CHAT, "local_match", "review", actor=ADMIN)
     # The copy's PDQ hashes are far off; only its local features find the original.
     fingerprints = hash_image(edited_copy(original), local=True)
     far = tuple(
@@ -323,7 +324,7 @@ async def test_a_local_match_in_a_group_that_reviews_them_is_held(core: Core) ->
     assert ("match_review", 41) in [(e, m) for e, m, _ in await core.events()]
 
 
-async def test_a_check_that_raises_goes_to_the_platform_s_error_path(core: Core) -> None:
+async def test_a_check_that_raises_goes_to_the_platform_s_error_path(core: Harness) -> None:
     platform = Platform(core)  # no image: its fetch raises
     await core.check(upload(41, "file"), platform)
     assert [str(error) for error in platform.failures] == ["the test gave no image"]

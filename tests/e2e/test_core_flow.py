@@ -130,7 +130,7 @@ async def test_non_admin_is_refused_and_nothing_changes(fake: FakeBotAPI, run_bo
         assert not fake.is_deleted(CHAT["id"], target["message_id"])
         assert app.bot_data.services is not None
         # Entry #1 (blocked by the admin) is still there; nothing new was added.
-        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 1
+        assert app.bot_data.services.core.matching.index_size(CHAT["id"]) == 1
         await deleted(fake, post_photo(fake, OTHER, edited_copy(original)))
 
 
@@ -268,7 +268,7 @@ async def test_unblock_by_id_by_reply_to_the_bot_and_by_reply_to_media(
         send(fake, command(CHAT, ADMIN, "/unblock", reply_to=kept))
         assert "#3." in await bot_reply(fake, "Removed from the blocklist", since=mark)
         assert app.bot_data.services is not None
-        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 0
+        assert app.bot_data.services.core.matching.index_size(CHAT["id"]) == 0
 
 
 async def test_help_lists_commands_for_the_askers_role(fake: FakeBotAPI, run_bot: RunBot) -> None:

@@ -113,11 +113,11 @@ async def test_unblock_by_id_exempts_an_operator_entry_and_removes_an_own_one(
     listed = photo(1511)
     path = tmp_path / "pledges.txt"
     path.write_text(f"{pdq_line(listed)}\n")
-    caplog.set_level(logging.INFO, logger="bot.moderation")
+    caplog.set_level(logging.INFO, logger="bot.services.blocklist")
     async with run_bot(banks_files=str(path)) as app:
         bank = await operator_bank(app, "operator:pledges")
         assert app.bot_data.services is not None
-        (entry,) = await app.bot_data.services.moderation.store.bank_entries(bank.id)
+        (entry,) = await app.bot_data.services.core.store.bank_entries(bank.id)
 
         answer = await said(fake, SECOND, f"/unblock {entry.id}", f"Entry #{entry.id}")
         assert "operator's list 'operator:pledges'" in answer

@@ -147,7 +147,7 @@ async def test_channel_and_other_groups_admins_have_no_power_here(
         await settle(fake, app, update_id)
         assert not fake.is_deleted(CHAT["id"], target["message_id"])
         assert app.bot_data.services is not None
-        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 1
+        assert app.bot_data.services.core.matching.index_size(CHAT["id"]) == 1
         copy = post_photo(fake, OTHER, edited_copy(original))
         await deleted(fake, copy)
 
@@ -184,7 +184,7 @@ async def test_blocklist_follows_a_group_upgraded_to_a_supergroup(
             ),
         )
         assert app.bot_data.services is not None
-        assert app.bot_data.services.moderation.index_size(basic["id"]) == 0
+        assert app.bot_data.services.core.matching.index_size(basic["id"]) == 0
 
 
 async def test_logs_pages_with_older_button_and_private_group_picker(

@@ -78,7 +78,7 @@ async def test_hostile_files_are_skipped_and_audited_and_the_next_match_is_delet
         assert huge.file_path not in " ".join(fake.downloads)
         services = app.bot_data.services
         assert services is not None
-        events = await services.moderation.audit_log(CHAT["id"], 50)
+        events = await services.core.audit.recent(CHAT["id"], 50)
         skipped = {e.message_id: e.detail for e in events if e.event == "media_skipped"}
         logged = [r.getMessage() for r in caplog.records]
         logged = [line for line in logged if line.startswith("media_skipped")]

@@ -24,7 +24,7 @@ def lines(first: int, count: int) -> str:
 
 async def bank_size(app: HashguardApp, name: str) -> int:
     assert app.bot_data.services is not None
-    store = app.bot_data.services.moderation.store
+    store = app.bot_data.services.core.store
     bank = await store.bank_by_name(name)
     return 0 if bank is None else await store.count_active_entries(bank.id)
 
@@ -82,7 +82,7 @@ async def test_operator_lists_are_not_limited(
     ) as app:
         assert app.bot_data.services is not None
         bank = await operator_bank(app, "operator:big")
-        assert await app.bot_data.services.moderation.store.count_active_entries(bank.id) == 6
+        assert await app.bot_data.services.core.store.count_active_entries(bank.id) == 6
 
 
 async def test_a_group_admin_who_does_not_curate_a_shared_bank_cannot_import_into_it(

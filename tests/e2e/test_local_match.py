@@ -86,4 +86,4 @@ async def test_review_setting_holds_a_copy_for_the_admins(
         await kept(fake, app, ignored)
         # Block on a flagged copy removed it without a second entry: the first one covers it.
         assert app.bot_data.services is not None
-        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 1
+        assert app.bot_data.services.core.matching.index_size(CHAT["id"]) == 1

@@ -38,14 +38,14 @@ def hash_output(image: Image.Image, name: str) -> list[str]:
 
 async def operator_bank(app: HashguardApp, name: str) -> Bank:
     assert app.bot_data.services is not None
-    bank = await app.bot_data.services.moderation.store.bank_by_name(name)
+    bank = await app.bot_data.services.core.store.bank_by_name(name)
     assert bank is not None, f"no bank {name!r}"
     return bank
 
 
 async def active_entries(app: HashguardApp, bank: Bank) -> int:
     assert app.bot_data.services is not None
-    return await app.bot_data.services.moderation.store.count_active_entries(bank.id)
+    return await app.bot_data.services.core.store.count_active_entries(bank.id)
 
 
 async def is_deleted_on_sight(fake: FakeBotAPI, app: HashguardApp, image: Image.Image) -> bool:

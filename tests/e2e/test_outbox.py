@@ -60,7 +60,7 @@ def attempts_to_delete(fake: FakeBotAPI, message: dict[str, Any]) -> int:
 async def outbox_empty(app: HashguardApp) -> bool:
     services = app.bot_data.services
     assert services is not None
-    return await services.moderation.store.next_job_at() is None
+    return await services.core.store.next_job_at() is None
 
 
 async def test_ban_and_warning_are_made_once_through_flood_control_and_a_5xx(
@@ -130,7 +130,7 @@ async def test_actions_a_stopped_bot_could_not_make_are_made_after_restart(
         assert warnings_to(fake, OTHER["first_name"]) == []
         services = app.bot_data.services
         assert services is not None
-        logs = await services.moderation.audit_log(CHAT["id"], limit=5)
+        logs = await services.core.audit.recent(CHAT["id"], limit=5)
         assert "match_deleted" not in [e.event for e in logs]
     fake.clear_failures()
     mark = time.monotonic()
@@ -141,8 +141,8 @@ async def test_actions_a_stopped_bot_could_not_make_are_made_after_restart(
         await settle(fake, app, send(fake, text_message(CHAT, ADMIN, ".")))
         services = app.bot_data.services
         assert services is not None
-        assert await services.moderation.strikes(CHAT["id"], OTHER["id"]) == 1
-        events = [e.event for e in await services.moderation.audit_log(CHAT["id"], limit=10)]
+        assert await services.core.strikes.count(CHAT["id"], OTHER["id"]) == 1
+        events = [e.event for e in await services.core.audit.recent(CHAT["id"], limit=10)]
         assert events.count("match_deleted") == 1
         assert await outbox_empty(app)
     assert len(warnings_to(fake, OTHER["first_name"])) == 1
@@ -176,7 +176,7 @@ async def test_polling_resumes_after_an_outage_without_handling_an_update_twice(
         assert "Warning 1" in warnings[0] and "Warning 2" in warnings[1]
         services = app.bot_data.services
         assert services is not None
-        assert await services.moderation.strikes(CHAT["id"], OTHER["id"]) == 2
+        assert await services.core.strikes.count(CHAT["id"], OTHER["id"]) == 2
     # PTB logged the outage; the token (in every Bot API URL) is in none of it.
     assert any("getUpdates" in r.getMessage() or r.levelname == "ERROR" for r in caplog.records)
     assert all(fake.token.split(":")[1] not in r.getMessage() for r in caplog.records)
@@ -205,7 +205,7 @@ async def test_a_locked_database_delays_the_audit_and_warning_but_not_the_deleti
         assert "Warning 1" in text
         services = app.bot_data.services
         assert services is not None
-        assert await services.moderation.strikes(CHAT["id"], OTHER["id"]) == 1
-        events = [e.event for e in await services.moderation.audit_log(CHAT["id"], limit=10)]
+        assert await services.core.strikes.count(CHAT["id"], OTHER["id"]) == 1
+        events = [e.event for e in await services.core.audit.recent(CHAT["id"], limit=10)]
         assert events.count("match_deleted") == 1
         assert await outbox_empty(app)

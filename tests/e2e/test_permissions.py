@@ -32,8 +32,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.moderation import ModerationService, Person
+from bot.core import Core
 from bot.settings import GroupSettings
+from bot.values import Person
 from handlers.context import HashguardApp
 from hashdb.lists import parse_list
 from tests.e2e.conftest import bot_running, settle
@@ -98,9 +99,9 @@ class Bot:
     app: HashguardApp
 
     @property
-    def moderation(self) -> ModerationService:
+    def core(self) -> Core:
         assert self.app.bot_data.services is not None
-        return self.app.bot_data.services.moderation
+        return self.app.bot_data.services.core
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -141,8 +142,8 @@ class Here:
         return self.bot.fake
 
     @property
-    def moderation(self) -> ModerationService:
-        return self.bot.moderation
+    def core(self) -> Core:
+        return self.bot.core
 
     @property
     def values(self) -> dict[str, object]:
@@ -173,19 +174,19 @@ async def here(bot: Bot) -> Here:
     other_chat = group(-1006500000000 - number, "Elsewhere")
     bot.fake.set_admins(chat["id"], [ADMIN], creator=OWNER)
     bot.fake.set_admins(other_chat["id"], [OTHER_ADMIN])
-    moderation = bot.moderation
+    core = bot.core
     alice = Person(ADMIN["id"], ADMIN["first_name"])
-    await moderation.ensure_chat(chat["id"], chat["title"])
-    entry = await moderation.add_hash(chat["id"], "pdq", ENTRY_HASH, actor=alice, reason="seed")
+    await core.chats.ensure_chat(chat["id"], chat["title"])
+    entry = await core.blocklist.add_hash(chat["id"], "pdq", ENTRY_HASH, actor=alice, reason="seed")
     shared = f"shared-list-{number}"
-    bank = await moderation.create_bank(
+    bank = await core.banks.create_bank(
         shared, owner=Person(CURATOR["id"], CURATOR["first_name"]), chat_id=chat["id"]
     )
     items = list(parse_list(f"pdq {SHARED_HASH}\n".encode()).items)
-    await moderation.import_items(bank, items, actor=None, chat_id=chat["id"], origin="seed")
-    [shared_entry] = await moderation.export_entries(bank)
-    await moderation.store.add_strike(chat["id"], TARGET["id"], at=time.time())
-    await moderation.ban_reporter(
+    await core.lists.import_items(bank, items, actor=None, chat_id=chat["id"], origin="seed")
+    [shared_entry] = await core.lists.export_entries(bank)
+    await core.store.add_strike(chat["id"], TARGET["id"], at=time.time())
+    await core.reports.ban_reporter(
         chat["id"], Person(BANNED["id"], BANNED["first_name"]), actor=alice, banned=True
     )
     assert entry.id is not None and shared_entry.id is not None
@@ -240,21 +241,21 @@ class State:
 
 
 async def snapshot(here: Here) -> State:
-    moderation, chat_id = here.moderation, here.chat["id"]
-    store = moderation.store
-    events = await moderation.audit_log(chat_id, 500)
+    core, chat_id = here.core, here.chat["id"]
+    store = core.store
+    events = await core.audit.recent(chat_id, 500)
     # This test's banks only: the bot serves every test of the module.
     names = (here.shared, str(here.values["new_bank"]))
     banks = [b for b in [await store.bank_by_name(name) for name in names] if b is not None]
     return State(
         audit=tuple((e.event, e.actor_id, e.entry_id) for e in reversed(events)),
-        entries=moderation.index_size(chat_id),
-        settings=await moderation.settings(chat_id),
-        subscriptions=tuple(b.name for b in await moderation.subscriptions(chat_id)),
+        entries=core.matching.index_size(chat_id),
+        settings=await core.settings.get(chat_id),
+        subscriptions=tuple(b.name for b in await core.banks.subscriptions(chat_id)),
         banks=tuple(
             sorted(
                 [
-                    (b.name, await moderation.bank_size(b.id), tuple(sorted(b.editors)))
+                    (b.name, await core.banks.bank_size(b.id), tuple(sorted(b.editors)))
                     for b in banks
                 ]
             )
@@ -562,13 +563,13 @@ async def test_another_groups_admin_acts_on_their_group_only(
     other group changes nothing here, and what comes back privately is not about here."""
     fake = here.fake
     before = await snapshot(here)
-    elsewhere_before = await here.moderation.settings(here.other_chat["id"])
+    elsewhere_before = await here.core.settings.get(here.other_chat["id"])
     await here.send(command(here.other_chat, OTHER_ADMIN, text.format(**here.values)))
     after = await snapshot(here)
     texts = [m.text or "" for m in fake.sent_messages]
     assert any(answer.format(**here.values) in t for t in texts), texts
     assert after == before
-    assert await here.moderation.settings(here.other_chat["id"]) == elsewhere_before
+    assert await here.core.settings.get(here.other_chat["id"]) == elsewhere_before
     assert not any("Friends" in t or "seed" in t for t in texts), texts
     for document in (m.document for m in fake.sent_messages if m.document is not None):
         assert ENTRY_HASH.encode() not in document.data
@@ -653,15 +654,13 @@ class Decisions:
 
 
 async def decisions(here: Here, reviews: Reviews) -> Decisions:
-    moderation = here.moderation
-    reports = [await moderation.get_report(i) for i in (reviews.mine, reviews.theirs)]
+    core = here.core
+    reports = [await core.reports.get_report(i) for i in (reviews.mine, reviews.theirs)]
     chats = (here.chat["id"], here.other_chat["id"])
     return Decisions(
         reports=tuple((r.status, r.decided_by) for r in reports if r is not None),
-        audit=tuple(
-            [tuple(e.event for e in await moderation.audit_log(chat, 100)) for chat in chats]
-        ),
-        strikes=await moderation.store.strike_count(here.chat["id"], TARGET["id"]),
+        audit=tuple([tuple(e.event for e in await core.audit.recent(chat, 100)) for chat in chats]),
+        strikes=await core.store.strike_count(here.chat["id"], TARGET["id"]),
     )
 
 
@@ -817,7 +816,7 @@ async def test_logs_button_checks_rights_in_the_chat_it_names(
     """ "logs:<chat>:<before>:<limit>" names the chat whose log it shows: the presser must
     administer that chat, wherever the button sits (here: forged onto a group message)."""
     chat = here.chat if whose == "chat" else here.other_chat
-    await here.moderation.ensure_chat(here.other_chat["id"], here.other_chat["title"])
+    await here.core.chats.ensure_chat(here.other_chat["id"], here.other_chat["title"])
     answered = await pressed(
         here, who, bot_message_in(here, here.chat), f"logs:{chat['id']}:{page}"
     )
@@ -872,9 +871,9 @@ async def test_self_submission_consent_button(
     on = bot_message_in(here, private_chat(person) if where == "private" else here.chat)
     answered = await pressed(here, person, on, data)
     again = await pressed(here, person, on, data)
-    moderation = here.moderation
-    assert await moderation.self_submission_accepted(person["id"]) is (refusal is None)
-    assert not await moderation.self_submission_accepted(ADMIN["id"])
+    core = here.core
+    assert await core.selfsubmit.self_submission_accepted(person["id"]) is (refusal is None)
+    assert not await core.selfsubmit.self_submission_accepted(ADMIN["id"])
     if refusal is not None:
         assert answered.get("text") == again.get("text") == refusal
         assert not here.fake.sent_messages

@@ -60,7 +60,7 @@ def list_file(tmp_path: Path, *images: Any) -> str:
 
 async def audited(app: HashguardApp, chat: dict[str, Any], event: str) -> list[str]:
     assert app.bot_data.services is not None
-    rows = await app.bot_data.services.moderation.audit_log(chat["id"], 500)
+    rows = await app.bot_data.services.core.audit.recent(chat["id"], 500)
     return [row.detail for row in rows if row.event == event]
 
 
@@ -190,7 +190,7 @@ async def test_a_repeated_report_is_answered_without_download_and_counts_toward_
         send(fake, command(LOOSE, REPORTER, "/report", reply_to=second))
         await bot_reply(fake, "many reports")
         assert app.bot_data.services is not None
-        store = app.bot_data.services.moderation.store
+        store = app.bot_data.services.core.store
         assert not await store.has_reported(LOOSE["id"], second["message_id"], REPORTER["id"])
 
 
@@ -227,4 +227,4 @@ async def test_a_burst_of_self_submissions_waits_its_turn_while_a_groups_reuploa
         assert len(case_texts(fake, since=mark)) == 20
         assert sum(fake.downloads_of(file) for file in own) == 20
         assert app.bot_data.services is not None
-        assert len(await app.bot_data.services.moderation.user_cases(SUBMITTER["id"])) == 20
+        assert len(await app.bot_data.services.core.selfsubmit.user_cases(SUBMITTER["id"])) == 20

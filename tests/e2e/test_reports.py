@@ -139,7 +139,7 @@ async def test_text_report_block_removes_the_message_without_a_fingerprint(
         assert "Blocked by Alice." in (edited.str_param("text") or "")
         assert "entry" not in (edited.str_param("text") or "")
         assert app.bot_data.services is not None
-        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 0
+        assert app.bot_data.services.core.matching.index_size(CHAT["id"]) == 0
 
 
 async def test_content_is_hidden_at_k_reporters_pending_review(
@@ -161,12 +161,12 @@ async def test_content_is_hidden_at_k_reporters_pending_review(
         assert "Hidden from the group" in (edited.str_param("text") or "")
         # Hidden, not blocked: the admins still decide.
         assert app.bot_data.services is not None
-        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 0
+        assert app.bot_data.services.core.matching.index_size(CHAT["id"]) == 0
         mark = time.monotonic()
         press(fake, ADMIN, review, "report:block:1")
         await answer(fake, mark)
         await fake.wait_for("editMessageText", lambda c: "Blocked by Alice" in str(c.params))
-        assert app.bot_data.services.moderation.index_size(CHAT["id"]) == 1
+        assert app.bot_data.services.core.matching.index_size(CHAT["id"]) == 1
 
 
 def joined(member: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +204,7 @@ async def test_only_members_seen_posting_before_the_message_count_toward_autohid
         assert review.message_id
         services = app.bot_data.services
         assert services is not None
-        report = await services.moderation.store.get_report(1)
+        report = await services.core.store.get_report(1)
         assert report is not None and len(report.reporters) == 5 and not report.hidden
 
         send(fake, command(CHAT, SECOND_REPORTER, "/report", reply_to=reported))

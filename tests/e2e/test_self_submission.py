@@ -132,7 +132,7 @@ async def test_consent_then_submission_protects_opted_in_groups_until_withdrawn(
     own = photo(801)
     async with run_bot() as app:
         assert app.bot_data.services is not None
-        moderation = app.bot_data.services.moderation
+        core = app.bot_data.services.core
         await set_in(fake, OPTED_IN, "use_self_submitted on")
 
         # Media before consent: the explanation and its button, nothing downloaded or kept.
@@ -145,7 +145,7 @@ async def test_consent_then_submission_protects_opted_in_groups_until_withdrawn(
         assert not case_texts(fake)
         assert not fake.calls_to("getFile")
         assert not fake.is_deleted(SUBMITTER["id"], early["message_id"])
-        assert await moderation.user_cases(SUBMITTER["id"]) == []
+        assert await core.selfsubmit.user_cases(SUBMITTER["id"]) == []
 
         mark = time.monotonic()
         press(fake, SUBMITTER, consent_prompt(fake, SUBMITTER), "ss:accept")
@@ -194,7 +194,7 @@ async def test_rate_limit_refuses_the_third_submission_of_the_day(
 ) -> None:
     async with run_bot(self_submission_per_day="2") as app:
         assert app.bot_data.services is not None
-        moderation = app.bot_data.services.moderation
+        core = app.bot_data.services.core
         await accept(fake, SUBMITTER)
         await submit(fake, SUBMITTER, photo(811))
         await submit(fake, SUBMITTER, photo(812))
@@ -206,10 +206,10 @@ async def test_rate_limit_refuses_the_third_submission_of_the_day(
         await settle(fake, app, update_id)
         assert not case_texts(fake, since=mark)
         assert not fake.is_deleted(SUBMITTER["id"], third["message_id"])
-        assert len(await moderation.user_cases(SUBMITTER["id"])) == 2
-        bank = await moderation.store.bank_by_name(SELF_BANK_NAME)
+        assert len(await core.selfsubmit.user_cases(SUBMITTER["id"])) == 2
+        bank = await core.store.bank_by_name(SELF_BANK_NAME)
         assert bank is not None
-        assert await moderation.store.count_active_entries(bank.id) == 2
+        assert await core.store.count_active_entries(bank.id) == 2
 
 
 async def test_rate_limit_holds_for_photos_sent_at_once(fake: FakeBotAPI, run_bot: RunBot) -> None:
@@ -219,7 +219,7 @@ async def test_rate_limit_holds_for_photos_sent_at_once(fake: FakeBotAPI, run_bo
         album = [post(fake, private_chat(SUBMITTER), SUBMITTER, photo(815 + i)) for i in range(4)]
         for _, update_id in album:
             await settle(fake, app, update_id)
-        assert len(await app.bot_data.services.moderation.user_cases(SUBMITTER["id"])) == 2
+        assert len(await app.bot_data.services.core.selfsubmit.user_cases(SUBMITTER["id"])) == 2
 
 
 async def test_disabled_self_submission_says_so_and_hashes_nothing(
@@ -236,7 +236,7 @@ async def test_disabled_self_submission_says_so_and_hashes_nothing(
         assert not fake.calls_to("getFile")
         assert not fake.is_deleted(SUBMITTER["id"], message["message_id"])
         assert not any("ss:accept" in str(m.reply_markup) for m in fake.sent_messages)
-        assert await app.bot_data.services.moderation.user_cases(SUBMITTER["id"]) == []
+        assert await app.bot_data.services.core.selfsubmit.user_cases(SUBMITTER["id"]) == []
 
 
 async def test_commands_in_a_group_point_to_the_private_chat_and_do_nothing(
@@ -245,7 +245,7 @@ async def test_commands_in_a_group_point_to_the_private_chat_and_do_nothing(
     fake.set_admins(OPTED_IN["id"], [ADMIN])
     async with run_bot() as app:
         assert app.bot_data.services is not None
-        moderation = app.bot_data.services.moderation
+        core = app.bot_data.services.core
         await accept(fake, SUBMITTER)
         _, code = await submit(fake, SUBMITTER, photo(831))
         fake.clear_calls()
@@ -269,7 +269,7 @@ async def test_commands_in_a_group_point_to_the_private_chat_and_do_nothing(
         assert [c.int_param("message_id") for c in fake.calls_to("deleteMessage")] == [
             sent["/withdraw"]
         ]
-        assert [c.status for c in await moderation.user_cases(SUBMITTER["id"])] == ["active"]
+        assert [c.status for c in await core.selfsubmit.user_cases(SUBMITTER["id"])] == ["active"]
 
 
 def _files_under(root: Path) -> list[Path]:
@@ -284,7 +284,7 @@ async def test_only_fingerprints_are_kept_never_the_media(
     data = encode(own)
     async with run_bot() as app:
         assert app.bot_data.services is not None
-        store = app.bot_data.services.moderation.store
+        store = app.bot_data.services.core.store
         await set_in(fake, OPTED_IN, "use_self_submitted on")
         await accept(fake, SUBMITTER)
         file = fake.add_file(data)
@@ -402,7 +402,7 @@ async def test_a_burst_over_the_daily_limit_is_refused_while_the_first_items_are
             fake.release_download(file)
         await idle(app)
         assert len(case_texts(fake, since=mark)) == 2
-        assert len(await app.bot_data.services.moderation.user_cases(SUBMITTER["id"])) == 2
+        assert len(await app.bot_data.services.core.selfsubmit.user_cases(SUBMITTER["id"])) == 2
         # The refused items were never downloaded, and stay in the chat: nothing was kept.
         assert sum(fake.downloads_of(file) for file in files) == 2
         still_there = [m for m in messages if not fake.is_deleted(SUBMITTER["id"], m["message_id"])]

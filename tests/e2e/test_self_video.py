@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot.moderation import SELF_VIDEO_MAX_FRAMES
+from bot.services.selfsubmit import SELF_VIDEO_MAX_FRAMES
 from handlers.context import HashguardApp
 from hashdb.signals import VPDQ
 from hashdb.store import SELF_BANK_NAME, Entry
@@ -35,7 +35,7 @@ def post_video(
 
 async def self_entries(app: HashguardApp) -> list[Entry]:
     assert app.bot_data.services is not None
-    store = app.bot_data.services.moderation.store
+    store = app.bot_data.services.core.store
     bank = await store.bank_by_name(SELF_BANK_NAME)
     assert bank is not None
     return await store.bank_entries(bank.id)

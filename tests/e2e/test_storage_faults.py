@@ -45,7 +45,7 @@ def read_only() -> Iterator[Callable[[Path], None]]:
 def _store(app: HashguardApp) -> SQLiteStore:
     services = app.bot_data.services
     assert services is not None
-    store = services.moderation.store
+    store = services.core.store
     assert isinstance(store, SQLiteStore)
     return store
 

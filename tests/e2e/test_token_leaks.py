@@ -79,7 +79,7 @@ async def test_a_corrupt_file_under_the_token_directory_leaks_it_nowhere(
         events = [
             event
             for chat_id in (CHAT["id"], MEMBER["id"], 0)
-            for event in await services.moderation.store.audit_since(chat_id)
+            for event in await services.core.store.audit_since(chat_id)
         ]
     assert [e.detail for e in events if e.event == "media_skipped"] == [
         f"undecodable: {SkipReason.UNDECODABLE.text}"

@@ -75,14 +75,14 @@ async def test_a_block_through_one_worker_makes_the_other_delete_a_reupload(
         target = await telegram[0].photo(MEMBER, encode(original))
         assert "Blocked as entry #1" in await telegram[0].block(target)
         # The notice reaches the second worker's index (no restart, no polling).
-        await until(lambda: other.moderation.index_size() == 1)
+        await until(lambda: other.core.matching.index_size() == 1)
         copy = await telegram[1].photo(OTHER, encode(edited_copy(original)))
         await deleted(fake, copy)
         # And an unblock through the second worker reaches the first.
         first = apps[0].bot_data.services
         assert first is not None
         await telegram[1].post(command(CHAT, ADMIN, "/unblock 1"))
-        await until(lambda: first.moderation.index_size() == 0)
+        await until(lambda: first.core.matching.index_size() == 0)
 
 
 async def test_a_warn_limit_reached_across_both_workers_bans_exactly_once(
@@ -98,7 +98,7 @@ async def test_a_warn_limit_reached_across_both_workers_bans_exactly_once(
         assert other is not None
         target = await telegram[0].photo(MEMBER, encode(original))
         await telegram[0].block(target)
-        await until(lambda: other.moderation.index_size() == 1)
+        await until(lambda: other.core.matching.index_size() == 1)
         # Four copies at once, split over the workers: one of the strikes reaches 3.
         copies = [encode(edited_copy(original), quality=70 + n) for n in range(4)]
         posted = await asyncio.gather(
