@@ -160,7 +160,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await store.close()
 
 
-async def make_core(store: SQLiteStore, *, per_chat: int = 20) -> Harness:
+async def make_harness(store: SQLiteStore, *, per_chat: int = 20) -> Harness:
     core = Core.build(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
     await core.load()
     queue = FairQueue(concurrency=2, per_chat=per_chat, running_per_chat=1)
@@ -179,48 +179,48 @@ async def make_core(store: SQLiteStore, *, per_chat: int = 20) -> Harness:
 
 
 @pytest_asyncio.fixture
-async def core(store: SQLiteStore) -> AsyncIterator[Harness]:
-    core = await make_core(store)
-    yield core
-    await core.queue.close()
-    await core.core.close()
+async def harness(store: SQLiteStore) -> AsyncIterator[Harness]:
+    harness = await make_harness(store)
+    yield harness
+    await harness.queue.close()
+    await harness.core.close()
 
 
-async def test_a_re_upload_is_deleted_audited_struck_and_warned(core: Harness) -> None:
+async def test_a_re_upload_is_deleted_audited_struck_and_warned(harness: Harness) -> None:
     original = photo(1)
-    entry = await core.blocklist.block(original)
-    limit = (await core.core.settings.get(CHAT)).warn_limit
-    platform = Platform(core, edited_copy(original))
+    entry = await harness.block(original)
+    limit = (await harness.core.settings.get(CHAT)).warn_limit
+    platform = Platform(harness, edited_copy(original))
     # Downloading and hashing wait their turn in the queue: decided there.
-    assert await core.check(upload(41, "copy"), platform) == Verdict("queued")
+    assert await harness.check(upload(41, "copy"), platform) == Verdict("queued")
     assert platform.made == [
         DeleteMessages((41,), audited_by_record=True),
         Warn(SENDER, 1, limit, None, entry=entry),
     ]
-    assert [(e, m) for e, m, _ in await core.events()][-1] == ("match_deleted", 41)
+    assert [(e, m) for e, m, _ in await harness.events()][-1] == ("match_deleted", 41)
 
     # A forward of the same file is answered from the cache, at once.
-    verdict = await core.check(upload(42, "copy"), platform)
+    verdict = await harness.check(upload(42, "copy"), platform)
     assert verdict.outcome == "delete" and verdict.match is not None
     assert verdict.match.entry_id == entry
     assert verdict.strike == StrikeOutcome(2, limit, None, MUTE_MINUTES)
     assert platform.hashed == 1
-    assert await core.core.strikes.count(CHAT, SENDER.id) == 2
+    assert await harness.core.strikes.count(CHAT, SENDER.id) == 2
 
 
-async def test_an_unrelated_upload_is_allowed(core: Harness) -> None:
-    await core.blocklist.block(photo(1))
-    platform = Platform(core, photo(2))
-    assert await core.check(upload(41, "other"), platform) == Verdict("queued")
-    assert await core.check(upload(42, "other"), platform) == Verdict("allow")
+async def test_an_unrelated_upload_is_allowed(harness: Harness) -> None:
+    await harness.block(photo(1))
+    platform = Platform(harness, photo(2))
+    assert await harness.check(upload(41, "other"), platform) == Verdict("queued")
+    assert await harness.check(upload(42, "other"), platform) == Verdict("allow")
     assert platform.made == [] and (platform.fetches, platform.hashed) == (2, 1)
-    assert [e for e, _, _ in await core.events()] == ["block"]
+    assert [e for e, _, _ in await harness.events()] == ["block"]
 
 
-async def test_the_file_an_admin_blocked_is_known_without_a_download(core: Harness) -> None:
-    entry = await core.blocklist.block(photo(1), "orig")
-    platform = Platform(core)
-    verdict = await core.check(upload(41, "orig"), platform)
+async def test_the_file_an_admin_blocked_is_known_without_a_download(harness: Harness) -> None:
+    entry = await harness.block(photo(1), "orig")
+    platform = Platform(harness)
+    verdict = await harness.check(upload(41, "orig"), platform)
     assert verdict.outcome == "delete" and verdict.match is not None
     assert (verdict.match.entry_id, verdict.match.by_file_id) == (entry, True)
     assert platform.fetches == 0 and platform.made[0] == DeleteMessages(
@@ -228,71 +228,71 @@ async def test_the_file_an_admin_blocked_is_known_without_a_download(core: Harne
     )
 
 
-async def test_at_the_warn_limit_the_sender_is_restricted_unless_exempt(core: Harness) -> None:
-    await core.blocklist.block(photo(1), "orig")
+async def test_at_the_warn_limit_the_sender_is_restricted_unless_exempt(harness: Harness) -> None:
+    await harness.block(photo(1), "orig")
     for key, value in (("warn_limit", "2"), ("warn_action", "mute")):
-        await core.core.settings.change(CHAT, key, value, actor=ADMIN)
-    platform = Platform(core)
-    await core.check(upload(41, "orig"), platform)
-    verdict = await core.check(upload(42, "orig"), platform)
+        await harness.core.settings.change(CHAT, key, value, actor=ADMIN)
+    platform = Platform(harness)
+    await harness.check(upload(41, "orig"), platform)
+    verdict = await harness.check(upload(42, "orig"), platform)
     assert verdict.strike is not None and verdict.strike.escalation == "mute"
     assert verdict.match is not None
     [restrict] = [step for step in platform.made if isinstance(step, Restrict)]
     assert (restrict.target, restrict.action, restrict.minutes) == (SENDER, "mute", MUTE_MINUTES)
     assert platform.made[-1] == Warn(SENDER, 2, 2, "mute", entry=verdict.match.entry_id)
-    assert ("mute", None, f"muted for {MUTE_MINUTES} minutes") in await core.events()
+    assert ("mute", None, f"muted for {MUTE_MINUTES} minutes") in await harness.events()
 
     # An admin cannot be restricted: warned only, with the same count.
-    admin = Platform(core, exempt=True)
-    await core.check(upload(43, "orig", sender=OTHER), admin)
-    verdict = await core.check(upload(44, "orig", sender=OTHER), admin)
+    admin = Platform(harness, exempt=True)
+    await harness.check(upload(43, "orig", sender=OTHER), admin)
+    verdict = await harness.check(upload(44, "orig", sender=OTHER), admin)
     assert verdict.strike == StrikeOutcome(2, 2, None, MUTE_MINUTES)
     assert not any(isinstance(step, Restrict) for step in admin.made)
 
 
-async def test_a_dry_run_only_audits_the_match(core: Harness) -> None:
-    await core.blocklist.block(photo(1), "orig")
-    await core.core.settings.change(CHAT, "dry_run", "on", actor=ADMIN)
-    platform = Platform(core)
-    verdict = await core.check(upload(41, "orig"), platform)
+async def test_a_dry_run_only_audits_the_match(harness: Harness) -> None:
+    await harness.block(photo(1), "orig")
+    await harness.core.settings.change(CHAT, "dry_run", "on", actor=ADMIN)
+    platform = Platform(harness)
+    verdict = await harness.check(upload(41, "orig"), platform)
     assert verdict.outcome == "dry_run" and platform.made == []
-    assert ("match_dry_run", 41) in [(e, m) for e, m, _ in await core.events()]
-    assert await core.core.strikes.count(CHAT, SENDER.id) == 0
+    assert ("match_dry_run", 41) in [(e, m) for e, m, _ in await harness.events()]
+    assert await harness.core.strikes.count(CHAT, SENDER.id) == 0
 
 
-async def test_media_that_cannot_be_checked_is_skipped_and_audited(core: Harness) -> None:
-    await core.blocklist.block(photo(1))
-    platform = Platform(core, unchecked=Unchecked(SkipReason.UNDECODABLE, "no decoder for it"))
-    await core.check(upload(41, "broken"), platform)
+async def test_media_that_cannot_be_checked_is_skipped_and_audited(harness: Harness) -> None:
+    await harness.block(photo(1))
+    platform = Platform(harness, unchecked=Unchecked(SkipReason.UNDECODABLE, "no decoder for it"))
+    await harness.check(upload(41, "broken"), platform)
     assert platform.made == []
-    [skipped] = [d for e, m, d in await core.events() if e == "media_skipped" and m == 41]
+    [skipped] = [d for e, m, d in await harness.events() if e == "media_skipped" and m == 41]
     # The audit gets the reason's fixed words, never the raw detail.
     assert skipped.startswith("undecodable: ") and "no decoder" not in skipped
 
 
 async def test_a_chat_past_its_queue_limit_is_skipped_and_audited(store: SQLiteStore) -> None:
-    core = await make_core(store, per_chat=1)
-    await core.blocklist.block(photo(1))
+    harness = await make_harness(store, per_chat=1)
+    await harness.block(photo(1))
     gate = asyncio.Event()
-    slow = Platform(core, photo(2), gate=gate)
-    assert await core.checker.check(upload(41, "slow"), slow) == Verdict("queued")
-    refused = await core.checker.check(upload(42, "next"), Platform(core, photo(3)))
+    slow = Platform(harness, photo(2), gate=gate)
+    assert await harness.checker.check(upload(41, "slow"), slow) == Verdict("queued")
+    refused = await harness.checker.check(upload(42, "next"), Platform(harness, photo(3)))
     assert refused == Verdict("skip", skip=SkipReason.QUEUE_FULL)
     gate.set()
-    await core.queue.wait_idle()
-    assert ("media_skipped", 42) in [(e, m) for e, m, _ in await core.events()]
-    await core.queue.close()
-    await core.core.close()
+    await harness.queue.wait_idle()
+    assert ("media_skipped", 42) in [(e, m) for e, m, _ in await harness.events()]
+    await harness.queue.close()
+    await harness.core.close()
 
 
-async def test_an_album_goes_with_its_matching_item_with_one_strike(core: Harness) -> None:
-    entry = await core.blocklist.block(photo(1), "orig")
-    platform = Platform(core, photo(2))
-    assert await core.check(upload(51, "unrelated", album="A"), platform) == Verdict("queued")
-    verdict = await core.check(upload(52, "orig", album="A"), platform)
+async def test_an_album_goes_with_its_matching_item_with_one_strike(harness: Harness) -> None:
+    entry = await harness.block(photo(1), "orig")
+    platform = Platform(harness, photo(2))
+    assert await harness.check(upload(51, "unrelated", album="A"), platform) == Verdict("queued")
+    verdict = await harness.check(upload(52, "orig", album="A"), platform)
     assert verdict.outcome == "delete"
     # A late item follows the album out, audited without a strike.
-    late = await core.check(upload(53, "late", album="A"), platform)
+    late = await harness.check(upload(53, "late", album="A"), platform)
     assert late.outcome == "album" and late.match is not None and late.match.entry_id == entry
     deletions = [step for step in platform.made if isinstance(step, DeleteMessages)]
     assert deletions == [
@@ -300,15 +300,15 @@ async def test_an_album_goes_with_its_matching_item_with_one_strike(core: Harnes
         DeleteMessages((53,), batch=True),
     ]
     assert sum(isinstance(step, Warn) for step in platform.made) == 1
-    assert await core.core.strikes.count(CHAT, SENDER.id) == 1
-    details = [d for e, m, d in await core.events() if m == 53]
+    assert await harness.core.strikes.count(CHAT, SENDER.id) == 1
+    details = [d for e, m, d in await harness.events() if m == 53]
     assert any("removed with its album (1 item(s))" in d for d in details)
 
 
-async def test_a_local_match_in_a_group_that_reviews_them_is_held(core: Harness) -> None:
+async def test_a_local_match_in_a_group_that_reviews_them_is_held(harness: Harness) -> None:
     original = photo(1)
-    entry = await core.blocklist.block(original)
-    await core.core.settings.change(CHAT, "local_match", "review", actor=ADMIN)
+    entry = await harness.block(original)
+    await harness.core.settings.change(CHAT, "local_match", "review", actor=ADMIN)
     # The copy's PDQ hashes are far off; only its local features find the original.
     fingerprints = hash_image(edited_copy(original), local=True)
     far = tuple(
@@ -316,15 +316,15 @@ async def test_a_local_match_in_a_group_that_reviews_them_is_held(core: Harness)
         for p in fingerprints.probes
     )
     held = Fetched(dataclasses.replace(fingerprints, probes=far))
-    platform = Platform(core, fingerprints=held)
-    await core.check(upload(41, "copy"), platform)
+    platform = Platform(harness, fingerprints=held)
+    await harness.check(upload(41, "copy"), platform)
     assert platform.made == []
     [note] = platform.flagged
     assert note.startswith(f"entry #{entry}, ") and note.endswith("matching points")
-    assert ("match_review", 41) in [(e, m) for e, m, _ in await core.events()]
+    assert ("match_review", 41) in [(e, m) for e, m, _ in await harness.events()]
 
 
-async def test_a_check_that_raises_goes_to_the_platform_s_error_path(core: Harness) -> None:
-    platform = Platform(core)  # no image: its fetch raises
-    await core.check(upload(41, "file"), platform)
+async def test_a_check_that_raises_goes_to_the_platform_s_error_path(harness: Harness) -> None:
+    platform = Platform(harness)  # no image: its fetch raises
+    await harness.check(upload(41, "file"), platform)
     assert [str(error) for error in platform.failures] == ["the test gave no image"]
