@@ -22,13 +22,13 @@ from bot.values import Person
 from handlers.common import (
     MediaSkipped,
     chat_title,
-    delete_message,
     fetch_and_hash,
     media_ref,
     person_of_user,
     sender_of,
 )
 from handlers.context import HashguardContext
+from handlers.outbox import delete_message
 from handlers.permissions import AdminsUnknown
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
 from hashdb.store import AuditEvent, Bank, Entry

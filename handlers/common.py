@@ -18,7 +18,6 @@ from telegram.error import BadRequest, TelegramError
 from telegram.helpers import mention_html
 
 from bot.fingerprint_cache import HashMode, footprint
-from bot.jobs import DeleteMessages
 from bot.redact import redact
 from bot.uploads import Fetched
 from bot.values import Person
@@ -330,57 +329,3 @@ def _local_path(context: HashguardContext, file_path: str | None) -> str | None:
         return None
     path = Path(file_path)
     return str(path) if path.is_absolute() and path.is_file() else None
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteOutcome:
-    #: None when the message is gone, or will be; otherwise why not.
-    failure: str | None = None
-    #: Telegram refused outright (e.g. "message can't be deleted"): check the bot's rights.
-    refused: bool = False
-    #: The deletion failed for a passing reason (why) and waits in the outbox for a retry.
-    pending: str | None = None
-
-    @property
-    def deleted(self) -> bool:
-        """Deleted now, already gone, or queued to be deleted."""
-        return self.failure is None
-
-    @property
-    def note(self) -> str:
-        """A short note for the audit row ("" when the message is simply gone)."""
-        if self.pending is not None:
-            return f"deletion queued for retry ({self.pending})"
-        return self.failure or ""
-
-
-async def delete_message(context: HashguardContext, chat_id: int, message_id: int) -> DeleteOutcome:
-    """Delete a message through the outbox: tried at once, retried after flood control or
-    network failures until made (also after a restart).
-
-    "Message to delete not found" (already deleted, or too old) counts as success: the
-    message is gone either way.
-    """
-    return await _delete(context, chat_id, [message_id], batch=False)
-
-
-async def delete_messages(
-    context: HashguardContext, chat_id: int, message_ids: list[int]
-) -> DeleteOutcome:
-    """Delete several messages (deleteMessages takes up to 100 a call) through the outbox."""
-    return await _delete(context, chat_id, message_ids, batch=True)
-
-
-async def _delete(
-    context: HashguardContext, chat_id: int, message_ids: list[int], *, batch: bool
-) -> DeleteOutcome:
-    from handlers import outbox
-
-    step = DeleteMessages(tuple(message_ids), batch=batch)
-    done = await outbox.submit(context, chat_id, [step])
-    if done.pending is not None:
-        return DeleteOutcome(pending=done.pending)
-    result = str(done.results.get("delete", ""))
-    if result.startswith("refused: "):
-        return DeleteOutcome(failure=result.removeprefix("refused: "), refused=True)
-    return DeleteOutcome()

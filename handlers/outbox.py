@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -253,3 +254,55 @@ async def worker(application: HashguardApp) -> None:
             await asyncio.gather(*(one(job) for job in jobs))
             continue
         await outbox.wait(WORKER_POLL)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    #: None when the message is gone, or will be; otherwise why not.
+    failure: str | None = None
+    #: Telegram refused outright (e.g. "message can't be deleted"): check the bot's rights.
+    refused: bool = False
+    #: The deletion failed for a passing reason (why) and waits in the outbox for a retry.
+    pending: str | None = None
+
+    @property
+    def deleted(self) -> bool:
+        """Deleted now, already gone, or queued to be deleted."""
+        return self.failure is None
+
+    @property
+    def note(self) -> str:
+        """A short note for the audit row ("" when the message is simply gone)."""
+        if self.pending is not None:
+            return f"deletion queued for retry ({self.pending})"
+        return self.failure or ""
+
+
+async def delete_message(context: HashguardContext, chat_id: int, message_id: int) -> DeleteOutcome:
+    """Delete a message through the outbox: tried at once, retried after flood control or
+    network failures until made (also after a restart).
+
+    "Message to delete not found" (already deleted, or too old) counts as success: the
+    message is gone either way.
+    """
+    return await _delete(context, chat_id, [message_id], batch=False)
+
+
+async def delete_messages(
+    context: HashguardContext, chat_id: int, message_ids: list[int]
+) -> DeleteOutcome:
+    """Delete several messages (deleteMessages takes up to 100 a call) through the outbox."""
+    return await _delete(context, chat_id, message_ids, batch=True)
+
+
+async def _delete(
+    context: HashguardContext, chat_id: int, message_ids: list[int], *, batch: bool
+) -> DeleteOutcome:
+    step = DeleteMessages(tuple(message_ids), batch=batch)
+    done = await submit(context, chat_id, [step])
+    if done.pending is not None:
+        return DeleteOutcome(pending=done.pending)
+    result = str(done.results.get("delete", ""))
+    if result.startswith("refused: "):
+        return DeleteOutcome(failure=result.removeprefix("refused: "), refused=True)
+    return DeleteOutcome()

@@ -26,7 +26,6 @@ from handlers.common import (
     MediaRef,
     MediaSkipped,
     chat_title,
-    delete_message,
     fetch_and_hash,
     media_ref,
     mention,
@@ -34,6 +33,7 @@ from handlers.common import (
     sender_of,
 )
 from handlers.context import HashguardContext
+from handlers.outbox import delete_message
 from handlers.permissions import AdminsUnknown
 from handlers.strikes import member_target, warn
 from hashdb.fingerprint import SkipReason

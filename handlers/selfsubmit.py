@@ -23,12 +23,12 @@ from bot.values import BankError
 from handlers.common import (
     MediaRef,
     MediaSkipped,
-    delete_message,
     fetch_and_hash,
     media_ref,
     sender_of,
 )
 from handlers.context import HashguardContext
+from handlers.outbox import delete_message
 
 log = logging.getLogger(__name__)
 
