@@ -36,7 +36,7 @@ from bot.moderation import ModerationService, Person
 from bot.settings import GroupSettings
 from handlers.context import HashguardApp
 from hashdb.lists import parse_list
-from tests.e2e.conftest import bot_running, settle
+from tests.e2e.helpers import bot_running, settle
 from tests.fakebot import (
     FakeBotAPI,
     SentMessage,
