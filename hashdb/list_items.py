@@ -15,7 +15,6 @@ from hashdb.fingerprint import Fingerprint
 #: as it stands; a lower guess would let the quality filter silently drop its hashes.
 LIST_PDQ_QUALITY = 100
 
-
 CSV_COLUMNS = ("signal_type", "hash", "item", "reason", "quality", "seconds")
 
 

@@ -40,38 +40,26 @@ from hashdb.signals import (
 #: The accepted values of ``fmt``.
 FORMATS = ("text", "csv")
 
-
 #: ``progress`` is called after every this many lines: often enough for a progress bar,
 #: rarely enough to cost nothing on a million-line import.
 PROGRESS_EVERY = 50_000
 
-
 #: A reason is a short note for moderators, not a document.
 MAX_REASON_CHARS = 200
-
 
 #: How many problems a strict-mode error spells out; the rest are counted.
 SHOWN_PROBLEMS = 5
 
-
 _REQUIRED_CSV_COLUMNS = ("signal_type", "hash")
-
 
 #: The shape of one vPDQ frame in ThreatExchange's serialization, for error messages.
 _TX_FRAME = '"<64 hex>,<quality 0-100>,<seconds>"'
-
-
 _TX_FRAMES = f"a JSON list of frames [{_TX_FRAME}, ...]"
-
-
 _TEXT_LINE = "'<signal_type> <hash> [item label]'"
-
 
 #: A ``#`` at the start of the text or after whitespace starts a comment; one inside a
 #: word (``photos/#1.jpg``) is part of the label.
 _COMMENT = re.compile(r"(?:^|\s)#")
-
-
 _JSON = json.JSONDecoder()
 
 
