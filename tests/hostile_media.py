@@ -31,8 +31,6 @@ BUDGETS = {
 
 
 CONFIG = load_config(None, environ=BUDGETS, require_token=False)
-
-
 #: Another user's video, in the folder where a local Bot API server keeps the files.
 NEIGHBOUR = "neighbour.mp4"
 
@@ -219,11 +217,7 @@ class Case:
 
 
 OVER_CAP = CONFIG.media.max_file_bytes + 1
-
-
 LIMIT = f"limit is {CONFIG.media.max_image_pixels}"
-
-
 CASES = [
     # Decompression bombs.
     Case(
