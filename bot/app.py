@@ -33,6 +33,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.albums import AlbumTracker
 from bot.config import Config, WebhookConfig
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache
@@ -41,6 +42,7 @@ from bot.moderation import ModerationService
 from bot.operator_banks import OperatorBanks
 from bot.outbox import Outbox
 from bot.posters import PosterMemory
+from bot.ratelimit import RateLimiter
 from bot.storage import open_config_store
 from handlers import (
     admin,
@@ -55,12 +57,11 @@ from handlers import (
     strikes,
 )
 from handlers import settings as group_settings
-from handlers.albums import AlbumTracker
 from handlers.common import fetched_size, remembered_failure
 from handlers.context import CONTEXT_TYPES, HashguardApp, Services
 from handlers.errors import on_error
 from handlers.permissions import AdminCache
-from handlers.ratelimit import RateLimiter, gate
+from handlers.ratelimit import gate
 from handlers.webhook import WebhookServer
 from hashdb.store import Store
 
@@ -135,8 +136,12 @@ POST_FILTER = filters.ChatType.GROUPS & ~filters.StatusUpdate.ALL
 COMMAND_FILTER = filters.UpdateType.MESSAGE
 
 
-def build_application(config: Config, *, hash_in_threads: bool = False) -> HashguardApp:
-    """The bot, ready for ``run_polling`` (or the test harness's manual start)."""
+def build_application(
+    config: Config, *, hash_in_threads: bool = False, webhook: bool = False
+) -> HashguardApp:
+    """The bot, ready for ``run_polling`` (or the test harness's manual start); with
+    ``webhook``, without an ``Updater``: the library's custom-webhook pattern, where our own
+    server (``handlers.webhook``) puts each posted update on ``application.update_queue``."""
     builder = (
         ApplicationBuilder()
         .token(config.telegram.token)
@@ -151,6 +156,8 @@ def build_application(config: Config, *, hash_in_threads: bool = False) -> Hashg
         .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
     )
+    if webhook:
+        builder = builder.updater(None)
     application: HashguardApp = builder.build()
     application.bot_data.config = config
     application.bot_data.hash_in_threads = hash_in_threads
@@ -331,7 +338,7 @@ def run_polling(config: Config) -> None:
 def run_webhook(config: Config) -> None:
     """Run until SIGINT/SIGTERM as a webhook server: Telegram posts each update to
     ``webhook.public_url``, so several processes behind a load balancer share one bot."""
-    application = build_application(config)
+    application = build_application(config, webhook=True)
     asyncio.run(_serve_webhook(application, config.webhook))
 
 

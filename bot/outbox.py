@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bot.jobs import Step
 from hashdb.store import Job, JobStep, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,17 @@ class Outbox:
         #: Set at shutdown: the worker finishes the jobs it holds and claims no more.
         self.stopping = False
 
-    async def submit(self, chat_id: int, steps: Sequence[dict[str, Any]]) -> Job:
+    async def submit(self, chat_id: int, steps: Sequence[Step]) -> Job:
         """Persist a job, claimed by the caller, who makes the first attempt at once."""
         now = time.time()
+        # The store keeps each step as the JSON dict it has always held (``bot.jobs``).
+        stored = [step.to_dict() for step in steps]
         try:
-            job = await self._store.add_job(chat_id, steps, at=now, claim_until=now + CLAIM_SECONDS)
+            job = await self._store.add_job(
+                chat_id, stored, at=now, claim_until=now + CLAIM_SECONDS
+            )
         except StoreError as exc:
-            job = Job(next(self._unsaved_ids), chat_id, tuple(steps), 0, {}, now, 0, now)
+            job = Job(next(self._unsaved_ids), chat_id, tuple(stored), 0, {}, now, 0, now)
             log.error("outbox_unsaved chat=%d error=%s", chat_id, exc)
         self._running.add(job.id)
         return job

@@ -18,8 +18,10 @@ from telegram.error import BadRequest, TelegramError
 from telegram.helpers import mention_html
 
 from bot.fingerprint_cache import HashMode, footprint
+from bot.jobs import DeleteMessages
 from bot.moderation import Person
 from bot.redact import redact
+from bot.uploads import Fetched
 from handlers.context import HashguardContext
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints, SkipReason
 
@@ -78,13 +80,6 @@ class MediaRef:
     @property
     def file_unique_id(self) -> str:
         return self.file.file_unique_id
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    fingerprints: MediaFingerprints
-    #: The file was over the download cap, so only its thumbnail was checked.
-    thumbnail_only: bool = False
 
 
 def _file(item: Any) -> FileRef:
@@ -381,7 +376,7 @@ async def _delete(
 ) -> DeleteOutcome:
     from handlers import outbox
 
-    step = outbox.delete_step(message_ids, batch=batch)
+    step = DeleteMessages(tuple(message_ids), batch=batch)
     done = await outbox.submit(context, chat_id, [step])
     if done.pending is not None:
         return DeleteOutcome(pending=done.pending)

@@ -15,12 +15,12 @@ from bot.hashing import Fingerprinter
 from bot.moderation import ModerationService
 from bot.outbox import Outbox
 from bot.posters import PosterMemory
+from bot.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from handlers.albums import AlbumTracker
-    from handlers.common import Fetched
+    from bot.albums import AlbumTracker
+    from bot.uploads import Fetched
     from handlers.permissions import AdminCache
-    from handlers.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,13 @@ import functools
 import html
 import logging
 import re
-from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.fingerprint_cache import BLOCK_MODE
+from bot.jobs import Review, Step
 from bot.moderation import Person
 from handlers import outbox
 from handlers.admin import MAX_ID, actor_of, admin_command, parse_number
@@ -269,17 +269,17 @@ async def flag_for_review(context: HashguardContext, target: Message, note: str)
 async def post_review(context: HashguardContext, recorded: Report, target: Message) -> None:
     """Post (or update) the review message through the outbox: an outage or a restart
     delays it, never loses it."""
-    step = {"do": "review", "report": recorded.id, "link": target.link}
-    await outbox.submit(context, recorded.chat_id, [step])
+    await outbox.submit(context, recorded.chat_id, [Review(recorded.id, target.link)])
 
 
-async def _review_step(context: HashguardContext, chat_id: int, step: dict[str, Any]) -> str:
+async def _review_step(context: HashguardContext, chat_id: int, step: Step) -> str:
     """Post the review message where the group wants it, or update the one posted."""
+    assert isinstance(step, Review), step
     moderation = context.services.moderation
-    recorded = await moderation.get_report(int(step["report"]))
+    recorded = await moderation.get_report(step.report)
     if recorded is None:
         return "refused: report not found"
-    link = step.get("link")
+    link = step.link
     # Reports of one message arriving together must end up with one review message.
     async with moderation.keyed_lock("review", recorded.chat_id, recorded.message_id):
         current = await moderation.get_report(recorded.id)
@@ -288,7 +288,7 @@ async def _review_step(context: HashguardContext, chat_id: int, step: dict[str, 
         return await _post_or_update_locked(context, current, link)
 
 
-outbox.FEATURE_STEPS["review"] = _review_step
+outbox.FEATURE_STEPS[Review.kind] = _review_step
 
 
 async def _post_or_update_locked(

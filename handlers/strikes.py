@@ -25,10 +25,7 @@ async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes:
 
     Both go through the outbox: flood control or an outage delays them, never drops them.
     """
-    action, settings = await outbox.escalation_for(context, chat_id, sender, strikes)
-    steps = [outbox.restrict_step(sender, action, settings.mute_minutes)] if action else []
-    steps.append(outbox.warn_step(sender, strikes, settings.warn_limit, action))
-    await outbox.submit(context, chat_id, steps)
+    await outbox.warn(context, chat_id, sender, strikes)
 
 
 def member_target(message: Message, args: list[str]) -> Person | str | None:

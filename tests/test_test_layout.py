@@ -1,7 +1,8 @@
-"""No module under ``tests/`` imports a test module (``test_*``): what tests share lives in
-helper modules (``tests/e2e/helpers.py``, ``tests/media.py``, ``tests/hostile_media.py``,
-``tests/fakebot/``) or in conftest fixtures, so each test module can be read, moved or split
-on its own, and pytest never collects one module's tests through another's import.
+"""No module under ``tests/`` or ``bench/`` imports a test module (``test_*``): what tests and
+benchmarks share lives in helper modules (``tests/e2e/helpers.py``, ``tests/media.py``,
+``tests/hostile_media.py``, ``tests/fakebot/``) or in conftest fixtures, so each test module
+can be read, moved or split on its own, and pytest never collects one module's tests through
+another's import.
 
 Imports inside functions count too; every module is read with ``ast``, nothing is imported.
 """
@@ -51,19 +52,19 @@ def _imported_modules(path: Path, root: Path) -> set[str]:
     return found
 
 
-def imports_of_test_modules(root: Path) -> set[tuple[str, str]]:
-    """(importer, imported) for every import of a ``test_*`` module under ``root``, with
-    the importer relative to ``root``'s parent."""
+def imports_of_test_modules(root: Path, package: str = "tests") -> set[tuple[str, str]]:
+    """(importer, imported) for every import of a ``test_*`` module of ``package`` by a
+    module under ``root``, with the importer relative to ``root``'s parent."""
     edges: set[tuple[str, str]] = set()
     for path in sorted(root.rglob("*.py")):
         for module in _imported_modules(path, root):
-            if module.startswith(f"{root.name}.") and module.rsplit(".", 1)[-1].startswith("test_"):
+            if module.startswith(f"{package}.") and module.rsplit(".", 1)[-1].startswith("test_"):
                 edges.add((path.relative_to(root.parent).as_posix(), module))
     return edges
 
 
 def test_no_test_module_imports_another() -> None:
-    edges = imports_of_test_modules(TESTS)
+    edges = imports_of_test_modules(TESTS) | imports_of_test_modules(TESTS.parent / "bench")
     unexpected = ", ".join(f"{a} imports {b}" for a, b in sorted(edges - KNOWN))
     assert not unexpected, f"move what they share to a helper module or a fixture: {unexpected}"
     stale = sorted(KNOWN - edges)

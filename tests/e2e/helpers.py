@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from tests.fakebot import (
     video_message,
 )
 from tests.media import encode
+from tests.pg import free_port, fresh_database
 
 # --------------------------------------------------------------------------------------
 # Running the bot against the fake Bot API, and waiting until it is idle
@@ -409,7 +410,8 @@ async def webhook_running(
     config = load_config(None, environ=environ)
     check_webhook_mode(config.webhook)
     # Threads instead of processes: same code path, no process start-up per test.
-    app = build_application(config, hash_in_threads=True)
+    app = build_application(config, hash_in_threads=True, webhook=True)
+    assert app.updater is None
     await app.initialize()
     assert app.post_init is not None and app.post_shutdown is not None
     stop_listening = None
@@ -482,6 +484,28 @@ async def post_when_listening(url: str, update: JSON, secret: str, timeout: floa
                 if loop.time() > deadline:
                     raise
                 await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def two_workers(
+    fake: FakeBotAPI, tmp_path: Path, **env: str
+) -> AsyncIterator[tuple[list[HashguardApp], list[Telegram]]]:
+    url = await fresh_database()
+    ports = [free_port(), free_port()]
+    async with AsyncExitStack() as stack:
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        apps = []
+        for n, port in enumerate(ports):
+            extra = {"HASHGUARD_STORAGE_URL": url, **env}
+            if n:
+                extra["HASHGUARD_WEBHOOK_SET_WEBHOOK"] = "false"
+                extra["HASHGUARD_WEBHOOK_PUBLIC_URL"] = ""
+            apps.append(
+                await stack.enter_async_context(
+                    webhook_running(fake, tmp_path / f"unused{n}.sqlite3", port, **extra)
+                )
+            )
+        yield apps, [Telegram(fake, session, port) for port in ports]
 
 
 # --------------------------------------------------------------------------------------

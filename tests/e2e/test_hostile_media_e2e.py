@@ -60,7 +60,7 @@ async def test_hostile_files_are_skipped_and_audited_and_the_next_match_is_delet
 ) -> None:
     fake.set_admins(CHAT["id"], [ADMIN])
     original = photo(61)
-    caplog.set_level(logging.WARNING, logger="handlers.media")
+    caplog.set_level(logging.WARNING, logger="bot.uploads")
     async with run_bot() as app:
         await block_by_reply(fake, post_photo(fake, MEMBER, original))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from handlers.ratelimit import RateLimiter
+from bot.ratelimit import RateLimiter
 from tests.e2e.helpers import (
     ADMIN,
     CHAT,

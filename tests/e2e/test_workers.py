@@ -11,52 +11,24 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-import aiohttp
-
-from handlers.context import HashguardApp
 from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
     SECRET,
-    Telegram,
     hashguard_command,
     post_when_listening,
     run_env,
+    two_workers,
     webhook_deleted,
     webhook_env,
-    webhook_running,
 )
 from tests.fakebot import FakeBotAPI, command, message_update, photo_message
 from tests.media import edited_copy, encode, photo
 from tests.pg import free_port, fresh_database
-
-
-@asynccontextmanager
-async def two_workers(
-    fake: FakeBotAPI, tmp_path: Path, **env: str
-) -> AsyncIterator[tuple[list[HashguardApp], list[Telegram]]]:
-    url = await fresh_database()
-    ports = [free_port(), free_port()]
-    async with AsyncExitStack() as stack:
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-        apps = []
-        for n, port in enumerate(ports):
-            extra = {"HASHGUARD_STORAGE_URL": url, **env}
-            if n:
-                extra["HASHGUARD_WEBHOOK_SET_WEBHOOK"] = "false"
-                extra["HASHGUARD_WEBHOOK_PUBLIC_URL"] = ""
-            apps.append(
-                await stack.enter_async_context(
-                    webhook_running(fake, tmp_path / f"unused{n}.sqlite3", port, **extra)
-                )
-            )
-        yield apps, [Telegram(fake, session, port) for port in ports]
 
 
 async def until(condition: object, timeout: float = 10.0) -> float:

@@ -1,0 +1,329 @@
+"""The core's decision about an upload (``bot.uploads``), without Telegram: a real SQLite
+store, the real fair queue, fingerprint cache and outbox, and a stand-in for the platform that
+hashes test images and records the steps it is asked to make."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from PIL import Image
+
+from bot.albums import AlbumTracker
+from bot.config import load_config
+from bot.enforcement import Enforcer, StrikeOutcome
+from bot.fair_queue import FairQueue
+from bot.fingerprint_cache import FingerprintCache, HashMode, footprint
+from bot.jobs import DeleteMessages, Restrict, Step, Warn
+from bot.moderation import ModerationService, Person
+from bot.outbox import Outbox
+from bot.uploads import Fetched, MediaFacts, Unchecked, Upload, UploadChecker, Verdict
+from hashdb.fingerprint import SkipReason
+from hashdb.photo import hash_image
+from hashdb.signals import PDQ
+from hashdb.sqlite_store import SQLiteStore
+from tests.media import edited_copy, photo
+
+CHAT = -1001
+ADMIN = Person(10, "Alice")
+SENDER = Person(20, "Mallory")
+OTHER = Person(30, "Oscar")
+DEFAULTS = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"})
+MUTE_MINUTES = DEFAULTS.moderation.mute_minutes
+
+
+class Platform:
+    """The platform's side of one upload's check (``UploadPort``)."""
+
+    def __init__(
+        self,
+        core: Core,
+        image: Image.Image | None = None,
+        *,
+        unchecked: Unchecked | None = None,
+        exempt: bool = False,
+        gate: asyncio.Event | None = None,
+        fingerprints: Fetched | None = None,
+    ) -> None:
+        self._core = core
+        self._image = image
+        self._unchecked = unchecked
+        self._exempt = exempt
+        self._gate = gate
+        self._fingerprints = fingerprints
+        #: The file being checked (set by ``Core.check``): the cache's key.
+        self.file_id = ""
+        self.fetches = 0
+        #: Files hashed (fetches not answered by the cache).
+        self.hashed = 0
+        self.made: list[Step] = []
+        self.flagged: list[str] = []
+        self.missing: list[str] = []
+        self.failures: list[Exception] = []
+
+    async def make(self, chat_id: int, step: Step, results: Mapping[str, Any]) -> str:
+        self.made.append(step)
+        return "ok"
+
+    async def exempt(self, chat_id: int, person: Person) -> bool:
+        return self._exempt
+
+    async def rights_failed(self, chat_id: int, why: str) -> None:
+        self.missing.append(why)
+
+    async def fetch(self, *, local: bool, regions: bool) -> Fetched | Unchecked:
+        self.fetches += 1
+        if self._gate is not None:
+            await self._gate.wait()
+        if self._unchecked is not None:
+            return self._unchecked
+        if self._fingerprints is not None:
+            return self._fingerprints
+        if self._image is None:
+            raise RuntimeError("the test gave no image")
+        image = self._image
+
+        async def produce() -> Fetched:
+            self.hashed += 1
+            return Fetched(hash_image(image, local=local, regions=regions))
+
+        # As the Telegram adapter does: through the cache, by the file's id and the mode.
+        mode = HashMode.of(for_block=False, local=local, regions=regions)
+        return await self._core.hashes.get(self.file_id, mode, produce)
+
+    async def flag_for_review(self, note: str) -> None:
+        self.flagged.append(note)
+
+    async def missing_rights(self, why: str) -> None:
+        self.missing.append(why)
+
+    async def failed(self, error: Exception) -> None:
+        self.failures.append(error)
+
+
+@dataclass
+class Core:
+    moderation: ModerationService
+    queue: FairQueue
+    hashes: FingerprintCache[Fetched]
+    checker: UploadChecker
+
+    async def check(self, upload: Upload, platform: Platform) -> Verdict:
+        platform.file_id = upload.media.file_unique_id
+        verdict = await self.checker.check(upload, platform)
+        await self.queue.wait_idle()
+        return verdict
+
+    async def block(self, image: Image.Image, file_unique_id: str = "orig") -> int:
+        result = await self.moderation.block(
+            CHAT,
+            hash_image(image, for_block=True),
+            actor=ADMIN,
+            reason="r",
+            message_id=1,
+            sender=SENDER,
+            file_unique_id=file_unique_id,
+        )
+        return result.entry.id
+
+    async def events(self) -> list[tuple[str, int | None, str]]:
+        return [
+            (e.event, e.message_id, e.detail)
+            for e in reversed(await self.moderation.audit_log(CHAT, 50))
+        ]
+
+
+def upload(
+    message_id: int, file_unique_id: str, *, sender: Person = SENDER, album: str | None = None
+) -> Upload:
+    return Upload(
+        CHAT,
+        "The group",
+        message_id,
+        sender,
+        MediaFacts("photo", "photo", file_unique_id),
+        album=album,
+    )
+
+
+@pytest_asyncio.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def make_core(store: SQLiteStore, *, per_chat: int = 20) -> Core:
+    moderation = ModerationService(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
+    await moderation.load()
+    queue = FairQueue(concurrency=2, per_chat=per_chat, running_per_chat=1)
+    hashes: FingerprintCache[Fetched] = FingerprintCache(
+        100, 50_000_000, lambda fetched: footprint(fetched.fingerprints)
+    )
+    checker = UploadChecker(
+        moderation,
+        Enforcer(moderation, Outbox(store)),
+        queue=queue,
+        hashes=hashes,
+        albums=AlbumTracker(),
+        album_action="album",
+    )
+    return Core(moderation, queue, hashes, checker)
+
+
+@pytest_asyncio.fixture
+async def core(store: SQLiteStore) -> AsyncIterator[Core]:
+    core = await make_core(store)
+    yield core
+    await core.queue.close()
+    await core.moderation.close()
+
+
+async def test_a_re_upload_is_deleted_audited_struck_and_warned(core: Core) -> None:
+    original = photo(1)
+    entry = await core.block(original)
+    limit = (await core.moderation.settings(CHAT)).warn_limit
+    platform = Platform(core, edited_copy(original))
+    # Downloading and hashing wait their turn in the queue: decided there.
+    assert await core.check(upload(41, "copy"), platform) == Verdict("queued")
+    assert platform.made == [
+        DeleteMessages((41,), audited_by_record=True),
+        Warn(SENDER, 1, limit, None, entry=entry),
+    ]
+    assert [(e, m) for e, m, _ in await core.events()][-1] == ("match_deleted", 41)
+
+    # A forward of the same file is answered from the cache, at once.
+    verdict = await core.check(upload(42, "copy"), platform)
+    assert verdict.outcome == "delete" and verdict.match is not None
+    assert verdict.match.entry_id == entry
+    assert verdict.strike == StrikeOutcome(2, limit, None, MUTE_MINUTES)
+    assert platform.hashed == 1
+    assert await core.moderation.strikes(CHAT, SENDER.id) == 2
+
+
+async def test_an_unrelated_upload_is_allowed(core: Core) -> None:
+    await core.block(photo(1))
+    platform = Platform(core, photo(2))
+    assert await core.check(upload(41, "other"), platform) == Verdict("queued")
+    assert await core.check(upload(42, "other"), platform) == Verdict("allow")
+    assert platform.made == [] and (platform.fetches, platform.hashed) == (2, 1)
+    assert [e for e, _, _ in await core.events()] == ["block"]
+
+
+async def test_the_file_an_admin_blocked_is_known_without_a_download(core: Core) -> None:
+    entry = await core.block(photo(1), "orig")
+    platform = Platform(core)
+    verdict = await core.check(upload(41, "orig"), platform)
+    assert verdict.outcome == "delete" and verdict.match is not None
+    assert (verdict.match.entry_id, verdict.match.by_file_id) == (entry, True)
+    assert platform.fetches == 0 and platform.made[0] == DeleteMessages(
+        (41,), audited_by_record=True
+    )
+
+
+async def test_at_the_warn_limit_the_sender_is_restricted_unless_exempt(core: Core) -> None:
+    await core.block(photo(1), "orig")
+    for key, value in (("warn_limit", "2"), ("warn_action", "mute")):
+        await core.moderation.change_setting(CHAT, key, value, actor=ADMIN)
+    platform = Platform(core)
+    await core.check(upload(41, "orig"), platform)
+    verdict = await core.check(upload(42, "orig"), platform)
+    assert verdict.strike is not None and verdict.strike.escalation == "mute"
+    assert verdict.match is not None
+    [restrict] = [step for step in platform.made if isinstance(step, Restrict)]
+    assert (restrict.target, restrict.action, restrict.minutes) == (SENDER, "mute", MUTE_MINUTES)
+    assert platform.made[-1] == Warn(SENDER, 2, 2, "mute", entry=verdict.match.entry_id)
+    assert ("mute", None, f"muted for {MUTE_MINUTES} minutes") in await core.events()
+
+    # An admin cannot be restricted: warned only, with the same count.
+    admin = Platform(core, exempt=True)
+    await core.check(upload(43, "orig", sender=OTHER), admin)
+    verdict = await core.check(upload(44, "orig", sender=OTHER), admin)
+    assert verdict.strike == StrikeOutcome(2, 2, None, MUTE_MINUTES)
+    assert not any(isinstance(step, Restrict) for step in admin.made)
+
+
+async def test_a_dry_run_only_audits_the_match(core: Core) -> None:
+    await core.block(photo(1), "orig")
+    await core.moderation.change_setting(CHAT, "dry_run", "on", actor=ADMIN)
+    platform = Platform(core)
+    verdict = await core.check(upload(41, "orig"), platform)
+    assert verdict.outcome == "dry_run" and platform.made == []
+    assert ("match_dry_run", 41) in [(e, m) for e, m, _ in await core.events()]
+    assert await core.moderation.strikes(CHAT, SENDER.id) == 0
+
+
+async def test_media_that_cannot_be_checked_is_skipped_and_audited(core: Core) -> None:
+    await core.block(photo(1))
+    platform = Platform(core, unchecked=Unchecked(SkipReason.UNDECODABLE, "no decoder for it"))
+    await core.check(upload(41, "broken"), platform)
+    assert platform.made == []
+    [skipped] = [d for e, m, d in await core.events() if e == "media_skipped" and m == 41]
+    # The audit gets the reason's fixed words, never the raw detail.
+    assert skipped.startswith("undecodable: ") and "no decoder" not in skipped
+
+
+async def test_a_chat_past_its_queue_limit_is_skipped_and_audited(store: SQLiteStore) -> None:
+    core = await make_core(store, per_chat=1)
+    await core.block(photo(1))
+    gate = asyncio.Event()
+    slow = Platform(core, photo(2), gate=gate)
+    assert await core.checker.check(upload(41, "slow"), slow) == Verdict("queued")
+    refused = await core.checker.check(upload(42, "next"), Platform(core, photo(3)))
+    assert refused == Verdict("skip", skip=SkipReason.QUEUE_FULL)
+    gate.set()
+    await core.queue.wait_idle()
+    assert ("media_skipped", 42) in [(e, m) for e, m, _ in await core.events()]
+    await core.queue.close()
+    await core.moderation.close()
+
+
+async def test_an_album_goes_with_its_matching_item_with_one_strike(core: Core) -> None:
+    entry = await core.block(photo(1), "orig")
+    platform = Platform(core, photo(2))
+    assert await core.check(upload(51, "unrelated", album="A"), platform) == Verdict("queued")
+    verdict = await core.check(upload(52, "orig", album="A"), platform)
+    assert verdict.outcome == "delete"
+    # A late item follows the album out, audited without a strike.
+    late = await core.check(upload(53, "late", album="A"), platform)
+    assert late.outcome == "album" and late.match is not None and late.match.entry_id == entry
+    deletions = [step for step in platform.made if isinstance(step, DeleteMessages)]
+    assert deletions == [
+        DeleteMessages((51, 52), batch=True, audited_by_record=True),
+        DeleteMessages((53,), batch=True),
+    ]
+    assert sum(isinstance(step, Warn) for step in platform.made) == 1
+    assert await core.moderation.strikes(CHAT, SENDER.id) == 1
+    details = [d for e, m, d in await core.events() if m == 53]
+    assert any("removed with its album (1 item(s))" in d for d in details)
+
+
+async def test_a_local_match_in_a_group_that_reviews_them_is_held(core: Core) -> None:
+    original = photo(1)
+    entry = await core.block(original)
+    await core.moderation.change_setting(CHAT, "local_match", "review", actor=ADMIN)
+    # The copy's PDQ hashes are far off; only its local features find the original.
+    fingerprints = hash_image(edited_copy(original), local=True)
+    far = tuple(
+        dataclasses.replace(p, value=p.value ^ ((1 << 256) - 1)) if p.signal == PDQ.name else p
+        for p in fingerprints.probes
+    )
+    held = Fetched(dataclasses.replace(fingerprints, probes=far))
+    platform = Platform(core, fingerprints=held)
+    await core.check(upload(41, "copy"), platform)
+    assert platform.made == []
+    [note] = platform.flagged
+    assert note.startswith(f"entry #{entry}, ") and note.endswith("matching points")
+    assert ("match_review", 41) in [(e, m) for e, m, _ in await core.events()]
+
+
+async def test_a_check_that_raises_goes_to_the_platform_s_error_path(core: Core) -> None:
+    platform = Platform(core)  # no image: its fetch raises
+    await core.check(upload(41, "file"), platform)
+    assert [str(error) for error in platform.failures] == ["the test gave no image"]
