@@ -1,4 +1,4 @@
-"""Benchmark: exact PDQ radius search in ``hashdb.index.SignalIndex`` at scale.
+"""Benchmark: exact PDQ radius search in ``hashdb.signal_index.SignalIndex`` at scale.
 
 Builds N random 256-bit PDQ hashes plus planted near-duplicate clusters (copies of random
 hashes with 0-40 bits flipped), then measures, in one run and on one core:
@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hashdb import kernels
-from hashdb.index import SignalIndex
+from hashdb.signal_index import SignalIndex
 from hashdb.signals import PDQ
 
 RADIUS = 31

@@ -30,8 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 
 async def main(rounds: int) -> dict[str, object]:
-    from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, OTHER
-    from tests.e2e.test_workers import two_workers
+    from tests.e2e.helpers import ADMIN, CHAT, MEMBER, OTHER, two_workers
     from tests.fakebot import FakeBotAPI
     from tests.media import edited_copy, encode, photo
 

@@ -6,7 +6,7 @@ than the lookups themselves. These loops do one pass per candidate with no tempo
 and release the GIL so a search on the index thread never stalls the event loop.
 
 Every function works on rows of ``uint64`` words (least significant word first), as laid
-out by ``hashdb.index.SignalIndex``. Results go into caller-provided output arrays; a
+out by ``hashdb.signal_index.SignalIndex``. Results go into caller-provided output arrays; a
 function returns how many results there were, which may exceed the arrays' length, in
 which case the caller grows them and calls again.
 
@@ -136,7 +136,7 @@ def mih_search(
     The layout splits a hash into chunks (bit ``offsets`` and ``widths``); chunk ``c``'s
     ``masks[mask_starts[c]:mask_starts[c + 1]]`` reach every chunk value within
     ``radii[c]`` (none for a negative radius), and the radii are chosen so that every row
-    within ``max_distance`` is within its radius on some chunk (``hashdb.index._Layout``
+    within ``max_distance`` is within its radius on some chunk (``hashdb.signal_index._Layout``
     proves it). Each candidate is
     verified with its full distance. A row found through chunk ``c`` is reported only if
     no earlier chunk was also within radius: that chunk's bucket reported it already.

@@ -6,26 +6,18 @@ import asyncio
 import csv
 import io
 import logging
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.cli import RedactToken, main
 from hashdb.photo import hash_photo
+from tests.e2e.helpers import hashguard_command, run_env
 from tests.fakebot import FakeBotAPI, command, group, message_update, photo_message, user
 from tests.media import edited_copy, encode, photo
 
 REFDATA = Path(__file__).resolve().parents[3] / "shared" / "refdata" / "threatexchange" / "pdq"
-
-
-def hashguard_command() -> list[str]:
-    """The installed ``hashguard`` console script (``pip install .`` must provide it)."""
-    script = Path(sys.executable).parent / "hashguard"
-    assert script.exists(), f"{script} is missing: install the project with pip install ."
-    return [str(script)]
 
 
 def test_hash_prints_algorithm_hash_path_and_reports_bad_files(
@@ -69,20 +61,6 @@ def test_hash_first_pdq_line_is_the_reference_whole_image_hash(
     assert main(["hash", str(path)]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first == f"pdq {rows[0]['hash']} {path}"
-
-
-def run_env(fake: FakeBotAPI, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HASHGUARD_")}
-    env.update(
-        HASHGUARD_TELEGRAM_TOKEN=fake.token,
-        HASHGUARD_TELEGRAM_API_URL=fake.base_url,
-        HASHGUARD_TELEGRAM_FILE_URL=fake.base_file_url,
-        HASHGUARD_STORAGE_DATABASE=str(tmp_path / "bot.sqlite3"),
-        HASHGUARD_MEDIA_WORKERS="1",
-        HASHGUARD_LOGGING_LEVEL="DEBUG",
-    )
-    env.update(extra)
-    return env
 
 
 async def test_run_blocks_with_the_process_pool_and_stops_cleanly_on_sigterm(

@@ -291,7 +291,7 @@ def test_hash_leaves_low_detail_pdq_out_of_the_text_list_and_block_finds_it_agai
     the low-detail rule, with pHash agreeing, may match) is left out of ``hash``'s text and
     kept with its quality in jsonl; blocking the same dark file twice finds it the second
     time."""
-    from tests.bot.test_matcher_dim import dark
+    from tests.media import dark
 
     night = tmp_path / "night.png"
     night.write_bytes(encode(dark(photo(891, (800, 600)), 891), fmt="PNG"))

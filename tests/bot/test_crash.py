@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.bot.test_cli import hashguard_command, run_env
+from tests.e2e.helpers import hashguard_command, run_env
 from tests.fakebot import (
     FakeBotAPI,
     command,

@@ -22,20 +22,11 @@ from hashdb.photo import hash_photo
 from hashdb.signals import PDQ, PHASH
 from hashdb.sqlite import SQLiteStore
 from hashdb.store import Entry
-from tests.media import encode, photo
+from tests.media import dark, encode, photo
 
 CHAT = -1001
 ADMIN = Person(10, "Alice")
 CONFIG = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"})
-
-
-def dark(image: Image.Image, seed: int) -> Image.Image:
-    """A night shot of ``image``: 6% of the light, sensor noise, a phone's tone curve."""
-    rng = np.random.default_rng(seed)
-    linear = (np.asarray(image.convert("RGB"), dtype=np.float64) / 255) ** 2.2 * 0.06
-    linear += rng.normal(0, 0.002, linear.shape)
-    toned = np.clip(linear, 0, 1) ** (1 / 1.2)
-    return Image.fromarray((toned * 255 + 0.5).astype(np.uint8))
 
 
 def smooth(image: Image.Image) -> Image.Image:

@@ -543,8 +543,7 @@ async def test_a_blocked_photo_cropped_into_one_cell_of_a_collage_is_found_by_th
     """Collage apps crop each photo to fill its cell, which PDQ does not survive, and the
     whole collage's keypoints mostly come from the other cells: a cell found inside the
     upload is searched with its own local features, and the audit says so."""
-    from tests.hashdb.test_local_photos import collage
-    from tests.media import textured
+    from tests.media import collage, textured
 
     core = await service(store)
     blocked = photo(1711, (800, 600))

@@ -13,8 +13,7 @@ from telegram import Bot
 
 from handlers.errors import TRY_AGAIN
 from handlers.permissions import AdminCache, AdminsUnknown
-from tests.e2e.conftest import RunBot
-from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, bot_reply, send
+from tests.e2e.helpers import ADMIN, CHAT, MEMBER, RunBot, bot_reply, send
 from tests.fakebot import FakeBotAPI, command
 
 

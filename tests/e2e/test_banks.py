@@ -3,61 +3,32 @@ imported and exported in chat."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from PIL import Image
-
 from hashdb.lists import fingerprint_set, parse_list, text_lines
-from hashdb.photo import hash_photo
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, OTHER, bot_reply, send
+from tests.e2e.helpers import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    OTHER,
+    SECOND,
+    SECOND_ADMIN,
+    RunBot,
+    block_by_reply,
+    bot_reply,
+    deleted_from_chat,
+    is_kept,
+    list_file,
+    list_item,
+    post,
+    send,
+)
 from tests.fakebot import (
     FakeBotAPI,
     command,
     document_message,
-    group,
-    message_update,
     photo_message,
     private_chat,
-    user,
 )
 from tests.media import edited_copy, encode, photo
-
-SECOND = group(-1009876543210, "Neighbours")
-SECOND_ADMIN = user(2002, "Bruno")
-
-
-def post(fake: FakeBotAPI, chat: dict[str, Any], sender: dict[str, Any], image: Image.Image):
-    data = encode(image)
-    file = fake.add_file(data)
-    message = photo_message(chat, sender, file, width=image.width, height=image.height)
-    update_id = fake.push_update(message_update(message))
-    return message, update_id
-
-
-def list_file(fake: FakeBotAPI, chat: dict[str, Any], sender: dict[str, Any], text: str,
-              *, caption: str | None, name: str = "list.txt") -> dict[str, Any]:  # fmt: skip
-    data = text.encode()
-    file = fake.add_file(data, file_path_suffix=".txt")
-    return document_message(
-        chat, sender, file, mime_type="text/plain", file_name=name, caption=caption
-    )
-
-
-async def deleted(fake: FakeBotAPI, message: dict[str, Any]) -> None:
-    chat_id = message["chat"]["id"]
-    await fake.wait_for(
-        "deleteMessage",
-        lambda c: (
-            c.int_param("chat_id") == chat_id and c.int_param("message_id") == message["message_id"]
-        ),
-    )
-    assert fake.is_deleted(chat_id, message["message_id"])
-
-
-async def kept(fake: FakeBotAPI, app: Any, message: dict[str, Any], update_id: int) -> bool:
-    await settle(fake, app, update_id)
-    return not fake.is_deleted(message["chat"]["id"], message["message_id"])
 
 
 async def test_shared_bank_serves_subscribed_groups_and_only_its_curators_change_it(
@@ -90,10 +61,10 @@ async def test_shared_bank_serves_subscribed_groups_and_only_its_curators_change
         added = await bot_reply(fake, "Added to bank")
         entry_id = int(added.split("entry #")[1].split(".")[0])
         copy, _ = post(fake, SECOND, MEMBER, edited_copy(original))
-        await deleted(fake, copy)
+        await deleted_from_chat(fake, copy)
         # Group A did not subscribe to the bank: adding to it changes nothing there.
         copy_in_a, update_id = post(fake, CHAT, MEMBER, edited_copy(original))
-        assert await kept(fake, app, copy_in_a, update_id)
+        assert await is_kept(fake, app, copy_in_a, update_id)
 
         # B's admins can see where an entry that matches there came from.
         send(fake, command(SECOND, SECOND_ADMIN, f"/bank entry {entry_id}"))
@@ -127,7 +98,7 @@ async def test_shared_bank_serves_subscribed_groups_and_only_its_curators_change
         send(fake, command(SECOND, SECOND_ADMIN, f"/bank remove trusted-list {entry_id}"))
         assert f"#{entry_id}" in await bot_reply(fake, "Removed from bank")
         again, update_id = post(fake, SECOND, MEMBER, edited_copy(original))
-        assert await kept(fake, app, again, update_id)
+        assert await is_kept(fake, app, again, update_id)
 
         send(fake, command(SECOND, SECOND_ADMIN, "/bank list"))
         listing = await bot_reply(fake, "Subscribed:")
@@ -153,9 +124,9 @@ async def test_import_and_export_a_groups_list_in_chat(fake: FakeBotAPI, run_bot
     listed, other_listed, never = photo(711), photo(712), photo(713)
     lines = [
         "# exchanged list",
-        *text_lines([_item(listed)]),
+        *text_lines([list_item(listed)]),
         "pdq nothex",
-        *text_lines([_item(other_listed)]),
+        *text_lines([list_item(other_listed)]),
         "",
     ]
     async with run_bot() as app:
@@ -175,9 +146,9 @@ async def test_import_and_export_a_groups_list_in_chat(fake: FakeBotAPI, run_bot
 
         # Imported hashes act like blocked ones.
         copy, _ = post(fake, CHAT, OTHER, edited_copy(listed))
-        await deleted(fake, copy)
+        await deleted_from_chat(fake, copy)
         fine, update_id = post(fake, CHAT, OTHER, never)
-        assert await kept(fake, app, fine, update_id)
+        assert await is_kept(fake, app, fine, update_id)
 
         # /import as a reply to a file works too; what is there already is counted.
         file_message = list_file(fake, CHAT, ADMIN, "\n".join(lines), caption=None)
@@ -193,7 +164,7 @@ async def test_import_and_export_a_groups_list_in_chat(fake: FakeBotAPI, run_bot
         assert [m.chat_id for m in exported] == [ADMIN["id"]]
         document = exported[0].document
         assert document is not None and document.filename.endswith(".txt")
-        expected = fingerprint_set([_item(listed), _item(other_listed)])
+        expected = fingerprint_set([list_item(listed), list_item(other_listed)])
         assert fingerprint_set(parse_list(document.data).items) == expected
 
         send(fake, command(CHAT, ADMIN, "/export csv"))
@@ -214,18 +185,10 @@ async def test_import_and_export_a_groups_list_in_chat(fake: FakeBotAPI, run_bot
         assert "no shared bank named 'trusted'" in await bot_reply(fake, "no shared bank")
 
 
-def _item(image: Image.Image) -> Any:
-    from hashdb.lists import ListItem
-
-    return ListItem(hash_photo(encode(image)).stored[:1])
-
-
 async def test_a_list_caption_or_a_bank_curator_cannot_shield_blocked_media(
     fake: FakeBotAPI, run_bot: RunBot
 ) -> None:
     import time
-
-    from tests.e2e.test_core_flow import block_by_reply
 
     fake.set_admins(CHAT["id"], [ADMIN])
     original = photo(721)
@@ -240,7 +203,7 @@ async def test_a_list_caption_or_a_bank_curator_cannot_shield_blocked_media(
             CHAT, MEMBER, file, mime_type="image/jpeg", file_name="a.jpg", caption="/import"
         )
         send(fake, disguised)
-        await deleted(fake, disguised)
+        await deleted_from_chat(fake, disguised)
 
         # A member curating a bank of their own adds a harmless photo to it, then edits the
         # blocked photo into that message: the edit is caught like any other.
@@ -254,4 +217,4 @@ async def test_a_list_caption_or_a_bank_curator_cannot_shield_blocked_media(
         swapped["photo"] = photo_message(CHAT, MEMBER, file, width=480, height=360)["photo"]
         swapped["edit_date"] = int(time.time())
         fake.push_update({"edited_message": swapped})
-        await deleted(fake, harmless)
+        await deleted_from_chat(fake, harmless)

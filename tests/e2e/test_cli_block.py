@@ -13,9 +13,7 @@ from PIL import Image
 from bot.cli import main
 from handlers.context import HashguardApp
 from hashdb.sqlite import SQLiteStore
-from tests.e2e.conftest import RunBot
-from tests.e2e.test_core_flow import ADMIN, CHAT
-from tests.e2e.test_operator_banks import is_deleted_on_sight
+from tests.e2e.helpers import ADMIN, CHAT, RunBot, is_deleted_on_sight
 from tests.fakebot import FakeBotAPI
 from tests.media import edited_copy, encode, photo
 

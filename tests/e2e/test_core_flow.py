@@ -7,65 +7,32 @@ the fake Bot API server and asserts on the Bot API calls the bot made.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from PIL import Image, ImageOps
 
 from hashdb.photo import hash_photo
-from tests.e2e.conftest import RunBot, settle
+from tests.e2e.helpers import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    OTHER,
+    RunBot,
+    block_by_reply,
+    bot_reply,
+    deleted,
+    post_photo,
+    send,
+    settle,
+)
 from tests.fakebot import (
     FakeBotAPI,
     command,
     document_message,
-    group,
-    message_update,
     photo_message,
     sticker_message,
     text_message,
-    user,
 )
 from tests.media import edited_copy, encode, photo
-
-CHAT = group(-1001234567890123, "Friends")
-ADMIN = user(1001, "Alice")
-MEMBER = user(5_000_000_001, "Mallory")
-OTHER = user(1003, "Bob")
-
-
-def post_photo(fake: FakeBotAPI, sender: dict[str, Any], image: Image.Image) -> dict[str, Any]:
-    data = encode(image)
-    file = fake.add_file(data)
-    message = photo_message(CHAT, sender, file, width=image.width, height=image.height)
-    fake.push_update(message_update(message))
-    return message
-
-
-def send(fake: FakeBotAPI, message: dict[str, Any]) -> int:
-    return fake.push_update(message_update(message))
-
-
-async def bot_reply(fake: FakeBotAPI, needle: str, *, since: float = 0.0) -> str:
-    """The text of the first message the bot sent after ``since`` containing ``needle``."""
-    call = await fake.wait_for(
-        "sendMessage",
-        lambda c: c.at >= since and needle in (c.str_param("text") or ""),
-        timeout=10,
-    )
-    return call.str_param("text") or ""
-
-
-async def deleted(fake: FakeBotAPI, message: dict[str, Any]) -> None:
-    """Wait until the bot deleted ``message``."""
-    await fake.wait_for(
-        "deleteMessage", lambda c: c.int_param("message_id") == message["message_id"]
-    )
-    assert fake.is_deleted(CHAT["id"], message["message_id"])
-
-
-async def block_by_reply(fake: FakeBotAPI, target: dict[str, Any], text: str = "/block") -> str:
-    mark = time.monotonic()
-    send(fake, command(CHAT, ADMIN, text, reply_to=target))
-    return await bot_reply(fake, "entry #", since=mark)
 
 
 async def test_block_by_reply_then_edited_copy_deleted_and_sender_warned(

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from PIL import Image
 
-from tests.bot.test_matcher_dim import dark
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import (
+from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
+    RunBot,
     block_by_reply,
     deleted,
     post_photo,
     send,
+    settle,
 )
 from tests.fakebot import FakeBotAPI, text_message
-from tests.media import photo
+from tests.media import dark, photo
 
 
 async def test_dark_photo_blocked_then_its_resized_copy_deleted(

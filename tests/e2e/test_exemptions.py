@@ -12,10 +12,21 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import RunBot
-from tests.e2e.test_banks import SECOND, SECOND_ADMIN, deleted, kept, post
-from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, bot_reply, send
-from tests.e2e.test_operator_banks import operator_bank, pdq_line
+from tests.e2e.helpers import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    SECOND,
+    SECOND_ADMIN,
+    RunBot,
+    bot_reply,
+    deleted_from_chat,
+    is_kept,
+    operator_bank,
+    pdq_line,
+    post,
+    send,
+)
 from tests.fakebot import FakeBotAPI, SentMessage, command, group, photo_message, private_chat
 from tests.media import edited_copy, encode, photo
 
@@ -61,7 +72,7 @@ async def test_reply_to_the_deletion_notice_exempts_a_subscribed_entry_in_that_g
         # Before: the group's ordinary photo is deleted, and the notice names no entry.
         mark = time.monotonic()
         first, _ = post(fake, SECOND, MEMBER, edited_copy(ordinary))
-        await deleted(fake, first)
+        await deleted_from_chat(fake, first)
         await bot_reply(fake, "Warning 1", since=mark)
         notice = notice_in(fake, SECOND, mark)
         assert "entry" not in (notice.text or "") and "#" not in (notice.text or "")
@@ -76,16 +87,16 @@ async def test_reply_to_the_deletion_notice_exempts_a_subscribed_entry_in_that_g
         assert f"Undo with /block {entry_id}" in answer
 
         # After: kept in that group, by hash and by the file-id shortcut alike...
-        assert await kept(fake, app, *post(fake, SECOND, MEMBER, edited_copy(ordinary)))
+        assert await is_kept(fake, app, *post(fake, SECOND, MEMBER, edited_copy(ordinary)))
         again = photo_message(
             SECOND, MEMBER, fake.add_file(encode(ordinary)), width=640, height=480
         )
-        assert await kept(fake, app, again, send(fake, again))
+        assert await is_kept(fake, app, again, send(fake, again))
         resent = dict(first, message_id=first["message_id"] + 1000)
-        assert await kept(fake, app, resent, send(fake, resent))
+        assert await is_kept(fake, app, resent, send(fake, resent))
         # ...and still deleted in the other group using the same bank.
         elsewhere, _ = post(fake, THIRD, MEMBER, edited_copy(ordinary))
-        await deleted(fake, elsewhere)
+        await deleted_from_chat(fake, elsewhere)
 
         # The curator sees that a group exempted the entry.
         owner_view = await said(fake, private_chat(ADMIN), f"/bank entry {entry_id}", "Exempted")
@@ -96,7 +107,7 @@ async def test_reply_to_the_deletion_notice_exempts_a_subscribed_entry_in_that_g
         assert f"#{entry_id}" in lifted
         assert "not exempted" in await said(fake, SECOND, f"/block {entry_id}", "not exempted")
         back, _ = post(fake, SECOND, MEMBER, edited_copy(ordinary))
-        await deleted(fake, back)
+        await deleted_from_chat(fake, back)
 
         # Both are audited in the group.
         logs = await said(fake, SECOND, "/logs 20", "audit events")
@@ -125,9 +136,9 @@ async def test_unblock_by_id_exempts_an_operator_entry_and_removes_an_own_one(
         assert "already exempted" in await said(
             fake, SECOND, f"/unblock {entry.id}", "already exempted"
         )
-        assert await kept(fake, app, *post(fake, SECOND, MEMBER, edited_copy(listed)))
+        assert await is_kept(fake, app, *post(fake, SECOND, MEMBER, edited_copy(listed)))
         copy, _ = post(fake, CHAT, MEMBER, edited_copy(listed))
-        await deleted(fake, copy)
+        await deleted_from_chat(fake, copy)
         assert not any("entry_exempted_widely" in r.getMessage() for r in caplog.records)
 
         # Three groups exempting one entry: the operator is told, once.

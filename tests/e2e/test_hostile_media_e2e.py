@@ -14,19 +14,20 @@ from typing import Any
 import pytest
 
 from hashdb.fingerprint import SkipReason
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import (
+from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
+    RunBot,
     block_by_reply,
     deleted,
     post_photo,
     send,
+    settle,
 )
 from tests.fakebot import FakeBotAPI, document_message, text_message, video_message
-from tests.hashdb.test_hostile_media import CASES, Case
+from tests.hostile_media import CASES, Case
 from tests.media import edited_copy, photo
 
 #: A few of each kind: a bomb, truncated, garbage and empty files, a lying MIME type, an MP4

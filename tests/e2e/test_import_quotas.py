@@ -9,10 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from handlers.context import HashguardApp
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_banks import SECOND, SECOND_ADMIN, list_file
-from tests.e2e.test_core_flow import ADMIN, CHAT, bot_reply, send
-from tests.e2e.test_operator_banks import operator_bank, pdq_line
+from tests.e2e.helpers import (
+    ADMIN,
+    CHAT,
+    SECOND,
+    SECOND_ADMIN,
+    RunBot,
+    bot_reply,
+    list_file,
+    operator_bank,
+    pdq_line,
+    send,
+    settle,
+)
 from tests.fakebot import FakeBotAPI, command, private_chat
 from tests.media import photo
 

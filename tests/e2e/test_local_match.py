@@ -4,31 +4,26 @@ default, held for the admins' review with /set local_match review, ignored when 
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import (
+from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
+    RunBot,
+    answer,
+    assert_kept,
     block_by_reply,
     bot_reply,
     deleted,
     post_photo,
+    press,
     send,
 )
-from tests.e2e.test_reports import answer, press
 from tests.fakebot import FakeBotAPI, command
-from tests.hashdb.test_local import EDITS
-from tests.media import photo
+from tests.media import PHOTO_EDITS, photo
 
 ORIGINAL = photo(601, (1024, 768))
-
-
-async def kept(fake: FakeBotAPI, app: Any, message: dict[str, Any]) -> None:
-    await settle(fake, app, send(fake, command(CHAT, OTHER, "/help")))
-    assert not fake.is_deleted(CHAT["id"], message["message_id"])
 
 
 async def test_edited_copies_are_deleted_and_the_audit_says_how(
@@ -38,10 +33,10 @@ async def test_edited_copies_are_deleted_and_the_audit_says_how(
     async with run_bot() as app:
         await block_by_reply(fake, post_photo(fake, MEMBER, ORIGINAL))
         for name in ("crop to 75%", "caption banner and sticker", "inside a phone screenshot"):
-            copy = post_photo(fake, OTHER, EDITS[name](ORIGINAL))
+            copy = post_photo(fake, OTHER, PHOTO_EDITS[name](ORIGINAL))
             await deleted(fake, copy)
         stranger = post_photo(fake, OTHER, photo(602, (1024, 768)))
-        await kept(fake, app, stranger)
+        await assert_kept(fake, app, stranger)
         mark = time.monotonic()
         send(fake, command(CHAT, ADMIN, "/logs 10"))
         logs = await bot_reply(fake, "audit events", since=mark)
@@ -60,7 +55,7 @@ async def test_review_setting_holds_a_copy_for_the_admins(
         send(fake, command(CHAT, ADMIN, "/set local_match review"))
         await bot_reply(fake, "local_match is now review")
 
-        copy = post_photo(fake, OTHER, EDITS["crop to 75%"](ORIGINAL))
+        copy = post_photo(fake, OTHER, PHOTO_EDITS["crop to 75%"](ORIGINAL))
         await fake.wait_for(
             "sendMessage", lambda c: "looks like an edited copy" in (c.str_param("text") or "")
         )
@@ -82,8 +77,8 @@ async def test_review_setting_holds_a_copy_for_the_admins(
 
         send(fake, command(CHAT, ADMIN, "/set local_match off"))
         await bot_reply(fake, "local_match is now off")
-        ignored = post_photo(fake, OTHER, EDITS["tilted 4 degrees"](ORIGINAL))
-        await kept(fake, app, ignored)
+        ignored = post_photo(fake, OTHER, PHOTO_EDITS["tilted 4 degrees"](ORIGINAL))
+        await assert_kept(fake, app, ignored)
         # Block on a flagged copy removed it without a second entry: the first one covers it.
         assert app.bot_data.services is not None
         assert app.bot_data.services.core.matching.index_size(CHAT["id"]) == 1

@@ -16,18 +16,28 @@ from handlers.context import HashguardApp
 from hashdb.lists import ListItem, text_lines
 from hashdb.photo import hash_photo
 from hashdb.store import Bank
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, bot_reply, send
-from tests.e2e.test_self_submission import DEFAULT_GROUP, gone, kept, post, set_in
+from tests.e2e.helpers import (
+    ADMIN,
+    CHAT,
+    DEFAULT_GROUP,
+    MEMBER,
+    RunBot,
+    bot_reply,
+    gone,
+    is_deleted_on_sight,
+    operator_bank,
+    pdq_line,
+    post,
+    posted_and_kept,
+    send,
+    set_in,
+    settle,
+)
 from tests.fakebot import FakeBotAPI, command
 from tests.media import edited_copy, encode, photo
 
 #: How long a test waits for the watcher (checking every second) to pick up a change.
 RELOAD_WAIT = 5.0
-
-
-def pdq_line(image: Image.Image) -> str:
-    return f"pdq {hash_photo(encode(image)).stored[0].hex}"
 
 
 def hash_output(image: Image.Image, name: str) -> list[str]:
@@ -36,22 +46,9 @@ def hash_output(image: Image.Image, name: str) -> list[str]:
     return list(text_lines([item]))
 
 
-async def operator_bank(app: HashguardApp, name: str) -> Bank:
-    assert app.bot_data.services is not None
-    bank = await app.bot_data.services.core.store.bank_by_name(name)
-    assert bank is not None, f"no bank {name!r}"
-    return bank
-
-
 async def active_entries(app: HashguardApp, bank: Bank) -> int:
     assert app.bot_data.services is not None
     return await app.bot_data.services.core.store.count_active_entries(bank.id)
-
-
-async def is_deleted_on_sight(fake: FakeBotAPI, app: HashguardApp, image: Image.Image) -> bool:
-    message, update_id = post(fake, CHAT, MEMBER, image)
-    await settle(fake, app, update_id)
-    return fake.is_deleted(CHAT["id"], message["message_id"])
 
 
 def unreadable_logged(caplog: pytest.LogCaptureFixture, path: Path) -> int:
@@ -92,7 +89,7 @@ async def test_listed_photo_is_deleted_unless_the_group_opts_out(
         assert "bank operator:pledge-list" in logs
 
         await set_in(fake, DEFAULT_GROUP, "use_operator_banks off")
-        await kept(fake, app, DEFAULT_GROUP, edited_copy(listed))
+        await posted_and_kept(fake, app, DEFAULT_GROUP, edited_copy(listed))
 
 
 async def test_changed_file_is_reloaded_removing_and_adding_hashes(

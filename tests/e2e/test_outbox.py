@@ -12,17 +12,18 @@ from typing import Any
 import pytest
 
 from handlers.context import HashguardApp
-from hashdb.sqlite import base as sqlite_store
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import (
+from hashdb import sqlite_store
+from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
+    RunBot,
     block_by_reply,
     bot_reply,
     post_photo,
     send,
+    settle,
 )
 from tests.fakebot import FakeBotAPI, text_message
 from tests.faults import LockHolder

@@ -4,12 +4,19 @@ monitor showing another picture stays."""
 
 from __future__ import annotations
 
-from tests.e2e.conftest import RunBot
-from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, OTHER, block_by_reply, deleted, post_photo
-from tests.e2e.test_local_match import kept
+from tests.e2e.helpers import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    OTHER,
+    RunBot,
+    assert_kept,
+    block_by_reply,
+    deleted,
+    post_photo,
+)
 from tests.fakebot import FakeBotAPI
-from tests.hashdb.test_local_photos import screen_photo
-from tests.media import textured
+from tests.media import screen_photo, textured
 
 ORIGINAL = textured(611)
 
@@ -23,4 +30,4 @@ async def test_a_photo_of_a_screen_showing_a_blocked_photo_is_deleted(
         copy = post_photo(fake, OTHER, screen_photo(ORIGINAL, tilt=0.8, washed=0.3))
         await deleted(fake, copy)
         other = post_photo(fake, OTHER, screen_photo(textured(612), tilt=0.8, washed=0.3))
-        await kept(fake, app, other)
+        await assert_kept(fake, app, other)

@@ -15,22 +15,26 @@ from typing import Any
 from handlers.context import HashguardApp
 from hashdb.lists import ListItem, text_lines
 from hashdb.photo import hash_photo
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import ADMIN, MEMBER, OTHER, bot_reply, send
-from tests.e2e.test_self_submission import (
+from tests.e2e.helpers import (
+    ADMIN,
+    MEMBER,
+    OTHER,
     SUBMITTER,
+    RunBot,
     accept,
+    bot_reply,
     case_texts,
     gone,
+    post_file,
+    send,
     set_in,
+    settle,
     texts_to,
 )
 from tests.fakebot import (
     FakeBotAPI,
-    FakeFile,
     command,
     group,
-    photo_message,
     private_chat,
     user,
     video_message,
@@ -40,14 +44,6 @@ from tests.media import edited_copy, encode, photo, video
 LOOSE = group(-1001000000000101, "Loose")
 STRICT = group(-1001000000000102, "Strict")
 REPORTER = user(6101, "Rita")
-
-
-def post_file(
-    fake: FakeBotAPI, chat: dict[str, Any], file: FakeFile, sender: dict[str, Any] = MEMBER
-) -> tuple[dict[str, Any], int]:
-    """Post ``file`` (a 640x480 photo) in ``chat``; returns the message and its update id."""
-    message = photo_message(chat, sender, file, width=640, height=480)
-    return message, send(fake, message)
 
 
 def list_file(tmp_path: Path, *images: Any) -> str:

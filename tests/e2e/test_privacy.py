@@ -14,19 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import (
+from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
+    RunBot,
     block_by_reply,
+    block_video,
     bot_reply,
     post_photo,
+    post_video,
     send,
+    settle,
 )
-from tests.e2e.test_video_flow import block as block_video
-from tests.e2e.test_video_flow import post_video
 from tests.fakebot import FakeBotAPI, command, text_message
 from tests.media import edited_copy, encode, photo, reencode, video
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 import itertools
 
 from bot.ratelimit import RateLimiter
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import (
+from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
+    RunBot,
     block_by_reply,
     post_photo,
     send,
+    settle,
 )
 from tests.fakebot import FakeBotAPI, command, group, private_chat, text_message
 from tests.media import edited_copy, photo

@@ -12,19 +12,24 @@ import time
 from PIL import Image
 
 from hashdb.lists import text_lines
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_banks import _item, deleted, kept, list_file, post
-from tests.e2e.test_core_flow import (
+from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
+    RunBot,
     block_by_reply,
     bot_reply,
+    deleted_from_chat,
+    is_kept,
+    list_file,
+    list_item,
+    post,
+    post_file,
     post_photo,
     send,
+    settle,
 )
-from tests.e2e.test_pipeline import post_file
 from tests.fakebot import FakeBotAPI, command, text_message
 from tests.media import encode, photo
 
@@ -54,20 +59,20 @@ async def test_a_hash_only_list_deletes_padded_and_collaged_copies(
     async with run_bot(matching_region_probes="hash_only") as app:
         # Seen before the group held any hash-only entry: hashed without regions, kept.
         before, update_id = post_file(fake, CHAT, padded_file, sender=OTHER)
-        assert await kept(fake, app, before, update_id)
+        assert await is_kept(fake, app, before, update_id)
 
-        send(fake, list_file(fake, CHAT, ADMIN, "\n".join(text_lines([_item(listed)])),
+        send(fake, list_file(fake, CHAT, ADMIN, "\n".join(text_lines([list_item(listed)])),
                              caption="/import"))  # fmt: skip
         assert "Imported 1 entries" in await bot_reply(fake, "Imported")
 
         # The same file again: its cached hashes have no regions, so it is hashed again.
         padded, _ = post_file(fake, CHAT, padded_file, sender=OTHER)
-        await deleted(fake, padded)
+        await deleted_from_chat(fake, padded)
         assert fake.downloads_of(padded_file) == 2
         collage, _ = post(fake, CHAT, OTHER, _collage([others[0], others[1], listed, others[2]]))
-        await deleted(fake, collage)
+        await deleted_from_chat(fake, collage)
         unrelated, update_id = post(fake, CHAT, OTHER, _collage(others))
-        assert await kept(fake, app, unrelated, update_id)
+        assert await is_kept(fake, app, unrelated, update_id)
 
         mark = time.monotonic()
         send(fake, command(CHAT, ADMIN, "/logs 4"))
@@ -92,6 +97,6 @@ async def test_a_collage_holding_a_photo_blocked_by_reply_is_deleted(
             row, column = divmod(number, 3)
             grid.paste(picture.resize((300, 300)), (column * 300, row * 300))
         collage, _ = post(fake, CHAT, OTHER, grid)
-        await deleted(fake, collage)
+        await deleted_from_chat(fake, collage)
         unrelated, update_id = post(fake, CHAT, OTHER, _collage(others[:4]))
-        assert await kept(fake, app, unrelated, update_id)
+        assert await is_kept(fake, app, unrelated, update_id)

@@ -2,51 +2,33 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from typing import Any
 
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import (
+from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
+    RunBot,
+    answer,
     bot_reply,
     deleted,
     post_photo,
+    press,
     send,
+    settle,
 )
 from tests.fakebot import FakeBotAPI, SentMessage, command, text_message, user
 from tests.media import edited_copy, photo
 
 REPORTER = user(6001, "Rita")
 SECOND_REPORTER = user(6002, "Sam")
-_query_ids = itertools.count(1)
-
-
-def press(fake: FakeBotAPI, who: dict[str, Any], review: SentMessage, data: str) -> int:
-    return fake.push_update(
-        {
-            "callback_query": {
-                "id": f"q{next(_query_ids)}",
-                "from": who,
-                "chat_instance": "ci",
-                "data": data,
-                "message": review.message,
-            }
-        }
-    )
 
 
 async def review_message(fake: FakeBotAPI, report_id: int = 1) -> SentMessage:
     await fake.wait_for("sendMessage", lambda c: f"Report #{report_id}" in str(c.params))
     return next(m for m in fake.sent_messages if f"Report #{report_id}:" in (m.text or ""))
-
-
-async def answer(fake: FakeBotAPI, since: float) -> dict[str, Any]:
-    call = await fake.wait_for("answerCallbackQuery", lambda c: c.at >= since)
-    return call.params
 
 
 async def test_report_then_admin_blocks_from_the_review_message(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import RunBot, settle
+from tests.e2e.helpers import RunBot, settle
 from tests.fakebot import (
     FakeBotAPI,
     group,

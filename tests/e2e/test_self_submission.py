@@ -14,18 +14,32 @@ from typing import Any
 
 from PIL import Image
 
-from handlers.context import HashguardApp
 from hashdb.photo import hash_photo
 from hashdb.store import SELF_BANK_NAME
-from tests.e2e.conftest import RunBot, idle, settle
-from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, bot_reply, send
-from tests.e2e.test_reports import answer, press
+from tests.e2e.helpers import (
+    ADMIN,
+    CHAT,
+    DEFAULT_GROUP,
+    MEMBER,
+    SUBMITTER,
+    RunBot,
+    accept,
+    bot_reply,
+    case_texts,
+    consent_prompt,
+    gone,
+    idle,
+    post,
+    posted_and_kept,
+    press,
+    send,
+    set_in,
+    settle,
+)
 from tests.fakebot import (
     Call,
     FakeBotAPI,
-    SentMessage,
     command,
-    group,
     photo_message,
     private_chat,
     user,
@@ -33,63 +47,9 @@ from tests.fakebot import (
 from tests.media import edited_copy, encode, photo
 
 OPTED_IN = CHAT
-DEFAULT_GROUP = group(-1009876543210777, "Neighbours")
-SUBMITTER = user(7001, "Sue")
 STRANGER = user(7002, "Tom")
 
 CASE_CODE = re.compile(r"Case (HG-[A-Z0-9]{4}-[A-Z0-9]{4})")
-
-
-def post(
-    fake: FakeBotAPI, chat: dict[str, Any], sender: dict[str, Any], image: Image.Image
-) -> tuple[dict[str, Any], int]:
-    """Post ``image`` as a photo; returns the message and its update id."""
-    file = fake.add_file(encode(image))
-    message = photo_message(chat, sender, file, width=image.width, height=image.height)
-    return message, send(fake, message)
-
-
-async def gone(fake: FakeBotAPI, chat_id: int, message: dict[str, Any]) -> None:
-    """Wait until the bot deleted ``message`` from ``chat_id``."""
-    await fake.wait_for(
-        "deleteMessage",
-        lambda c: (
-            c.int_param("chat_id") == chat_id and c.int_param("message_id") == message["message_id"]
-        ),
-    )
-    assert fake.is_deleted(chat_id, message["message_id"])
-
-
-async def kept(
-    fake: FakeBotAPI, app: HashguardApp, chat: dict[str, Any], image: Image.Image
-) -> dict[str, Any]:
-    """Post ``image`` and check, once every handler finished, that it is still there."""
-    message, update_id = post(fake, chat, MEMBER, image)
-    await settle(fake, app, update_id)
-    assert not fake.is_deleted(chat["id"], message["message_id"])
-    return message
-
-
-def consent_prompt(fake: FakeBotAPI, person: dict[str, Any]) -> SentMessage:
-    """The latest message in the person's private chat carrying the consent button."""
-    prompts = [
-        m
-        for m in fake.sent_messages
-        if m.chat_id == person["id"] and "ss:accept" in str(m.reply_markup)
-    ]
-    assert prompts, f"no consent button was sent to {person['first_name']}"
-    return prompts[-1]
-
-
-async def accept(fake: FakeBotAPI, person: dict[str, Any]) -> None:
-    """/submit privately and press "I understand, continue"."""
-    mark = time.monotonic()
-    send(fake, command(private_chat(person), person, "/submit"))
-    await bot_reply(fake, "StopNCII", since=mark)
-    mark = time.monotonic()
-    press(fake, person, consent_prompt(fake, person), "ss:accept")
-    await answer(fake, mark)
-    await bot_reply(fake, "Thank you", since=mark)
 
 
 async def submit(
@@ -103,25 +63,10 @@ async def submit(
     return message, match.group(1)
 
 
-async def set_in(fake: FakeBotAPI, chat: dict[str, Any], setting: str) -> None:
-    mark = time.monotonic()
-    send(fake, command(chat, ADMIN, f"/set {setting}"))
-    key, value = setting.split()
-    await bot_reply(fake, f"{key} is now {value}", since=mark)
-
-
 async def private_command(fake: FakeBotAPI, person: dict[str, Any], text: str, needle: str) -> str:
     mark = time.monotonic()
     send(fake, command(private_chat(person), person, text))
     return await bot_reply(fake, needle, since=mark)
-
-
-def case_texts(fake: FakeBotAPI, since: float = 0.0) -> list[str]:
-    return [
-        c.str_param("text") or ""
-        for c in fake.calls_to("sendMessage")
-        if c.at >= since and "Case HG-" in (c.str_param("text") or "")
-    ]
 
 
 async def test_consent_then_submission_protects_opted_in_groups_until_withdrawn(
@@ -162,7 +107,7 @@ async def test_consent_then_submission_protects_opted_in_groups_until_withdrawn(
         )
         send(fake, copy)
         await gone(fake, OPTED_IN["id"], copy)
-        await kept(fake, app, DEFAULT_GROUP, edited_copy(own))
+        await posted_and_kept(fake, app, DEFAULT_GROUP, edited_copy(own))
 
         # Nobody else can withdraw the case, and a code that does not exist is named back.
         for code_given in (code, "HG-ZZZZ-ZZZZ", "nonsense"):
@@ -177,7 +122,7 @@ async def test_consent_then_submission_protects_opted_in_groups_until_withdrawn(
         # Codes are typed by hand: case does not matter.
         withdrawn = await private_command(fake, SUBMITTER, f"/withdraw {code.lower()}", "withdrawn")
         assert code in withdrawn
-        await kept(fake, app, OPTED_IN, edited_copy(own))
+        await posted_and_kept(fake, app, OPTED_IN, edited_copy(own))
         # The very file that matched before (a forward keeps its file id) is kept too.
         again = photo_message(
             OPTED_IN, MEMBER, copy_file, width=copy_image.width, height=copy_image.height
@@ -357,15 +302,6 @@ async def test_who_submitted_stays_private_from_groups_and_log_chats(
         )
         assert "<b>self_submit</b>" not in logged and code not in logged
         assert str(SUBMITTER["id"]) not in logged
-
-
-def texts_to(fake: FakeBotAPI, person: dict[str, Any], since: float) -> list[str]:
-    """What the bot sent to ``person``'s private chat since ``since``."""
-    return [
-        c.str_param("text") or ""
-        for c in fake.calls_to("sendMessage")
-        if c.at >= since and c.int_param("chat_id") == person["id"]
-    ]
 
 
 async def test_a_burst_over_the_daily_limit_is_refused_while_the_first_items_are_hashed(

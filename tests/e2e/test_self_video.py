@@ -13,9 +13,20 @@ from bot.services.selfsubmit import SELF_VIDEO_MAX_FRAMES
 from handlers.context import HashguardApp
 from hashdb.signals import VPDQ
 from hashdb.store import SELF_BANK_NAME, Entry
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, bot_reply, send
-from tests.e2e.test_self_submission import SUBMITTER, accept, gone, post, set_in
+from tests.e2e.helpers import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    SUBMITTER,
+    RunBot,
+    accept,
+    bot_reply,
+    gone,
+    post,
+    send,
+    set_in,
+    settle,
+)
 from tests.fakebot import FakeBotAPI, command, private_chat, video_message
 from tests.media import reencode, video, video_frames
 

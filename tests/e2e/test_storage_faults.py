@@ -26,8 +26,7 @@ from hashdb.signals import PDQ
 from hashdb.sqlite import SQLiteStore
 from hashdb.sqlite import base as sqlite_store
 from hashdb.store import NewEntry, StoreUnavailableError
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, bot_reply, send
+from tests.e2e.helpers import ADMIN, CHAT, MEMBER, RunBot, bot_reply, send, settle
 from tests.fakebot import FakeBotAPI, command, group, message_update, photo_message
 from tests.faults import LockHolder, limit_pages, make_read_only
 from tests.media import encode, photo

@@ -5,17 +5,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import (
+from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
+    RunBot,
     block_by_reply,
     bot_reply,
     deleted,
     post_photo,
     send,
+    settle,
 )
 from tests.fakebot import FakeBotAPI, command, text_message
 from tests.media import edited_copy, photo

@@ -16,9 +16,7 @@ from typing import Any
 import pytest
 
 from hashdb.fingerprint import SkipReason
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, OTHER, bot_reply, send
-from tests.e2e.test_self_submission import accept
+from tests.e2e.helpers import ADMIN, CHAT, MEMBER, OTHER, RunBot, accept, bot_reply, send, settle
 from tests.fakebot import FakeBotAPI, command, private_chat, text_message, video_message
 
 LOG_CHAT = -1007000000002

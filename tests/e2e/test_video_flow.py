@@ -12,16 +12,19 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from tests.e2e.conftest import RunBot, settle
-from tests.e2e.test_core_flow import (
+from tests.e2e.helpers import (
     ADMIN,
     CHAT,
     MEMBER,
     OTHER,
+    RunBot,
+    block_video,
     bot_reply,
     deleted,
     post_photo,
+    post_video,
     send,
+    settle,
 )
 from tests.fakebot import (
     FakeBotAPI,
@@ -52,30 +55,6 @@ from tests.media import (
 )
 
 
-def post_video(
-    fake: FakeBotAPI,
-    data: bytes,
-    *,
-    sender: dict[str, Any] = MEMBER,
-    kind: str = "video",
-    thumb: FakeFile | None = None,
-    file_size: int | None = None,
-    media_group_id: str | None = None,
-) -> dict[str, Any]:
-    file = fake.add_file(data, file_path_suffix=".mp4", file_size=file_size)
-    message = video_message(
-        CHAT, sender, file, kind=kind, thumb=thumb, media_group_id=media_group_id
-    )
-    send(fake, message)
-    return message
-
-
-async def block(fake: FakeBotAPI, target: dict[str, Any]) -> str:
-    mark = time.monotonic()
-    send(fake, command(CHAT, ADMIN, "/block", reply_to=target))
-    return await bot_reply(fake, "entry #", since=mark)
-
-
 def first_frame_jpeg(data: bytes, at_seconds: float = 2.5) -> bytes:
     """A frame grab of a video, as a screenshot of it posted as a photo would be."""
     with av.open(io.BytesIO(data)) as container:
@@ -92,7 +71,7 @@ async def test_blocked_video_catches_trimmed_reencoded_resized_and_embedded_copi
     original = video(101, seconds=8)
     # One sender posts four copies: only warn here (escalation has its own tests).
     async with run_bot(moderation_warn_limit="0") as app:
-        assert "Blocked as entry #1" in await block(fake, post_video(fake, original))
+        assert "Blocked as entry #1" in await block_video(fake, post_video(fake, original))
         copies = [
             trim(original, 1.5, 7.0),
             reencode(original, crf=38),
@@ -119,7 +98,7 @@ async def test_animation_gif_document_video_note_and_video_sticker(
     async with run_bot():
         # An MP4 animation blocked; a GIF document of the same footage is caught.
         animation = video(111, seconds=4, fps=10, size=(240, 136))
-        await block(fake, post_video(fake, animation, kind="animation"))
+        await block_video(fake, post_video(fake, animation, kind="animation"))
         gif_file = fake.add_file(gif(111, seconds=4), file_path_suffix=".gif")
         gif_doc = document_message(
             CHAT, OTHER, gif_file, mime_type="image/gif", file_name="funny.gif"
@@ -129,14 +108,14 @@ async def test_animation_gif_document_video_note_and_video_sticker(
 
         # A round video note blocked; a re-encoded copy is caught.
         note = video_note(112)
-        await block(fake, post_video(fake, note, kind="video_note"))
+        await block_video(fake, post_video(fake, note, kind="video_note"))
         await deleted(fake, post_video(fake, reencode(note, crf=36), kind="video_note"))
 
         # A WebM video sticker blocked; the same clip sent as a video document is caught.
         sticker_file = fake.add_file(webm(113), file_path_suffix=".webm")
         sticker = sticker_message(CHAT, MEMBER, sticker_file, is_video=True)
         send(fake, sticker)
-        await block(fake, sticker)
+        await block_video(fake, sticker)
         doc_file = fake.add_file(reencode(webm(113), codec="libx264", fmt="mp4", crf=30))
         doc = document_message(CHAT, OTHER, doc_file, mime_type="video/mp4", file_name="s.mp4")
         send(fake, doc)
@@ -151,7 +130,7 @@ async def test_animated_tgs_sticker_is_judged_by_its_thumbnail(
     fake.set_admins(CHAT["id"], [ADMIN])
     picture = photo(114, (512, 512))
     async with run_bot():
-        await block(fake, post_photo(fake, MEMBER, picture))
+        await block_video(fake, post_photo(fake, MEMBER, picture))
         tgs = fake.add_file(b"\x1f\x8b not decodable lottie", file_path_suffix=".tgs")
         thumb = fake.add_file(encode(picture.resize((128, 128)), "WEBP"), file_path_suffix=".webp")
         sticker = sticker_message(CHAT, OTHER, tgs, is_animated=True, thumb=thumb)
@@ -166,7 +145,7 @@ async def test_screenshot_of_a_blocked_video_is_caught_as_a_photo(
     fake.set_admins(CHAT["id"], [ADMIN])
     original = video(121, seconds=6, size=(480, 270))
     async with run_bot():
-        await block(fake, post_video(fake, original))
+        await block_video(fake, post_video(fake, original))
         grab = Image.open(io.BytesIO(first_frame_jpeg(original)))
         await deleted(fake, post_photo(fake, OTHER, grab))
 
@@ -179,7 +158,7 @@ async def test_album_item_match_removes_the_whole_album_once(
     fake.set_admins(CHAT["id"], [ADMIN])
     blocked = photo(131)
     async with run_bot() as app:
-        await block(fake, post_photo(fake, MEMBER, blocked))
+        await block_video(fake, post_photo(fake, MEMBER, blocked))
         items = []
         for index, image in enumerate((photo(132), edited_copy(blocked), photo(133))):
             file = fake.add_file(encode(image))
@@ -212,7 +191,7 @@ async def test_album_action_item_removes_only_the_matching_item(
     fake.set_admins(CHAT["id"], [ADMIN])
     blocked = photo(141)
     async with run_bot(media_album_action="item") as app:
-        await block(fake, post_photo(fake, MEMBER, blocked))
+        await block_video(fake, post_photo(fake, MEMBER, blocked))
         items = []
         for image in (photo(142), edited_copy(blocked)):
             file = fake.add_file(encode(image))
@@ -231,7 +210,7 @@ async def test_editing_in_a_blocked_video_is_caught(fake: FakeBotAPI, run_bot: R
     fake.set_admins(CHAT["id"], [ADMIN])
     original = video(151, seconds=6)
     async with run_bot() as app:
-        await block(fake, post_video(fake, original))
+        await block_video(fake, post_video(fake, original))
         harmless = post_video(fake, video(152, seconds=6), sender=OTHER)
         await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
         swapped = dict(harmless)
@@ -248,7 +227,7 @@ async def test_video_over_the_download_cap_is_judged_by_its_thumbnail(
     fake.set_admins(CHAT["id"], [ADMIN])
     original = video(161, seconds=6, size=(480, 270))
     async with run_bot():
-        await block(fake, post_video(fake, original))
+        await block_video(fake, post_video(fake, original))
         thumb = fake.add_file(first_frame_jpeg(original))
         big = post_video(fake, b"", sender=OTHER, thumb=thumb, file_size=40 * 1024 * 1024)
         await deleted(fake, big)
@@ -264,7 +243,7 @@ async def test_video_over_the_download_cap_is_judged_by_its_thumbnail(
         # Blocking a video over the cap fingerprints its thumbnail, and says so.
         other_thumb = fake.add_file(first_frame_jpeg(video(162, seconds=6, size=(480, 270))))
         too_big = post_video(fake, b"", thumb=other_thumb, file_size=45 * 1024 * 1024)
-        reply = await block(fake, too_big)
+        reply = await block_video(fake, too_big)
         assert "only its thumbnail was fingerprinted" in reply
         mark = time.monotonic()
         send(fake, command(CHAT, ADMIN, "/logs 1"))
@@ -279,7 +258,7 @@ async def test_corrupt_video_is_skipped_and_the_next_update_is_handled(
     fake.set_admins(CHAT["id"], [ADMIN])
     original = video(171, seconds=4)
     async with run_bot() as app:
-        await block(fake, post_video(fake, original))
+        await block_video(fake, post_video(fake, original))
         broken = post_video(fake, original[: len(original) // 3] + b"\x00" * 500, sender=OTHER)
         garbage = post_video(fake, b"not a video at all" * 100, sender=OTHER)
         await settle(fake, app, send(fake, text_message(CHAT, OTHER, ".")))
@@ -305,7 +284,7 @@ async def test_blocking_a_dark_video_keeps_it_for_exact_resends(
     dark = encode_video([np.full((180, 320, 3), 3, dtype=np.uint8)] * 60)
     async with run_bot():
         first = post_video(fake, dark)
-        reply = await block(fake, first)
+        reply = await block_video(fake, first)
         assert "Blocked as entry #1" in reply and "too little detail" in reply
         forward = video_message(CHAT, OTHER, FakeFile(**_file_fields(first["video"])))
         send(fake, forward)
@@ -319,7 +298,7 @@ async def test_forward_of_a_known_video_is_deleted_without_a_download(
     original = video(181, seconds=4)
     async with run_bot():
         first = post_video(fake, original)
-        await block(fake, first)
+        await block_video(fake, first)
         downloads = len(fake.downloads)
         # Telegram keeps the file (and its file_unique_id) when a message is forwarded.
         forward = video_message(CHAT, OTHER, FakeFile(**_file_fields(first["video"])))
@@ -353,7 +332,7 @@ async def test_local_bot_api_server_lifts_the_cap_and_files_are_read_in_place(
         file = fake.add_file(original, file_path_suffix=".mp4", local_dir=served)
         first = video_message(CHAT, MEMBER, file)
         send(fake, first)
-        await block(fake, first)
+        await block_video(fake, first)
         # Reported as 30 MB: over the cloud Bot API's cap, fine for a local server.
         big = fake.add_file(
             reencode(original, crf=33),
@@ -381,7 +360,7 @@ async def test_mirrored_reframed_and_cropped_copies_of_a_blocked_video_are_delet
     fake.set_admins(CHAT["id"], [ADMIN])
     original = textured_video(121, seconds=8)
     async with run_bot(moderation_warn_limit="0") as app:
-        assert "Blocked as entry #1" in await block(fake, post_video(fake, original))
+        assert "Blocked as entry #1" in await block_video(fake, post_video(fake, original))
         copies = {
             "mirrored": edit_frames(original, mirror),
             "letterboxed and mirrored": edit_frames(original, lambda f: letterbox(mirror(f))),

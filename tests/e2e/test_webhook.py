@@ -16,109 +16,34 @@ import re
 import signal
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.app import ALLOWED_UPDATES, build_application, start_webhook
-from bot.config import check_webhook_mode, load_config
-from handlers.context import HashguardApp
+from bot.app import ALLOWED_UPDATES
 from handlers.webhook import MAX_BODY_BYTES
-from tests.bot.test_cli import hashguard_command, run_env
-from tests.e2e.conftest import bot_environ, idle
-from tests.fakebot import JSON, FakeBotAPI, command, group, message_update, photo_message, user
+from tests.e2e.helpers import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    OTHER,
+    PUBLIC_URL,
+    SECRET,
+    SECRET_HEADER,
+    Telegram,
+    bot_said,
+    hashguard_command,
+    idle,
+    post_when_listening,
+    run_env,
+    webhook_deleted,
+    webhook_env,
+    webhook_running,
+)
+from tests.fakebot import FakeBotAPI, command, message_update, photo_message, user
 from tests.media import edited_copy, encode, photo
 from tests.pg import free_port
-
-CHAT = group(-1001234567890123, "Friends")
-ADMIN = user(1001, "Alice")
-MEMBER = user(5_000_000_001, "Mallory")
-OTHER = user(1003, "Bob")
-
-SECRET = "Webhook_secret-0123456789"
-PUBLIC_URL = "https://bot.example.org/telegram"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def webhook_env(port: int, **extra: str) -> dict[str, str]:
-    return {
-        "HASHGUARD_WEBHOOK_PORT": str(port),
-        "HASHGUARD_WEBHOOK_SECRET_TOKEN": SECRET,
-        "HASHGUARD_WEBHOOK_PUBLIC_URL": PUBLIC_URL,
-        **extra,
-    }
-
-
-@asynccontextmanager
-async def webhook_running(
-    fake: FakeBotAPI, db_path: Path, port: int, **env: str
-) -> AsyncIterator[HashguardApp]:
-    """Start the bot as ``hashguard run --webhook`` would, with config from the environment."""
-    environ = {**bot_environ(fake, db_path), **webhook_env(port, **env)}
-    config = load_config(None, environ=environ)
-    check_webhook_mode(config.webhook)
-    # Threads instead of processes: same code path, no process start-up per test.
-    app = build_application(config, hash_in_threads=True, webhook=True)
-    assert app.updater is None
-    await app.initialize()
-    assert app.post_init is not None and app.post_shutdown is not None
-    stop_listening = None
-    try:
-        await app.post_init(app)
-        stop_listening = await start_webhook(app, config.webhook)
-        await app.start()
-        yield app
-    finally:
-        if stop_listening is not None:
-            await stop_listening()
-        if app.running:
-            await app.stop()
-        await app.shutdown()
-        await app.post_shutdown(app)
-
-
-class Telegram:
-    """Posts updates to one bot instance's webhook, as Telegram does."""
-
-    def __init__(self, fake: FakeBotAPI, session: aiohttp.ClientSession, port: int) -> None:
-        self.fake = fake
-        self.session = session
-        self.url = f"http://127.0.0.1:{port}/telegram"
-
-    async def post(self, message: JSON, *, secret: str | None = SECRET) -> int:
-        """Post ``message`` as an update; returns the HTTP status the bot answered."""
-        update = self.fake.prepare_update(message_update(message))
-        headers = {} if secret is None else {SECRET_HEADER: secret}
-        async with self.session.post(self.url, json=update, headers=headers) as response:
-            return response.status
-
-    async def photo(self, sender: JSON, data: bytes) -> JSON:
-        message = photo_message(CHAT, sender, self.fake.add_file(data), width=640, height=480)
-        assert await self.post(message) == 200
-        return message
-
-    async def block(self, target: JSON) -> str:
-        mark = time.monotonic()
-        assert await self.post(command(CHAT, ADMIN, "/block", reply_to=target)) == 200
-        return await bot_said(self.fake, "entry #", since=mark)
-
-
-async def bot_said(fake: FakeBotAPI, needle: str, *, since: float = 0.0) -> str:
-    call = await fake.wait_for(
-        "sendMessage",
-        lambda c: c.at >= since and needle in (c.str_param("text") or ""),
-        timeout=30,
-    )
-    return call.str_param("text") or ""
-
-
-async def deleted(fake: FakeBotAPI, message: JSON) -> None:
-    await fake.wait_for(
-        "deleteMessage", lambda c: c.int_param("message_id") == message["message_id"], timeout=30
-    )
-    assert fake.is_deleted(CHAT["id"], message["message_id"])
 
 
 @pytest.fixture
@@ -157,7 +82,7 @@ async def test_posted_updates_are_handled_block_then_copy_deleted(
         assert fake.is_deleted(CHAT["id"], first["message_id"])
 
         copy = await telegram.photo(OTHER, encode(edited_copy(original)))
-        await deleted(fake, copy)
+        await webhook_deleted(fake, copy)
         await bot_said(fake, "Warning 1")
     assert not fake.calls_to("getUpdates")
 
@@ -187,7 +112,7 @@ async def test_wrong_or_missing_secret_is_refused_and_nothing_handled(
         # The copy posted with the right secret is deleted: the refusals were the secret's,
         # and the forged /unblock never ran.
         assert await telegram.post(copy) == 200
-        await deleted(fake, copy)
+        await webhook_deleted(fake, copy)
 
 
 async def test_json_with_a_charset_is_taken_and_oversized_or_other_bodies_are_not(
@@ -236,11 +161,11 @@ async def test_two_instances_on_one_database_each_take_updates(
             assert await second_telegram.post(command(CHAT, MEMBER, "/help")) == 200
             await bot_said(fake, "/report", since=mark)
             copy = await first_telegram.photo(OTHER, encode(edited_copy(original)))
-            await deleted(fake, copy)
+            await webhook_deleted(fake, copy)
         # The second instance, started again, has the entry the first one stored.
         async with webhook_running(fake, db_path, second_port):
             again = await second_telegram.photo(OTHER, encode(edited_copy(original)))
-            await deleted(fake, again)
+            await webhook_deleted(fake, again)
     assert len(fake.calls_to("setWebhook")) == 3
 
 
@@ -263,21 +188,6 @@ async def test_without_set_webhook_it_listens_and_leaves_the_webhook_alone(
     assert not fake.calls_to("getUpdates")
     # Nobody has set the webhook yet: the operator is told updates will not arrive.
     assert "webhook_not_set" in caplog.text
-
-
-async def _post_when_listening(url: str, update: JSON, secret: str, timeout: float = 60) -> int:
-    """Post ``update`` once the process listens; returns the HTTP status."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    async with aiohttp.ClientSession() as client:
-        while True:
-            try:
-                async with client.post(url, json=update, headers={SECRET_HEADER: secret}) as r:
-                    return r.status
-            except aiohttp.ClientConnectionError:
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
 
 
 async def test_run_webhook_process_refuses_bad_secret_and_stops_cleanly_on_sigterm(
@@ -303,11 +213,11 @@ async def test_run_webhook_process_refuses_bad_secret_and_stops_cleanly_on_sigte
             )
             block = command(CHAT, admin, "/block", reply_to=posted)
             unsigned = fake.prepare_update(message_update(posted))
-            refused = await _post_when_listening(url, unsigned, "wrong")
+            refused = await post_when_listening(url, unsigned, "wrong")
             assert refused == 403
             for message in (posted, block):
                 update = fake.prepare_update(message_update(message))
-                status = await _post_when_listening(url, update, SECRET)
+                status = await post_when_listening(url, update, SECRET)
                 assert status == 200
             await fake.wait_for("sendMessage", lambda c: "entry #1" in str(c.params), timeout=30)
             process.send_signal(signal.SIGTERM)

@@ -11,48 +11,24 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-import aiohttp
-
-from handlers.context import HashguardApp
-from tests.bot.test_cli import hashguard_command, run_env
-from tests.e2e.test_core_flow import ADMIN, CHAT, MEMBER, OTHER
-from tests.e2e.test_webhook import (
+from tests.e2e.helpers import (
+    ADMIN,
+    CHAT,
+    MEMBER,
+    OTHER,
     SECRET,
-    Telegram,
-    _post_when_listening,
-    deleted,
+    hashguard_command,
+    post_when_listening,
+    run_env,
+    two_workers,
+    webhook_deleted,
     webhook_env,
-    webhook_running,
 )
 from tests.fakebot import FakeBotAPI, command, message_update, photo_message
 from tests.media import edited_copy, encode, photo
 from tests.pg import free_port, fresh_database
-
-
-@asynccontextmanager
-async def two_workers(
-    fake: FakeBotAPI, tmp_path: Path, **env: str
-) -> AsyncIterator[tuple[list[HashguardApp], list[Telegram]]]:
-    url = await fresh_database()
-    ports = [free_port(), free_port()]
-    async with AsyncExitStack() as stack:
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-        apps = []
-        for n, port in enumerate(ports):
-            extra = {"HASHGUARD_STORAGE_URL": url, **env}
-            if n:
-                extra["HASHGUARD_WEBHOOK_SET_WEBHOOK"] = "false"
-                extra["HASHGUARD_WEBHOOK_PUBLIC_URL"] = ""
-            apps.append(
-                await stack.enter_async_context(
-                    webhook_running(fake, tmp_path / f"unused{n}.sqlite3", port, **extra)
-                )
-            )
-        yield apps, [Telegram(fake, session, port) for port in ports]
 
 
 async def until(condition: object, timeout: float = 10.0) -> float:
@@ -77,7 +53,7 @@ async def test_a_block_through_one_worker_makes_the_other_delete_a_reupload(
         # The notice reaches the second worker's index (no restart, no polling).
         await until(lambda: other.core.matching.index_size() == 1)
         copy = await telegram[1].photo(OTHER, encode(edited_copy(original)))
-        await deleted(fake, copy)
+        await webhook_deleted(fake, copy)
         # And an unblock through the second worker reaches the first.
         first = apps[0].bot_data.services
         assert first is not None
@@ -105,7 +81,7 @@ async def test_a_warn_limit_reached_across_both_workers_bans_exactly_once(
             *(telegram[n % 2].photo(OTHER, data) for n, data in enumerate(copies))
         )
         for message in posted:
-            await deleted(fake, message)
+            await webhook_deleted(fake, message)
         await until(
             lambda: len([m for m in fake.sent_messages if "Warning" in (m.text or "")]) == 4,
             timeout=30,
@@ -145,7 +121,7 @@ async def test_two_hashguard_processes_share_blocks_through_postgresql(tmp_path:
                 CHAT, MEMBER, fake.add_file(encode(original)), width=640, height=480
             )
             for update in (posted, command(CHAT, ADMIN, "/block", reply_to=posted)):
-                status = await _post_when_listening(
+                status = await post_when_listening(
                     hooks[0], fake.prepare_update(message_update(update)), SECRET
                 )
                 assert status == 200
@@ -160,7 +136,7 @@ async def test_two_hashguard_processes_share_blocks_through_postgresql(tmp_path:
                 # Posted again until worker 2 has caught up (Telegram would retry the
                 # post too); each post is a new update of the same message.
                 assert time.monotonic() < deadline, "worker 2 never deleted the copy"
-                status = await _post_when_listening(
+                status = await post_when_listening(
                     hooks[1], fake.prepare_update(message_update(copy)), SECRET
                 )
                 assert status == 200

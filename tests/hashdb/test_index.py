@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hashdb.fingerprint import Fingerprint
-from hashdb.index import BlocklistIndex, ColumnBuilder, IndexHit, SignalIndex
+from hashdb.index import BlocklistIndex, ColumnBuilder, IndexHit
+from hashdb.signal_index import SignalIndex
 from hashdb.signals import PDQ, PHASH, SignalType
 from hashdb.store import Entry
 

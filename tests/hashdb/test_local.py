@@ -21,7 +21,7 @@ from hashdb.local import (
     extract_array,
 )
 from hashdb.local_format import LocalFeatures, pack_moments, unpack
-from tests.media import decode_video, encode_video, ken_burns, photo, textured
+from tests.media import PHOTO_EDITS, decode_video, encode_video, ken_burns, photo, textured
 
 ORIGINAL = photo(501, (1024, 768))
 BANK, OTHER_BANK = 1, 2
@@ -33,43 +33,12 @@ def features(image: Image.Image) -> LocalFeatures:
     return found
 
 
-def captioned(image: Image.Image) -> Image.Image:
-    copy = image.copy()
-    draw = ImageDraw.Draw(copy)
-    draw.rectangle((0, 330, copy.width, 430), fill=(20, 20, 20))
-    draw.text((40, 360), "look at this", fill=(255, 255, 255))
-    draw.ellipse((800, 60, 880, 140), fill=(250, 210, 40))
-    return copy
-
-
-def screenshot(image: Image.Image) -> Image.Image:
-    canvas = Image.new("RGB", (720, 1560), (18, 18, 18))
-    canvas.paste(image.resize((720, 540)), (0, 500))
-    ImageDraw.Draw(canvas).rectangle((40, 1200, 680, 1230), fill=(90, 90, 90))
-    return canvas
-
-
-EDITS = {
-    "crop to 75%": lambda im: im.crop((128, 96, 896, 672)),
-    "caption banner and sticker": captioned,
-    "tilted 4 degrees": lambda im: im.rotate(4, resample=Image.Resampling.BILINEAR),
-    "inside a phone screenshot": screenshot,
-    "padded to a square": lambda im: _padded(im),
-}
-
-
-def _padded(image: Image.Image) -> Image.Image:
-    square = Image.new("RGB", (1024, 1024), (0, 0, 0))
-    square.paste(image, (0, 128))
-    return square
-
-
-@pytest.mark.parametrize("edit", sorted(EDITS))
+@pytest.mark.parametrize("edit", sorted(PHOTO_EDITS))
 def test_edited_copies_are_found(edit: str) -> None:
     index = LocalIndex()
     index.add(7, BANK, features(ORIGINAL))
     index.add(8, BANK, features(photo(502, (1024, 768))))
-    hits = index.search(features(EDITS[edit](ORIGINAL)), [BANK], DEFAULT_MIN_POINTS)
+    hits = index.search(features(PHOTO_EDITS[edit](ORIGINAL)), [BANK], DEFAULT_MIN_POINTS)
     assert [hit.entry_id for hit in hits] == [7]
     assert hits[0].points >= DEFAULT_MIN_POINTS
 
@@ -88,7 +57,7 @@ def test_search_keeps_to_the_named_banks_and_forgets_removed_entries() -> None:
     index.add(7, OTHER_BANK, features(ORIGINAL))
     # Which banks hold features decides whether a check extracts any.
     assert index.holds_any([OTHER_BANK, BANK]) and not index.holds_any([BANK])
-    crop = features(EDITS["crop to 75%"](ORIGINAL))
+    crop = features(PHOTO_EDITS["crop to 75%"](ORIGINAL))
     assert index.search(crop, [BANK], DEFAULT_MIN_POINTS) == []
     assert [h.entry_id for h in index.search(crop, [OTHER_BANK], DEFAULT_MIN_POINTS)] == [7]
     index.remove(7)
@@ -150,7 +119,7 @@ def test_the_same_photo_blocked_twice_is_found_in_either_bank() -> None:
     index = LocalIndex()
     index.add(7, BANK, features(ORIGINAL))
     index.add(8, OTHER_BANK, features(ORIGINAL))
-    crop = features(EDITS["crop to 75%"](ORIGINAL))
+    crop = features(PHOTO_EDITS["crop to 75%"](ORIGINAL))
     assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [7]
     assert [h.entry_id for h in index.search(crop, [OTHER_BANK], DEFAULT_MIN_POINTS)] == [8]
     assert [h.entry_id for h in index.search(crop, [BANK, OTHER_BANK], DEFAULT_MIN_POINTS)] in (
@@ -163,7 +132,7 @@ def test_entries_added_after_a_build_are_searched_until_the_next_build() -> None
     index = LocalIndex()
     index.add_many([(1, BANK, features(photo(530, (1024, 768))))])
     index.add(7, BANK, features(ORIGINAL))  # into the recent part, searched by brute force
-    crop = features(EDITS["crop to 75%"](ORIGINAL))
+    crop = features(PHOTO_EDITS["crop to 75%"](ORIGINAL))
     assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [7]
     index.build()
     assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [7]
@@ -295,7 +264,7 @@ def test_a_photo_is_never_matched_to_a_blocked_video_by_one_moment() -> None:
     ]
     index = LocalIndex()
     index.add(7, BANK, [*unrelated, dataclasses.replace(features(ORIGINAL), seconds=10.0)])
-    crop = features(EDITS["crop to 75%"](ORIGINAL))
+    crop = features(PHOTO_EDITS["crop to 75%"](ORIGINAL))
     assert index.search(crop, [BANK], DEFAULT_MIN_POINTS) == []
     index.add(9, BANK, features(ORIGINAL))
     assert [h.entry_id for h in index.search(crop, [BANK], DEFAULT_MIN_POINTS)] == [9]

@@ -4,9 +4,6 @@ Unrelated screen photos and collages are not found."""
 
 from __future__ import annotations
 
-import io
-
-import cv2
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
@@ -21,59 +18,9 @@ from hashdb.local import (
 )
 from hashdb.local_format import LocalFeatures
 from hashdb.photo import hash_photo
-from tests.media import encode, photo, textured
+from tests.media import collage, encode, photo, screen_photo, textured
 
 BANK = 1
-
-
-def screen_photo(picture: Image.Image, *, tilt: float, washed: float, seed: int = 0) -> Image.Image:
-    """A 1600x1200 phone photo of a monitor showing ``picture``: the screen's plane turned
-    by ``tilt`` (0..1 of the frame's side, how much nearer the left edge is), light of the
-    room lifting its blacks by ``washed``, a glare spot, a dark bezel, a blurred backdrop,
-    defocus and sensor grain, saved as a JPEG."""
-    rng = np.random.default_rng(seed)
-    width, height = 1600, 1200
-    backdrop = photo(seed + 900, (width, height)).filter(ImageFilter.GaussianBlur(20))
-    frame = np.asarray(backdrop, dtype=np.float32) * 0.5
-    # The monitor's corners: the right edge farther away, so shorter (keystone).
-    top, bottom = 300 - 120 * tilt, 900 + 120 * tilt
-    screen = np.array([[330, top], [1320, 320], [1320, 880], [330, bottom]], dtype=np.float32)
-    bezel = screen + np.array([[-24, -24], [24, -20], [24, 20], [-24, 24]], dtype=np.float32)
-    mask = np.zeros((height, width), dtype=np.uint8)
-    cv2.fillConvexPoly(mask, np.round(bezel).astype(np.int32), 255)
-    frame[mask > 0] = 25
-    # The viewer shows the picture on black, fitted to the screen.
-    viewer = Image.new("RGB", (1280, 720), (0, 0, 0))
-    shown = picture.copy()
-    shown.thumbnail((1200, 680))
-    viewer.paste(shown, ((1280 - shown.width) // 2, (720 - shown.height) // 2))
-    corners = np.array([[0, 0], [1280, 0], [1280, 720], [0, 720]], dtype=np.float32)
-    homography = cv2.getPerspectiveTransform(corners, screen)
-    warped = cv2.warpPerspective(np.asarray(viewer), homography, (width, height))
-    inside = cv2.warpPerspective(np.full((720, 1280), 255, np.uint8), homography, (width, height))
-    lit = warped.astype(np.float32) * (1 - washed) + 255 * washed
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    glare = 0.45 * np.exp(-((xs - 1000) ** 2 + (ys - 450) ** 2) / (2 * 160.0**2))
-    lit += (255 - lit) * glare[..., None]
-    alpha = (inside.astype(np.float32) / 255)[..., None]
-    frame = frame * (1 - alpha) + lit * alpha
-    frame = cv2.GaussianBlur(frame, (0, 0), 1.2) + rng.normal(0, 4, frame.shape)
-    image = Image.fromarray(np.clip(frame, 0, 255).astype(np.uint8))
-    return Image.open(io.BytesIO(encode(image, quality=75)))
-
-
-def collage(cells: list[Image.Image], n: int, gutter: int = 10) -> Image.Image:
-    """``cells`` cropped to squares in an n x n grid on white, 1200 px wide, as collage
-    apps export them."""
-    side = (1200 - gutter * (n + 1)) // n
-    canvas = Image.new("RGB", (1200, 1200), (255, 255, 255))
-    for k, cell in enumerate(cells):
-        row, column = divmod(k, n)
-        edge = min(cell.size)
-        x, y = (cell.width - edge) // 2, (cell.height - edge) // 2
-        square = cell.crop((x, y, x + edge, y + edge)).resize((side, side))
-        canvas.paste(square, (gutter + column * (side + gutter), gutter + row * (side + gutter)))
-    return Image.open(io.BytesIO(encode(canvas, quality=85)))
 
 
 def blocked_index(*pictures: Image.Image) -> LocalIndex:
