@@ -36,6 +36,7 @@ from telegram.ext import (
 from bot.albums import AlbumTracker
 from bot.config import Config, WebhookConfig
 from bot.core import Core
+from bot.enforcement import Enforcer
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache
 from bot.hashing import Fingerprinter
@@ -44,6 +45,7 @@ from bot.outbox import Outbox
 from bot.posters import PosterMemory
 from bot.ratelimit import RateLimiter
 from bot.storage import open_config_store
+from bot.uploads import Fetched, UploadChecker
 from handlers import (
     admin,
     banks,
@@ -226,28 +228,42 @@ async def _post_init(application: HashguardApp) -> None:
     )
     core.audit.listener = functools.partial(logchat.post_audit, application)
     fingerprinter.warm_up()
+    jobs = Outbox(core.store)
+    hashes: FingerprintCache[Fetched] = FingerprintCache(
+        config.media.fingerprint_cache_size,
+        config.media.fingerprint_cache_mb * 1024 * 1024,
+        fetched_size,
+        remember=remembered_failure,
+    )
+    queue = FairQueue(
+        # As many files in download or hashing as the pool admits at once ...
+        concurrency=4 * fingerprinter.workers,
+        per_chat=config.media.queue_per_chat,
+        # ... but one chat never on every hashing worker: another chat's upload finds
+        # one free instead of waiting for a long video to finish.
+        running_per_chat=max(1, fingerprinter.workers - 1),
+    )
+    albums = AlbumTracker()
+    enforcer = Enforcer(core, jobs)
     application.bot_data.services = Services(
         config=config,
         core=core,
         fingerprinter=fingerprinter,
         admins=AdminCache(config.moderation.admin_cache_seconds),
-        albums=AlbumTracker(),
-        outbox=Outbox(core.store),
+        albums=albums,
+        outbox=jobs,
         limiter=RateLimiter(config.moderation.actions_per_minute),
         posters=PosterMemory(core.store),
-        hashes=FingerprintCache(
-            config.media.fingerprint_cache_size,
-            config.media.fingerprint_cache_mb * 1024 * 1024,
-            fetched_size,
-            remember=remembered_failure,
-        ),
-        queue=FairQueue(
-            # As many files in download or hashing as the pool admits at once ...
-            concurrency=4 * fingerprinter.workers,
-            per_chat=config.media.queue_per_chat,
-            # ... but one chat never on every hashing worker: another chat's upload finds
-            # one free instead of waiting for a long video to finish.
-            running_per_chat=max(1, fingerprinter.workers - 1),
+        hashes=hashes,
+        queue=queue,
+        enforcer=enforcer,
+        uploads=UploadChecker(
+            core,
+            enforcer,
+            queue=queue,
+            hashes=hashes,
+            albums=albums,
+            album_action=config.media.album_action,
         ),
     )
     try:

@@ -10,16 +10,17 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.config import Config
 from bot.core import Core
+from bot.enforcement import Enforcer
 from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache
 from bot.hashing import Fingerprinter
 from bot.outbox import Outbox
 from bot.posters import PosterMemory
 from bot.ratelimit import RateLimiter
+from bot.uploads import Fetched, UploadChecker
 
 if TYPE_CHECKING:
     from bot.albums import AlbumTracker
-    from bot.uploads import Fetched
     from handlers.permissions import AdminCache
 
 
@@ -37,6 +38,10 @@ class Services:
     hashes: FingerprintCache[Fetched]
     #: Checks of uploads waiting for (or in) download and hashing, chats taking turns.
     queue: FairQueue
+    #: Runs the outbox's jobs through a platform's steps (``handlers.outbox.TelegramSteps``).
+    enforcer: Enforcer
+    #: The one core call per upload (``handlers.media``).
+    uploads: UploadChecker
 
 
 class AppData:

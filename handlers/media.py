@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from telegram import Message, Update
 
-from bot.uploads import Fetched, MediaFacts, Unchecked, Upload, UploadChecker
+from bot.uploads import Fetched, MediaFacts, Unchecked, Upload
 from handlers.common import MediaRef, MediaSkipped, chat_title, fetch_and_hash, media_ref, sender_of
 from handlers.context import HashguardContext
 from handlers.membership import report_missing_rights
-from handlers.outbox import TelegramSteps, enforcer
+from handlers.outbox import TelegramSteps
 from handlers.reports import flag_for_review
 
 
@@ -33,19 +33,7 @@ async def on_media(update: Update, context: HashguardContext) -> None:
         MediaFacts(ref.kind, ref.hasher, ref.file_unique_id),
         album=message.media_group_id,
     )
-    await checker(context).check(upload, _TelegramUpload(context, update, message, ref))
-
-
-def checker(context: HashguardContext) -> UploadChecker:
-    services = context.services
-    return UploadChecker(
-        services.core,
-        enforcer(context),
-        queue=services.queue,
-        hashes=services.hashes,
-        albums=services.albums,
-        album_action=services.config.media.album_action,
-    )
+    await context.services.uploads.check(upload, _TelegramUpload(context, update, message, ref))
 
 
 class _TelegramUpload(TelegramSteps):

@@ -78,8 +78,7 @@ class TelegramSteps:
 
 
 def enforcer(context: HashguardContext) -> Enforcer:
-    services = context.services
-    return Enforcer(services.core, services.outbox)
+    return context.services.enforcer
 
 
 async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
@@ -230,7 +229,7 @@ async def worker(application: HashguardApp) -> None:
     assert services is not None, "post_init made the services"
     outbox = services.outbox
     context = HashguardContext(application)
-    runner = Enforcer(services.core, outbox)
+    runner = services.enforcer
     maker = TelegramSteps(context)
     recovered = await outbox.recover()
     if recovered:
