@@ -65,6 +65,9 @@ class Core:
         settings.on_change(scope.banks_changed)
         index = MatchingService(store, store, matching, video, settings, scope)
         blocklist = BlocklistService(store, store, audit, scope, index)
+        chats = ChatService(store, store, audit, settings, scope, index)
+        # A chat another process changed is written again on its next message.
+        index.on_chat_change(chats.changed)
         return cls(
             store=store,
             audit=audit,
@@ -75,7 +78,7 @@ class Core:
             blocklist=blocklist,
             strikes=StrikeService(store, store, audit, settings, moderation),
             reports=ReportService(store, store, audit, settings, blocklist, locks, moderation),
-            chats=ChatService(store, store, audit, settings, scope, index),
+            chats=chats,
             banks=BankService(store, store, audit, scope, blocklist),
             lists=ListService(store, store, audit, index, blocklist, locks, banks),
             selfsubmit=SelfSubmissionService(

@@ -40,8 +40,10 @@ class ChatService:
         self._scope = scope
         self._matching = matching
         self._known_chats: set[int] = set()
-        # A chat changed by another process is written again on its next message.
-        matching.on_chat_change(self._known_chats.discard)
+
+    def changed(self, chat_id: int) -> None:
+        """Another process changed the chat: write it again on its next message."""
+        self._known_chats.discard(chat_id)
 
     async def ensure_chat(self, chat_id: int, title: str) -> None:
         """Remember a group the bot works in (cached, so cheap per message)."""
