@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from handlers.context import HashguardApp
-from hashdb import sqlite_store
+from hashdb.sqlite import base as sqlite_store
 from tests.e2e.helpers import (
     ADMIN,
     CHAT,
