@@ -18,8 +18,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden
 
+from bot.blocking import BlockRequest, ReplyBlocker
+from bot.uploads import Fetched, MediaFacts, Unchecked
 from bot.values import Person
 from handlers.common import (
+    MediaRef,
     MediaSkipped,
     chat_title,
     fetch_and_hash,
@@ -28,7 +31,7 @@ from handlers.common import (
     sender_of,
 )
 from handlers.context import HashguardContext
-from handlers.outbox import delete_message
+from handlers.outbox import TelegramSteps, delete_message, enforcer
 from handlers.permissions import AdminsUnknown
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
 from hashdb.store import AuditEvent, Bank, Entry
@@ -126,27 +129,23 @@ async def block(update: Update, context: HashguardContext) -> None:
             "/block [reason], or give the id of an entry this group exempted (/block 12)."
         )
         return
-    try:
-        fetched = await fetch_and_hash(context, ref, for_block=True)
-    except MediaSkipped as exc:
-        log.info("block_media_skipped reason=%s detail=%s", exc.reason, exc.detail)
+    request = BlockRequest(
+        message.chat.id,
+        target.message_id,
+        sender_of(target),
+        actor_of(message),
+        _rest(message, 0)[:200],
+        MediaFacts(ref.kind, ref.hasher, ref.file_unique_id),
+    )
+    blocked = await ReplyBlocker(context.services.core, enforcer(context)).block(
+        request, _TelegramBlock(context, ref)
+    )
+    if isinstance(blocked, Unchecked):
         await message.reply_text(
-            f"I could not read that file, so nothing was blocked: {exc.reason.text}."
+            f"I could not read that file, so nothing was blocked: {blocked.reason.text}."
         )
         return
-    result = await context.services.core.blocklist.block(
-        message.chat.id,
-        fetched.fingerprints,
-        actor=actor_of(message),
-        reason=_rest(message, 0)[:200],
-        message_id=target.message_id,
-        sender=sender_of(target),
-        file_unique_id=ref.file_unique_id,
-        note="only the thumbnail was fingerprinted (file over the download cap)"
-        if fetched.thumbnail_only
-        else "",
-    )
-    outcome = await delete_message(context, message.chat.id, target.message_id)
+    fetched, result = blocked.fetched, blocked.result
     entry = result.entry
     lines = [
         f"Blocked as entry #{entry.id}. Copies posted here will be removed."
@@ -180,10 +179,24 @@ async def block(update: Update, context: HashguardContext) -> None:
             "This photo has little detail (dark, blurred or smooth): re-encoded and "
             "resized copies will be removed, edited ones (crops, captions) may not be.",
         )
-    if not outcome.deleted:
-        lines.append(f"I could not delete the message: {outcome.failure}")
+    if blocked.not_deleted is not None:
+        lines.append(f"I could not delete the message: {blocked.not_deleted}")
     await message.reply_text("\n".join(lines))
     await _drop_command(context, message)
+
+
+class _TelegramBlock(TelegramSteps):
+    """The Telegram side of /block by reply (``bot.blocking.BlockPort``)."""
+
+    def __init__(self, context: HashguardContext, ref: MediaRef) -> None:
+        super().__init__(context)
+        self.ref = ref
+
+    async def fetch(self) -> Fetched | Unchecked:
+        try:
+            return await fetch_and_hash(self.context, self.ref, for_block=True)
+        except MediaSkipped as exc:
+            return Unchecked(exc.reason, exc.detail)
 
 
 async def _lift_exemption(message: Message, context: HashguardContext, entry_id: int) -> None:

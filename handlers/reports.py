@@ -1,5 +1,11 @@
 """Member reports and admin review: /report, and the review message's Block / Dismiss buttons.
 
+Each turns its update into plain values for the core (``bot.reporting``), which decides what
+the report or the decision means, and gives the core its Telegram side: fetching and hashing
+the reported media, private messages, whether an admin posted a message, the outbox's Bot API
+calls. The review message itself (where it goes, its text and buttons) is made here, as the
+outbox's ``review`` step.
+
 The reporter stays anonymous to the group: the /report command message is deleted at once.
 The review message names the report and links to the reported message; it never contains or
 re-sends the media. The button labels "Block" and "Dismiss" are relied on by users' scripts.
@@ -8,7 +14,6 @@ re-sends the media. The button labels "Block" and "Dismiss" are relied on by use
 from __future__ import annotations
 
 import contextlib
-import functools
 import html
 import logging
 import re
@@ -17,8 +22,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
-from bot.fingerprint_cache import BLOCK_MODE
 from bot.jobs import Review, Step
+from bot.reporting import Reported, Reporting
+from bot.uploads import Fetched, MediaFacts, Unchecked
 from bot.values import Person
 from handlers import outbox
 from handlers.admin import MAX_ID, actor_of, admin_command, parse_number
@@ -33,10 +39,9 @@ from handlers.common import (
     sender_of,
 )
 from handlers.context import HashguardContext
-from handlers.outbox import delete_message
+from handlers.outbox import TelegramSteps, enforcer
 from handlers.permissions import AdminsUnknown
-from handlers.strikes import member_target, warn
-from hashdb.fingerprint import SkipReason
+from handlers.strikes import member_target
 from hashdb.store import Report, StoreError
 
 log = logging.getLogger(__name__)
@@ -60,99 +65,59 @@ async def report(update: Update, context: HashguardContext) -> None:
     if target.from_user is not None and target.from_user.id == context.bot.id:
         await message.reply_text("Messages of mine cannot be reported.")
         return
-    reporter = sender_of(message)
-    reason = _reason(message)
-    # Deleted first, so the group does not see who reported.
-    await delete_message(context, message.chat.id, message.message_id)
-    core = context.services.core
-    chat_id = message.chat.id
-    await core.chats.ensure_chat(chat_id, chat_title(message.chat))
-    # Decided before anything is downloaded: a member repeating a report costs no hashing.
-    refusal = await core.reports.claim_report(chat_id, target.message_id, reporter.id)
-    if refusal == "repeat":
-        log.info("report_repeated chat=%d message=%d", chat_id, target.message_id)
-        return
-    if refusal is not None:
-        # Told privately where possible: a reply in the group would name the reporter.
-        await _tell_privately(
-            context,
-            reporter,
-            "The admins of this group have turned off reports from you."
-            if refusal == "banned"
-            else "You have sent many reports in the last hour; please wait a while.",
-        )
-        log.info("report_refused chat=%d reason=%s", chat_id, refusal)
-        return
     ref = media_ref(target)
-    file = functools.partial(_file_report, context, update, target, reporter, reason, ref)
+    reported = Reported(
+        message.chat.id,
+        chat_title(message.chat),
+        target.message_id,
+        sender_of(target),
+        sender_of(message),
+        _reason(message),
+        MediaFacts(ref.kind, ref.hasher, ref.file_unique_id) if ref is not None else None,
+        target.link,
+        command_message_id=message.message_id,
+    )
+    await reporting(context).report(reported, _TelegramReport(context, update, target, ref))
+
+
+def reporting(context: HashguardContext) -> Reporting:
     services = context.services
-    if ref is None or services.hashes.known(ref.file_unique_id, BLOCK_MODE):
-        await file()
-        return
-    # The media waits its chat's turn for hashing, like an upload, outside the update slots.
-    if not services.queue.submit(chat_id, file):
-        core.reports.release_report(chat_id, target.message_id, reporter.id, count=True)
-        log.warning(
-            "report_skipped chat=%d message=%d reason=queue_full", chat_id, target.message_id
-        )
-        await core.strikes.record_skip(
-            chat_id,
-            message_id=target.message_id,
-            sender=sender_of(target),
-            reason=SkipReason.REPORT_QUEUE_FULL,
-        )
-        await _tell_privately(
-            context, reporter, "The bot is busy checking this group's media; try again later."
-        )
+    bot = context.bot
+    return Reporting(
+        services.core,
+        enforcer(context),
+        queue=services.queue,
+        hashes=services.hashes,
+        bot=Person(bot.id, bot.first_name or "Hashguard"),
+    )
 
 
-async def _file_report(
-    context: HashguardContext,
-    update: Update,
-    target: Message,
-    reporter: Person,
-    reason: str,
-    ref: MediaRef | None,
-) -> None:
-    """Hash the reported media, record the report (claimed by ``claim_report``), hide the
-    message if enough members reported it, and post it for review."""
-    core = context.services.core
-    chat_id = target.chat.id
-    try:
-        fingerprints = None
-        if ref is not None:
-            try:
-                fingerprints = (await fetch_and_hash(context, ref, for_block=True)).fingerprints
-            except MediaSkipped as exc:
-                log.info(
-                    "report_media_skipped chat=%d reason=%s detail=%s",
-                    chat_id,
-                    exc.reason,
-                    exc.detail,
-                )
-        recorded, new_reporter = await core.reports.report(
-            chat_id,
-            target.message_id,
-            sender=sender_of(target),
-            reporter=reporter,
-            reason=reason,
-            fingerprints=fingerprints,
-            file_unique_id=ref.file_unique_id if ref else None,
-        )
-    except Exception as exc:
-        await context.application.process_error(update, exc)
-        return
-    finally:
-        core.reports.release_report(chat_id, target.message_id, reporter.id)
-    if not new_reporter or recorded.status != "open":
-        return
-    dry_run = (await core.settings.get(recorded.chat_id)).dry_run
-    if not dry_run and await core.reports.autohide_due(
-        recorded, sender_is_admin=functools.partial(_posted_by_admin, context, target)
-    ):
-        outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
-        await core.reports.record_autohide(recorded, deleted=outcome.deleted)
-    await post_review(context, recorded, target)
+class _TelegramReport(TelegramSteps):
+    """The Telegram side of one report (``bot.reporting.ReportPort``)."""
+
+    def __init__(
+        self, context: HashguardContext, update: Update, target: Message, ref: MediaRef | None
+    ) -> None:
+        super().__init__(context)
+        self.update = update
+        self.target = target
+        self.ref = ref
+
+    async def fetch(self) -> Fetched | Unchecked:
+        assert self.ref is not None, "asked only for a message with media"
+        try:
+            return await fetch_and_hash(self.context, self.ref, for_block=True)
+        except MediaSkipped as exc:
+            return Unchecked(exc.reason, exc.detail)
+
+    async def tell_privately(self, person: Person, text: str) -> None:
+        await _tell_privately(self.context, person, text)
+
+    async def sender_is_admin(self) -> bool:
+        return await _posted_by_admin(self.context, self.target)
+
+    async def failed(self, error: Exception) -> None:
+        await self.context.application.process_error(self.update, error)
 
 
 async def _posted_by_admin(context: HashguardContext, message: Message) -> bool:
@@ -246,30 +211,17 @@ def review_buttons(report_id: int) -> InlineKeyboardMarkup:
 
 
 async def flag_for_review(context: HashguardContext, target: Message, note: str) -> None:
-    """Post a match the group wants to review (not delete) as a report filed by the bot.
-
-    The report keeps no hashes: Block on a report the bot filed adds no entry, and the
-    check's hashes come from the quick path, which is never stored."""
-    core = context.services.core
+    """Post a match the group wants to review (not delete) as a report filed by the bot."""
     ref = media_ref(target)
-    me = Person(context.bot.id, context.bot.first_name or "Hashguard")
-    recorded, new = await core.reports.report(
+    await reporting(context).flag(
         target.chat.id,
         target.message_id,
         sender=sender_of(target),
-        reporter=me,
-        reason=note,
-        fingerprints=None,
+        note=note,
         file_unique_id=ref.file_unique_id if ref else None,
+        link=target.link,
+        port=TelegramSteps(context),
     )
-    if new and recorded.status == "open":
-        await post_review(context, recorded, target)
-
-
-async def post_review(context: HashguardContext, recorded: Report, target: Message) -> None:
-    """Post (or update) the review message through the outbox: an outage or a restart
-    delays it, never loses it."""
-    await outbox.submit(context, recorded.chat_id, [Review(recorded.id, target.link)])
 
 
 async def _review_step(context: HashguardContext, chat_id: int, step: Step) -> str:
@@ -389,25 +341,14 @@ async def on_review_button(update: Update, context: HashguardContext) -> None:
         return
     actor = person_of_user(query.from_user)
     block = found.group(1) == "block"
-    # A copy the bot flagged already matches a blocklist entry (by local features): Block
-    # removes it without adding its hashes, so nothing outlives that entry (a withdrawn
-    # self-submission, an unblock).
-    decided, entry = await core.reports.decide_report(
-        recorded, block=block, actor=actor, add_entry=context.bot.id not in recorded.reporters
+    decision = await reporting(context).decide(
+        recorded, block=block, actor=actor, port=TelegramSteps(context)
     )
-    if not decided:
+    if not decision.decided:
         await query.answer("This report was already decided.")
         return
     verdict = "blocked" if block else "dismissed"
-    dry_run = (await core.settings.get(recorded.chat_id)).dry_run
-    if block:
-        # An admin's decision acts even in dry run; only the automatic strike is left out.
-        outcome = await delete_message(context, recorded.chat_id, recorded.message_id)
-        if outcome.deleted and recorded.sender_id is not None and not dry_run:
-            strikes = await core.strikes.strike_for_report(recorded, entry)
-            if strikes is not None:
-                sender = Person(recorded.sender_id, recorded.sender_name)
-                await warn(context, recorded.chat_id, sender, strikes)
+    entry = decision.entry
     by = f"{verdict.capitalize()} by {html.escape(actor.name)}."
     if entry is not None:
         by += f" Blocklist entry #{entry.id}."

@@ -1,5 +1,6 @@
-"""Warnings and escalation: the sender of a removed match is warned in the group, and at
-the warn limit muted, kicked or banned; /warns and /resetwarns show and clear strikes."""
+"""Members' strikes: /warns and /resetwarns show and clear them. (The warning itself, and
+the mute, kick or ban at the warn limit, are the outbox's steps: decided in
+``bot.enforcement``, made in ``handlers.outbox``.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from telegram import Message, Update
 from telegram.constants import ParseMode
 
 from bot.values import Person
-from handlers import outbox
 from handlers.admin import actor_of, admin_command, parse_number
 from handlers.common import mention, sender_of
 from handlers.context import HashguardContext
@@ -18,14 +18,6 @@ log = logging.getLogger(__name__)
 
 #: Telegram user ids are positive and below 2**52.
 MAX_USER_ID = 2**52
-
-
-async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
-    """Warn the sender in the group, and escalate at the warn limit.
-
-    Both go through the outbox: flood control or an outage delays them, never drops them.
-    """
-    await outbox.warn(context, chat_id, sender, strikes)
 
 
 def member_target(message: Message, args: list[str]) -> Person | str | None:
