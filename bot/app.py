@@ -34,6 +34,7 @@ from telegram.ext import (
 )
 
 from bot.albums import AlbumTracker
+from bot.blocking import ReplyBlocker
 from bot.config import Config, WebhookConfig
 from bot.core import Core
 from bot.enforcement import Enforcer
@@ -44,8 +45,10 @@ from bot.operator_banks import OperatorBanks
 from bot.outbox import Outbox
 from bot.posters import PosterMemory
 from bot.ratelimit import RateLimiter
+from bot.reporting import Reporting
 from bot.storage import open_config_store
 from bot.uploads import Fetched, UploadChecker
+from bot.values import Person
 from handlers import (
     admin,
     banks,
@@ -265,6 +268,14 @@ async def _post_init(application: HashguardApp) -> None:
             albums=albums,
             album_action=config.media.album_action,
         ),
+        reporting=Reporting(
+            core,
+            enforcer,
+            queue=queue,
+            hashes=hashes,
+            bot=Person(application.bot.id, application.bot.first_name or "Hashguard"),
+        ),
+        blocker=ReplyBlocker(core, enforcer),
     )
     try:
         await application.bot.set_my_commands(

@@ -18,7 +18,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden
 
-from bot.blocking import BlockRequest, ReplyBlocker
+from bot.blocking import BlockRequest
 from bot.uploads import Fetched, MediaFacts, Unchecked
 from bot.values import Person
 from handlers.common import (
@@ -31,7 +31,7 @@ from handlers.common import (
     sender_of,
 )
 from handlers.context import HashguardContext
-from handlers.outbox import TelegramSteps, delete_message, enforcer
+from handlers.outbox import TelegramSteps, delete_message
 from handlers.permissions import AdminsUnknown
 from hashdb.signals import SIGNAL_TYPES, HashFormatError
 from hashdb.store import AuditEvent, Bank, Entry
@@ -137,9 +137,7 @@ async def block(update: Update, context: HashguardContext) -> None:
         _rest(message, 0)[:200],
         MediaFacts(ref.kind, ref.hasher, ref.file_unique_id),
     )
-    blocked = await ReplyBlocker(context.services.core, enforcer(context)).block(
-        request, _TelegramBlock(context, ref)
-    )
+    blocked = await context.services.blocker.block(request, _TelegramBlock(context, ref))
     if isinstance(blocked, Unchecked):
         await message.reply_text(
             f"I could not read that file, so nothing was blocked: {blocked.reason.text}."

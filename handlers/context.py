@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
+from bot.blocking import ReplyBlocker
 from bot.config import Config
 from bot.core import Core
 from bot.enforcement import Enforcer
@@ -17,6 +18,7 @@ from bot.hashing import Fingerprinter
 from bot.outbox import Outbox
 from bot.posters import PosterMemory
 from bot.ratelimit import RateLimiter
+from bot.reporting import Reporting
 from bot.uploads import Fetched, UploadChecker
 
 if TYPE_CHECKING:
@@ -42,6 +44,10 @@ class Services:
     enforcer: Enforcer
     #: The one core call per upload (``handlers.media``).
     uploads: UploadChecker
+    #: The core calls of /report and its review buttons (``handlers.reports``).
+    reporting: Reporting
+    #: The core call of /block by reply (``handlers.admin``).
+    blocker: ReplyBlocker
 
 
 class AppData:

@@ -32,7 +32,6 @@ from telegram import ChatPermissions
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
-from bot.enforcement import Enforcer
 from bot.jobs import DeleteMessages, JobOutcome, Passing, Restrict, Step, Warn
 from bot.values import Person
 from handlers.common import mention
@@ -77,17 +76,6 @@ class TelegramSteps:
         await recheck_rights(self.context, chat_id, why=why)
 
 
-def enforcer(context: HashguardContext) -> Enforcer:
-    return context.services.enforcer
-
-
-async def warn(context: HashguardContext, chat_id: int, sender: Person, strikes: int) -> None:
-    """Warn the sender in the group, and escalate at the warn limit, through the outbox."""
-    maker, runner = TelegramSteps(context), enforcer(context)
-    steps = await runner.warning_steps(chat_id, sender, strikes, maker)
-    await runner.submit(chat_id, steps, maker)
-
-
 async def _exempt(context: HashguardContext, chat_id: int, sender: Person) -> bool:
     """Whether the sender cannot be restricted: Telegram does not let a bot restrict the
     group's admins (or the group itself, for an anonymous admin); they are warned only,
@@ -108,7 +96,7 @@ async def _known_admin(context: HashguardContext, chat_id: int, user_id: int) ->
 async def submit(context: HashguardContext, chat_id: int, steps: list[Step]) -> JobOutcome:
     """Persist a job and make its first attempt now; what fails for a passing reason is
     left to the worker."""
-    return await enforcer(context).submit(chat_id, steps, TelegramSteps(context))
+    return await context.services.enforcer.submit(chat_id, steps, TelegramSteps(context))
 
 
 async def _make(

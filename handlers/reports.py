@@ -23,7 +23,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.jobs import Review, Step
-from bot.reporting import Reported, Reporting
+from bot.reporting import Reported
 from bot.uploads import Fetched, MediaFacts, Unchecked
 from bot.values import Person
 from handlers import outbox
@@ -39,7 +39,7 @@ from handlers.common import (
     sender_of,
 )
 from handlers.context import HashguardContext
-from handlers.outbox import TelegramSteps, enforcer
+from handlers.outbox import TelegramSteps
 from handlers.permissions import AdminsUnknown
 from handlers.strikes import member_target
 from hashdb.store import Report, StoreError
@@ -77,19 +77,7 @@ async def report(update: Update, context: HashguardContext) -> None:
         target.link,
         command_message_id=message.message_id,
     )
-    await reporting(context).report(reported, _TelegramReport(context, update, target, ref))
-
-
-def reporting(context: HashguardContext) -> Reporting:
-    services = context.services
-    bot = context.bot
-    return Reporting(
-        services.core,
-        enforcer(context),
-        queue=services.queue,
-        hashes=services.hashes,
-        bot=Person(bot.id, bot.first_name or "Hashguard"),
-    )
+    await context.services.reporting.report(reported, _TelegramReport(context, update, target, ref))
 
 
 class _TelegramReport(TelegramSteps):
@@ -213,7 +201,7 @@ def review_buttons(report_id: int) -> InlineKeyboardMarkup:
 async def flag_for_review(context: HashguardContext, target: Message, note: str) -> None:
     """Post a match the group wants to review (not delete) as a report filed by the bot."""
     ref = media_ref(target)
-    await reporting(context).flag(
+    await context.services.reporting.flag(
         target.chat.id,
         target.message_id,
         sender=sender_of(target),
@@ -341,7 +329,7 @@ async def on_review_button(update: Update, context: HashguardContext) -> None:
         return
     actor = person_of_user(query.from_user)
     block = found.group(1) == "block"
-    decision = await reporting(context).decide(
+    decision = await context.services.reporting.decide(
         recorded, block=block, actor=actor, port=TelegramSteps(context)
     )
     if not decision.decided:
