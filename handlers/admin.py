@@ -486,7 +486,7 @@ async def on_logs_button(update: Update, context: HashguardContext) -> None:
     ):
         await query.answer("Only that group's admins can read its audit log.", show_alert=True)
         return
-    record = await context.services.core.store.get_chat(chat_id)
+    record = await context.services.core.chats.chat(chat_id)
     title = record.title if record is not None else str(chat_id)
     # The page goes to the presser privately; into the group itself only when the group
     # asked for in-group logs. Never into the chat a (possibly forged) button sits in.

@@ -35,7 +35,7 @@ async def post_audit(application: HashguardApp, event: AuditEvent) -> None:
     settings = await services.core.settings.get(event.chat_id)
     if not settings.log_chat or settings.log_chat == event.chat_id:
         return
-    record = await services.core.store.get_chat(event.chat_id)
+    record = await services.core.chats.chat(event.chat_id)
     title = record.title if record is not None else str(event.chat_id)
     text = f"{html.escape(title)} · {format_event(event)}"
     link = message_link(event.chat_id, event.message_id) if event.message_id else None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -178,7 +179,10 @@ async def _restrict(context: HashguardContext, chat_id: int, step: Restrict) -> 
         # posting here (every user posting as it is then blocked).
         await bot.ban_chat_sender_chat(chat_id, user_id)
     elif action == "mute":
-        until = dt.datetime.fromtimestamp(float(step.until or 0), dt.UTC)
+        # A mute always carries its end; should one lack it, it ends ``minutes`` from now
+        # rather than at the epoch, which Telegram would read as "forever".
+        end = step.until if step.until is not None else time.time() + (step.minutes or 0) * 60
+        until = dt.datetime.fromtimestamp(float(end), dt.UTC)
         await bot.restrict_chat_member(
             chat_id, user_id, ChatPermissions.no_permissions(), until_date=until
         )
