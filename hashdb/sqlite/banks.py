@@ -10,6 +10,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiosqlite
 
@@ -63,9 +64,14 @@ class SQLiteBanks(SQLiteBase):
         """
         if self._db is None:
             raise self._not_open()
+        if str(self._path) == ":memory:":
+            # No other process can open an in-memory database (nor can another store of
+            # this one): nothing to lock, and no lock file to leave in the working directory.
+            yield
+            return
         path = self._path.with_name(self._path.name + "-import.lock")
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = _open_lock_file(path, self._path)
         except OSError as exc:
             raise StoreError(
                 f"cannot lock bank {bank_id} of database {self._path} for an import: cannot "
@@ -81,6 +87,24 @@ class SQLiteBanks(SQLiteBase):
             yield
         finally:
             os.close(fd)  # which releases the lock
+
+
+def _open_lock_file(path: Path, database: Path) -> int:
+    """Open (or make) the lock file: readable and writable by whoever may write the
+    database, as SQLite's own -wal and -shm files are, so the bot and a ``hashguard import``
+    run by another user of the database's group both can lock it. A lock file made by
+    someone else and not writable for this user still locks: ``flock`` needs only a
+    descriptor, of any mode."""
+    try:
+        mode = database.stat().st_mode & 0o666
+    except OSError:
+        mode = 0o600
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    except PermissionError:
+        if not path.exists():
+            raise
+        return os.open(path, os.O_RDONLY)
 
 
 async def _load_banks(db: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Bank]:

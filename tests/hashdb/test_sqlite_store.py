@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -501,6 +502,40 @@ async def test_bank_lock_waits_for_an_import_in_another_process(
         if other.returncode is None:
             other.kill()
         await other.wait()
+
+
+async def test_bank_lock_of_an_in_memory_database_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No other process can open it: two in-memory stores do not wait for each other, and
+    # no "<:memory:>-import.lock" is left in the working directory.
+    monkeypatch.chdir(tmp_path)
+    first, second = SQLiteStore(":memory:"), SQLiteStore(":memory:")
+    await first.open()
+    await second.open()
+    try:
+        async with first.bank_lock(1), asyncio.timeout(5), second.bank_lock(1):
+            pass
+    finally:
+        await first.close()
+        await second.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_bank_lock_file_takes_the_database_files_permissions(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    # Another user of the database's group (a ``hashguard import`` beside the bot) can open
+    # the lock file the bot made, as SQLite's own -wal and -shm files.
+    db_path.chmod(0o660)
+    umask = os.umask(0o002)
+    try:
+        async with store.bank_lock(1):
+            pass
+    finally:
+        os.umask(umask)
+    lock = db_path.with_name(db_path.name + "-import.lock")
+    assert lock.stat().st_mode & 0o777 == 0o660
 
 
 # -- upgrading a schema-v6 database ------------------------------------------------------
