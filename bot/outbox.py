@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.jobs import Step
-from hashdb.store import Job, JobStep, Store, StoreError
+from hashdb.store import Job, JobStep, JobStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ BATCH = 50
 
 
 class Outbox:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: JobStore) -> None:
         self._store = store
         self._wake = asyncio.Event()
         #: Jobs this process is running now (the worker skips them).

@@ -57,6 +57,12 @@ class BankStore(Protocol):
     """The banks (groups' own, shared, operator and self-submission banks) and who
     subscribes to them."""
 
+    def bank_lock(self, bank_id: int) -> AbstractAsyncContextManager[None]:
+        """Held around "read the bank's hashes, add the new ones", so two processes
+        importing one list at once do not both add it (every store, SQLite too: the bot and
+        ``hashguard import`` may share one file)."""
+        ...
+
     async def group_bank(self, chat_id: int, *, at: float) -> Bank:
         """The group's own bank, made on first use."""
 
@@ -186,12 +192,6 @@ class EntryStore(Protocol):
 
     async def notice_entry(self, chat_id: int, message_id: int) -> int | None:
         """The entry a deletion notice of the bot is about, if it is one."""
-        ...
-
-    def bank_lock(self, bank_id: int) -> AbstractAsyncContextManager[None]:
-        """Held around "read the bank's hashes, add the new ones", so two processes
-        importing one list at once do not both add it (every store, SQLite too: the bot and
-        ``hashguard import`` may share one file)."""
         ...
 
 
@@ -374,6 +374,11 @@ class ReportStore(Protocol):
 class JobStore(Protocol):
     """The outbox: persisted jobs of platform actions, claimed by one worker at a time."""
 
+    #: Whether one bot process has the database to itself (SQLite), so claims left at
+    #: start-up are a dead process's; a shared database (PostgreSQL) keeps them until they
+    #: lapse, since their holder may be another worker still running.
+    single_process: bool
+
     async def add_job(
         self, chat_id: int, steps: Sequence[dict[str, Any]], *, at: float, claim_until: float
     ) -> Job:
@@ -447,11 +452,6 @@ class CopyStore(Protocol):
 
 class Lifecycle(Protocol):
     """Opening and closing the database, its schema and the feed of other processes' changes."""
-
-    #: Whether one bot process has the database to itself (SQLite), so claims left at
-    #: start-up are a dead process's; a shared database (PostgreSQL) keeps them until they
-    #: lapse, since their holder may be another worker still running.
-    single_process: bool
 
     async def open(self) -> None:
         """Open the database and apply pending schema migrations."""

@@ -92,7 +92,7 @@ class ListService:
         async with (
             person,
             self._locks.lock("import", 0, bank.id),
-            self._entry_store.bank_lock(bank.id),
+            self._bank_store.bank_lock(bank.id),
         ):
             ids = await self._import(bank, items, actor, chat_id, origin, source)
         await self._audit.add(
