@@ -8,20 +8,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
 from PIL import Image
 
 from bot.blocking import Blocked, BlockRequest, ReplyBlocker
-from bot.config import load_config
 from bot.core import Core
-from bot.enforcement import Enforcer
 from bot.fair_queue import FairQueue
-from bot.fingerprint_cache import BLOCK_MODE, FingerprintCache, footprint
+from bot.fingerprint_cache import BLOCK_MODE, FingerprintCache
 from bot.jobs import DeleteMessages, Review, Step, Warn
-from bot.outbox import Outbox
 from bot.reporting import (
     BANNED_TEXT,
     BUSY_TEXT,
@@ -36,6 +32,7 @@ from hashdb.fingerprint import SkipReason
 from hashdb.photo import hash_image
 from hashdb.sqlite import SQLiteStore
 from hashdb.store import Report
+from tests.bot.core_parts import core_parts
 from tests.media import photo
 
 CHAT = -1001
@@ -44,7 +41,6 @@ ADMIN = Person(10, "Alice")
 SENDER = Person(20, "Mallory")
 REPORTERS = (Person(31, "Rita"), Person(32, "Remy"), Person(33, "Rosa"))
 REPORTED = 500
-DEFAULTS = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"})
 
 
 class Platform:
@@ -156,29 +152,16 @@ def reported(reporter: Person, *, media: bool = True, command: int | None = 600)
     )
 
 
-@pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "db.sqlite3")
-    await store.open()
-    yield store
-    await store.close()
-
-
 async def make_harness(store: SQLiteStore, *, per_chat: int = 20) -> Harness:
-    core = Core.build(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
-    await core.load()
-    queue = FairQueue(concurrency=2, per_chat=per_chat, running_per_chat=1)
-    hashes: FingerprintCache[Fetched] = FingerprintCache(
-        100, 50_000_000, lambda fetched: footprint(fetched.fingerprints)
-    )
-    enforcer = Enforcer(core, Outbox(store))
+    parts = await core_parts(store, per_chat=per_chat)
+    core, queue, hashes, enforcer = parts.core, parts.queue, parts.hashes, parts.enforcer
     reporting = Reporting(core, enforcer, queue=queue, hashes=hashes, bot=BOT)
     return Harness(core, queue, hashes, reporting, ReplyBlocker(core, enforcer))
 
 
 @pytest_asyncio.fixture
-async def harness(store: SQLiteStore) -> AsyncIterator[Harness]:
-    harness = await make_harness(store)
+async def harness(sqlite_store: SQLiteStore) -> AsyncIterator[Harness]:
+    harness = await make_harness(sqlite_store)
     yield harness
     await harness.queue.close()
     await harness.core.close()
@@ -221,8 +204,10 @@ async def test_a_banned_reporter_is_told_privately(harness: Harness) -> None:
     assert await harness.core.store.get_report(1) is None
 
 
-async def test_a_full_queue_skips_the_report_and_tells_the_reporter(store: SQLiteStore) -> None:
-    harness = await make_harness(store, per_chat=1)
+async def test_a_full_queue_skips_the_report_and_tells_the_reporter(
+    sqlite_store: SQLiteStore,
+) -> None:
+    harness = await make_harness(sqlite_store, per_chat=1)
     gate = asyncio.Event()
     slow = Platform(harness, photo(1), gate=gate)
     slow.file_id = "slow"

@@ -8,33 +8,30 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
 from PIL import Image
 
 from bot.albums import AlbumTracker
-from bot.config import load_config
 from bot.core import Core
-from bot.enforcement import Enforcer, StrikeOutcome
+from bot.enforcement import StrikeOutcome
 from bot.fair_queue import FairQueue
-from bot.fingerprint_cache import FingerprintCache, HashMode, footprint
+from bot.fingerprint_cache import FingerprintCache, HashMode
 from bot.jobs import DeleteMessages, Restrict, Step, Warn
-from bot.outbox import Outbox
 from bot.uploads import Fetched, MediaFacts, Unchecked, Upload, UploadChecker, Verdict
 from bot.values import Person
 from hashdb.fingerprint import SkipReason
 from hashdb.photo import hash_image
 from hashdb.signals import PDQ
 from hashdb.sqlite import SQLiteStore
+from tests.bot.core_parts import DEFAULTS, core_parts
 from tests.media import edited_copy, photo
 
 CHAT = -1001
 ADMIN = Person(10, "Alice")
 SENDER = Person(20, "Mallory")
 OTHER = Person(30, "Oscar")
-DEFAULTS = load_config(None, environ={"HASHGUARD_TELEGRAM_TOKEN": "x"})
 MUTE_MINUTES = DEFAULTS.moderation.mute_minutes
 
 
@@ -152,35 +149,22 @@ def upload(
     )
 
 
-@pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "db.sqlite3")
-    await store.open()
-    yield store
-    await store.close()
-
-
 async def make_harness(store: SQLiteStore, *, per_chat: int = 20) -> Harness:
-    core = Core.build(store, DEFAULTS.matching, DEFAULTS.video, DEFAULTS.moderation)
-    await core.load()
-    queue = FairQueue(concurrency=2, per_chat=per_chat, running_per_chat=1)
-    hashes: FingerprintCache[Fetched] = FingerprintCache(
-        100, 50_000_000, lambda fetched: footprint(fetched.fingerprints)
-    )
+    parts = await core_parts(store, per_chat=per_chat)
     checker = UploadChecker(
-        core,
-        Enforcer(core, Outbox(store)),
-        queue=queue,
-        hashes=hashes,
+        parts.core,
+        parts.enforcer,
+        queue=parts.queue,
+        hashes=parts.hashes,
         albums=AlbumTracker(),
         album_action="album",
     )
-    return Harness(core, queue, hashes, checker)
+    return Harness(parts.core, parts.queue, parts.hashes, checker)
 
 
 @pytest_asyncio.fixture
-async def harness(store: SQLiteStore) -> AsyncIterator[Harness]:
-    harness = await make_harness(store)
+async def harness(sqlite_store: SQLiteStore) -> AsyncIterator[Harness]:
+    harness = await make_harness(sqlite_store)
     yield harness
     await harness.queue.close()
     await harness.core.close()
@@ -270,8 +254,10 @@ async def test_media_that_cannot_be_checked_is_skipped_and_audited(harness: Harn
     assert skipped.startswith("undecodable: ") and "no decoder" not in skipped
 
 
-async def test_a_chat_past_its_queue_limit_is_skipped_and_audited(store: SQLiteStore) -> None:
-    harness = await make_harness(store, per_chat=1)
+async def test_a_chat_past_its_queue_limit_is_skipped_and_audited(
+    sqlite_store: SQLiteStore,
+) -> None:
+    harness = await make_harness(sqlite_store, per_chat=1)
     await harness.block(photo(1))
     gate = asyncio.Event()
     slow = Platform(harness, photo(2), gate=gate)
