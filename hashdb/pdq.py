@@ -168,9 +168,7 @@ def _downsample(pixels: Any, shortcut: bool) -> Any:
     luma = np.empty((rows, cols), dtype=np.float32)
     for r in range(rows):
         for c in range(cols):
-            value = (
-                pixels[r, c, 0] * 0.299 + pixels[r, c, 1] * 0.587 + pixels[r, c, 2] * 0.114
-            )
+            value = pixels[r, c, 0] * 0.299 + pixels[r, c, 1] * 0.587 + pixels[r, c, 2] * 0.114
             luma[r, c] = np.float32(value)
     if shortcut and rows == 64 and cols == 64:
         return luma
