@@ -346,5 +346,10 @@ def compute_dihedral(pixels: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint
 
 
 def warm_up() -> None:
-    """Compile (or load from the disk cache) the kernel, on a small image."""
-    compute_dihedral(np.zeros((8, 8, 3), dtype=np.uint8))
+    """Compile (or load from the disk cache) the kernel, on a small image: both a writable
+    one and a read-only one (numba compiles each apart; ``np.asarray`` of a Pillow image is
+    read-only)."""
+    pixels = np.zeros((8, 8, 3), dtype=np.uint8)
+    compute_dihedral(pixels)
+    pixels.flags.writeable = False
+    compute_dihedral(pixels)
