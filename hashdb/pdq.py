@@ -9,7 +9,7 @@ a hash bit is a comparison with the median and one rounding difference can flip 
 
 * luma ``0.299 R + 0.587 G + 0.114 B``, summed in float64 and rounded to float32 (the
   package computes it with numpy before calling the C++; the C++ CLI sums in float, which
-  differs in the last bit of a few pixels);
+  can differ in the last bit);
 * the Jarosz "tent" blur: two passes of a box filter along rows then columns, the window
   ``ceil(side / 128)``, running float32 sums with the reference's edge handling; then the
   64x64 decimation at pixel centres;
@@ -28,6 +28,7 @@ The kernels are compiled on first use and cached on disk like ``hashdb.kernels``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -55,10 +56,14 @@ _MIN_HASHABLE_DIM: Final = 5
 
 def _dct_matrix() -> npt.NDArray[np.float32]:
     """The reference's 16x64 DCT matrix: a float scale times a double cosine, kept as float."""
-    scale = np.float64(np.float32(np.sqrt(2.0 / 64.0)))
-    i = np.arange(1, 17, dtype=np.float64)[:, None]
-    j = np.arange(64, dtype=np.float64)[None, :]
-    return (scale * np.cos((np.pi / 2.0 / 64.0) * i * (2.0 * j + 1.0))).astype(np.float32)
+    scale = float(np.float32(math.sqrt(2.0 / 64.0)))
+    # math.cos is the C library's cos, as in the C++; numpy's may be a vectorised one that
+    # differs in the last bit.
+    values = [
+        [scale * math.cos((math.pi / 2.0 / 64.0) * i * (2 * j + 1)) for j in range(64)]
+        for i in range(1, 17)
+    ]
+    return np.array(values, dtype=np.float32)
 
 
 _DCT: Final = _dct_matrix()
@@ -303,7 +308,7 @@ def _hash(
 ) -> int:
     """The first ``transforms`` dihedral hashes of an RGB image into ``out``; the quality."""
     small = _downsample(pixels, weighted, shortcut)
-    quality = _quality(small)
+    quality: int = _quality(small)
     coefficients = _dct16(small, matrix)
     for which in range(transforms):
         _bits(_dihedral(coefficients, which), out[which])

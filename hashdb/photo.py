@@ -82,16 +82,7 @@ PDQ_REFERENCE_DIMS: Final = 512
 _PHASH_SIDE: Final = 32
 
 #: Order of the hashes ``hashdb.pdq.compute_dihedral`` (and C++ ``--pdqdih``) returns.
-DIHEDRAL_TRANSFORMS: Final = (
-    "original",
-    "rotate90",
-    "rotate180",
-    "rotate270",
-    "flipx",
-    "flipy",
-    "flipplus1",
-    "flipminus1",
-)
+DIHEDRAL_TRANSFORMS: Final = pdq.DIHEDRAL_ORDER
 
 # Only these decoders are ever tried: Pillow would otherwise sniff ~40 formats, some of them
 # (EPS via Ghostscript, FITS, PSD) far larger attack surface than a moderation bot needs.
