@@ -18,8 +18,8 @@ import av
 import cv2
 import numpy as np
 import numpy.typing as npt
-import pdqhash
 
+from hashdb import pdq
 from hashdb.fingerprint import MediaFingerprints
 from hashdb.video import hash_video
 from tests.media import encode_video, iter_video_frames
@@ -193,9 +193,9 @@ def throughput(
     frames = sample_frames(clip, 20)
     rgb_s = best_of(repeat, lambda: [f.to_ndarray(format="rgb24") for f in frames]) / len(frames)
     pixels = [f.to_ndarray(format="rgb24") for f in frames]
-    pdq_s = best_of(repeat, lambda: [pdqhash.compute(p) for p in pixels]) / len(frames)
+    pdq_s = best_of(repeat, lambda: [pdq.compute(p) for p in pixels]) / len(frames)
     small = [cv2.resize(p, (512, 288), interpolation=cv2.INTER_AREA) for p in pixels]
-    pdq_small_s = best_of(repeat, lambda: [pdqhash.compute(p) for p in small]) / len(frames)
+    pdq_small_s = best_of(repeat, lambda: [pdq.compute(p) for p in small]) / len(frames)
     # Blocking, as an admin's block hashes it; the budget's wall clock runs here too, so a
     # truncated scan would be faster than a full one, and is reported.
     blocks: list[MediaFingerprints] = []

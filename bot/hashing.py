@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.process import BaseProcess
 
 from bot.config import MediaConfig, VideoConfig
+from hashdb import pdq
 from hashdb.fingerprint import MediaDecodeError, MediaFingerprints, SkipReason
 from hashdb.photo import hash_photo
 from hashdb.video import VideoBudget, hash_animation
@@ -73,11 +74,12 @@ class Fingerprinter:
         return self._executor
 
     def warm_up(self) -> None:
-        """Start the workers now, so the first photo is not slowed by process start-up."""
+        """Start the workers now and load the compiled PDQ kernel in each (from numba's disk
+        cache, or compiled once), so the first photo waits for neither."""
         pool = self._pool()
-        if isinstance(pool, ProcessPoolExecutor):
-            for _ in range(self._workers):
-                pool.submit(os.getpid)
+        # Threads share one compiled kernel; each process loads its own.
+        for _ in range(self._workers if isinstance(pool, ProcessPoolExecutor) else 1):
+            pool.submit(pdq.warm_up)
 
     async def hash_photo(
         self, data: bytes, *, for_block: bool = False, local: bool = True, regions: bool = False
@@ -162,6 +164,9 @@ class Fingerprinter:
         if self._executor is broken:
             self._executor = None
             broken.shutdown(wait=False, cancel_futures=True)
+            # Started now, the new workers import and load their kernels while the old
+            # ones are reaped, not inside the next photo's time limit.
+            self.warm_up()
 
     def _reap(self, pool: Executor, workers: list[BaseProcess], timeout: float) -> None:
         """Kill a retired process pool's workers (a decoder stuck in a loop would hold its

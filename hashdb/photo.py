@@ -12,7 +12,8 @@ reference table in ``tests/hashdb/test_photo.py``):
   rotation and flip;
 * if either side is over 512 px, resize to exactly 512x512 by nearest neighbour, output row
   ``i`` taking source row ``i*h//512`` (same for columns), as ``pdq/cpp/io/pdqio.cpp`` does;
-* hash with ``pdqhash.compute_dihedral``, which gives all 8 rotations/flips from one DCT.
+* hash with ``hashdb.pdq.compute_dihedral`` (our port of the reference, bit for bit), which
+  gives all 8 rotations/flips from one DCT.
 
 pHash is ``imagehash.phash`` on the full decoded RGB image, so values equal
 ``str(imagehash.phash(image))`` read as hex.
@@ -29,9 +30,9 @@ from typing import Final
 import imagehash
 import numpy as np
 import numpy.typing as npt
-import pdqhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from hashdb import pdq
 from hashdb.fingerprint import (
     Fingerprint,
     MediaDecodeError,
@@ -80,17 +81,8 @@ PDQ_REFERENCE_DIMS: Final = 512
 #: imagehash's pHash works on a 32x32 greyscale copy.
 _PHASH_SIDE: Final = 32
 
-#: Order of the hashes ``pdqhash.compute_dihedral`` (and C++ ``--pdqdih``) returns.
-DIHEDRAL_TRANSFORMS: Final = (
-    "original",
-    "rotate90",
-    "rotate180",
-    "rotate270",
-    "flipx",
-    "flipy",
-    "flipplus1",
-    "flipminus1",
-)
+#: Order of the hashes ``hashdb.pdq.compute_dihedral`` (and C++ ``--pdqdih``) returns.
+DIHEDRAL_TRANSFORMS: Final = pdq.DIHEDRAL_ORDER
 
 # Only these decoders are ever tried: Pillow would otherwise sniff ~40 formats, some of them
 # (EPS via Ghostscript, FITS, PSD) far larger attack surface than a moderation bot needs.
@@ -278,9 +270,9 @@ def pdq_from_pixels(pixels: npt.NDArray[np.uint8]) -> tuple[Fingerprint, ...]:
     """The 8 dihedral PDQ fingerprints of an RGB uint8 array, in ``DIHEDRAL_TRANSFORMS`` order.
 
     The array is hashed as given (no 512 px step); the first hash equals
-    ``pdqhash.compute(pixels)``. Quality is computed once and applies to all 8.
+    ``hashdb.pdq.compute(pixels)``. Quality is computed once and applies to all 8.
     """
-    vectors, quality = pdqhash.compute_dihedral(pixels)
+    vectors, quality = pdq.compute_dihedral(pixels)
     # Each vector is 256 0/1 values, most significant bit first; packbits gives the same
     # integer as int("".join(map(str, bits)), 2), ~20x faster.
     packed = np.packbits(np.asarray(vectors, dtype=np.uint8), axis=1)
@@ -310,7 +302,7 @@ def mirrored_probe(image: Image.Image) -> tuple[Fingerprint, ...]:
     """
     if max(image.size) <= PDQ_REFERENCE_DIMS:
         return ()
-    vector, quality = pdqhash.compute(reference_pixels(ImageOps.mirror(image)))
+    vector, quality = pdq.compute(reference_pixels(ImageOps.mirror(image)))
     packed = np.packbits(np.asarray(vector, dtype=np.uint8))
     return (Fingerprint(PDQ.name, int.from_bytes(packed.tobytes(), "big"), quality=int(quality)),)
 

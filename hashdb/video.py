@@ -42,8 +42,8 @@ from typing import Any, Final
 import av
 import numpy as np
 import numpy.typing as npt
-import pdqhash
 
+from hashdb import pdq
 from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints, SkipReason
 from hashdb.local import MOMENT_FEATURES, extract_array
 from hashdb.local_format import LocalFeatures, mark_moving
@@ -415,7 +415,7 @@ class _Reader:
             self._reframed(index, seconds, grey)
         else:
             pixels = _rgb(frame, _scale_for(frame.width, frame.height))
-            vector, quality = pdqhash.compute(pixels)
+            vector, quality = pdq.compute(pixels)
             self.frames.append(FrameHash(index, seconds, _bits_to_int(vector), int(quality)))
             if not self.every_frame and (self.regions is None or self.regions):
                 grey = _grey(frame, CHECK_SIDE)
@@ -519,7 +519,7 @@ def _grey(frame: Any, side: int) -> npt.NDArray[np.uint8]:
 
 def _pdq(grey: npt.NDArray[np.uint8]) -> tuple[int, int]:
     """PDQ of a grey array (its luminance is the grey value itself)."""
-    vector, quality = pdqhash.compute(np.ascontiguousarray(np.dstack((grey, grey, grey))))
+    vector, quality = pdq.compute(np.dstack((grey, grey, grey)))
     return _bits_to_int(vector), int(quality)
 
 

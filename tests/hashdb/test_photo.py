@@ -13,12 +13,12 @@ from pathlib import Path
 
 import imagehash
 import numpy as np
-import pdqhash
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
+from hashdb import pdq
 from hashdb.fingerprint import Fingerprint, MediaDecodeError, MediaFingerprints
 from hashdb.photo import (
     DIHEDRAL_TRANSFORMS,
@@ -142,7 +142,7 @@ def test_rotated_and_flipped_files_meet_a_dihedral_probe(refdata: Path) -> None:
 def test_pdq_ints_follow_the_readme_bit_order(refdata: Path) -> None:
     image = decode_image((refdata / "pdq/images/misc-images/wee.jpg").read_bytes())
     pixels = reference_pixels(image)
-    bits, quality = pdqhash.compute(np.ascontiguousarray(pixels))
+    bits, quality = pdq.compute(np.ascontiguousarray(pixels))
     whole = pdq_from_pixels(pixels)[0]
     assert whole.value == int("".join(map(str, bits)), 2)
     assert whole.quality == quality
@@ -162,7 +162,7 @@ def test_reference_downsample_is_the_cpp_nearest_neighbour(size: tuple[int, int]
     np.testing.assert_array_equal(reference_pixels(Image.fromarray(source)), expected)
 
 
-# --- golden values: a Pillow, numpy or pdqhash upgrade that changes hashes fails here ------
+# --- golden values: a Pillow, numpy or numba upgrade that changes hashes fails here --------
 
 
 def _golden_pattern(width: int, height: int) -> Image.Image:
@@ -182,7 +182,7 @@ def _golden_pattern(width: int, height: int) -> Image.Image:
 
 def _golden_file(name: str) -> bytes:
     # Encoder settings are spelled out here (not borrowed from tests.media) so the pinned
-    # values change only when Pillow, libjpeg, numpy, imagehash or pdqhash do.
+    # values change only when Pillow, libjpeg, numpy, imagehash or hashdb.pdq do.
     size, fmt, params = {
         "card-640x480.png": ((640, 480), "PNG", {}),
         "card-640x480-q90.jpg": ((640, 480), "JPEG", {"quality": 90}),

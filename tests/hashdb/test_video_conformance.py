@@ -176,8 +176,9 @@ def _golden_video() -> tuple[bytes, list[npt.NDArray[np.uint8]]]:
 
 def test_golden_frame_hashes_are_pinned() -> None:
     """What is pinned: FFmpeg's YUV->RGB conversion (swscale, as every real video goes through
-    it) and pdqhash. The H.264 round trip is lossless and checked separately, so a failure here
-    means a PyAV/FFmpeg/pdqhash upgrade changed the hashes: check that the reference
+    it) and PDQ (``hashdb.pdq``, pinned to pdqhash's values). The H.264 round trip is lossless
+    and checked separately, so a failure here means a PyAV/FFmpeg/numba upgrade or a change to
+    ``hashdb.pdq`` changed the hashes: check that the reference
     conformance tests still pass, then re-pin, and say so in the changelog."""
     data, pictures = _golden_video()
     with av.open(io.BytesIO(data)) as container:
