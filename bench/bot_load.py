@@ -26,7 +26,8 @@ Measured, all on the fake server's clock:
   is a new file, so each update handled is one getFile);
 - peak memory of the bot's process and its hashing workers together, sampled from /proc
   twice a second (``peak_rss_mb``: resident sets summed, shared pages counted in each;
-  ``peak_pss_mb``: shared pages split between the processes: what the group takes);
+  ``peak_pss_mb``: shared pages split between the processes: what the group takes), and the
+  CPU seconds the main process and its workers had used when last sampled;
 - updates offered, received by the bot and confirmed, and copies deleted (none may be
   missing) and unrelated photos deleted (must be none);
 - how far the bot fell behind: the longest wait from an update being offered to being
@@ -340,6 +341,8 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "peak_rss_mb": round(sampler.peak_rss_kib / 1024, 1),
         "peak_pss_mb": round(sampler.peak_pss_kib / 1024, 1),
         "bot_processes": sampler.peak_processes,
+        "cpu_main_s": sampler.cpu_main_s(),
+        "cpu_workers_s": sampler.cpu_others_s(),
         "asyncio_debug": args.asyncio_debug,
         "slow_callbacks": len(stalls),
         "slowest_callback_s": max(stalls) if stalls else None,

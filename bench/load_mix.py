@@ -1,4 +1,4 @@
-"""The real traffic mix of ``bench/bot_load.py --local``, and the bot's memory while it runs.
+"""The real traffic mix of ``bench/bot_load.py --local``, and the bot's memory and CPU.
 
 ``--local`` blocks photos as ``/block`` does (every fingerprint, local features and their
 mirror's included) with ``hashguard block`` into an operator bank, which every group applies
@@ -140,6 +140,10 @@ def _kib(path: str, field: str) -> int:
     return 0
 
 
+#: Clock ticks per second of /proc/<pid>/stat's CPU times.
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
 class MemorySampler:
     """Peak memory of a process and all its descendants (the bot and its hashing workers),
     from /proc: the sum of resident set sizes (shared pages counted in each process, so an
@@ -151,6 +155,8 @@ class MemorySampler:
         self.peak_rss_kib = 0
         self.peak_pss_kib = 0
         self.peak_processes = 0
+        #: CPU seconds (user + system) each process had used when last seen.
+        self.cpu_s: dict[int, float] = {}
 
     def sample(self) -> None:
         tree = _children()
@@ -164,3 +170,17 @@ class MemorySampler:
         self.peak_rss_kib = max(self.peak_rss_kib, rss)
         self.peak_pss_kib = max(self.peak_pss_kib, pss)
         self.peak_processes = max(self.peak_processes, len(family))
+        for pid in family:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                # utime and stime, fields 14 and 15 of stat (11 and 12 after the name).
+                ticks = int(fields[11]) + int(fields[12])
+                self.cpu_s[pid] = ticks / TICKS
+
+    def cpu_main_s(self) -> float:
+        """CPU seconds of the bot's own process."""
+        return round(self.cpu_s.get(self.pid, 0.0), 1)
+
+    def cpu_others_s(self) -> float:
+        """CPU seconds of its descendants (the hashing workers)."""
+        return round(sum(cpu for pid, cpu in self.cpu_s.items() if pid != self.pid), 1)
