@@ -27,7 +27,8 @@ Measured, all on the fake server's clock:
 - peak memory of the bot's process and its hashing workers together, sampled from /proc
   twice a second (``peak_rss_mb``: resident sets summed, shared pages counted in each;
   ``peak_pss_mb``: shared pages split between the processes: what the group takes), and the
-  CPU seconds the main process and its workers had used when last sampled;
+  CPU seconds the main process and its workers had used when last sampled, and those of
+  this bench (the fake server) while offering and draining, on the same cores;
 - updates offered, received by the bot and confirmed, and copies deleted (none may be
   missing) and unrelated photos deleted (must be none);
 - how far the bot fell behind: the longest wait from an update being offered to being
@@ -40,7 +41,8 @@ Measured, all on the fake server's clock:
     python bench/bot_load.py --local --rate 100 --seconds 60 --groups 500 --no-asyncio-debug
 
 ``--profile FILE`` runs the bot under ``python -m cProfile -o FILE`` (the main process only;
-the hashing workers are not profiled): see docs/throughput.md for reading it.
+the hashing workers are not profiled); ``--py-spy FILE`` samples it with py-spy instead,
+which does not slow it down: see docs/throughput.md, and ``bench/profile_report.py``.
 
 Ends with one JSON line of the figures.
 """
@@ -211,6 +213,15 @@ def stage_figures(name: str, latencies: list[float], missed: int) -> dict[str, A
     }
 
 
+def start_py_spy(output: Path | None, pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the bot's process (every thread, on-CPU samples only) until it exits,
+    its stacks written to ``output`` in the collapsed ("raw") format."""
+    if output is None:
+        return None
+    command = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--output", str(output)]
+    return subprocess.Popen([*command, "--rate", "100", "--nonblocking"], stdout=subprocess.DEVNULL)
+
+
 async def sample_memory(sampler: MemorySampler) -> None:
     while True:
         await asyncio.to_thread(sampler.sample)
@@ -231,6 +242,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         async with running_bot(fake, database, env, profile=args.profile) as bot:
             sampler = MemorySampler(bot.pid)
             sampling = asyncio.create_task(sample_memory(sampler))
+            spy = start_py_spy(args.py_spy, bot.pid)
             if args.warm_up:
                 # A bot serving groups for months knows them: one photo per group first, so
                 # the first-contact work (chat record, rights check) is not what is timed.
@@ -256,6 +268,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             offered_at: dict[int, float] = {}
             counts = dict.fromkeys(kinds, 0)
             started = time.monotonic()
+            cpu_before = os.times()
             for n in range(total):
                 target = started + n / args.rate
                 delay = target - time.monotonic()
@@ -284,7 +297,10 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 await asyncio.sleep(0.1)
             await asyncio.sleep(1.0)  # a late, wrong deletion would show up here
             sampling.cancel()
+            cpu_after = os.times()
 
+        if spy is not None:
+            spy.wait(timeout=60)  # it writes its file when the bot has exited
         deleted_at: dict[tuple[int, int], float] = {}
         for call in fake.calls_to("deleteMessage"):
             key = (call.int_param("chat_id"), call.int_param("message_id"))
@@ -343,6 +359,10 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "bot_processes": sampler.peak_processes,
         "cpu_main_s": sampler.cpu_main_s(),
         "cpu_workers_s": sampler.cpu_others_s(),
+        # The fake Bot API server and this bench share the machine with the bot.
+        "cpu_bench_s": round(
+            cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system, 1
+        ),
         "asyncio_debug": args.asyncio_debug,
         "slow_callbacks": len(stalls),
         "slowest_callback_s": max(stalls) if stalls else None,
@@ -392,6 +412,12 @@ def main() -> None:
         dest="asyncio_debug",
         action="store_false",
         help="run the bot without asyncio debug mode (no stall report, less overhead)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="FILE",
+        help="sample the bot's process with py-spy (pip install py-spy), stacks to FILE",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
