@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 
 from hashdb.photo import hash_photo
 from hashdb.signals import PDQ
-from tests.media import PHOTO_EDITS, edited_copy, encode, photo, textured
+from tests.media import edited_copy, encode, photo, textured
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,8 +61,12 @@ def caption_above(image: Image.Image) -> Image.Image:
 
 
 def _crop_edit(n: int, image: Image.Image) -> Image.Image:
-    """Every other crop-stage copy is a 75% crop, the rest are captioned."""
-    return PHOTO_EDITS["crop to 75%"](image) if n % 2 == 0 else caption_above(image)
+    """Every other crop-stage copy is a 75% crop (the middle, as ``tests.media.PHOTO_EDITS``
+    crops), the rest are captioned."""
+    if n % 2:
+        return caption_above(image)
+    across, down = image.width // 8, image.height // 8
+    return image.crop((across, down, image.width - across, image.height - down))
 
 
 @dataclass(frozen=True, slots=True)
