@@ -14,7 +14,7 @@ local features, as ``/block`` does, so every upload runs the local-feature (crop
 of the traffic are copies, half plain (the hash stage finds them) and half cropped or
 captioned (only the local features do), and 90% unrelated photos of varied sizes and shapes.
 
-Measured, all on the fake server's clock:
+Measured (times on the fake server's clock):
 
 - latency from the bot receiving an update (the getUpdates answer carrying it) to its
   deleteMessage, for the blocked copies: p50, p99, max (``delete_*``);
@@ -43,6 +43,10 @@ Measured, all on the fake server's clock:
 ``--profile FILE`` runs the bot under ``python -m cProfile -o FILE`` (the main process only;
 the hashing workers are not profiled); ``--py-spy FILE`` samples it with py-spy instead,
 which does not slow it down: see docs/throughput.md, and ``bench/profile_report.py``.
+
+A bot that falls behind needs longer than ``--drain`` (60 s) to catch up after the offering
+ends; what it has not done by then counts as missed or lost, so give it longer (the figures
+in docs/throughput.md used ``--drain 400``).
 
 Ends with one JSON line of the figures.
 """
