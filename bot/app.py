@@ -230,7 +230,7 @@ async def _post_init(application: HashguardApp) -> None:
         use_threads=application.bot_data.hash_in_threads,
     )
     core.audit.listener = functools.partial(logchat.post_audit, application)
-    fingerprinter.warm_up()
+    await fingerprinter.start()
     jobs = Outbox(core.store)
     hashes: FingerprintCache[Fetched] = FingerprintCache(
         config.media.fingerprint_cache_size,

@@ -15,8 +15,9 @@ import functools
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.process import BaseProcess
 
@@ -73,13 +74,23 @@ class Fingerprinter:
                 )
         return self._executor
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> list[Future[None]]:
         """Start the workers now and load the compiled PDQ kernel in each (from numba's disk
         cache, or compiled once), so the first photo waits for neither."""
         pool = self._pool()
         # Threads share one compiled kernel; each process loads its own.
-        for _ in range(self._workers if isinstance(pool, ProcessPoolExecutor) else 1):
-            pool.submit(pdq.warm_up)
+        count = self._workers if isinstance(pool, ProcessPoolExecutor) else 1
+        return [pool.submit(pdq.warm_up) for _ in range(count)]
+
+    async def start(self) -> None:
+        """``warm_up``, waited for: the bot takes no update before its workers can hash. On
+        a fresh install the kernel is compiled (seconds, once; then it is read from numba's
+        disk cache). A photo queued behind that compile would run out of its time limit,
+        and the timeout would replace the worker in the middle of compiling, again and
+        again, so nothing could be hashed."""
+        began = time.monotonic()
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in self.warm_up()))
+        log.info("hashing_ready workers=%d seconds=%.1f", self._workers, time.monotonic() - began)
 
     async def hash_photo(
         self, data: bytes, *, for_block: bool = False, local: bool = True, regions: bool = False
