@@ -189,6 +189,12 @@ class MatchingService:
         await self.on_index(self._index.remove_entry, entry_id)
         await self.on_index(self._local_remove, entry_id)
 
+    async def index_local(
+        self, entry_id: int, bank_id: int, features: LocalFeatures | tuple[LocalFeatures, ...]
+    ) -> None:
+        """Make an entry's local features searchable (a photo's, or a video's moments)."""
+        await self.on_index(self._local_add, entry_id, bank_id, features)
+
     def _local_add(
         self,
         entry_id: int,
@@ -295,15 +301,17 @@ class MatchingService:
         if not bank_ids:
             return []
         settings = await self._settings.get(chat_id)
+        local_index = self._local if local and settings.local_match != "off" else None
         return await self.on_index(
             functools.partial(
+                self._locked if local_index is not None else _call,
                 self._matcher.matches,
                 self._index,
                 bank_ids,
                 fingerprints,
                 include_phash=include_phash,
                 max_distance=settings.match_threshold,
-                local=self._local if local and settings.local_match != "off" else None,
+                local=local_index,
                 exclude=await self._scope.exempted(chat_id),
             )
         )
@@ -326,6 +334,11 @@ class MatchingService:
         bank_id = await self.on_index(self._index.bank_of, found[0].entry_id)
         return replace(found[0], bank_id=bank_id or 0)
 
+    def _locked(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``function`` holding the local index's lock (it searches the local index)."""
+        with self._local_lock:
+            return function(*args, **kwargs)
+
     def _search_local(
         self, bank_ids: tuple[int, ...], fingerprints: MediaFingerprints, exclude: frozenset[int]
     ) -> list[Match]:
@@ -347,6 +360,10 @@ class MatchingService:
         if not self._local.holds_any(await self._scope.bank_ids(chat_id)):
             return False
         return (await self._settings.get(chat_id)).local_match != "off"
+
+
+def _call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return function(*args, **kwargs)
 
 
 def features_of(fingerprints: MediaFingerprints) -> bytes | None:

@@ -6,32 +6,125 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from PIL import Image
 
 from bot.albums import AlbumTracker
-from bot.jobs import DeleteMessages
+from bot.core import Core
+from bot.fair_queue import FairQueue
+from bot.fingerprint_cache import FingerprintCache, HashMode
+from bot.jobs import DeleteMessages, Step
 from bot.second_stage import OVERLOADED, Pending, SecondStage
-from bot.uploads import Fetched, UploadChecker, Verdict
+from bot.uploads import Fetched, MediaFacts, Unchecked, Upload, UploadChecker, Verdict
+from bot.values import Person
 from hashdb.fingerprint import MediaFingerprints
 from hashdb.photo import hash_image
 from hashdb.signals import PDQ
 from hashdb.sqlite import SQLiteStore
 from tests.bot.core_parts import core_parts
-from tests.bot.test_uploads import ADMIN, CHAT, Harness, Platform, upload
 from tests.media import edited_copy, photo
+
+CHAT = -1001
+ADMIN = Person(10, "Alice")
+SENDER = Person(20, "Mallory")
+
+
+class Platform:
+    """The platform's side of one upload's check (``UploadPort``): hashes a test image, or
+    answers given fingerprints, and records what it is asked to do."""
+
+    def __init__(
+        self,
+        harness: Staged,
+        image: Image.Image | None = None,
+        *,
+        fingerprints: Fetched | None = None,
+    ) -> None:
+        self._harness = harness
+        self._image = image
+        self._fingerprints = fingerprints
+        self.file_id = ""
+        self.made: list[Step] = []
+        self.flagged: list[str] = []
+        self.failures: list[Exception] = []
+
+    async def make(self, chat_id: int, step: Step, results: Mapping[str, Any]) -> str:
+        self.made.append(step)
+        return "ok"
+
+    async def exempt(self, chat_id: int, person: Person) -> bool:
+        return False
+
+    async def rights_failed(self, chat_id: int, why: str) -> None:
+        raise AssertionError(why)
+
+    async def fetch(self, *, local: bool, regions: bool) -> Fetched | Unchecked:
+        if self._fingerprints is not None:
+            return self._fingerprints
+        assert self._image is not None
+        image = self._image
+
+        async def produce() -> Fetched:
+            return Fetched(hash_image(image, local=local, regions=regions))
+
+        mode = HashMode.of(for_block=False, local=local, regions=regions)
+        return await self._harness.hashes.get(self.file_id, mode, produce)
+
+    async def flag_for_review(self, note: str) -> None:
+        self.flagged.append(note)
+
+    async def missing_rights(self, why: str) -> None:
+        raise AssertionError(why)
+
+    async def failed(self, error: Exception) -> None:
+        self.failures.append(error)
 
 
 @dataclasses.dataclass
-class Staged(Harness):
+class Staged:
+    core: Core
+    queue: FairQueue
+    hashes: FingerprintCache[Fetched]
+    checker: UploadChecker
     stage: SecondStage
+
+    async def check(self, upload: Upload, platform: Platform) -> Verdict:
+        platform.file_id = upload.media.file_unique_id
+        verdict = await self.checker.check(upload, platform)
+        await self.queue.wait_idle()
+        return verdict
 
     async def settle(self) -> None:
         await self.queue.wait_idle()
         await self.stage.wait_idle()
+
+    async def block(self, image: Image.Image) -> int:
+        result = await self.core.blocklist.block(
+            CHAT,
+            hash_image(image, for_block=True),
+            actor=ADMIN,
+            reason="r",
+            message_id=1,
+            sender=SENDER,
+            file_unique_id="orig",
+        )
+        return result.entry.id
+
+    async def events(self) -> list[tuple[str, int | None, str]]:
+        return [
+            (e.event, e.message_id, e.detail)
+            for e in reversed(await self.core.audit.recent(CHAT, 50))
+        ]
+
+
+def upload(message_id: int, file_unique_id: str) -> Upload:
+    return Upload(
+        CHAT, "The group", message_id, SENDER, MediaFacts("photo", "photo", file_unique_id)
+    )
 
 
 async def make_staged(store: SQLiteStore, *, size: int = 200) -> Staged:
@@ -120,7 +213,7 @@ async def test_a_crop_is_deleted_by_the_second_stage(staged: Staged) -> None:
     [detail] = [d for e, m, d in await staged.events() if e == "match_deleted" and m == 41]
     assert "local features:" in detail
     assert crop.flagged == []
-    assert await staged.core.strikes.count(CHAT, upload(0, "").sender.id) == 1
+    assert await staged.core.strikes.count(CHAT, SENDER.id) == 1
     assert [e for e, m, _ in await staged.events() if m == 41] == ["match_deleted"]
     assert entry in [e.entry_id for e in await staged.core.audit.recent(CHAT, 10) if e.entry_id]
 
