@@ -46,6 +46,7 @@ from bot.outbox import Outbox
 from bot.posters import PosterMemory
 from bot.ratelimit import RateLimiter
 from bot.reporting import Reporting
+from bot.second_stage import SecondStage
 from bot.storage import open_config_store
 from bot.uploads import Fetched, UploadChecker
 from bot.values import Person
@@ -248,6 +249,8 @@ async def _post_init(application: HashguardApp) -> None:
     )
     albums = AlbumTracker()
     enforcer = Enforcer(core, jobs)
+    # One search at a time: they run on the matching service's one local-search thread.
+    second_stage = SecondStage(size=config.media.crop_queue_size)
     application.bot_data.services = Services(
         config=config,
         core=core,
@@ -259,6 +262,7 @@ async def _post_init(application: HashguardApp) -> None:
         posters=PosterMemory(core.store),
         hashes=hashes,
         queue=queue,
+        second_stage=second_stage,
         enforcer=enforcer,
         uploads=UploadChecker(
             core,
@@ -267,6 +271,7 @@ async def _post_init(application: HashguardApp) -> None:
             hashes=hashes,
             albums=albums,
             album_action=config.media.album_action,
+            second_stage=second_stage,
         ),
         reporting=Reporting(
             core,
@@ -329,6 +334,8 @@ async def _post_stop(application: HashguardApp) -> None:
     background = application.bot_data.background
     if services is not None:
         await services.queue.close()
+        # After the queue: its last checks may hand uploads on to the second stage.
+        await services.second_stage.close()
         services.outbox.stop()
         # The outbox worker ends once the jobs it holds are made (each Bot API call is
         # bounded by the client's timeouts); the other tasks run until cancelled.

@@ -142,6 +142,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "fingerprint_cache_size": _Key(int, 100_000, _int_range(0, 100_000_000)),
         "fingerprint_cache_mb": _Key(int, 256, _int_range(1, 1_000_000)),
         "queue_per_chat": _Key(int, 20, _int_range(1, 100_000)),
+        "crop_queue_size": _Key(int, 200, _int_range(1, 1_000_000)),
     },
     "video": {
         "seconds_per_sample": _Key(float, 1.0, _float_range(0.1, 60.0)),
@@ -248,6 +249,9 @@ class MediaConfig:
     fingerprint_cache_mb: int = 256
     #: Uploads of one chat waiting for or in hashing at once; more are skipped (audited).
     queue_per_chat: int = 20
+    #: Uploads waiting for the local-feature search (the second stage); past it the oldest
+    #: is sent to review unchecked for crops (audited ``crop_check_skipped``).
+    crop_queue_size: int = 200
 
 
 @dataclass(frozen=True, slots=True)

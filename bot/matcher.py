@@ -172,15 +172,8 @@ class Matcher:
         if fingerprints.kind == VIDEO_KIND:
             found = self._video_matches(index, bank_ids, fingerprints, max_distance)
             found = [m for m in found if m.entry_id not in exclude]
-            if not found and local is not None and fingerprints.moments:
-                # Crops and picture-in-picture: local features agreeing at two or more
-                # moments of the upload (see hashdb.local.search_moments).
-                found = [
-                    Match(entry_id=hit.entry_id, signal=LOCAL_SIGNAL, distance=0, points=hit.points)
-                    for hit in local.search_moments(
-                        fingerprints.moments, bank_ids, self._matching.local_min_points
-                    )
-                ]
+            if not found and local is not None:
+                found = self.local_matches(local, bank_ids, fingerprints)
         else:
             found = self._photo_matches(index, bank_ids, fingerprints, include_phash, max_distance)
             found = [m for m in found if m.entry_id not in exclude]
@@ -199,9 +192,45 @@ class Matcher:
                 found = self._region_matches(index, bank_ids, fingerprints, max_distance)
                 found = [m for m in found if m.entry_id not in exclude]
             if not found and local is not None:
-                found = self._local_photo_matches(local, bank_ids, fingerprints)
+                found = self.local_matches(local, bank_ids, fingerprints)
         found = [m for m in found if m.entry_id not in exclude]
         return [dataclasses.replace(m, bank_id=index.bank_of(m.entry_id) or 0) for m in found]
+
+    @staticmethod
+    def local_searchable(fingerprints: MediaFingerprints) -> bool:
+        """Whether the fingerprints hold local features to search (``local_matches``)."""
+        if fingerprints.kind == VIDEO_KIND:
+            return bool(fingerprints.moments)
+        return fingerprints.local is not None or any(
+            r.local is not None for r in fingerprints.regions
+        )
+
+    def local_matches(
+        self,
+        local: LocalIndex,
+        bank_ids: Sequence[int],
+        fingerprints: MediaFingerprints,
+        exclude: Collection[int] = (),
+    ) -> list[Match]:
+        """The entries of these banks the upload's local features show, most points first
+        (one per entry; ``bank_id`` left 0): the search ``matches`` makes when no hash
+        matched, on its own for the second stage of an upload's check."""
+        if fingerprints.kind == VIDEO_KIND:
+            # Crops and picture-in-picture: local features agreeing at two or more moments
+            # of the upload (see hashdb.local.search_moments).
+            found = (
+                [
+                    Match(entry_id=hit.entry_id, signal=LOCAL_SIGNAL, distance=0, points=hit.points)
+                    for hit in local.search_moments(
+                        fingerprints.moments, bank_ids, self._matching.local_min_points
+                    )
+                ]
+                if fingerprints.moments
+                else []
+            )
+        else:
+            found = self._local_photo_matches(local, bank_ids, fingerprints)
+        return [m for m in found if m.entry_id not in exclude]
 
     def _photo_matches(
         self,

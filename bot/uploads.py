@@ -7,6 +7,11 @@ the platform never holds an update slot while a file waits its turn. A match is 
 (with the rest of its album) and its sender warned through the outbox, held for the admins'
 review, or only audited (dry run). The platform's part, fetching and hashing the file and
 posting a review, is the ``UploadPort`` it passes in.
+
+With a ``SecondStage``, the check has two stages: the hashes decide at once (copies,
+re-encodes, resizes, mirrors), and an upload they let through in a chat that uses local
+features waits in the second stage for the search of its crops, which never holds up the
+first. Without one, both run together, as one check.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bot.fair_queue import FairQueue
 from bot.fingerprint_cache import FingerprintCache, HashMode
 from bot.jobs import DeleteMessages, JobOutcome, match_steps
 from bot.matcher import Match
+from bot.second_stage import Pending, SecondStage
 from bot.values import Person
 from hashdb.fingerprint import MediaFingerprints, SkipReason
 
@@ -95,8 +101,11 @@ class UploadPort(StepMaker, Protocol):
 #: to be) and the sender warned; album: removed with its album's matching item; dry_run:
 #: matched, only audited; review: held for the admins' review; skip: could not be checked
 #: (``skip`` says why; a thumbnail-only check without a match also allows); queued: waits
-#: in the fair queue, decided later; failed: the check raised (the platform was told).
-Outcome = Literal["allow", "delete", "album", "dry_run", "review", "skip", "queued", "failed"]
+#: in the fair queue, decided later; crop_check: no hash matched, the local-feature search
+#: waits in the second stage, decided later; failed: the check raised (the platform was told).
+Outcome = Literal[
+    "allow", "delete", "album", "dry_run", "review", "skip", "queued", "crop_check", "failed"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +135,10 @@ class UploadChecker:
         hashes: FingerprintCache[Fetched],
         albums: AlbumTracker,
         album_action: str,
+        second_stage: SecondStage | None = None,
     ) -> None:
         self._core = core
+        self._second_stage = second_stage
         self._enforcer = enforcer
         self._queue = queue
         self._hashes = hashes
@@ -213,7 +224,73 @@ class UploadChecker:
             )
             return Verdict("skip", skip=fetched.reason)
         thumbnail_only = fetched.thumbnail_only
-        match = await core.matching.find_match(chat_id, fetched.fingerprints)
+        fingerprints = fetched.fingerprints
+        staged = (
+            self._second_stage is not None
+            and local
+            and core.matching.matcher.local_searchable(fingerprints)
+        )
+        # Stage one: the hashes alone, acted on at once.
+        match = await core.matching.find_match(chat_id, fingerprints, local=not staged)
+        if match is None and staged:
+            self._to_second_stage(upload, port, fetched, album=album)
+            return Verdict("crop_check")
+        return await self._decide(upload, port, match, thumbnail_only=thumbnail_only, album=album)
+
+    def _to_second_stage(
+        self, upload: Upload, port: UploadPort, fetched: Fetched, *, album: str | None
+    ) -> None:
+        """Queue the search of the upload's local features; its result is acted on as the
+        one-stage check would have."""
+        stage = self._second_stage
+        assert stage is not None
+
+        async def run() -> None:
+            try:
+                match = await self._core.matching.find_local_match(
+                    upload.chat_id, fetched.fingerprints
+                )
+                await self._decide(
+                    upload, port, match, thumbnail_only=fetched.thumbnail_only, album=album
+                )
+            except Exception as exc:
+                await port.failed(exc)
+
+        async def skipped(reason: str) -> None:
+            try:
+                await self._crop_check_skipped(upload, port, reason, album=album)
+            except Exception as exc:
+                await port.failed(exc)
+
+        pending = Pending(run, skipped, chat_id=upload.chat_id, message_id=upload.message_id)
+        if not stage.submit(pending):
+            # Stopping: the stage takes no more; this one is seen by the admins instead.
+            stage.skip_now(pending)
+
+    async def _crop_check_skipped(
+        self, upload: Upload, port: UploadPort, reason: str, *, album: str | None
+    ) -> None:
+        """An upload the second stage took out unchecked: audited with the reason and
+        posted for the admins' review, never let through silently."""
+        await self._core.strikes.record_crop_check_skipped(
+            upload.chat_id, message_id=upload.message_id, sender=upload.sender, reason=reason
+        )
+        await port.flag_for_review(f"not checked for crops: {reason}")
+        # An album item that matched meanwhile still takes this one with it.
+        await self._act(upload, port, None, album=album)
+
+    async def _decide(
+        self,
+        upload: Upload,
+        port: UploadPort,
+        match: Match | None,
+        *,
+        thumbnail_only: bool,
+        album: str | None,
+    ) -> Verdict:
+        """Act on what the check found: review, delete (or audit a dry run), or allow."""
+        core = self._core
+        chat_id = upload.chat_id
         if (
             match is not None
             and await core.matching.held_for_review(chat_id, match)
@@ -243,7 +320,10 @@ class UploadChecker:
         )
         if cached is None or cached.thumbnail_only:
             return None
-        found = await self._core.matching.find_match(upload.chat_id, cached.fingerprints)
+        # With a second stage, the cached features are searched there, not here.
+        found = await self._core.matching.find_match(
+            upload.chat_id, cached.fingerprints, local=self._second_stage is None
+        )
         return cached if found is not None else None
 
     async def _act(

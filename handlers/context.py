@@ -19,6 +19,7 @@ from bot.outbox import Outbox
 from bot.posters import PosterMemory
 from bot.ratelimit import RateLimiter
 from bot.reporting import Reporting
+from bot.second_stage import SecondStage
 from bot.uploads import Fetched, UploadChecker
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class Services:
     hashes: FingerprintCache[Fetched]
     #: Checks of uploads waiting for (or in) download and hashing, chats taking turns.
     queue: FairQueue
+    #: Uploads no hash matched, waiting for the search of their local features (crops).
+    second_stage: SecondStage
     #: Runs the outbox's jobs through a platform's steps (``handlers.outbox.TelegramSteps``).
     enforcer: Enforcer
     #: The one core call per upload (``handlers.media``).

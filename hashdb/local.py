@@ -181,7 +181,8 @@ class LocalIndex:
     or a video upload's moments.
 
     An entry holds one moment (a photo) or several (a video's distinct frames). Used from
-    one thread at a time (the moderation service's index thread). Descriptors live in two
+    one thread at a time: searching builds parts lazily (the moderation service holds a
+    lock around every search and change). Descriptors live in two
     parts: a FLANN LSH index over everything present at the last build, and a small
     "recent" part searched by brute force. New entries go to the recent part; when it holds
     ``REBUILD_AFTER`` descriptors, the whole index is rebuilt. Removing an entry only

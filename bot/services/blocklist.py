@@ -150,9 +150,7 @@ class BlocklistService:
                 and await self._entry_store.add_entry_features(existing.id, features)
             ):
                 # Blocked before local features existed: blocking it again adds them.
-                await self._matching.on_index(
-                    self._matching.local.add, existing.id, existing.bank_id, local
-                )
+                await self._matching.index_local(existing.id, existing.bank_id, local)
             await self._audit_admin(
                 chat_id,
                 "block",

@@ -2,7 +2,10 @@
 
 Both are built from the store at start (``load``) and kept current from the store's change
 feed (``apply_change``) and by the services that add and remove entries; every index
-operation runs on the index's own thread.
+operation runs on the index's own thread. The search of local features alone (the second
+stage of an upload's check, ``find_local_match``) runs on a thread of its own, so the hash
+lookups of other uploads never wait behind it; it and the writers of the local index take
+turns on a lock.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from bot.config import MatchingConfig, VideoConfig
@@ -56,6 +61,12 @@ class MatchingService:
         #: they skip keeping one.
         self._loaded = False
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="index")
+        # OpenCV's knnMatch and RANSAC release the GIL: on their own thread they run beside
+        # the hash lookups instead of ahead of them.
+        self._local_thread = ThreadPoolExecutor(1, thread_name_prefix="local")
+        #: Held by a local search and by every change to the local index in use: a search
+        #: must not see an index half changed (its matchers are rebuilt on change).
+        self._local_lock = threading.Lock()
         # A reload and the changes applied from the store's notices take turns: a change
         # applied to an index that a reload is about to replace would be lost.
         self._changes_lock = asyncio.Lock()
@@ -84,6 +95,7 @@ class MatchingService:
     def close(self) -> None:
         """Stop the index's thread once the work queued on it is done."""
         self._index_thread.shutdown(wait=True)
+        self._local_thread.shutdown(wait=True)
 
     async def load(self) -> int:
         """Build the in-memory index from the store; returns the number of entries."""
@@ -152,7 +164,7 @@ class MatchingService:
                 except ValueError as exc:
                     log.error("local_features_unreadable entry=%d error=%s", entry_id, exc)
                     continue
-                await self.on_index(self._local.add, entry_id, entry.bank_id, loaded)
+                await self.on_index(self._local_add, entry_id, entry.bank_id, loaded)
         log.info("index_changed entries=%d", len(change.entries))
 
     async def on_index(self, function: Callable[..., T], *args: Any) -> T:
@@ -170,12 +182,31 @@ class MatchingService:
         await self.on_index(self._index.add_entry, self._matcher.indexable(entry))
         local = local_of(fingerprints)
         if local is not None:
-            await self.on_index(self._local.add, entry.id, entry.bank_id, local)
+            await self.on_index(self._local_add, entry.id, entry.bank_id, local)
 
     async def unindex(self, entry_id: int) -> None:
         """Make an entry unmatchable: out of both indexes."""
         await self.on_index(self._index.remove_entry, entry_id)
-        await self.on_index(self._local.remove, entry_id)
+        await self.on_index(self._local_remove, entry_id)
+
+    async def index_local(
+        self, entry_id: int, bank_id: int, features: LocalFeatures | tuple[LocalFeatures, ...]
+    ) -> None:
+        """Make an entry's local features searchable (a photo's, or a video's moments)."""
+        await self.on_index(self._local_add, entry_id, bank_id, features)
+
+    def _local_add(
+        self,
+        entry_id: int,
+        bank_id: int,
+        features: LocalFeatures | tuple[LocalFeatures, ...],
+    ) -> None:
+        with self._local_lock:
+            self._local.add(entry_id, bank_id, features)
+
+    def _local_remove(self, entry_id: int) -> None:
+        with self._local_lock:
+            self._local.remove(entry_id)
 
     def index_size(self, chat_id: int | None = None) -> int:
         """Entries indexed: of the chat's own bank, or of every bank."""
@@ -226,10 +257,13 @@ class MatchingService:
             entry_id=entry.id, signal="file", distance=0, by_file_id=True, bank_id=entry.bank_id
         )
 
-    async def find_match(self, chat_id: int, fingerprints: MediaFingerprints) -> Match | None:
-        """The best actionable blocklist match for these fingerprints, if any."""
+    async def find_match(
+        self, chat_id: int, fingerprints: MediaFingerprints, *, local: bool = True
+    ) -> Match | None:
+        """The best actionable blocklist match for these fingerprints, if any; without
+        ``local``, by the hashes alone (the first stage of an upload's check)."""
         found = await self.matches(
-            chat_id, fingerprints, include_phash=self._config.phash_auto_delete
+            chat_id, fingerprints, include_phash=self._config.phash_auto_delete, local=local
         )
         # A vetted entry the photo matches acts before a self-submitted video's frame,
         # which only sends it to review (sorted stably: best first otherwise).
@@ -237,11 +271,20 @@ class MatchingService:
         return found[0] if found else None
 
     async def matches(
-        self, chat_id: int, fingerprints: MediaFingerprints, *, include_phash: bool
+        self,
+        chat_id: int,
+        fingerprints: MediaFingerprints,
+        *,
+        include_phash: bool,
+        local: bool = True,
     ) -> list[Match]:
         """Every entry these fingerprints match, best first (at most one per entry)."""
         return await self.matches_in(
-            chat_id, await self._scope.bank_ids(chat_id), fingerprints, include_phash=include_phash
+            chat_id,
+            await self._scope.bank_ids(chat_id),
+            fingerprints,
+            include_phash=include_phash,
+            local=local,
         )
 
     async def matches_in(
@@ -251,23 +294,56 @@ class MatchingService:
         fingerprints: MediaFingerprints,
         *,
         include_phash: bool,
+        local: bool = True,
     ) -> list[Match]:
-        """Every entry of ``bank_ids`` these fingerprints match in this chat, best first."""
+        """Every entry of ``bank_ids`` these fingerprints match in this chat, best first
+        (without ``local``, by the hashes alone)."""
         if not bank_ids:
             return []
         settings = await self._settings.get(chat_id)
+        local_index = self._local if local and settings.local_match != "off" else None
         return await self.on_index(
             functools.partial(
+                self._locked if local_index is not None else _call,
                 self._matcher.matches,
                 self._index,
                 bank_ids,
                 fingerprints,
                 include_phash=include_phash,
                 max_distance=settings.match_threshold,
-                local=self._local if settings.local_match != "off" else None,
+                local=local_index,
                 exclude=await self._scope.exempted(chat_id),
             )
         )
+
+    async def find_local_match(self, chat_id: int, fingerprints: MediaFingerprints) -> Match | None:
+        """The entry this chat's banks hold that the upload's local features show best
+        (crops, tilts, screenshots), if any: the second stage of an upload's check, run on
+        the local search's own thread."""
+        bank_ids = await self._scope.bank_ids(chat_id)
+        if not bank_ids or (await self._settings.get(chat_id)).local_match == "off":
+            return None
+        exclude = await self._scope.exempted(chat_id)
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(
+            self._local_thread,
+            functools.partial(self._search_local, bank_ids, fingerprints, exclude),
+        )
+        if not found:
+            return None
+        bank_id = await self.on_index(self._index.bank_of, found[0].entry_id)
+        return replace(found[0], bank_id=bank_id or 0)
+
+    def _locked(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``function`` holding the local index's lock (it searches the local index)."""
+        with self._local_lock:
+            return function(*args, **kwargs)
+
+    def _search_local(
+        self, bank_ids: tuple[int, ...], fingerprints: MediaFingerprints, exclude: frozenset[int]
+    ) -> list[Match]:
+        with self._local_lock:
+            return self._matcher.local_matches(self._local, bank_ids, fingerprints, exclude)
 
     async def uses_regions(self, chat_id: int) -> bool:
         """Whether checking this chat's photos hashes the rectangles found inside them too:
@@ -284,6 +360,10 @@ class MatchingService:
         if not self._local.holds_any(await self._scope.bank_ids(chat_id)):
             return False
         return (await self._settings.get(chat_id)).local_match != "off"
+
+
+def _call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return function(*args, **kwargs)
 
 
 def features_of(fingerprints: MediaFingerprints) -> bytes | None:

@@ -238,9 +238,7 @@ class SelfSubmissionService:
                 )
                 if entry.id in features:
                     moments = unpack(features[entry.id])
-                    await self._matching.on_index(
-                        self._matching.local.add, entry.id, entry.bank_id, moments
-                    )
+                    await self._matching.index_local(entry.id, entry.bank_id, moments)
             else:
                 await self._matching.unindex(entry.id)
         await self._audit.add(

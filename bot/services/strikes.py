@@ -128,6 +128,24 @@ class StrikeService:
             )
         )
 
+    async def record_crop_check_skipped(
+        self, chat_id: int, *, message_id: int | None, sender: Person | None, reason: str
+    ) -> None:
+        """Audit an upload whose hashes matched nothing and whose local features (crops)
+        were not searched (``reason``: the bot was overloaded or stopping); it was sent to
+        the admins' review instead."""
+        await self._audit.add(
+            AuditEvent(
+                chat_id=chat_id,
+                event="crop_check_skipped",
+                target_id=sender.id if sender else None,
+                target_name=sender.name if sender else "",
+                message_id=message_id,
+                detail=f"not checked for crops: {reason}; sent to review",
+                at=time.time(),
+            )
+        )
+
     async def _bank_note(self, bank_id: int) -> str:
         """ "bank NAME" for an audit row, unless it is a group's own bank."""
         if not bank_id:

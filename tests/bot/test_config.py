@@ -83,6 +83,7 @@ def test_missing_token_names_the_key() -> None:
             r"matching\.pdq_max_distance",
         ),
         ("[telegrm]\n", {}, r"unknown config section \[telegrm\].*telegram"),
+        ("[media]\ncrop_queue_size = 0\n", {}, r"media\.crop_queue_size = 0 .*1 to 1000000"),
         ('[telegram]\napi_url = "ftp://x"\n', {}, r"api_url.*http://"),
         ('[logging]\nlevel = "LOUD"\n', {}, r"logging\.level = 'LOUD'.*DEBUG, INFO"),
         (

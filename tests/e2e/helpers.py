@@ -114,7 +114,7 @@ async def idle(
             app.update_processor.current_concurrent_updates
             or not app.update_queue.empty()
             # Uploads handed to the hashing queue are still being checked.
-            or (services is not None and services.queue.busy)
+            or (services is not None and (services.queue.busy or services.second_stage.busy))
         )
         idle_checks = 0 if busy else idle_checks + 1
         if loop.time() > deadline:
