@@ -32,13 +32,10 @@ from hashdb.fingerprint import SkipReason
 from hashdb.photo import hash_image
 from hashdb.sqlite import SQLiteStore
 from hashdb.store import Report
-from tests.bot.core_parts import core_parts
+from tests.bot.core_parts import ADMIN, CHAT, SENDER, core_parts
 from tests.media import photo
 
-CHAT = -1001
 BOT = Person(99, "Hashguard")
-ADMIN = Person(10, "Alice")
-SENDER = Person(20, "Mallory")
 REPORTERS = (Person(31, "Rita"), Person(32, "Remy"), Person(33, "Rosa"))
 REPORTED = 500
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -16,72 +15,16 @@ from PIL import Image
 from bot.albums import AlbumTracker
 from bot.core import Core
 from bot.fair_queue import FairQueue
-from bot.fingerprint_cache import FingerprintCache, HashMode
-from bot.jobs import DeleteMessages, Step
+from bot.fingerprint_cache import FingerprintCache
+from bot.jobs import DeleteMessages
 from bot.second_stage import OVERLOADED, Pending, SecondStage
-from bot.uploads import Fetched, MediaFacts, Unchecked, Upload, UploadChecker, Verdict
-from bot.values import Person
+from bot.uploads import Fetched, MediaFacts, Upload, UploadChecker, Verdict
 from hashdb.fingerprint import MediaFingerprints
 from hashdb.photo import hash_image
 from hashdb.signals import PDQ
 from hashdb.sqlite import SQLiteStore
-from tests.bot.core_parts import core_parts
+from tests.bot.core_parts import ADMIN, CHAT, SENDER, StandInUpload, core_parts
 from tests.media import edited_copy, photo
-
-CHAT = -1001
-ADMIN = Person(10, "Alice")
-SENDER = Person(20, "Mallory")
-
-
-class Platform:
-    """The platform's side of one upload's check (``UploadPort``): hashes a test image, or
-    answers given fingerprints, and records what it is asked to do."""
-
-    def __init__(
-        self,
-        harness: Staged,
-        image: Image.Image | None = None,
-        *,
-        fingerprints: Fetched | None = None,
-    ) -> None:
-        self._harness = harness
-        self._image = image
-        self._fingerprints = fingerprints
-        self.file_id = ""
-        self.made: list[Step] = []
-        self.flagged: list[str] = []
-        self.failures: list[Exception] = []
-
-    async def make(self, chat_id: int, step: Step, results: Mapping[str, Any]) -> str:
-        self.made.append(step)
-        return "ok"
-
-    async def exempt(self, chat_id: int, person: Person) -> bool:
-        return False
-
-    async def rights_failed(self, chat_id: int, why: str) -> None:
-        raise AssertionError(why)
-
-    async def fetch(self, *, local: bool, regions: bool) -> Fetched | Unchecked:
-        if self._fingerprints is not None:
-            return self._fingerprints
-        assert self._image is not None
-        image = self._image
-
-        async def produce() -> Fetched:
-            return Fetched(hash_image(image, local=local, regions=regions))
-
-        mode = HashMode.of(for_block=False, local=local, regions=regions)
-        return await self._harness.hashes.get(self.file_id, mode, produce)
-
-    async def flag_for_review(self, note: str) -> None:
-        self.flagged.append(note)
-
-    async def missing_rights(self, why: str) -> None:
-        raise AssertionError(why)
-
-    async def failed(self, error: Exception) -> None:
-        self.failures.append(error)
 
 
 @dataclasses.dataclass
@@ -92,7 +35,7 @@ class Staged:
     checker: UploadChecker
     stage: SecondStage
 
-    async def check(self, upload: Upload, platform: Platform) -> Verdict:
+    async def check(self, upload: Upload, platform: StandInUpload) -> Verdict:
         platform.file_id = upload.media.file_unique_id
         verdict = await self.checker.check(upload, platform)
         await self.queue.wait_idle()
@@ -176,7 +119,7 @@ def hold(stage: SecondStage) -> asyncio.Event:
     return gate
 
 
-def deleted(platform: Platform) -> list[int]:
+def deleted(platform: StandInUpload) -> list[int]:
     return [i for step in platform.made if isinstance(step, DeleteMessages) for i in step.messages]
 
 
@@ -185,12 +128,12 @@ async def test_a_copy_is_deleted_at_once_while_the_crop_search_waits(staged: Sta
     await staged.block(original)
     gate = hold(staged.stage)
 
-    crop = Platform(staged, fingerprints=crop_only(original))
+    crop = StandInUpload(staged, fingerprints=crop_only(original), strict=True)
     await staged.check(upload(41, "crop"), crop)
     # No hash matched: the crop waits for its local search, nothing decided yet.
     assert crop.made == [] and staged.stage.waiting == 1
 
-    plain = Platform(staged, edited_copy(original))
+    plain = StandInUpload(staged, edited_copy(original), strict=True)
     await staged.check(upload(42, "plain"), plain)
     # The first stage did not wait for the second: the copy is gone while it is blocked.
     assert deleted(plain) == [42] and staged.stage.busy
@@ -206,7 +149,7 @@ async def test_a_copy_is_deleted_at_once_while_the_crop_search_waits(staged: Sta
 async def test_a_crop_is_deleted_by_the_second_stage(staged: Staged) -> None:
     original = photo(1)
     entry = await staged.block(original)
-    crop = Platform(staged, fingerprints=crop_only(original))
+    crop = StandInUpload(staged, fingerprints=crop_only(original), strict=True)
     assert await staged.check(upload(41, "crop"), crop) == Verdict("queued")
     await staged.settle()
     assert deleted(crop) == [41]
@@ -220,7 +163,7 @@ async def test_a_crop_is_deleted_by_the_second_stage(staged: Staged) -> None:
 
 async def test_an_unrelated_upload_passes_both_stages(staged: Staged) -> None:
     await staged.block(photo(1))
-    platform = Platform(staged, photo(2))
+    platform = StandInUpload(staged, photo(2), strict=True)
     await staged.check(upload(41, "other"), platform)
     await staged.settle()
     assert platform.made == [] and platform.flagged == []
@@ -231,7 +174,7 @@ async def test_review_setting_holds_a_crop_found_by_the_second_stage(staged: Sta
     original = photo(1)
     entry = await staged.block(original)
     await staged.core.settings.change(CHAT, "local_match", "review", actor=ADMIN)
-    crop = Platform(staged, fingerprints=crop_only(original))
+    crop = StandInUpload(staged, fingerprints=crop_only(original), strict=True)
     await staged.check(upload(41, "crop"), crop)
     await staged.settle()
     assert crop.made == []
@@ -246,7 +189,7 @@ async def test_a_full_second_stage_sends_its_oldest_upload_to_review(
     original = photo(1)
     await staged.block(original)
     gate = hold(staged.stage)
-    crops = [Platform(staged, fingerprints=crop_only(original)) for _ in range(3)]
+    crops = [StandInUpload(staged, fingerprints=crop_only(original), strict=True) for _ in range(3)]
     for n, platform in enumerate(crops):
         await staged.check(upload(41 + n, f"crop{n}"), platform)
     await staged.queue.wait_idle()
@@ -274,7 +217,7 @@ async def test_closing_sends_what_still_waits_to_review(sqlite_store: SQLiteStor
     original = photo(1)
     await staged.block(original)
     hold(staged.stage)  # never released: the search in progress is cut short
-    crop = Platform(staged, fingerprints=crop_only(original))
+    crop = StandInUpload(staged, fingerprints=crop_only(original), strict=True)
     await staged.check(upload(41, "crop"), crop)
     await staged.queue.close()
     await staged.stage.close(grace=0.1)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest_asyncio
 from PIL import Image
@@ -17,91 +16,19 @@ from bot.albums import AlbumTracker
 from bot.core import Core
 from bot.enforcement import StrikeOutcome
 from bot.fair_queue import FairQueue
-from bot.fingerprint_cache import FingerprintCache, HashMode
-from bot.jobs import DeleteMessages, Restrict, Step, Warn
+from bot.fingerprint_cache import FingerprintCache
+from bot.jobs import DeleteMessages, Restrict, Warn
 from bot.uploads import Fetched, MediaFacts, Unchecked, Upload, UploadChecker, Verdict
 from bot.values import Person
 from hashdb.fingerprint import SkipReason
 from hashdb.photo import hash_image
 from hashdb.signals import PDQ
 from hashdb.sqlite import SQLiteStore
-from tests.bot.core_parts import DEFAULTS, core_parts
+from tests.bot.core_parts import ADMIN, CHAT, DEFAULTS, SENDER, StandInUpload, core_parts
 from tests.media import edited_copy, photo
 
-CHAT = -1001
-ADMIN = Person(10, "Alice")
-SENDER = Person(20, "Mallory")
 OTHER = Person(30, "Oscar")
 MUTE_MINUTES = DEFAULTS.moderation.mute_minutes
-
-
-class Platform:
-    """The platform's side of one upload's check (``UploadPort``)."""
-
-    def __init__(
-        self,
-        core: Harness,
-        image: Image.Image | None = None,
-        *,
-        unchecked: Unchecked | None = None,
-        exempt: bool = False,
-        gate: asyncio.Event | None = None,
-        fingerprints: Fetched | None = None,
-    ) -> None:
-        self._core = core
-        self._image = image
-        self._unchecked = unchecked
-        self._exempt = exempt
-        self._gate = gate
-        self._fingerprints = fingerprints
-        #: The file being checked (set by ``Harness.check``): the cache's key.
-        self.file_id = ""
-        self.fetches = 0
-        #: Files hashed (fetches not answered by the cache).
-        self.hashed = 0
-        self.made: list[Step] = []
-        self.flagged: list[str] = []
-        self.missing: list[str] = []
-        self.failures: list[Exception] = []
-
-    async def make(self, chat_id: int, step: Step, results: Mapping[str, Any]) -> str:
-        self.made.append(step)
-        return "ok"
-
-    async def exempt(self, chat_id: int, person: Person) -> bool:
-        return self._exempt
-
-    async def rights_failed(self, chat_id: int, why: str) -> None:
-        self.missing.append(why)
-
-    async def fetch(self, *, local: bool, regions: bool) -> Fetched | Unchecked:
-        self.fetches += 1
-        if self._gate is not None:
-            await self._gate.wait()
-        if self._unchecked is not None:
-            return self._unchecked
-        if self._fingerprints is not None:
-            return self._fingerprints
-        if self._image is None:
-            raise RuntimeError("the test gave no image")
-        image = self._image
-
-        async def produce() -> Fetched:
-            self.hashed += 1
-            return Fetched(hash_image(image, local=local, regions=regions))
-
-        # As the Telegram adapter does: through the cache, by the file's id and the mode.
-        mode = HashMode.of(for_block=False, local=local, regions=regions)
-        return await self._core.hashes.get(self.file_id, mode, produce)
-
-    async def flag_for_review(self, note: str) -> None:
-        self.flagged.append(note)
-
-    async def missing_rights(self, why: str) -> None:
-        self.missing.append(why)
-
-    async def failed(self, error: Exception) -> None:
-        self.failures.append(error)
 
 
 @dataclass
@@ -111,7 +38,7 @@ class Harness:
     hashes: FingerprintCache[Fetched]
     checker: UploadChecker
 
-    async def check(self, upload: Upload, platform: Platform) -> Verdict:
+    async def check(self, upload: Upload, platform: StandInUpload) -> Verdict:
         platform.file_id = upload.media.file_unique_id
         verdict = await self.checker.check(upload, platform)
         await self.queue.wait_idle()
@@ -174,7 +101,7 @@ async def test_a_re_upload_is_deleted_audited_struck_and_warned(harness: Harness
     original = photo(1)
     entry = await harness.block(original)
     limit = (await harness.core.settings.get(CHAT)).warn_limit
-    platform = Platform(harness, edited_copy(original))
+    platform = StandInUpload(harness, edited_copy(original))
     # Downloading and hashing wait their turn in the queue: decided there.
     assert await harness.check(upload(41, "copy"), platform) == Verdict("queued")
     assert platform.made == [
@@ -194,7 +121,7 @@ async def test_a_re_upload_is_deleted_audited_struck_and_warned(harness: Harness
 
 async def test_an_unrelated_upload_is_allowed(harness: Harness) -> None:
     await harness.block(photo(1))
-    platform = Platform(harness, photo(2))
+    platform = StandInUpload(harness, photo(2))
     assert await harness.check(upload(41, "other"), platform) == Verdict("queued")
     assert await harness.check(upload(42, "other"), platform) == Verdict("allow")
     assert platform.made == [] and (platform.fetches, platform.hashed) == (2, 1)
@@ -203,7 +130,7 @@ async def test_an_unrelated_upload_is_allowed(harness: Harness) -> None:
 
 async def test_the_file_an_admin_blocked_is_known_without_a_download(harness: Harness) -> None:
     entry = await harness.block(photo(1), "orig")
-    platform = Platform(harness)
+    platform = StandInUpload(harness)
     verdict = await harness.check(upload(41, "orig"), platform)
     assert verdict.outcome == "delete" and verdict.match is not None
     assert (verdict.match.entry_id, verdict.match.by_file_id) == (entry, True)
@@ -216,7 +143,7 @@ async def test_at_the_warn_limit_the_sender_is_restricted_unless_exempt(harness:
     await harness.block(photo(1), "orig")
     for key, value in (("warn_limit", "2"), ("warn_action", "mute")):
         await harness.core.settings.change(CHAT, key, value, actor=ADMIN)
-    platform = Platform(harness)
+    platform = StandInUpload(harness)
     await harness.check(upload(41, "orig"), platform)
     verdict = await harness.check(upload(42, "orig"), platform)
     assert verdict.strike is not None and verdict.strike.escalation == "mute"
@@ -227,7 +154,7 @@ async def test_at_the_warn_limit_the_sender_is_restricted_unless_exempt(harness:
     assert ("mute", None, f"muted for {MUTE_MINUTES} minutes") in await harness.events()
 
     # An admin cannot be restricted: warned only, with the same count.
-    admin = Platform(harness, exempt=True)
+    admin = StandInUpload(harness, exempt=True)
     await harness.check(upload(43, "orig", sender=OTHER), admin)
     verdict = await harness.check(upload(44, "orig", sender=OTHER), admin)
     assert verdict.strike == StrikeOutcome(2, 2, None, MUTE_MINUTES)
@@ -237,7 +164,7 @@ async def test_at_the_warn_limit_the_sender_is_restricted_unless_exempt(harness:
 async def test_a_dry_run_only_audits_the_match(harness: Harness) -> None:
     await harness.block(photo(1), "orig")
     await harness.core.settings.change(CHAT, "dry_run", "on", actor=ADMIN)
-    platform = Platform(harness)
+    platform = StandInUpload(harness)
     verdict = await harness.check(upload(41, "orig"), platform)
     assert verdict.outcome == "dry_run" and platform.made == []
     assert ("match_dry_run", 41) in [(e, m) for e, m, _ in await harness.events()]
@@ -246,7 +173,9 @@ async def test_a_dry_run_only_audits_the_match(harness: Harness) -> None:
 
 async def test_media_that_cannot_be_checked_is_skipped_and_audited(harness: Harness) -> None:
     await harness.block(photo(1))
-    platform = Platform(harness, unchecked=Unchecked(SkipReason.UNDECODABLE, "no decoder for it"))
+    platform = StandInUpload(
+        harness, unchecked=Unchecked(SkipReason.UNDECODABLE, "no decoder for it")
+    )
     await harness.check(upload(41, "broken"), platform)
     assert platform.made == []
     [skipped] = [d for e, m, d in await harness.events() if e == "media_skipped" and m == 41]
@@ -260,9 +189,9 @@ async def test_a_chat_past_its_queue_limit_is_skipped_and_audited(
     harness = await make_harness(sqlite_store, per_chat=1)
     await harness.block(photo(1))
     gate = asyncio.Event()
-    slow = Platform(harness, photo(2), gate=gate)
+    slow = StandInUpload(harness, photo(2), gate=gate)
     assert await harness.checker.check(upload(41, "slow"), slow) == Verdict("queued")
-    refused = await harness.checker.check(upload(42, "next"), Platform(harness, photo(3)))
+    refused = await harness.checker.check(upload(42, "next"), StandInUpload(harness, photo(3)))
     assert refused == Verdict("skip", skip=SkipReason.QUEUE_FULL)
     gate.set()
     await harness.queue.wait_idle()
@@ -273,7 +202,7 @@ async def test_a_chat_past_its_queue_limit_is_skipped_and_audited(
 
 async def test_an_album_goes_with_its_matching_item_with_one_strike(harness: Harness) -> None:
     entry = await harness.block(photo(1), "orig")
-    platform = Platform(harness, photo(2))
+    platform = StandInUpload(harness, photo(2))
     assert await harness.check(upload(51, "unrelated", album="A"), platform) == Verdict("queued")
     verdict = await harness.check(upload(52, "orig", album="A"), platform)
     assert verdict.outcome == "delete"
@@ -302,7 +231,7 @@ async def test_a_local_match_in_a_group_that_reviews_them_is_held(harness: Harne
         for p in fingerprints.probes
     )
     held = Fetched(dataclasses.replace(fingerprints, probes=far))
-    platform = Platform(harness, fingerprints=held)
+    platform = StandInUpload(harness, fingerprints=held)
     await harness.check(upload(41, "copy"), platform)
     assert platform.made == []
     [note] = platform.flagged
@@ -311,6 +240,6 @@ async def test_a_local_match_in_a_group_that_reviews_them_is_held(harness: Harne
 
 
 async def test_a_check_that_raises_goes_to_the_platform_s_error_path(harness: Harness) -> None:
-    platform = Platform(harness)  # no image: its fetch raises
+    platform = StandInUpload(harness)  # no image: its fetch raises
     await harness.check(upload(41, "file"), platform)
     assert [str(error) for error in platform.failures] == ["the test gave no image"]
